@@ -1,0 +1,2 @@
+//! Microsoft 365 over Microsoft Graph v1.0.
+#![deny(clippy::unwrap_used)]

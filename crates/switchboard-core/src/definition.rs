@@ -1,0 +1,582 @@
+//! The declarative definition format: connectors, auth variants, methods and
+//! their parameters.
+//!
+//! Definitions are JSON, loaded with serde (`deny_unknown_fields` everywhere)
+//! and checked as a whole by [`crate::validate`]. The JSON Schema at
+//! `docs/schema/connector-definition.schema.json` is generated from these
+//! types with schemars.
+//!
+//! A connector's definitions may be split across files: one `connector.json`
+//! holding a [`ConnectorDefinition`] (its `methods` may be empty) and any
+//! number of [`MethodFile`]s (`{"methods": [...]}`), one per category.
+//!
+//! ## The principal
+//!
+//! One method definition serves every auth variant. A path that starts with
+//! `/{principal}` is resolved with the variant's [`Principal`]: for Microsoft
+//! 365, `/{principal}/messages` becomes `/me/messages` for the delegated
+//! variant and `/users/{user_id}/messages` for the application variant, where
+//! `user_id` becomes a required path parameter.
+//!
+//! ```
+//! use switchboard_core::definition::{MethodDefinition, Principal};
+//!
+//! let method: MethodDefinition = serde_json::from_value(serde_json::json!({
+//!     "id": "mail.list_messages", "category": "mail", "name": "List messages",
+//!     "description": "Messages in the mailbox.", "http_method": "GET",
+//!     "path": "/{principal}/messages",
+//!     "permissions": {"delegated": ["Mail.ReadBasic"], "application": ["Mail.ReadBasic.All"]}
+//! })).unwrap();
+//! let me = Principal { path: "/me".into(), parameters: vec![] };
+//! assert_eq!(method.resolved_path(Some(&me)), "/me/messages");
+//! ```
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The placeholder a method path starts with to act as the variant's principal.
+pub const PRINCIPAL_PLACEHOLDER: &str = "{principal}";
+
+/// A whole connector: identity, install parameters, auth variants, hosts and methods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorDefinition {
+    /// Optional `$schema` reference so editors find the JSON Schema.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Stable identifier, lower-case letters, digits, `_` and `-` (`microsoft365`).
+    pub id: String,
+    /// Display name (`Microsoft 365`).
+    pub name: String,
+    /// Semantic version of the definition (`1.2.0`); stored with each installation.
+    pub version: String,
+    /// What the connector reaches, in a sentence or two.
+    pub description: String,
+    /// Base URL every method path is appended to. May contain `{name}`
+    /// placeholders naming install parameters.
+    pub base_url: String,
+    /// What an installation asks for (tenant ID, subdomain...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install_parameters: Vec<InstallParameter>,
+    /// The ways an installation can authenticate; each method says which it supports.
+    pub auth_variants: Vec<AuthVariant>,
+    /// Exact host names a credential may be sent to (https, default port).
+    pub allowed_hosts: Vec<String>,
+    /// Headers sent with every request (`Accept: application/json`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub default_headers: BTreeMap<String, String>,
+    /// The categories methods are grouped in.
+    pub categories: Vec<Category>,
+    /// Methods defined in this file. More can come from [`MethodFile`]s.
+    #[serde(default)]
+    pub methods: Vec<MethodDefinition>,
+}
+
+/// A file holding more methods of a connector (one per category, usually).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MethodFile {
+    /// Optional `$schema` reference so editors find the JSON Schema.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The methods.
+    pub methods: Vec<MethodDefinition>,
+}
+
+/// A setting an installation provides (for Microsoft 365: the tenant ID).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallParameter {
+    /// Name used in templates and settings (`tenant_id`).
+    pub name: String,
+    /// Label shown to the person installing (`Directory (tenant) ID`).
+    pub label: String,
+    /// Help text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Value type.
+    #[serde(rename = "type", default = "ParameterType::string")]
+    pub kind: ParameterType,
+    /// A named format the value must have (`tenant_id`, `guid`, `hostname`, `url`, `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// Whether an installation must provide it.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether the value is a secret (encrypted at rest, never shown).
+    #[serde(default)]
+    pub secret: bool,
+    /// Value used when none is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+/// Named formats with a built-in check.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// A directory tenant: a GUID or a domain name (variants may also allow
+    /// `common` / `organizations`).
+    TenantId,
+    /// A GUID such as `6e7b768e-07e2-4810-8459-485f84f8f204`.
+    Guid,
+    /// A user: a GUID or a user principal name (`adele@contoso.com`, guest
+    /// UPNs with `#EXT#` included).
+    UserId,
+    /// A DNS host name.
+    Hostname,
+    /// An absolute URL.
+    Url,
+    /// An e-mail address.
+    Email,
+}
+
+/// One way of authenticating an installation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthVariant {
+    /// Identifier (`delegated`, `application`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Help text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The authentication mechanism.
+    pub kind: AuthKind,
+    /// Who calls act as; resolves `/{principal}` in method paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    /// Scopes requested in addition to the methods' permissions
+    /// (`offline_access`, `openid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_scopes: Vec<String>,
+    /// Prefix that turns a permission name into a scope
+    /// (`https://graph.microsoft.com/`). Empty: the permission is the scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_prefix: Option<String>,
+}
+
+impl AuthVariant {
+    /// Whether methods must declare permissions for this variant.
+    pub fn uses_permissions(&self) -> bool {
+        matches!(
+            self.kind,
+            AuthKind::Oauth2AuthorizationCode | AuthKind::Oauth2ClientCredentials
+        )
+    }
+}
+
+/// Authentication mechanisms.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// OAuth 2 authorization code with PKCE, acting as a signed-in user.
+    Oauth2AuthorizationCode,
+    /// OAuth 2 client credentials, acting as the application.
+    Oauth2ClientCredentials,
+    /// A bearer token given at install time (personal access token).
+    BearerToken,
+    /// An API key sent in a header.
+    ApiKey,
+}
+
+/// Who a variant's calls act as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    /// Path that replaces `/{principal}` (`/me`, `/users/{user_id}`).
+    pub path: String,
+    /// Path parameters the principal path uses (`user_id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterDefinition>,
+}
+
+/// A group of methods (`users`, `calendars`, `mail`, `onedrive`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// Identifier used in method definitions.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// One operation a connector offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MethodDefinition {
+    /// `category.snake_name` (`users.list_users`).
+    pub id: String,
+    /// One of the connector's category ids.
+    pub category: String,
+    /// Display name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// HTTP method.
+    pub http_method: HttpMethod,
+    /// Path template relative to the base URL, starting with `/`; may start
+    /// with `/{principal}`. Placeholders are `{name}` of path parameters.
+    pub path: String,
+    /// Variants that support the method. Empty: every variant the
+    /// `permissions` map names, or every variant when the map is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
+    /// Permissions per variant, least privileged first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permissions: BTreeMap<String, Vec<String>>,
+    /// Parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterDefinition>,
+    /// Fixed headers this method always sends (`Prefer`, `ConsistencyLevel`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// How results are paged.
+    #[serde(default)]
+    pub pagination: Pagination,
+    /// JSON pointer to the records in a response (`/value`). Empty: the whole body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// Whether repeating the request is safe. Derived from the HTTP method
+    /// unless declared (a POST with a `transactionId` may declare itself idempotent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    /// What the response holds.
+    #[serde(default)]
+    pub response: ResponseKind,
+    /// Whether redirects to another origin are followed (without credentials).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub follow_cross_origin_redirects: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl MethodDefinition {
+    /// Whether a repeated request is safe: declared, or derived from the HTTP method.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+            .unwrap_or_else(|| self.http_method.is_idempotent())
+    }
+
+    /// Variants that support this method, given all of the connector's variant ids.
+    pub fn supported_variants<'a>(&'a self, all: &'a [AuthVariant]) -> Vec<&'a str> {
+        if !self.variants.is_empty() {
+            self.variants.iter().map(String::as_str).collect()
+        } else if !self.permissions.is_empty() {
+            self.permissions.keys().map(String::as_str).collect()
+        } else {
+            all.iter().map(|v| v.id.as_str()).collect()
+        }
+    }
+
+    /// Whether the variant supports this method.
+    pub fn supports(&self, variant: &str, all: &[AuthVariant]) -> bool {
+        self.supported_variants(all).contains(&variant)
+    }
+
+    /// The permissions declared for a variant (least privileged first).
+    pub fn permissions_for(&self, variant: &str) -> &[String] {
+        self.permissions
+            .get(variant)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The path with `/{principal}` replaced by the variant's principal path.
+    /// Without a principal the path is returned as written.
+    pub fn resolved_path(&self, principal: Option<&Principal>) -> String {
+        match (
+            principal,
+            self.path
+                .strip_prefix('/')
+                .and_then(|p| p.strip_prefix(PRINCIPAL_PLACEHOLDER)),
+        ) {
+            (Some(principal), Some(rest)) => format!("{}{}", principal.path, rest),
+            _ => self.path.clone(),
+        }
+    }
+
+    /// Whether the path uses the principal placeholder.
+    pub fn uses_principal(&self) -> bool {
+        self.path.starts_with(&format!("/{PRINCIPAL_PLACEHOLDER}"))
+    }
+
+    /// The parameters in effect for a variant: the principal's path parameters
+    /// (when the path uses the principal) followed by the method's own.
+    pub fn resolved_parameters<'a>(
+        &'a self,
+        principal: Option<&'a Principal>,
+    ) -> Vec<&'a ParameterDefinition> {
+        let mut out = Vec::new();
+        if let Some(principal) = principal.filter(|_| self.uses_principal()) {
+            out.extend(principal.parameters.iter());
+        }
+        out.extend(self.parameters.iter());
+        out
+    }
+}
+
+/// HTTP methods a method definition may use.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl HttpMethod {
+    /// GET, PUT and DELETE are idempotent; POST and PATCH are not.
+    pub fn is_idempotent(self) -> bool {
+        matches!(self, HttpMethod::Get | HttpMethod::Put | HttpMethod::Delete)
+    }
+
+    /// The upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+
+    /// The `http` crate's method.
+    pub fn to_http(self) -> http::Method {
+        match self {
+            HttpMethod::Get => http::Method::GET,
+            HttpMethod::Post => http::Method::POST,
+            HttpMethod::Put => http::Method::PUT,
+            HttpMethod::Patch => http::Method::PATCH,
+            HttpMethod::Delete => http::Method::DELETE,
+        }
+    }
+}
+
+impl std::fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a method's results are paged.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pagination {
+    /// One response.
+    #[default]
+    None,
+    /// OData paging: follow `@odata.nextLink` until it is absent.
+    OdataNextLink,
+    /// OData delta: follow `@odata.nextLink`, end with `@odata.deltaLink` as
+    /// the continuation for the next sync.
+    OdataDelta,
+}
+
+impl Pagination {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pagination::None => "none",
+            Pagination::OdataNextLink => "odata_next_link",
+            Pagination::OdataDelta => "odata_delta",
+        }
+    }
+}
+
+/// What a response holds.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseKind {
+    /// A JSON document (or nothing, for 202/204).
+    #[default]
+    Json,
+    /// Raw bytes (photos, file content), streamed.
+    Bytes,
+}
+
+/// Where a parameter goes in the request.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterLocation {
+    /// A `{name}` placeholder in the path.
+    Path,
+    /// A query string parameter.
+    Query,
+    /// A request header.
+    Header,
+    /// A field of the JSON request body object.
+    Body,
+    /// The whole request body (a JSON value, or bytes for `binary`).
+    Payload,
+}
+
+/// Parameter value types.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParameterType {
+    /// A string.
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// An ISO 8601 / RFC 3339 date and time (`2026-11-22T09:00:00Z`).
+    DateTime,
+    /// An array; `items` gives the element type.
+    Array,
+    /// A JSON object.
+    Object,
+    /// Raw bytes (uploads). Only as a `payload`.
+    Binary,
+}
+
+impl ParameterType {
+    fn string() -> Self {
+        ParameterType::String
+    }
+
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterType::String => "string",
+            ParameterType::Integer => "integer",
+            ParameterType::Number => "number",
+            ParameterType::Boolean => "boolean",
+            ParameterType::DateTime => "date-time",
+            ParameterType::Array => "array",
+            ParameterType::Object => "object",
+            ParameterType::Binary => "binary",
+        }
+    }
+}
+
+/// How an array is written into a query string or header.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrayStyle {
+    /// `a,b,c` (OData `$select`, `$orderby`).
+    #[default]
+    Comma,
+    /// `a b c`.
+    Space,
+    /// The parameter repeated: `x=a&x=b`.
+    Repeat,
+}
+
+/// How a path parameter is placed into the path.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathStyle {
+    /// One path segment: `/`, `\`, `?`, `#`, `%`, control characters, empty
+    /// values, `.` and `..` are refused; the rest is percent-encoded.
+    #[default]
+    Segment,
+    /// A relative path whose segments are separated by `/` (OneDrive
+    /// `root:/{item_path}:`): each segment is checked and encoded on its own.
+    Segments,
+}
+
+/// One parameter of a method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterDefinition {
+    /// Name callers use (`top`, `message_id`).
+    pub name: String,
+    /// Where it goes.
+    #[serde(rename = "in")]
+    pub location: ParameterLocation,
+    /// Value type.
+    #[serde(rename = "type")]
+    pub kind: ParameterType,
+    /// Element type, for arrays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<ParameterType>,
+    /// Help text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether a caller must give it. Path parameters are always required.
+    #[serde(default)]
+    pub required: bool,
+    /// Value used when the caller gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// The only values allowed.
+    #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<Value>>,
+    /// Smallest allowed number (or array length / string length for those types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// Largest allowed number (or array length / string length for those types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// A regular expression a string value must match (whole value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// A named format with a built-in check (`user_id`, `guid`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// Name on the wire when it differs (`$top`, `saveToSentItems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire_name: Option<String>,
+    /// How arrays are joined in a query or header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<ArrayStyle>,
+    /// How a path parameter is placed into the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<PathStyle>,
+}
+
+impl ParameterDefinition {
+    /// The name sent on the wire.
+    pub fn wire_name(&self) -> &str {
+        self.wire_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether a value must be given (path parameters always must).
+    pub fn is_required(&self) -> bool {
+        self.required || self.location == ParameterLocation::Path
+    }
+}
+
+impl ConnectorDefinition {
+    /// The auth variant with this id.
+    pub fn variant(&self, id: &str) -> Option<&AuthVariant> {
+        self.auth_variants.iter().find(|v| v.id == id)
+    }
+
+    /// The method with this id.
+    pub fn method(&self, id: &str) -> Option<&MethodDefinition> {
+        self.methods.iter().find(|m| m.id == id)
+    }
+
+    /// The semantic version, parsed.
+    pub fn semver(&self) -> Option<semver::Version> {
+        semver::Version::parse(&self.version).ok()
+    }
+}
