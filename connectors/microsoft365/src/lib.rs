@@ -1,2 +1,3 @@
 //! Microsoft 365 over Microsoft Graph v1.0.
 #![deny(clippy::unwrap_used)]
+pub mod permissions;
