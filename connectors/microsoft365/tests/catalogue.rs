@@ -19,7 +19,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use switchboard_core::definition::{ConnectorDefinition, HttpMethod, MethodDefinition, MethodFile};
+use switchboard_core::definition::{ConnectorDefinition, HttpMethod, MethodDefinition};
+
+mod common;
+use common::connector;
 
 /// Which catalogue operation (its `operation` field) each method performs.
 const CATALOGUE_OPERATIONS: &[(&str, &str)] = &[
@@ -149,21 +152,6 @@ const GRANT_ELSEWHERE: &[(&str, &str, &str, &str, &str, &str)] = &[
          Files.ReadWrite.All grants writing the same file's content",
     ),
 ];
-
-fn connector() -> ConnectorDefinition {
-    let mut def: ConnectorDefinition =
-        serde_json::from_str(include_str!("../definitions/connector.json")).unwrap();
-    for text in [
-        include_str!("../definitions/users.json"),
-        include_str!("../definitions/calendars.json"),
-        include_str!("../definitions/mail.json"),
-        include_str!("../definitions/onedrive.json"),
-    ] {
-        let file: MethodFile = serde_json::from_str(text).unwrap();
-        def.methods.extend(file.methods);
-    }
-    def
-}
 
 struct Reference {
     catalogue: Vec<Value>,
