@@ -900,3 +900,69 @@ fn good_values_do_render_so_the_properties_are_not_vacuous() {
         assert_eq!(decode(&segments(&req.url)[2]), value);
     }
 }
+
+// --- inconsistent definitions -----------------------------------------------------
+
+#[test]
+fn principal_path_without_a_variant_principal_is_a_definition_error() {
+    let mut def = connector();
+    def.auth_variants[0].principal = None;
+    let e = try_render_with_base(
+        &def,
+        "https://graph.microsoft.com/v1.0",
+        "mail.list_messages",
+        "delegated",
+        &Arguments::new(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidDefinition);
+    assert_eq!(
+        e.to_string(),
+        "method `mail.list_messages` acts as a principal, but the `delegated` variant defines none"
+    );
+}
+
+#[test]
+fn body_fields_and_payload_together_are_a_definition_error() {
+    let mut def = connector();
+    let extra = def.method("calendars.create_event").unwrap().parameters[0].clone();
+    let send = def
+        .methods
+        .iter_mut()
+        .find(|m| m.id == "mail.send_mail")
+        .unwrap();
+    send.parameters.push(extra);
+    let e = try_render_with_base(
+        &def,
+        "https://graph.microsoft.com/v1.0",
+        "mail.send_mail",
+        "delegated",
+        &args(json!({"message": {}, "event": {}})),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidDefinition);
+    assert_eq!(
+        e.to_string(),
+        "method `mail.send_mail` declares both body fields and a whole-body payload"
+    );
+}
+
+#[test]
+fn optional_body_fields_alone_still_send_an_object() {
+    let mut def = connector();
+    let send = def
+        .methods
+        .iter_mut()
+        .find(|m| m.id == "mail.send_mail")
+        .unwrap();
+    send.parameters[0].required = false;
+    let req = try_render_with_base(
+        &def,
+        "https://graph.microsoft.com/v1.0",
+        "mail.send_mail",
+        "delegated",
+        &Arguments::new(),
+    )
+    .unwrap();
+    assert_eq!(req.body, RequestBody::Json(json!({})));
+}
