@@ -32,7 +32,10 @@ fn connectors_lists_microsoft365() {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["microsoft365"]);
-    assert_eq!(list[0]["variants"], serde_json::json!(["delegated", "application"]));
+    assert_eq!(
+        list[0]["variants"],
+        serde_json::json!(["delegated", "application"])
+    );
 }
 
 #[test]
@@ -51,7 +54,14 @@ fn methods_json_resolves_the_principal_per_variant() {
         let rows = rows.as_array().unwrap();
         assert!(!rows.is_empty());
         for row in rows {
-            for key in ["id", "category", "name", "http_method", "path", "pagination"] {
+            for key in [
+                "id",
+                "category",
+                "name",
+                "http_method",
+                "path",
+                "pagination",
+            ] {
                 assert!(row[key].is_string(), "{key} missing in {row}");
             }
             assert!(row["permissions"].is_array());
@@ -78,7 +88,10 @@ fn methods_table_and_filters() {
     let out = switchboard(&["methods", "microsoft365", "--variant", "robot"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--variant") && err.contains("delegated, application"), "{err}");
+    assert!(
+        err.contains("--variant") && err.contains("delegated, application"),
+        "{err}"
+    );
 
     let out = switchboard(&["methods", "nope"]);
     assert_eq!(out.status.code(), Some(1));

@@ -51,7 +51,11 @@ pub fn rows(
         let known: Vec<&str> = def.auth_variants.iter().map(|v| v.id.as_str()).collect();
         return Err(Error::invalid_argument(
             "--variant",
-            format!("`{v}` is not a variant of {}; use one of: {}", def.id, known.join(", ")),
+            format!(
+                "`{v}` is not a variant of {}; use one of: {}",
+                def.id,
+                known.join(", ")
+            ),
         ));
     }
     if let Some(c) = category
@@ -60,7 +64,11 @@ pub fn rows(
         let known: Vec<&str> = def.categories.iter().map(|k| k.id.as_str()).collect();
         return Err(Error::invalid_argument(
             "--category",
-            format!("`{c}` is not a category of {}; use one of: {}", def.id, known.join(", ")),
+            format!(
+                "`{c}` is not a category of {}; use one of: {}",
+                def.id,
+                known.join(", ")
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -69,7 +77,9 @@ pub fn rows(
             continue;
         }
         for v in &def.auth_variants {
-            if variant.is_some_and(|want| want != v.id) || !method.supports(&v.id, &def.auth_variants) {
+            if variant.is_some_and(|want| want != v.id)
+                || !method.supports(&v.id, &def.auth_variants)
+            {
                 continue;
             }
             out.push(MethodRow::new(method, v));
@@ -89,7 +99,10 @@ pub fn run(
         let known: Vec<&str> = registry.iter().map(|c| c.id()).collect();
         return Err(Error::invalid_argument(
             "connector",
-            format!("`{connector}` is not a known connector; use one of: {}", known.join(", ")),
+            format!(
+                "`{connector}` is not a known connector; use one of: {}",
+                known.join(", ")
+            ),
         ));
     };
     let rows = rows(found.definition(), variant, category)?;
