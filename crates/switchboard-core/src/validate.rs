@@ -740,9 +740,11 @@ impl<'a> Checker<'a> {
     }
 
     fn method_identity(&mut self, position: usize, m: &MethodDefinition) {
+        let category_known = self.def.categories.iter().any(|c| c.id == m.category);
         match m.id.split_once('.') {
             Some((prefix, rest)) if is_snake(prefix) && is_snake(rest) => {
-                if prefix != m.category {
+                // An unknown category is reported on its own below.
+                if prefix != m.category && category_known {
                     self.at_method(
                         position,
                         "/id",
@@ -762,7 +764,7 @@ impl<'a> Checker<'a> {
                 ),
             ),
         }
-        if !self.def.categories.iter().any(|c| c.id == m.category) {
+        if !category_known {
             let known: Vec<&str> = self.def.categories.iter().map(|c| c.id.as_str()).collect();
             self.at_method(
                 position,
