@@ -43,7 +43,8 @@ use serde_json::Value;
 
 use crate::definition::{ConnectorDefinition, MethodDefinition, MethodFile};
 use crate::validate::{
-    Origins, Problem, Problems, closest, escape_pointer_token, validate_with_origins,
+    Origins, Problem, Problems, closest, escape_pointer_token, validate_methods_only,
+    validate_with_origins,
 };
 
 /// Load a connector from named JSON texts: `(file name as reported, text)`.
@@ -116,17 +117,20 @@ pub fn load_sources(sources: &[(&str, &str)]) -> Result<ConnectorDefinition, Pro
     }
     methods.extend(file_methods);
 
-    let Some(mut def) = header else {
-        return Err(Problems::from(problems));
-    };
     let mut origins = Origins::new(connector_file);
-    def.methods = methods
+    let methods: Vec<MethodDefinition> = methods
         .into_iter()
         .map(|(method, file, index)| {
             origins.push_method(file, index);
             method
         })
         .collect();
+    let Some(mut def) = header else {
+        // Without a connector, still report what the methods alone show.
+        problems.extend(validate_methods_only(methods, &origins));
+        return Err(Problems::from(problems));
+    };
+    def.methods = methods;
     problems.extend(validate_with_origins(&def, &origins));
     if problems.is_empty() {
         Ok(def)

@@ -288,8 +288,43 @@ pub fn validate_with_origins(def: &ConnectorDefinition, origins: &Origins) -> Ve
         def,
         origins,
         problems: Vec::new(),
+        with_connector: true,
     };
     checker.connector();
+    for (position, method) in def.methods.iter().enumerate() {
+        checker.method(position, method);
+    }
+    checker.duplicate_methods();
+    checker.problems
+}
+
+/// Check methods on their own, when the connector file could not be read:
+/// everything but what needs the connector (categories, variants,
+/// permissions, principals).
+pub(crate) fn validate_methods_only(
+    methods: Vec<MethodDefinition>,
+    origins: &Origins,
+) -> Vec<Problem> {
+    let def = ConnectorDefinition {
+        schema: None,
+        id: String::new(),
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        base_url: String::new(),
+        install_parameters: Vec::new(),
+        auth_variants: Vec::new(),
+        allowed_hosts: Vec::new(),
+        default_headers: BTreeMap::new(),
+        categories: Vec::new(),
+        methods,
+    };
+    let mut checker = Checker {
+        def: &def,
+        origins,
+        problems: Vec::new(),
+        with_connector: false,
+    };
     for (position, method) in def.methods.iter().enumerate() {
         checker.method(position, method);
     }
@@ -330,6 +365,8 @@ struct Checker<'a> {
     def: &'a ConnectorDefinition,
     origins: &'a Origins,
     problems: Vec<Problem>,
+    /// Whether `def`'s connector part is real (false: only its methods are).
+    with_connector: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -704,7 +741,9 @@ impl<'a> Checker<'a> {
     fn method(&mut self, position: usize, m: &MethodDefinition) {
         self.method_identity(position, m);
         self.method_path(position, m);
-        self.method_variants(position, m);
+        if self.with_connector {
+            self.method_variants(position, m);
+        }
         self.method_parameters(position, m);
         self.headers("/headers", Some(position), &m.headers);
         if let Some(records) = &m.records
@@ -740,7 +779,8 @@ impl<'a> Checker<'a> {
     }
 
     fn method_identity(&mut self, position: usize, m: &MethodDefinition) {
-        let category_known = self.def.categories.iter().any(|c| c.id == m.category);
+        let category_known =
+            !self.with_connector || self.def.categories.iter().any(|c| c.id == m.category);
         match m.id.split_once('.') {
             Some((prefix, rest)) if is_snake(prefix) && is_snake(rest) => {
                 // An unknown category is reported on its own below.
@@ -847,7 +887,7 @@ impl<'a> Checker<'a> {
         }
         // Per supported variant: the principal must exist and its parameters
         // must not clash with the method's.
-        if principal_count == 0 {
+        if principal_count == 0 || !self.with_connector {
             return;
         }
         for variant_id in m.supported_variants(&self.def.auth_variants) {

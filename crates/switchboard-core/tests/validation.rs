@@ -261,6 +261,24 @@ fn structural_problems_in_several_methods_are_all_reported() {
     );
 }
 
+#[test]
+fn method_problems_are_reported_even_when_the_connector_file_is_broken() {
+    let mut c = connector();
+    remove(&mut c, "/name");
+    let mut m = method();
+    set(&mut m, "/path", json!("messages"));
+    // Needs the connector (unknown category): not reported without it.
+    set(&mut m, "/category", json!("nowhere"));
+    set(&mut m, "/id", json!("nowhere.list"));
+    assert_eq!(
+        problems(&c, &[m]),
+        [
+            format!("{CONNECTOR}: missing required field \"name\""),
+            format!("{MAIL}: /methods/0/path: \"messages\" must start with '/'"),
+        ]
+    );
+}
+
 // ------------------------------------------------------------ methods
 
 #[test]
