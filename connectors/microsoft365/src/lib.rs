@@ -20,12 +20,15 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod advanced_query;
+
 use std::sync::Arc;
 
 use switchboard_core::connector::Connector;
-use switchboard_core::definition::ConnectorDefinition;
+use switchboard_core::definition::{ConnectorDefinition, MethodDefinition, Pagination};
 use switchboard_core::load::load_sources;
-use switchboard_core::{Registry, Result};
+use switchboard_core::render::RenderedRequest;
+use switchboard_core::{Arguments, Registry, Result};
 
 /// The definition files, embedded so a built binary needs no files beside it.
 /// Names are as reported by validation.
@@ -57,6 +60,20 @@ impl Microsoft365 {
 impl Connector for Microsoft365 {
     fn definition(&self) -> &ConnectorDefinition {
         &self.definition
+    }
+
+    /// Directory-object lists (category `users`, not delta) get Graph's
+    /// advanced query parameters when their arguments need them.
+    fn prepare(
+        &self,
+        method: &MethodDefinition,
+        _args: &Arguments,
+        request: &mut RenderedRequest,
+    ) -> Result<()> {
+        if method.category == "users" && method.pagination == Pagination::OdataNextLink {
+            advanced_query::apply(request);
+        }
+        Ok(())
     }
 }
 

@@ -1,11 +1,10 @@
-//! Exit codes, documented in docs/cli.md.
+//! Exit codes, documented in docs/cli.md: 0 success, 1 bad input,
+//! 2 remote or transport error, 3 re-authentication needed.
 
 use std::process::ExitCode;
 
 use switchboard_core::{Error, ErrorKind};
 
-/// Success.
-pub const OK: u8 = 0;
 /// Bad input: arguments, settings or definitions.
 pub const BAD_INPUT: u8 = 1;
 /// The remote service or the network failed.
