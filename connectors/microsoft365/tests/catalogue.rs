@@ -645,3 +645,33 @@ fn a_missing_application_variant_is_reported() {
         ]
     );
 }
+
+#[test]
+fn the_definitions_pass_the_core_validation() {
+    let files = [
+        (
+            "definitions/connector.json",
+            include_str!("../definitions/connector.json"),
+        ),
+        (
+            "definitions/users.json",
+            include_str!("../definitions/users.json"),
+        ),
+        (
+            "definitions/calendars.json",
+            include_str!("../definitions/calendars.json"),
+        ),
+        (
+            "definitions/mail.json",
+            include_str!("../definitions/mail.json"),
+        ),
+        (
+            "definitions/onedrive.json",
+            include_str!("../definitions/onedrive.json"),
+        ),
+    ];
+    match switchboard_core::load::load_sources(&files) {
+        Ok(def) => assert_eq!(def.methods.len(), connector().methods.len()),
+        Err(problems) => panic!("{}", problems.into_error()),
+    }
+}
