@@ -42,6 +42,18 @@ pub const DEFINITION_FILES: &[(&str, &str)] = &[
         "definitions/users.json",
         include_str!("../definitions/users.json"),
     ),
+    (
+        "definitions/calendars.json",
+        include_str!("../definitions/calendars.json"),
+    ),
+    (
+        "definitions/mail.json",
+        include_str!("../definitions/mail.json"),
+    ),
+    (
+        "definitions/onedrive.json",
+        include_str!("../definitions/onedrive.json"),
+    ),
 ];
 
 /// The Microsoft 365 connector.
