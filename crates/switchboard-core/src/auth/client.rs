@@ -196,7 +196,9 @@ fn finish(
 ) -> Result<TokenSet, TokenEndpointError> {
     match result {
         Ok(body) => Ok(TokenSet::from_response(body, now)),
-        Err(RequestTokenError::ServerResponse(body)) => Err(TokenEndpointError::OAuth(Box::new(body))),
+        Err(RequestTokenError::ServerResponse(body)) => {
+            Err(TokenEndpointError::OAuth(Box::new(body)))
+        }
         Err(RequestTokenError::Request(e)) => Err(TokenEndpointError::Http(e)),
         // The body may hold a token: keep only the JSON path that failed.
         Err(RequestTokenError::Parse(e, _body)) => Err(TokenEndpointError::Decode {
