@@ -33,9 +33,13 @@ pub mod connector;
 pub mod credential;
 pub mod definition;
 pub mod error;
+pub mod load;
 pub mod render;
+pub mod schema;
+pub mod validate;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};
 pub use definition::{ConnectorDefinition, MethodDefinition};
 pub use error::{Error, ErrorKind, Result};
+pub use validate::{Problem, Problems};
