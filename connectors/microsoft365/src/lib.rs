@@ -20,8 +20,15 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod aadsts;
 pub mod advanced_query;
+pub mod application;
+pub mod cloud;
+pub mod delegated;
+pub mod identity;
 pub mod permissions;
+pub mod tenant;
+pub mod token_tenant;
 
 use std::sync::Arc;
 
