@@ -195,7 +195,7 @@ impl Ctx {
             .caller
             .permissions
             .iter()
-            .any(|p| allowed.iter().any(|a| a.eq_ignore_ascii_case(p)))
+            .any(|p| allowed.iter().any(|a| implies(p, a)))
         {
             Ok(())
         } else {
@@ -313,6 +313,35 @@ impl Ctx {
     /// An absolute URL on the sandbox's main origin.
     pub(crate) fn absolute(&self, path: &str) -> String {
         format!("{}{path}", self.app.base_url)
+    }
+}
+
+/// Whether holding permission `have` grants what `need` grants: the same
+/// permission, or a broader one of the same resource (`ReadWrite` covers
+/// `Read` and `ReadBasic`, `Read` covers `ReadBasic`, and an `.All`
+/// permission covers the signed-in-user form).
+pub(crate) fn implies(have: &str, need: &str) -> bool {
+    if have.eq_ignore_ascii_case(need) {
+        return true;
+    }
+    fn parts(p: &str) -> Option<(String, u8, bool)> {
+        let lower = p.to_ascii_lowercase();
+        let (rest, all) = match lower.strip_suffix(".all") {
+            Some(r) => (r.to_string(), true),
+            None => (lower, false),
+        };
+        let (resource, access) = rest.rsplit_once('.')?;
+        let rank = match access {
+            "readbasic" => 0,
+            "read" => 1,
+            "readwrite" => 2,
+            _ => return None,
+        };
+        Some((resource.to_string(), rank, all))
+    }
+    match (parts(have), parts(need)) {
+        (Some((r1, a1, all1)), Some((r2, a2, all2))) => r1 == r2 && a1 >= a2 && (all1 || !all2),
+        _ => false,
     }
 }
 
@@ -532,4 +561,21 @@ fn render(
         h.insert("preference-applied", v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::implies;
+
+    #[test]
+    fn broader_permissions_imply_narrower_ones() {
+        assert!(implies("Mail.ReadWrite", "Mail.Read"));
+        assert!(implies("Mail.Read", "Mail.ReadBasic"));
+        assert!(implies("Files.ReadWrite.All", "Files.Read"));
+        assert!(implies("User.Read.All", "User.ReadBasic.All"));
+        assert!(!implies("Mail.Read", "Mail.ReadWrite"));
+        assert!(!implies("Mail.ReadWrite", "Mail.Send"));
+        assert!(!implies("Files.ReadWrite", "Files.Read.All"));
+        assert!(!implies("Calendars.ReadWrite", "Mail.Read"));
+    }
 }
