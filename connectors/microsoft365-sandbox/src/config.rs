@@ -81,7 +81,7 @@ impl ClientRegistration {
     /// The registration derived from a seed: a GUID client id, a secret,
     /// loopback redirect URIs and [`DEFAULT_APPLICATION_PERMISSIONS`].
     pub fn seeded(seed: u64) -> Self {
-        let mut rng = Rng::new(seed ^ 0xC11E_A7);
+        let mut rng = Rng::new(seed ^ 0x00C1_1EA7);
         let client_id = rng.guid();
         let secret: String = (0..40)
             .map(|_| {

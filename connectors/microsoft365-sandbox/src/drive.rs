@@ -976,19 +976,33 @@ fn create_folder(
     Ok(Reply::created(out))
 }
 
-/// Writes `bytes` as the file `name` under `parent` (or over the item it
-/// replaces). Returns whether a new item was created, and the item.
+/// A file to write into a drive.
+pub(crate) struct FileWrite<'a> {
+    pub drive: &'a str,
+    pub parent: &'a str,
+    pub name: &'a str,
+    /// `fail`, `replace` or `rename`.
+    pub behavior: &'a str,
+    pub bytes: Bytes,
+    pub mime: Option<&'a str>,
+}
+
+/// Writes a file under its parent (or over the item it replaces). Returns
+/// whether a new item was created, and the item.
 pub(crate) fn write_file(
     app: &App,
     t: &mut Tenant,
     by: Value,
-    drive: &str,
-    parent: &str,
-    name: &str,
-    behavior: &str,
-    bytes: Bytes,
-    mime: Option<&str>,
+    w: FileWrite,
 ) -> Result<(bool, Value), GraphError> {
+    let FileWrite {
+        drive,
+        parent,
+        name,
+        behavior,
+        bytes,
+        mime,
+    } = w;
     let pidx = item_index(t, drive, parent)?;
     if !t.items[pidx].data.contains_key("folder") {
         return Err(GraphError::bad_request(
@@ -1093,17 +1107,15 @@ fn put_content(
         }
     };
     let body = ctx.body.clone();
-    let (created, mut item) = write_file(
-        &ctx.app,
-        t,
-        by,
+    let write = FileWrite {
         drive,
-        &parent,
-        &name,
-        &behavior,
-        body,
-        mime.as_deref(),
-    )?;
+        parent: &parent,
+        name: &name,
+        behavior: &behavior,
+        bytes: body,
+        mime: mime.as_deref(),
+    };
+    let (created, mut item) = write_file(&ctx.app, t, by, write)?;
     item["@odata.context"] = json!(ctx.context_url(&format!("drives('{drive}')/items/$entity")));
     Ok(if created {
         Reply::created(item)
@@ -1188,17 +1200,23 @@ fn update_item(ctx: &mut Ctx, t: &mut Tenant, drive: &str, id: &str) -> Result<R
     Ok(Reply::json(out))
 }
 
+/// Who a copy is made by, where its web URLs point, and its version.
+struct CopyStamp<'a> {
+    by: &'a Value,
+    web: &'a str,
+    version: u64,
+}
+
 fn copy_tree(
     t: &mut Tenant,
     from_drive: &str,
     id: &str,
-    to_drive: &str,
-    parent: &str,
+    to: (&str, &str),
     name: &str,
-    by: &Value,
-    web: &str,
-    v: u64,
+    stamp: &CopyStamp,
 ) -> Result<String, GraphError> {
+    let (to_drive, parent) = to;
+    let (by, web, v) = (stamp.by, stamp.web, stamp.version);
     let src = t.items[item_index(t, from_drive, id)?].clone();
     let mut d = new_item(&mut t.rng, name, datetime::now(), by, web);
     let new_id = d["id"].as_str().unwrap_or_default().to_string();
@@ -1226,7 +1244,7 @@ fn copy_tree(
         .map(|i| (i.id().to_string(), i.str("name").to_string()))
         .collect();
     for (cid, cname) in children {
-        copy_tree(t, from_drive, &cid, to_drive, &new_id, &cname, by, web, v)?;
+        copy_tree(t, from_drive, &cid, (to_drive, &new_id), &cname, stamp)?;
     }
     Ok(new_id)
 }
@@ -1288,7 +1306,12 @@ fn copy_item(ctx: &mut Ctx, t: &mut Tenant, drive: &str, id: &str) -> Result<Rep
     let web = web_base(t, &owner);
     let by = caller_identity(ctx, t, &to_drive);
     let v = t.tick();
-    let new_id = copy_tree(t, drive, id, &to_drive, &to_parent, &name, &by, &web, v)?;
+    let stamp = CopyStamp {
+        by: &by,
+        web: &web,
+        version: v,
+    };
+    let new_id = copy_tree(t, drive, id, (&to_drive, &to_parent), &name, &stamp)?;
     let token = ctx
         .app
         .signer

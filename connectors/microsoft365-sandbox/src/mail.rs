@@ -266,14 +266,14 @@ pub(crate) fn seed_mailbox(t: &mut Tenant, rng: &mut Rng, owner: &str, index: us
             at,
             is_read: !incoming || k > 5,
             is_draft: draft,
-            importance: if k % 9 == 0 {
+            importance: if k.is_multiple_of(9) {
                 "high".into()
             } else {
                 "normal".into()
             },
         };
         let mut data = new_message(rng, folder, spec);
-        if incoming && k % 4 == 0 {
+        if incoming && k.is_multiple_of(4) {
             data.insert("hasAttachments".into(), json!(true));
             let id = data
                 .get("id")
@@ -295,7 +295,7 @@ pub(crate) fn seed_mailbox(t: &mut Tenant, rng: &mut Rng, owner: &str, index: us
                 data: a,
                 version: 1,
             });
-            if k % 8 == 0 {
+            if k.is_multiple_of(8) {
                 let png = crate::seed::png_square(8, [20, 120, 200]);
                 let a = attachment_json(rng, "chart.png", "image/png", &png, at, false);
                 t.attachments.push(Rec {

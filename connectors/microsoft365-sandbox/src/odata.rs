@@ -511,6 +511,9 @@ pub(crate) fn select(item: &Value, fields: Option<&[String]>, default: Option<&[
     Value::Object(out)
 }
 
+/// A collection's `$search` matcher: does the record match the text?
+pub(crate) type SearchFn<'a> = &'a dyn Fn(&Value, &str) -> bool;
+
 /// Filters, searches, sorts, counts and pages a collection, and builds
 /// Graph's collection body.
 pub(crate) fn list(
@@ -518,7 +521,7 @@ pub(crate) fn list(
     context: &str,
     mut items: Vec<Value>,
     opts: &ListOptions,
-    search: Option<&dyn Fn(&Value, &str) -> bool>,
+    search: Option<SearchFn>,
 ) -> Result<Value, GraphError> {
     let q = ctx.query.clone();
     let sample = items.first().cloned();

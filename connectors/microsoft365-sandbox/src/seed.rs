@@ -212,6 +212,7 @@ fn seed_users(t: &mut Tenant, rng: &mut Rng, today: i64) {
         };
         let (job, dept) = ROLES[i];
         let created = (today - 400 + i as i64 * 17) * DAY + 9 * 3600;
+        let office: &str = OFFICES[rng.below(OFFICES.len() as u64) as usize];
         let data = users::user_json(users::UserSpec {
             id: &id,
             given,
@@ -220,7 +221,7 @@ fn seed_users(t: &mut Tenant, rng: &mut Rng, today: i64) {
             mail: &mail,
             job_title: job,
             department: dept,
-            office: *rng.pick(OFFICES),
+            office,
             phone: &format!("+1 425 555 01{:02}", rng.below(100)),
             guest,
             created,
@@ -325,7 +326,7 @@ pub(crate) fn obj(value: Value) -> Map<String, Value> {
 pub(crate) fn png_square(size: u32, rgb: [u8; 3]) -> Vec<u8> {
     let mut raw = Vec::new();
     for _ in 0..size {
-        raw.push(0u8); // filter: none
+        raw.extend_from_slice(&[0u8]); // filter: none
         for _ in 0..size {
             raw.extend_from_slice(&rgb);
         }

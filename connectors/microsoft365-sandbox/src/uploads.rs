@@ -227,7 +227,7 @@ fn handle_inner(
         if body.len() > MAX_CHUNK {
             return Err(invalid_range("Fragments must be smaller than 60 MiB."));
         }
-        if !last && body.len() % CHUNK_UNIT != 0 {
+        if !last && !body.len().is_multiple_of(CHUNK_UNIT) {
             return Err(invalid_range(format!(
                 "Fragments must be a multiple of {CHUNK_UNIT} bytes (320 KiB), except the last one; this one has {} bytes.",
                 body.len()
@@ -253,17 +253,15 @@ fn handle_inner(
                     name,
                     behavior,
                 } => {
-                    let (created, item) = drive::write_file(
-                        app,
-                        t,
-                        by,
-                        &drive,
-                        &parent,
-                        &name,
-                        &behavior,
-                        Bytes::from(bytes),
-                        None,
-                    )?;
+                    let write = drive::FileWrite {
+                        drive: &drive,
+                        parent: &parent,
+                        name: &name,
+                        behavior: &behavior,
+                        bytes: Bytes::from(bytes),
+                        mime: None,
+                    };
+                    let (created, item) = drive::write_file(app, t, by, write)?;
                     let status = if created {
                         StatusCode::CREATED
                     } else {
