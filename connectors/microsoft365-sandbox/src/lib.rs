@@ -14,6 +14,20 @@
 //! `$select`, `$filter`, `$orderby`, `$count`, `$search`, delta queries,
 //! `Prefer`), and can inject throttling and server errors deterministically.
 //!
+//! Where the sandbox knowingly differs from Microsoft:
+//! - tokens are HS256 JWTs signed with a key derived from the seed (the
+//!   JWKS document is empty); `aud` is Graph's application id;
+//! - a refresh token can be redeemed once (Entra tolerates reuse for a
+//!   while), so clients that fail to store the rotated token are caught;
+//! - client credentials before admin consent fail with AADSTS700016, as for
+//!   a multi-tenant app with no service principal in the tenant;
+//! - time zones are fixed offsets (no daylight saving);
+//! - drive delta reports deletions with the `deleted` facet (OneDrive's
+//!   form); the other delta queries use `@removed`;
+//! - a permission also grants what a narrower one of the same resource
+//!   grants (`Mail.ReadWrite` covers `Mail.Read`), since Microsoft's lists
+//!   omit some broader permissions.
+//!
 //! ```no_run
 //! # async fn demo() -> switchboard_core::Result<()> {
 //! use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig};
