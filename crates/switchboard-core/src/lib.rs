@@ -32,6 +32,7 @@ pub mod connector;
 pub mod credential;
 pub mod definition;
 pub mod error;
+pub mod install;
 pub mod load;
 pub mod render;
 pub mod schema;
