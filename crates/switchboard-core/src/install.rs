@@ -800,7 +800,10 @@ mod tests {
     #[test]
     fn status_names_round_trip_and_unknown_names_are_refused() {
         for status in InstallationStatus::ALL {
-            assert_eq!(status.as_str().parse::<InstallationStatus>().unwrap(), status);
+            assert_eq!(
+                status.as_str().parse::<InstallationStatus>().unwrap(),
+                status
+            );
         }
         let err = "enabled".parse::<InstallationStatus>().unwrap_err();
         assert_eq!(err.field(), Some("status"));
@@ -821,8 +824,8 @@ mod tests {
     fn validate_names_the_bad_field() {
         let inst = Installation::new("  ", "c", "1.0.0", "delegated");
         assert_eq!(inst.validate().unwrap_err().field(), Some("account"));
-        let inst = Installation::new("a", "c", "1.0.0", "delegated")
-            .with_tenant_id(Some("x\ny".into()));
+        let inst =
+            Installation::new("a", "c", "1.0.0", "delegated").with_tenant_id(Some("x\ny".into()));
         assert_eq!(inst.validate().unwrap_err().field(), Some("tenant_id"));
     }
 
@@ -832,7 +835,10 @@ mod tests {
             .with_client_secret("cs-1")
             .with_refresh_token("rt-1")
             .with_access_token(AccessToken::new("at-1", None))
-            .with_continuation("users", "https://graph.microsoft.com/v1.0/users?$skiptoken=st-1");
+            .with_continuation(
+                "users",
+                "https://graph.microsoft.com/v1.0/users?$skiptoken=st-1",
+            );
         let text = format!("{s:?}");
         for secret in ["cs-1", "rt-1", "at-1", "st-1"] {
             assert!(!text.contains(secret), "{text}");
@@ -851,14 +857,39 @@ mod tests {
             .await
             .unwrap();
         let long = Duration::from_secs(60);
-        assert!(store.try_lock_refresh(inst.id, "node-a", long).await.unwrap());
-        assert!(!store.try_lock_refresh(inst.id, "node-b", long).await.unwrap());
+        assert!(
+            store
+                .try_lock_refresh(inst.id, "node-a", long)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .try_lock_refresh(inst.id, "node-b", long)
+                .await
+                .unwrap()
+        );
         store.unlock_refresh(inst.id, "node-b").await.unwrap();
-        assert!(!store.try_lock_refresh(inst.id, "node-b", long).await.unwrap());
+        assert!(
+            !store
+                .try_lock_refresh(inst.id, "node-b", long)
+                .await
+                .unwrap()
+        );
         store.unlock_refresh(inst.id, "node-a").await.unwrap();
-        assert!(store.try_lock_refresh(inst.id, "node-b", Duration::ZERO).await.unwrap());
+        assert!(
+            store
+                .try_lock_refresh(inst.id, "node-b", Duration::ZERO)
+                .await
+                .unwrap()
+        );
         // node-b's lock had no time at all: it has expired already
-        assert!(store.try_lock_refresh(inst.id, "node-a", long).await.unwrap());
+        assert!(
+            store
+                .try_lock_refresh(inst.id, "node-a", long)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

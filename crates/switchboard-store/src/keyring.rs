@@ -94,11 +94,14 @@ impl KeyRing {
     /// 32 bytes (base64 of 32 random bytes).
     pub fn parse(spec: &str) -> Result<Self> {
         let mut keys: Vec<MasterKey> = Vec::new();
-        for entry in spec.split([',', '\n']) {
-            let entry = entry.trim();
-            if entry.is_empty() || entry.starts_with('#') {
-                continue;
-            }
+        let entries = spec
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.starts_with('#'))
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty());
+        for entry in entries {
             let Some((id, encoded)) = entry.split_once(':') else {
                 return Err(key_error(
                     "a master key entry must look like `id:base64key` (32 bytes, base64)",
@@ -106,9 +109,11 @@ impl KeyRing {
             };
             let id = id.trim();
             check_key_id(id)?;
-            let bytes = Zeroizing::new(BASE64.decode(encoded.trim()).map_err(|_| {
-                key_error(format!("master key `{id}` is not valid base64"))
-            })?);
+            let bytes = Zeroizing::new(
+                BASE64
+                    .decode(encoded.trim())
+                    .map_err(|_| key_error(format!("master key `{id}` is not valid base64")))?,
+            );
             let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
                 key_error(format!(
                     "master key `{id}` has {} bytes; it must have {KEY_LEN}",
@@ -136,17 +141,18 @@ impl KeyRing {
         match std::env::var(MASTER_KEYS_ENV) {
             Ok(spec) => KeyRing::parse(&spec).map(Some),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(key_error(format!(
-                "{MASTER_KEYS_ENV} is not valid text"
-            ))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(key_error(format!("{MASTER_KEYS_ENV} is not valid text")))
+            }
         }
     }
 
     /// Read a key file (`id:base64key` per line, newest last).
     pub fn load_file(path: &Path) -> Result<Self> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            key_error(format!("cannot read the key file {}: {e}", path.display()))
-        })?);
+        let text =
+            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                key_error(format!("cannot read the key file {}: {e}", path.display()))
+            })?);
         KeyRing::parse(&text)
             .map_err(|e| key_error(format!("key file {}: {}", path.display(), e.message())))
     }
@@ -160,7 +166,10 @@ impl KeyRing {
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                key_error(format!("cannot create the directory {}: {e}", dir.display()))
+                key_error(format!(
+                    "cannot create the directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         let line = new_key_line("k1");
@@ -197,9 +206,7 @@ impl KeyRing {
             .map_err(|e| key_error(format!("cannot open the key file {}: {e}", path.display())))?;
         file.write_all(line.as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(|e| {
-                key_error(format!("cannot write the key file {}: {e}", path.display()))
-            })?;
+            .map_err(|e| key_error(format!("cannot write the key file {}: {e}", path.display())))?;
         Ok((KeyRing::load_file(path)?, id))
     }
 
@@ -305,7 +312,8 @@ impl KeyRing {
             .with_field(field.to_string())
         };
         let mut parts = stored.splitn(3, ':');
-        let (Some(FORMAT), Some(key_id), Some(encoded)) = (parts.next(), parts.next(), parts.next())
+        let (Some(FORMAT), Some(key_id), Some(encoded)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(unreadable(
                 "it is not an encrypted value (`v1:<key id>:<data>`); plaintext is never accepted",
@@ -386,10 +394,19 @@ mod tests {
         let ring = KeyRing::generate("k1").unwrap();
         let a = Uuid::new_v4();
         let stored = ring.encrypt(a, "refresh_token", b"secret-1").unwrap();
-        assert_eq!(&*ring.decrypt(a, "refresh_token", &stored).unwrap(), b"secret-1");
-        let other_inst = ring.decrypt(Uuid::new_v4(), "refresh_token", &stored).unwrap_err();
+        assert_eq!(
+            &*ring.decrypt(a, "refresh_token", &stored).unwrap(),
+            b"secret-1"
+        );
+        let other_inst = ring
+            .decrypt(Uuid::new_v4(), "refresh_token", &stored)
+            .unwrap_err();
         assert_eq!(other_inst.kind(), ErrorKind::Storage);
-        assert!(other_inst.to_string().contains("copied from another installation"));
+        assert!(
+            other_inst
+                .to_string()
+                .contains("copied from another installation")
+        );
         assert!(ring.decrypt(a, "client_secret", &stored).is_err());
         // relabelled with another key id of the same ring: fails too
         let two = KeyRing::generate("k1")
@@ -416,7 +433,9 @@ mod tests {
         let old = KeyRing::generate("k1").unwrap();
         let id = Uuid::new_v4();
         let stored_old = old.encrypt(id, "f", b"v").unwrap();
-        let rotated = old.with_keys_from(KeyRing::generate("k2").unwrap()).unwrap();
+        let rotated = old
+            .with_keys_from(KeyRing::generate("k2").unwrap())
+            .unwrap();
         assert_eq!(&*rotated.decrypt(id, "f", &stored_old).unwrap(), b"v");
         let stored_new = rotated.encrypt(id, "f", b"v").unwrap();
         assert_eq!(KeyRing::key_id_of(&stored_new), Some("k2"));
@@ -429,20 +448,41 @@ mod tests {
         let other = KeyRing::generate("k1").unwrap();
         let stored = other.encrypt(id, "refresh_token", b"v").unwrap();
         let err = ring.decrypt(id, "refresh_token", &stored).unwrap_err();
-        assert!(err.to_string().contains("master key `k1`, which is not in the key ring (k2)"), "{err}");
-        let err = ring.decrypt(id, "refresh_token", "plain-refresh-token").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("master key `k1`, which is not in the key ring (k2)"),
+            "{err}"
+        );
+        let err = ring
+            .decrypt(id, "refresh_token", "plain-refresh-token")
+            .unwrap_err();
         assert!(err.to_string().contains("plaintext is never accepted"));
         assert!(!err.to_string().contains("plain-refresh-token"));
     }
 
     #[test]
     fn bad_key_specs_name_the_problem() {
-        assert!(KeyRing::parse("").unwrap_err().to_string().contains("no master key"));
-        assert!(KeyRing::parse("k1:c2hvcnQ=").unwrap_err().to_string().contains("must have 32"));
+        assert!(
+            KeyRing::parse("")
+                .unwrap_err()
+                .to_string()
+                .contains("no master key")
+        );
+        assert!(
+            KeyRing::parse("k1:c2hvcnQ=")
+                .unwrap_err()
+                .to_string()
+                .contains("must have 32")
+        );
         assert!(KeyRing::parse("k:1:x").is_err());
         let e = KeyRing::generate_entry("k1").unwrap();
         let dup = format!("{e},{e}");
-        assert!(KeyRing::parse(&dup).unwrap_err().to_string().contains("twice"));
+        assert!(
+            KeyRing::parse(&dup)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
         assert!(format!("{:?}", KeyRing::parse(&e).unwrap()).contains("k1"));
         assert!(!format!("{:?}", KeyRing::parse(&e).unwrap()).contains(&e[3..]));
     }

@@ -38,9 +38,7 @@ pub mod sqlite;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_core::install::{
-    Installation, InstallationSecrets, InstallationStore, Versioned,
-};
+use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore, Versioned};
 use switchboard_core::{Error, Result};
 use uuid::Uuid;
 

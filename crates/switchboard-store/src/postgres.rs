@@ -39,7 +39,7 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use crate::keyring::KeyRing;
-use crate::row::{ReencryptReport, RecordRow, SecretRow, to_millis};
+use crate::row::{RecordRow, ReencryptReport, SecretRow, to_millis};
 use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS};
 
 /// The advisory lock key that serialises migrations ("swbd-mig").
@@ -537,7 +537,10 @@ impl InstallationStore for PostgresStore {
         };
         if changed == 0 {
             let current = client
-                .query_opt("SELECT version FROM installations WHERE id = $1", &[&row.id])
+                .query_opt(
+                    "SELECT version FROM installations WHERE id = $1",
+                    &[&row.id],
+                )
                 .await
                 .map_err(storage)?;
             return Err(match current {

@@ -84,7 +84,8 @@ impl RecordRow {
     }
 
     pub(crate) fn into_installation(self) -> Result<Installation> {
-        let id = Uuid::parse_str(&self.id).map_err(|_| corrupt(&self.id, "the id is not a UUID"))?;
+        let id =
+            Uuid::parse_str(&self.id).map_err(|_| corrupt(&self.id, "the id is not a UUID"))?;
         let status = self
             .status
             .parse()

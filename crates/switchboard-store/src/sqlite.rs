@@ -41,7 +41,7 @@ use switchboard_core::{Error, ErrorKind, Result};
 use uuid::Uuid;
 
 use crate::keyring::KeyRing;
-use crate::row::{ReencryptReport, RecordRow, SecretRow, to_millis};
+use crate::row::{RecordRow, ReencryptReport, SecretRow, to_millis};
 use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS};
 
 /// How a [`SqliteStore`] opens its file.
@@ -142,17 +142,20 @@ fn version_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn find_live_duplicate(
-    conn: &Connection,
-    row: &RecordRow,
-) -> rusqlite::Result<Option<RecordRow>> {
+fn find_live_duplicate(conn: &Connection, row: &RecordRow) -> rusqlite::Result<Option<RecordRow>> {
     conn.query_row(
         &format!(
             "SELECT {RECORD_COLUMNS} FROM installations
              WHERE account = ?1 AND connector_id = ?2 AND variant = ?3 AND tenant_key = ?4
                AND status <> 'uninstalled' AND id <> ?5"
         ),
-        params![row.account, row.connector_id, row.variant, row.tenant_key, row.id],
+        params![
+            row.account,
+            row.connector_id,
+            row.variant,
+            row.tenant_key,
+            row.id
+        ],
         read_record,
     )
     .optional()
@@ -206,6 +209,9 @@ impl SqliteStore {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(|e| storage(&open_path, e))?;
             conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| storage(&open_path, e))?;
+            // overwrite deleted content, so replaced ciphertexts (old keys) do not linger in free pages
+            conn.pragma_update(None, "secure_delete", "ON")
                 .map_err(|e| storage(&open_path, e))?;
             migrate(&mut conn).map_err(|e| storage(&open_path, e))?;
             Ok(conn)
@@ -331,7 +337,11 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             tx.execute_batch(migration.sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                params![migration.version, migration.name, to_millis(SystemTime::now())],
+                params![
+                    migration.version,
+                    migration.name,
+                    to_millis(SystemTime::now())
+                ],
             )?;
         }
     }
@@ -375,7 +385,9 @@ impl InstallationStore for SqliteStore {
                 && let Some(existing) =
                     find_live_duplicate(&tx, &row).map_err(|e| storage(&path, e))?
             {
-                return Err(Installation::duplicate_error(&existing.into_installation()?));
+                return Err(Installation::duplicate_error(
+                    &existing.into_installation()?,
+                ));
             }
             tx.execute(
                 &format!(
