@@ -28,6 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod arguments;
+pub mod auth;
 pub mod connector;
 pub mod credential;
 pub mod definition;
