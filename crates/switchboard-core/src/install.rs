@@ -399,14 +399,8 @@ impl Installation {
     }
 }
 
-/// A value with the version it was read at.
-#[derive(Debug, Clone)]
-pub struct Versioned<T> {
-    /// Version of the value; 1 after create, one more per write.
-    pub version: u64,
-    /// The value.
-    pub value: T,
-}
+/// A value with the version it was read at (shared with the token store).
+pub use crate::auth::store::Versioned;
 
 /// An installation's secrets. Every secret is a redacting type: Debug shows
 /// which fields are set, never their values.

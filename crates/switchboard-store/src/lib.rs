@@ -38,6 +38,7 @@ pub mod sqlite;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use switchboard_core::auth::store::{StoredTokens, TokenStore};
 use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore, Versioned};
 use switchboard_core::{Error, Result};
 use uuid::Uuid;
@@ -141,5 +142,34 @@ impl InstallationStore for Store {
 
     async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
         self.inner().unlock_refresh(id, holder).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for Store {
+    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+        match self {
+            Store::Sqlite(s) => TokenStore::load(s, installation_id).await,
+            Store::Postgres(s) => TokenStore::load(s, installation_id).await,
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        installation_id: &str,
+        expected: Option<u64>,
+        tokens: StoredTokens,
+    ) -> Result<u64> {
+        match self {
+            Store::Sqlite(s) => s.compare_and_swap(installation_id, expected, tokens).await,
+            Store::Postgres(s) => s.compare_and_swap(installation_id, expected, tokens).await,
+        }
+    }
+
+    async fn delete(&self, installation_id: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => TokenStore::delete(s, installation_id).await,
+            Store::Postgres(s) => TokenStore::delete(s, installation_id).await,
+        }
     }
 }

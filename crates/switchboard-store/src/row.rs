@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use oauth2::RefreshToken;
 use secrecy::{ExposeSecret, SecretString};
+use switchboard_core::auth::store::StoredTokens;
 use switchboard_core::credential::AccessToken;
 use switchboard_core::install::{ClientCredentials, Installation, InstallationSecrets};
 use switchboard_core::{Error, ErrorKind, Result};
@@ -263,4 +265,64 @@ pub struct ReencryptReport {
     /// Installations whose secrets could not be read (key missing, row
     /// altered); they were left as they are.
     pub failed: Vec<(Uuid, Error)>,
+}
+
+/// The token-store columns (refresh token, tenant, scopes) of a
+/// [`StoredTokens`], the refresh token encrypted.
+pub(crate) struct TokenColumns {
+    pub refresh_token: Option<String>,
+    pub token_tenant_id: Option<String>,
+    pub granted_scopes: String,
+}
+
+impl TokenColumns {
+    pub(crate) fn encrypt(ring: &KeyRing, id: Uuid, tokens: &StoredTokens) -> Result<Self> {
+        Ok(TokenColumns {
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| ring.encrypt(id, REFRESH_TOKEN, t.secret().as_bytes()))
+                .transpose()?,
+            token_tenant_id: tokens.tenant_id.clone(),
+            granted_scopes: serde_json::to_string(&tokens.scopes).unwrap_or_else(|_| "[]".into()),
+        })
+    }
+
+    /// The [`StoredTokens`] of a secrets row; `None` when it holds no token
+    /// data (the token store's "no record").
+    pub(crate) fn decrypt(
+        ring: &KeyRing,
+        id: Uuid,
+        row: &SecretRow,
+    ) -> Result<Option<StoredTokens>> {
+        let scopes: Vec<String> = serde_json::from_str(&row.granted_scopes)
+            .map_err(|_| corrupt(&id.to_string(), "the granted scopes are not a JSON array"))?;
+        if row.refresh_token.is_none() && row.token_tenant_id.is_none() && scopes.is_empty() {
+            return Ok(None);
+        }
+        let refresh_token = match &row.refresh_token {
+            Some(stored) => {
+                let bytes = ring.decrypt(id, REFRESH_TOKEN, stored)?;
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| corrupt(&id.to_string(), "the refresh token is not text"))?;
+                Some(RefreshToken::new(text))
+            }
+            None => None,
+        };
+        let mut tokens = StoredTokens::new(refresh_token)
+            .with_tenant(row.token_tenant_id.clone())
+            .with_scopes(scopes);
+        tokens.updated_at = row.secrets_updated_at.map(from_millis);
+        Ok(Some(tokens))
+    }
+}
+
+/// The installation id a token store was given, as a UUID.
+pub(crate) fn parse_installation_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| {
+        Error::invalid_argument(
+            "installation_id",
+            format!("`{id}` is not an installation id (a UUID)"),
+        )
+    })
 }

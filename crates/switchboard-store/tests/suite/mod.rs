@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use switchboard_core::ErrorKind;
+use switchboard_core::auth::store::{StoredTokens, TokenStore};
 use switchboard_core::credential::AccessToken;
 use switchboard_core::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
@@ -83,7 +84,8 @@ macro_rules! store_suite {
             refresh_lock_is_exclusive_across_store_instances_and_expires,
             one_refresh_across_two_nodes_and_both_see_the_same_token,
             migrations_run_once_when_stores_open_together,
-            uninstall_erases_secrets_and_keeps_a_tombstone
+            uninstall_erases_secrets_and_keeps_a_tombstone,
+            token_store_shares_the_rows_with_compare_and_swap
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -847,6 +849,95 @@ pub async fn uninstall_erases_secrets_and_keeps_a_tombstone(b: &impl Backend) {
     );
     assert_eq!(
         s.erase_secrets(uuid::Uuid::new_v4())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend) {
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret("cs-kept"),
+        )
+        .await
+        .unwrap();
+    let id = inst.id.to_string();
+    // no token data yet: "no record"
+    assert!(TokenStore::load(&node_a, &id).await.unwrap().is_none());
+    let tokens = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-1".into())))
+        .with_tenant(Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into()))
+        .with_scopes(vec!["User.Read".into(), "offline_access".into()]);
+    let v = node_a
+        .compare_and_swap(&id, None, tokens.clone())
+        .await
+        .unwrap();
+    // a second writer that also saw "no record" loses
+    let err = node_b
+        .compare_and_swap(&id, None, tokens.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let loaded = TokenStore::load(&node_b, &id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, v);
+    assert_eq!(
+        loaded.value.refresh_token.as_ref().unwrap().secret(),
+        "rt-token-store-1"
+    );
+    assert_eq!(
+        loaded.value.tenant_id.as_deref(),
+        Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+    );
+    assert_eq!(loaded.value.scopes, vec!["User.Read", "offline_access"]);
+    assert!(loaded.value.updated_at.is_some());
+    // rotation by node b; node a's stale write loses
+    let rotated = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-2".into())));
+    let v2 = node_b
+        .compare_and_swap(&id, Some(v), rotated)
+        .await
+        .unwrap();
+    assert_eq!(v2, v + 1);
+    assert_eq!(
+        node_a
+            .compare_and_swap(&id, Some(v), tokens.clone())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict
+    );
+    // the same rows: the installation's secrets see the token, keep the client secret
+    let secrets = node_a.load_secrets(inst.id).await.unwrap().unwrap();
+    assert_eq!(secrets.version, v2);
+    assert_eq!(
+        secrets.value.refresh_token.unwrap().expose_secret(),
+        "rt-token-store-2"
+    );
+    assert_eq!(
+        secrets.value.client_secret.unwrap().expose_secret(),
+        "cs-kept"
+    );
+    assert!(!b.dump().await.contains("rt-token-store"));
+    // delete forgets the tokens only
+    TokenStore::delete(&node_a, &id).await.unwrap();
+    assert!(TokenStore::load(&node_b, &id).await.unwrap().is_none());
+    let secrets = node_b.load_secrets(inst.id).await.unwrap().unwrap();
+    assert!(secrets.value.refresh_token.is_none());
+    assert_eq!(
+        secrets.value.client_secret.unwrap().expose_secret(),
+        "cs-kept"
+    );
+    // bad and unknown ids
+    let err = TokenStore::load(&node_a, "inst-1").await.unwrap_err();
+    assert_eq!(err.field(), Some("installation_id"));
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert!(TokenStore::load(&node_a, &unknown).await.unwrap().is_none());
+    assert_eq!(
+        node_a
+            .compare_and_swap(&unknown, None, tokens)
             .await
             .unwrap_err()
             .kind(),
