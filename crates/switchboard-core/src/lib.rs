@@ -37,6 +37,7 @@ pub mod install;
 pub mod load;
 pub mod render;
 pub mod schema;
+pub mod shared_token;
 pub mod validate;
 
 pub use arguments::Arguments;
