@@ -334,6 +334,33 @@ impl Installation {
         Ok(())
     }
 
+    /// Let an error the engine saw change the status: an error that needs a
+    /// person to re-authenticate ([`ErrorKind::NeedsReauth`], e.g.
+    /// `invalid_grant`) moves an active installation to
+    /// [`InstallationStatus::NeedsReauth`] with the error's words as
+    /// `last_error`. Returns whether the record changed (then store it with
+    /// [`InstallationStore::update`]).
+    ///
+    /// ```
+    /// use switchboard_core::{Error, ErrorKind};
+    /// use switchboard_core::install::{Installation, InstallationStatus};
+    ///
+    /// let mut inst = Installation::new("a", "microsoft365", "1.0.0", "delegated");
+    /// inst.set_status(InstallationStatus::Active).unwrap();
+    /// let err = Error::new(ErrorKind::NeedsReauth, "the grant was revoked; sign in again");
+    /// assert!(inst.apply_error(&err));
+    /// assert_eq!(inst.status, InstallationStatus::NeedsReauth);
+    /// assert_eq!(inst.last_error.as_deref(), Some("the grant was revoked; sign in again"));
+    /// ```
+    pub fn apply_error(&mut self, err: &Error) -> bool {
+        if err.kind() == ErrorKind::NeedsReauth && self.status == InstallationStatus::Active {
+            self.status = InstallationStatus::NeedsReauth;
+            self.last_error = Some(err.message().to_string());
+            return true;
+        }
+        false
+    }
+
     /// Check the fields a store relies on: non-empty identifiers of bounded
     /// length. Stores call this before writing.
     pub fn validate(&self) -> Result<()> {
@@ -812,6 +839,22 @@ mod tests {
         assert_eq!(inst.last_error, None);
         assert!(inst.set_status(Active).is_err());
         assert_eq!(inst.status, Active);
+    }
+
+    #[test]
+    fn only_reauth_errors_on_active_installations_change_the_status() {
+        let mut inst = Installation::new("a", "c", "1.0.0", "delegated");
+        let reauth = Error::new(ErrorKind::NeedsReauth, "sign in again");
+        assert!(!inst.apply_error(&reauth), "pending consent stays pending");
+        inst.set_status(Active).unwrap();
+        assert!(!inst.apply_error(&Error::new(ErrorKind::Throttled, "slow down")));
+        assert_eq!(inst.status, Active);
+        assert!(inst.apply_error(&reauth));
+        assert_eq!(inst.status, NeedsReauth);
+        assert!(
+            !inst.apply_error(&reauth),
+            "already needs re-authentication"
+        );
     }
 
     #[test]
