@@ -33,9 +33,11 @@ pub mod connector;
 pub mod credential;
 pub mod definition;
 pub mod error;
+pub mod install;
 pub mod load;
 pub mod render;
 pub mod schema;
+pub mod shared_token;
 pub mod validate;
 
 pub use arguments::Arguments;
