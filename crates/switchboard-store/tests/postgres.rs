@@ -27,6 +27,11 @@ fn database_url() -> Option<String> {
     match std::env::var(URL_ENV) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
+            // In CI the suite must run: .ci/run starts a server and sets the URL.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{URL_ENV} must be set in CI (.ci/run starts PostgreSQL with scripts/postgres-ci.sh)"
+            );
             eprintln!(
                 "skipped: {URL_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\" starts a test server)"
             );
