@@ -60,7 +60,10 @@ impl AccessToken {
     /// Whether two tokens carry the same secret (constant time).
     pub fn same_secret(&self, other: &AccessToken) -> bool {
         use subtle::ConstantTimeEq;
-        self.secret().as_bytes().ct_eq(other.secret().as_bytes()).into()
+        self.secret()
+            .as_bytes()
+            .ct_eq(other.secret().as_bytes())
+            .into()
     }
 }
 

@@ -28,13 +28,25 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod arguments;
+pub mod challenge;
+pub mod classify;
 pub mod connector;
 pub mod credential;
 pub mod definition;
+pub mod engine;
 pub mod error;
+pub mod hosts;
+pub mod paging;
+pub mod redirect;
 pub mod render;
+pub mod response;
+pub mod retry;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};
 pub use definition::{ConnectorDefinition, MethodDefinition};
+pub use engine::{Engine, EngineBuilder, InstallationContext};
 pub use error::{Error, ErrorKind, Result};
+pub use paging::{Continuation, Page, PageStream, RecordStream};
+pub use response::{ByteStream, Response, ResponseBody};
+pub use retry::RetryPolicy;
