@@ -1,0 +1,135 @@
+//! `switchboard methods <connector>`
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+use switchboard_core::definition::{AuthVariant, ConnectorDefinition, MethodDefinition};
+use switchboard_core::{Error, Result};
+
+use crate::cli::Output;
+use crate::output::{print_json, table};
+use crate::registry;
+
+/// One method as resolved for one variant: the stable JSON contract of
+/// `switchboard methods --output json`.
+#[derive(Debug, Serialize)]
+pub struct MethodRow {
+    pub id: String,
+    pub category: String,
+    pub name: String,
+    pub variant: String,
+    pub http_method: String,
+    pub path: String,
+    pub permissions: Vec<String>,
+    pub pagination: String,
+}
+
+impl MethodRow {
+    fn new(method: &MethodDefinition, variant: &AuthVariant) -> Self {
+        MethodRow {
+            id: method.id.clone(),
+            category: method.category.clone(),
+            name: method.name.clone(),
+            variant: variant.id.clone(),
+            http_method: method.http_method.to_string(),
+            path: method.resolved_path(variant.principal.as_ref()),
+            permissions: method.permissions_for(&variant.id).to_vec(),
+            pagination: method.pagination.as_str().to_string(),
+        }
+    }
+}
+
+/// Methods of `def`, one row per supported variant, filtered.
+pub fn rows(
+    def: &ConnectorDefinition,
+    variant: Option<&str>,
+    category: Option<&str>,
+) -> Result<Vec<MethodRow>> {
+    if let Some(v) = variant
+        && def.variant(v).is_none()
+    {
+        let known: Vec<&str> = def.auth_variants.iter().map(|v| v.id.as_str()).collect();
+        return Err(Error::invalid_argument(
+            "--variant",
+            format!(
+                "`{v}` is not a variant of {}; use one of: {}",
+                def.id,
+                known.join(", ")
+            ),
+        ));
+    }
+    if let Some(c) = category
+        && !def.categories.iter().any(|k| k.id == c)
+    {
+        let known: Vec<&str> = def.categories.iter().map(|k| k.id.as_str()).collect();
+        return Err(Error::invalid_argument(
+            "--category",
+            format!(
+                "`{c}` is not a category of {}; use one of: {}",
+                def.id,
+                known.join(", ")
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for method in &def.methods {
+        if category.is_some_and(|c| c != method.category) {
+            continue;
+        }
+        for v in &def.auth_variants {
+            if variant.is_some_and(|want| want != v.id)
+                || !method.supports(&v.id, &def.auth_variants)
+            {
+                continue;
+            }
+            out.push(MethodRow::new(method, v));
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(
+    connector: &str,
+    variant: Option<&str>,
+    category: Option<&str>,
+    output: Output,
+) -> Result<ExitCode> {
+    let registry = registry::builtin()?;
+    let Some(found) = registry.get(connector) else {
+        let known: Vec<&str> = registry.iter().map(|c| c.id()).collect();
+        return Err(Error::invalid_argument(
+            "connector",
+            format!(
+                "`{connector}` is not a known connector; use one of: {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    let rows = rows(found.definition(), variant, category)?;
+    match output {
+        Output::Json => print_json(&rows)?,
+        Output::Table => {
+            let cells = rows
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        r.id,
+                        r.variant,
+                        r.http_method,
+                        r.path,
+                        r.permissions.join(", "),
+                        r.pagination,
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(
+                    &["METHOD", "VARIANT", "HTTP", "PATH", "PERMISSIONS", "PAGING"],
+                    cells
+                )
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1573 @@
+//! Validation of connector definitions as a whole.
+//!
+//! Every problem is reported at once, each as a [`Problem`] that names the
+//! file, a JSON pointer into that file and what is wrong and allowed:
+//!
+//! ```text
+//! definitions/mail.json: /methods/3/path: {message_id} is used in the path but not declared as a path parameter
+//! ```
+//!
+//! [`crate::load`] runs these checks after parsing, with the [`Origins`] of
+//! every method so pointers point into the file the method came from.
+//! [`validate`] checks a definition held in memory, as if it were one
+//! `connector.json`.
+//!
+//! ```
+//! use switchboard_core::definition::ConnectorDefinition;
+//! use switchboard_core::validate::validate;
+//!
+//! let def: ConnectorDefinition = serde_json::from_value(serde_json::json!({
+//!     "id": "example", "name": "Example", "version": "1.0",
+//!     "description": "An example", "base_url": "https://api.example.com",
+//!     "allowed_hosts": ["api.example.com"],
+//!     "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+//!     "categories": [{"id": "things", "name": "Things"}]
+//! })).unwrap();
+//! let problems = validate(&def);
+//! assert_eq!(
+//!     problems[0].to_string(),
+//!     "connector.json: /version: \"1.0\" is not a semantic version: use MAJOR.MINOR.PATCH such as 1.2.0"
+//! );
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::definition::{
+    ConnectorDefinition, HttpMethod, MethodDefinition, PRINCIPAL_PLACEHOLDER, Pagination,
+    ParameterDefinition, ParameterLocation, ParameterType, Principal, ResponseKind,
+};
+use crate::error::{Error, ErrorKind};
+
+/// One problem in a definition: where it is and what is wrong.
+///
+/// ```
+/// use switchboard_core::validate::Problem;
+///
+/// let p = Problem::new("definitions/mail.json", "/methods/3/path", "must start with '/'");
+/// assert_eq!(p.to_string(), "definitions/mail.json: /methods/3/path: must start with '/'");
+/// let whole = Problem::new("connector.json", "", "malformed JSON at line 1 column 1: EOF while parsing a value");
+/// assert_eq!(whole.to_string(), "connector.json: malformed JSON at line 1 column 1: EOF while parsing a value");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as the loader was given it (`definitions/mail.json`).
+    pub file: String,
+    /// JSON pointer into that file (RFC 6901); empty for the whole file.
+    pub pointer: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `pointer` in `file`.
+    pub fn new(
+        file: impl Into<String>,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Problem {
+            file: file.into(),
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointer.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.pointer, self.message)
+        }
+    }
+}
+
+/// Every problem found in a definition; Display prints one per line.
+///
+/// ```
+/// use switchboard_core::validate::{Problem, Problems};
+/// use switchboard_core::ErrorKind;
+///
+/// let problems = Problems::from(vec![
+///     Problem::new("connector.json", "/id", "must not be empty"),
+///     Problem::new("users.json", "/methods/0/path", "must start with '/'"),
+/// ]);
+/// assert_eq!(problems.to_string(), "connector.json: /id: must not be empty\nusers.json: /methods/0/path: must start with '/'");
+/// assert_eq!(problems.into_error().kind(), ErrorKind::InvalidDefinition);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// The problems, in the order they were found.
+    pub fn as_slice(&self) -> &[Problem] {
+        &self.0
+    }
+
+    /// Iterate over the problems.
+    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
+        self.0.iter()
+    }
+
+    /// How many problems there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems as a vector.
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0
+    }
+
+    /// An [`ErrorKind::InvalidDefinition`] error listing every problem.
+    pub fn into_error(self) -> Error {
+        let count = self.0.len();
+        let noun = if count == 1 { "problem" } else { "problems" };
+        Error::new(
+            ErrorKind::InvalidDefinition,
+            format!("the connector definition has {count} {noun}:\n{self}"),
+        )
+    }
+}
+
+impl From<Vec<Problem>> for Problems {
+    fn from(problems: Vec<Problem>) -> Self {
+        Problems(problems)
+    }
+}
+
+impl IntoIterator for Problems {
+    type Item = Problem;
+    type IntoIter = std::vec::IntoIter<Problem>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Problems {
+    type Item = &'a Problem;
+    type IntoIter = std::slice::Iter<'a, Problem>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl From<Problems> for Error {
+    fn from(problems: Problems) -> Self {
+        problems.into_error()
+    }
+}
+
+/// Where a definition's parts came from: the connector file and, for each
+/// method of [`ConnectorDefinition::methods`] in order, its file and its
+/// index in that file's `methods` array.
+///
+/// ```
+/// use switchboard_core::validate::Origins;
+///
+/// let mut origins = Origins::new("definitions/connector.json");
+/// origins.push_method("definitions/users.json", 0);
+/// assert_eq!(origins.method(0), Some(("definitions/users.json", 0)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origins {
+    connector_file: String,
+    methods: Vec<(String, usize)>,
+}
+
+impl Origins {
+    /// Origins with the connector file and no methods yet.
+    pub fn new(connector_file: impl Into<String>) -> Self {
+        Origins {
+            connector_file: connector_file.into(),
+            methods: Vec::new(),
+        }
+    }
+
+    /// Every method in the connector file itself, in order.
+    pub fn single_file(connector_file: impl Into<String>, methods: usize) -> Self {
+        let connector_file = connector_file.into();
+        Origins {
+            methods: (0..methods).map(|i| (connector_file.clone(), i)).collect(),
+            connector_file,
+        }
+    }
+
+    /// Record that the next method came from `file` at `/methods/{index}`.
+    pub fn push_method(&mut self, file: impl Into<String>, index: usize) {
+        self.methods.push((file.into(), index));
+    }
+
+    /// The connector file.
+    pub fn connector_file(&self) -> &str {
+        &self.connector_file
+    }
+
+    /// The file and index of the method at `position` in the definition.
+    pub fn method(&self, position: usize) -> Option<(&str, usize)> {
+        self.methods.get(position).map(|(f, i)| (f.as_str(), *i))
+    }
+}
+
+/// The file name [`validate`] reports: the whole definition as one file.
+pub const IN_MEMORY_FILE: &str = "connector.json";
+
+/// Check a definition held in memory. Problems are reported as if the
+/// whole definition were one file named `connector.json`.
+///
+/// ```
+/// use switchboard_core::definition::ConnectorDefinition;
+///
+/// let def: ConnectorDefinition = serde_json::from_str(r#"{
+///   "id": "example", "name": "Example", "version": "1.0.0", "description": "An example",
+///   "base_url": "https://api.example.com", "allowed_hosts": ["api.example.com"],
+///   "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+///   "categories": [{"id": "things", "name": "Things"}],
+///   "methods": [{"id": "things.list_things", "category": "things", "name": "List things",
+///                "description": "Lists things.", "http_method": "GET", "path": "things"}]
+/// }"#).unwrap();
+/// let problems = switchboard_core::validate::validate(&def);
+/// assert_eq!(problems.len(), 1);
+/// assert_eq!(problems[0].to_string(), "connector.json: /methods/0/path: \"things\" must start with '/'");
+/// ```
+pub fn validate(def: &ConnectorDefinition) -> Vec<Problem> {
+    validate_with_origins(
+        def,
+        &Origins::single_file(IN_MEMORY_FILE, def.methods.len()),
+    )
+}
+
+/// Check a definition whose parts came from several files; pointers point
+/// into the file each part came from.
+///
+/// ```
+/// use switchboard_core::definition::ConnectorDefinition;
+/// use switchboard_core::validate::{validate_with_origins, Origins};
+///
+/// let def: ConnectorDefinition = serde_json::from_str(r#"{
+///   "id": "example", "name": "Example", "version": "1.0.0", "description": "An example",
+///   "base_url": "https://api.example.com", "allowed_hosts": ["api.example.com"],
+///   "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+///   "categories": [{"id": "things", "name": "Things"}],
+///   "methods": [{"id": "things.list_things", "category": "thing", "name": "List things",
+///                "description": "Lists things.", "http_method": "GET", "path": "/things"}]
+/// }"#).unwrap();
+/// let mut origins = Origins::new("definitions/connector.json");
+/// origins.push_method("definitions/things.json", 4);
+/// let problems = validate_with_origins(&def, &origins);
+/// assert_eq!(
+///     problems[0].to_string(),
+///     "definitions/things.json: /methods/4/category: unknown category \"thing\": did you mean \"things\"? (known categories: things)"
+/// );
+/// ```
+pub fn validate_with_origins(def: &ConnectorDefinition, origins: &Origins) -> Vec<Problem> {
+    let mut checker = Checker {
+        def,
+        origins,
+        problems: Vec::new(),
+        with_connector: true,
+    };
+    checker.connector();
+    for (position, method) in def.methods.iter().enumerate() {
+        checker.method(position, method);
+    }
+    checker.duplicate_methods();
+    checker.problems
+}
+
+/// Check methods on their own, when the connector file could not be read:
+/// everything but what needs the connector (categories, variants,
+/// permissions, principals).
+pub(crate) fn validate_methods_only(
+    methods: Vec<MethodDefinition>,
+    origins: &Origins,
+) -> Vec<Problem> {
+    let def = ConnectorDefinition {
+        schema: None,
+        id: String::new(),
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        base_url: String::new(),
+        install_parameters: Vec::new(),
+        auth_variants: Vec::new(),
+        allowed_hosts: Vec::new(),
+        default_headers: BTreeMap::new(),
+        categories: Vec::new(),
+        methods,
+    };
+    let mut checker = Checker {
+        def: &def,
+        origins,
+        problems: Vec::new(),
+        with_connector: false,
+    };
+    for (position, method) in def.methods.iter().enumerate() {
+        checker.method(position, method);
+    }
+    checker.duplicate_methods();
+    checker.problems
+}
+
+/// Escape one reference token of a JSON pointer (RFC 6901).
+///
+/// ```
+/// assert_eq!(switchboard_core::validate::escape_pointer_token("a/b~c"), "a~1b~0c");
+/// ```
+pub fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// The element closest to `word` by Jaro-Winkler similarity.
+pub(crate) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(word, k), k))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// `unknown X "word": did you mean "y"? (known Xs: a, b)`.
+fn unknown_with_suggestion(what: &str, plural: &str, word: &str, known: &[&str]) -> String {
+    let list = known.join(", ");
+    match closest(word, known.iter().copied()) {
+        Some(best) => {
+            format!("unknown {what} \"{word}\": did you mean \"{best}\"? (known {plural}: {list})")
+        }
+        None => format!("unknown {what} \"{word}\": there are no {plural} to choose from"),
+    }
+}
+
+struct Checker<'a> {
+    def: &'a ConnectorDefinition,
+    origins: &'a Origins,
+    problems: Vec<Problem>,
+    /// Whether `def`'s connector part is real (false: only its methods are).
+    with_connector: bool,
+}
+
+impl<'a> Checker<'a> {
+    fn at(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(
+            self.origins.connector_file.clone(),
+            pointer,
+            message,
+        ));
+    }
+
+    /// (file, `/methods/{index}`) of the method at `position`.
+    fn method_location(&self, position: usize) -> (String, String) {
+        match self.origins.method(position) {
+            Some((file, index)) => (file.to_string(), format!("/methods/{index}")),
+            None => (
+                self.origins.connector_file.clone(),
+                format!("/methods/{position}"),
+            ),
+        }
+    }
+
+    fn at_method(&mut self, position: usize, suffix: &str, message: impl Into<String>) {
+        let (file, base) = self.method_location(position);
+        self.problems
+            .push(Problem::new(file, format!("{base}{suffix}"), message));
+    }
+
+    fn variant_ids(&self) -> Vec<&'a str> {
+        let def: &'a ConnectorDefinition = self.def;
+        def.auth_variants.iter().map(|v| v.id.as_str()).collect()
+    }
+
+    // ---------------------------------------------------------------- connector
+
+    fn connector(&mut self) {
+        let def = self.def;
+        if !is_slug(&def.id) {
+            self.at(
+                "/id",
+                format!(
+                    "\"{}\" is not a valid connector id: use lower-case letters, digits, '_' and '-', starting with a letter (such as microsoft365)",
+                    def.id
+                ),
+            );
+        }
+        if def.name.trim().is_empty() {
+            self.at("/name", "the name must not be empty");
+        }
+        if semver::Version::parse(&def.version).is_err() {
+            self.at(
+                "/version",
+                format!(
+                    "\"{}\" is not a semantic version: use MAJOR.MINOR.PATCH such as 1.2.0",
+                    def.version
+                ),
+            );
+        }
+        self.install_parameters();
+        self.base_url();
+        self.allowed_hosts();
+        self.headers("/default_headers", None, &def.default_headers);
+        self.auth_variants();
+        self.categories();
+    }
+
+    fn install_parameters(&mut self) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in self.def.install_parameters.iter().enumerate() {
+            let base = format!("/install_parameters/{i}");
+            if !is_snake(&p.name) {
+                self.at(
+                    format!("{base}/name"),
+                    format!(
+                        "\"{}\" is not a valid install parameter name: use snake_case (lower-case letters, digits and '_', starting with a letter)",
+                        p.name
+                    ),
+                );
+            }
+            if let Some(first) = seen.insert(&p.name, i) {
+                seen.insert(&p.name, first);
+                self.at(
+                    format!("{base}/name"),
+                    format!(
+                        "install parameter {} is declared twice (first at /install_parameters/{first}); names must be unique",
+                        p.name
+                    ),
+                );
+            }
+            if !matches!(
+                p.kind,
+                ParameterType::String
+                    | ParameterType::Integer
+                    | ParameterType::Number
+                    | ParameterType::Boolean
+            ) {
+                self.at(
+                    format!("{base}/type"),
+                    format!(
+                        "install parameters cannot be of type {}: use string, integer, number or boolean",
+                        p.kind.as_str()
+                    ),
+                );
+            }
+            if p.format.is_some() && p.kind != ParameterType::String {
+                self.at(
+                    format!("{base}/format"),
+                    "format is only allowed on string parameters",
+                );
+            }
+            if let Some(default) = &p.default
+                && let Some(expected) = type_mismatch(p.kind, None, default)
+            {
+                self.at(
+                    format!("{base}/default"),
+                    format!(
+                        "default {} is not valid for type {}: expected {expected}",
+                        short(default),
+                        p.kind.as_str()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn base_url(&mut self) {
+        let def = self.def;
+        let names: Vec<&str> = def
+            .install_parameters
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        let placeholders = match placeholders(&def.base_url) {
+            Ok(p) => p,
+            Err(message) => {
+                self.at("/base_url", message);
+                return;
+            }
+        };
+        let mut substituted = def.base_url.clone();
+        for name in &placeholders {
+            if !names.contains(&name.as_str()) {
+                let message = if names.is_empty() {
+                    format!(
+                        "{{{name}}} is not an install parameter: declare it in install_parameters or remove it"
+                    )
+                } else {
+                    format!(
+                        "{{{name}}} is not an install parameter (install parameters: {})",
+                        names.join(", ")
+                    )
+                };
+                self.at("/base_url", message);
+            }
+            substituted = substituted.replace(&format!("{{{name}}}"), "placeholder");
+        }
+        match url::Url::parse(&substituted) {
+            Ok(url) if url.scheme() == "https" || url.scheme() == "http" => {
+                if url.query().is_some() || url.fragment().is_some() {
+                    self.at(
+                        "/base_url",
+                        "the base URL must not have a query or fragment: parameters belong to methods",
+                    );
+                }
+                let literal_host = url
+                    .host_str()
+                    .filter(|_| !host_has_placeholder(&def.base_url));
+                if let Some(host) = literal_host
+                    && !def.allowed_hosts.iter().any(|h| h == host)
+                {
+                    self.at(
+                        "/base_url",
+                        format!(
+                            "the base URL's host {host} is not in allowed_hosts: add it, or credentials will never be sent"
+                        ),
+                    );
+                }
+            }
+            _ => self.at(
+                "/base_url",
+                format!(
+                    "\"{}\" is not an absolute http(s) URL such as https://api.example.com/v1",
+                    def.base_url
+                ),
+            ),
+        }
+    }
+
+    fn allowed_hosts(&mut self) {
+        if self.def.allowed_hosts.is_empty() {
+            self.at(
+                "/allowed_hosts",
+                "allowed_hosts must name at least one host name credentials may be sent to (such as graph.microsoft.com)",
+            );
+        }
+        for (i, host) in self.def.allowed_hosts.iter().enumerate() {
+            if !is_host_name(host) {
+                self.at(
+                    format!("/allowed_hosts/{i}"),
+                    format!(
+                        "\"{host}\" is not a bare host name: give only a lower-case host such as graph.microsoft.com (no scheme, port, path or wildcard)"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Checks header names and values; `method` is Some for a method's headers.
+    fn headers(&mut self, base: &str, method: Option<usize>, headers: &BTreeMap<String, String>) {
+        for (name, value) in headers {
+            let pointer = format!("{base}/{}", escape_pointer_token(name));
+            let message = if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                Some(format!(
+                    "\"{name}\" is not a valid HTTP header name: use letters, digits and '-'"
+                ))
+            } else if http::HeaderValue::from_str(value).is_err() {
+                Some(format!(
+                    "the value of header {name} is not a valid HTTP header value: use visible ASCII characters and spaces"
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = message {
+                match method {
+                    Some(position) => {
+                        let suffix = pointer;
+                        self.at_method(position, &suffix, message);
+                    }
+                    None => self.at(pointer, message),
+                }
+            }
+        }
+    }
+
+    fn auth_variants(&mut self) {
+        let def = self.def;
+        if def.auth_variants.is_empty() {
+            self.at(
+                "/auth_variants",
+                "auth_variants must declare at least one way to authenticate",
+            );
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, variant) in def.auth_variants.iter().enumerate() {
+            let base = format!("/auth_variants/{i}");
+            if !is_slug(&variant.id) {
+                self.at(
+                    format!("{base}/id"),
+                    format!(
+                        "\"{}\" is not a valid auth variant id: use lower-case letters, digits, '_' and '-', starting with a letter",
+                        variant.id
+                    ),
+                );
+            }
+            if let Some(first) = seen.get(variant.id.as_str()) {
+                self.at(
+                    format!("{base}/id"),
+                    format!(
+                        "auth variant {} is declared twice (first at /auth_variants/{first}); ids must be unique",
+                        variant.id
+                    ),
+                );
+            } else {
+                seen.insert(&variant.id, i);
+            }
+            if let Some(principal) = &variant.principal {
+                self.principal(&base, principal);
+            }
+        }
+    }
+
+    fn principal(&mut self, base: &str, principal: &Principal) {
+        let pbase = format!("{base}/principal");
+        if !principal.path.starts_with('/') {
+            self.at(
+                format!("{pbase}/path"),
+                format!(
+                    "\"{}\" must start with '/' (such as /me or /users/{{user_id}})",
+                    principal.path
+                ),
+            );
+        }
+        let used = match placeholders(&principal.path) {
+            Ok(used) => used,
+            Err(message) => {
+                self.at(format!("{pbase}/path"), message);
+                Vec::new()
+            }
+        };
+        if used.iter().any(|n| n == "principal") {
+            self.at(
+                format!("{pbase}/path"),
+                "a principal path cannot use {principal}: write the path it stands for",
+            );
+        }
+        for name in used.iter().filter(|n| *n != "principal") {
+            if !principal.parameters.iter().any(|p| &p.name == name) {
+                self.at(
+                    format!("{pbase}/path"),
+                    format!(
+                        "{{{name}}} is used in the principal path but not declared in the principal's parameters"
+                    ),
+                );
+            }
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, p) in principal.parameters.iter().enumerate() {
+            let ppointer = format!("{pbase}/parameters/{j}");
+            if p.location != ParameterLocation::Path {
+                self.at(
+                    format!("{ppointer}/in"),
+                    format!(
+                        "principal parameters are path parameters: use \"in\": \"path\" for {}",
+                        p.name
+                    ),
+                );
+            } else if !used.contains(&p.name) {
+                self.at(
+                    ppointer.clone(),
+                    format!(
+                        "path parameter {name} is not used in the principal path {path}: add {{{name}}} to it or remove the parameter",
+                        name = p.name,
+                        path = principal.path
+                    ),
+                );
+            }
+            if let Some(first) = seen.get(p.name.as_str()) {
+                self.at(
+                    format!("{ppointer}/name"),
+                    format!(
+                        "parameter {} is declared twice (first at {pbase}/parameters/{first})",
+                        p.name
+                    ),
+                );
+            } else {
+                seen.insert(&p.name, j);
+            }
+            for (suffix, message) in parameter_problems(p) {
+                self.at(format!("{ppointer}{suffix}"), message);
+            }
+        }
+    }
+
+    fn categories(&mut self) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, category) in self.def.categories.iter().enumerate() {
+            if !is_snake(&category.id) {
+                self.at(
+                    format!("/categories/{i}/id"),
+                    format!(
+                        "\"{}\" is not a valid category id: use snake_case (lower-case letters, digits and '_', starting with a letter)",
+                        category.id
+                    ),
+                );
+            }
+            if let Some(first) = seen.get(category.id.as_str()) {
+                self.at(
+                    format!("/categories/{i}/id"),
+                    format!(
+                        "category {} is declared twice (first at /categories/{first}); ids must be unique",
+                        category.id
+                    ),
+                );
+            } else {
+                seen.insert(&category.id, i);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- methods
+
+    fn method(&mut self, position: usize, m: &MethodDefinition) {
+        self.method_identity(position, m);
+        self.method_path(position, m);
+        if self.with_connector {
+            self.method_variants(position, m);
+        }
+        self.method_parameters(position, m);
+        self.headers("/headers", Some(position), &m.headers);
+        if let Some(records) = &m.records
+            && !is_json_pointer(records)
+        {
+            self.at_method(
+                position,
+                "/records",
+                format!(
+                    "\"{records}\" is not a JSON pointer: use \"\" for the whole body or a path such as /value ('~' only as ~0 or ~1)"
+                ),
+            );
+        }
+        if m.pagination != Pagination::None {
+            if m.records.is_none() {
+                self.at_method(
+                    position,
+                    "/pagination",
+                    format!(
+                        "a method paged with {} needs \"records\", the JSON pointer to the records of a page (such as /value)",
+                        m.pagination.as_str()
+                    ),
+                );
+            }
+            if m.response == ResponseKind::Bytes {
+                self.at_method(
+                    position,
+                    "/pagination",
+                    "a method whose response is bytes cannot be paged: use \"pagination\": \"none\"",
+                );
+            }
+        }
+    }
+
+    fn method_identity(&mut self, position: usize, m: &MethodDefinition) {
+        let category_known =
+            !self.with_connector || self.def.categories.iter().any(|c| c.id == m.category);
+        match m.id.split_once('.') {
+            Some((prefix, rest)) if is_snake(prefix) && is_snake(rest) => {
+                // An unknown category is reported on its own below.
+                if prefix != m.category && category_known {
+                    self.at_method(
+                        position,
+                        "/id",
+                        format!(
+                            "method id {} starts with {prefix} but the method's category is {}: the part before the dot must be the category",
+                            m.id, m.category
+                        ),
+                    );
+                }
+            }
+            _ => self.at_method(
+                position,
+                "/id",
+                format!(
+                    "\"{}\" is not a valid method id: use category.snake_case such as users.list_users",
+                    m.id
+                ),
+            ),
+        }
+        if !category_known {
+            let known: Vec<&str> = self.def.categories.iter().map(|c| c.id.as_str()).collect();
+            self.at_method(
+                position,
+                "/category",
+                unknown_with_suggestion("category", "categories", &m.category, &known),
+            );
+        }
+        if m.name.trim().is_empty() {
+            self.at_method(position, "/name", "the name must not be empty");
+        }
+        if m.description.trim().is_empty() {
+            self.at_method(
+                position,
+                "/description",
+                "the description must not be empty: say what the method does",
+            );
+        }
+    }
+
+    fn method_path(&mut self, position: usize, m: &MethodDefinition) {
+        if !m.path.starts_with('/') {
+            self.at_method(
+                position,
+                "/path",
+                format!("\"{}\" must start with '/'", m.path),
+            );
+        }
+        if m.path.contains('?') || m.path.contains('#') {
+            self.at_method(
+                position,
+                "/path",
+                "the path must not contain '?' or '#': declare query parameters with \"in\": \"query\"",
+            );
+        }
+        let used = match placeholders(&m.path) {
+            Ok(used) => used,
+            Err(message) => {
+                self.at_method(position, "/path", message);
+                return;
+            }
+        };
+        let principal_token = format!("/{PRINCIPAL_PLACEHOLDER}");
+        let principal_ok = m.path == principal_token
+            || m.path.starts_with(&format!("{principal_token}/"))
+            || m.path.starts_with(&format!("{principal_token}:"));
+        let principal_count = used.iter().filter(|n| *n == "principal").count();
+        if principal_count > 1 || (principal_count == 1 && !principal_ok) {
+            self.at_method(
+                position,
+                "/path",
+                "{principal} may only be the whole first segment of the path: /{principal} or /{principal}/...",
+            );
+        }
+        let own: Vec<&String> = used.iter().filter(|n| *n != "principal").collect();
+        for name in &own {
+            let declared = m
+                .parameters
+                .iter()
+                .any(|p| &&p.name == name && p.location == ParameterLocation::Path);
+            if !declared {
+                self.at_method(
+                    position,
+                    "/path",
+                    format!("{{{name}}} is used in the path but not declared as a path parameter"),
+                );
+            }
+        }
+        for (j, p) in m.parameters.iter().enumerate() {
+            if p.location == ParameterLocation::Path && !own.contains(&&p.name) {
+                let message = if p.name == "principal" {
+                    "principal is reserved for the variant's principal: do not declare it as a parameter".to_string()
+                } else {
+                    format!(
+                        "path parameter {name} is not used in the path: add {{{name}}} to the path or change \"in\"",
+                        name = p.name
+                    )
+                };
+                self.at_method(position, &format!("/parameters/{j}"), message);
+            }
+        }
+        // Per supported variant: the principal must exist and its parameters
+        // must not clash with the method's.
+        if principal_count == 0 || !self.with_connector {
+            return;
+        }
+        for variant_id in m.supported_variants(&self.def.auth_variants) {
+            let Some(variant) = self.def.variant(variant_id) else {
+                continue;
+            };
+            match &variant.principal {
+                None => self.at_method(
+                    position,
+                    "/path",
+                    format!(
+                        "the path starts with /{{principal}} but auth variant {variant_id} has no principal: give the variant a principal or leave it out of this method's variants"
+                    ),
+                ),
+                Some(principal) => {
+                    for (j, p) in m.parameters.iter().enumerate() {
+                        if principal.parameters.iter().any(|q| q.name == p.name) {
+                            self.at_method(
+                                position,
+                                &format!("/parameters/{j}/name"),
+                                format!(
+                                    "{} is already a parameter of auth variant {variant_id}'s principal ({}): choose another name",
+                                    p.name, principal.path
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn method_variants(&mut self, position: usize, m: &MethodDefinition) {
+        let known = self.variant_ids();
+        let mut seen: Vec<&str> = Vec::new();
+        for (k, v) in m.variants.iter().enumerate() {
+            if !known.contains(&v.as_str()) {
+                self.at_method(
+                    position,
+                    &format!("/variants/{k}"),
+                    unknown_with_suggestion("auth variant", "auth variants", v, &known),
+                );
+            } else if seen.contains(&v.as_str()) {
+                self.at_method(
+                    position,
+                    &format!("/variants/{k}"),
+                    format!("auth variant {v} is listed twice"),
+                );
+            }
+            seen.push(v);
+        }
+        for (v, permissions) in &m.permissions {
+            let pointer = format!("/permissions/{}", escape_pointer_token(v));
+            if !known.contains(&v.as_str()) {
+                self.at_method(
+                    position,
+                    &pointer,
+                    unknown_with_suggestion("auth variant", "auth variants", v, &known),
+                );
+                continue;
+            }
+            if !m.variants.is_empty() && !m.variants.contains(v) {
+                self.at_method(
+                    position,
+                    &pointer,
+                    format!(
+                        "permissions are given for auth variant {v}, which is not in this method's variants ({}): add it there or remove these permissions",
+                        m.variants.join(", ")
+                    ),
+                );
+            }
+            for (k, permission) in permissions.iter().enumerate() {
+                if permission.is_empty() || permission.chars().any(char::is_whitespace) {
+                    self.at_method(
+                        position,
+                        &format!("{pointer}/{k}"),
+                        format!(
+                            "\"{permission}\" is not a permission name: give one name without spaces, such as User.Read"
+                        ),
+                    );
+                }
+            }
+        }
+        for variant_id in m.supported_variants(&self.def.auth_variants) {
+            let Some(variant) = self.def.variant(variant_id) else {
+                continue;
+            };
+            if variant.uses_permissions() && m.permissions_for(variant_id).is_empty() {
+                let pointer = if m.permissions.contains_key(variant_id) {
+                    format!("/permissions/{}", escape_pointer_token(variant_id))
+                } else if m.permissions.is_empty() {
+                    String::new()
+                } else {
+                    "/permissions".to_string()
+                };
+                self.at_method(
+                    position,
+                    &pointer,
+                    format!(
+                        "auth variant {variant_id} supports this method and uses OAuth permissions, but none are declared for it: add \"{variant_id}\": [\"<least privileged permission>\", ...] to permissions"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn method_parameters(&mut self, position: usize, m: &MethodDefinition) {
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut wires: HashMap<(ParameterLocation, String), usize> = HashMap::new();
+        let mut payload: Option<usize> = None;
+        let mut first_body: Option<usize> = None;
+        let (_, base) = self.method_location(position);
+        for (j, p) in m.parameters.iter().enumerate() {
+            let pp = format!("/parameters/{j}");
+            for (suffix, message) in parameter_problems(p) {
+                self.at_method(position, &format!("{pp}{suffix}"), message);
+            }
+            if let Some(first) = names.get(p.name.as_str()) {
+                self.at_method(
+                    position,
+                    &format!("{pp}/name"),
+                    format!(
+                        "parameter {} is declared twice (first at {base}/parameters/{first}); names must be unique",
+                        p.name
+                    ),
+                );
+            } else {
+                names.insert(&p.name, j);
+            }
+            if matches!(
+                p.location,
+                ParameterLocation::Query | ParameterLocation::Header | ParameterLocation::Body
+            ) {
+                let wire = if p.location == ParameterLocation::Header {
+                    p.wire_name().to_ascii_lowercase()
+                } else {
+                    p.wire_name().to_string()
+                };
+                if let Some(first) = wires.get(&(p.location, wire.clone())) {
+                    let first_name = &m.parameters[*first].name;
+                    if first_name != &p.name {
+                        self.at_method(
+                            position,
+                            &format!("{pp}/wire_name"),
+                            format!(
+                                "{} is sent as {} like parameter {first_name}: two parameters cannot share a wire name",
+                                p.name,
+                                p.wire_name()
+                            ),
+                        );
+                    }
+                } else {
+                    wires.insert((p.location, wire), j);
+                }
+            }
+            match p.location {
+                ParameterLocation::Payload => {
+                    if let Some(first) = payload {
+                        self.at_method(
+                            position,
+                            &format!("{pp}/in"),
+                            format!(
+                                "only one payload parameter is allowed and {} already is the payload",
+                                m.parameters[first].name
+                            ),
+                        );
+                    } else {
+                        payload = Some(j);
+                    }
+                }
+                ParameterLocation::Body => {
+                    first_body.get_or_insert(j);
+                }
+                _ => {}
+            }
+            if m.http_method == HttpMethod::Get
+                && matches!(
+                    p.location,
+                    ParameterLocation::Body | ParameterLocation::Payload
+                )
+            {
+                self.at_method(
+                    position,
+                    &format!("{pp}/in"),
+                    format!(
+                        "GET requests carry no body, so {} cannot be in the {}: use \"in\": \"query\" or another HTTP method",
+                        p.name,
+                        if p.location == ParameterLocation::Body {
+                            "body"
+                        } else {
+                            "payload"
+                        }
+                    ),
+                );
+            }
+        }
+        if let (Some(payload), Some(_)) = (payload, first_body) {
+            for (j, p) in m.parameters.iter().enumerate() {
+                if p.location == ParameterLocation::Body {
+                    self.at_method(
+                        position,
+                        &format!("/parameters/{j}/in"),
+                        format!(
+                            "body parameter {} cannot be combined with payload parameter {}, which is the whole body: use one or the other",
+                            p.name, m.parameters[payload].name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn duplicate_methods(&mut self) {
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut routes: HashMap<(HttpMethod, String), usize> = HashMap::new();
+        for (position, m) in self.def.methods.iter().enumerate() {
+            if let Some(first) = ids.get(m.id.as_str()) {
+                let (file, pointer) = self.method_location(*first);
+                self.at_method(
+                    position,
+                    "/id",
+                    format!(
+                        "method id {} is already used by the method at {file} {pointer}; ids must be unique",
+                        m.id
+                    ),
+                );
+            } else {
+                ids.insert(&m.id, position);
+            }
+            let Some(normal) = normalise_path(&m.path) else {
+                continue;
+            };
+            let key = (m.http_method, normal);
+            if let Some(first) = routes.get(&key) {
+                let (file, pointer) = self.method_location(*first);
+                let other = &self.def.methods[*first].id;
+                self.at_method(
+                    position,
+                    "/path",
+                    format!(
+                        "{} {} is the same request as method {other} ({file} {pointer}): two methods cannot share an HTTP method and path",
+                        m.http_method, m.path
+                    ),
+                );
+            } else {
+                routes.insert(key, position);
+            }
+        }
+    }
+}
+
+/// Problems of one parameter on its own: (pointer suffix, message).
+fn parameter_problems(p: &ParameterDefinition) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut add = |suffix: &str, message: String| out.push((suffix.to_string(), message));
+    use ParameterLocation as L;
+    use ParameterType as T;
+
+    if !is_snake(&p.name) {
+        add(
+            "/name",
+            format!(
+                "\"{}\" is not a valid parameter name: use snake_case (lower-case letters, digits and '_', starting with a letter) and wire_name for the name on the wire",
+                p.name
+            ),
+        );
+    }
+    if p.kind == T::Binary && p.location != L::Payload {
+        add(
+            "/type",
+            "type binary is only allowed for \"in\": \"payload\" (the whole request body)"
+                .to_string(),
+        );
+    }
+    if p.location == L::Path && matches!(p.kind, T::Array | T::Object | T::Binary) {
+        add(
+            "/type",
+            format!(
+                "a path parameter cannot be of type {}: use string, integer, number, boolean or date-time",
+                p.kind.as_str()
+            ),
+        );
+    }
+    match (p.kind, p.items) {
+        (T::Array, None) => add(
+            "",
+            format!(
+                "array parameter {} needs \"items\", the element type (string, integer, number, boolean, date-time or object)",
+                p.name
+            ),
+        ),
+        (T::Array, Some(T::Array | T::Binary)) => add(
+            "/items",
+            "items must be string, integer, number, boolean, date-time or object".to_string(),
+        ),
+        (T::Array, Some(_)) | (_, None) => {}
+        (_, Some(_)) => add(
+            "/items",
+            "items is only allowed when type is array".to_string(),
+        ),
+    }
+    if p.style.is_some() && !(p.kind == T::Array && matches!(p.location, L::Query | L::Header)) {
+        add(
+            "/style",
+            "style is only allowed on array parameters in the query or a header".to_string(),
+        );
+    }
+    if p.path_style.is_some() && p.location != L::Path {
+        add(
+            "/path_style",
+            "path_style is only allowed on path parameters (\"in\": \"path\")".to_string(),
+        );
+    }
+    if p.format.is_some() && p.kind != T::String {
+        add(
+            "/format",
+            "format is only allowed on string parameters".to_string(),
+        );
+    }
+    if p.location == L::Header && http::HeaderName::from_bytes(p.wire_name().as_bytes()).is_err() {
+        let at = if p.wire_name.is_some() {
+            "/wire_name"
+        } else {
+            "/name"
+        };
+        add(
+            at,
+            format!(
+                "\"{}\" is not a valid HTTP header name: use letters, digits and '-' (set wire_name)",
+                p.wire_name()
+            ),
+        );
+    }
+    let pattern = match &p.pattern {
+        Some(pattern) if p.kind != T::String => {
+            add(
+                "/pattern",
+                format!(
+                    "pattern is only allowed on string parameters, not {}",
+                    p.kind.as_str()
+                ),
+            );
+            let _ = pattern;
+            None
+        }
+        Some(pattern) => match regex::Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(re) => Some(re),
+            Err(err) => {
+                add(
+                    "/pattern",
+                    format!(
+                        "\"{pattern}\" is not a valid regular expression: {}",
+                        regex_error_summary(&err)
+                    ),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let bounded = matches!(p.kind, T::Integer | T::Number | T::String | T::Array);
+    let is_length = matches!(p.kind, T::String | T::Array);
+    for (suffix, bound) in [("/minimum", p.minimum), ("/maximum", p.maximum)] {
+        let Some(bound) = bound else { continue };
+        let field = &suffix[1..];
+        if !bounded {
+            add(
+                suffix,
+                format!(
+                    "{field} is only allowed on integer, number, string (length) and array (length) parameters, not {}",
+                    p.kind.as_str()
+                ),
+            );
+        } else if is_length && (bound < 0.0 || bound.fract() != 0.0) {
+            add(
+                suffix,
+                format!(
+                    "{field} {} bounds a length, so it must be a whole number of 0 or more",
+                    num(bound)
+                ),
+            );
+        }
+    }
+    if let (Some(min), Some(max)) = (p.minimum, p.maximum)
+        && min > max
+    {
+        add(
+            "/minimum",
+            format!(
+                "minimum {} is greater than maximum {}: the minimum must not exceed the maximum",
+                num(min),
+                num(max)
+            ),
+        );
+    }
+    if let Some(allowed) = &p.allowed {
+        if allowed.is_empty() {
+            add("/enum", "enum must list at least one value".to_string());
+        }
+        let (kind, items) = match (p.kind, p.items) {
+            (T::Array, Some(items)) => (items, None),
+            other => other,
+        };
+        for (k, value) in allowed.iter().enumerate() {
+            if let Some(expected) = type_mismatch(kind, items, value) {
+                add(
+                    &format!("/enum/{k}"),
+                    format!(
+                        "enum value {} is not valid for type {}: expected {expected}",
+                        short(value),
+                        kind.as_str()
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(default) = &p.default {
+        if let Some(expected) = type_mismatch(p.kind, p.items, default) {
+            add(
+                "/default",
+                format!(
+                    "default {} is not valid for type {}: expected {expected}",
+                    short(default),
+                    p.kind.as_str()
+                ),
+            );
+        } else {
+            let values: Vec<&Value> = match default {
+                Value::Array(items) if p.kind == T::Array => items.iter().collect(),
+                other => vec![other],
+            };
+            if let Some(allowed) = &p.allowed
+                && let Some(bad) = values.iter().find(|v| !allowed.contains(v))
+            {
+                let list: Vec<String> = allowed.iter().map(short).collect();
+                add(
+                    "/default",
+                    format!(
+                        "default {} is not one of the enum values: {}",
+                        short(bad),
+                        list.join(", ")
+                    ),
+                );
+            }
+            if let Some(n) = default.as_f64().filter(|_| !is_length) {
+                if let Some(min) = p.minimum.filter(|min| n < *min) {
+                    add(
+                        "/default",
+                        format!("default {} is below minimum {}", num(n), num(min)),
+                    );
+                }
+                if let Some(max) = p.maximum.filter(|max| n > *max) {
+                    add(
+                        "/default",
+                        format!("default {} is above maximum {}", num(n), num(max)),
+                    );
+                }
+            }
+            if let (Some(re), Some(s)) = (&pattern, default.as_str())
+                && !re.is_match(s)
+            {
+                add(
+                    "/default",
+                    format!(
+                        "default \"{s}\" does not match the pattern {}",
+                        p.pattern.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// What a value of `kind` must look like, when `value` is not one.
+fn type_mismatch(
+    kind: ParameterType,
+    items: Option<ParameterType>,
+    value: &Value,
+) -> Option<String> {
+    use ParameterType as T;
+    let ok = match kind {
+        T::String => value.is_string(),
+        T::Integer => value.is_i64() || value.is_u64(),
+        T::Number => value.is_number(),
+        T::Boolean => value.is_boolean(),
+        T::DateTime => value.as_str().is_some_and(is_rfc3339),
+        T::Object => value.is_object(),
+        T::Binary => false,
+        T::Array => match (value, items) {
+            (Value::Array(elements), Some(items)) => elements
+                .iter()
+                .all(|e| type_mismatch(items, None, e).is_none()),
+            (Value::Array(_), None) => true,
+            _ => false,
+        },
+    };
+    if ok {
+        return None;
+    }
+    Some(match kind {
+        T::String => "a string".to_string(),
+        T::Integer => "a whole number".to_string(),
+        T::Number => "a number".to_string(),
+        T::Boolean => "true or false".to_string(),
+        T::DateTime => "an RFC 3339 date-time string such as \"2026-11-22T09:00:00Z\"".to_string(),
+        T::Object => "a JSON object".to_string(),
+        T::Binary => "no value: binary values are only given when calling".to_string(),
+        T::Array => match items {
+            Some(items) => format!("an array of {} values", items.as_str()),
+            None => "an array".to_string(),
+        },
+    })
+}
+
+/// A JSON value, short, for messages.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        let cut: String = text.chars().take(37).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+/// A number as written in JSON (no `.0` for whole numbers).
+fn num(n: f64) -> String {
+    serde_json::Number::from_f64(n)
+        .map(|n| {
+            let s = n.to_string();
+            s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+        })
+        .unwrap_or_else(|| n.to_string())
+}
+
+/// The last line of a regex error (`unclosed group`).
+fn regex_error_summary(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid");
+    line.trim().trim_start_matches("error: ").to_string()
+}
+
+/// `{name}` placeholders of a template, in order.
+///
+/// Errors on unbalanced braces and on names that are not snake_case.
+pub(crate) fn placeholders(template: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    loop {
+        let open = rest.find('{');
+        let close = rest.find('}');
+        match (open, close) {
+            (None, None) => return Ok(out),
+            (Some(o), Some(c)) if o < c => {
+                let name = &rest[o + 1..c];
+                if name.contains('{') {
+                    return Err(format!(
+                        "unbalanced braces in \"{template}\": write placeholders as {{name}}"
+                    ));
+                }
+                if !is_snake(name) {
+                    return Err(format!(
+                        "placeholder {{{name}}} in \"{template}\" is not a valid name: use snake_case such as {{message_id}}"
+                    ));
+                }
+                out.push(name.to_string());
+                rest = &rest[c + 1..];
+            }
+            _ => {
+                return Err(format!(
+                    "unbalanced braces in \"{template}\": write placeholders as {{name}}"
+                ));
+            }
+        }
+    }
+}
+
+/// The path with every placeholder other than `{principal}` written `{}`,
+/// so `/users/{a}` and `/users/{b}` compare equal.
+fn normalise_path(path: &str) -> Option<String> {
+    let names = placeholders(path).ok()?;
+    let mut out = path.to_string();
+    for name in names.iter().filter(|n| *n != "principal") {
+        out = out.replacen(&format!("{{{name}}}"), "{}", 1);
+    }
+    Some(out)
+}
+
+fn host_has_placeholder(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
+    authority.contains('{')
+}
+
+/// Lower-case snake_case: `[a-z][a-z0-9_]*`.
+fn is_snake(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `[a-z][a-z0-9_-]*` (connector and auth variant ids).
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// A bare lower-case DNS host name or IPv4 address.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+/// An RFC 6901 JSON pointer: empty, or `/`-separated tokens where `~` is
+/// only followed by `0` or `1`.
+fn is_json_pointer(pointer: &str) -> bool {
+    if pointer.is_empty() {
+        return true;
+    }
+    if !pointer.starts_with('/') {
+        return false;
+    }
+    let bytes = pointer.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
+    };
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
+    }
+}
