@@ -38,7 +38,10 @@ async fn list_with_next_link(
         match stream.next().await {
             Some(Ok(record)) => records.push(record),
             Some(Err(err)) => {
-                assert!(stream.next().await.is_none(), "the stream ends after an error");
+                assert!(
+                    stream.next().await.is_none(),
+                    "the stream ends after an error"
+                );
                 return (records, err);
             }
             None => panic!("the stream ended without refusing the link {next}"),
@@ -48,7 +51,10 @@ async fn list_with_next_link(
 
 /// An installation whose allowed hosts include graph.microsoft.com as well as
 /// the loopback test server.
-fn ctx_with_graph(server: &MockServer, cred: std::sync::Arc<RecordingCredential>) -> InstallationContext {
+fn ctx_with_graph(
+    server: &MockServer,
+    cred: std::sync::Arc<RecordingCredential>,
+) -> InstallationContext {
     InstallationContext::new(
         INSTALLATION,
         CONNECTOR,
@@ -66,24 +72,58 @@ async fn untrusted_next_links_are_refused_before_anything_is_sent() {
     let attacker = support::server().await;
     let attacker_port = Url::parse(&attacker.uri()).unwrap().port().unwrap();
     let cases: Vec<(&str, String)> = vec![
-        ("another host", "https://evil.example/v1.0/users?$skiptoken=S1".into()),
-        ("another loopback port", format!("http://127.0.0.1:{attacker_port}/v1.0/users?$skiptoken=S2")),
-        ("http downgrade of an allowed host", "http://graph.microsoft.com/v1.0/users?$skiptoken=S3".into()),
-        ("another port of an allowed host", "https://graph.microsoft.com:8443/v1.0/users?$skiptoken=S4".into()),
-        ("suffix trick", "https://graph.microsoft.com.evil.example/v1.0/users?$skiptoken=S5".into()),
-        ("user-info trick", "https://graph.microsoft.com@evil.example/v1.0/users?$skiptoken=S6".into()),
-        ("IPv4 literal", "https://20.190.151.68/v1.0/users?$skiptoken=S7".into()),
-        ("IPv6 literal", "https://[2603:1037:1:c8::8]/v1.0/users?$skiptoken=S8".into()),
-        ("a different loopback address", format!("http://127.0.0.2:{attacker_port}/v1.0/users")),
+        (
+            "another host",
+            "https://evil.example/v1.0/users?$skiptoken=S1".into(),
+        ),
+        (
+            "another loopback port",
+            format!("http://127.0.0.1:{attacker_port}/v1.0/users?$skiptoken=S2"),
+        ),
+        (
+            "http downgrade of an allowed host",
+            "http://graph.microsoft.com/v1.0/users?$skiptoken=S3".into(),
+        ),
+        (
+            "another port of an allowed host",
+            "https://graph.microsoft.com:8443/v1.0/users?$skiptoken=S4".into(),
+        ),
+        (
+            "suffix trick",
+            "https://graph.microsoft.com.evil.example/v1.0/users?$skiptoken=S5".into(),
+        ),
+        (
+            "user-info trick",
+            "https://graph.microsoft.com@evil.example/v1.0/users?$skiptoken=S6".into(),
+        ),
+        (
+            "IPv4 literal",
+            "https://20.190.151.68/v1.0/users?$skiptoken=S7".into(),
+        ),
+        (
+            "IPv6 literal",
+            "https://[2603:1037:1:c8::8]/v1.0/users?$skiptoken=S8".into(),
+        ),
+        (
+            "a different loopback address",
+            format!("http://127.0.0.2:{attacker_port}/v1.0/users"),
+        ),
     ];
     for (what, link) in cases {
         let server = support::server().await;
         let cred = RecordingCredential::new();
         let ctx = ctx_with_graph(&server, cred.clone());
         let (records, err) = list_with_next_link(&server, &ctx, &link).await;
-        assert_eq!(records.len(), 2, "{what}: the trusted first page is delivered");
+        assert_eq!(
+            records.len(),
+            2,
+            "{what}: the trusted first page is delivered"
+        );
         assert_eq!(err.kind(), ErrorKind::UntrustedLink, "{what}: {err}");
-        assert!(err.to_string().contains("nothing was sent"), "{what}: {err}");
+        assert!(
+            err.to_string().contains("nothing was sent"),
+            "{what}: {err}"
+        );
         assert!(!err.to_string().contains("skiptoken"), "{what}: {err}");
         // One token for the first page; none for the refused link.
         assert_eq!(cred.calls(), 1, "{what}");
@@ -153,7 +193,10 @@ async fn an_empty_allow_list_denies_everything_without_asking_for_a_token() {
     assert!(err.to_string().contains("allow-list is empty"), "{err}");
     assert_eq!(cred.calls(), 0);
     let mut stream = engine().stream(&ctx, "users.list_users", Arguments::new());
-    assert_eq!(stream.next().await.unwrap().unwrap_err().kind(), ErrorKind::UntrustedLink);
+    assert_eq!(
+        stream.next().await.unwrap().unwrap_err().kind(),
+        ErrorKind::UntrustedLink
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 

@@ -34,7 +34,11 @@ async fn a_same_origin_redirect_is_followed_with_the_credential() {
         .await;
     let cred = RecordingCredential::new();
     let response = engine()
-        .call(&ctx(&server, cred.clone()), "users.get_user", Arguments::new().set("id", "old"))
+        .call(
+            &ctx(&server, cred.clone()),
+            "users.get_user",
+            Arguments::new().set("id", "old"),
+        )
         .await
         .unwrap();
     assert_eq!(response.json().unwrap()["id"], "new");
@@ -67,7 +71,11 @@ async fn five_hops_are_followed() {
         .mount(&server)
         .await;
     let response = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", Arguments::new().set("id", "start"))
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            Arguments::new().set("id", "start"),
+        )
         .await
         .unwrap();
     assert_eq!(response.json().unwrap()["id"], "end");
@@ -79,7 +87,11 @@ async fn a_sixth_hop_is_an_error_and_is_not_sent() {
     chain(&server, 6).await;
     // /v1.0/hop6 is never requested: the catch-all would fail the test.
     let err = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", Arguments::new().set("id", "start"))
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            Arguments::new().set("id", "start"),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Remote);
@@ -152,7 +164,10 @@ async fn a_cross_origin_download_redirect_is_followed_without_any_credential() {
     let storage = server().await;
     Mock::given(path("/v1.0/me/drive/items/f1/content"))
         .and(header("authorization", "Bearer tok-1"))
-        .respond_with(redirect(302, &format!("{}/download/f1?tempauth=PREAUTH", storage.uri())))
+        .respond_with(redirect(
+            302,
+            &format!("{}/download/f1?tempauth=PREAUTH", storage.uri()),
+        ))
         .expect(2)
         .mount(&graph)
         .await;
@@ -168,10 +183,16 @@ async fn a_cross_origin_download_redirect_is_followed_without_any_credential() {
     let ctx = ctx(&graph, RecordingCredential::new());
     let args = || Arguments::new().set("item_id", "f1");
 
-    let response = engine.call(&ctx, "onedrive.download_file", args()).await.unwrap();
+    let response = engine
+        .call(&ctx, "onedrive.download_file", args())
+        .await
+        .unwrap();
     assert_eq!(response.bytes().unwrap().as_ref(), b"0123456789");
 
-    let stream = engine.call_stream(&ctx, "onedrive.download_file", args()).await.unwrap();
+    let stream = engine
+        .call_stream(&ctx, "onedrive.download_file", args())
+        .await
+        .unwrap();
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.content_length(), Some(10));
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
@@ -205,12 +226,19 @@ async fn a_redirect_location_with_user_info_is_refused() {
     let graph = server().await;
     let port = url::Url::parse(&graph.uri()).unwrap().port().unwrap();
     Mock::given(path("/v1.0/users/adele"))
-        .respond_with(redirect(302, &format!("http://attacker@127.0.0.1:{port}/v1.0/users/x")))
+        .respond_with(redirect(
+            302,
+            &format!("http://attacker@127.0.0.1:{port}/v1.0/users/x"),
+        ))
         .expect(1)
         .mount(&graph)
         .await;
     let err = engine()
-        .call(&ctx(&graph, RecordingCredential::new()), "users.get_user", Arguments::new().set("id", "adele"))
+        .call(
+            &ctx(&graph, RecordingCredential::new()),
+            "users.get_user",
+            Arguments::new().set("id", "adele"),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UntrustedLink);
@@ -259,7 +287,11 @@ async fn a_redirect_without_location_is_returned_as_is() {
         .mount(&server)
         .await;
     let response = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", Arguments::new().set("id", "adele"))
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            Arguments::new().set("id", "adele"),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), 304);

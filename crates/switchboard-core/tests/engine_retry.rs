@@ -41,7 +41,10 @@ async fn get_is_retried_on_503_with_exponential_backoff_and_a_token_per_attempt(
     let cred = RecordingCredential::new();
     let ctx = ctx(&server, cred.clone());
     let start = Instant::now();
-    let response = engine().call(&ctx, "users.get_user", get_user()).await.unwrap();
+    let response = engine()
+        .call(&ctx, "users.get_user", get_user())
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json().unwrap()["id"], "adele");
     // Waits of 1 s then 2 s (no jitter in tests).
@@ -63,7 +66,11 @@ async fn retry_after_seconds_is_honoured() {
         .await;
     let start = Instant::now();
     let response = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -84,7 +91,11 @@ async fn retry_after_http_date_is_honoured() {
         .await;
     let start = Instant::now();
     engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap();
     // HTTP dates have one-second resolution.
@@ -110,10 +121,18 @@ async fn malformed_negative_and_past_retry_after_fall_back_to_backoff() {
             .await;
         let start = Instant::now();
         engine()
-            .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+            .call(
+                &ctx(&server, RecordingCredential::new()),
+                "users.get_user",
+                get_user(),
+            )
             .await
             .unwrap();
-        assert_eq!(start.elapsed(), Duration::from_secs(1), "Retry-After {value}");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "Retry-After {value}"
+        );
     }
 }
 
@@ -130,7 +149,11 @@ async fn retry_after_above_the_cap_fails_fast_with_throttled() {
         .await;
     let start = Instant::now();
     let err = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Throttled);
@@ -151,24 +174,39 @@ async fn an_enormous_retry_after_is_bounded_and_fails_fast() {
         .mount(&server)
         .await;
     let err = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Throttled);
-    assert_eq!(err.retry_after(), Some(switchboard_core::retry::MAX_RETRY_AFTER));
+    assert_eq!(
+        err.retry_after(),
+        Some(switchboard_core::retry::MAX_RETRY_AFTER)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn persistent_503_exhausts_retries_as_transient() {
     let server = server().await;
     Mock::given(path("/v1.0/users/adele"))
-        .respond_with(graph_error(503, "serviceNotAvailable", "Service unavailable"))
+        .respond_with(graph_error(
+            503,
+            "serviceNotAvailable",
+            "Service unavailable",
+        ))
         .expect(5)
         .mount(&server)
         .await;
     let start = Instant::now();
     let err = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
@@ -187,7 +225,11 @@ async fn persistent_429_exhausts_retries_as_throttled() {
         .mount(&server)
         .await;
     let err = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Throttled);
@@ -208,7 +250,11 @@ async fn the_total_budget_stops_retrying() {
     };
     let start = Instant::now();
     let err = engine_with(policy)
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Throttled);
@@ -226,7 +272,11 @@ async fn get_is_not_retried_on_500_or_404() {
             .mount(&server)
             .await;
         let err = engine()
-            .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+            .call(
+                &ctx(&server, RecordingCredential::new()),
+                "users.get_user",
+                get_user(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), kind, "{status}");
@@ -245,7 +295,11 @@ async fn get_is_retried_on_504() {
         .mount(&server)
         .await;
     engine()
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap();
 }
@@ -261,12 +315,19 @@ async fn post_is_never_resent_after_500_502_503_or_504() {
             .mount(&server)
             .await;
         let err = engine()
-            .call(&ctx(&server, RecordingCredential::new()), "mail.send_mail", send_mail())
+            .call(
+                &ctx(&server, RecordingCredential::new()),
+                "mail.send_mail",
+                send_mail(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{status}");
         assert_eq!(err.status(), Some(status));
-        assert!(err.to_string().contains("may or may not have taken effect"), "{err}");
+        assert!(
+            err.to_string().contains("may or may not have taken effect"),
+            "{err}"
+        );
     }
 }
 
@@ -306,7 +367,11 @@ async fn post_is_resent_on_429_with_the_same_body() {
         .await;
     let start = Instant::now();
     let response = engine()
-        .call(&ctx(&server, RecordingCredential::new()), "mail.send_mail", send_mail())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "mail.send_mail",
+            send_mail(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
@@ -327,7 +392,11 @@ async fn post_is_resent_on_503_only_when_it_carries_retry_after() {
         .await;
     let start = Instant::now();
     engine()
-        .call(&ctx(&server, RecordingCredential::new()), "mail.send_mail", send_mail())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "mail.send_mail",
+            send_mail(),
+        )
         .await
         .unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(4));
@@ -338,7 +407,9 @@ async fn a_post_declared_idempotent_is_retried_on_504() {
     let server = server().await;
     Mock::given(method("POST"))
         .and(path("/v1.0/me/events"))
-        .and(body_json(json!({"subject": "Standup", "transactionId": "tx-1"})))
+        .and(body_json(
+            json!({"subject": "Standup", "transactionId": "tx-1"}),
+        ))
         .respond_with(sequence(vec![
             ResponseTemplate::new(504),
             json(201, json!({"id": "event-1"})),
@@ -410,7 +481,11 @@ async fn a_post_that_times_out_is_not_resent() {
         .build()
         .unwrap();
     let err = engine
-        .call(&ctx(&server, RecordingCredential::new()), "mail.send_mail", send_mail())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "mail.send_mail",
+            send_mail(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutcomeUnknown);
@@ -436,7 +511,11 @@ async fn a_get_that_times_out_is_retried() {
         .build()
         .unwrap();
     let err = engine
-        .call(&ctx(&server, RecordingCredential::new()), "users.get_user", get_user())
+        .call(
+            &ctx(&server, RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
