@@ -1,0 +1,1113 @@
+//! The engine: executes a connector's methods for an installation.
+//!
+//! Build one [`Engine`] per process ([`Engine::builder`]); it owns the one
+//! shared HTTP client (rustls, gzip, connect and read timeouts, automatic
+//! redirects **off**) and the connector [`Registry`]. An
+//! [`InstallationContext`] says for whom a call is made: installation,
+//! connector, variant, endpoints and credential.
+//!
+//! Every request, next pages and retries included, goes through one pipeline:
+//!
+//! validate arguments → render URL → host allow-list → token → send
+//! (redirects handled here) → classify → retry / refresh → decode → select
+//! records → next page.
+//!
+//! * [`Engine::call`]: one response, JSON or bytes, decoded in memory.
+//! * [`Engine::call_stream`]: one response whose body is streamed (downloads).
+//! * [`Engine::stream`]: the records of a paged method as a
+//!   [`RecordStream`]; [`Engine::resume`] continues from a [`Continuation`].
+//!
+//! A token is fetched from the installation's [`Credential`] before every
+//! attempt, with the method's permissions for the variant as scopes. After a
+//! 401 the credential is asked once more with the refused token (and a
+//! claims challenge, if the 401 carried one); a second 401 is an
+//! [`ErrorKind::Unauthorized`] error.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
+//! use switchboard_core::credential::{AccessToken, StaticCredential};
+//! use switchboard_core::definition::ConnectorDefinition;
+//! use switchboard_core::engine::{Engine, InstallationContext};
+//!
+//! let def: ConnectorDefinition = serde_json::from_str(r#"{
+//!   "id": "example", "name": "Example", "version": "1.0.0", "description": "Example",
+//!   "base_url": "https://api.example.com", "allowed_hosts": ["api.example.com"],
+//!   "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+//!   "categories": [{"id": "things", "name": "Things"}]
+//! }"#).unwrap();
+//! let mut registry = Registry::new();
+//! registry.register(Arc::new(DefinitionConnector::new(def))).unwrap();
+//! let engine = Engine::builder(registry).build().unwrap();
+//! let ctx = engine
+//!     .installation(
+//!         "inst-1",
+//!         "example",
+//!         "token",
+//!         Default::default(),
+//!         Arc::new(StaticCredential::new(AccessToken::new("t", None))),
+//!     )
+//!     .unwrap();
+//! assert_eq!(ctx.endpoints().base_url.as_str(), "https://api.example.com/");
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::Value;
+use tracing::Instrument;
+use url::Url;
+
+use crate::arguments::Arguments;
+use crate::challenge::insufficient_claims;
+use crate::classify::{Failed, Verdict, parse_remote_details, response_error};
+use crate::connector::{Connector, Endpoints, Registry, Settings};
+use crate::credential::{AccessToken, Credential, TokenRequest};
+use crate::definition::{
+    AuthVariant, ConnectorDefinition, MethodDefinition, Pagination, ResponseKind,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hosts::HostPolicy;
+use crate::paging::{
+    Continuation, ContinuationKind, DEFAULT_MAX_PAGES, PageStream, RecordStream, Walk,
+};
+use crate::redirect::{
+    MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
+};
+use crate::render::{RenderContext, RequestBody, render};
+use crate::response::{ByteStream, Response, ResponseBody, select_headers};
+use crate::retry::{
+    Decision, RetryAfterHeader, RetryPolicy, Stop, Trouble, decide, parse_retry_after,
+};
+
+/// The most of an error body read to find the service's error details.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Settings for an [`Engine`].
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_core::connector::Registry;
+/// use switchboard_core::engine::Engine;
+/// use switchboard_core::retry::RetryPolicy;
+///
+/// let engine = Engine::builder(Registry::new())
+///     .retry_policy(RetryPolicy { max_retries: 2, ..RetryPolicy::default() })
+///     .connect_timeout(Some(Duration::from_secs(5)))
+///     .max_pages(500)
+///     .build()
+///     .unwrap();
+/// assert_eq!(engine.retry_policy().max_retries, 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    registry: Registry,
+    retry: RetryPolicy,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    pool_idle_timeout: Option<Duration>,
+    user_agent: String,
+    max_pages: usize,
+}
+
+impl EngineBuilder {
+    /// The retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Time allowed to open a connection (default 10 s; `None`: no limit).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed between two reads of a response (default 60 s; `None`:
+    /// no limit). A timeout counts as an ambiguous failure: idempotent
+    /// requests are retried, others fail with `OutcomeUnknown`.
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s; `None`: for ever).
+    pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` sent with every request.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The default cap on pages per stream (default [`DEFAULT_MAX_PAGES`]).
+    pub fn max_pages(mut self, max_pages: usize) -> Self {
+        self.max_pages = max_pages;
+        self
+    }
+
+    /// Build the engine and its HTTP client.
+    pub fn build(self) -> Result<Engine> {
+        let mut client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .gzip(true)
+            .user_agent(self.user_agent)
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .referer(false);
+        if let Some(t) = self.connect_timeout {
+            client = client.connect_timeout(t);
+        }
+        if let Some(t) = self.read_timeout {
+            client = client.read_timeout(t);
+        }
+        let client = client.build().map_err(|e| {
+            Error::new(
+                ErrorKind::Configuration,
+                "the HTTP client could not be built (TLS roots or settings)",
+            )
+            .with_source(e.without_url())
+        })?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                client,
+                registry: self.registry,
+                retry: self.retry,
+                max_pages: self.max_pages.max(1),
+            }),
+        })
+    }
+}
+
+/// Executes connector methods for installations. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    client: reqwest::Client,
+    registry: Registry,
+    retry: RetryPolicy,
+    max_pages: usize,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "connectors",
+                &self
+                    .inner
+                    .registry
+                    .iter()
+                    .map(|c| c.id().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .field("retry", &self.inner.retry)
+            .field("max_pages", &self.inner.max_pages)
+            .finish()
+    }
+}
+
+/// For whom a call is made: one installation of one connector variant.
+///
+/// Cheap to clone. Debug shows ids, endpoints and setting *names* only; the
+/// credential's own Debug must redact (the [`Credential`] types here do).
+#[derive(Clone)]
+pub struct InstallationContext {
+    inner: Arc<ContextInner>,
+}
+
+#[derive(Clone)]
+struct ContextInner {
+    installation_id: String,
+    connector_id: String,
+    variant_id: String,
+    endpoints: Endpoints,
+    hosts: HostPolicy,
+    credential: Arc<dyn Credential>,
+    settings: Settings,
+}
+
+impl InstallationContext {
+    /// A context from its parts. Prefer [`Engine::installation`], which
+    /// checks the connector and variant and asks the connector for the
+    /// endpoints.
+    pub fn new(
+        installation_id: impl Into<String>,
+        connector_id: impl Into<String>,
+        variant_id: impl Into<String>,
+        endpoints: Endpoints,
+        credential: Arc<dyn Credential>,
+    ) -> Self {
+        let hosts = HostPolicy::new(&endpoints);
+        InstallationContext {
+            inner: Arc::new(ContextInner {
+                installation_id: installation_id.into(),
+                connector_id: connector_id.into(),
+                variant_id: variant_id.into(),
+                endpoints,
+                hosts,
+                credential,
+                settings: Settings::new(),
+            }),
+        }
+    }
+
+    /// The same context with these settings (install parameters).
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        Arc::make_mut(&mut self.inner).settings = settings;
+        self
+    }
+
+    /// The installation id.
+    pub fn installation_id(&self) -> &str {
+        &self.inner.installation_id
+    }
+
+    /// The connector id.
+    pub fn connector_id(&self) -> &str {
+        &self.inner.connector_id
+    }
+
+    /// The auth variant id.
+    pub fn variant_id(&self) -> &str {
+        &self.inner.variant_id
+    }
+
+    /// Base URL and allowed hosts.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// The host allow-list built from the endpoints.
+    pub fn hosts(&self) -> &HostPolicy {
+        &self.inner.hosts
+    }
+
+    /// The installation's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The credential.
+    pub fn credential(&self) -> &Arc<dyn Credential> {
+        &self.inner.credential
+    }
+}
+
+impl fmt::Debug for InstallationContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationContext")
+            .field("installation_id", &self.inner.installation_id)
+            .field("connector_id", &self.inner.connector_id)
+            .field("variant_id", &self.inner.variant_id)
+            .field(
+                "base_url",
+                &self.inner.endpoints.base_url.origin().ascii_serialization(),
+            )
+            .field("hosts", &self.inner.hosts)
+            .field("credential", &self.inner.credential)
+            .field("settings", &self.inner.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A resolved method call: which connector, method and variant.
+pub(crate) struct Plan {
+    connector: Arc<dyn Connector>,
+    method_index: usize,
+    variant_index: usize,
+    scopes: Vec<String>,
+}
+
+impl Plan {
+    pub(crate) fn definition(&self) -> &ConnectorDefinition {
+        self.connector.definition()
+    }
+
+    pub(crate) fn method(&self) -> &MethodDefinition {
+        &self.connector.definition().methods[self.method_index]
+    }
+
+    pub(crate) fn variant(&self) -> &AuthVariant {
+        &self.connector.definition().auth_variants[self.variant_index]
+    }
+
+    fn failed(&self) -> Failed<'_> {
+        Failed {
+            method_id: &self.method().id,
+            variant_id: &self.variant().id,
+            permissions: &self.scopes,
+        }
+    }
+}
+
+/// A request ready for the pipeline (no credential yet).
+#[derive(Clone)]
+pub(crate) struct Outgoing {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
+}
+
+/// The URL's path and query can be secret (`$skiptoken`): only the origin shows.
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("method", &self.method)
+            .field("origin", &self.url.origin().ascii_serialization())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body", &self.body.as_ref().map(Bytes::len))
+            .finish()
+    }
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// A final, successful (non-error) response.
+    Done(reqwest::Response),
+    /// 401 on a request that carried the credential.
+    Refused {
+        token: AccessToken,
+        claims: Option<String>,
+        response: reqwest::Response,
+    },
+    /// An error response or a transport failure the retry policy judges.
+    Failed {
+        trouble: Trouble,
+        retry_after: RetryAfterHeader,
+        response: Option<reqwest::Response>,
+        transport: Option<reqwest::Error>,
+        redirected: bool,
+    },
+}
+
+impl Engine {
+    /// Start building an engine around a registry of connectors.
+    pub fn builder(registry: Registry) -> EngineBuilder {
+        EngineBuilder {
+            registry,
+            retry: RetryPolicy::default(),
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            pool_idle_timeout: Some(Duration::from_secs(90)),
+            user_agent: format!("switchboard/{}", env!("CARGO_PKG_VERSION")),
+            max_pages: DEFAULT_MAX_PAGES,
+        }
+    }
+
+    /// The shared HTTP client (automatic redirects off). OAuth token
+    /// requests go through it too, so one connection pool serves everything.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    /// The connectors this engine knows.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// The default cap on pages per stream.
+    pub fn max_pages(&self) -> usize {
+        self.inner.max_pages
+    }
+
+    /// A context for an installation: checks that the connector and variant
+    /// exist and asks the connector for the endpoints of these settings.
+    pub fn installation(
+        &self,
+        installation_id: impl Into<String>,
+        connector_id: &str,
+        variant_id: &str,
+        settings: Settings,
+        credential: Arc<dyn Credential>,
+    ) -> Result<InstallationContext> {
+        let connector = self.connector(connector_id)?;
+        let def = connector.definition();
+        if def.variant(variant_id).is_none() {
+            return Err(Error::invalid_argument(
+                "variant",
+                format!(
+                    "connector `{connector_id}` has no variant `{variant_id}`; it has: {}",
+                    def.auth_variants
+                        .iter()
+                        .map(|v| v.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let endpoints = connector.endpoints(&settings)?;
+        Ok(InstallationContext::new(
+            installation_id,
+            connector_id,
+            variant_id,
+            endpoints,
+            credential,
+        )
+        .with_settings(settings))
+    }
+
+    fn connector(&self, connector_id: &str) -> Result<Arc<dyn Connector>> {
+        self.inner
+            .registry
+            .get(connector_id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "connector",
+                    format!(
+                        "no connector `{connector_id}` is registered; registered: {}",
+                        self.inner
+                            .registry
+                            .iter()
+                            .map(|c| c.id().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// Resolve connector, method and variant for a call.
+    pub(crate) fn plan(&self, ctx: &InstallationContext, method_id: &str) -> Result<Plan> {
+        let connector = self.connector(ctx.connector_id())?;
+        let def = connector.definition();
+        let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
+            let suggestion = def
+                .methods
+                .iter()
+                .map(|m| (strsim::jaro_winkler(&m.id, method_id), &m.id))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, id)| format!("; did you mean `{id}`?"))
+                .unwrap_or_default();
+            return Err(Error::invalid_argument(
+                "method",
+                format!(
+                    "connector `{}` has no method `{method_id}`{suggestion}",
+                    def.id
+                ),
+            ));
+        };
+        let Some(variant_index) = def
+            .auth_variants
+            .iter()
+            .position(|v| v.id == ctx.variant_id())
+        else {
+            return Err(Error::invalid_argument(
+                "variant",
+                format!(
+                    "connector `{}` has no variant `{}`",
+                    def.id,
+                    ctx.variant_id()
+                ),
+            ));
+        };
+        let method = &def.methods[method_index];
+        if !method.supports(ctx.variant_id(), &def.auth_variants) {
+            return Err(Error::invalid_argument(
+                "method",
+                format!(
+                    "`{method_id}` is not available to installations using the `{}` variant",
+                    ctx.variant_id()
+                ),
+            ));
+        }
+        let scopes = method.permissions_for(ctx.variant_id()).to_vec();
+        Ok(Plan {
+            connector,
+            method_index,
+            variant_index,
+            scopes,
+        })
+    }
+
+    /// Validate and render the arguments, then let the connector adjust the request.
+    fn prepare(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        args: &Arguments,
+    ) -> Result<Outgoing> {
+        let render_ctx = RenderContext {
+            connector: plan.definition(),
+            method: plan.method(),
+            variant: plan.variant(),
+            base_url: &ctx.endpoints().base_url,
+        };
+        let mut rendered = render(&render_ctx, args)?;
+        plan.connector.prepare(plan.method(), args, &mut rendered)?;
+        let mut headers = rendered.headers;
+        let body = match rendered.body {
+            RequestBody::Empty => None,
+            RequestBody::Json(value) => {
+                let bytes = serde_json::to_vec(&value).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidArgument,
+                        "the request body could not be written as JSON",
+                    )
+                    .with_source(e)
+                })?;
+                if !headers.contains_key(CONTENT_TYPE) {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+                Some(Bytes::from(bytes))
+            }
+            RequestBody::Bytes {
+                content,
+                content_type,
+            } => {
+                let value = HeaderValue::from_str(&content_type).map_err(|_| {
+                    Error::invalid_argument(
+                        "content_type",
+                        "must be a valid header value such as `text/plain`",
+                    )
+                })?;
+                headers.insert(CONTENT_TYPE, value);
+                Some(content)
+            }
+        };
+        Ok(Outgoing {
+            method: rendered.method,
+            url: rendered.url,
+            headers,
+            body,
+        })
+    }
+
+    fn call_span(&self, ctx: &InstallationContext, method_id: &str) -> tracing::Span {
+        tracing::info_span!(
+            "switchboard.call",
+            method = %method_id,
+            installation = %ctx.installation_id(),
+            connector = %ctx.connector_id(),
+            variant = %ctx.variant_id(),
+        )
+    }
+
+    /// Call a method once and return its response, body decoded in memory
+    /// (JSON, or bytes for methods whose response kind is `bytes`). For a
+    /// paged method this is the first page; use [`Engine::stream`] for records.
+    pub async fn call(
+        &self,
+        ctx: &InstallationContext,
+        method_id: &str,
+        args: Arguments,
+    ) -> Result<Response> {
+        let span = self.call_span(ctx, method_id);
+        async {
+            let plan = self.plan(ctx, method_id)?;
+            let outgoing = self.prepare(ctx, &plan, &args)?;
+            let response = self.execute(ctx, &plan, &outgoing).await?;
+            let status = response.status().as_u16();
+            let headers = select_headers(response.headers());
+            let bytes = read_body(response, &plan.method().id).await?;
+            let body = if bytes.is_empty() {
+                ResponseBody::Empty
+            } else {
+                match plan.method().response {
+                    ResponseKind::Bytes => ResponseBody::Bytes(bytes),
+                    _ => ResponseBody::Json(decode_json(&bytes, &plan.method().id)?),
+                }
+            };
+            Ok(Response::new(status, headers, body))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Call a method once and stream its response body (file downloads):
+    /// nothing is buffered beyond the current chunk. Retries and redirects
+    /// happen before the body starts; a failure while reading the body is
+    /// a [`ErrorKind::Transport`] error from the stream.
+    pub async fn call_stream(
+        &self,
+        ctx: &InstallationContext,
+        method_id: &str,
+        args: Arguments,
+    ) -> Result<ByteStream> {
+        let span = self.call_span(ctx, method_id);
+        async {
+            let plan = self.plan(ctx, method_id)?;
+            let outgoing = self.prepare(ctx, &plan, &args)?;
+            let response = self.execute(ctx, &plan, &outgoing).await?;
+            Ok(ByteStream::from_reqwest(response))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Stream the records of a method across its pages. Errors (bad
+    /// arguments included) arrive as the stream's first item. See
+    /// [`RecordStream`].
+    pub fn stream(
+        &self,
+        ctx: &InstallationContext,
+        method_id: &str,
+        args: Arguments,
+    ) -> RecordStream {
+        let span = self.call_span(ctx, method_id);
+        let walk = span.in_scope(|| {
+            let plan = self.plan(ctx, method_id)?;
+            let outgoing = self.prepare(ctx, &plan, &args)?;
+            let pagination = plan.method().pagination;
+            Ok::<_, Error>(Walk::new(
+                self.clone(),
+                ctx.clone(),
+                Arc::new(plan),
+                outgoing,
+                pagination,
+                span.clone(),
+            ))
+        });
+        RecordStream::new(match walk {
+            Ok(walk) => PageStream::new(walk),
+            Err(err) => PageStream::failed(err),
+        })
+    }
+
+    /// Continue a listing or a delta sync from a [`Continuation`]. The
+    /// continuation must belong to this installation; its link passes the
+    /// host allow-list before anything is sent.
+    pub fn resume(&self, ctx: &InstallationContext, continuation: &Continuation) -> RecordStream {
+        let span = self.call_span(ctx, continuation.method_id());
+        let walk = span.in_scope(|| {
+            if continuation.installation_id() != ctx.installation_id() {
+                return Err(Error::invalid_argument(
+                    "continuation",
+                    "it belongs to another installation; resume it with the installation that started the listing",
+                ));
+            }
+            let plan = self.plan(ctx, continuation.method_id())?;
+            let pagination = match continuation.kind() {
+                ContinuationKind::Delta => Pagination::OdataDelta,
+                _ => match plan.method().pagination {
+                    Pagination::None => Pagination::OdataNextLink,
+                    other => other,
+                },
+            };
+            let outgoing = continuation.to_outgoing()?;
+            Ok(Walk::new(
+                self.clone(),
+                ctx.clone(),
+                Arc::new(plan),
+                outgoing,
+                pagination,
+                span.clone(),
+            ))
+        });
+        RecordStream::new(match walk {
+            Ok(walk) => PageStream::new(walk),
+            Err(err) => PageStream::failed(err),
+        })
+    }
+
+    /// Execute and decode a JSON page.
+    pub(crate) async fn fetch_json(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+    ) -> Result<Value> {
+        let response = self.execute(ctx, plan, outgoing).await?;
+        let bytes = read_body(response, &plan.method().id).await?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        decode_json(&bytes, &plan.method().id)
+    }
+
+    /// The pipeline from the host check to a successful response: token,
+    /// send with redirects, classify, refresh once on 401, retry by policy.
+    pub(crate) async fn execute(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+    ) -> Result<reqwest::Response> {
+        let policy = &self.inner.retry;
+        let started = tokio::time::Instant::now();
+        let method = plan.method();
+        let mut retries: u32 = 0;
+        let mut attempt: u32 = 0;
+        let mut reauth: Option<(AccessToken, Option<String>)> = None;
+        let mut reauthed = false;
+        loop {
+            attempt += 1;
+            let span = tracing::debug_span!(
+                "switchboard.attempt",
+                method = %method.id,
+                attempt,
+                status = tracing::field::Empty,
+                wait_ms = tracing::field::Empty,
+            );
+            let outcome = self
+                .attempt(ctx, plan, outgoing, reauth.take())
+                .instrument(span.clone())
+                .await?;
+            match outcome {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Refused {
+                    token,
+                    claims,
+                    response,
+                } => {
+                    if reauthed {
+                        return Err(error_from_response(
+                            response,
+                            plan,
+                            Verdict::Unauthorized,
+                            None,
+                        )
+                        .await);
+                    }
+                    reauthed = true;
+                    span.in_scope(|| {
+                        tracing::debug!(
+                            claims_challenge = claims.is_some(),
+                            "credential refused; asking for a new token"
+                        )
+                    });
+                    reauth = Some((token, claims));
+                }
+                Attempt::Failed {
+                    trouble,
+                    retry_after,
+                    response,
+                    transport,
+                    redirected,
+                } => {
+                    let mut decision = decide(
+                        policy,
+                        trouble,
+                        plan.method().is_idempotent(),
+                        retry_after,
+                        retries,
+                        started.elapsed(),
+                    );
+                    if redirected && !method.is_idempotent() {
+                        // The request may have had its effect before the redirect.
+                        if let Decision::Retry(_) = decision {
+                            decision = Decision::Stop(Stop::OutcomeUnknown);
+                        }
+                    }
+                    match decision {
+                        Decision::Retry(wait) => {
+                            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                            span.record("wait_ms", wait_ms);
+                            span.in_scope(|| {
+                                tracing::warn!(
+                                    reason = trouble_label(trouble),
+                                    wait_ms,
+                                    retry = retries + 1,
+                                    "retrying after a wait"
+                                )
+                            });
+                            drop(response);
+                            tokio::time::sleep(wait).await;
+                            retries += 1;
+                        }
+                        Decision::Stop(stop) => {
+                            let (verdict, wait) = match stop {
+                                Stop::Final => (Verdict::Final, retry_after.wait),
+                                Stop::OutcomeUnknown => (Verdict::OutcomeUnknown, None),
+                                Stop::Exhausted { wait } => (Verdict::Exhausted { retries }, wait),
+                                Stop::WaitTooLong(wait) => (Verdict::WaitTooLong, Some(wait)),
+                            };
+                            span.in_scope(|| {
+                                tracing::debug!(
+                                    reason = trouble_label(trouble),
+                                    ?verdict,
+                                    "giving up"
+                                )
+                            });
+                            return Err(match response {
+                                Some(response) => {
+                                    error_from_response(response, plan, verdict, wait).await
+                                }
+                                None => transport_error(plan, trouble, verdict, transport),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: host check, token, send and follow redirects.
+    async fn attempt(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        reauth: Option<(AccessToken, Option<String>)>,
+    ) -> Result<Attempt> {
+        ctx.hosts().check_credentialed(&outgoing.url)?;
+        let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes.clone());
+        if let Some((rejected, claims)) = reauth {
+            request = request.with_rejected(rejected);
+            if let Some(claims) = claims {
+                request = request.with_claims(claims);
+            }
+        }
+        let token = ctx.credential().token(&request).await?;
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
+                Error::new(
+                    ErrorKind::Configuration,
+                    "the credential returned a token that cannot be sent in a header",
+                )
+            })?;
+        bearer.set_sensitive(true);
+
+        let span = tracing::Span::current();
+        let follow_cross_origin = plan.method().follow_cross_origin_redirects;
+        let mut url = outgoing.url.clone();
+        let mut method = outgoing.method.clone();
+        let mut body = outgoing.body.clone();
+        let mut credentialed = true;
+        let mut redirected = false;
+        for hop in 0..=MAX_REDIRECTS {
+            let mut headers = outgoing.headers.clone();
+            if credentialed {
+                headers.insert(AUTHORIZATION, bearer.clone());
+            } else {
+                strip_credentials(&mut headers);
+            }
+            if body.is_none() {
+                headers.remove(CONTENT_TYPE);
+                headers.remove(CONTENT_LENGTH);
+            }
+            let mut builder = self
+                .inner
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers);
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let response = match builder.send().await {
+                Ok(response) => response,
+                Err(err) => {
+                    let trouble = trouble_of(&err);
+                    span.in_scope(|| {
+                        tracing::debug!(reason = trouble_label(trouble), "request failed")
+                    });
+                    return Ok(Attempt::Failed {
+                        trouble,
+                        retry_after: RetryAfterHeader::default(),
+                        response: None,
+                        transport: Some(err),
+                        redirected,
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            span.record("status", status);
+            if is_redirect(status)
+                && let Some(location) = response.headers().get(LOCATION)
+            {
+                if hop == MAX_REDIRECTS {
+                    return Err(Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "`{}` was redirected more than {MAX_REDIRECTS} times; stopped",
+                            plan.method().id
+                        ),
+                    )
+                    .with_remote(crate::error::RemoteDetails::status(status)));
+                }
+                let target = resolve_location(&url, location)?;
+                let keep_credential = plan_hop(
+                    ctx.hosts(),
+                    &url,
+                    &target,
+                    credentialed,
+                    follow_cross_origin,
+                )?;
+                span.in_scope(|| {
+                    tracing::debug!(
+                        status,
+                        hop = hop + 1,
+                        credentials = keep_credential,
+                        host = target.host_str().unwrap_or_default(),
+                        "following redirect"
+                    )
+                });
+                let (next, keep_body) = next_method(status, &method);
+                method = next;
+                if !keep_body {
+                    body = None;
+                }
+                credentialed = keep_credential;
+                redirected = true;
+                url = target;
+                continue;
+            }
+            if status == 401 && credentialed {
+                let claims = response
+                    .headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(insufficient_claims);
+                return Ok(Attempt::Refused {
+                    token,
+                    claims,
+                    response,
+                });
+            }
+            if status < 400 {
+                return Ok(Attempt::Done(response));
+            }
+            let retry_after = retry_after_of(response.headers());
+            return Ok(Attempt::Failed {
+                trouble: Trouble::Status(status),
+                retry_after,
+                response: Some(response),
+                transport: None,
+                redirected,
+            });
+        }
+        // The loop returns on every path; this is only reached if MAX_REDIRECTS were negative.
+        Err(Error::new(ErrorKind::Remote, "too many redirects"))
+    }
+}
+
+fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {
+    match headers.get(RETRY_AFTER) {
+        None => RetryAfterHeader::default(),
+        Some(value) => RetryAfterHeader {
+            present: true,
+            wait: value
+                .to_str()
+                .ok()
+                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+        },
+    }
+}
+
+fn trouble_of(err: &reqwest::Error) -> Trouble {
+    if err.is_connect() {
+        Trouble::Connect
+    } else if err.is_timeout() {
+        Trouble::Timeout
+    } else {
+        Trouble::Transport
+    }
+}
+
+fn trouble_label(trouble: Trouble) -> String {
+    match trouble {
+        Trouble::Status(s) => format!("status {s}"),
+        Trouble::Connect => "connection failed".into(),
+        Trouble::Timeout => "timed out".into(),
+        Trouble::Transport => "transport error".into(),
+    }
+}
+
+/// Build the error for an unsuccessful response, reading (a bounded part of)
+/// its body for the service's error details. The body itself is not kept.
+async fn error_from_response(
+    mut response: reqwest::Response,
+    plan: &Plan,
+    verdict: Verdict,
+    wait: Option<Duration>,
+) -> Error {
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let request_id = header("request-id");
+    let client_request_id = header("client-request-id");
+    let wait = wait.or_else(|| retry_after_of(response.headers()).wait);
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let mut details = parse_remote_details(status, &body);
+    if details.request_id.is_none() {
+        details.request_id = request_id;
+    }
+    if details.client_request_id.is_none() {
+        details.client_request_id = client_request_id;
+    }
+    response_error(plan.failed(), verdict, details, wait)
+}
+
+fn transport_error(
+    plan: &Plan,
+    trouble: Trouble,
+    verdict: Verdict,
+    source: Option<reqwest::Error>,
+) -> Error {
+    let m = &plan.method().id;
+    let what = match trouble {
+        Trouble::Connect => "the connection to the service could not be made",
+        Trouble::Timeout => "the service did not answer in time",
+        _ => "the connection failed while the request was in flight",
+    };
+    let error = match verdict {
+        Verdict::OutcomeUnknown => Error::new(
+            ErrorKind::OutcomeUnknown,
+            format!(
+                "`{m}` may or may not have taken effect: {what}, and the request was not resent because repeating it is unsafe; check the resource's state before trying again"
+            ),
+        ),
+        Verdict::Exhausted { retries } => Error::new(
+            ErrorKind::Transient,
+            format!(
+                "`{m}` failed: {what}, through {retries} retries; check the network and try again later"
+            ),
+        ),
+        _ => Error::new(ErrorKind::Transport, format!("`{m}` failed: {what}")),
+    };
+    match source {
+        Some(source) => error.with_source(source.without_url()),
+        None => error,
+    }
+}
+
+async fn read_body(response: reqwest::Response, method_id: &str) -> Result<Bytes> {
+    response.bytes().await.map_err(|e| {
+        Error::new(
+            ErrorKind::Transport,
+            format!("the response to `{method_id}` could not be read to the end"),
+        )
+        .with_source(e.without_url())
+    })
+}
+
+fn decode_json(bytes: &[u8], method_id: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("the response to `{method_id}` is not valid JSON"),
+        )
+        .with_source(e)
+    })
+}

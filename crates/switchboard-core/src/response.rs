@@ -1,0 +1,248 @@
+//! What a successful call returns: [`Response`] (status, selected headers, a
+//! decoded body) or, for content that must not be held in memory whole,
+//! [`ByteStream`].
+//!
+//! Neither shows its body in Debug: a body can carry pre-authenticated links
+//! (`@microsoft.graph.downloadUrl`) and other secrets.
+//!
+//! ```
+//! use switchboard_core::response::{Response, ResponseBody};
+//!
+//! let response = Response::new(200, Default::default(), ResponseBody::Json(serde_json::json!({"id": "1"})));
+//! assert_eq!(response.json().unwrap()["id"], "1");
+//! assert_eq!(format!("{response:?}"), "Response { status: 200, headers: [], body: \"json\" }");
+//! ```
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Response headers a caller gets; others are dropped.
+pub const SELECTED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-disposition",
+    "content-range",
+    "etag",
+    "last-modified",
+    "location",
+    "request-id",
+    "client-request-id",
+    "preference-applied",
+    "odata-version",
+    "retry-after",
+];
+
+/// Keep only [`SELECTED_HEADERS`].
+pub(crate) fn select_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in SELECTED_HEADERS {
+        for value in headers.get_all(*name) {
+            out.append(*name, value.clone());
+        }
+    }
+    out
+}
+
+/// A decoded response body.
+#[non_exhaustive]
+#[derive(Clone, PartialEq)]
+pub enum ResponseBody {
+    /// No content (202, 204, or an empty body).
+    Empty,
+    /// A JSON document.
+    Json(Value),
+    /// Raw bytes (methods whose response kind is `bytes`).
+    Bytes(Bytes),
+}
+
+impl ResponseBody {
+    fn kind(&self) -> &'static str {
+        match self {
+            ResponseBody::Empty => "empty",
+            ResponseBody::Json(_) => "json",
+            ResponseBody::Bytes(_) => "bytes",
+        }
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseBody::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            other => f.write_str(other.kind()),
+        }
+    }
+}
+
+/// A successful response.
+#[derive(Clone)]
+pub struct Response {
+    status: u16,
+    headers: HeaderMap,
+    body: ResponseBody,
+}
+
+impl Response {
+    /// A response (the engine builds these; tests and hooks may too).
+    pub fn new(status: u16, headers: HeaderMap, body: ResponseBody) -> Self {
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The selected headers ([`SELECTED_HEADERS`]).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// One selected header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &ResponseBody {
+        &self.body
+    }
+
+    /// The body, consumed.
+    pub fn into_body(self) -> ResponseBody {
+        self.body
+    }
+
+    /// The JSON body, if the body is JSON.
+    pub fn json(&self) -> Option<&Value> {
+        match &self.body {
+            ResponseBody::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The JSON body consumed; `Value::Null` for an empty body, an error for bytes.
+    pub fn into_json(self) -> Result<Value> {
+        match self.body {
+            ResponseBody::Json(v) => Ok(v),
+            ResponseBody::Empty => Ok(Value::Null),
+            ResponseBody::Bytes(_) => Err(Error::new(
+                ErrorKind::Decode,
+                "the response holds bytes, not JSON",
+            )),
+        }
+    }
+
+    /// The bytes, if the body is bytes.
+    pub fn bytes(&self) -> Option<&Bytes> {
+        match &self.body {
+            ResponseBody::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body", &self.body.kind())
+            .finish()
+    }
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// A successful response whose body is streamed chunk by chunk (file
+/// downloads): nothing is buffered beyond the current chunk.
+///
+/// It is a `Stream` of `Result<Bytes>`.
+pub struct ByteStream {
+    status: u16,
+    headers: HeaderMap,
+    content_length: Option<u64>,
+    chunks: ChunkStream,
+}
+
+impl ByteStream {
+    pub(crate) fn from_reqwest(response: reqwest::Response) -> Self {
+        use futures::TryStreamExt;
+        let status = response.status().as_u16();
+        let headers = select_headers(response.headers());
+        let content_length = response.content_length();
+        let chunks = response.bytes_stream().map_err(|e| {
+            Error::new(
+                ErrorKind::Transport,
+                "the response body could not be read to the end",
+            )
+            .with_source(e.without_url())
+        });
+        ByteStream {
+            status,
+            headers,
+            content_length,
+            chunks: Box::pin(chunks),
+        }
+    }
+
+    /// A byte stream from parts (tests, hooks).
+    pub fn new(
+        status: u16,
+        headers: HeaderMap,
+        content_length: Option<u64>,
+        chunks: impl Stream<Item = Result<Bytes>> + Send + 'static,
+    ) -> Self {
+        ByteStream {
+            status,
+            headers,
+            content_length,
+            chunks: Box::pin(chunks),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The selected headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The announced length of the body, when known.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+}
+
+impl Stream for ByteStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.chunks.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for ByteStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteStream")
+            .field("status", &self.status)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("content_length", &self.content_length)
+            .finish()
+    }
+}
