@@ -153,6 +153,7 @@ impl Continuation {
             url,
             headers,
             body: None,
+            idempotent: true,
         })
     }
 }
@@ -348,6 +349,7 @@ impl Walk {
                             url: next,
                             headers: self.page_headers.clone(),
                             body: None,
+                            idempotent: true,
                         });
                     }
                     Ok(_) => {
