@@ -147,6 +147,9 @@ pub struct SandboxConfig {
     pub throttle_rate: f64,
     /// The fraction of Graph requests answered 503 or 504 (0 to 1).
     pub fail_rate: f64,
+    /// The `Retry-After` seconds sent with injected 429 and 503 answers
+    /// (default 1; 0 lets tests retry at once).
+    pub retry_after_secs: u64,
     /// Serve https with a self-signed certificate generated at start.
     pub tls: bool,
     /// Where to write the certificate's PEM with `tls` (default: a file in
@@ -168,6 +171,7 @@ impl SandboxConfig {
             port: None,
             throttle_rate: 0.0,
             fail_rate: 0.0,
+            retry_after_secs: 1,
             tls: false,
             tls_cert_path: None,
             clients: Vec::new(),
@@ -180,6 +184,12 @@ impl SandboxConfig {
     pub fn with_faults(mut self, throttle_rate: f64, fail_rate: f64) -> Self {
         self.throttle_rate = throttle_rate;
         self.fail_rate = fail_rate;
+        self
+    }
+
+    /// Sets the `Retry-After` seconds of injected faults.
+    pub fn with_retry_after_secs(mut self, secs: u64) -> Self {
+        self.retry_after_secs = secs;
         self
     }
 
@@ -206,6 +216,12 @@ impl SandboxConfig {
             return Err(Error::invalid_argument(
                 "fail_rate",
                 "throttle_rate + fail_rate must not exceed 1",
+            ));
+        }
+        if self.retry_after_secs > 3600 {
+            return Err(Error::invalid_argument(
+                "retry_after_secs",
+                "must be from 0 to 3600 seconds",
             ));
         }
         if self.token_lifetime.as_secs() == 0 {

@@ -28,6 +28,7 @@ pub(crate) struct Faults {
     seed: u64,
     throttle_rate: f64,
     fail_rate: f64,
+    retry_after_secs: u64,
     counter: AtomicU64,
     pub throttled: AtomicU64,
     pub unavailable: AtomicU64,
@@ -40,11 +41,23 @@ impl Faults {
             seed,
             throttle_rate,
             fail_rate,
+            retry_after_secs: 1,
             counter: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             unavailable: AtomicU64::new(0),
             gateway_timeouts: AtomicU64::new(0),
         }
+    }
+
+    /// The same plan with another `Retry-After` for 429 and 503 answers.
+    pub(crate) fn with_retry_after_secs(mut self, secs: u64) -> Self {
+        self.retry_after_secs = secs;
+        self
+    }
+
+    /// The `Retry-After` seconds sent with 429 and 503 answers.
+    pub(crate) fn retry_after_secs(&self) -> u64 {
+        self.retry_after_secs
     }
 
     /// The fault for the request at position `n` (pure: used by tests too).
@@ -82,8 +95,9 @@ impl Faults {
     }
 }
 
-/// Graph's answer for a fault.
-pub(crate) fn error(fault: Fault) -> GraphError {
+/// Graph's answer for a fault, with `Retry-After: retry_after_secs` on
+/// 429 and 503.
+pub(crate) fn error(fault: Fault, retry_after_secs: u64) -> GraphError {
     match fault {
         Fault::Throttled => {
             let mut e = GraphError::new(
@@ -91,7 +105,7 @@ pub(crate) fn error(fault: Fault) -> GraphError {
                 "TooManyRequests",
                 "Too many requests. Retry after the number of seconds in the Retry-After header.",
             );
-            e.retry_after = Some(1);
+            e.retry_after = Some(retry_after_secs);
             e
         }
         Fault::Unavailable => {
@@ -100,7 +114,7 @@ pub(crate) fn error(fault: Fault) -> GraphError {
                 "serviceNotAvailable",
                 "The service is temporarily unavailable. Retry the request later.",
             );
-            e.retry_after = Some(1);
+            e.retry_after = Some(retry_after_secs);
             e
         }
         Fault::GatewayTimeout => GraphError::new(

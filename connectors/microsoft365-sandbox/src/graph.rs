@@ -392,7 +392,7 @@ fn handle_inner(
 ) -> Result<(Reply, Vec<String>), GraphError> {
     // Faults come first, so a request that gets one has had no effect.
     if let Some(fault) = app.faults.decide() {
-        return Err(faults::error(fault));
+        return Err(faults::error(fault, app.faults.retry_after_secs()));
     }
     let caller = app.authenticate(&headers)?;
     let query = Query::parse(uri.query())?;

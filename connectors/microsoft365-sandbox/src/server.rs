@@ -149,7 +149,8 @@ impl Sandbox {
             download_origin,
             signer: Signer::from_seed(config.seed),
             permissions: PermissionTable::load(),
-            faults: Faults::new(config.seed, config.throttle_rate, config.fail_rate),
+            faults: Faults::new(config.seed, config.throttle_rate, config.fail_rate)
+                .with_retry_after_secs(config.retry_after_secs),
             clients,
             tenant_id: tenant.tenant_id.clone(),
             tenant_domain: tenant.domain.clone(),

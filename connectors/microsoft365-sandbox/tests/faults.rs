@@ -124,3 +124,31 @@ async fn a_faulted_post_is_not_applied() {
     assert_eq!(posts_applied, accepted);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_retry_after_of_faults_is_configurable() {
+    let sb = Sandbox::start(
+        SandboxConfig::new(74)
+            .with_faults(0.5, 0.5)
+            .with_retry_after_secs(0),
+    )
+    .await
+    .unwrap();
+    let token = token_for(&sb).await;
+    let mut with_header = 0;
+    for _ in 0..30 {
+        let r = get(&sb, &token, "/me").await;
+        if matches!(r.status, 429 | 503) {
+            assert_eq!(r.headers["retry-after"], "0");
+            with_header += 1;
+        }
+    }
+    assert!(with_header > 0);
+    assert!(
+        SandboxConfig::new(74)
+            .with_retry_after_secs(3601)
+            .validate()
+            .is_err()
+    );
+    sb.shutdown().await;
+}
