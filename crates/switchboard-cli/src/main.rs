@@ -1,13 +1,18 @@
-//! `switchboard`: list connectors and methods, validate definitions.
+//! `switchboard`: list connectors and methods, validate definitions, run the
+//! offline sandbox, install connectors and call their methods.
 //!
-//! Exit codes: 0 success, 1 bad input (arguments, settings or definitions),
-//! 2 remote or transport error, 3 the installation needs re-authentication.
+//! Exit codes (docs/cli.md): 0 success, 1 bad input (arguments, settings or
+//! definitions), 2 remote, transport or storage error, 3 the installation
+//! needs re-authentication.
 
 mod cli;
 mod commands;
 mod exit;
 mod output;
+mod progress;
+mod records;
 mod registry;
+mod store;
 
 use std::process::ExitCode;
 
@@ -15,11 +20,33 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(exit::REMOTE);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
             exit::code_for(&err)
         }
     }
+}
+
+/// Logs on stderr, filtered by `SWITCHBOARD_LOG` (for example
+/// `SWITCHBOARD_LOG=switchboard_core=debug`); warnings only by default.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -188,3 +188,17 @@ fn permissions_computes_the_consent_set() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
+
+#[test]
+fn ndjson_prints_one_row_a_line_and_output_is_global() {
+    let out = switchboard(&["--output", "ndjson", "methods", "microsoft365"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let json = switchboard(&["methods", "microsoft365", "--output", "json"]);
+    let array: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(Value::Array(rows), array);
+}

@@ -6,7 +6,7 @@ use serde::Serialize;
 use switchboard_core::Result;
 
 use crate::cli::Output;
-use crate::output::{print_json, table};
+use crate::output::{emit_rows, table};
 use crate::registry;
 
 #[derive(Serialize)]
@@ -35,26 +35,20 @@ pub fn run(output: Output) -> Result<ExitCode> {
             }
         })
         .collect();
-    match output {
-        Output::Json => print_json(&rows)?,
-        Output::Table => {
-            let rows = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.id.to_string(),
-                        r.name.to_string(),
-                        r.version.to_string(),
-                        r.variants.join(", "),
-                        r.methods.to_string(),
-                    ]
-                })
-                .collect();
-            println!(
-                "{}",
-                table(&["ID", "NAME", "VERSION", "VARIANTS", "METHODS"], rows)
-            );
-        }
-    }
+    emit_rows(output, &rows, |rows| {
+        let cells = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.name.to_string(),
+                    r.version.to_string(),
+                    r.variants.join(", "),
+                    r.methods.to_string(),
+                ]
+            })
+            .collect();
+        table(&["ID", "NAME", "VERSION", "VARIANTS", "METHODS"], cells)
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use switchboard_core::definition::{AuthVariant, ConnectorDefinition, MethodDefin
 use switchboard_core::{Error, Result};
 
 use crate::cli::Output;
-use crate::output::{print_json, table};
+use crate::output::{emit_rows, table};
 use crate::registry;
 
 /// One method as resolved for one variant: the stable JSON contract of
@@ -106,30 +106,24 @@ pub fn run(
         ));
     };
     let rows = rows(found.definition(), variant, category)?;
-    match output {
-        Output::Json => print_json(&rows)?,
-        Output::Table => {
-            let cells = rows
-                .into_iter()
-                .map(|r| {
-                    vec![
-                        r.id,
-                        r.variant,
-                        r.http_method,
-                        r.path,
-                        r.permissions.join(", "),
-                        r.pagination,
-                    ]
-                })
-                .collect();
-            println!(
-                "{}",
-                table(
-                    &["METHOD", "VARIANT", "HTTP", "PATH", "PERMISSIONS", "PAGING"],
-                    cells
-                )
-            );
-        }
-    }
+    emit_rows(output, &rows, |rows| {
+        let cells = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.clone(),
+                    r.variant.clone(),
+                    r.http_method.clone(),
+                    r.path.clone(),
+                    r.permissions.join(", "),
+                    r.pagination.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &["METHOD", "VARIANT", "HTTP", "PATH", "PERMISSIONS", "PAGING"],
+            cells,
+        )
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use switchboard_core::{Error, Result};
 use switchboard_microsoft365::permissions::{Enabled, GLOBAL_GRAPH_RESOURCE, consent_plan};
 
 use crate::cli::Output;
-use crate::output::{print_json, table};
+use crate::output::{emit_one, table};
 use crate::registry;
 
 #[derive(Serialize)]
@@ -50,30 +50,29 @@ pub fn run(
         enabled
     };
     let plan = consent_plan(found.definition(), variant, &enabled, GLOBAL_GRAPH_RESOURCE)?;
-    match output {
-        Output::Json => print_json(&PlanOutput {
-            connector,
-            variant,
-            permissions: &plan.permissions,
-            scopes: &plan.scopes,
-            methods: &plan.methods,
-            unsupported: &plan.unsupported,
-        })?,
-        Output::Table => {
-            let rows = plan
-                .permissions
-                .iter()
-                .map(|p| vec![p.clone(), variant.to_string()])
-                .collect();
-            println!("{}", table(&["PERMISSION", "TYPE"], rows));
-            println!("scope to request: {}", plan.scopes.join(" "));
-            if !plan.unsupported.is_empty() {
-                println!(
-                    "not available in the {variant} variant: {}",
-                    plan.unsupported.join(", ")
-                );
-            }
+    let out = PlanOutput {
+        connector,
+        variant,
+        permissions: &plan.permissions,
+        scopes: &plan.scopes,
+        methods: &plan.methods,
+        unsupported: &plan.unsupported,
+    };
+    emit_one(output, &out, |plan| {
+        let rows = plan
+            .permissions
+            .iter()
+            .map(|p| vec![p.clone(), variant.to_string()])
+            .collect();
+        let mut text = table(&["PERMISSION", "TYPE"], rows).to_string();
+        text.push_str(&format!("\nscope to request: {}", plan.scopes.join(" ")));
+        if !plan.unsupported.is_empty() {
+            text.push_str(&format!(
+                "\nnot available in the {variant} variant: {}",
+                plan.unsupported.join(", ")
+            ));
         }
-    }
+        text
+    })?;
     Ok(ExitCode::SUCCESS)
 }

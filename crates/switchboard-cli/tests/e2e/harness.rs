@@ -1,0 +1,207 @@
+//! Running the `switchboard` binary against a sandbox.
+//!
+//! [`Cli`] runs the built binary with a fresh SQLite store and key file in a
+//! temporary directory, and a fast retry policy (the sandbox's faults carry
+//! `Retry-After: 0` in these tests). [`SandboxChild`] runs
+//! `switchboard sandbox` as a child process; most tests start the sandbox
+//! in-process instead (`Sandbox::start`) so they can read its request log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The built binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_switchboard")
+}
+
+/// The CLI with its own store in a temporary directory.
+pub struct Cli {
+    dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl Cli {
+    pub fn new() -> Self {
+        Cli {
+            dir: tempfile::tempdir().unwrap(),
+            envs: vec![
+                ("SWITCHBOARD_MAX_RETRIES".into(), "10".into()),
+                ("SWITCHBOARD_RETRY_BACKOFF_MS".into(), "5".into()),
+            ],
+        }
+    }
+
+    /// An environment variable for every run.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store_spec(&self) -> String {
+        format!("sqlite:{}", self.dir.path().join("store.db").display())
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("master.keys")
+    }
+
+    /// A command with the store and the test environment set.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .env("SWITCHBOARD_STORE", self.store_spec())
+            .env_remove("SWITCHBOARD_MASTER_KEYS")
+            .env_remove("SWITCHBOARD_KEY_FILE")
+            .env_remove("SWITCHBOARD_LOG")
+            .env("XDG_DATA_HOME", self.dir.path().join("xdg"))
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Run to the end.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let out = tokio::time::timeout(Duration::from_secs(120), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("switchboard {args:?} did not finish in 120 s"))
+            .unwrap();
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out,
+        }
+    }
+
+    /// Run and insist on exit code 0.
+    pub async fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args).await;
+        assert_eq!(run.code(), 0, "{run}");
+        run
+    }
+
+    /// Run with `--output json` and parse stdout.
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--output", "json"]);
+        self.ok(&all).await.json()
+    }
+}
+
+/// A finished run.
+pub struct Run {
+    pub args: Vec<String>,
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+    }
+    /// stdout as NDJSON values.
+    pub fn ndjson(&self) -> Vec<Value> {
+        self.stdout()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "switchboard {:?} exited {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args,
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+/// `switchboard sandbox` as a child process.
+pub struct SandboxChild {
+    pub child: Child,
+    /// Every stdout line printed before the sandbox said it was running.
+    pub lines: Vec<String>,
+}
+
+impl SandboxChild {
+    pub async fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(binary())
+            .arg("sandbox")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout).lines();
+        let mut lines = Vec::new();
+        let read = async {
+            while let Some(line) = reader.next_line().await.unwrap() {
+                let done = line.starts_with("try:");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the sandbox printed its description in time");
+        SandboxChild { child, lines }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.lines[0]
+    }
+
+    /// The value of a `name: value` line.
+    pub fn value(&self, name: &str) -> String {
+        let prefix = format!("{name}: ");
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no `{name}:` line in {:?}", self.lines))
+            .to_string()
+    }
+
+    /// Send SIGINT (Ctrl-C) and wait for the exit code.
+    pub async fn interrupt(mut self) -> i32 {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the sandbox stopped after Ctrl-C")
+            .unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
