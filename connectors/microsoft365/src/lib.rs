@@ -101,3 +101,4 @@ impl Connector for Microsoft365 {
 pub fn register(registry: &mut Registry) -> Result<()> {
     registry.register(Arc::new(Microsoft365::new()?))
 }
+pub mod install_flow;

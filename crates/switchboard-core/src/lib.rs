@@ -57,3 +57,4 @@ pub use paging::{Continuation, Page, PageStream, RecordStream};
 pub use response::{ByteStream, Response, ResponseBody};
 pub use retry::RetryPolicy;
 pub use validate::{Problem, Problems};
+pub mod lifecycle;
