@@ -85,6 +85,63 @@ pub enum Command {
     },
     /// Run the offline Microsoft 365 sandbox (identity + Graph) until Ctrl-C.
     Sandbox(SandboxArgs),
+    /// Install a connector for an account: prints the installation id and the
+    /// consent link (or, with --listen, waits for the browser and finishes).
+    Install(InstallArgs),
+    /// Finish consent with the URL the browser was sent back to.
+    Complete {
+        /// The installation id.
+        installation: String,
+        /// The full callback URL (or its query string).
+        #[arg(long, value_name = "URL")]
+        callback: String,
+        /// The redirect URI the consent link used (default: the callback URL
+        /// without its query, or http://localhost/callback).
+        #[arg(long, value_name = "URI")]
+        redirect_uri: Option<String>,
+    },
+    /// Call a method of an installation.
+    Call(CallArgs),
+    /// Check that an installation's grant works, with one cheap read.
+    Test {
+        /// The installation id.
+        installation: String,
+    },
+    /// List an account's installations.
+    Installations {
+        /// The platform's account reference.
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Uninstall: the record stays as a tombstone, its secrets are erased.
+    Uninstall {
+        /// The installation id.
+        installation: String,
+    },
+    /// Start consent again (a new link; the old grant is dropped).
+    Reauth {
+        /// The installation id.
+        installation: String,
+        /// Where consent returns (see `install --redirect-uri`).
+        #[arg(long, value_name = "URI")]
+        redirect_uri: Option<String>,
+    },
+    /// Switch an installation off (calls are refused; the grant is kept).
+    Disable {
+        /// The installation id.
+        installation: String,
+    },
+    /// Switch a disabled installation back on.
+    Enable {
+        /// The installation id.
+        installation: String,
+    },
+    /// Everything offline in one go: sandbox, store, both installs, four tables.
+    Quickstart {
+        /// Seeds the sandbox's tenant.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Manage the master keys that encrypt stored secrets.
     Keys {
         /// What to do with the keys.
@@ -117,6 +174,84 @@ pub struct SandboxArgs {
     /// Where to write the certificate with `--tls` (default: the temporary directory).
     #[arg(long, requires = "tls", value_name = "PATH")]
     pub cert_path: Option<PathBuf>,
+}
+
+/// `switchboard install` options.
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    /// Connector id (see `switchboard connectors`).
+    pub connector: String,
+    /// Auth variant: `delegated` (a user signs in) or `application`
+    /// (an administrator grants access to the whole tenant).
+    #[arg(long)]
+    pub variant: String,
+    /// The customer's directory (tenant) ID: a GUID or a verified domain.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The platform's account reference.
+    #[arg(long, default_value = "default")]
+    pub account: String,
+    /// The cloud: global, usgov, usgov-dod, china, or custom (with
+    /// --login-url and --graph-url).
+    #[arg(long, default_value = "global")]
+    pub cloud: String,
+    /// Identity origin of a custom cloud (e.g. the sandbox's base URL).
+    #[arg(long, value_name = "URL")]
+    pub login_url: Option<String>,
+    /// Graph origin of a custom cloud (e.g. the sandbox's base URL).
+    #[arg(long, value_name = "URL")]
+    pub graph_url: Option<String>,
+    /// The app registration's application (client) ID (default:
+    /// SWITCHBOARD_CLIENT_ID as the platform's app).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The app's client secret value (stored encrypted with the installation).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<String>,
+    /// Only these categories or methods (repeatable; default: all).
+    #[arg(long, value_name = "ID")]
+    pub enable: Vec<String>,
+    /// Where consent returns; must be registered on the app (default:
+    /// http://localhost/callback).
+    #[arg(long, value_name = "URI", conflicts_with = "listen")]
+    pub redirect_uri: Option<String>,
+    /// Listen on http://127.0.0.1:PORT/callback and finish by itself when
+    /// the browser comes back.
+    #[arg(long)]
+    pub listen: bool,
+    /// How long --listen waits for the browser, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+/// `switchboard call` options.
+#[derive(Debug, Clone, Args)]
+pub struct CallArgs {
+    /// The installation id.
+    pub installation: String,
+    /// The method id (see `switchboard methods <connector>`).
+    pub method: String,
+    /// An argument, `name=value`; the value is JSON when it parses as JSON,
+    /// otherwise a string (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Read every page of a paged method (default: the first page).
+    #[arg(long)]
+    pub all: bool,
+    /// A file whose bytes are the content of an upload method.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Save the content a download method returns to this file.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Table columns (comma-separated field names; default: chosen from the records).
+    #[arg(long, value_delimiter = ',', value_name = "FIELDS")]
+    pub columns: Vec<String>,
 }
 
 /// `switchboard keys ...`

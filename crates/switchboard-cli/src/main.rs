@@ -5,13 +5,17 @@
 //! definitions), 2 remote, transport or storage error, 3 the installation
 //! needs re-authentication.
 
+mod call;
 mod cli;
 mod commands;
 mod exit;
+mod installation_view;
+mod loopback;
 mod output;
 mod progress;
 mod records;
 mod registry;
+mod service;
 mod store;
 
 use std::process::ExitCode;

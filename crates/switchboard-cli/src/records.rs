@@ -27,7 +27,7 @@ const PREFERRED: &[&str] = &[
 const MAX_COLUMNS: usize = 6;
 
 /// The longest cell in a table; longer values are cut in the middle.
-const MAX_CELL: usize = 60;
+const MAX_CELL: usize = 80;
 
 /// The columns of a default record table: preferred keys first, then
 /// other plain keys in the order the records have them.
@@ -184,9 +184,9 @@ mod tests {
 
     #[test]
     fn long_values_are_cut_in_the_middle() {
-        let long = "a".repeat(40) + &"b".repeat(40);
+        let long = "a".repeat(50) + &"b".repeat(50);
         let c = cell(&Value::String(long));
-        assert_eq!(c.chars().count(), 59);
+        assert_eq!(c.chars().count(), 79);
         assert!(c.starts_with("aaa") && c.ends_with("bbb") && c.contains('…'));
     }
 }

@@ -1,9 +1,13 @@
 //! One module per command.
 
+mod call;
 mod connectors;
+mod install;
+mod installations;
 mod keys;
 mod methods;
 mod permissions;
+mod quickstart;
 mod sandbox;
 mod validate;
 
@@ -13,6 +17,7 @@ use switchboard_core::Result;
 
 use crate::cli::{Cli, Command, KeysCommand};
 use crate::store::StoreLocation;
+use installations::Change;
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -33,6 +38,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => permissions::run(&connector, &variant, category, method, output),
         Command::Validate { dir } => validate::run(&dir),
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Install(args) => install::install(&global, args).await,
+        Command::Complete {
+            installation,
+            callback,
+            redirect_uri,
+        } => install::complete(&global, &installation, &callback, redirect_uri).await,
+        Command::Reauth {
+            installation,
+            redirect_uri,
+        } => install::reauth(&global, &installation, redirect_uri).await,
+        Command::Call(args) => call::run(&global, args).await,
+        Command::Test { installation } => installations::test(&global, &installation).await,
+        Command::Installations { account } => installations::list(&global, &account).await,
+        Command::Uninstall { installation } => {
+            installations::change(&global, &installation, Change::Uninstall).await
+        }
+        Command::Disable { installation } => {
+            installations::change(&global, &installation, Change::Disable).await
+        }
+        Command::Enable { installation } => {
+            installations::change(&global, &installation, Change::Enable).await
+        }
+        Command::Quickstart { seed } => quickstart::run(&global, seed).await,
         Command::Keys { command } => match command {
             KeysCommand::Rotate => {
                 let location = StoreLocation::resolve(global.store.as_deref())?;

@@ -1,0 +1,144 @@
+//! `switchboard installations`, `test`, `uninstall`, `disable`, `enable`.
+
+use std::process::ExitCode;
+
+use switchboard_core::install::InstallationStatus;
+use switchboard_core::lifecycle::report::ConnectionReport;
+use switchboard_core::{Error, Result};
+
+use crate::cli::Global;
+use crate::exit;
+use crate::installation_view::{InstallationRow, detail_table, list_table};
+use crate::output::{emit_one, emit_rows, kv_table};
+use crate::service::{self, installation_id};
+
+pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
+    let service = service::open(global, None).await?;
+    let mut rows = Vec::new();
+    let mut unreadable: Vec<Error> = Vec::new();
+    for item in service.list_by_account(account).await? {
+        match item {
+            Ok(inst) => rows.push(InstallationRow::from(&inst)),
+            Err(e) => unreadable.push(e),
+        }
+    }
+    emit_rows(global.output, &rows, list_table)?;
+    for e in &unreadable {
+        eprintln!("warning: an installation could not be read: {e}");
+    }
+    if rows.is_empty() && global.output == crate::cli::Output::Table {
+        eprintln!("account `{account}` has no installations (use --account to name another)");
+    }
+    Ok(if unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::REMOTE)
+    })
+}
+
+/// How a failed connection test exits.
+fn report_code(report: &ConnectionReport) -> u8 {
+    if report.ok {
+        return 0;
+    }
+    match report.error_kind.as_deref() {
+        Some("needs_reauth" | "unauthorized" | "consent") => exit::REAUTH,
+        Some("invalid_argument" | "configuration") => exit::BAD_INPUT,
+        Some(_) => exit::REMOTE,
+        None => match report.status {
+            Some(InstallationStatus::PendingConsent | InstallationStatus::NeedsReauth) => {
+                exit::REAUTH
+            }
+            _ => exit::BAD_INPUT,
+        },
+    }
+}
+
+pub async fn test(global: &Global, installation: &str) -> Result<ExitCode> {
+    let id = installation_id(installation)?;
+    let service = service::open(global, None).await?;
+    let report = service.test_connection(id).await?;
+    emit_one(global.output, &report, |r| {
+        let mut rows = vec![
+            vec![
+                "result".to_string(),
+                if r.ok { "ok" } else { "failed" }.to_string(),
+            ],
+            vec!["message".to_string(), r.message.clone()],
+        ];
+        if let Some(m) = &r.method_id {
+            rows.push(vec!["method".into(), m.clone()]);
+        }
+        if !r.missing_permissions.is_empty() {
+            rows.push(vec![
+                "missing permissions".into(),
+                r.missing_permissions.join(", "),
+            ]);
+        }
+        if let Some(code) = &r.code {
+            rows.push(vec!["error code".into(), code.clone()]);
+        }
+        if let Some(s) = r.http_status {
+            rows.push(vec!["http status".into(), s.to_string()]);
+        }
+        if let Some(id) = &r.request_id {
+            rows.push(vec!["request id".into(), id.clone()]);
+        }
+        if let Some(s) = r.status {
+            rows.push(vec!["installation status".into(), s.to_string()]);
+        }
+        kv_table(rows).to_string()
+    })?;
+    Ok(ExitCode::from(report_code(&report)))
+}
+
+/// What a status change does.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    Uninstall,
+    Disable,
+    Enable,
+}
+
+pub async fn change(global: &Global, installation: &str, change: Change) -> Result<ExitCode> {
+    let id = installation_id(installation)?;
+    let service = service::open(global, None).await?;
+    let inst = match change {
+        Change::Uninstall => service.uninstall(id).await?,
+        Change::Disable => service.disable(id).await?,
+        Change::Enable => service.enable(id).await?,
+    };
+    let row = InstallationRow::from(&inst);
+    emit_one(global.output, &row, |r| {
+        let note = match change {
+            Change::Uninstall => "tokens and secrets erased; the record is kept as a tombstone",
+            Change::Disable => "calls are refused until `switchboard enable`",
+            Change::Enable if inst.status == InstallationStatus::PendingConsent => {
+                "no grant is stored: run `switchboard reauth` for a consent link"
+            }
+            Change::Enable => "calls are allowed again",
+        };
+        detail_table(r, vec![("note".into(), note.into())]).to_string()
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_tests_exit_by_what_a_person_must_do() {
+        let mut r = ConnectionReport::passed(None, "fine");
+        assert_eq!(report_code(&r), 0);
+        r.ok = false;
+        r.error_kind = Some("forbidden".into());
+        assert_eq!(report_code(&r), exit::REMOTE);
+        r.error_kind = Some("needs_reauth".into());
+        assert_eq!(report_code(&r), exit::REAUTH);
+        let pending = ConnectionReport::not_ready(InstallationStatus::PendingConsent, "consent");
+        assert_eq!(report_code(&pending), exit::REAUTH);
+        let disabled = ConnectionReport::not_ready(InstallationStatus::Disabled, "off");
+        assert_eq!(report_code(&disabled), exit::BAD_INPUT);
+    }
+}

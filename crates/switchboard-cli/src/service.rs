@@ -1,0 +1,92 @@
+//! The engine and the installation lifecycle service the store-backed
+//! commands run on, built from the global options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::lifecycle::Installations;
+use switchboard_core::lifecycle::apps::{AppCredential, AppCredentials};
+use switchboard_core::retry::RetryPolicy;
+use switchboard_core::{Engine, Error, Result};
+use switchboard_microsoft365::install_flow::Microsoft365Flow;
+use switchboard_store::Store;
+use uuid::Uuid;
+
+use crate::cli::Global;
+use crate::registry;
+use crate::store::StoreLocation;
+
+/// The redirect URI when none is given: registered on the sandbox's app,
+/// and a usual choice for an app registration used from a terminal.
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost/callback";
+
+/// The platform app's client id and secret, for installs without `--client-id`.
+pub const CLIENT_ID_ENV: &str = "SWITCHBOARD_CLIENT_ID";
+/// See [`CLIENT_ID_ENV`].
+pub const CLIENT_SECRET_ENV: &str = "SWITCHBOARD_CLIENT_SECRET";
+
+/// The retry policy of the global options.
+pub fn retry_policy(global: &Global) -> RetryPolicy {
+    RetryPolicy {
+        max_retries: global.max_retries,
+        initial_backoff: Duration::from_millis(global.retry_backoff_ms),
+        ..RetryPolicy::default()
+    }
+}
+
+/// An engine with every built-in connector and the global retry policy.
+pub fn engine(global: &Global) -> Result<Engine> {
+    Engine::builder(registry::builtin()?)
+        .retry_policy(retry_policy(global))
+        .build()
+}
+
+/// The platform's own app (`SWITCHBOARD_CLIENT_ID` / `SWITCHBOARD_CLIENT_SECRET`)
+/// under the name `default`, when set.
+fn platform_apps() -> AppCredentials {
+    let mut apps = AppCredentials::new();
+    if let Ok(id) = std::env::var(CLIENT_ID_ENV)
+        && !id.trim().is_empty()
+    {
+        let mut app = AppCredential::new(id.trim());
+        if let Ok(secret) = std::env::var(CLIENT_SECRET_ENV)
+            && !secret.is_empty()
+        {
+            app = app.with_client_secret(secret);
+        }
+        apps.insert("default", app);
+    }
+    apps
+}
+
+/// The lifecycle service over `store`.
+pub fn installations(
+    engine: Engine,
+    store: Store,
+    redirect_uri: Option<&str>,
+) -> Result<Installations> {
+    Installations::builder(engine, Arc::new(store))
+        .flow(Arc::new(Microsoft365Flow::new()))
+        .app_credentials(platform_apps())
+        .redirect_uri(redirect_uri.unwrap_or(DEFAULT_REDIRECT_URI))
+        .build()
+}
+
+/// Open the store of the global options and build the service.
+pub async fn open(global: &Global, redirect_uri: Option<&str>) -> Result<Installations> {
+    let location = StoreLocation::resolve(global.store.as_deref())?;
+    let store = location.open().await?;
+    installations(engine(global)?, store, redirect_uri)
+}
+
+/// An installation id argument.
+pub fn installation_id(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text.trim()).map_err(|_| {
+        Error::invalid_argument(
+            "installation",
+            format!(
+                "`{text}` is not an installation id; ids are UUIDs as printed by `switchboard install` and `switchboard installations`"
+            ),
+        )
+    })
+}
