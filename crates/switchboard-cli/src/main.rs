@@ -23,7 +23,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version print and exit 0; usage errors are bad
+            // input (clap's own code for them, 2, means a remote error here)
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(exit::BAD_INPUT)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

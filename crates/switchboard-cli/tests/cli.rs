@@ -202,3 +202,12 @@ fn ndjson_prints_one_row_a_line_and_output_is_global() {
     let array: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(Value::Array(rows), array);
 }
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let out = switchboard(&["call"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = switchboard(&["--help"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout(&out).contains("quickstart"));
+}

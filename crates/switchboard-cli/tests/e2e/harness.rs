@@ -205,3 +205,124 @@ impl SandboxChild {
         status.code().unwrap_or(-1)
     }
 }
+
+/// A sandbox started in-process (its request log is readable) and a CLI
+/// with its own store.
+pub struct Env {
+    pub sandbox: switchboard_microsoft365_sandbox::SandboxHandle,
+    pub cli: Cli,
+}
+
+impl Env {
+    pub async fn start(config: switchboard_microsoft365_sandbox::SandboxConfig) -> Self {
+        let sandbox = switchboard_microsoft365_sandbox::Sandbox::start(config)
+            .await
+            .unwrap();
+        Env {
+            sandbox,
+            cli: Cli::new(),
+        }
+    }
+
+    /// `install` arguments pointing at the sandbox.
+    pub fn install_args(&self, variant: &str) -> Vec<String> {
+        let app = self.sandbox.client();
+        [
+            "install",
+            "microsoft365",
+            "--variant",
+            variant,
+            "--tenant",
+            self.sandbox.tenant_id(),
+            "--cloud",
+            "custom",
+            "--login-url",
+            self.sandbox.login_url(),
+            "--graph-url",
+            self.sandbox.graph_url(),
+            "--client-id",
+            &app.client_id,
+            "--client-secret",
+            app.client_secret.expose(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Install the application variant: the admin consent link is followed
+    /// with an HTTP client and the URL it redirects to is handed to
+    /// `switchboard complete`. Returns the installation id.
+    pub async fn install_application(&self, extra: &[&str]) -> String {
+        let mut args = self.install_args("application");
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = self.cli.json(&args).await;
+        assert_eq!(started["installation"]["status"], "pending_consent");
+        let id = started["installation"]["id"].as_str().unwrap().to_string();
+        let consent = started["consent_url"].as_str().unwrap();
+        assert!(consent.contains("/v2.0/adminconsent?"), "{consent}");
+        let callback = follow(consent).await;
+        assert!(callback.contains("admin_consent=True"), "{callback}");
+        let done = self
+            .cli
+            .json(&["complete", &id, "--callback", &callback])
+            .await;
+        assert_eq!(done["status"], "active");
+        id
+    }
+
+    /// Install the delegated variant with `--listen`: the CLI waits on a
+    /// loopback port; the authorize link is opened with an HTTP client that
+    /// follows the sandbox's redirect back to it, as a browser would.
+    pub async fn install_delegated(&self, extra: &[&str]) -> String {
+        let mut args = self.install_args("delegated");
+        args.extend(["--listen", "--timeout", "60", "--output", "ndjson"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = self
+            .cli
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("install printed the consent link");
+        let started: Value = serde_json::from_str(&first).unwrap();
+        let consent = started["consent_url"].as_str().unwrap().to_string();
+        let redirect = started["redirect_uri"].as_str().unwrap().to_string();
+        assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+        assert!(consent.contains("code_challenge_method=S256"), "{consent}");
+        // a browser: follow every redirect, ending on the CLI's listener
+        let page = reqwest::get(&consent).await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(page.url().as_str().starts_with(&redirect));
+        let second = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("install printed the active installation");
+        let status = child.wait().await.unwrap();
+        assert!(status.success(), "install --listen exited {status}");
+        let active: Value = serde_json::from_str(&second).unwrap();
+        assert_eq!(active["status"], "active");
+        assert_eq!(active["id"], started["installation"]["id"]);
+        active["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Open a consent link without following its redirect; the `Location`.
+pub async fn follow(url: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 302, "{url}");
+    r.headers()["location"].to_str().unwrap().to_string()
+}

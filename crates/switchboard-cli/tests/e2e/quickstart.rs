@@ -1,0 +1,39 @@
+//! `switchboard quickstart` exits 0 and prints the four tables.
+
+use crate::harness::Cli;
+
+#[tokio::test]
+async fn quickstart_prints_four_tables_offline() {
+    let run = Cli::new().ok(&["quickstart"]).await;
+    let out = run.stdout();
+    for title in [
+        "Users (",
+        "Calendar: the next 7 days (",
+        "Mail: inbox (",
+        "OneDrive: root folder (",
+    ] {
+        assert!(out.contains(title), "missing {title}: {run}");
+    }
+    assert_eq!(out.matches("╞").count(), 4, "four tables: {run}");
+    for expected in [
+        "Anders Fischer",
+        "userPrincipalName",
+        "subject",
+        "receivedDateTime",
+        "welcome.txt",
+    ] {
+        assert!(out.contains(expected), "missing {expected}: {run}");
+    }
+    assert!(out.contains("switchboard install microsoft365 --variant delegated"));
+
+    let json = Cli::new().json(&["quickstart"]).await;
+    for method in [
+        "users.list_users",
+        "calendars.calendar_view",
+        "mail.list_folder_messages",
+        "onedrive.list_root_children",
+    ] {
+        let records = json["results"][method].as_array().unwrap();
+        assert!(!records.is_empty(), "{method}: {json}");
+    }
+}
