@@ -57,10 +57,10 @@ fn main() -> ExitCode {
 }
 
 /// Logs on stderr, filtered by `SWITCHBOARD_LOG` (for example
-/// `SWITCHBOARD_LOG=switchboard_core=debug`); warnings only by default.
+/// `SWITCHBOARD_LOG=switchboard_core=debug`); errors only by default (the CLI prints its own).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,7 +1,9 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
+mod faults;
 mod harness;
 mod install_flows;
 mod keys;
+mod permissions;
 mod quickstart;
 mod sandbox_command;
