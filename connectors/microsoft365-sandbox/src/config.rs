@@ -70,6 +70,7 @@ pub struct ClientRegistration {
 /// for every operation of the Microsoft 365 connector.
 pub const DEFAULT_APPLICATION_PERMISSIONS: &[&str] = &[
     "User.Read.All",
+    "Directory.Read.All",
     "Calendars.ReadWrite",
     "Mail.ReadWrite",
     "Mail.Send",

@@ -27,9 +27,23 @@ async fn reads_succeed_through_faults_and_posts_are_never_repeated() {
         vec!["users.get_user", "--param", &as_user],
         vec!["users.list_direct_reports", "--param", &as_user, "--all"],
         vec!["calendars.list_calendars", "--param", &as_user, "--all"],
-        vec!["calendars.list_events", "--param", &as_user, "--param", "top=3", "--all"],
+        vec![
+            "calendars.list_events",
+            "--param",
+            &as_user,
+            "--param",
+            "top=3",
+            "--all",
+        ],
         vec!["mail.list_mail_folders", "--param", &as_user, "--all"],
-        vec!["mail.list_messages", "--param", &as_user, "--param", "top=5", "--all"],
+        vec![
+            "mail.list_messages",
+            "--param",
+            &as_user,
+            "--param",
+            "top=5",
+            "--all",
+        ],
         vec!["onedrive.list_root_children", "--param", &as_user, "--all"],
         vec!["onedrive.get_drive", "--param", &as_user],
         vec!["users.delta", "--all"],
@@ -51,7 +65,15 @@ async fn reads_succeed_through_faults_and_posts_are_never_repeated() {
         );
         let run = env
             .cli
-            .run(&["call", &id, "mail.send_mail", "--param", &as_user, "--param", &message])
+            .run(&[
+                "call",
+                &id,
+                "mail.send_mail",
+                "--param",
+                &as_user,
+                "--param",
+                &message,
+            ])
             .await;
         let log = env.sandbox.request_log();
         let posts: Vec<u16> = log[before..]
@@ -60,8 +82,14 @@ async fn reads_succeed_through_faults_and_posts_are_never_repeated() {
             .map(|r| r.status)
             .collect();
         // attempts that may have been applied: a success or an ambiguous 504
-        let maybe_applied = posts.iter().filter(|s| matches!(s, 200..=299 | 504)).count();
-        assert!(maybe_applied <= 1, "a POST was sent again after it may have been applied: {posts:?}");
+        let maybe_applied = posts
+            .iter()
+            .filter(|s| matches!(s, 200..=299 | 504))
+            .count();
+        assert!(
+            maybe_applied <= 1,
+            "a POST was sent again after it may have been applied: {posts:?}"
+        );
         // everything before the last attempt was a fault that applied nothing
         for s in &posts[..posts.len() - 1] {
             assert!(matches!(s, 429 | 503), "retried after {s}: {posts:?}");

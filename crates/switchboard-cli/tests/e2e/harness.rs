@@ -276,6 +276,11 @@ impl Env {
     /// loopback port; the authorize link is opened with an HTTP client that
     /// follows the sandbox's redirect back to it, as a browser would.
     pub async fn install_delegated(&self, extra: &[&str]) -> String {
+        self.install_delegated_as(extra, None).await
+    }
+
+    /// [`Env::install_delegated`], signing in as `login_hint` (a user's UPN).
+    pub async fn install_delegated_as(&self, extra: &[&str], login_hint: Option<&str>) -> String {
         let mut args = self.install_args("delegated");
         args.extend(["--listen", "--timeout", "60", "--output", "ndjson"].map(String::from));
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -294,7 +299,10 @@ impl Env {
             .unwrap()
             .expect("install printed the consent link");
         let started: Value = serde_json::from_str(&first).unwrap();
-        let consent = started["consent_url"].as_str().unwrap().to_string();
+        let mut consent = started["consent_url"].as_str().unwrap().to_string();
+        if let Some(hint) = login_hint {
+            consent = format!("{consent}&login_hint={hint}");
+        }
         let redirect = started["redirect_uri"].as_str().unwrap().to_string();
         assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
         assert!(consent.contains("code_challenge_method=S256"), "{consent}");

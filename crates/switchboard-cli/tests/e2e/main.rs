@@ -1,5 +1,6 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
+mod every_method;
 mod faults;
 mod harness;
 mod install_flows;

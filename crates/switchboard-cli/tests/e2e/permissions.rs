@@ -15,12 +15,24 @@ async fn an_app_without_mail_permissions_gets_forbidden_naming_them() {
 
     // what the grant allows works
     env.cli
-        .ok(&["call", &id, "users.get_user", "--param", &format!("user_id={user}")])
+        .ok(&[
+            "call",
+            &id,
+            "users.get_user",
+            "--param",
+            &format!("user_id={user}"),
+        ])
         .await;
     // what it does not allow is refused by Graph, and the CLI says which permission
     let run = env
         .cli
-        .run(&["call", &id, "mail.list_messages", "--param", &format!("user_id={user}")])
+        .run(&[
+            "call",
+            &id,
+            "mail.list_messages",
+            "--param",
+            &format!("user_id={user}"),
+        ])
         .await;
     assert_eq!(run.code(), 2, "{run}");
     let err = run.stderr();
