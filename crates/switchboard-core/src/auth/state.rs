@@ -237,6 +237,15 @@ impl PendingState {
         self.purpose
     }
 
+    /// Whether `presented` is this state (constant-time comparison).
+    pub fn matches(&self, presented: &str) -> bool {
+        self.state
+            .secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into()
+    }
+
     /// The pending state as text to keep encrypted (it holds the state and
     /// the PKCE verifier: a secret).
     pub fn to_secret_text(&self) -> secrecy::SecretString {
