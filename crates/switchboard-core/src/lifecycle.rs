@@ -9,19 +9,16 @@
 //! [`ErrorKind::Conflict`] that says what the installation can do instead.
 //!
 //! ```text
-//!            install / reauthenticate
-//!                 │
-//!                 ▼
-//!  ┌──────── PendingConsent ◄──────────────┐ reauthenticate
-//!  │              │ complete               │
-//!  │              ▼                        │
-//!  │           Active ──── invalid_grant ──► NeedsReauth
-//!  │          ▲     │ disable                 │ disable
-//!  │  enable  │     ▼                         ▼
-//!  │ (grant)  └── Disabled ◄──────────────────┘
-//!  │                │ enable (no grant) → PendingConsent
-//!  ▼                ▼
-//!  uninstall (from any state but Uninstalled) → Uninstalled (secrets erased, record kept)
+//!                       reauthenticate (tokens deleted, new link)
+//!             ┌──────────────────────────────────────┐
+//!             ▼                                      │
+//!  install ─► PendingConsent ──complete──► Active ───┴─invalid_grant─► NeedsReauth
+//!             ▲      │                     ▲    │                        │  │
+//!             │      │ disable      enable │    │ disable        disable │  │ reauthenticate
+//!             │      ▼       (grant kept)  │    ▼                        ▼  └─► PendingConsent
+//!             └── enable (no grant) ──── Disabled ◄──────────────────────┘
+//!
+//!  uninstall: from every state but Uninstalled ─► Uninstalled (final; secrets erased, record kept)
 //! ```
 //!
 //! Consent links carry a one-time `state`; it and the PKCE verifier are
