@@ -37,17 +37,26 @@ async fn list_calendars() {
 #[tokio::test]
 async fn get_calendar() {
     for who in BOTH_BY_ID {
-        let case = Case::get("calendars.get_calendar", "{principal}/calendars/AAMkAGI2TGuLAAA=")
-            .args(json!({"calendar_id": CAL}));
+        let case = Case::get(
+            "calendars.get_calendar",
+            "{principal}/calendars/AAMkAGI2TGuLAAA=",
+        )
+        .args(json!({"calendar_id": CAL}));
         let body = fixture("calendar-get");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
 #[tokio::test]
 async fn list_calendar_groups() {
     for who in BOTH {
-        let case = paged_list("calendars.list_calendar_groups", "{principal}/calendarGroups");
+        let case = paged_list(
+            "calendars.list_calendar_groups",
+            "{principal}/calendarGroups",
+        );
         let f = fixture("user-list-calendargroups");
         paged(who, &case, f.clone(), f, Ending::Complete).await;
     }
@@ -132,7 +141,10 @@ async fn get_event() {
             .query(&[("$select", "subject,body")])
             .header("Prefer", PST);
         let body = fixture("event-get");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
@@ -200,7 +212,11 @@ async fn create_event_with_a_transaction_id_is_retried_after_504() {
         .mount(&server)
         .await;
     let response = engine()
-        .call(&ctx(&server, Who::Me), case.method_id, case.arguments(Who::Me))
+        .call(
+            &ctx(&server, Who::Me),
+            case.method_id,
+            case.arguments(Who::Me),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
@@ -243,15 +259,22 @@ async fn update_event() {
             .args(json!({"event_id": EVENT, "is_reminder_on": true, "reminder_minutes_before_start": 15, "importance": "high"}))
             .body(json!({"isReminderOn": true, "reminderMinutesBeforeStart": 15, "importance": "high"}));
         let body = fixture("event-update");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
 #[tokio::test]
 async fn delete_event_answers_204() {
     for who in BOTH {
-        let case = Case::new("calendars.delete_event", "DELETE", "{principal}/events/AAMkAGI1AAAt9AHjAAA=")
-            .args(json!({"event_id": EVENT}));
+        let case = Case::new(
+            "calendars.delete_event",
+            "DELETE",
+            "{principal}/events/AAMkAGI1AAAt9AHjAAA=",
+        )
+        .args(json!({"event_id": EVENT}));
         let response = call(who, &case, ResponseTemplate::new(204)).await;
         assert_eq!(response.status(), 204);
         assert_eq!(response.json(), None);
@@ -268,10 +291,16 @@ async fn responses_to_an_invitation_answer_202() {
             json!({"proposed_new_time": {"start": {"dateTime": "2019-12-02T18:00:00", "timeZone": "Pacific Standard Time"}, "end": {"dateTime": "2019-12-02T19:00:00", "timeZone": "Pacific Standard Time"}}}),
             json!({"proposedNewTime": {"start": {"dateTime": "2019-12-02T18:00:00", "timeZone": "Pacific Standard Time"}, "end": {"dateTime": "2019-12-02T19:00:00", "timeZone": "Pacific Standard Time"}}}),
         ),
-        ("calendars.tentatively_accept_event", "tentativelyAccept", json!({}), json!({})),
+        (
+            "calendars.tentatively_accept_event",
+            "tentativelyAccept",
+            json!({}),
+            json!({}),
+        ),
     ] {
         for who in BOTH {
-            let mut args = json!({"event_id": EVENT, "comment": "comment-value", "send_response": true});
+            let mut args =
+                json!({"event_id": EVENT, "comment": "comment-value", "send_response": true});
             let mut wire = json!({"comment": "comment-value", "sendResponse": true});
             for (k, v) in extra_args.as_object().unwrap() {
                 args[k] = v.clone();
@@ -279,7 +308,8 @@ async fn responses_to_an_invitation_answer_202() {
             for (k, v) in extra_wire.as_object().unwrap() {
                 wire[k] = v.clone();
             }
-            let path: &'static str = Box::leak(format!("{{principal}}/events/{EVENT}/{action}").into_boxed_str());
+            let path: &'static str =
+                Box::leak(format!("{{principal}}/events/{EVENT}/{action}").into_boxed_str());
             let case = Case::post(method, path).args(args).body(wire);
             let response = call(who, &case, ResponseTemplate::new(202)).await;
             assert_eq!(response.status(), 202, "{method}");
@@ -290,10 +320,16 @@ async fn responses_to_an_invitation_answer_202() {
 #[tokio::test]
 async fn cancel_event_answers_202() {
     for who in BOTH_BY_ID {
-        let case = Case::post("calendars.cancel_event", "{principal}/events/AAMkAGI1AAAt9AHjAAA=/cancel")
-            .args(json!({"event_id": EVENT, "comment": "Cancelling for this week due to all hands"}))
-            .body(json!({"comment": "Cancelling for this week due to all hands"}));
-        assert_eq!(call(who, &case, ResponseTemplate::new(202)).await.status(), 202);
+        let case = Case::post(
+            "calendars.cancel_event",
+            "{principal}/events/AAMkAGI1AAAt9AHjAAA=/cancel",
+        )
+        .args(json!({"event_id": EVENT, "comment": "Cancelling for this week due to all hands"}))
+        .body(json!({"comment": "Cancelling for this week due to all hands"}));
+        assert_eq!(
+            call(who, &case, ResponseTemplate::new(202)).await.status(),
+            202
+        );
     }
 }
 
@@ -340,7 +376,12 @@ fn find_meeting_times_case() -> Case {
 #[tokio::test]
 async fn find_meeting_times_in_delegated() {
     let body = fixture("user-findmeetingtimes");
-    let response = call(Who::Me, &find_meeting_times_case(), json_response(200, &body)).await;
+    let response = call(
+        Who::Me,
+        &find_meeting_times_case(),
+        json_response(200, &body),
+    )
+    .await;
     assert_eq!(response.json(), Some(&body));
 }
 
@@ -348,7 +389,10 @@ async fn find_meeting_times_in_delegated() {
 /// application variant refuses it with a clear error and sends nothing.
 #[tokio::test]
 async fn find_meeting_times_in_application_is_refused_and_nothing_is_sent() {
-    assert!(!supports("calendars.find_meeting_times", Who::User(USER_ID)));
+    assert!(!supports(
+        "calendars.find_meeting_times",
+        Who::User(USER_ID)
+    ));
     let server = server().await;
     let case = find_meeting_times_case();
     let err = engine()
@@ -398,12 +442,18 @@ async fn create_event_timing_out_is_outcome_unknown() {
         .args(args)
         .body(wire);
     case.mock(Who::Me, &[])
-        .respond_with(json_response(201, &fixture("user-post-events")).set_delay(Duration::from_secs(2)))
+        .respond_with(
+            json_response(201, &fixture("user-post-events")).set_delay(Duration::from_secs(2)),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let err = engine_with(RetryPolicy { ..policy() }, Some(Duration::from_millis(300)))
-        .call(&ctx(&server, Who::Me), case.method_id, case.arguments(Who::Me))
+        .call(
+            &ctx(&server, Who::Me),
+            case.method_id,
+            case.arguments(Who::Me),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutcomeUnknown);

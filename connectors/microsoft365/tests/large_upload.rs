@@ -75,7 +75,10 @@ async fn start_upload_host() -> (String, Arc<Mutex<UploadHost>>) {
             tokio::spawn(async move { serve(socket, state).await });
         }
     });
-    (format!("http://{addr}/up/fe6987415ace7X4e1eF866337?tempauth=session-secret"), state)
+    (
+        format!("http://{addr}/up/fe6987415ace7X4e1eF866337?tempauth=session-secret"),
+        state,
+    )
 }
 
 async fn serve(socket: TcpStream, state: Arc<Mutex<UploadHost>>) {
@@ -149,30 +152,57 @@ async fn serve(socket: TcpStream, state: Arc<Mutex<UploadHost>>) {
                 dropped: false,
             });
             if start != s.have || end + 1 - start != body.len() as u64 {
-                (416, json!({"error": {"code": "invalidRange", "message": "Unexpected range"}}))
+                (
+                    416,
+                    json!({"error": {"code": "invalidRange", "message": "Unexpected range"}}),
+                )
             } else {
                 s.file[start as usize..=end as usize].copy_from_slice(&body);
                 s.have = end + 1;
                 if s.have == TOTAL {
                     (201, drive_item())
                 } else {
-                    (202, json!({"expirationDateTime": "2015-01-29T09:21:55.523Z", "nextExpectedRanges": [format!("{}-", s.have)]}))
+                    (
+                        202,
+                        json!({"expirationDateTime": "2015-01-29T09:21:55.523Z", "nextExpectedRanges": [format!("{}-", s.have)]}),
+                    )
                 }
             }
         }
         "GET" => {
             let mut s = state.lock().unwrap();
             let have = s.have;
-            s.seen.push(Seen { method, path, content_range, authorization, body_len: 0, dropped: false });
-            (200, json!({"expirationDateTime": "2015-01-29T09:21:55.523Z", "nextExpectedRanges": [format!("{have}-")]}))
+            s.seen.push(Seen {
+                method,
+                path,
+                content_range,
+                authorization,
+                body_len: 0,
+                dropped: false,
+            });
+            (
+                200,
+                json!({"expirationDateTime": "2015-01-29T09:21:55.523Z", "nextExpectedRanges": [format!("{have}-")]}),
+            )
         }
         _ => {
             let mut s = state.lock().unwrap();
-            s.seen.push(Seen { method, path, content_range, authorization, body_len: 0, dropped: false });
+            s.seen.push(Seen {
+                method,
+                path,
+                content_range,
+                authorization,
+                body_len: 0,
+                dropped: false,
+            });
             (204, Value::Null)
         }
     };
-    let body = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).unwrap() };
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
     let mut socket = reader.into_inner();
     let head = format!(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -206,7 +236,10 @@ fn session_args(who: Who) -> switchboard_core::Arguments {
     let mut args = switchboard_core::Arguments::new()
         .set("parent_id", "root")
         .set("file_path", "Backups/largefile.vhd")
-        .set("item", json!({"@microsoft.graph.conflictBehavior": "replace"}));
+        .set(
+            "item",
+            json!({"@microsoft.graph.conflictBehavior": "replace"}),
+        );
     if let Who::User(user) = who {
         args = args.set("user_id", user);
     }
@@ -230,9 +263,21 @@ async fn a_3_mib_file_resumes_from_next_expected_ranges_after_the_connection_dro
         let seen_progress = progress.clone();
         let content = file();
         let upload = if from_reader {
-            LargeUpload::new(engine(), ctx(&graph, who), session_args(who), std::io::Cursor::new(content.clone()), TOTAL)
+            LargeUpload::new(
+                engine(),
+                ctx(&graph, who),
+                session_args(who),
+                std::io::Cursor::new(content.clone()),
+                TOTAL,
+            )
         } else {
-            LargeUpload::new(engine(), ctx(&graph, who), session_args(who), UploadSource::from(content.clone()), TOTAL)
+            LargeUpload::new(
+                engine(),
+                ctx(&graph, who),
+                session_args(who),
+                UploadSource::from(content.clone()),
+                TOTAL,
+            )
         };
         let item = upload
             .chunk_size(CHUNK)
@@ -247,7 +292,14 @@ async fn a_3_mib_file_resumes_from_next_expected_ranges_after_the_connection_dro
         let seen: Vec<_> = host
             .seen
             .iter()
-            .map(|s| (s.method.clone(), s.content_range.clone(), s.body_len, s.dropped))
+            .map(|s| {
+                (
+                    s.method.clone(),
+                    s.content_range.clone(),
+                    s.body_len,
+                    s.dropped,
+                )
+            })
             .collect();
         assert_eq!(
             seen,
@@ -259,10 +311,20 @@ async fn a_3_mib_file_resumes_from_next_expected_ranges_after_the_connection_dro
                 put("bytes 2621440-3145727/3145728", 524_288, false),
             ]
         );
-        assert!(host.seen.iter().all(|s| !s.authorization), "no request to the upload URL carries a credential");
-        assert!(host.seen.iter().all(|s| s.path == "/up/fe6987415ace7X4e1eF866337?tempauth=session-secret"));
+        assert!(
+            host.seen.iter().all(|s| !s.authorization),
+            "no request to the upload URL carries a credential"
+        );
+        assert!(
+            host.seen
+                .iter()
+                .all(|s| s.path == "/up/fe6987415ace7X4e1eF866337?tempauth=session-secret")
+        );
         assert!(host.file == content, "the service holds exactly the file");
-        assert_eq!(*progress.lock().unwrap(), vec![983_040, 1_638_400, 2_621_440, TOTAL]);
+        assert_eq!(
+            *progress.lock().unwrap(),
+            vec![983_040, 1_638_400, 2_621_440, TOTAL]
+        );
     }
 }
 
@@ -270,11 +332,17 @@ async fn a_3_mib_file_resumes_from_next_expected_ranges_after_the_connection_dro
 async fn fragment_sizes_must_be_multiples_of_320_kib_under_60_mib() {
     for bad in [0, 1_000_000, 327_679, 60 * 1024 * 1024, 200 * 327_680] {
         let graph = server().await;
-        let err = LargeUpload::new(engine(), ctx(&graph, Who::Me), session_args(Who::Me), UploadSource::from(file()), TOTAL)
-            .chunk_size(bad)
-            .run()
-            .await
-            .unwrap_err();
+        let err = LargeUpload::new(
+            engine(),
+            ctx(&graph, Who::Me),
+            session_args(Who::Me),
+            UploadSource::from(file()),
+            TOTAL,
+        )
+        .chunk_size(bad)
+        .run()
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         assert_eq!(err.field(), Some("chunk_size"));
         assert!(err.to_string().contains("327680"), "{err}");
@@ -310,14 +378,23 @@ async fn it_gives_up_after_the_policys_retries_and_cancels_the_session() {
         .expect(1)
         .mount(&uploads)
         .await;
-    let err = LargeUpload::new(engine(), ctx(&graph, Who::Me), session_args(Who::Me), UploadSource::from(file()), TOTAL)
-        .chunk_size(CHUNK)
-        .run()
-        .await
-        .unwrap_err();
+    let err = LargeUpload::new(
+        engine(),
+        ctx(&graph, Who::Me),
+        session_args(Who::Me),
+        UploadSource::from(file()),
+        TOTAL,
+    )
+    .chunk_size(CHUNK)
+    .run()
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.to_string().contains("cancelled"), "{err}");
-    assert!(!err.to_string().contains("secret"), "the upload URL is a secret: {err}");
+    assert!(
+        !err.to_string().contains("secret"),
+        "the upload URL is a secret: {err}"
+    );
     uploads.verify().await;
     graph.verify().await;
     let ranges: Vec<String> = uploads
@@ -326,9 +403,19 @@ async fn it_gives_up_after_the_policys_retries_and_cancels_the_session() {
         .unwrap()
         .iter()
         .filter(|r| r.method.as_str() == "PUT")
-        .map(|r| r.headers.get("content-range").unwrap().to_str().unwrap().to_string())
+        .map(|r| {
+            r.headers
+                .get("content-range")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert!(ranges.iter().all(|r| r == "bytes 0-983039/3145728"), "{ranges:?}");
+    assert!(
+        ranges.iter().all(|r| r == "bytes 0-983039/3145728"),
+        "{ranges:?}"
+    );
 }
 
 /// An expired session (404) ends the upload; there is nothing to cancel.
@@ -372,11 +459,17 @@ async fn untrusted_upload_urls_are_refused_before_any_fragment() {
         "https://intranet/up/session",
     ] {
         let graph = graph_creating_session(Who::Me, url).await;
-        let err = LargeUpload::new(engine(), ctx(&graph, Who::Me), session_args(Who::Me), UploadSource::from(file()), TOTAL)
-            .chunk_size(CHUNK)
-            .run()
-            .await
-            .unwrap_err();
+        let err = LargeUpload::new(
+            engine(),
+            ctx(&graph, Who::Me),
+            session_args(Who::Me),
+            UploadSource::from(file()),
+            TOTAL,
+        )
+        .chunk_size(CHUNK)
+        .run()
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UntrustedLink, "{url}");
         assert!(!err.to_string().contains("/up/session"), "{err}");
         graph.verify().await;

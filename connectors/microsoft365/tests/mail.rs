@@ -142,7 +142,11 @@ async fn send_mail_is_never_resent_after_a_timeout() {
         .mount(&server)
         .await;
     let err = engine_with(policy(), Some(Duration::from_millis(300)))
-        .call(&ctx(&server, Who::Me), case.method_id, case.arguments(Who::Me))
+        .call(
+            &ctx(&server, Who::Me),
+            case.method_id,
+            case.arguments(Who::Me),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutcomeUnknown);
@@ -175,9 +179,15 @@ async fn create_draft() {
 #[tokio::test]
 async fn send_draft_answers_202() {
     for who in BOTH {
-        let case = Case::post("mail.send_draft", "{principal}/messages/AAMkADhAAATs28OAAA=/send")
-            .args(json!({"message_id": MSG}));
-        assert_eq!(call(who, &case, ResponseTemplate::new(202)).await.status(), 202);
+        let case = Case::post(
+            "mail.send_draft",
+            "{principal}/messages/AAMkADhAAATs28OAAA=/send",
+        )
+        .args(json!({"message_id": MSG}));
+        assert_eq!(
+            call(who, &case, ResponseTemplate::new(202)).await.status(),
+            202
+        );
     }
 }
 
@@ -185,9 +195,24 @@ async fn send_draft_answers_202() {
 async fn reply_reply_all_and_forward_answer_202() {
     let recipients = json!([{"emailAddress": {"name": "name-value", "address": "address-value"}}]);
     for (method, action, args, wire) in [
-        ("mail.reply", "reply", json!({"comment": "Samantha, Randi, would you name the group please?"}), json!({"comment": "Samantha, Randi, would you name the group please?"})),
-        ("mail.reply_all", "replyAll", json!({"comment": "comment-value"}), json!({"comment": "comment-value"})),
-        ("mail.forward", "forward", json!({"comment": "comment-value", "to_recipients": recipients}), json!({"comment": "comment-value", "toRecipients": recipients})),
+        (
+            "mail.reply",
+            "reply",
+            json!({"comment": "Samantha, Randi, would you name the group please?"}),
+            json!({"comment": "Samantha, Randi, would you name the group please?"}),
+        ),
+        (
+            "mail.reply_all",
+            "replyAll",
+            json!({"comment": "comment-value"}),
+            json!({"comment": "comment-value"}),
+        ),
+        (
+            "mail.forward",
+            "forward",
+            json!({"comment": "comment-value", "to_recipients": recipients}),
+            json!({"comment": "comment-value", "toRecipients": recipients}),
+        ),
     ] {
         for who in BOTH {
             let mut args = args.clone();
@@ -195,7 +220,11 @@ async fn reply_reply_all_and_forward_answer_202() {
             let path: &'static str =
                 Box::leak(format!("{{principal}}/messages/{MSG}/{action}").into_boxed_str());
             let case = Case::post(method, path).args(args).body(wire.clone());
-            assert_eq!(call(who, &case, ResponseTemplate::new(202)).await.status(), 202, "{method}");
+            assert_eq!(
+                call(who, &case, ResponseTemplate::new(202)).await.status(),
+                202,
+                "{method}"
+            );
         }
     }
 }
@@ -203,9 +232,12 @@ async fn reply_reply_all_and_forward_answer_202() {
 #[tokio::test]
 async fn move_message() {
     for who in BOTH_BY_ID {
-        let case = Case::post("mail.move_message", "{principal}/messages/AAMkADhAAATs28OAAA=/move")
-            .args(json!({"message_id": MSG, "destination_id": "deleteditems"}))
-            .body(json!({"destinationId": "deleteditems"}));
+        let case = Case::post(
+            "mail.move_message",
+            "{principal}/messages/AAMkADhAAATs28OAAA=/move",
+        )
+        .args(json!({"message_id": MSG, "destination_id": "deleteditems"}))
+        .body(json!({"destinationId": "deleteditems"}));
         let body = fixture("message-move");
         let response = call(who, &case, json_response(201, &body)).await;
         assert_eq!(response.json(), Some(&body));
@@ -215,18 +247,28 @@ async fn move_message() {
 #[tokio::test]
 async fn delete_message_answers_204() {
     for who in BOTH {
-        let case = Case::new("mail.delete_message", "DELETE", "{principal}/messages/AAMkADhAAATs28OAAA=")
-            .args(json!({"message_id": MSG}));
-        assert_eq!(call(who, &case, ResponseTemplate::new(204)).await.status(), 204);
+        let case = Case::new(
+            "mail.delete_message",
+            "DELETE",
+            "{principal}/messages/AAMkADhAAATs28OAAA=",
+        )
+        .args(json!({"message_id": MSG}));
+        assert_eq!(
+            call(who, &case, ResponseTemplate::new(204)).await.status(),
+            204
+        );
     }
 }
 
 #[tokio::test]
 async fn list_attachments() {
     for who in BOTH {
-        let case = Case::get("mail.list_attachments", "{principal}/messages/AAMkADhAAATs28OAAA=/attachments")
-            .args(json!({"message_id": MSG, "select": ["name", "size"]}))
-            .query(&[("$select", "name,size")]);
+        let case = Case::get(
+            "mail.list_attachments",
+            "{principal}/messages/AAMkADhAAATs28OAAA=/attachments",
+        )
+        .args(json!({"message_id": MSG, "select": ["name", "size"]}))
+        .query(&[("$select", "name,size")]);
         let f = fixture("message-list-attachments");
         paged(who, &case, f.clone(), f, Ending::Complete).await;
     }
@@ -269,6 +311,9 @@ async fn get_mailbox_settings() {
     for who in BOTH {
         let case = Case::get("mail.get_mailbox_settings", "{principal}/mailboxSettings");
         let body = fixture("user-get-mailboxsettings");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }

@@ -29,16 +29,22 @@ async fn get_drive() {
             .args(json!({"select": ["id", "driveType", "quota"]}))
             .query(&[("$select", "id,driveType,quota")]);
         let body = fixture("drive-get");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
 #[tokio::test]
 async fn list_root_children() {
     for who in BOTH {
-        let case = Case::get("onedrive.list_root_children", "{principal}/drive/root/children")
-            .args(json!({"top": 4, "orderby": ["name"]}))
-            .query(&[("$top", "4"), ("$orderby", "name")]);
+        let case = Case::get(
+            "onedrive.list_root_children",
+            "{principal}/drive/root/children",
+        )
+        .args(json!({"top": 4, "orderby": ["name"]}))
+        .query(&[("$top", "4"), ("$orderby", "name")]);
         let f = fixture("driveitem-list-children");
         let listing = paged(who, &case, f.clone(), f, Ending::Complete).await;
         assert_eq!(listing.records.len(), 8);
@@ -63,7 +69,10 @@ async fn get_item() {
             .args(json!({"item_id": ITEM, "select": ["id", "name", "size"]}))
             .query(&[("$select", "id,name,size")]);
         let body = fixture("driveitem-get");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
@@ -76,16 +85,22 @@ async fn get_item_by_path_encodes_each_segment() {
         )
         .args(json!({"item_path": "Reports 2026/Q1 plan.xlsx"}));
         let body = fixture("driveitem-get");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
 #[tokio::test]
 async fn search() {
     for who in BOTH {
-        let case = Case::get("onedrive.search", "{principal}/drive/root/search(q='Contoso%20Project')")
-            .args(json!({"query": "Contoso Project", "top": 5}))
-            .query(&[("$top", "5")]);
+        let case = Case::get(
+            "onedrive.search",
+            "{principal}/drive/root/search(q='Contoso%20Project')",
+        )
+        .args(json!({"query": "Contoso Project", "top": 5}))
+        .query(&[("$top", "5")]);
         let f = fixture("driveitem-search");
         let listing = paged(who, &case, f.clone(), f, Ending::Complete).await;
         assert_eq!(listing.records.len(), 4);
@@ -130,8 +145,12 @@ async fn download_follows_the_redirect_to_another_origin_without_the_token() {
     for who in BOTH {
         let graph = server().await;
         let files = server().await;
-        let location = format!("{}/personal/adele/download.aspx?tempauth=pre-authenticated", files.uri());
-        let case = Case::get("onedrive.download", get_item_path("/content")).args(json!({"item_id": ITEM}));
+        let location = format!(
+            "{}/personal/adele/download.aspx?tempauth=pre-authenticated",
+            files.uri()
+        );
+        let case = Case::get("onedrive.download", get_item_path("/content"))
+            .args(json!({"item_id": ITEM}));
         case.mock(who, &[])
             .respond_with(ResponseTemplate::new(302).insert_header("Location", location.as_str()))
             .expect(1)
@@ -142,7 +161,10 @@ async fn download_follows_the_redirect_to_another_origin_without_the_token() {
             .and(path("/personal/adele/download.aspx"))
             .and(query_param("tempauth", "pre-authenticated"))
             .and(NoAuthorization)
-            .respond_with(ResponseTemplate::new(200).set_body_raw(content.clone(), "application/octet-stream"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(content.clone(), "application/octet-stream"),
+            )
             .expect(1)
             .mount(&files)
             .await;
@@ -169,16 +191,22 @@ async fn download_streams_a_large_file_in_chunks() {
     let who = Who::User(GUEST_UPN);
     let size = 6 * 1024 * 1024;
     let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    let case = Case::get("onedrive.download", get_item_path("/content")).args(json!({"item_id": ITEM}));
+    let case =
+        Case::get("onedrive.download", get_item_path("/content")).args(json!({"item_id": ITEM}));
     case.mock(who, &[])
-        .respond_with(ResponseTemplate::new(302).insert_header("Location", format!("{}/dl/big.bin", files.uri()).as_str()))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}/dl/big.bin", files.uri()).as_str()),
+        )
         .expect(1)
         .mount(&graph)
         .await;
     Mock::given(method("GET"))
         .and(path("/dl/big.bin"))
         .and(NoAuthorization)
-        .respond_with(ResponseTemplate::new(200).set_body_raw(content.clone(), "application/octet-stream"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(content.clone(), "application/octet-stream"),
+        )
         .expect(1)
         .mount(&files)
         .await;
@@ -200,7 +228,10 @@ async fn download_streams_a_large_file_in_chunks() {
     assert_eq!(received.len(), size);
     assert!(received == content, "the bytes arrive intact and in order");
     assert!(chunks > 10, "streamed in {chunks} chunks");
-    assert!(largest < size / 4, "no chunk holds the whole file (largest {largest})");
+    assert!(
+        largest < size / 4,
+        "no chunk holds the whole file (largest {largest})"
+    );
     graph.verify().await;
     files.verify().await;
 }
@@ -212,7 +243,10 @@ async fn upload_small_puts_the_bytes() {
         let case = Case::new(
             "onedrive.upload_small",
             "PUT",
-            Box::leak(format!("{{principal}}/drive/items/{PARENT}:/Notes/FileB.txt:/content").into_boxed_str()),
+            Box::leak(
+                format!("{{principal}}/drive/items/{PARENT}:/Notes/FileB.txt:/content")
+                    .into_boxed_str(),
+            ),
         )
         .args(json!({"parent_id": PARENT, "file_path": "Notes/FileB.txt"}))
         .content(bytes, "application/octet-stream");
@@ -230,7 +264,10 @@ async fn replace_content_puts_the_bytes() {
             .args(json!({"item_id": ITEM}))
             .content(vec![7u8; SMALL_UPLOAD_LIMIT], "application/octet-stream");
         let body = fixture("driveitem-put-content-replace");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
@@ -241,7 +278,9 @@ async fn upload_small_over_4_mib_is_refused_before_sending() {
     for method_id in ["onedrive.upload_small", "onedrive.replace_content"] {
         let server = server().await;
         let args = if method_id == "onedrive.upload_small" {
-            Arguments::new().set("parent_id", PARENT).set("file_path", "big.bin")
+            Arguments::new()
+                .set("parent_id", PARENT)
+                .set("file_path", "big.bin")
         } else {
             Arguments::new().set("item_id", ITEM)
         }
@@ -270,7 +309,10 @@ async fn create_upload_session() {
         .args(json!({"parent_id": PARENT, "file_path": "largefile.dat", "item": {"@microsoft.graph.conflictBehavior": "rename", "name": "largefile.dat"}}))
         .body(json!({"item": {"@microsoft.graph.conflictBehavior": "rename", "name": "largefile.dat"}}));
         let body = fixture("driveitem-createuploadsession");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
@@ -296,7 +338,10 @@ async fn delete_item_with_if_match() {
         let case = Case::new("onedrive.delete_item", "DELETE", get_item_path(""))
             .args(json!({"item_id": ITEM, "if_match": "\"{ABC123},1\""}))
             .header("If-Match", "\"{ABC123},1\"");
-        assert_eq!(call(who, &case, ResponseTemplate::new(204)).await.status(), 204);
+        assert_eq!(
+            call(who, &case, ResponseTemplate::new(204)).await.status(),
+            204
+        );
     }
 }
 
@@ -307,7 +352,10 @@ async fn rename_an_item() {
             .args(json!({"item_id": ITEM, "name": "new-file-name.docx"}))
             .body(json!({"name": "new-file-name.docx"}));
         let body = fixture("driveitem-update");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
@@ -318,7 +366,10 @@ async fn move_an_item() {
             .args(json!({"item_id": ITEM, "parent_reference": {"id": "{new-parent-folder-id}"}, "name": "new-item-name.txt"}))
             .body(json!({"parentReference": {"id": "{new-parent-folder-id}"}, "name": "new-item-name.txt"}));
         let body = fixture("driveitem-move");
-        assert_eq!(call(who, &case, json_response(200, &body)).await.json(), Some(&body));
+        assert_eq!(
+            call(who, &case, json_response(200, &body)).await.json(),
+            Some(&body)
+        );
     }
 }
 
@@ -326,12 +377,18 @@ async fn move_an_item() {
 /// caller gets back (it is not a redirect to follow).
 #[tokio::test]
 async fn copy_returns_the_monitor_url() {
-    let monitor = "https://contoso.sharepoint.com/_api/v2.0/monitor/4A3407B5-88FC-4504-8B21-0AABD3412717";
+    let monitor =
+        "https://contoso.sharepoint.com/_api/v2.0/monitor/4A3407B5-88FC-4504-8B21-0AABD3412717";
     for who in BOTH {
         let case = Case::post("onedrive.copy_item", get_item_path("/copy"))
             .args(json!({"item_id": ITEM, "parent_reference": {"driveId": "6F7D00BF-FC4D-4E62-9769-6AEA81F3A21B", "id": "DCD0D3AD-8989-4F23-A5A2-2C086050513F"}, "name": "contoso plan (copy).txt"}))
             .body(json!({"parentReference": {"driveId": "6F7D00BF-FC4D-4E62-9769-6AEA81F3A21B", "id": "DCD0D3AD-8989-4F23-A5A2-2C086050513F"}, "name": "contoso plan (copy).txt"}));
-        let response = call(who, &case, ResponseTemplate::new(202).insert_header("Location", monitor)).await;
+        let response = call(
+            who,
+            &case,
+            ResponseTemplate::new(202).insert_header("Location", monitor),
+        )
+        .await;
         assert_eq!(response.status(), 202);
         assert_eq!(response.header("location"), Some(monitor));
         assert_eq!(response.json(), None);
@@ -357,6 +414,9 @@ async fn create_sharing_link() {
             .body(json!({"type": "view", "scope": "anonymous", "password": "ThisIsMyPrivatePassword"}));
         let body = fixture("driveitem-createlink");
         let response = call(who, &case, json_response(201, &body)).await;
-        assert_eq!(response.json().unwrap()["link"]["webUrl"], "https://1drv.ms/A6913278E564460AA616C71B28AD6EB6");
+        assert_eq!(
+            response.json().unwrap()["link"]["webUrl"],
+            "https://1drv.ms/A6913278E564460AA616C71B28AD6EB6"
+        );
     }
 }

@@ -25,7 +25,10 @@ async fn list_users_pages_through_next_links() {
         let listing = paged(who, &case, page.clone(), page, Ending::Complete).await;
         assert_eq!(listing.records.len(), 2);
         assert_eq!(listing.records[0], fixture("user-list")["value"][0]);
-        assert!(listing.continuation.is_none(), "a complete listing has nothing to resume");
+        assert!(
+            listing.continuation.is_none(),
+            "a complete listing has nothing to resume"
+        );
     }
 }
 
@@ -37,14 +40,31 @@ async fn list_users_with_search_sends_consistency_level_eventual() {
             .args(json!({"search": "\"displayName:wa\""}))
             .query(&[("$search", "\"displayName:wa\"")])
             .header("ConsistencyLevel", "eventual");
-        let listing = paged(who, &case, fixture("user-list"), fixture("user-list"), Ending::Complete).await;
+        let listing = paged(
+            who,
+            &case,
+            fixture("user-list"),
+            fixture("user-list"),
+            Ending::Complete,
+        )
+        .await;
         assert_eq!(listing.records.len(), 2);
         // An advanced $filter (endsWith) needs the header and $count=true.
         let case = Case::get("users.list_users", "/users")
             .args(json!({"filter": "endsWith(mail,'@contoso.com')"}))
-            .query(&[("$filter", "endsWith(mail,'@contoso.com')"), ("$count", "true")])
+            .query(&[
+                ("$filter", "endsWith(mail,'@contoso.com')"),
+                ("$count", "true"),
+            ])
             .header("ConsistencyLevel", "eventual");
-        paged(who, &case, fixture("user-list"), fixture("user-list"), Ending::Complete).await;
+        paged(
+            who,
+            &case,
+            fixture("user-list"),
+            fixture("user-list"),
+            Ending::Complete,
+        )
+        .await;
     }
 }
 
@@ -68,8 +88,16 @@ async fn guest_upn_reaches_the_path_percent_encoded() {
         case.full_path(Who::User(GUEST_UPN)),
         format!("/v1.0/users/{GUEST_UPN_IN_PATH}")
     );
-    let response = call(Who::User(GUEST_UPN), &case, json_response(200, &fixture("user-get"))).await;
-    assert_eq!(response.json().unwrap()["displayName"], fixture("user-get")["displayName"]);
+    let response = call(
+        Who::User(GUEST_UPN),
+        &case,
+        json_response(200, &fixture("user-get")),
+    )
+    .await;
+    assert_eq!(
+        response.json().unwrap()["displayName"],
+        fixture("user-get")["displayName"]
+    );
 }
 
 #[tokio::test]
@@ -121,7 +149,9 @@ async fn list_member_of_pages() {
 #[tokio::test]
 async fn get_photo_returns_the_bytes() {
     // The docs show no body for `$value`: a JPEG's first bytes stand in.
-    let jpeg: Vec<u8> = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00];
+    let jpeg: Vec<u8> = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
     for who in BOTH {
         let case = Case::get("users.get_photo", "{principal}/photo/$value");
         let response = call(
@@ -151,7 +181,9 @@ async fn users_delta_ends_with_the_delta_link_continuation() {
         )
         .await;
         assert_eq!(listing.records.len(), 2);
-        let next = listing.continuation.expect("a delta sync ends with the next round");
+        let next = listing
+            .continuation
+            .expect("a delta sync ends with the next round");
         assert_eq!(next.kind(), ContinuationKind::Delta);
         assert_eq!(next.expose_link(), listing.delta_link);
         assert_eq!(next.method_id(), "users.delta");

@@ -65,8 +65,8 @@ use std::time::Duration;
 use serde_json::Value;
 use switchboard_core::{Arguments, Engine, Error, ErrorKind, InstallationContext, Result};
 use tokio::io::AsyncRead;
-use tracing::Instrument;
 use tokio::time::Instant;
+use tracing::Instrument;
 use url::Url;
 
 pub use source::UploadSource;
@@ -230,7 +230,10 @@ impl LargeUpload {
                         self.report(offset);
                     }
                     Answer::Status { status: 404, .. } => {
-                        return Err(Stopped::Gone(session::status_error(404, "the upload session")));
+                        return Err(Stopped::Gone(session::status_error(
+                            404,
+                            "the upload session",
+                        )));
                     }
                     Answer::Status {
                         status,
@@ -279,13 +282,19 @@ impl LargeUpload {
                     self.report(offset);
                 }
                 Answer::Status { status: 404, .. } => {
-                    return Err(Stopped::Gone(session::status_error(404, "the upload session")));
+                    return Err(Stopped::Gone(session::status_error(
+                        404,
+                        "the upload session",
+                    )));
                 }
                 Answer::Status {
                     status,
                     retry_after,
                 } if retryable(status) || status == 416 => {
-                    tracing::debug!(status, "fragment failed; will resume from the session status");
+                    tracing::debug!(
+                        status,
+                        "fragment failed; will resume from the session status"
+                    );
                     retries.wait(Some(status), retry_after).await?;
                     resync = true;
                 }
@@ -296,7 +305,9 @@ impl LargeUpload {
                     )));
                 }
                 Answer::Transport(e) => {
-                    tracing::debug!("fragment failed in transit; will resume from the session status");
+                    tracing::debug!(
+                        "fragment failed in transit; will resume from the session status"
+                    );
                     retries.wait_transport(e).await?;
                     resync = true;
                 }
@@ -390,10 +401,12 @@ impl Retries {
     }
 
     async fn wait_transport(&mut self, error: reqwest::Error) -> std::result::Result<(), Stopped> {
-        self.wait(None, None).await.map_err(|stopped| match stopped {
-            Stopped::Cancel(e) => Stopped::Cancel(e.with_source(error)),
-            other => other,
-        })
+        self.wait(None, None)
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Cancel(e) => Stopped::Cancel(e.with_source(error)),
+                other => other,
+            })
     }
 }
 
@@ -410,7 +423,7 @@ fn retryable(status: u16) -> bool {
 /// assert_eq!(check_chunk_size(1_000_000).unwrap_err().field(), Some("chunk_size"));
 /// ```
 pub fn check_chunk_size(bytes: u64) -> Result<()> {
-    if bytes == 0 || bytes % FRAGMENT_UNIT != 0 || bytes >= FRAGMENT_LIMIT {
+    if bytes == 0 || !bytes.is_multiple_of(FRAGMENT_UNIT) || bytes >= FRAGMENT_LIMIT {
         return Err(Error::invalid_argument(
             "chunk_size",
             format!(

@@ -28,12 +28,18 @@ mod tests {
     #[test]
     fn content_range_is_inclusive() {
         assert_eq!(content_range(0, 26, 128), "bytes 0-25/128");
-        assert_eq!(content_range(983_040, 983_040, 3_145_728), "bytes 983040-1966079/3145728");
+        assert_eq!(
+            content_range(983_040, 983_040, 3_145_728),
+            "bytes 983040-1966079/3145728"
+        );
     }
 
     #[test]
     fn next_expected_takes_the_smallest_start() {
-        assert_eq!(next_expected(&json!({"nextExpectedRanges": ["26-"]})), Some(26));
+        assert_eq!(
+            next_expected(&json!({"nextExpectedRanges": ["26-"]})),
+            Some(26)
+        );
         assert_eq!(
             next_expected(&json!({"nextExpectedRanges": ["77829-99375", "12345-55232"]})),
             Some(12345)

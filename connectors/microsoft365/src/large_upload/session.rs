@@ -138,9 +138,6 @@ pub(crate) fn status_error(status: u16, what: &str) -> Error {
         ),
         _ => (ErrorKind::Remote, "the upload was stopped"),
     };
-    Error::new(
-        kind,
-        format!("{what} answered HTTP {status}: {advice}"),
-    )
-    .with_remote(RemoteDetails::status(status))
+    Error::new(kind, format!("{what} answered HTTP {status}: {advice}"))
+        .with_remote(RemoteDetails::status(status))
 }

@@ -78,7 +78,11 @@ impl UploadSource {
                 kept.drain(..drop);
                 *kept_start += drop as u64;
                 while *position < start {
-                    let mut skip = vec![0u8; usize::try_from((start - *position).min(64 * 1024)).unwrap_or(64 * 1024)];
+                    let mut skip = vec![
+                        0u8;
+                        usize::try_from((start - *position).min(64 * 1024))
+                            .unwrap_or(64 * 1024)
+                    ];
                     let n = reader.read(&mut skip).await.map_err(read_error)?;
                     if n == 0 {
                         return Err(too_short());
@@ -110,7 +114,11 @@ fn too_short() -> Error {
 }
 
 fn read_error(e: std::io::Error) -> Error {
-    Error::new(ErrorKind::Transport, "the upload's content could not be read").with_source(e)
+    Error::new(
+        ErrorKind::Transport,
+        "the upload's content could not be read",
+    )
+    .with_source(e)
 }
 
 impl From<Bytes> for UploadSource {
@@ -152,7 +160,10 @@ mod tests {
         // Rewinding before the kept fragment is refused.
         assert!(source.range(0, 10).await.is_err());
         // Reading past the end is the caller's wrong total length.
-        assert_eq!(source.range(95, 10).await.unwrap_err().field(), Some("total_len"));
+        assert_eq!(
+            source.range(95, 10).await.unwrap_err().field(),
+            Some("total_len")
+        );
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use switchboard_core::Arguments;
 use switchboard_core::connector::{Connector, Endpoints, Registry};
 use switchboard_core::credential::{AccessToken, Credential, StaticCredential};
 use switchboard_core::definition::{ConnectorDefinition, MethodFile};
@@ -21,7 +22,6 @@ use switchboard_core::engine::{Engine, InstallationContext};
 use switchboard_core::paging::Continuation;
 use switchboard_core::response::Response;
 use switchboard_core::retry::{Jitter, RetryPolicy};
-use switchboard_core::Arguments;
 use switchboard_microsoft365::Microsoft365;
 use url::Url;
 use wiremock::matchers::{any, method, path};
@@ -197,7 +197,8 @@ impl Match for ExactHeaders {
             }
         }
         OPTIONAL_HEADERS.iter().all(|h| {
-            self.0.iter().any(|(n, _)| n.eq_ignore_ascii_case(h)) || !request.headers.contains_key(*h)
+            self.0.iter().any(|(n, _)| n.eq_ignore_ascii_case(h))
+                || !request.headers.contains_key(*h)
         })
     }
 }
@@ -209,7 +210,9 @@ impl Match for ExactBody {
     fn matches(&self, request: &Request) -> bool {
         match &self.0 {
             None => request.body.is_empty(),
-            Some(want) => serde_json::from_slice::<Value>(&request.body).is_ok_and(|got| got == *want),
+            Some(want) => {
+                serde_json::from_slice::<Value>(&request.body).is_ok_and(|got| got == *want)
+            }
         }
     }
 }
@@ -293,7 +296,10 @@ impl Case {
     }
 
     pub fn full_path(&self, who: Who) -> String {
-        format!("/v1.0{}", self.path.replace("{principal}", &who.principal_path()))
+        format!(
+            "/v1.0{}",
+            self.path.replace("{principal}", &who.principal_path())
+        )
     }
 
     pub fn arguments(&self, who: Who) -> Arguments {
@@ -327,7 +333,9 @@ impl Case {
             }
             (None, Some((bytes, content_type))) => {
                 headers.push(("content-type".into(), content_type.to_string()));
-                builder.and(ExactHeaders(headers)).and(RawBody(bytes.clone()))
+                builder
+                    .and(ExactHeaders(headers))
+                    .and(RawBody(bytes.clone()))
             }
             (None, None) => builder.and(ExactHeaders(headers)).and(ExactBody(None)),
         }
@@ -411,7 +419,8 @@ pub async fn paged(who: Who, case: &Case, page1: Value, page2: Value, ending: En
     let mut stream = engine().stream(&ctx(&server, who), case.method_id, case.arguments(who));
     let mut records = Vec::new();
     while let Some(record) = stream.next().await {
-        records.push(record.unwrap_or_else(|e| panic!("{} ({}): {e}", case.method_id, who.variant())));
+        records
+            .push(record.unwrap_or_else(|e| panic!("{} ({}): {e}", case.method_id, who.variant())));
     }
     let continuation = stream.continuation();
     server.verify().await;
@@ -419,7 +428,13 @@ pub async fn paged(who: Who, case: &Case, page1: Value, page2: Value, ending: En
     for page in [&first, &second] {
         expected.extend(page["value"].as_array().cloned().unwrap_or_default());
     }
-    assert_eq!(records, expected, "{} ({}): records of both pages", case.method_id, who.variant());
+    assert_eq!(
+        records,
+        expected,
+        "{} ({}): records of both pages",
+        case.method_id,
+        who.variant()
+    );
     Listing {
         records,
         continuation,
