@@ -415,12 +415,13 @@ async fn find_meeting_times_in_application_is_refused_and_nothing_is_sent() {
 async fn events_delta_ends_with_the_delta_link() {
     for who in BOTH {
         let case = Case::get("calendars.events_delta", "{principal}/calendarView/delta")
-            .args(json!({"start": "2016-12-01T00:00:00Z", "end": "2016-12-30T00:00:00Z", "prefer_max_page_size": 2}))
+            .args(json!({"start": "2016-12-01T00:00:00Z", "end": "2016-12-30T00:00:00Z", "prefer_max_page_size": 2, "prefer_timezone": "Pacific Standard Time"}))
             .query(&[
                 ("startDateTime", "2016-12-01T00:00:00Z"),
                 ("endDateTime", "2016-12-30T00:00:00Z"),
             ])
-            .header("Prefer", "odata.maxpagesize=2");
+            // Two preferences: two Prefer header lines.
+            .header("Prefer", &format!("{PST}, odata.maxpagesize=2"));
         let f = fixture("event-delta");
         let listing = paged(who, &case, f.clone(), f, Ending::DeltaLink).await;
         let next = listing.continuation.unwrap();
