@@ -484,3 +484,113 @@ impl wiremock::Match for NoCredential {
         !request.headers.contains_key("authorization") && !request.headers.contains_key("cookie")
     }
 }
+
+/// A `Retry-After` longer than the policy's `max_wait` fails fast as
+/// Throttled, carrying the wait, and the session is cancelled.
+#[tokio::test]
+async fn a_retry_after_beyond_the_policy_fails_fast_and_cancels() {
+    let uploads = server().await;
+    let upload_url = format!("{}/up/session-4", uploads.uri());
+    let graph = graph_creating_session(Who::Me, &upload_url).await;
+    Mock::given(method("PUT"))
+        .and(path("/up/session-4"))
+        .and(NoCredential)
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/up/session-4"))
+        .and(NoCredential)
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    let err = LargeUpload::new(
+        engine(),
+        ctx(&graph, Who::Me),
+        session_args(Who::Me),
+        UploadSource::from(file()),
+        TOTAL,
+    )
+    .chunk_size(CHUNK)
+    .run()
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Throttled);
+    assert_eq!(
+        err.retry_after(),
+        Some(std::time::Duration::from_secs(3600))
+    );
+    uploads.verify().await;
+    graph.verify().await;
+}
+
+/// A 429 with a short `Retry-After` is waited out; the upload then reads
+/// the status and carries on from where the service says.
+#[tokio::test]
+async fn a_throttled_fragment_is_retried_from_the_session_status() {
+    let uploads = server().await;
+    let upload_url = format!("{}/up/session-5", uploads.uri());
+    let graph = graph_creating_session(Who::Me, &upload_url).await;
+    let small: u64 = 327_680 + 100;
+    Mock::given(method("PUT"))
+        .and(path("/up/session-5"))
+        .and(wiremock::matchers::header(
+            "content-range",
+            "bytes 0-327679/327780",
+        ))
+        .and(NoCredential)
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/up/session-5"))
+        .and(NoCredential)
+        .respond_with(json_response(200, &json!({"nextExpectedRanges": ["0-"]})))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/up/session-5"))
+        .and(wiremock::matchers::header(
+            "content-range",
+            "bytes 0-327679/327780",
+        ))
+        .and(NoCredential)
+        .respond_with(json_response(
+            202,
+            &json!({"nextExpectedRanges": ["327680-"]}),
+        ))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/up/session-5"))
+        .and(wiremock::matchers::header(
+            "content-range",
+            "bytes 327680-327779/327780",
+        ))
+        .and(NoCredential)
+        .respond_with(json_response(201, &drive_item()))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    let content: Vec<u8> = file()[..small as usize].to_vec();
+    let item = LargeUpload::new(
+        engine(),
+        ctx(&graph, Who::Me),
+        session_args(Who::Me),
+        UploadSource::from(content),
+        small,
+    )
+    .chunk_size(327_680)
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(item, drive_item());
+    uploads.verify().await;
+    graph.verify().await;
+}
