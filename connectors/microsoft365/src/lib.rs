@@ -26,6 +26,7 @@ pub mod application;
 pub mod cloud;
 pub mod delegated;
 pub mod identity;
+pub mod install_flow;
 pub mod large_upload;
 pub mod permissions;
 pub mod small_upload;
@@ -107,4 +108,3 @@ impl Connector for Microsoft365 {
 pub fn register(registry: &mut Registry) -> Result<()> {
     registry.register(Arc::new(Microsoft365::new()?))
 }
-pub mod install_flow;
