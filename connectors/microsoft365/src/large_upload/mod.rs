@@ -61,6 +61,7 @@ mod source;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_core::retry::GiveUp;
 
 use serde_json::Value;
 use switchboard_core::{Arguments, Engine, Error, ErrorKind, InstallationContext, Result};
@@ -362,38 +363,41 @@ impl Retries {
             Some(s) => format!("HTTP {s}"),
             None => "a connection failure".to_string(),
         };
-        if let Some(wait) = retry_after
-            && wait > self.policy.max_wait
+        let wait = match self
+            .policy
+            .next_wait(self.in_a_row, retry_after, self.started.elapsed())
         {
-            return Err(Stopped::Cancel(
-                Error::new(
-                    ErrorKind::Throttled,
+            Ok(wait) => wait,
+            Err(GiveUp::WaitTooLong(wait)) => {
+                return Err(Stopped::Cancel(
+                    Error::new(
+                        ErrorKind::Throttled,
+                        format!(
+                            "the upload service asked to wait {} s, longer than the retry policy allows; the upload was cancelled, try again later",
+                            wait.as_secs()
+                        ),
+                    )
+                    .with_retry_after(wait),
+                ));
+            }
+            Err(_) if self.in_a_row >= self.policy.max_retries => {
+                return Err(Stopped::Cancel(Error::new(
+                    ErrorKind::Transient,
                     format!(
-                        "the upload service asked to wait {} s, longer than the retry policy allows; the upload was cancelled, try again later",
-                        wait.as_secs()
+                        "the upload failed with {what} through {} retries; the upload session was cancelled, try again later",
+                        self.in_a_row
                     ),
-                )
-                .with_retry_after(wait),
-            ));
-        }
-        if self.in_a_row >= self.policy.max_retries {
-            return Err(Stopped::Cancel(Error::new(
-                ErrorKind::Transient,
-                format!(
-                    "the upload failed with {what} through {} retries; the upload session was cancelled, try again later",
-                    self.in_a_row
-                ),
-            )));
-        }
-        let wait = retry_after.unwrap_or_else(|| self.policy.backoff_wait(self.in_a_row));
-        if self.started.elapsed().saturating_add(wait) > self.policy.total_budget {
-            return Err(Stopped::Cancel(Error::new(
-                ErrorKind::Transient,
-                format!(
-                    "the upload failed with {what} and its retry time budget ran out; the upload session was cancelled"
-                ),
-            )));
-        }
+                )));
+            }
+            Err(_) => {
+                return Err(Stopped::Cancel(Error::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "the upload failed with {what} and its retry time budget ran out; the upload session was cancelled"
+                    ),
+                )));
+            }
+        };
         self.in_a_row += 1;
         tracing::warn!(reason = %what, wait_ms = wait.as_millis() as u64, retry = self.in_a_row, "retrying the upload after a wait");
         tokio::time::sleep(wait).await;
