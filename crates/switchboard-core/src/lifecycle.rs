@@ -9,19 +9,16 @@
 //! [`ErrorKind::Conflict`] that says what the installation can do instead.
 //!
 //! ```text
-//!            install / reauthenticate
-//!                 │
-//!                 ▼
-//!  ┌──────── PendingConsent ◄──────────────┐ reauthenticate
-//!  │              │ complete               │
-//!  │              ▼                        │
-//!  │           Active ──── invalid_grant ──► NeedsReauth
-//!  │          ▲     │ disable                 │ disable
-//!  │  enable  │     ▼                         ▼
-//!  │ (grant)  └── Disabled ◄──────────────────┘
-//!  │                │ enable (no grant) → PendingConsent
-//!  ▼                ▼
-//!  uninstall (from any state but Uninstalled) → Uninstalled (secrets erased, record kept)
+//!                       reauthenticate (tokens deleted, new link)
+//!             ┌──────────────────────────────────────┐
+//!             ▼                                      │
+//!  install ─► PendingConsent ──complete──► Active ───┴─invalid_grant─► NeedsReauth
+//!             ▲      │                     ▲    │                        │  │
+//!             │      │ disable      enable │    │ disable        disable │  │ reauthenticate
+//!             │      ▼       (grant kept)  │    ▼                        ▼  └─► PendingConsent
+//!             └── enable (no grant) ──── Disabled ◄──────────────────────┘
+//!
+//!  uninstall: from every state but Uninstalled ─► Uninstalled (final; secrets erased, record kept)
 //! ```
 //!
 //! Consent links carry a one-time `state`; it and the PKCE verifier are
@@ -634,8 +631,23 @@ impl Installations {
             .with_field("status"));
         }
         let (flow, definition) = self.flow(&inst.connector_id)?;
-        // Take the pending state out of the store first: it is one-time,
-        // even across nodes (the compare-and-swap lets one taker win).
+        // Take the pending state out of the store first when the callback
+        // presents it: it is one-time, even across nodes (the
+        // compare-and-swap lets one taker win). A callback with another
+        // state leaves it in place.
+        let presented = crate::auth::callback::CallbackParams::parse(&query)?
+            .state
+            .map(|s| s.secret().clone())
+            .unwrap_or_default();
+        let no_consent = || {
+            Error::new(
+                ErrorKind::Consent,
+                format!(
+                    "the callback does not belong to installation {id}'s consent in progress (its `state` is unknown, already used or replaced); start again from the latest consent link, or re-authenticate for a new one"
+                ),
+            )
+            .with_field("state")
+        };
         let mut taken: Option<PendingState> = None;
         for _ in 0..5 {
             let current = self.secrets(id).await?;
@@ -643,6 +655,10 @@ impl Installations {
             let Some(text) = value.continuations.remove(PENDING_AUTHORIZATION) else {
                 break;
             };
+            let pending = PendingState::from_secret_text(text.expose_secret())?;
+            if !pending.matches(&presented) {
+                return Err(no_consent());
+            }
             match self
                 .inner
                 .store
@@ -650,7 +666,7 @@ impl Installations {
                 .await
             {
                 Ok(_) => {
-                    taken = Some(PendingState::from_secret_text(text.expose_secret())?);
+                    taken = Some(pending);
                     break;
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
@@ -658,13 +674,7 @@ impl Installations {
             }
         }
         let Some(pending) = taken else {
-            return Err(Error::new(
-                ErrorKind::Consent,
-                format!(
-                    "installation {id} has no consent in progress (the link was already used or replaced); re-authenticate it to get a new consent link"
-                ),
-            )
-            .with_field("state"));
+            return Err(no_consent());
         };
         self.inner.auth.states.import(pending);
         let secrets = self.secrets(id).await?.value;

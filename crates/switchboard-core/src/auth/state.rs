@@ -237,6 +237,15 @@ impl PendingState {
         self.purpose
     }
 
+    /// Whether `presented` is this state (constant-time comparison).
+    pub fn matches(&self, presented: &str) -> bool {
+        self.state
+            .secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into()
+    }
+
     /// The pending state as text to keep encrypted (it holds the state and
     /// the PKCE verifier: a secret).
     pub fn to_secret_text(&self) -> secrecy::SecretString {
@@ -382,5 +391,52 @@ mod tests {
             .take("i", StatePurpose::AuthorizationCode, s.secret())
             .unwrap_err();
         assert_eq!(err.field(), Some("state"));
+    }
+
+    #[test]
+    fn exported_state_moves_to_another_store_keeps_its_age_and_hides_its_secrets() {
+        let clock = ManualClock::new(SystemTime::now());
+        let issuer = StateStore::new(Arc::new(clock.clone()));
+        let verifier = PkceCodeVerifier::new("verifier-secret-value".into());
+        let s = issuer
+            .issue("inst-1", StatePurpose::AuthorizationCode, Some(verifier))
+            .unwrap();
+        assert!(issuer.export("not-the-state").is_none());
+        let exported = issuer.export(s.secret()).unwrap();
+        assert!(exported.matches(s.secret()));
+        assert!(!exported.matches("other"));
+        let debug = format!("{exported:?}");
+        assert!(!debug.contains(s.secret()) && !debug.contains("verifier-secret-value"));
+        let text = exported.to_secret_text();
+        let back =
+            PendingState::from_secret_text(secrecy::ExposeSecret::expose_secret(&text)).unwrap();
+        assert_eq!(back.installation_id(), "inst-1");
+        assert_eq!(back.purpose(), StatePurpose::AuthorizationCode);
+
+        // another process: the state is accepted once, with its verifier
+        let receiver = StateStore::new(Arc::new(clock.clone()));
+        receiver.import(back);
+        let got = receiver
+            .take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.secret(), "verifier-secret-value");
+        assert!(
+            receiver
+                .take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+                .is_err()
+        );
+
+        // its age counts from when it was issued
+        let late = StateStore::new(Arc::new(clock.clone()));
+        late.import(
+            PendingState::from_secret_text(secrecy::ExposeSecret::expose_secret(&text)).unwrap(),
+        );
+        clock.advance(Duration::from_secs(600));
+        assert!(
+            late.take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+                .is_err()
+        );
+        assert!(PendingState::from_secret_text("not json").is_err());
     }
 }
