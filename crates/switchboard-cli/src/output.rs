@@ -1,7 +1,7 @@
 //! Tables for people, JSON and NDJSON for scripts.
 //!
-//! Tables go to stdout and wrap to the terminal's width (80 columns when
-//! stdout is not a terminal). JSON is pretty-printed, one document per
+//! Tables go to stdout and wrap to the terminal's width; when stdout is not
+//! a terminal nothing is wrapped, so ids and links stay whole in pipes. JSON is pretty-printed, one document per
 //! command; NDJSON is one compact JSON value a line. Both are stable for
 //! scripts: fields are only ever added.
 
@@ -20,10 +20,6 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().copied());
-    if table.width().is_none() {
-        // not a terminal: a fixed width keeps output stable in pipes and tests
-        table.set_width(120);
-    }
     for row in rows {
         table.add_row(row);
     }
@@ -36,9 +32,6 @@ pub fn kv_table(rows: Vec<Vec<String>>) -> Table {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    if table.width().is_none() {
-        table.set_width(120);
-    }
     for row in rows {
         table.add_row(row);
     }
@@ -67,9 +60,12 @@ pub fn print_json_line<T: Serialize + ?Sized>(value: &T) -> Result<()> {
 /// A line on stdout; a closed pipe (`| head`) is not an error worth a panic.
 pub fn println_out(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::new(ErrorKind::Transport, "could not write to stdout").with_source(e))
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // the reader went away (`| head`): nothing more is wanted
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Error::new(ErrorKind::Transport, "could not write to stdout").with_source(e)),
+    }
 }
 
 /// Rows in the chosen format: a table built by `to_table`, a JSON array, or

@@ -33,18 +33,15 @@ fn print_started(global: &Global, started: &ConsentStarted, redirect_uri: &str) 
         "the user"
     };
     emit_one(global.output, &out, |o| {
-        detail_table(
+        // the link on a line of its own: a table cell would wrap it
+        let table = detail_table(
             &o.installation,
-            vec![
-                ("consent url".into(), o.consent_url.clone()),
-                ("redirect uri".into(), o.redirect_uri.clone()),
-                (
-                    "next".into(),
-                    format!("{who} opens the consent URL; then `switchboard complete {} --callback <URL the browser ended on>`", o.installation.id),
-                ),
-            ],
+            vec![("redirect uri".into(), o.redirect_uri.clone())],
+        );
+        format!(
+            "{table}\nconsent link for {who} (one use):\n{}\nthen: switchboard complete {} --callback '<URL the browser ended on>'",
+            o.consent_url, o.installation.id
         )
-        .to_string()
     })
 }
 

@@ -45,6 +45,23 @@ async fn application_install_complete_test_call_uninstall() {
         .count();
     assert_eq!(pages, expected.len().div_ceil(5) + 1, "{log:?}"); // + the connection test
 
+    // NDJSON: one record a line, every page
+    let lines = cli
+        .ok(&[
+            "call",
+            &id,
+            "users.list_users",
+            "--param",
+            "top=5",
+            "--all",
+            "--output",
+            "ndjson",
+        ])
+        .await
+        .ndjson();
+    assert_eq!(lines.len(), expected.len());
+    assert_eq!(lines[0]["id"], expected[0].as_str());
+
     // without --all: the first page only, and a hint on stderr
     let first = cli
         .run(&[
