@@ -327,7 +327,6 @@ pub(crate) struct Plan {
     connector: Arc<dyn Connector>,
     method_index: usize,
     variant_index: usize,
-    scopes: Vec<String>,
 }
 
 impl Plan {
@@ -343,11 +342,16 @@ impl Plan {
         &self.connector.definition().auth_variants[self.variant_index]
     }
 
+    /// The method's permissions for the variant: the scopes asked for.
+    pub(crate) fn scopes(&self) -> &[String] {
+        self.method().permissions_for(&self.variant().id)
+    }
+
     fn failed(&self) -> Failed<'_> {
         Failed {
             method_id: &self.method().id,
             variant_id: &self.variant().id,
-            permissions: &self.scopes,
+            permissions: self.scopes(),
         }
     }
 }
@@ -520,22 +524,10 @@ impl Engine {
                 ),
             ));
         };
-        let method = &def.methods[method_index];
-        if !method.supports(ctx.variant_id(), &def.auth_variants) {
-            return Err(Error::invalid_argument(
-                "method",
-                format!(
-                    "`{method_id}` is not available to installations using the `{}` variant",
-                    ctx.variant_id()
-                ),
-            ));
-        }
-        let scopes = method.permissions_for(ctx.variant_id()).to_vec();
         Ok(Plan {
             connector,
             method_index,
             variant_index,
-            scopes,
         })
     }
 
@@ -696,6 +688,19 @@ impl Engine {
                 ));
             }
             let plan = self.plan(ctx, continuation.method_id())?;
+            if !plan
+                .method()
+                .supports(ctx.variant_id(), &plan.definition().auth_variants)
+            {
+                return Err(Error::invalid_argument(
+                    "continuation",
+                    format!(
+                        "its method `{}` is not available for the `{}` variant",
+                        continuation.method_id(),
+                        ctx.variant_id()
+                    ),
+                ));
+            }
             let pagination = match continuation.kind() {
                 ContinuationKind::Delta => Pagination::OdataDelta,
                 _ => match plan.method().pagination {
@@ -860,7 +865,7 @@ impl Engine {
         reauth: Option<(AccessToken, Option<String>)>,
     ) -> Result<Attempt> {
         ctx.hosts().check_credentialed(&outgoing.url)?;
-        let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes.clone());
+        let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes().to_vec());
         if let Some((rejected, claims)) = reauth {
             request = request.with_rejected(rejected);
             if let Some(claims) = claims {
@@ -879,19 +884,21 @@ impl Engine {
 
         let span = tracing::Span::current();
         let follow_cross_origin = plan.method().follow_cross_origin_redirects;
-        let mut url = outgoing.url.clone();
+        // Redirect hops replace these; the first hop uses the outgoing request's.
+        let mut hop_url: Option<Url> = None;
         let mut method = outgoing.method.clone();
         let mut body = outgoing.body.clone();
         let mut credentialed = true;
         let mut redirected = false;
         for hop in 0..=MAX_REDIRECTS {
+            let url = hop_url.as_ref().unwrap_or(&outgoing.url);
             let mut headers = outgoing.headers.clone();
             if credentialed {
                 headers.insert(AUTHORIZATION, bearer.clone());
             } else {
                 strip_credentials(&mut headers);
             }
-            if body.is_none() {
+            if redirected && body.is_none() {
                 headers.remove(CONTENT_TYPE);
                 headers.remove(CONTENT_LENGTH);
             }
@@ -934,14 +941,9 @@ impl Engine {
                     )
                     .with_remote(crate::error::RemoteDetails::status(status)));
                 }
-                let target = resolve_location(&url, location)?;
-                let keep_credential = plan_hop(
-                    ctx.hosts(),
-                    &url,
-                    &target,
-                    credentialed,
-                    follow_cross_origin,
-                )?;
+                let target = resolve_location(url, location)?;
+                let keep_credential =
+                    plan_hop(ctx.hosts(), url, &target, credentialed, follow_cross_origin)?;
                 span.in_scope(|| {
                     tracing::debug!(
                         status,
@@ -958,7 +960,7 @@ impl Engine {
                 }
                 credentialed = keep_credential;
                 redirected = true;
-                url = target;
+                hop_url = Some(target);
                 continue;
             }
             if status == 401 && credentialed {

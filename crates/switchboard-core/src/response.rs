@@ -43,9 +43,9 @@ pub const SELECTED_HEADERS: &[&str] = &[
 /// Keep only [`SELECTED_HEADERS`].
 pub(crate) fn select_headers(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
-    for name in SELECTED_HEADERS {
-        for value in headers.get_all(*name) {
-            out.append(*name, value.clone());
+    for (name, value) in headers {
+        if SELECTED_HEADERS.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
         }
     }
     out
