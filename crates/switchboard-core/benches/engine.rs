@@ -301,31 +301,6 @@ fn main() {
         );
         let user_url = format!("{base}/users/adele");
 
-        // CPU cost of the steps before sending, without I/O.
-        {
-            let def = definition();
-            let base_url = url::Url::parse(&base).expect("base");
-            let rctx = switchboard_core::render::RenderContext {
-                connector: &def,
-                method: &def.methods[0],
-                variant: &def.auth_variants[0],
-                base_url: &base_url,
-            };
-            let n = 200_000u32;
-            let t = Instant::now();
-            for _ in 0..n {
-                let args = Arguments::new().set("id", "adele");
-                std::hint::black_box(switchboard_core::render::render(&rctx, &args).expect("render"));
-            }
-            println!("render: {:.2} µs/call", t.elapsed().as_secs_f64() * 1e6 / n as f64);
-            let t = Instant::now();
-            for _ in 0..n {
-                let u: url::Url = std::hint::black_box(&user_url).parse().expect("url");
-                std::hint::black_box(u);
-            }
-            println!("raw url parse: {:.2} µs/call", t.elapsed().as_secs_f64() * 1e6 / n as f64);
-        }
-
         // Warm up both connection pools and code paths.
         for _ in 0..500 {
             raw_call(&raw, &base, "adele").await;
@@ -400,27 +375,67 @@ fn main() {
             return;
         }
 
+        // CPU cost of the steps before sending, without I/O.
+        {
+            let def = definition();
+            let base_url = url::Url::parse(&base).expect("base");
+            let rctx = switchboard_core::render::RenderContext {
+                connector: &def,
+                method: &def.methods[0],
+                variant: &def.auth_variants[0],
+                base_url: &base_url,
+            };
+            let n = 200_000u32;
+            let t = Instant::now();
+            for _ in 0..n {
+                let args = Arguments::new().set("id", "adele");
+                std::hint::black_box(switchboard_core::render::render(&rctx, &args).expect("render"));
+            }
+            println!("render: {:.2} µs/call", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+            let t = Instant::now();
+            for _ in 0..n {
+                let u: url::Url = std::hint::black_box(&user_url).parse().expect("url");
+                std::hint::black_box(u);
+            }
+            println!("raw url parse: {:.2} µs/call", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+        }
+
         // Per-call latency, interleaved in rounds.
+        // Wall time per call, alternating raw and engine call by call (the
+        // order flips each time) so both see the same machine noise.
         let mut raw_times = Vec::with_capacity(rounds * per_round);
         let mut engine_times = Vec::with_capacity(rounds * per_round);
+        for i in 0..rounds * per_round {
+            for engine_side in [i % 2 == 0, i % 2 != 0] {
+                let t = Instant::now();
+                if engine_side {
+                    let response = engine
+                        .call(&ctx, "users.get_user", Arguments::new().set("id", "adele"))
+                        .await
+                        .expect("engine call");
+                    std::hint::black_box(response);
+                    engine_times.push(t.elapsed());
+                } else {
+                    std::hint::black_box(raw_call(&raw, &base, "adele").await);
+                    raw_times.push(t.elapsed());
+                }
+            }
+        }
+        // Client-thread CPU time, in blocks.
         let (mut raw_cpu, mut engine_cpu) = (0u64, 0u64);
         for _ in 0..rounds {
             let cpu = thread_cpu_ns().unwrap_or(0);
             for _ in 0..per_round {
-                let t = Instant::now();
                 std::hint::black_box(raw_call(&raw, &base, "adele").await);
-                raw_times.push(t.elapsed());
             }
             raw_cpu += thread_cpu_ns().unwrap_or(0).saturating_sub(cpu);
             let cpu = thread_cpu_ns().unwrap_or(0);
             for _ in 0..per_round {
-                let t = Instant::now();
                 let response = engine
                     .call(&ctx, "users.get_user", Arguments::new().set("id", "adele"))
                     .await
                     .expect("engine call");
                 std::hint::black_box(response);
-                engine_times.push(t.elapsed());
             }
             engine_cpu += thread_cpu_ns().unwrap_or(0).saturating_sub(cpu);
         }

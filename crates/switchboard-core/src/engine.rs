@@ -874,7 +874,7 @@ impl Engine {
         }
         let token = ctx.credential().token(&request).await?;
         let mut bearer =
-            HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
+            HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
                 Error::new(
                     ErrorKind::Configuration,
                     "the credential returned a token that cannot be sent in a header",
@@ -902,15 +902,12 @@ impl Engine {
                 headers.remove(CONTENT_TYPE);
                 headers.remove(CONTENT_LENGTH);
             }
-            let mut builder = self
-                .inner
-                .client
-                .request(method.clone(), url.clone())
-                .headers(headers);
+            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            *request.headers_mut() = headers;
             if let Some(body) = &body {
-                builder = builder.body(body.clone());
+                *request.body_mut() = Some(body.clone().into());
             }
-            let response = match builder.send().await {
+            let response = match self.inner.client.execute(request).await {
                 Ok(response) => response,
                 Err(err) => {
                     let trouble = trouble_of(&err);
