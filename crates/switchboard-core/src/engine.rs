@@ -764,7 +764,7 @@ impl Engine {
                 wait_ms = tracing::field::Empty,
             );
             let outcome = self
-                .attempt(ctx, plan, outgoing, reauth.take())
+                .attempt(ctx, plan, outgoing, reauth.take(), &span)
                 .instrument(span.clone())
                 .await?;
             match outcome {
@@ -863,6 +863,7 @@ impl Engine {
         plan: &Plan,
         outgoing: &Outgoing,
         reauth: Option<(AccessToken, Option<String>)>,
+        span: &tracing::Span,
     ) -> Result<Attempt> {
         ctx.hosts().check_credentialed(&outgoing.url)?;
         let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes().to_vec());
@@ -882,7 +883,6 @@ impl Engine {
             })?;
         bearer.set_sensitive(true);
 
-        let span = tracing::Span::current();
         let follow_cross_origin = plan.method().follow_cross_origin_redirects;
         // Redirect hops replace these; the first hop uses the outgoing request's.
         let mut hop_url: Option<Url> = None;

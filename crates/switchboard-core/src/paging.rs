@@ -315,7 +315,8 @@ impl Walk {
     /// The resume point that would send the pending request (GET only).
     fn pending_resume(&self) -> Option<Resume> {
         let pending = self.pending.as_ref()?;
-        (pending.method == Method::GET).then(|| self.resume(ContinuationKind::NextPage, &pending.url))
+        (pending.method == Method::GET)
+            .then(|| self.resume(ContinuationKind::NextPage, &pending.url))
     }
 
     async fn next_page(&mut self) -> Option<Result<Page>> {
@@ -403,9 +404,7 @@ impl Walk {
             } else if self.pagination == Pagination::OdataDelta {
                 match delta_link.map(|l| url.join(&l)) {
                     Some(Ok(delta)) => match self.ctx.hosts().check_credentialed(&delta) {
-                        Ok(()) => {
-                            continuation = Some(self.resume(ContinuationKind::Delta, &delta))
-                        }
+                        Ok(()) => continuation = Some(self.resume(ContinuationKind::Delta, &delta)),
                         Err(err) => self.deferred = Some(err),
                     },
                     Some(Err(_)) => {
