@@ -20,7 +20,15 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod aadsts;
 pub mod advanced_query;
+pub mod application;
+pub mod cloud;
+pub mod delegated;
+pub mod identity;
+pub mod permissions;
+pub mod tenant;
+pub mod token_tenant;
 
 use std::sync::Arc;
 
@@ -40,6 +48,18 @@ pub const DEFINITION_FILES: &[(&str, &str)] = &[
     (
         "definitions/users.json",
         include_str!("../definitions/users.json"),
+    ),
+    (
+        "definitions/calendars.json",
+        include_str!("../definitions/calendars.json"),
+    ),
+    (
+        "definitions/mail.json",
+        include_str!("../definitions/mail.json"),
+    ),
+    (
+        "definitions/onedrive.json",
+        include_str!("../definitions/onedrive.json"),
     ),
 ];
 

@@ -36,6 +36,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// The least set of permissions an installation must be granted.
+    Permissions {
+        /// Connector id (only `microsoft365` has a consent planner today).
+        connector: String,
+        /// Auth variant (`delegated` or `application`).
+        #[arg(long)]
+        variant: String,
+        /// Only the methods of these categories (repeatable; default: all).
+        #[arg(long)]
+        category: Vec<String>,
+        /// Only these methods (repeatable).
+        #[arg(long)]
+        method: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Validate a directory of definition files; prints every problem, one a line.
     Validate {
         /// Directory holding `connector.json` and method files.

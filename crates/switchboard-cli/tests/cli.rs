@@ -132,3 +132,59 @@ fn validate_reports_a_broken_copy_with_file_pointer_and_problem() {
         "{line}"
     );
 }
+
+#[test]
+fn permissions_computes_the_consent_set() {
+    let out = switchboard(&[
+        "permissions",
+        "microsoft365",
+        "--variant",
+        "delegated",
+        "--category",
+        "users",
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scopes: Vec<&str> = plan["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(scopes.contains(&"offline_access"), "{scopes:?}");
+    assert!(
+        scopes.contains(&"https://graph.microsoft.com/User.Read"),
+        "{scopes:?}"
+    );
+    assert!(scopes.iter().all(|s| !s.contains("Mail")), "{scopes:?}");
+
+    let out = switchboard(&[
+        "permissions",
+        "microsoft365",
+        "--variant",
+        "application",
+        "--method",
+        "mail.send_mail",
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["scopes"],
+        serde_json::json!(["https://graph.microsoft.com/.default"])
+    );
+    assert_eq!(plan["permissions"], serde_json::json!(["Mail.Send"]));
+
+    let out = switchboard(&[
+        "permissions",
+        "microsoft365",
+        "--variant",
+        "application",
+        "--method",
+        "calendars.find_meeting_times",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}

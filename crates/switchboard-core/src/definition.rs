@@ -247,6 +247,11 @@ pub struct MethodDefinition {
     /// unless declared (a POST with a `transactionId` may declare itself idempotent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotent: Option<bool>,
+    /// A parameter whose presence makes the request safe to repeat
+    /// (Graph's `transactionId` on event creation: Graph creates at most one
+    /// event per transaction id). With it given, the method is idempotent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     /// What the response holds.
     #[serde(default)]
     pub response: ResponseKind,
@@ -264,6 +269,29 @@ impl MethodDefinition {
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
             .unwrap_or_else(|| self.http_method.is_idempotent())
+    }
+
+    /// Whether repeating this call is safe: [`Self::is_idempotent`], or the
+    /// declared `idempotency_key` argument is given.
+    ///
+    /// ```
+    /// # use switchboard_core::{Arguments, definition::MethodDefinition};
+    /// let m: MethodDefinition = serde_json::from_value(serde_json::json!({
+    ///     "id": "calendars.create_event", "category": "calendars", "name": "Create event",
+    ///     "description": "d", "http_method": "POST", "path": "/me/events",
+    ///     "idempotency_key": "transaction_id",
+    ///     "parameters": [{"name": "transaction_id", "in": "body", "type": "string"}]
+    /// })).unwrap();
+    /// assert!(!m.is_idempotent_for(&Arguments::new()));
+    /// assert!(m.is_idempotent_for(&Arguments::new().set("transaction_id", "7e1c")));
+    /// ```
+    pub fn is_idempotent_for(&self, args: &crate::Arguments) -> bool {
+        self.is_idempotent()
+            || self
+                .idempotency_key
+                .as_deref()
+                .and_then(|key| args.get(key))
+                .is_some_and(|v| !v.is_null())
     }
 
     /// Variants that support this method, given all of the connector's variant ids.
@@ -550,12 +578,30 @@ pub struct ParameterDefinition {
     /// How a path parameter is placed into the path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_style: Option<PathStyle>,
+    /// For query and header parameters: how the value is written, `{value}`
+    /// standing for it (`outlook.timezone="{value}"` sends the caller's
+    /// `Pacific Standard Time` as `Prefer: outlook.timezone="Pacific Standard Time"`).
+    /// Header parameters with templates may share a wire name; each is sent
+    /// as its own header line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_template: Option<String>,
 }
 
 impl ParameterDefinition {
     /// The name sent on the wire.
     pub fn wire_name(&self) -> &str {
         self.wire_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The placeholder a `value_template` holds.
+    pub const TEMPLATE_VALUE: &'static str = "{value}";
+
+    /// A query or header text written through the `value_template`, if any.
+    pub fn apply_template(&self, text: &str) -> String {
+        match &self.value_template {
+            Some(template) => template.replace(Self::TEMPLATE_VALUE, text),
+            None => text.to_string(),
+        }
     }
 
     /// Whether a value must be given (path parameters always must).

@@ -363,6 +363,9 @@ pub(crate) struct Outgoing {
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
+    /// Whether repeating the request is safe: the method is idempotent, or
+    /// its idempotency key argument was given (`transactionId`).
+    pub(crate) idempotent: bool,
 }
 
 /// The URL's path and query can be secret (`$skiptoken`): only the origin shows.
@@ -581,6 +584,7 @@ impl Engine {
             url: rendered.url,
             headers,
             body,
+            idempotent: plan.method().is_idempotent_for(args),
         })
     }
 
@@ -802,12 +806,12 @@ impl Engine {
                     let mut decision = decide(
                         policy,
                         trouble,
-                        plan.method().is_idempotent(),
+                        outgoing.idempotent,
                         retry_after,
                         retries,
                         started.elapsed(),
                     );
-                    if redirected && !method.is_idempotent() {
+                    if redirected && !outgoing.idempotent {
                         // The request may have had its effect before the redirect.
                         if let Decision::Retry(_) = decision {
                             decision = Decision::Stop(Stop::OutcomeUnknown);

@@ -28,6 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod arguments;
+pub mod auth;
 pub mod challenge;
 pub mod classify;
 pub mod connector;
@@ -36,6 +37,7 @@ pub mod definition;
 pub mod engine;
 pub mod error;
 pub mod hosts;
+pub mod install;
 pub mod load;
 pub mod paging;
 pub mod redirect;
@@ -43,6 +45,7 @@ pub mod render;
 pub mod response;
 pub mod retry;
 pub mod schema;
+pub mod shared_token;
 pub mod validate;
 
 pub use arguments::Arguments;

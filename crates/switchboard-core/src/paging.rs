@@ -153,6 +153,7 @@ impl Continuation {
             url,
             headers,
             body: None,
+            idempotent: true,
         })
     }
 }
@@ -382,6 +383,7 @@ impl Walk {
                             url: next,
                             headers: self.page_headers.clone(),
                             body: None,
+                            idempotent: true,
                         });
                     }
                     Ok(_) => {

@@ -338,14 +338,15 @@ fn path_text(param: &ParameterDefinition, value: &Value) -> Result<String> {
 /// element for [`ArrayStyle::Repeat`].
 fn texts(param: &ParameterDefinition, value: &Value) -> Vec<String> {
     let Value::Array(items) = value else {
-        return vec![scalar_text(value)];
+        return vec![param.apply_template(&scalar_text(value))];
     };
     let items = items.iter().map(scalar_text);
-    match param.style.unwrap_or_default() {
+    let texts = match param.style.unwrap_or_default() {
         ArrayStyle::Comma => vec![items.collect::<Vec<_>>().join(",")],
         ArrayStyle::Space => vec![items.collect::<Vec<_>>().join(" ")],
         ArrayStyle::Repeat => items.collect(),
-    }
+    };
+    texts.iter().map(|t| param.apply_template(t)).collect()
 }
 
 /// The base URL with the method path appended to its own path, and the query.
@@ -364,7 +365,8 @@ fn build_url(base: &Url, path: &str, query: &[(&str, String)]) -> Url {
 }
 
 /// Connector defaults, then the method's fixed headers, then header
-/// parameters; a later one replaces an earlier one of the same name.
+/// parameters; a parameter replaces a default or fixed header of the same
+/// name, and parameters sharing a name are each sent as their own line.
 fn build_headers(
     ctx: &RenderContext<'_>,
     header_params: &[(&ParameterDefinition, Vec<String>)],
@@ -385,9 +387,13 @@ fn build_headers(
         })?;
         headers.insert(name, value);
     }
+    let mut replaced = Vec::new();
     for (param, texts) in header_params {
         let name = header_name(param.wire_name())?;
-        headers.remove(&name);
+        if !replaced.contains(&name) {
+            headers.remove(&name);
+            replaced.push(name.clone());
+        }
         for text in texts {
             let value = HeaderValue::from_str(text).map_err(|_| {
                 Error::invalid_argument(

@@ -757,6 +757,17 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        if let Some(key) = &m.idempotency_key
+            && !m.parameters.iter().any(|p| &p.name == key)
+        {
+            self.at_method(
+                position,
+                "/idempotency_key",
+                format!(
+                    "\"{key}\" is not a parameter of this method: idempotency_key names the parameter whose presence makes the call safe to repeat"
+                ),
+            );
+        }
         if m.pagination != Pagination::None {
             if m.records.is_none() {
                 self.at_method(
@@ -1027,8 +1038,12 @@ impl<'a> Checker<'a> {
                     p.wire_name().to_string()
                 };
                 if let Some(first) = wires.get(&(p.location, wire.clone())) {
-                    let first_name = &m.parameters[*first].name;
-                    if first_name != &p.name {
+                    let first_param = &m.parameters[*first];
+                    let first_name = &first_param.name;
+                    let templated_headers = p.location == ParameterLocation::Header
+                        && p.value_template.is_some()
+                        && first_param.value_template.is_some();
+                    if first_name != &p.name && !templated_headers {
                         self.at_method(
                             position,
                             &format!("{pp}/wire_name"),
@@ -1200,6 +1215,19 @@ fn parameter_problems(p: &ParameterDefinition) -> Vec<(String, String)> {
             "/path_style",
             "path_style is only allowed on path parameters (\"in\": \"path\")".to_string(),
         );
+    }
+    if let Some(template) = &p.value_template {
+        if !matches!(p.location, L::Query | L::Header) {
+            add(
+                "/value_template",
+                "value_template is only allowed on query and header parameters".to_string(),
+            );
+        } else if template.matches("{value}").count() != 1 {
+            add(
+                "/value_template",
+                format!("\"{template}\" must contain {{value}} exactly once"),
+            );
+        }
     }
     if p.format.is_some() && p.kind != T::String {
         add(

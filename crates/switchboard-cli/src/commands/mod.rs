@@ -2,6 +2,7 @@
 
 mod connectors;
 mod methods;
+mod permissions;
 mod validate;
 
 use std::process::ExitCode;
@@ -20,6 +21,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             category,
             output,
         } => methods::run(&connector, variant.as_deref(), category.as_deref(), output),
+        Command::Permissions {
+            connector,
+            variant,
+            category,
+            method,
+            output,
+        } => permissions::run(&connector, &variant, category, method, output),
         Command::Validate { dir } => validate::run(&dir),
     }
 }

@@ -1,0 +1,257 @@
+//! How a sandbox is started: seed, port, fault rates, TLS and the app
+//! registrations it knows.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use switchboard_core::{Error, Result};
+
+use crate::seed::Rng;
+
+/// A client secret: shown in no `Debug` output.
+///
+/// ```
+/// use switchboard_microsoft365_sandbox::ClientSecret;
+///
+/// let s = ClientSecret::new("s3cret");
+/// assert_eq!(format!("{s:?}"), "ClientSecret(<redacted>)");
+/// assert_eq!(s.expose(), "s3cret");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        ClientSecret(value.into())
+    }
+
+    /// The secret value, for sending it to the token endpoint.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// An app registration the sandbox's identity endpoints accept.
+///
+/// Redirect URIs match exactly, except loopback ones (`http://localhost`,
+/// `http://127.0.0.1`) which, as in Microsoft Entra, match any port.
+///
+/// ```
+/// use switchboard_microsoft365_sandbox::ClientRegistration;
+///
+/// let app = ClientRegistration::seeded(42);
+/// assert_eq!(app.client_id.len(), 36);
+/// assert!(app.application_permissions.iter().any(|p| p == "Mail.ReadWrite"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientRegistration {
+    /// The application (client) id.
+    pub client_id: String,
+    /// The client secret value.
+    pub client_secret: ClientSecret,
+    /// The display name shown in errors.
+    pub name: String,
+    /// Allowed redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Application permissions (app roles) an administrator grants through
+    /// the admin consent URL; they become the `roles` of app-only tokens.
+    pub application_permissions: Vec<String>,
+}
+
+/// The application permissions the default registration asks for: enough
+/// for every operation of the Microsoft 365 connector.
+pub const DEFAULT_APPLICATION_PERMISSIONS: &[&str] = &[
+    "User.Read.All",
+    "Calendars.ReadWrite",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "MailboxSettings.ReadWrite",
+    "Files.ReadWrite.All",
+];
+
+impl ClientRegistration {
+    /// The registration derived from a seed: a GUID client id, a secret,
+    /// loopback redirect URIs and [`DEFAULT_APPLICATION_PERMISSIONS`].
+    pub fn seeded(seed: u64) -> Self {
+        let mut rng = Rng::new(seed ^ 0x00C1_1EA7);
+        let client_id = rng.guid();
+        let secret: String = (0..40)
+            .map(|_| {
+                const A: &[u8] =
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789~._-";
+                A[rng.below(A.len() as u64) as usize] as char
+            })
+            .collect();
+        ClientRegistration {
+            client_id,
+            client_secret: ClientSecret::new(secret),
+            name: "switchboard sandbox app".to_string(),
+            redirect_uris: vec![
+                "http://localhost/callback".to_string(),
+                "http://127.0.0.1/callback".to_string(),
+            ],
+            application_permissions: DEFAULT_APPLICATION_PERMISSIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+
+    /// Whether `uri` is one of the registered redirect URIs.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        let Ok(given) = url::Url::parse(uri) else {
+            return false;
+        };
+        self.redirect_uris.iter().any(|r| {
+            let Ok(reg) = url::Url::parse(r) else {
+                return false;
+            };
+            let loopback = matches!(reg.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            if loopback && reg.scheme() == "http" {
+                given.scheme() == "http"
+                    && given.host_str() == reg.host_str()
+                    && given.path() == reg.path()
+                    && given.query().is_none()
+            } else {
+                r == uri
+            }
+        })
+    }
+}
+
+/// How to start a [`crate::Sandbox`].
+///
+/// ```
+/// use switchboard_microsoft365_sandbox::SandboxConfig;
+///
+/// let config = SandboxConfig::new(7).with_faults(0.3, 0.1);
+/// assert_eq!(config.seed, 7);
+/// assert!(config.validate().is_ok());
+/// assert!(SandboxConfig::new(7).with_faults(1.5, 0.0).validate().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Seeds the tenant, the ids, the signing key and the fault plan.
+    pub seed: u64,
+    /// The port for identity and Graph; `None` or `Some(0)` picks a free one.
+    pub port: Option<u16>,
+    /// The fraction of Graph requests answered 429 (0 to 1).
+    pub throttle_rate: f64,
+    /// The fraction of Graph requests answered 503 or 504 (0 to 1).
+    pub fail_rate: f64,
+    /// Serve https with a self-signed certificate generated at start.
+    pub tls: bool,
+    /// Where to write the certificate's PEM with `tls` (default: a file in
+    /// the system's temporary directory named after the port).
+    pub tls_cert_path: Option<PathBuf>,
+    /// The app registrations; empty means one, [`ClientRegistration::seeded`].
+    pub clients: Vec<ClientRegistration>,
+    /// Lifetime of access tokens (`expires_in`).
+    pub token_lifetime: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_lifetime: Duration,
+}
+
+impl SandboxConfig {
+    /// A plain-http sandbox on a free port with no faults.
+    pub fn new(seed: u64) -> Self {
+        SandboxConfig {
+            seed,
+            port: None,
+            throttle_rate: 0.0,
+            fail_rate: 0.0,
+            tls: false,
+            tls_cert_path: None,
+            clients: Vec::new(),
+            token_lifetime: Duration::from_secs(3599),
+            refresh_token_lifetime: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+
+    /// Sets the fault rates.
+    pub fn with_faults(mut self, throttle_rate: f64, fail_rate: f64) -> Self {
+        self.throttle_rate = throttle_rate;
+        self.fail_rate = fail_rate;
+        self
+    }
+
+    /// Adds an app registration (the first one added replaces the seeded default).
+    pub fn with_client(mut self, client: ClientRegistration) -> Self {
+        self.clients.push(client);
+        self
+    }
+
+    /// Checks the settings; the error names the field and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        for (name, rate) in [
+            ("throttle_rate", self.throttle_rate),
+            ("fail_rate", self.fail_rate),
+        ] {
+            if !rate.is_finite() || !(0.0..=1.0).contains(&rate) {
+                return Err(Error::invalid_argument(
+                    name,
+                    "must be a number from 0 to 1",
+                ));
+            }
+        }
+        if self.throttle_rate + self.fail_rate > 1.0 {
+            return Err(Error::invalid_argument(
+                "fail_rate",
+                "throttle_rate + fail_rate must not exceed 1",
+            ));
+        }
+        if self.token_lifetime.as_secs() == 0 {
+            return Err(Error::invalid_argument(
+                "token_lifetime",
+                "must be at least one second",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.clients {
+            if c.client_id.trim().is_empty() {
+                return Err(Error::invalid_argument(
+                    "clients.client_id",
+                    "must not be empty",
+                ));
+            }
+            if !seen.insert(c.client_id.to_ascii_lowercase()) {
+                return Err(Error::invalid_argument(
+                    "clients.client_id",
+                    format!(
+                        "'{}' is registered twice; client ids must be unique",
+                        c.client_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig::new(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirects_match_any_port() {
+        let c = ClientRegistration::seeded(1);
+        assert!(c.allows_redirect("http://127.0.0.1:53121/callback"));
+        assert!(c.allows_redirect("http://localhost/callback"));
+        assert!(!c.allows_redirect("http://127.0.0.1:53121/other"));
+        assert!(!c.allows_redirect("https://evil.example/callback"));
+    }
+}

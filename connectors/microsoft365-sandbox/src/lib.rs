@@ -1,0 +1,142 @@
+//! An offline stand-in for Microsoft identity and Microsoft Graph v1.0.
+//!
+//! The sandbox serves, on loopback only:
+//! - Microsoft identity at `/{tenant}/oauth2/v2.0/authorize`, `/token`,
+//!   `/{tenant}/v2.0/adminconsent` and the OpenID discovery document;
+//! - Microsoft Graph at `/v1.0/...` for the Users, Calendars, Mail and
+//!   OneDrive operations of the Microsoft 365 connector, backed by an
+//!   in-memory tenant generated from a seed;
+//! - upload session URLs (`/upload/...`, no `Authorization` header wanted)
+//!   and, on a second origin, pre-authenticated download URLs.
+//!
+//! It checks permissions the way Graph does (the token's `scp` or `roles`
+//! must hold a permission that grants the operation), speaks OData (paging,
+//! `$select`, `$filter`, `$orderby`, `$count`, `$search`, delta queries,
+//! `Prefer`), and can inject throttling and server errors deterministically.
+//!
+//! Where the sandbox knowingly differs from Microsoft:
+//! - tokens are HS256 JWTs signed with a key derived from the seed (the
+//!   JWKS document is empty); `aud` is Graph's application id;
+//! - a refresh token can be redeemed once (Entra tolerates reuse for a
+//!   while), so clients that fail to store the rotated token are caught;
+//! - client credentials before admin consent fail with AADSTS700016, as for
+//!   a multi-tenant app with no service principal in the tenant;
+//! - time zones are fixed offsets (no daylight saving);
+//! - drive delta reports deletions with the `deleted` facet (OneDrive's
+//!   form); the other delta queries use `@removed`;
+//! - a permission also grants what a narrower one of the same resource
+//!   grants (`Mail.ReadWrite` covers `Mail.Read`), since Microsoft's lists
+//!   omit some broader permissions.
+//!
+//! ```no_run
+//! # async fn demo() -> switchboard_core::Result<()> {
+//! use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig};
+//!
+//! let sandbox = Sandbox::start(SandboxConfig::new(42)).await?;
+//! println!("{}", sandbox.base_url());
+//! let token_url = format!("{}/{}/oauth2/v2.0/token", sandbox.login_url(), sandbox.tenant_id());
+//! # let _ = token_url;
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![recursion_limit = "256"]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod calendars;
+mod config;
+mod datetime;
+mod drive;
+mod errors;
+mod faults;
+mod graph;
+mod identity;
+mod mail;
+mod odata;
+mod seed;
+mod server;
+mod state;
+mod tls;
+mod tokens;
+mod uploads;
+mod users;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+pub use config::{
+    ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, SandboxConfig,
+};
+pub use server::{FaultCounts, RequestRecord, Sandbox, SandboxHandle, SeededUser};
+
+use crate::faults::Faults;
+use crate::graph::PermissionTable;
+use crate::state::State;
+use crate::tokens::Signer;
+
+/// The running sandbox's shared state.
+pub(crate) struct App {
+    /// `http(s)://127.0.0.1:PORT`: identity, Graph and upload URLs.
+    pub base_url: String,
+    /// The second origin, for pre-authenticated downloads.
+    pub download_origin: String,
+    pub signer: Signer,
+    pub permissions: PermissionTable,
+    pub faults: Faults,
+    pub clients: Vec<ClientRegistration>,
+    pub tenant_id: String,
+    pub tenant_domain: String,
+    pub token_lifetime: u64,
+    pub refresh_token_lifetime: u64,
+    state: Mutex<State>,
+    log: Mutex<Vec<RequestRecord>>,
+    /// Open upload sessions by token. Never locked while waiting for `state`.
+    pub(crate) uploads: Mutex<std::collections::HashMap<String, uploads::UploadSession>>,
+    ids: AtomicU64,
+    upload_ids: AtomicU64,
+}
+
+impl App {
+    /// The state lock (a panic elsewhere does not make it unusable).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh GUID for request ids, trace ids and correlation ids.
+    pub(crate) fn new_guid(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        let id = self.signer.opaque_id("guid", n);
+        let bytes = tokens::b64url_decode(&id).unwrap_or_default();
+        let h: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        if h.len() < 32 {
+            return "00000000-0000-4000-8000-000000000000".to_string();
+        }
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
+    }
+
+    /// Records a Graph request (method, path without query, status).
+    pub(crate) fn log_request(&self, method: &str, path: &str, status: u16) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.push(RequestRecord {
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+        });
+    }
+
+    /// The next upload session number.
+    pub(crate) fn uploads_counter(&self) -> u64 {
+        self.upload_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn request_log(&self) -> Vec<RequestRecord> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -1,0 +1,421 @@
+//! The seeded tenant: a deterministic organisation generated from a seed.
+//!
+//! Twelve users (one of them a guest) with managers, direct reports, group
+//! memberships and photos; for each user a mailbox (Inbox with a child
+//! folder, Drafts, Sent Items, Deleted Items, Archive) with messages and
+//! attachments, calendars in two calendar groups with single and recurring
+//! events, and a OneDrive with folders and files. Dates are placed around
+//! the day the sandbox starts, so "the next seven days" always has events.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::datetime::{self, DAY};
+use crate::state::{Rec, Tenant};
+use crate::{calendars, drive, mail, users};
+
+/// SplitMix64: small, fast and deterministic.
+#[derive(Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x5EED_5A4D_B0C5_0001)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// A float in `[0, 1)`.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(n);
+        out
+    }
+
+    /// A GUID such as directory object ids.
+    pub(crate) fn guid(&mut self) -> String {
+        let b = self.bytes(16);
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
+    }
+
+    /// An Exchange-style id (`AAMkAG...`), URL-safe.
+    pub(crate) fn outlook_id(&mut self) -> String {
+        format!("AAMkAG{}", crate::tokens::b64url(&self.bytes(33)))
+    }
+
+    /// A OneDrive item id (`01` followed by 32 base32 characters).
+    pub(crate) fn drive_item_id(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut s = String::from("01");
+        for _ in 0..32 {
+            s.push(ALPHABET[self.below(32) as usize] as char);
+        }
+        s
+    }
+
+    /// A OneDrive for Business drive id (`b!...`).
+    pub(crate) fn drive_id(&mut self) -> String {
+        format!("b!{}", crate::tokens::b64url(&self.bytes(48)))
+    }
+
+    /// An etag-like change key.
+    pub(crate) fn change_key(&mut self) -> String {
+        format!("CQAAABYAAAA{}", crate::tokens::b64url(&self.bytes(12)))
+    }
+}
+
+/// The tenant's domain.
+pub(crate) const DOMAIN: &str = "switchboardsandbox.onmicrosoft.com";
+
+const FIRST: &[&str] = &[
+    "Avery", "Jordan", "Priya", "Mateo", "Ingrid", "Kwame", "Sofia", "Hiroshi", "Leila", "Tomasz",
+    "Amara", "Declan", "Yuki", "Rafael", "Nadia", "Oskar", "Zara", "Emeka", "Chloe", "Anders",
+];
+const LAST: &[&str] = &[
+    "Fischer",
+    "Okafor",
+    "Nakamura",
+    "Lindqvist",
+    "Moreau",
+    "Castillo",
+    "Haddad",
+    "Kowalski",
+    "Brennan",
+    "Osei",
+    "Varga",
+    "Duarte",
+    "Novak",
+    "Sato",
+    "Iverson",
+    "Mensah",
+    "Quinn",
+    "Ruiz",
+];
+const ROLES: &[(&str, &str)] = &[
+    ("Chief Executive Officer", "Executive"),
+    ("VP of Engineering", "Engineering"),
+    ("VP of Sales", "Sales"),
+    ("VP of Operations", "Operations"),
+    ("Software Engineer", "Engineering"),
+    ("Site Reliability Engineer", "Engineering"),
+    ("Account Executive", "Sales"),
+    ("Sales Engineer", "Sales"),
+    ("Operations Analyst", "Operations"),
+    ("Product Designer", "Engineering"),
+    ("Office Manager", "Operations"),
+    ("Partner Consultant", "Sales"),
+];
+const OFFICES: &[&str] = &[
+    "Building 1/1001",
+    "Building 2/2140",
+    "Remote",
+    "Building 1/1120",
+];
+
+/// The number of seeded users; the last one is a guest.
+pub(crate) const USER_COUNT: usize = 12;
+
+/// Builds the tenant for `seed`, with dates around `now`.
+pub(crate) fn build_tenant(seed: u64, now: i64) -> Tenant {
+    let mut rng = Rng::new(seed);
+    let tenant_id = rng.guid();
+    let mut t = Tenant {
+        tenant_id,
+        domain: DOMAIN.to_string(),
+        clock: 0,
+        rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
+        users: Vec::new(),
+        groups: Vec::new(),
+        memberships: Vec::new(),
+        managers: HashMap::new(),
+        photos: HashMap::new(),
+        mailbox_settings: HashMap::new(),
+        well_known_folders: HashMap::new(),
+        mail_folders: Vec::new(),
+        messages: Vec::new(),
+        attachments: Vec::new(),
+        calendar_groups: Vec::new(),
+        calendars: Vec::new(),
+        events: Vec::new(),
+        cancelled_occurrences: HashMap::new(),
+        drives: Vec::new(),
+        items: Vec::new(),
+        contents: HashMap::new(),
+        permissions: Vec::new(),
+        tombstones: Vec::new(),
+    };
+    let today = now.div_euclid(DAY);
+    seed_users(&mut t, &mut rng, today);
+    let ids: Vec<String> = t.users.iter().map(|u| u.id().to_string()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        mail::seed_mailbox(&mut t, &mut rng, id, i, now);
+        calendars::seed_calendars(&mut t, &mut rng, id, i, today);
+        drive::seed_drive(&mut t, &mut rng, id, i, now);
+    }
+    // Everything seeded shares version 1: a first delta round returns all of it.
+    t.clock = 1;
+    t
+}
+
+fn seed_users(t: &mut Tenant, rng: &mut Rng, today: i64) {
+    let mut firsts: Vec<&str> = FIRST.to_vec();
+    let mut lasts: Vec<&str> = LAST.to_vec();
+    for i in (1..firsts.len()).rev() {
+        firsts.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for i in (1..lasts.len()).rev() {
+        lasts.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    for i in 0..USER_COUNT {
+        let (given, surname) = (firsts[i], lasts[i]);
+        let id = rng.guid();
+        let guest = i == USER_COUNT - 1;
+        let nick = format!("{}.{}", given.to_lowercase(), surname.to_lowercase());
+        let (upn, mail) = if guest {
+            (
+                format!("{nick}_fabrikam.example#EXT#@{DOMAIN}"),
+                format!("{nick}@fabrikam.example"),
+            )
+        } else {
+            (format!("{nick}@{DOMAIN}"), format!("{nick}@{DOMAIN}"))
+        };
+        let (job, dept) = ROLES[i];
+        let created = (today - 400 + i as i64 * 17) * DAY + 9 * 3600;
+        let office: &str = OFFICES[rng.below(OFFICES.len() as u64) as usize];
+        let data = users::user_json(users::UserSpec {
+            id: &id,
+            given,
+            surname,
+            upn: &upn,
+            mail: &mail,
+            job_title: job,
+            department: dept,
+            office,
+            phone: &format!("+1 425 555 01{:02}", rng.below(100)),
+            guest,
+            created,
+        });
+        t.users.push(Rec {
+            owner: String::new(),
+            parent: String::new(),
+            data,
+            version: 1,
+        });
+        if i != USER_COUNT - 2 {
+            t.photos.insert(
+                id.clone(),
+                png_square(
+                    48,
+                    [
+                        rng.below(200) as u8 + 30,
+                        rng.below(200) as u8 + 30,
+                        rng.below(200) as u8 + 30,
+                    ],
+                ),
+            );
+        }
+        t.mailbox_settings
+            .insert(id.clone(), mail::default_mailbox_settings());
+    }
+    // Managers: the CEO manages the three VPs; each VP manages their department.
+    let ids: Vec<String> = t.users.iter().map(|u| u.id().to_string()).collect();
+    for i in 1..USER_COUNT {
+        let manager = if i <= 3 {
+            0
+        } else {
+            match ROLES[i].1 {
+                "Engineering" => 1,
+                "Sales" => 2,
+                _ => 3,
+            }
+        };
+        if i != USER_COUNT - 1 {
+            t.managers.insert(ids[i].clone(), ids[manager].clone());
+        }
+    }
+    // Groups.
+    let groups = [
+        ("All Company", "Everyone in the organisation", true, ""),
+        ("Engineering", "Engineering team", true, "Engineering"),
+        ("Sales", "Sales team", true, "Sales"),
+        (
+            "Leadership",
+            "Security group for the leadership team",
+            false,
+            "*lead",
+        ),
+    ];
+    for (name, description, unified, dept) in groups {
+        let gid = rng.guid();
+        let nick: String = name.to_lowercase().replace(' ', "");
+        let data = json!({
+            "id": gid,
+            "deletedDateTime": null,
+            "classification": null,
+            "createdDateTime": datetime::iso_z((today - 500) * DAY),
+            "description": description,
+            "displayName": name,
+            "groupTypes": if unified { json!(["Unified"]) } else { json!([]) },
+            "mail": if unified { json!(format!("{nick}@{DOMAIN}")) } else { Value::Null },
+            "mailEnabled": unified,
+            "mailNickname": nick,
+            "securityEnabled": !unified,
+            "visibility": if unified { json!("Public") } else { Value::Null },
+        });
+        if let Value::Object(data) = data {
+            t.groups.push(Rec {
+                owner: String::new(),
+                parent: String::new(),
+                data,
+                version: 1,
+            });
+        }
+        for (i, uid) in ids.iter().enumerate() {
+            let member = match dept {
+                "" => i != USER_COUNT - 1,
+                "*lead" => i <= 3,
+                d => ROLES[i].1 == d,
+            };
+            if member {
+                t.memberships.push((uid.clone(), gid.clone()));
+            }
+        }
+    }
+}
+
+/// A JSON object literal as a map (the literal is always an object).
+pub(crate) fn obj(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A solid-colour PNG, `size` × `size` pixels (stored, uncompressed deflate).
+pub(crate) fn png_square(size: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for _ in 0..size {
+        raw.extend_from_slice(&[0u8]); // filter: none
+        for _ in 0..size {
+            raw.extend_from_slice(&rgb);
+        }
+    }
+    // zlib stream with stored blocks.
+    let mut z = vec![0x78, 0x01];
+    let chunks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        z.push(u8::from(i + 1 == chunks.len()));
+        let len = c.len() as u16;
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&(!len).to_le_bytes());
+        z.extend_from_slice(c);
+    }
+    z.extend_from_slice(&adler32(&raw).to_be_bytes());
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png_chunk(&mut png, b"IHDR", &ihdr);
+    png_chunk(&mut png, b"IDAT", &z);
+    png_chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let mut crc_input = kind.to_vec();
+    crc_input.extend_from_slice(data);
+    out.extend_from_slice(&crc_input);
+    out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + u32::from(x)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    (b << 16) | a
+}
+
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &x in data {
+        crc ^= u32::from(x);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn same_seed_same_tenant() {
+        let a = build_tenant(7, 1_700_000_000);
+        let b = build_tenant(7, 1_700_000_000);
+        let c = build_tenant(8, 1_700_000_000);
+        assert_eq!(a.tenant_id, b.tenant_id);
+        assert_ne!(a.tenant_id, c.tenant_id);
+        let names = |t: &Tenant| {
+            t.users
+                .iter()
+                .map(|u| u.str("displayName").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&a), names(&b));
+        assert_eq!(a.users.len(), USER_COUNT);
+        assert!(a.messages.len() > 100 && a.events.len() > 50 && a.items.len() > 50);
+    }
+
+    #[test]
+    fn png_has_signature_and_chunks() {
+        let p = png_square(4, [1, 2, 3]);
+        assert_eq!(&p[..8], &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        assert_eq!(&p[12..16], b"IHDR");
+    }
+}

@@ -1,0 +1,225 @@
+//! The application variant: client credentials on the customer's tenant,
+//! after an administrator's consent.
+//!
+//! 1. [`ApplicationAuth::admin_consent_url`] returns
+//!    `{login}/{tenant}/v2.0/adminconsent?client_id=…&scope={graph}/.default&redirect_uri=…&state=…`.
+//! 2. An administrator grants access; Microsoft redirects with
+//!    `admin_consent=True&tenant=…&state=…` (or `error=…`).
+//!    [`ApplicationAuth::complete_admin_consent`] checks the state, maps an
+//!    error, refuses a `tenant` other than the installation's, and then
+//!    **proves** the consent with a real token request: the callback can
+//!    be forged, a token issued for the tenant cannot.
+//! 3. [`ApplicationAuth::credential`] is the engine's credential: a
+//!    `{graph}/.default` token from `{login}/{tenant}/oauth2/v2.0/token`,
+//!    cached and refreshed once for all callers.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use switchboard_core::auth::context::AuthContext;
+//! use switchboard_core::auth::store::MemoryTokenStore;
+//! use switchboard_microsoft365::application::ApplicationAuth;
+//! use switchboard_microsoft365::cloud::Cloud;
+//! use switchboard_microsoft365::identity::MicrosoftApp;
+//!
+//! # fn run() -> switchboard_core::Result<()> {
+//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+//! let app = MicrosoftApp::new("app-id")
+//!     .with_client_secret("secret")
+//!     .with_redirect_uri("https://platform.example.com/consent")?;
+//! let auth = ApplicationAuth::new(ctx, app, "inst-1", Cloud::Global, "contoso.onmicrosoft.com")?;
+//! let start = auth.admin_consent_url()?;
+//! # let _ = start; Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use oauth2::TokenUrl;
+use switchboard_core::auth::callback::CallbackParams;
+use switchboard_core::auth::client::OAuthClient;
+use switchboard_core::auth::code_flow::AuthorizationStart;
+use switchboard_core::auth::context::AuthContext;
+use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_core::auth::provider::standard_callback_error;
+use switchboard_core::auth::state::StatePurpose;
+use switchboard_core::credential::{Credential, TokenRequest};
+use switchboard_core::error::RemoteDetails;
+use switchboard_core::{Error, ErrorKind, Result};
+
+use crate::cloud::Cloud;
+use crate::identity::{MicrosoftApp, MicrosoftProvider};
+use crate::tenant::TenantId;
+
+/// The application variant for one installation.
+#[derive(Debug)]
+pub struct ApplicationAuth {
+    ctx: AuthContext,
+    app: MicrosoftApp,
+    installation_id: String,
+    cloud: Cloud,
+    tenant: TenantId,
+    client: OAuthClient,
+    provider: Arc<MicrosoftProvider>,
+}
+
+/// A consent that was granted and proven by a token request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdminConsent {
+    /// The installation.
+    pub installation_id: String,
+    /// The tenant that granted consent.
+    pub tenant_id: String,
+}
+
+impl ApplicationAuth {
+    /// Check the tenant (a GUID or a domain; never `common`,
+    /// `organizations` or `consumers`) and the app (a client secret is
+    /// required), then prepare the flow.
+    pub fn new(
+        ctx: AuthContext,
+        app: MicrosoftApp,
+        installation_id: impl Into<String>,
+        cloud: Cloud,
+        tenant_id: &str,
+    ) -> Result<Self> {
+        let tenant = TenantId::for_application(tenant_id)?;
+        if app.client_secret.is_none() {
+            return Err(Error::invalid_argument(
+                "client_secret",
+                "is required by the application variant (the secret's Value, not its Secret ID)",
+            ));
+        }
+        let token_url = TokenUrl::from_url(cloud.token_url(&tenant)?);
+        let client = OAuthClient::new(
+            ctx.http.clone(),
+            app.client_id.clone(),
+            app.client_secret.clone(),
+            token_url,
+        );
+        let provider = Arc::new(MicrosoftProvider::application(
+            cloud.clone(),
+            tenant.clone(),
+        ));
+        Ok(ApplicationAuth {
+            ctx,
+            app,
+            installation_id: installation_id.into(),
+            cloud,
+            tenant,
+            client,
+            provider,
+        })
+    }
+
+    /// The admin consent URL for the installation's tenant, with a fresh
+    /// one-time state. Requires the app's redirect URI.
+    pub fn admin_consent_url(&self) -> Result<AuthorizationStart> {
+        let redirect = self.app.redirect_uri.as_ref().ok_or_else(|| {
+            Error::invalid_argument("redirect_uri", "is required to build the admin consent URL")
+        })?;
+        let state =
+            self.ctx
+                .states
+                .issue(&self.installation_id, StatePurpose::AdminConsent, None)?;
+        let mut url = self.cloud.admin_consent_url(&self.tenant)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", self.app.client_id())
+            .append_pair("scope", &self.cloud.default_scope())
+            .append_pair("redirect_uri", redirect.as_str())
+            .append_pair("state", state.secret());
+        Ok(AuthorizationStart::new(url))
+    }
+
+    /// Finish the admin consent with the callback's query string, then
+    /// prove it with a token request.
+    pub async fn complete_admin_consent(&self, callback_query: &str) -> Result<AdminConsent> {
+        let params = CallbackParams::parse(callback_query)?;
+        let state = params.state.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Consent,
+                "the admin consent response has no `state`; open the admin consent link again",
+            )
+            .with_field("state")
+        })?;
+        self.ctx.states.take(
+            &self.installation_id,
+            StatePurpose::AdminConsent,
+            state.secret(),
+        )?;
+        if let Some(code) = params.error.as_deref() {
+            let err = match code {
+                "access_denied" => Error::new(
+                    ErrorKind::Consent,
+                    "the administrator did not grant access; open the admin consent link again and choose Accept",
+                )
+                .with_remote({
+                    let mut remote = RemoteDetails::default();
+                    remote.code = Some(code.to_string());
+                    remote
+                }),
+                other => standard_callback_error(other),
+            };
+            return Err(err);
+        }
+        let granted = params
+            .admin_consent
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if !granted {
+            return Err(Error::new(
+                ErrorKind::Consent,
+                "the admin consent response does not say that access was granted; open the admin consent link again",
+            ));
+        }
+        let reported = params
+            .tenant
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if self.tenant.is_guid() && reported != self.tenant.as_str() {
+            return Err(Error::new(
+                ErrorKind::Consent,
+                format!(
+                    "consent was granted in another tenant than the installation's (`{}`); sign in as an administrator of that tenant and grant access again",
+                    self.tenant
+                ),
+            )
+            .with_field("tenant"));
+        }
+        if !self.tenant.is_guid() && !crate::tenant::is_guid(&reported) {
+            return Err(Error::invalid_argument(
+                "tenant",
+                "the admin consent response must carry the tenant's GUID",
+            ));
+        }
+        // The callback is not proof: a token for the tenant is.
+        self.ctx.cache.forget_installation(&self.installation_id);
+        self.credential()
+            .token(&TokenRequest::new(self.installation_id.clone(), Vec::new()))
+            .await?;
+        Ok(AdminConsent {
+            installation_id: self.installation_id.clone(),
+            tenant_id: reported,
+        })
+    }
+
+    /// The engine's credential for this installation.
+    pub fn credential(&self) -> OAuthCredential {
+        OAuthCredential::new(
+            self.ctx.clone(),
+            self.client.clone(),
+            InstallationIdentity::new(
+                self.installation_id.clone(),
+                self.cloud.authority(),
+                self.tenant.as_str(),
+            ),
+            Grant::ClientCredentials,
+            self.provider.clone(),
+        )
+    }
+
+    /// The installation's cloud.
+    pub fn cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+}

@@ -1,0 +1,317 @@
+//! Microsoft clouds: which login host issues tokens and which Graph host
+//! receives them.
+//!
+//! | cloud | login | Graph |
+//! |---|---|---|
+//! | [`Cloud::Global`] | `login.microsoftonline.com` | `graph.microsoft.com` |
+//! | [`Cloud::UsGovernment`] (L4, GCC High) | `login.microsoftonline.us` | `graph.microsoft.us` |
+//! | [`Cloud::UsGovernmentDod`] (L5, DoD) | `login.microsoftonline.us` | `dod-graph.microsoft.us` |
+//! | [`Cloud::China`] (21Vianet) | `login.partner.microsoftonline.cn` | `microsoftgraph.chinacloudapi.cn` |
+//! | [`Cloud::Custom`] | given | given |
+//!
+//! **China login host.** Microsoft's sources disagree: the Graph
+//! "national cloud deployments" page (2021) lists `login.chinacloudapi.cn`,
+//! while the Microsoft Entra "national clouds" page of the identity
+//! platform (docs.azure.cn, `authentication-national-cloud`, updated 2026)
+//! lists `login.partner.microsoftonline.cn` as the authentication endpoint
+//! of Microsoft Entra operated by 21Vianet and uses it in its authorize and
+//! token examples. We follow the identity platform's own, newer page: it is
+//! the authority on where tokens come from, and `login.chinacloudapi.cn`
+//! appears only in older SDK enums and the older Graph page. A platform that
+//! needs the other host can configure it with [`Cloud::Custom`].
+//!
+//! The cloud also decides where bearer tokens may go ([`Cloud::endpoints`]:
+//! the Graph host only) and how scopes are spelled
+//! (`https://graph.microsoft.us/User.Read`, `https://graph.microsoft.us/.default`).
+//!
+//! ```
+//! use switchboard_microsoft365::cloud::Cloud;
+//!
+//! let cloud = Cloud::from_name("us_government").unwrap();
+//! assert_eq!(cloud.default_scope(), "https://graph.microsoft.us/.default");
+//! assert_eq!(cloud.scope("User.Read"), "https://graph.microsoft.us/User.Read");
+//! assert_eq!(cloud.endpoints().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
+//! ```
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+use switchboard_core::connector::{Endpoints, Settings};
+use switchboard_core::{Error, Result};
+use url::Url;
+
+/// OpenID Connect scopes, sent without a resource prefix.
+const OIDC_SCOPES: [&str; 4] = ["openid", "offline_access", "profile", "email"];
+
+/// A Microsoft cloud (national cloud or explicit endpoints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cloud {
+    /// The global service.
+    Global,
+    /// US Government L4 (GCC High).
+    UsGovernment,
+    /// US Government L5 (DoD).
+    UsGovernmentDod,
+    /// China, operated by 21Vianet.
+    China,
+    /// Explicit login and Graph base URLs (sovereign deployments, the
+    /// sandbox, tests).
+    Custom(CustomCloud),
+}
+
+/// Explicit endpoints. `https` only, except loopback hosts (`127.0.0.1`,
+/// `::1`, `localhost`) which may use plain `http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomCloud {
+    login: Url,
+    graph: Url,
+}
+
+impl CustomCloud {
+    /// Explicit login and Graph base URLs (origins: scheme, host, port).
+    ///
+    /// ```
+    /// use switchboard_microsoft365::cloud::CustomCloud;
+    /// assert!(CustomCloud::new("http://127.0.0.1:8080", "http://127.0.0.1:8081").is_ok());
+    /// let err = CustomCloud::new("http://login.example.com", "https://graph.example.com").unwrap_err();
+    /// assert_eq!(err.field(), Some("login_url"));
+    /// ```
+    pub fn new(login_url: &str, graph_url: &str) -> Result<Self> {
+        Ok(CustomCloud {
+            login: origin_url("login_url", login_url)?,
+            graph: origin_url("graph_url", graph_url)?,
+        })
+    }
+}
+
+fn origin_url(field: &str, value: &str) -> Result<Url> {
+    let url = Url::parse(value).map_err(|_| {
+        Error::invalid_argument(
+            field,
+            "must be an absolute URL such as https://login.example.com",
+        )
+    })?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::invalid_argument(field, "must name a host"))?;
+    let loopback = is_loopback(host);
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(Error::invalid_argument(
+                field,
+                "must use https (plain http is allowed only for a loopback host such as 127.0.0.1)",
+            ));
+        }
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !(url.path() == "/" || url.path().is_empty())
+    {
+        return Err(Error::invalid_argument(
+            field,
+            "must be an origin only (scheme, host and optional port), without user, path, query or fragment",
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn fixed(url: &str) -> Url {
+    // The fixed cloud URLs are constants that parse.
+    Url::parse(url).unwrap_or_else(|_| unreachable!("constant cloud URL {url} parses"))
+}
+
+impl Cloud {
+    /// A cloud by its setting name: `global`, `us_government` (L4),
+    /// `us_government_dod` (L5) or `china`.
+    pub fn from_name(name: &str) -> Result<Cloud> {
+        match name {
+            "global" => Ok(Cloud::Global),
+            "us_government" | "us_government_l4" => Ok(Cloud::UsGovernment),
+            "us_government_dod" | "us_government_l5" => Ok(Cloud::UsGovernmentDod),
+            "china" => Ok(Cloud::China),
+            _ => Err(Error::invalid_argument(
+                "cloud",
+                "must be one of global, us_government, us_government_dod, china (or give login_url and graph_url for a custom cloud)",
+            )),
+        }
+    }
+
+    /// The cloud an installation's settings select: `cloud` (default
+    /// `global`), or `login_url` + `graph_url` for a custom cloud.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_microsoft365::cloud::Cloud;
+    /// let settings = json!({"cloud": "china"}).as_object().unwrap().clone();
+    /// assert_eq!(Cloud::from_settings(&settings).unwrap(), Cloud::China);
+    /// ```
+    pub fn from_settings(settings: &Settings) -> Result<Cloud> {
+        let text = |name: &str| -> Result<Option<&str>> {
+            match settings.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(Error::invalid_argument(name, "must be a string")),
+            }
+        };
+        match (text("login_url")?, text("graph_url")?) {
+            (Some(login), Some(graph)) => Ok(Cloud::Custom(CustomCloud::new(login, graph)?)),
+            (Some(_), None) => Err(Error::invalid_argument(
+                "graph_url",
+                "is required when login_url is given",
+            )),
+            (None, Some(_)) => Err(Error::invalid_argument(
+                "login_url",
+                "is required when graph_url is given",
+            )),
+            (None, None) => Cloud::from_name(text("cloud")?.unwrap_or("global")),
+        }
+    }
+
+    /// The login (authority) base URL.
+    pub fn login_url(&self) -> Url {
+        match self {
+            Cloud::Global => fixed("https://login.microsoftonline.com/"),
+            Cloud::UsGovernment | Cloud::UsGovernmentDod => {
+                fixed("https://login.microsoftonline.us/")
+            }
+            Cloud::China => fixed("https://login.partner.microsoftonline.cn/"),
+            Cloud::Custom(c) => c.login.clone(),
+        }
+    }
+
+    /// The Graph base URL (origin).
+    pub fn graph_url(&self) -> Url {
+        match self {
+            Cloud::Global => fixed("https://graph.microsoft.com/"),
+            Cloud::UsGovernment => fixed("https://graph.microsoft.us/"),
+            Cloud::UsGovernmentDod => fixed("https://dod-graph.microsoft.us/"),
+            Cloud::China => fixed("https://microsoftgraph.chinacloudapi.cn/"),
+            Cloud::Custom(c) => c.graph.clone(),
+        }
+    }
+
+    /// The authority as a string without trailing slash (part of the
+    /// token cache key).
+    pub fn authority(&self) -> String {
+        self.login_url().as_str().trim_end_matches('/').to_string()
+    }
+
+    fn graph_origin(&self) -> String {
+        self.graph_url().as_str().trim_end_matches('/').to_string()
+    }
+
+    /// A Graph permission as a scope of this cloud
+    /// (`https://graph.microsoft.com/User.Read`). OpenID Connect scopes
+    /// (`openid`, `offline_access`, `profile`, `email`) stay as they are.
+    pub fn scope(&self, permission: &str) -> String {
+        if OIDC_SCOPES.contains(&permission) {
+            return permission.to_string();
+        }
+        format!("{}/{}", self.graph_origin(), permission)
+    }
+
+    /// `{graph}/.default`: every permission consented for the application.
+    pub fn default_scope(&self) -> String {
+        self.scope(".default")
+    }
+
+    /// Where Graph calls go and which hosts may receive the bearer token:
+    /// the cloud's Graph host, and nothing else.
+    pub fn endpoints(&self) -> Endpoints {
+        let graph = self.graph_url();
+        let base_url = graph
+            .join("v1.0")
+            .unwrap_or_else(|_| unreachable!("joining a constant path to an origin"));
+        Endpoints {
+            base_url,
+            allowed_hosts: graph.host_str().map(str::to_string).into_iter().collect(),
+        }
+    }
+
+    fn tenant_url(&self, tenant: &str, path: &str) -> Result<Url> {
+        // The tenant was validated (GUID, domain, `organizations`, `common`).
+        self.login_url()
+            .join(&format!("{tenant}/{path}"))
+            .map_err(|_| Error::invalid_argument("tenant_id", "cannot form a login URL"))
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0/authorize`.
+    pub fn authorize_url(&self, tenant: &crate::tenant::TenantId) -> Result<Url> {
+        self.tenant_url(tenant.as_str(), "oauth2/v2.0/authorize")
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self, tenant: &crate::tenant::TenantId) -> Result<Url> {
+        self.tenant_url(tenant.as_str(), "oauth2/v2.0/token")
+    }
+
+    /// `{login}/{tenant}/v2.0/adminconsent`.
+    pub fn admin_consent_url(&self, tenant: &crate::tenant::TenantId) -> Result<Url> {
+        self.tenant_url(tenant.as_str(), "v2.0/adminconsent")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn national_clouds_have_their_hosts() {
+        let cases = [
+            (
+                Cloud::Global,
+                "login.microsoftonline.com",
+                "graph.microsoft.com",
+            ),
+            (
+                Cloud::UsGovernment,
+                "login.microsoftonline.us",
+                "graph.microsoft.us",
+            ),
+            (
+                Cloud::UsGovernmentDod,
+                "login.microsoftonline.us",
+                "dod-graph.microsoft.us",
+            ),
+            (
+                Cloud::China,
+                "login.partner.microsoftonline.cn",
+                "microsoftgraph.chinacloudapi.cn",
+            ),
+        ];
+        for (cloud, login, graph) in cases {
+            assert_eq!(cloud.login_url().host_str(), Some(login));
+            assert_eq!(cloud.endpoints().allowed_hosts, vec![graph.to_string()]);
+            assert_eq!(
+                cloud.endpoints().base_url.as_str(),
+                format!("https://{graph}/v1.0")
+            );
+            assert_eq!(cloud.default_scope(), format!("https://{graph}/.default"));
+        }
+        assert_eq!(Cloud::Global.scope("offline_access"), "offline_access");
+    }
+
+    #[test]
+    fn custom_cloud_allows_http_only_on_loopback() {
+        assert!(CustomCloud::new("http://[::1]:9", "http://localhost:8").is_ok());
+        let err = CustomCloud::new("https://login.example.com", "http://10.0.0.1").unwrap_err();
+        assert_eq!(err.field(), Some("graph_url"));
+        let err =
+            CustomCloud::new("https://login.example.com/x?y", "https://g.example.com").unwrap_err();
+        assert_eq!(err.field(), Some("login_url"));
+        assert_eq!(Cloud::from_name("mars").unwrap_err().field(), Some("cloud"));
+    }
+}

@@ -1,0 +1,161 @@
+//! What both Microsoft 365 variants share: the app registration and the
+//! [`Provider`] that teaches the generic OAuth machinery about Microsoft
+//! (Graph scopes of the cloud, AADSTS codes, the `tid` check).
+//!
+//! The flows themselves are in [`crate::delegated`] (authorization code +
+//! PKCE, refresh tokens) and [`crate::application`] (client credentials,
+//! admin consent).
+//!
+//! ```
+//! use switchboard_microsoft365::identity::MicrosoftApp;
+//!
+//! let app = MicrosoftApp::new("11111111-2222-3333-4444-555555555555")
+//!     .with_client_secret("s3cret")
+//!     .with_redirect_uri("https://platform.example.com/oauth/callback")
+//!     .unwrap();
+//! assert!(!format!("{app:?}").contains("s3cret"));
+//! ```
+
+use oauth2::{ClientId, ClientSecret, RedirectUrl};
+use switchboard_core::auth::callback::CallbackParams;
+use switchboard_core::auth::client::TokenEndpointError;
+use switchboard_core::auth::provider::{Provider, standard_callback_error};
+use switchboard_core::auth::response::TokenSet;
+use switchboard_core::{Error, ErrorKind, Result};
+
+use crate::cloud::Cloud;
+use crate::tenant::TenantId;
+use crate::token_tenant::token_tenant;
+
+/// The platform's app registration in Microsoft Entra.
+#[derive(Debug, Clone)]
+pub struct MicrosoftApp {
+    pub(crate) client_id: ClientId,
+    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) redirect_uri: Option<RedirectUrl>,
+}
+
+impl MicrosoftApp {
+    /// An app registration by its Application (client) ID.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        MicrosoftApp {
+            client_id: ClientId::new(client_id.into()),
+            client_secret: None,
+            redirect_uri: None,
+        }
+    }
+
+    /// The client secret's *Value* (not its Secret ID). Sent in the token
+    /// request body; never shown by Debug.
+    pub fn with_client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(ClientSecret::new(secret.into()));
+        self
+    }
+
+    /// The redirect URI registered for the app (https, or http on loopback).
+    pub fn with_redirect_uri(mut self, uri: &str) -> Result<Self> {
+        let url = url::Url::parse(uri).map_err(|_| {
+            Error::invalid_argument(
+                "redirect_uri",
+                "must be an absolute URL registered for the application",
+            )
+        })?;
+        let loopback = url
+            .host_str()
+            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]");
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(Error::invalid_argument(
+                "redirect_uri",
+                "must use https (plain http only on a loopback host)",
+            ));
+        }
+        if url.fragment().is_some() {
+            return Err(Error::invalid_argument(
+                "redirect_uri",
+                "must not have a fragment",
+            ));
+        }
+        self.redirect_uri = Some(RedirectUrl::from_url(url));
+        Ok(self)
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_str()
+    }
+}
+
+/// Microsoft's side of the OAuth flows for one installation.
+#[derive(Debug, Clone)]
+pub struct MicrosoftProvider {
+    cloud: Cloud,
+    tenant: TenantId,
+    application: bool,
+}
+
+impl MicrosoftProvider {
+    /// For the delegated variant: scopes are the methods' permissions on
+    /// the cloud's Graph host.
+    pub fn delegated(cloud: Cloud, tenant: TenantId) -> Self {
+        MicrosoftProvider {
+            cloud,
+            tenant,
+            application: false,
+        }
+    }
+
+    /// For the application variant: the scope is always `{graph}/.default`.
+    pub fn application(cloud: Cloud, tenant: TenantId) -> Self {
+        MicrosoftProvider {
+            cloud,
+            tenant,
+            application: true,
+        }
+    }
+}
+
+impl Provider for MicrosoftProvider {
+    fn scopes(&self, permissions: &[String]) -> Vec<String> {
+        if self.application || permissions.is_empty() {
+            return vec![self.cloud.default_scope()];
+        }
+        let mut scopes: Vec<String> = permissions.iter().map(|p| self.cloud.scope(p)).collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
+    fn map_token_error(&self, error: TokenEndpointError) -> Error {
+        crate::aadsts::map_token_error(error)
+    }
+
+    fn map_callback_error(&self, params: &CallbackParams) -> Error {
+        standard_callback_error(params.error.as_deref().unwrap_or_default())
+    }
+
+    fn check_tokens(&self, tokens: &TokenSet, pinned: Option<&str>) -> Result<Option<String>> {
+        let Some(tid) = token_tenant(tokens.access_token.secret()) else {
+            return Ok(None);
+        };
+        let expected = if self.tenant.is_guid() {
+            Some(self.tenant.as_str())
+        } else {
+            pinned
+        };
+        match expected {
+            Some(expected) if !expected.eq_ignore_ascii_case(&tid) => {
+                tracing::warn!(
+                    tenant = %expected,
+                    "refused an access token issued for another tenant"
+                );
+                Err(Error::new(
+                    ErrorKind::Configuration,
+                    format!(
+                        "the identity service issued a token for another tenant than the installation's (`{expected}`); the token was discarded. Check the installation's tenant ID and cloud"
+                    ),
+                ).with_field("tenant_id"))
+            }
+            _ => Ok(Some(tid)),
+        }
+    }
+}

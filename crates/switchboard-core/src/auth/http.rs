@@ -1,0 +1,125 @@
+//! Our adapter between the `oauth2` crate and the engine's `reqwest` client.
+//!
+//! `oauth2` builds token requests as [`http::Request`]s and hands them to an
+//! [`oauth2::AsyncHttpClient`]. Its own reqwest integration targets another
+//! reqwest version, so [`OAuthHttpClient`] implements the trait over the
+//! one client the engine shares (its pool, timeouts and "no redirects"
+//! policy apply to token calls too).
+//!
+//! Only `200`, `400` and `401` answers are handed back to `oauth2` (a token
+//! or an OAuth error body, RFC 6749 §5.1 and §5.2). Any other status (429,
+//! 5xx, a redirect) becomes [`HttpError::Status`] with the `Retry-After` the
+//! server sent, and the body is dropped unread: it is not an OAuth answer
+//! and must not reach a message.
+//!
+//! ```
+//! use switchboard_core::auth::http::OAuthHttpClient;
+//!
+//! let client = reqwest::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none())
+//!     .build()
+//!     .unwrap();
+//! let oauth_http = OAuthHttpClient::new(client);
+//! # let _ = oauth_http;
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+
+/// Token responses larger than this are refused (they are a few KiB).
+const MAX_BODY: usize = 1 << 20;
+
+/// An [`oauth2::AsyncHttpClient`] over a shared [`reqwest::Client`].
+#[derive(Debug, Clone)]
+pub struct OAuthHttpClient {
+    client: reqwest::Client,
+}
+
+impl OAuthHttpClient {
+    /// Wrap the engine's client. Build it with redirects off
+    /// (`reqwest::redirect::Policy::none()`): a token endpoint that
+    /// redirects is answered with [`HttpError::Status`].
+    pub fn new(client: reqwest::Client) -> Self {
+        OAuthHttpClient { client }
+    }
+
+    /// The wrapped client.
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// Why a token request produced no OAuth answer. Never carries a body,
+/// a token or a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The request could not be sent or the answer not read.
+    #[error("the token endpoint could not be reached: {0}")]
+    Transport(String),
+    /// The token endpoint answered with a status that is not an OAuth
+    /// answer (429, 5xx, 3xx, 404...).
+    #[error("the token endpoint answered HTTP {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What the `Retry-After` header asked for, if anything.
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint's answer was larger than 1 MiB.
+    #[error("the token endpoint's answer is larger than 1 MiB")]
+    TooLarge,
+}
+
+type CallFuture<'c> =
+    Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
+    type Error = HttpError;
+    type Future = CallFuture<'c>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+            let mut response = self
+                .client
+                .execute(request)
+                .await
+                .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+            let status = response.status();
+            if !matches!(status.as_u16(), 200 | 400 | 401) {
+                return Err(HttpError::Status {
+                    status: status.as_u16(),
+                    retry_after: retry_after(response.headers(), SystemTime::now()),
+                });
+            }
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| HttpError::Transport(e.without_url().to_string()))?
+            {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(HttpError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let mut out = http::Response::new(body);
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            Ok(out)
+        })
+    }
+}
+
+/// A response's `Retry-After`, parsed by the engine's rules
+/// ([`crate::retry::parse_retry_after`]: seconds or an HTTP date, capped).
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    crate::retry::parse_retry_after(value, now)
+}

@@ -1,0 +1,251 @@
+//! One token refresh per installation across every node sharing a store.
+//!
+//! [`SharedTokenCredential`] wraps a node's own [`Credential`] (typically an
+//! OAuth credential, whose in-process cache already makes one refresh for
+//! all tasks of the node) and keeps the installation's current access token
+//! in the [`InstallationStore`], encrypted like every secret. A call:
+//!
+//! 1. reads the stored token; if it is usable (not expiring within
+//!    [`SharedTokenPolicy::refresh_before`], not the one the service just
+//!    refused) it is returned: no token request;
+//! 2. otherwise takes the installation's refresh lease
+//!    ([`InstallationStore::try_lock_refresh`], with a time limit so a
+//!    crashed holder does not block forever), reads again (another node may
+//!    have refreshed meanwhile), and only then asks the inner credential;
+//!    the new access token is saved with compare-and-swap on the secrets
+//!    version (a rotated refresh token was already saved by the inner
+//!    credential, before the access token is handed out), and the lease is
+//!    released;
+//! 3. a caller that does not get the lease waits
+//!    [`SharedTokenPolicy::poll_interval`] and starts again at 1, so it
+//!    picks up the token the lease holder stored.
+//!
+//! The stored token is per installation, not per scope set: right for
+//! client-credentials tokens (one `.default` scope) and for Microsoft's
+//! delegated tokens, which carry every consented scope of the resource.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::{Duration, SystemTime};
+//! use switchboard_core::credential::{AccessToken, Credential, StaticCredential, TokenRequest};
+//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore, MemoryInstallationStore};
+//! use switchboard_core::shared_token::SharedTokenCredential;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = Arc::new(MemoryInstallationStore::new());
+//! let inst = store
+//!     .create(Installation::new("acct", "c", "1.0.0", "delegated"), InstallationSecrets::default())
+//!     .await
+//!     .unwrap();
+//! let fresh = AccessToken::new("at-1", Some(SystemTime::now() + Duration::from_secs(3600)));
+//! let cred = SharedTokenCredential::new(
+//!     Arc::new(StaticCredential::new(fresh)),
+//!     store.clone(),
+//!     inst.id,
+//!     "node-1",
+//! );
+//! let token = cred.token(&TokenRequest::new(inst.id.to_string(), vec![])).await.unwrap();
+//! assert_eq!(token.secret(), "at-1");
+//! // the token is now in the store for every node
+//! let stored = store.load_secrets(inst.id).await.unwrap().unwrap();
+//! assert_eq!(stored.value.access_token.unwrap().secret(), "at-1");
+//! # });
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::credential::{AccessToken, Credential, TokenRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::install::InstallationStore;
+
+/// Timing of [`SharedTokenCredential`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedTokenPolicy {
+    /// A stored token is refreshed this long before it expires. Keep it no
+    /// larger than the inner credential's own margin.
+    pub refresh_before: Duration,
+    /// The refresh lease's time limit: after it, a crashed holder's lease
+    /// is taken over.
+    pub lease: Duration,
+    /// How long a caller without the lease waits before reading again.
+    pub poll_interval: Duration,
+    /// How long a caller waits in all for another node's refresh.
+    pub max_wait: Duration,
+}
+
+impl Default for SharedTokenPolicy {
+    fn default() -> Self {
+        SharedTokenPolicy {
+            refresh_before: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(50),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+impl SharedTokenPolicy {
+    /// The same policy with another lease time limit.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The same policy with another poll interval.
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll_interval = poll;
+        self
+    }
+}
+
+/// A [`Credential`] whose tokens are shared, and refreshed once, across the
+/// nodes of a platform through an [`InstallationStore`].
+pub struct SharedTokenCredential {
+    inner: Arc<dyn Credential>,
+    store: Arc<dyn InstallationStore>,
+    installation: Uuid,
+    node: String,
+    policy: SharedTokenPolicy,
+}
+
+impl fmt::Debug for SharedTokenCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedTokenCredential")
+            .field("installation", &self.installation)
+            .field("node", &self.node)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl SharedTokenCredential {
+    /// Share `inner`'s tokens for `installation` through `store`; `node`
+    /// names this process in lease records.
+    pub fn new(
+        inner: Arc<dyn Credential>,
+        store: Arc<dyn InstallationStore>,
+        installation: Uuid,
+        node: impl Into<String>,
+    ) -> Self {
+        SharedTokenCredential {
+            inner,
+            store,
+            installation,
+            node: node.into(),
+            policy: SharedTokenPolicy::default(),
+        }
+    }
+
+    /// The same credential with another policy.
+    pub fn with_policy(mut self, policy: SharedTokenPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    fn usable(&self, token: &AccessToken, rejected: Option<&AccessToken>) -> bool {
+        if rejected.is_some_and(|r| r.same_secret(token)) {
+            return false;
+        }
+        match token.expires_at() {
+            Some(at) => at > SystemTime::now() + self.policy.refresh_before,
+            None => true,
+        }
+    }
+
+    async fn stored_usable(&self, rejected: Option<&AccessToken>) -> Result<Option<AccessToken>> {
+        let stored = self
+            .store
+            .load_secrets(self.installation)
+            .await?
+            .ok_or_else(|| crate::install::not_found(self.installation))?;
+        Ok(stored
+            .value
+            .access_token
+            .filter(|t| self.usable(t, rejected)))
+    }
+
+    /// Save `token` as the installation's access token, over whatever the
+    /// secrets hold now (the inner credential may have just saved a rotated
+    /// refresh token).
+    async fn save(&self, token: &AccessToken) -> Result<()> {
+        let mut last = None;
+        for _ in 0..5 {
+            let current = self
+                .store
+                .load_secrets(self.installation)
+                .await?
+                .ok_or_else(|| crate::install::not_found(self.installation))?;
+            let mut value = current.value;
+            value.access_token = Some(token.clone());
+            match self
+                .store
+                .store_secrets(self.installation, current.version, value)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::new(ErrorKind::Storage, "the access token could not be stored")
+        }))
+    }
+
+    async fn refresh_holding_lease(&self, request: &TokenRequest) -> Result<AccessToken> {
+        // someone may have refreshed between our read and the lease
+        if let Some(token) = self.stored_usable(request.rejected.as_ref()).await? {
+            return Ok(token);
+        }
+        let token = self.inner.token(request).await?;
+        self.save(&token).await?;
+        tracing::debug!(installation = %self.installation, node = %self.node, "refreshed and shared the access token");
+        Ok(token)
+    }
+}
+
+#[async_trait]
+impl Credential for SharedTokenCredential {
+    async fn token(&self, request: &TokenRequest) -> Result<AccessToken> {
+        let started = tokio::time::Instant::now();
+        // a lease holder name unique to this call: two tasks of one node
+        // must not both believe they hold the lease
+        let holder = format!("{}/{}", self.node, Uuid::new_v4());
+        loop {
+            if let Some(token) = self.stored_usable(request.rejected.as_ref()).await? {
+                return Ok(token);
+            }
+            if self
+                .store
+                .try_lock_refresh(self.installation, &holder, self.policy.lease)
+                .await?
+            {
+                let result = self.refresh_holding_lease(request).await;
+                let unlocked = self.store.unlock_refresh(self.installation, &holder).await;
+                let token = result?;
+                if let Err(e) = unlocked {
+                    // the lease runs out by itself; the token is good
+                    tracing::warn!(installation = %self.installation, error = %e, "could not release the refresh lease");
+                }
+                return Ok(token);
+            }
+            if started.elapsed() >= self.policy.max_wait {
+                return Err(Error::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "another node is refreshing the token of installation {} and did not finish within {}s; try again",
+                        self.installation,
+                        self.policy.max_wait.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(self.policy.poll_interval).await;
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! switchboard-store: persistent installations and tokens, shared by every
+//! node of a platform, with secrets encrypted at rest.
+//!
+//! Two implementations of [`InstallationStore`]:
+//! - [`sqlite::SqliteStore`]: the embedded default, one file in WAL mode;
+//! - [`postgres::PostgresStore`]: for platforms with many nodes.
+//!
+//! Both use the same schema ([`schema`]) and the same encryption
+//! ([`keyring`]): XChaCha20-Poly1305 with associated data binding the
+//! installation, the field and the key id. [`Store`] wraps either, opened
+//! from a store spec (`sqlite:PATH` or `postgres://...`).
+//!
+//! ```
+//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_store::{keyring::KeyRing, Store};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let spec = format!("sqlite:{}", dir.path().join("store.db").display());
+//! let store = Store::open(&spec, KeyRing::generate("k1").unwrap()).await.unwrap();
+//! let inst = store
+//!     .create(Installation::new("acct", "microsoft365", "1.0.0", "application"), InstallationSecrets::default())
+//!     .await
+//!     .unwrap();
+//! let listed = store.list_by_account("acct").await.unwrap();
+//! assert_eq!(listed[0].as_ref().unwrap().id, inst.id);
+//! # });
+//! ```
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod keyring;
+pub mod postgres;
+mod row;
+pub mod schema;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchboard_core::auth::store::{StoredTokens, TokenStore};
+use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore, Versioned};
+use switchboard_core::{Error, Result};
+use uuid::Uuid;
+
+pub use keyring::KeyRing;
+pub use postgres::PostgresStore;
+pub use row::ReencryptReport;
+pub use sqlite::SqliteStore;
+
+/// The environment variable that names the store (`sqlite:PATH` or
+/// `postgres://...`), as the CLI's `--store`.
+pub const STORE_ENV: &str = "SWITCHBOARD_STORE";
+
+/// Either store, chosen by a spec string.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Store {
+    /// The embedded SQLite store.
+    Sqlite(SqliteStore),
+    /// The PostgreSQL store.
+    Postgres(PostgresStore),
+}
+
+impl Store {
+    /// Open the store named by `spec`: `sqlite:PATH` (or a bare path) or a
+    /// `postgres://` / `postgresql://` URL. Migrations run on open.
+    pub async fn open(spec: &str, ring: KeyRing) -> Result<Self> {
+        let spec = spec.trim();
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            return Ok(Store::Postgres(PostgresStore::connect(spec, ring).await?));
+        }
+        let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
+        if path.is_empty() || path.contains("://") {
+            return Err(Error::invalid_argument(
+                "store",
+                "must be `sqlite:PATH` or a `postgres://` URL",
+            ));
+        }
+        Ok(Store::Sqlite(SqliteStore::open(path, ring).await?))
+    }
+
+    /// Rewrite every installation's secrets under the newest key (after
+    /// adding a key: `switchboard keys rotate`).
+    pub async fn reencrypt_all(&self) -> Result<ReencryptReport> {
+        match self {
+            Store::Sqlite(s) => s.reencrypt_all().await,
+            Store::Postgres(s) => s.reencrypt_all().await,
+        }
+    }
+
+    fn inner(&self) -> &dyn InstallationStore {
+        match self {
+            Store::Sqlite(s) => s,
+            Store::Postgres(s) => s,
+        }
+    }
+}
+
+#[async_trait]
+impl InstallationStore for Store {
+    async fn create(
+        &self,
+        installation: Installation,
+        secrets: InstallationSecrets,
+    ) -> Result<Installation> {
+        self.inner().create(installation, secrets).await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+        self.inner().get(id).await
+    }
+
+    async fn list_by_account(&self, account: &str) -> Result<Vec<Result<Installation>>> {
+        self.inner().list_by_account(account).await
+    }
+
+    async fn update(&self, installation: &Installation) -> Result<Installation> {
+        self.inner().update(installation).await
+    }
+
+    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+        self.inner().load_secrets(id).await
+    }
+
+    async fn store_secrets(
+        &self,
+        id: Uuid,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        self.inner().store_secrets(id, expected, secrets).await
+    }
+
+    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+        self.inner().erase_secrets(id).await
+    }
+
+    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+        self.inner().try_lock_refresh(id, holder, ttl).await
+    }
+
+    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+        self.inner().unlock_refresh(id, holder).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for Store {
+    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+        match self {
+            Store::Sqlite(s) => TokenStore::load(s, installation_id).await,
+            Store::Postgres(s) => TokenStore::load(s, installation_id).await,
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        installation_id: &str,
+        expected: Option<u64>,
+        tokens: StoredTokens,
+    ) -> Result<u64> {
+        match self {
+            Store::Sqlite(s) => s.compare_and_swap(installation_id, expected, tokens).await,
+            Store::Postgres(s) => s.compare_and_swap(installation_id, expected, tokens).await,
+        }
+    }
+
+    async fn delete(&self, installation_id: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => TokenStore::delete(s, installation_id).await,
+            Store::Postgres(s) => TokenStore::delete(s, installation_id).await,
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! The store for many nodes: PostgreSQL through a connection pool.
+//!
+//! Migrations run on connect inside a transaction holding
+//! `pg_advisory_xact_lock`, so nodes starting together apply each one
+//! once. Writes are single statements guarded by the version
+//! (compare-and-swap). The refresh lock is a lease row in `refresh_locks`
+//! whose expiry is computed with the database's clock, so nodes with skewed
+//! clocks agree on when a crashed holder's lease is over.
+//!
+//! Connections are made without TLS: run the database on a private network
+//! or a local socket proxy.
+//!
+//! ```no_run
+//! use switchboard_store::{keyring::KeyRing, postgres::PostgresStore};
+//!
+//! # async fn run() -> switchboard_core::Result<()> {
+//! let store = PostgresStore::connect(
+//!     "postgres://switchboard@127.0.0.1:5432/switchboard",
+//!     KeyRing::from_env()?.expect("SWITCHBOARD_MASTER_KEYS is set"),
+//! )
+//! .await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use switchboard_core::auth::store::{StoredTokens, TokenStore};
+use switchboard_core::install::{
+    Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
+    version_conflict,
+};
+use switchboard_core::{Error, ErrorKind, Result};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use crate::keyring::KeyRing;
+use crate::row::{RecordRow, ReencryptReport, SecretRow, to_millis};
+use crate::row::{TokenColumns, parse_installation_id};
+use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS};
+
+/// The advisory lock key that serialises migrations ("swbd-mig").
+const MIGRATION_LOCK: i64 = 0x7377_6264_2d6d_6967;
+
+/// The database's clock in Unix milliseconds.
+const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// How a [`PostgresStore`] connects.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// A schema to use (created if missing) instead of the connection's
+    /// default search path. Letters, digits and `_` only.
+    pub schema: Option<String>,
+    /// Most connections the pool opens.
+    pub pool_size: usize,
+    /// How long to wait for a connection (new or from the pool).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            schema: None,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The same options with a schema.
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The same options with another connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+/// An [`InstallationStore`] in PostgreSQL. Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    ring: Arc<KeyRing>,
+    schema: Option<String>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("keys", &self.ring)
+            .finish()
+    }
+}
+
+fn storage(e: impl fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        format!(
+            "the PostgreSQL store could not be read or written: {e}; nothing was changed by the failed operation"
+        ),
+    )
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn read_record(row: &Row) -> Result<RecordRow> {
+    let get = |i: usize| -> Result<String> { row.try_get(i).map_err(storage) };
+    Ok(RecordRow {
+        id: get(0)?,
+        account: get(1)?,
+        connector_id: get(2)?,
+        connector_version: get(3)?,
+        variant: get(4)?,
+        cloud: get(5)?,
+        tenant_id: row.try_get(6).map_err(storage)?,
+        tenant_key: get(7)?,
+        settings: get(8)?,
+        client: get(9)?,
+        status: get(10)?,
+        last_error: row.try_get(11).map_err(storage)?,
+        created_at: row.try_get(12).map_err(storage)?,
+        updated_at: row.try_get(13).map_err(storage)?,
+        version: row.try_get(14).map_err(storage)?,
+    })
+}
+
+fn read_secrets(row: &Row) -> Result<(SecretRow, i64)> {
+    Ok((
+        SecretRow {
+            client_secret: row.try_get(0).map_err(storage)?,
+            access_token: row.try_get(1).map_err(storage)?,
+            access_token_expires_at: row.try_get(2).map_err(storage)?,
+            refresh_token: row.try_get(3).map_err(storage)?,
+            token_tenant_id: row.try_get(4).map_err(storage)?,
+            granted_scopes: row.try_get(5).map_err(storage)?,
+            continuations: row.try_get(6).map_err(storage)?,
+            secrets_updated_at: row.try_get(7).map_err(storage)?,
+        },
+        row.try_get(8).map_err(storage)?,
+    ))
+}
+
+fn version_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+async fn find_live_duplicate(
+    client: &impl GenericClient,
+    row: &RecordRow,
+) -> Result<Option<Installation>> {
+    let found = client
+        .query_opt(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM installations
+                 WHERE account = $1 AND connector_id = $2 AND variant = $3 AND tenant_key = $4
+                   AND status <> 'uninstalled' AND id <> $5"
+            ),
+            &[
+                &row.account,
+                &row.connector_id,
+                &row.variant,
+                &row.tenant_key,
+                &row.id,
+            ],
+        )
+        .await
+        .map_err(storage)?;
+    found
+        .map(|r| read_record(&r)?.into_installation())
+        .transpose()
+}
+
+impl PostgresStore {
+    /// Connect to `url` with default options and apply pending migrations.
+    pub async fn connect(url: &str, ring: KeyRing) -> Result<Self> {
+        PostgresStore::connect_with(url, ring, PostgresOptions::default()).await
+    }
+
+    /// Connect with options.
+    pub async fn connect_with(url: &str, ring: KeyRing, options: PostgresOptions) -> Result<Self> {
+        // never echo the URL: it may hold a password
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+            Error::invalid_argument(
+                "store",
+                "is not a valid PostgreSQL URL (postgres://user:password@host:port/database)",
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if let Some(schema) = &options.schema {
+            let ok = !schema.is_empty()
+                && schema.len() <= 63
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(Error::invalid_argument(
+                    "schema",
+                    "must be 1 to 63 lower-case letters, digits or `_`",
+                ));
+            }
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(storage)?;
+        let store = PostgresStore {
+            pool,
+            ring: Arc::new(ring),
+            schema: options.schema,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The store's key ring.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(storage)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(storage)?;
+        if let Some(schema) = &self.schema {
+            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .map_err(storage)?;
+        }
+        tx.batch_execute(MIGRATIONS_TABLE).await.map_err(storage)?;
+        for migration in MIGRATIONS {
+            let applied = tx
+                .query_opt(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[&migration.version],
+                )
+                .await
+                .map_err(storage)?;
+            if applied.is_none() {
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    "applying PostgreSQL migration"
+                );
+                tx.batch_execute(migration.sql).await.map_err(storage)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    &[
+                        &migration.version,
+                        &migration.name,
+                        &to_millis(SystemTime::now()),
+                    ],
+                )
+                .await
+                .map_err(storage)?;
+            }
+        }
+        tx.commit().await.map_err(storage)
+    }
+
+    /// Rewrite every installation's secrets under the key ring's newest
+    /// key. Rows that cannot be decrypted are reported and left unchanged.
+    pub async fn reencrypt_all(&self) -> Result<ReencryptReport> {
+        let mut client = self.client().await?;
+        let ids: Vec<String> = client
+            .query("SELECT id FROM installations ORDER BY created_at", &[])
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(storage))
+            .collect::<Result<_>>()?;
+        let mut report = ReencryptReport::default();
+        for text_id in ids {
+            let Ok(id) = Uuid::parse_str(&text_id) else {
+                continue;
+            };
+            let tx = client.transaction().await.map_err(storage)?;
+            let Some(found) = tx
+                .query_opt(
+                    &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = $1 FOR UPDATE"),
+                    &[&text_id],
+                )
+                .await
+                .map_err(storage)?
+            else {
+                continue;
+            };
+            let (row, version) = read_secrets(&found)?;
+            if !row.needs_reencrypt(&self.ring) {
+                report.already_current += 1;
+                continue;
+            }
+            let secrets = match row.decrypt(&self.ring, id) {
+                Ok(secrets) => secrets,
+                Err(e) => {
+                    report.failed.push((id, e));
+                    continue;
+                }
+            };
+            let new_row = SecretRow::encrypt(&self.ring, id, &secrets, SystemTime::now())?;
+            // re-encryption changes no value: keep the version
+            tx.execute(
+                "UPDATE installations SET client_secret = $1, access_token = $2, refresh_token = $3, continuations = $4
+                 WHERE id = $5 AND secrets_version = $6",
+                &[
+                    &new_row.client_secret,
+                    &new_row.access_token,
+                    &new_row.refresh_token,
+                    &new_row.continuations,
+                    &text_id,
+                    &version,
+                ],
+            )
+            .await
+            .map_err(storage)?;
+            tx.commit().await.map_err(storage)?;
+            report.rewritten += 1;
+        }
+        Ok(report)
+    }
+
+    async fn write_secrets(&self, id: Uuid, s: &SecretRow, expected: Option<i64>) -> Result<u64> {
+        let client = self.client().await?;
+        let text_id = id.to_string();
+        let written = client
+            .query_opt(
+                "UPDATE installations SET client_secret = $1, access_token = $2, access_token_expires_at = $3,
+                     refresh_token = $4, token_tenant_id = $5, granted_scopes = $6, continuations = $7,
+                     secrets_updated_at = $8, secrets_version = secrets_version + 1
+                 WHERE id = $9 AND ($10::bigint IS NULL OR secrets_version = $10)
+                 RETURNING secrets_version",
+                &[
+                    &s.client_secret,
+                    &s.access_token,
+                    &s.access_token_expires_at,
+                    &s.refresh_token,
+                    &s.token_tenant_id,
+                    &s.granted_scopes,
+                    &s.continuations,
+                    &s.secrets_updated_at,
+                    &text_id,
+                    &expected,
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        if let Some(row) = written {
+            return Ok(version_u64(row.try_get(0).map_err(storage)?));
+        }
+        let current = client
+            .query_opt(
+                "SELECT secrets_version FROM installations WHERE id = $1",
+                &[&text_id],
+            )
+            .await
+            .map_err(storage)?;
+        Err(match current {
+            None => not_found(id),
+            Some(row) => version_conflict(
+                id,
+                "secrets",
+                version_u64(expected.unwrap_or(0)),
+                version_u64(row.try_get(0).map_err(storage)?),
+            ),
+        })
+    }
+}
+
+#[async_trait]
+impl InstallationStore for PostgresStore {
+    async fn create(
+        &self,
+        mut installation: Installation,
+        secrets: InstallationSecrets,
+    ) -> Result<Installation> {
+        installation.validate()?;
+        let now = SystemTime::now();
+        installation.created_at = now;
+        installation.updated_at = now;
+        installation.version = 1;
+        let row = RecordRow::from_installation(&installation)?;
+        let s = SecretRow::encrypt(&self.ring, installation.id, &secrets, now)?;
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                &format!(
+                    "INSERT INTO installations ({RECORD_COLUMNS}, {SECRET_COLUMNS})
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                             $16, $17, $18, $19, $20, $21, $22, $23, 1)
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[
+                    &row.id,
+                    &row.account,
+                    &row.connector_id,
+                    &row.connector_version,
+                    &row.variant,
+                    &row.cloud,
+                    &row.tenant_id,
+                    &row.tenant_key,
+                    &row.settings,
+                    &row.client,
+                    &row.status,
+                    &row.last_error,
+                    &row.created_at,
+                    &row.updated_at,
+                    &row.version,
+                    &s.client_secret,
+                    &s.access_token,
+                    &s.access_token_expires_at,
+                    &s.refresh_token,
+                    &s.token_tenant_id,
+                    &s.granted_scopes,
+                    &s.continuations,
+                    &s.secrets_updated_at,
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        if inserted == 1 {
+            tracing::debug!(installation = %installation.id, "installation created");
+            return Ok(installation);
+        }
+        if installation.status != InstallationStatus::Uninstalled
+            && let Some(existing) = find_live_duplicate(&client, &row).await?
+        {
+            return Err(Installation::duplicate_error(&existing));
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("installation {} already exists", installation.id),
+        ))
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+        let client = self.client().await?;
+        client
+            .query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM installations WHERE id = $1"),
+                &[&id.to_string()],
+            )
+            .await
+            .map_err(storage)?
+            .map(|r| read_record(&r)?.into_installation())
+            .transpose()
+    }
+
+    async fn list_by_account(&self, account: &str) -> Result<Vec<Result<Installation>>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM installations WHERE account = $1 ORDER BY created_at, id"
+                ),
+                &[&account],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(rows
+            .iter()
+            .map(|r| read_record(r).and_then(RecordRow::into_installation))
+            .collect())
+    }
+
+    async fn update(&self, installation: &Installation) -> Result<Installation> {
+        installation.validate()?;
+        let mut stored = installation.clone();
+        stored.version = installation.version + 1;
+        stored.updated_at = SystemTime::now();
+        let expected = i64::try_from(installation.version).unwrap_or(i64::MAX);
+        let row = RecordRow::from_installation(&stored)?;
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE installations SET account = $1, connector_id = $2, connector_version = $3, variant = $4,
+                     cloud = $5, tenant_id = $6, tenant_key = $7, settings = $8, client = $9, status = $10,
+                     last_error = $11, updated_at = $12, version = $13
+                 WHERE id = $14 AND version = $15",
+                &[
+                    &row.account,
+                    &row.connector_id,
+                    &row.connector_version,
+                    &row.variant,
+                    &row.cloud,
+                    &row.tenant_id,
+                    &row.tenant_key,
+                    &row.settings,
+                    &row.client,
+                    &row.status,
+                    &row.last_error,
+                    &row.updated_at,
+                    &row.version,
+                    &row.id,
+                    &expected,
+                ],
+            )
+            .await;
+        let changed = match changed {
+            Ok(n) => n,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(match find_live_duplicate(&client, &row).await? {
+                    Some(existing) => Installation::duplicate_error(&existing),
+                    None => storage(e),
+                });
+            }
+            Err(e) => return Err(storage(e)),
+        };
+        if changed == 0 {
+            let current = client
+                .query_opt(
+                    "SELECT version FROM installations WHERE id = $1",
+                    &[&row.id],
+                )
+                .await
+                .map_err(storage)?;
+            return Err(match current {
+                None => not_found(stored.id),
+                Some(r) => version_conflict(
+                    stored.id,
+                    "record",
+                    installation.version,
+                    version_u64(r.try_get(0).map_err(storage)?),
+                ),
+            });
+        }
+        Ok(stored)
+    }
+
+    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+        let client = self.client().await?;
+        let found = client
+            .query_opt(
+                &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = $1"),
+                &[&id.to_string()],
+            )
+            .await
+            .map_err(storage)?;
+        match found {
+            None => Ok(None),
+            Some(r) => {
+                let (row, version) = read_secrets(&r)?;
+                Ok(Some(Versioned {
+                    version: version_u64(version),
+                    value: row.decrypt(&self.ring, id)?,
+                }))
+            }
+        }
+    }
+
+    async fn store_secrets(
+        &self,
+        id: Uuid,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        let row = SecretRow::encrypt(&self.ring, id, &secrets, SystemTime::now())?;
+        self.write_secrets(id, &row, Some(i64::try_from(expected).unwrap_or(i64::MAX)))
+            .await
+    }
+
+    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+        let version = self
+            .write_secrets(id, &SecretRow::erased(SystemTime::now()), None)
+            .await?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM refresh_locks WHERE installation_id = $1",
+                &[&id.to_string()],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(version)
+    }
+
+    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+        let client = self.client().await?;
+        let text_id = id.to_string();
+        let exists = client
+            .query_opt("SELECT 1 FROM installations WHERE id = $1", &[&text_id])
+            .await
+            .map_err(storage)?;
+        if exists.is_none() {
+            return Err(not_found(id));
+        }
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let taken = client
+            .execute(
+                &format!(
+                    "INSERT INTO refresh_locks (installation_id, holder, expires_at)
+                     VALUES ($1, $2, {DB_NOW_MS} + $3)
+                     ON CONFLICT (installation_id) DO UPDATE
+                         SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                         WHERE refresh_locks.holder = EXCLUDED.holder
+                            OR refresh_locks.expires_at <= {DB_NOW_MS}"
+                ),
+                &[&text_id, &holder, &ttl_ms],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(taken > 0)
+    }
+
+    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM refresh_locks WHERE installation_id = $1 AND holder = $2",
+                &[&id.to_string(), &holder],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}
+
+const TOKENS_PRESENT: &str =
+    "(refresh_token IS NOT NULL OR token_tenant_id IS NOT NULL OR granted_scopes <> '[]')";
+
+/// The OAuth token store on the same rows: the refresh token, tenant and
+/// granted scopes of [`InstallationSecrets`], versioned by the secrets
+/// version. "No record" means no token data yet.
+#[async_trait]
+impl TokenStore for PostgresStore {
+    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+        let id = parse_installation_id(installation_id)?;
+        let client = self.client().await?;
+        let found = client
+            .query_opt(
+                &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = $1"),
+                &[&id.to_string()],
+            )
+            .await
+            .map_err(storage)?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let (row, version) = read_secrets(&found)?;
+        Ok(
+            TokenColumns::decrypt(&self.ring, id, &row)?.map(|value| Versioned {
+                version: version_u64(version),
+                value,
+            }),
+        )
+    }
+
+    async fn compare_and_swap(
+        &self,
+        installation_id: &str,
+        expected: Option<u64>,
+        tokens: StoredTokens,
+    ) -> Result<u64> {
+        let id = parse_installation_id(installation_id)?;
+        let cols = TokenColumns::encrypt(&self.ring, id, &tokens)?;
+        let now = to_millis(SystemTime::now());
+        let expected_i = expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let guard = match expected {
+            Some(_) => "secrets_version = $6".to_string(),
+            None => format!("NOT {TOKENS_PRESENT} AND $6::bigint IS NULL"),
+        };
+        let text_id = id.to_string();
+        let client = self.client().await?;
+        let written = client
+            .query_opt(
+                &format!(
+                    "UPDATE installations SET refresh_token = $1, token_tenant_id = $2, granted_scopes = $3,
+                         secrets_updated_at = $4, secrets_version = secrets_version + 1
+                     WHERE id = $5 AND {guard}
+                     RETURNING secrets_version"
+                ),
+                &[
+                    &cols.refresh_token,
+                    &cols.token_tenant_id,
+                    &cols.granted_scopes,
+                    &now,
+                    &text_id,
+                    &expected_i,
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        if let Some(row) = written {
+            return Ok(version_u64(row.try_get(0).map_err(storage)?));
+        }
+        let exists = client
+            .query_opt("SELECT 1 FROM installations WHERE id = $1", &[&text_id])
+            .await
+            .map_err(storage)?;
+        Err(match exists {
+            None => not_found(id),
+            Some(_) => Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the tokens of installation {id} were changed by another writer; read them again"
+                ),
+            ),
+        })
+    }
+
+    async fn delete(&self, installation_id: &str) -> Result<()> {
+        let id = parse_installation_id(installation_id)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE installations SET refresh_token = NULL, access_token = NULL, access_token_expires_at = NULL,
+                     token_tenant_id = NULL, granted_scopes = '[]', secrets_updated_at = $1,
+                     secrets_version = secrets_version + 1
+                 WHERE id = $2",
+                &[&to_millis(SystemTime::now()), &id.to_string()],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! Turning installations and their secrets into column values and back,
+//! shared by the SQLite and PostgreSQL stores (both use the same schema,
+//! see [`crate::schema`]).
+//!
+//! Timestamps are Unix milliseconds. Secret columns hold the key ring's
+//! `v1:<key_id>:<base64>` text (see [`crate::keyring`]); the associated data
+//! names the column (`client_secret`, `access_token`, `refresh_token`,
+//! `continuation:<name>`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oauth2::RefreshToken;
+use secrecy::{ExposeSecret, SecretString};
+use switchboard_core::auth::store::StoredTokens;
+use switchboard_core::credential::AccessToken;
+use switchboard_core::install::{ClientCredentials, Installation, InstallationSecrets};
+use switchboard_core::{Error, ErrorKind, Result};
+use uuid::Uuid;
+
+use crate::keyring::KeyRing;
+
+/// Unix milliseconds of `t` (0 before the epoch).
+pub(crate) fn to_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The time of Unix milliseconds `ms` (negative values are the epoch).
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn corrupt(id: &str, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        format!("installation {id} has an unreadable stored record: {what}"),
+    )
+}
+
+/// The record columns of an installation.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordRow {
+    pub id: String,
+    pub account: String,
+    pub connector_id: String,
+    pub connector_version: String,
+    pub variant: String,
+    pub cloud: String,
+    pub tenant_id: Option<String>,
+    /// `tenant_id` or the empty string: the unique index needs a non-null value.
+    pub tenant_key: String,
+    pub settings: String,
+    pub client: String,
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl RecordRow {
+    pub(crate) fn from_installation(inst: &Installation) -> Result<Self> {
+        let settings = serde_json::to_string(&inst.settings)
+            .map_err(|e| Error::invalid_argument("settings", format!("cannot be stored: {e}")))?;
+        let client = serde_json::to_string(&inst.client)
+            .map_err(|e| Error::invalid_argument("client", format!("cannot be stored: {e}")))?;
+        Ok(RecordRow {
+            id: inst.id.to_string(),
+            account: inst.account.clone(),
+            connector_id: inst.connector_id.clone(),
+            connector_version: inst.connector_version.clone(),
+            variant: inst.variant.clone(),
+            cloud: inst.cloud.clone(),
+            tenant_id: inst.tenant_id.clone(),
+            tenant_key: inst.tenant_id.clone().unwrap_or_default(),
+            settings,
+            client,
+            status: inst.status.as_str().to_string(),
+            last_error: inst.last_error.clone(),
+            created_at: to_millis(inst.created_at),
+            updated_at: to_millis(inst.updated_at),
+            version: i64::try_from(inst.version).unwrap_or(i64::MAX),
+        })
+    }
+
+    pub(crate) fn into_installation(self) -> Result<Installation> {
+        let id =
+            Uuid::parse_str(&self.id).map_err(|_| corrupt(&self.id, "the id is not a UUID"))?;
+        let status = self
+            .status
+            .parse()
+            .map_err(|_| corrupt(&self.id, &format!("unknown status `{}`", self.status)))?;
+        let settings: BTreeMap<String, serde_json::Value> = serde_json::from_str(&self.settings)
+            .map_err(|_| corrupt(&self.id, "the settings are not a JSON object"))?;
+        let client: ClientCredentials = serde_json::from_str(&self.client)
+            .map_err(|_| corrupt(&self.id, "the client credentials are not readable"))?;
+        let version = u64::try_from(self.version)
+            .map_err(|_| corrupt(&self.id, "the version is negative"))?;
+        let mut inst = Installation::new(
+            self.account,
+            self.connector_id,
+            self.connector_version,
+            self.variant,
+        )
+        .with_cloud(self.cloud)
+        .with_tenant_id(self.tenant_id)
+        .with_client(client);
+        inst.id = id;
+        inst.settings = settings;
+        inst.status = status;
+        inst.last_error = self.last_error;
+        inst.created_at = from_millis(self.created_at);
+        inst.updated_at = from_millis(self.updated_at);
+        inst.version = version;
+        Ok(inst)
+    }
+}
+
+/// The secret columns of an installation, encrypted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SecretRow {
+    pub client_secret: Option<String>,
+    pub access_token: Option<String>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token: Option<String>,
+    pub token_tenant_id: Option<String>,
+    /// JSON array of scope names.
+    pub granted_scopes: String,
+    /// JSON object: continuation name → encrypted link.
+    pub continuations: String,
+    pub secrets_updated_at: Option<i64>,
+}
+
+pub(crate) const CLIENT_SECRET: &str = "client_secret";
+pub(crate) const ACCESS_TOKEN: &str = "access_token";
+pub(crate) const REFRESH_TOKEN: &str = "refresh_token";
+
+fn continuation_field(name: &str) -> String {
+    format!("continuation:{name}")
+}
+
+impl SecretRow {
+    /// Encrypt `secrets` of installation `id` under the ring's newest key.
+    pub(crate) fn encrypt(
+        ring: &KeyRing,
+        id: Uuid,
+        secrets: &InstallationSecrets,
+        now: SystemTime,
+    ) -> Result<Self> {
+        let enc = |field: &str, value: &SecretString| {
+            ring.encrypt(id, field, value.expose_secret().as_bytes())
+        };
+        let mut continuations = BTreeMap::new();
+        for (name, link) in &secrets.continuations {
+            continuations.insert(name.clone(), enc(&continuation_field(name), link)?);
+        }
+        Ok(SecretRow {
+            client_secret: secrets
+                .client_secret
+                .as_ref()
+                .map(|s| enc(CLIENT_SECRET, s))
+                .transpose()?,
+            access_token: secrets
+                .access_token
+                .as_ref()
+                .map(|t| ring.encrypt(id, ACCESS_TOKEN, t.secret().as_bytes()))
+                .transpose()?,
+            access_token_expires_at: secrets
+                .access_token
+                .as_ref()
+                .and_then(|t| t.expires_at())
+                .map(to_millis),
+            refresh_token: secrets
+                .refresh_token
+                .as_ref()
+                .map(|s| enc(REFRESH_TOKEN, s))
+                .transpose()?,
+            token_tenant_id: secrets.token_tenant_id.clone(),
+            granted_scopes: serde_json::to_string(&secrets.granted_scopes)
+                .unwrap_or_else(|_| "[]".into()),
+            continuations: serde_json::to_string(&continuations).unwrap_or_else(|_| "{}".into()),
+            secrets_updated_at: Some(to_millis(now)),
+        })
+    }
+
+    /// Decrypt the row of installation `id`.
+    pub(crate) fn decrypt(&self, ring: &KeyRing, id: Uuid) -> Result<InstallationSecrets> {
+        let dec = |field: &str, stored: &str| -> Result<SecretString> {
+            let bytes = ring.decrypt(id, field, stored)?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                Error::new(
+                    ErrorKind::Storage,
+                    format!("secret `{field}` of installation {id} is not text"),
+                )
+            })?;
+            Ok(SecretString::from(text.to_string()))
+        };
+        let mut secrets = InstallationSecrets::default();
+        if let Some(stored) = &self.client_secret {
+            secrets.client_secret = Some(dec(CLIENT_SECRET, stored)?);
+        }
+        if let Some(stored) = &self.access_token {
+            let token = dec(ACCESS_TOKEN, stored)?;
+            secrets.access_token = Some(AccessToken::new(
+                token.expose_secret().to_string(),
+                self.access_token_expires_at.map(from_millis),
+            ));
+        }
+        if let Some(stored) = &self.refresh_token {
+            secrets.refresh_token = Some(dec(REFRESH_TOKEN, stored)?);
+        }
+        secrets.token_tenant_id = self.token_tenant_id.clone();
+        secrets.granted_scopes = serde_json::from_str(&self.granted_scopes)
+            .map_err(|_| corrupt(&id.to_string(), "the granted scopes are not a JSON array"))?;
+        let links: BTreeMap<String, String> = serde_json::from_str(&self.continuations)
+            .map_err(|_| corrupt(&id.to_string(), "the continuations are not a JSON object"))?;
+        for (name, stored) in links {
+            let link = dec(&continuation_field(&name), &stored)?;
+            secrets.continuations.insert(name, link);
+        }
+        secrets.updated_at = self.secrets_updated_at.map(from_millis);
+        Ok(secrets)
+    }
+
+    /// Whether any secret in the row was encrypted with a key other than
+    /// the ring's newest.
+    pub(crate) fn needs_reencrypt(&self, ring: &KeyRing) -> bool {
+        let newest = ring.newest_key_id();
+        let old = |stored: &Option<String>| {
+            stored
+                .as_deref()
+                .is_some_and(|s| KeyRing::key_id_of(s) != Some(newest))
+        };
+        let links_old = serde_json::from_str::<BTreeMap<String, String>>(&self.continuations)
+            .map(|links| {
+                links
+                    .values()
+                    .any(|s| KeyRing::key_id_of(s) != Some(newest))
+            })
+            .unwrap_or(true);
+        old(&self.client_secret) || old(&self.access_token) || old(&self.refresh_token) || links_old
+    }
+
+    /// An empty row (every secret erased).
+    pub(crate) fn erased(now: SystemTime) -> Self {
+        SecretRow {
+            granted_scopes: "[]".into(),
+            continuations: "{}".into(),
+            secrets_updated_at: Some(to_millis(now)),
+            ..Default::default()
+        }
+    }
+}
+
+/// What [`crate::Store::reencrypt_all`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ReencryptReport {
+    /// Installations whose secrets were rewritten under the newest key.
+    pub rewritten: usize,
+    /// Installations already entirely under the newest key.
+    pub already_current: usize,
+    /// Installations whose secrets could not be read (key missing, row
+    /// altered); they were left as they are.
+    pub failed: Vec<(Uuid, Error)>,
+}
+
+/// The token-store columns (refresh token, tenant, scopes) of a
+/// [`StoredTokens`], the refresh token encrypted.
+pub(crate) struct TokenColumns {
+    pub refresh_token: Option<String>,
+    pub token_tenant_id: Option<String>,
+    pub granted_scopes: String,
+}
+
+impl TokenColumns {
+    pub(crate) fn encrypt(ring: &KeyRing, id: Uuid, tokens: &StoredTokens) -> Result<Self> {
+        Ok(TokenColumns {
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| ring.encrypt(id, REFRESH_TOKEN, t.secret().as_bytes()))
+                .transpose()?,
+            token_tenant_id: tokens.tenant_id.clone(),
+            granted_scopes: serde_json::to_string(&tokens.scopes).unwrap_or_else(|_| "[]".into()),
+        })
+    }
+
+    /// The [`StoredTokens`] of a secrets row; `None` when it holds no token
+    /// data (the token store's "no record").
+    pub(crate) fn decrypt(
+        ring: &KeyRing,
+        id: Uuid,
+        row: &SecretRow,
+    ) -> Result<Option<StoredTokens>> {
+        let scopes: Vec<String> = serde_json::from_str(&row.granted_scopes)
+            .map_err(|_| corrupt(&id.to_string(), "the granted scopes are not a JSON array"))?;
+        if row.refresh_token.is_none() && row.token_tenant_id.is_none() && scopes.is_empty() {
+            return Ok(None);
+        }
+        let refresh_token = match &row.refresh_token {
+            Some(stored) => {
+                let bytes = ring.decrypt(id, REFRESH_TOKEN, stored)?;
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| corrupt(&id.to_string(), "the refresh token is not text"))?;
+                Some(RefreshToken::new(text))
+            }
+            None => None,
+        };
+        let mut tokens = StoredTokens::new(refresh_token)
+            .with_tenant(row.token_tenant_id.clone())
+            .with_scopes(scopes);
+        tokens.updated_at = row.secrets_updated_at.map(from_millis);
+        Ok(Some(tokens))
+    }
+}
+
+/// The installation id a token store was given, as a UUID.
+pub(crate) fn parse_installation_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| {
+        Error::invalid_argument(
+            "installation_id",
+            format!("`{id}` is not an installation id (a UUID)"),
+        )
+    })
+}

@@ -1,0 +1,81 @@
+//! The database schema, as numbered migrations shared by SQLite and
+//! PostgreSQL (the SQL below is valid in both).
+//!
+//! Each store applies the migrations it has not applied yet, in order, in
+//! one transaction that first takes a database-wide lock (SQLite:
+//! `BEGIN IMMEDIATE`; PostgreSQL: `pg_advisory_xact_lock`) and records them
+//! in `schema_migrations`. Two processes starting together therefore apply
+//! each migration exactly once: the second waits for the lock, then sees the
+//! migrations recorded.
+//!
+//! ```
+//! assert_eq!(switchboard_store::schema::MIGRATIONS[0].version, 1);
+//! ```
+
+/// One schema change.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Migration {
+    /// Increasing number; recorded in `schema_migrations.version`.
+    pub version: i64,
+    /// A short name for people.
+    pub name: &'static str,
+    /// The SQL (several statements).
+    pub sql: &'static str,
+}
+
+/// Creates the migrations table; run before reading it.
+pub(crate) const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "installations and refresh locks",
+    sql: "
+CREATE TABLE installations (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    connector_id TEXT NOT NULL,
+    connector_version TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    cloud TEXT NOT NULL,
+    tenant_id TEXT,
+    tenant_key TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    client TEXT NOT NULL,
+    status TEXT NOT NULL,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    client_secret TEXT,
+    access_token TEXT,
+    access_token_expires_at BIGINT,
+    refresh_token TEXT,
+    token_tenant_id TEXT,
+    granted_scopes TEXT NOT NULL DEFAULT '[]',
+    continuations TEXT NOT NULL DEFAULT '{}',
+    secrets_version BIGINT NOT NULL,
+    secrets_updated_at BIGINT
+);
+CREATE UNIQUE INDEX installations_live_key
+    ON installations (account, connector_id, variant, tenant_key)
+    WHERE status <> 'uninstalled';
+CREATE INDEX installations_by_account ON installations (account, created_at);
+CREATE TABLE refresh_locks (
+    installation_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+",
+}];
+
+/// The record columns, in [`crate::row::RecordRow`] order.
+pub(crate) const RECORD_COLUMNS: &str = "id, account, connector_id, connector_version, variant, cloud, tenant_id, tenant_key, settings, client, status, last_error, created_at, updated_at, version";
+
+/// The secret columns, in [`crate::row::SecretRow`] order, then the version.
+pub(crate) const SECRET_COLUMNS: &str = "client_secret, access_token, access_token_expires_at, refresh_token, token_tenant_id, granted_scopes, continuations, secrets_updated_at, secrets_version";

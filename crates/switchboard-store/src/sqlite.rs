@@ -1,0 +1,786 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Every operation runs on a blocking thread (`spawn_blocking`) on the
+//! store's one connection. Writes use `BEGIN IMMEDIATE`, so several
+//! processes can share the file: a writer waits up to the busy timeout for
+//! another, then fails with [`ErrorKind::Storage`] having changed nothing.
+//! `synchronous=FULL` keeps committed writes across a power cut.
+//!
+//! ```
+//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_store::{keyring::KeyRing, sqlite::SqliteStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(dir.path().join("switchboard.db"), KeyRing::generate("k1").unwrap())
+//!     .await
+//!     .unwrap();
+//! let inst = store
+//!     .create(
+//!         Installation::new("acct-1", "microsoft365", "1.0.0", "delegated"),
+//!         InstallationSecrets::default().with_client_secret("cs"),
+//!     )
+//!     .await
+//!     .unwrap();
+//! assert_eq!(store.get(inst.id).await.unwrap().unwrap().account, "acct-1");
+//! # });
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use switchboard_core::auth::store::{StoredTokens, TokenStore};
+use switchboard_core::install::{
+    Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
+    version_conflict,
+};
+use switchboard_core::{Error, ErrorKind, Result};
+use uuid::Uuid;
+
+use crate::keyring::KeyRing;
+use crate::row::{RecordRow, ReencryptReport, SecretRow, to_millis};
+use crate::row::{TokenColumns, parse_installation_id};
+use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS};
+
+/// How a [`SqliteStore`] opens its file.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// How long a write waits for another writer before failing.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// The same options with another busy timeout.
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+}
+
+/// An [`InstallationStore`] in one SQLite file. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: Arc<PathBuf>,
+    conn: Arc<Mutex<Connection>>,
+    ring: Arc<KeyRing>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("keys", &self.ring)
+            .finish()
+    }
+}
+
+fn storage(path: &Path, e: impl fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        format!(
+            "the SQLite store {} could not be read or written: {e}; nothing was changed by the failed operation",
+            path.display()
+        ),
+    )
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}
+
+fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+    Ok(RecordRow {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        connector_id: row.get(2)?,
+        connector_version: row.get(3)?,
+        variant: row.get(4)?,
+        cloud: row.get(5)?,
+        tenant_id: row.get(6)?,
+        tenant_key: row.get(7)?,
+        settings: row.get(8)?,
+        client: row.get(9)?,
+        status: row.get(10)?,
+        last_error: row.get(11)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+        version: row.get(14)?,
+    })
+}
+
+fn read_secrets(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SecretRow, i64)> {
+    Ok((
+        SecretRow {
+            client_secret: row.get(0)?,
+            access_token: row.get(1)?,
+            access_token_expires_at: row.get(2)?,
+            refresh_token: row.get(3)?,
+            token_tenant_id: row.get(4)?,
+            granted_scopes: row.get(5)?,
+            continuations: row.get(6)?,
+            secrets_updated_at: row.get(7)?,
+        },
+        row.get(8)?,
+    ))
+}
+
+fn version_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn find_live_duplicate(conn: &Connection, row: &RecordRow) -> rusqlite::Result<Option<RecordRow>> {
+    conn.query_row(
+        &format!(
+            "SELECT {RECORD_COLUMNS} FROM installations
+             WHERE account = ?1 AND connector_id = ?2 AND variant = ?3 AND tenant_key = ?4
+               AND status <> 'uninstalled' AND id <> ?5"
+        ),
+        params![
+            row.account,
+            row.connector_id,
+            row.variant,
+            row.tenant_key,
+            row.id
+        ],
+        read_record,
+    )
+    .optional()
+}
+
+fn write_secrets(
+    conn: &Connection,
+    id: &str,
+    s: &SecretRow,
+    expected: Option<i64>,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE installations SET client_secret = ?1, access_token = ?2, access_token_expires_at = ?3,
+             refresh_token = ?4, token_tenant_id = ?5, granted_scopes = ?6, continuations = ?7,
+             secrets_updated_at = ?8, secrets_version = secrets_version + 1
+         WHERE id = ?9 AND (?10 IS NULL OR secrets_version = ?10)",
+        params![
+            s.client_secret,
+            s.access_token,
+            s.access_token_expires_at,
+            s.refresh_token,
+            s.token_tenant_id,
+            s.granted_scopes,
+            s.continuations,
+            s.secrets_updated_at,
+            id,
+            expected,
+        ],
+    )
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store at `path` with default options,
+    /// applying any schema migrations not yet applied.
+    pub async fn open(path: impl Into<PathBuf>, ring: KeyRing) -> Result<Self> {
+        SqliteStore::open_with(path, ring, SqliteOptions::default()).await
+    }
+
+    /// Open with options.
+    pub async fn open_with(
+        path: impl Into<PathBuf>,
+        ring: KeyRing,
+        options: SqliteOptions,
+    ) -> Result<Self> {
+        let path = path.into();
+        let open_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = Connection::open(&open_path).map_err(|e| storage(&open_path, e))?;
+            conn.busy_timeout(options.busy_timeout)
+                .map_err(|e| storage(&open_path, e))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| storage(&open_path, e))?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| storage(&open_path, e))?;
+            // overwrite deleted content, so replaced ciphertexts (old keys) do not linger in free pages
+            conn.pragma_update(None, "secure_delete", "ON")
+                .map_err(|e| storage(&open_path, e))?;
+            migrate(&mut conn).map_err(|e| storage(&open_path, e))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| storage(&path, e))??;
+        Ok(SqliteStore {
+            path: Arc::new(path),
+            conn: Arc::new(Mutex::new(conn)),
+            ring: Arc::new(ring),
+        })
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store's key ring.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// Run `f` on the connection on a blocking thread.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &KeyRing) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let ring = self.ring.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard, &ring)
+        })
+        .await
+        .map_err(|e| storage(&path, e))?
+    }
+
+    /// Rewrite every installation's secrets under the key ring's newest
+    /// key. Rows that cannot be decrypted are reported and left unchanged.
+    pub async fn reencrypt_all(&self) -> Result<ReencryptReport> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let ids: Vec<String> = {
+                let mut stmt = conn
+                    .prepare("SELECT id FROM installations ORDER BY created_at")
+                    .map_err(|e| storage(&path, e))?;
+                stmt.query_map([], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                    .map_err(|e| storage(&path, e))?
+            };
+            let mut report = ReencryptReport::default();
+            for text_id in ids {
+                let Ok(id) = Uuid::parse_str(&text_id) else {
+                    continue;
+                };
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(|e| storage(&path, e))?;
+                let (row, version) = tx
+                    .query_row(
+                        &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = ?1"),
+                        params![text_id],
+                        read_secrets,
+                    )
+                    .map_err(|e| storage(&path, e))?;
+                if !row.needs_reencrypt(ring) {
+                    report.already_current += 1;
+                    continue;
+                }
+                let secrets = match row.decrypt(ring, id) {
+                    Ok(secrets) => secrets,
+                    Err(e) => {
+                        report.failed.push((id, e));
+                        continue;
+                    }
+                };
+                let mut new_row = SecretRow::encrypt(ring, id, &secrets, SystemTime::now())?;
+                new_row.secrets_updated_at = row.secrets_updated_at;
+                // re-encryption changes no value: keep the version, so no
+                // reader's compare-and-swap is disturbed
+                tx.execute(
+                    "UPDATE installations SET client_secret = ?1, access_token = ?2, refresh_token = ?3, continuations = ?4
+                     WHERE id = ?5 AND secrets_version = ?6",
+                    params![
+                        new_row.client_secret,
+                        new_row.access_token,
+                        new_row.refresh_token,
+                        new_row.continuations,
+                        text_id,
+                        version
+                    ],
+                )
+                .map_err(|e| storage(&path, e))?;
+                tx.commit().map_err(|e| storage(&path, e))?;
+                report.rewritten += 1;
+            }
+            Ok(report)
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(MIGRATIONS_TABLE)?;
+    for migration in MIGRATIONS {
+        let applied: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                params![migration.version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if applied.is_none() {
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applying SQLite migration"
+            );
+            tx.execute_batch(migration.sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![
+                    migration.version,
+                    migration.name,
+                    to_millis(SystemTime::now())
+                ],
+            )?;
+        }
+    }
+    tx.commit()
+}
+
+#[async_trait]
+impl InstallationStore for SqliteStore {
+    async fn create(
+        &self,
+        mut installation: Installation,
+        secrets: InstallationSecrets,
+    ) -> Result<Installation> {
+        installation.validate()?;
+        let now = SystemTime::now();
+        installation.created_at = now;
+        installation.updated_at = now;
+        installation.version = 1;
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let row = RecordRow::from_installation(&installation)?;
+            let s = SecretRow::encrypt(ring, installation.id, &secrets, now)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let taken: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM installations WHERE id = ?1",
+                    params![row.id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            if taken.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("installation {} already exists", row.id),
+                ));
+            }
+            if installation.status != InstallationStatus::Uninstalled
+                && let Some(existing) =
+                    find_live_duplicate(&tx, &row).map_err(|e| storage(&path, e))?
+            {
+                return Err(Installation::duplicate_error(
+                    &existing.into_installation()?,
+                ));
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO installations ({RECORD_COLUMNS}, {SECRET_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, 1)"
+                ),
+                params![
+                    row.id,
+                    row.account,
+                    row.connector_id,
+                    row.connector_version,
+                    row.variant,
+                    row.cloud,
+                    row.tenant_id,
+                    row.tenant_key,
+                    row.settings,
+                    row.client,
+                    row.status,
+                    row.last_error,
+                    row.created_at,
+                    row.updated_at,
+                    row.version,
+                    s.client_secret,
+                    s.access_token,
+                    s.access_token_expires_at,
+                    s.refresh_token,
+                    s.token_tenant_id,
+                    s.granted_scopes,
+                    s.continuations,
+                    s.secrets_updated_at,
+                ],
+            )
+            .map_err(|e| storage(&path, e))?;
+            tx.commit().map_err(|e| storage(&path, e))?;
+            tracing::debug!(installation = %installation.id, "installation created");
+            Ok(installation)
+        })
+        .await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            conn.query_row(
+                &format!("SELECT {RECORD_COLUMNS} FROM installations WHERE id = ?1"),
+                params![id.to_string()],
+                read_record,
+            )
+            .optional()
+            .map_err(|e| storage(&path, e))?
+            .map(RecordRow::into_installation)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_by_account(&self, account: &str) -> Result<Vec<Result<Installation>>> {
+        let path = self.path.clone();
+        let account = account.to_string();
+        self.with_conn(move |conn, _| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM installations WHERE account = ?1 ORDER BY created_at, id"
+                ))
+                .map_err(|e| storage(&path, e))?;
+            let rows = stmt
+                .query_map(params![account], read_record)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| storage(&path, e))?;
+            Ok(rows.into_iter().map(RecordRow::into_installation).collect())
+        })
+        .await
+    }
+
+    async fn update(&self, installation: &Installation) -> Result<Installation> {
+        installation.validate()?;
+        let mut stored = installation.clone();
+        stored.version = installation.version + 1;
+        stored.updated_at = SystemTime::now();
+        let expected = i64::try_from(installation.version).unwrap_or(i64::MAX);
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            let row = RecordRow::from_installation(&stored)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let changed = tx.execute(
+                "UPDATE installations SET account = ?1, connector_id = ?2, connector_version = ?3, variant = ?4,
+                     cloud = ?5, tenant_id = ?6, tenant_key = ?7, settings = ?8, client = ?9, status = ?10,
+                     last_error = ?11, updated_at = ?12, version = ?13
+                 WHERE id = ?14 AND version = ?15",
+                params![
+                    row.account,
+                    row.connector_id,
+                    row.connector_version,
+                    row.variant,
+                    row.cloud,
+                    row.tenant_id,
+                    row.tenant_key,
+                    row.settings,
+                    row.client,
+                    row.status,
+                    row.last_error,
+                    row.updated_at,
+                    row.version,
+                    row.id,
+                    expected,
+                ],
+            );
+            let changed = match changed {
+                Ok(n) => n,
+                Err(e) if is_unique_violation(&e) => {
+                    let existing = find_live_duplicate(&tx, &row).map_err(|e| storage(&path, e))?;
+                    return Err(match existing {
+                        Some(existing) => Installation::duplicate_error(&existing.into_installation()?),
+                        None => storage(&path, e),
+                    });
+                }
+                Err(e) => return Err(storage(&path, e)),
+            };
+            if changed == 0 {
+                let current: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM installations WHERE id = ?1",
+                        params![row.id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| storage(&path, e))?;
+                return Err(match current {
+                    None => not_found(stored.id),
+                    Some(v) => version_conflict(stored.id, "record", version_u64(expected), version_u64(v)),
+                });
+            }
+            tx.commit().map_err(|e| storage(&path, e))?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let found = conn
+                .query_row(
+                    &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = ?1"),
+                    params![id.to_string()],
+                    read_secrets,
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            match found {
+                None => Ok(None),
+                Some((row, version)) => Ok(Some(Versioned {
+                    version: version_u64(version),
+                    value: row.decrypt(ring, id)?,
+                })),
+            }
+        })
+        .await
+    }
+
+    async fn store_secrets(
+        &self,
+        id: Uuid,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let row = SecretRow::encrypt(ring, id, &secrets, SystemTime::now())?;
+            let expected_i = i64::try_from(expected).unwrap_or(i64::MAX);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let changed = write_secrets(&tx, &id.to_string(), &row, Some(expected_i))
+                .map_err(|e| storage(&path, e))?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT secrets_version FROM installations WHERE id = ?1",
+                    params![id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            match (changed, current) {
+                (_, None) => Err(not_found(id)),
+                (0, Some(v)) => Err(version_conflict(id, "secrets", expected, version_u64(v))),
+                (_, Some(v)) => {
+                    tx.commit().map_err(|e| storage(&path, e))?;
+                    Ok(version_u64(v))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let changed = write_secrets(
+                &tx,
+                &id.to_string(),
+                &SecretRow::erased(SystemTime::now()),
+                None,
+            )
+            .map_err(|e| storage(&path, e))?;
+            if changed == 0 {
+                return Err(not_found(id));
+            }
+            let v: i64 = tx
+                .query_row(
+                    "SELECT secrets_version FROM installations WHERE id = ?1",
+                    params![id.to_string()],
+                    |r| r.get(0),
+                )
+                .map_err(|e| storage(&path, e))?;
+            tx.execute(
+                "DELETE FROM refresh_locks WHERE installation_id = ?1",
+                params![id.to_string()],
+            )
+            .map_err(|e| storage(&path, e))?;
+            tx.commit().map_err(|e| storage(&path, e))?;
+            Ok(version_u64(v))
+        })
+        .await
+    }
+
+    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+        let path = self.path.clone();
+        let holder = holder.to_string();
+        self.with_conn(move |conn, _| {
+            let now = to_millis(SystemTime::now());
+            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM installations WHERE id = ?1",
+                    params![id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            if exists.is_none() {
+                return Err(not_found(id));
+            }
+            let taken = tx
+                .execute(
+                    "INSERT INTO refresh_locks (installation_id, holder, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (installation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE refresh_locks.holder = excluded.holder OR refresh_locks.expires_at <= ?4",
+                    params![id.to_string(), holder, until, now],
+                )
+                .map_err(|e| storage(&path, e))?;
+            tx.commit().map_err(|e| storage(&path, e))?;
+            Ok(taken > 0)
+        })
+        .await
+    }
+
+    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+        let path = self.path.clone();
+        let holder = holder.to_string();
+        self.with_conn(move |conn, _| {
+            conn.execute(
+                "DELETE FROM refresh_locks WHERE installation_id = ?1 AND holder = ?2",
+                params![id.to_string(), holder],
+            )
+            .map_err(|e| storage(&path, e))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+const TOKENS_PRESENT: &str =
+    "(refresh_token IS NOT NULL OR token_tenant_id IS NOT NULL OR granted_scopes <> '[]')";
+
+fn tokens_conflict(id: Uuid) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("the tokens of installation {id} were changed by another writer; read them again"),
+    )
+}
+
+/// The OAuth token store on the same rows: the refresh token, tenant and
+/// granted scopes of [`InstallationSecrets`], versioned by the secrets
+/// version. "No record" means no token data yet.
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+        let id = parse_installation_id(installation_id)?;
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let found = conn
+                .query_row(
+                    &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = ?1"),
+                    params![id.to_string()],
+                    read_secrets,
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            let Some((row, version)) = found else {
+                return Ok(None);
+            };
+            Ok(
+                TokenColumns::decrypt(ring, id, &row)?.map(|value| Versioned {
+                    version: version_u64(version),
+                    value,
+                }),
+            )
+        })
+        .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        installation_id: &str,
+        expected: Option<u64>,
+        tokens: StoredTokens,
+    ) -> Result<u64> {
+        let id = parse_installation_id(installation_id)?;
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let cols = TokenColumns::encrypt(ring, id, &tokens)?;
+            let now = to_millis(SystemTime::now());
+            let guard = match expected {
+                Some(_) => "secrets_version = ?6".to_string(),
+                None => format!("NOT {TOKENS_PRESENT} AND ?6 IS NULL"),
+            };
+            let expected_i = expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let changed = tx
+                .execute(
+                    &format!(
+                        "UPDATE installations SET refresh_token = ?1, token_tenant_id = ?2, granted_scopes = ?3,
+                             secrets_updated_at = ?4, secrets_version = secrets_version + 1
+                         WHERE id = ?5 AND {guard}"
+                    ),
+                    params![
+                        cols.refresh_token,
+                        cols.token_tenant_id,
+                        cols.granted_scopes,
+                        now,
+                        id.to_string(),
+                        expected_i
+                    ],
+                )
+                .map_err(|e| storage(&path, e))?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT secrets_version FROM installations WHERE id = ?1",
+                    params![id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            match (changed, current) {
+                (_, None) => Err(not_found(id)),
+                (0, Some(_)) => Err(tokens_conflict(id)),
+                (_, Some(v)) => {
+                    tx.commit().map_err(|e| storage(&path, e))?;
+                    Ok(version_u64(v))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, installation_id: &str) -> Result<()> {
+        let id = parse_installation_id(installation_id)?;
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            conn.execute(
+                "UPDATE installations SET refresh_token = NULL, access_token = NULL, access_token_expires_at = NULL,
+                     token_tenant_id = NULL, granted_scopes = '[]', secrets_updated_at = ?1,
+                     secrets_version = secrets_version + 1
+                 WHERE id = ?2",
+                params![to_millis(SystemTime::now()), id.to_string()],
+            )
+            .map_err(|e| storage(&path, e))?;
+            Ok(())
+        })
+        .await
+    }
+}

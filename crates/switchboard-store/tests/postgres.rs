@@ -1,0 +1,302 @@
+//! The store suite on PostgreSQL, plus PostgreSQL's own fault tests.
+//!
+//! Runs when `SWITCHBOARD_TEST_DATABASE_URL` is set (`eval "$(bash
+//! scripts/postgres-ci.sh)"` starts a throwaway server and sets it);
+//! otherwise each test prints that it was skipped and passes. Every test
+//! works in its own new schema.
+
+mod suite;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use suite::{Backend, KeyBox, SECRET_COLUMNS_SQL};
+use switchboard_core::ErrorKind;
+use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_store::postgres::{PostgresOptions, PostgresStore};
+use switchboard_store::{KeyRing, Store};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+
+const URL_ENV: &str = "SWITCHBOARD_TEST_DATABASE_URL";
+
+fn database_url() -> Option<String> {
+    match std::env::var(URL_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // In CI the suite must run: .ci/run starts a server and sets the URL.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{URL_ENV} must be set in CI (.ci/run starts PostgreSQL with scripts/postgres-ci.sh)"
+            );
+            eprintln!(
+                "skipped: {URL_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\" starts a test server)"
+            );
+            None
+        }
+    }
+}
+
+struct PgBackend {
+    url: String,
+    schema: String,
+    keys: KeyBox,
+}
+
+impl PgBackend {
+    async fn new() -> Option<Self> {
+        let url = database_url()?;
+        Some(PgBackend {
+            url,
+            schema: format!("t_{}", uuid::Uuid::new_v4().simple()),
+            keys: KeyBox::default(),
+        })
+    }
+
+    async fn raw(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("SET search_path TO {}", self.schema))
+            .await
+            .unwrap();
+        client
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<String> {
+        let client = self.raw().await;
+        let wrapped = format!("SELECT (q.*)::text FROM ({sql}) AS q");
+        client
+            .query(&wrapped, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    async fn open(&self, ring: KeyRing) -> switchboard_core::Result<Store> {
+        Ok(Store::Postgres(
+            PostgresStore::connect_with(
+                &self.url,
+                ring,
+                PostgresOptions::default().with_schema(&self.schema),
+            )
+            .await?,
+        ))
+    }
+
+    async fn exec(&self, sql: &str) {
+        self.raw().await.batch_execute(sql).await.unwrap();
+    }
+
+    async fn scalar(&self, sql: &str) -> String {
+        let client = self.raw().await;
+        let row = client
+            .query_one(
+                &format!("SELECT (q.*)::text FROM ({sql}) AS q LIMIT 1"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let text: String = row.get(0);
+        // a one-column row casts to `(value)`
+        text.trim_start_matches('(')
+            .trim_end_matches(')')
+            .to_string()
+    }
+
+    async fn dump(&self) -> String {
+        let mut all = self.texts("SELECT * FROM installations").await;
+        all.extend(self.texts("SELECT * FROM refresh_locks").await);
+        all.join("\n")
+    }
+
+    async fn secret_columns(&self) -> String {
+        self.texts(SECRET_COLUMNS_SQL).await.join("\n")
+    }
+
+    fn keys(&self) -> &KeyBox {
+        &self.keys
+    }
+}
+
+store_suite!(PgBackend::new());
+
+/// A TCP relay to the database that the test can cut and restore, to play
+/// a database that goes down and comes back.
+struct Relay {
+    addr: SocketAddr,
+    target: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(target: SocketAddr, addr: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut pipes = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                pipes.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay {
+            addr,
+            target,
+            task: Some(task),
+        }
+    }
+
+    /// Close the listener and every relayed connection.
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    async fn restore(&mut self) {
+        let again = Relay::start(self.target, self.addr).await;
+        *self = again;
+    }
+}
+
+fn target_of(url: &str) -> (SocketAddr, String) {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        #[allow(unreachable_patterns)]
+        _ => panic!("the test database must be reached over TCP"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let ip = if host == "localhost" {
+        "127.0.0.1".to_string()
+    } else {
+        host.clone()
+    };
+    (format!("{ip}:{port}").parse().unwrap(), host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
+    let Some(backend) = PgBackend::new().await else {
+        return;
+    };
+    let (target, host) = target_of(&backend.url);
+    let mut relay = Relay::start(target, "127.0.0.1:0".parse().unwrap()).await;
+    let relayed_url = backend.url.replacen(
+        &format!("{host}:{}", target.port()),
+        &relay.addr.to_string(),
+        1,
+    );
+    assert_ne!(relayed_url, backend.url, "the URL must name host:port");
+    let store = PostgresStore::connect_with(
+        &relayed_url,
+        backend.keys.ring(&["k1"]),
+        PostgresOptions::default()
+            .with_schema(&backend.schema)
+            .with_connect_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let inst = store
+        .create(
+            Installation::new("acct", "microsoft365", "1.0.0", "delegated"),
+            InstallationSecrets::default().with_refresh_token("rt-kept"),
+        )
+        .await
+        .unwrap();
+
+    relay.cut().await;
+    let err = store
+        .store_secrets(
+            inst.id,
+            1,
+            InstallationSecrets::default().with_refresh_token("rt-lost"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+    assert!(err.to_string().contains("PostgreSQL store"), "{err}");
+    let err = store.get(inst.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+    let err = store
+        .create(
+            Installation::new("acct", "microsoft365", "1.0.0", "application"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+
+    relay.restore().await;
+    // the pool reconnects; what was stored is intact, the failed writes left nothing
+    let mut secrets = None;
+    for _ in 0..20 {
+        match store.load_secrets(inst.id).await {
+            Ok(found) => {
+                secrets = found;
+                break;
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Storage),
+        }
+    }
+    let secrets = secrets.expect("the store reconnects after the database is back");
+    assert_eq!(secrets.version, 1);
+    assert_eq!(
+        secrets.value.refresh_token.unwrap().expose_secret(),
+        "rt-kept"
+    );
+    assert_eq!(store.list_by_account("acct").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_storage_error_without_the_password() {
+    if database_url().is_none() {
+        return;
+    }
+    // a port nobody listens on
+    let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let err = PostgresStore::connect_with(
+        &format!("postgres://switchboard:hunter2-password@{addr}/db"),
+        KeyRing::generate("k1").unwrap(),
+        PostgresOptions::default().with_connect_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!format!("{err:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn store_spec_opens_postgres() {
+    let Some(backend) = PgBackend::new().await else {
+        return;
+    };
+    let store = Store::open(&backend.url, backend.keys.ring(&["k1"]))
+        .await
+        .unwrap();
+    assert!(matches!(store, Store::Postgres(_)));
+    let err = PostgresStore::connect_with(
+        &backend.url,
+        backend.keys.ring(&["k1"]),
+        PostgresOptions::default().with_schema("Bad; DROP"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.field(), Some("schema"));
+}

@@ -1,0 +1,265 @@
+//! One refresh across nodes: two "nodes" (each its own store instance,
+//! OAuth context and in-process token cache) on one database, with the
+//! real OAuth credential against a wiremock token endpoint.
+//!
+//! Runs on SQLite always and on PostgreSQL when
+//! `SWITCHBOARD_TEST_DATABASE_URL` is set.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use oauth2::{ClientId, ClientSecret, TokenUrl};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use switchboard_core::auth::client::OAuthClient;
+use switchboard_core::auth::context::AuthContext;
+use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_core::auth::provider::Provider;
+use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
+use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_core::shared_token::{SharedTokenCredential, SharedTokenPolicy};
+use switchboard_store::postgres::{PostgresOptions, PostgresStore};
+use switchboard_store::sqlite::SqliteStore;
+use switchboard_store::{KeyRing, Store};
+use wiremock::matchers::{any, body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[derive(Debug)]
+struct PassThrough;
+
+impl Provider for PassThrough {
+    fn scopes(&self, permissions: &[String]) -> Vec<String> {
+        permissions.to_vec()
+    }
+}
+
+async fn catch_all(server: &MockServer) {
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(599))
+        .with_priority(250)
+        .named("unexpected request")
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
+async fn token_endpoint(server: &MockServer, old_rt: &str, access: &str, new_rt: &str) {
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains(format!("refresh_token={old_rt}")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "access_token": access,
+                    "refresh_token": new_rt,
+                }))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .named("token refresh")
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// A node: its own OAuth context (token cache) over its own store instance.
+fn node(
+    store: &Store,
+    server: &MockServer,
+    installation: uuid::Uuid,
+    name: &str,
+) -> SharedTokenCredential {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ctx = AuthContext::new(http, Arc::new(store.clone()));
+    let client = OAuthClient::new(
+        ctx.http.clone(),
+        ClientId::new("client-1".into()),
+        Some(ClientSecret::new("client-secret-value".into())),
+        TokenUrl::new(format!("{}/token", server.uri())).unwrap(),
+    );
+    let oauth = OAuthCredential::new(
+        ctx,
+        client,
+        InstallationIdentity::new(
+            installation.to_string(),
+            "https://login.example.test",
+            "tenant-a",
+        ),
+        Grant::RefreshToken,
+        Arc::new(PassThrough),
+    );
+    SharedTokenCredential::new(Arc::new(oauth), Arc::new(store.clone()), installation, name)
+        .with_policy(SharedTokenPolicy::default().with_poll_interval(Duration::from_millis(10)))
+}
+
+/// Two store instances on one fresh database of each available kind.
+async fn databases(keys: &str) -> Vec<(String, Store, Store, Option<tempfile::TempDir>)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = Store::Sqlite(
+        SqliteStore::open(&path, KeyRing::parse(keys).unwrap())
+            .await
+            .unwrap(),
+    );
+    let b = Store::Sqlite(
+        SqliteStore::open(&path, KeyRing::parse(keys).unwrap())
+            .await
+            .unwrap(),
+    );
+    out.push(("sqlite".to_string(), a, b, Some(dir)));
+    match std::env::var("SWITCHBOARD_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let open = || {
+                PostgresStore::connect_with(
+                    &url,
+                    KeyRing::parse(keys).unwrap(),
+                    PostgresOptions::default().with_schema(&schema),
+                )
+            };
+            let a = Store::Postgres(open().await.unwrap());
+            let b = Store::Postgres(open().await.unwrap());
+            out.push(("postgres".to_string(), a, b, None));
+        }
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "SWITCHBOARD_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
+            );
+            eprintln!("skipped the PostgreSQL run: SWITCHBOARD_TEST_DATABASE_URL is not set")
+        }
+    }
+    out
+}
+
+async fn installation_with_expired_token(store: &Store, rt: &str) -> uuid::Uuid {
+    let expired = SystemTime::now() - Duration::from_secs(60);
+    store
+        .create(
+            Installation::new("acct", "microsoft365", "1.0.0", "delegated"),
+            InstallationSecrets::default()
+                .with_refresh_token(rt)
+                .with_access_token(AccessToken::new("at-expired", Some(expired))),
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+/// 200 concurrent calls, half on each node, find an expired token: exactly
+/// one token request is made, every call gets the new token, and both nodes
+/// read the same stored access and rotated refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_two_hundred_calls_one_token_request() {
+    let keys = KeyRing::generate_entry("k1").unwrap();
+    for (kind, store_a, store_b, _dir) in databases(&keys).await {
+        let server = MockServer::start().await;
+        catch_all(&server).await;
+        token_endpoint(&server, "rt-1", "at-new", "rt-2").await;
+        let id = installation_with_expired_token(&store_a, "rt-1").await;
+        let node_a = Arc::new(node(&store_a, &server, id, "node-a"));
+        let node_b = Arc::new(node(&store_b, &server, id, "node-b"));
+        let mut calls = Vec::new();
+        for i in 0..200 {
+            let cred = if i % 2 == 0 {
+                node_a.clone()
+            } else {
+                node_b.clone()
+            };
+            calls.push(tokio::spawn(async move {
+                cred.token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
+                    .await
+            }));
+        }
+        for call in calls {
+            let token = call.await.unwrap().unwrap();
+            assert_eq!(token.secret(), "at-new", "{kind}");
+        }
+        server.verify().await;
+        assert_eq!(server.received_requests().await.unwrap().len(), 1, "{kind}");
+        for store in [&store_a, &store_b] {
+            let stored = store.load_secrets(id).await.unwrap().unwrap().value;
+            assert_eq!(stored.access_token.unwrap().secret(), "at-new", "{kind}");
+            assert_eq!(
+                stored.refresh_token.unwrap().expose_secret(),
+                "rt-2",
+                "{kind}"
+            );
+        }
+    }
+}
+
+/// A node that took the lease and crashed blocks the others only until the
+/// lease's time limit; then one of them refreshes, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_lease_holder_blocks_only_until_its_lease_expires() {
+    let keys = KeyRing::generate_entry("k1").unwrap();
+    for (kind, store_a, store_b, _dir) in databases(&keys).await {
+        let server = MockServer::start().await;
+        catch_all(&server).await;
+        token_endpoint(&server, "rt-1", "at-after-crash", "rt-2").await;
+        let id = installation_with_expired_token(&store_a, "rt-1").await;
+        // the crashed node's lease: 400 ms
+        assert!(
+            store_a
+                .try_lock_refresh(id, "crashed-node", Duration::from_millis(400))
+                .await
+                .unwrap()
+        );
+        let survivor = node(&store_b, &server, id, "node-b");
+        let token = survivor
+            .token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
+            .await
+            .unwrap();
+        assert_eq!(token.secret(), "at-after-crash", "{kind}");
+        server.verify().await;
+        let stored = store_a.load_secrets(id).await.unwrap().unwrap().value;
+        assert_eq!(
+            stored.refresh_token.unwrap().expose_secret(),
+            "rt-2",
+            "{kind}"
+        );
+    }
+}
+
+/// A token the service refused (401) is not handed out again: the caller
+/// that reports it gets one refresh, the stored token is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_stored_token_is_refreshed_once() {
+    let keys = KeyRing::generate_entry("k1").unwrap();
+    for (kind, store_a, store_b, _dir) in databases(&keys).await {
+        let server = MockServer::start().await;
+        catch_all(&server).await;
+        token_endpoint(&server, "rt-1", "at-second", "rt-2").await;
+        let fresh = SystemTime::now() + Duration::from_secs(3600);
+        let id = store_a
+            .create(
+                Installation::new("acct", "microsoft365", "1.0.0", "delegated"),
+                InstallationSecrets::default()
+                    .with_refresh_token("rt-1")
+                    .with_access_token(AccessToken::new("at-first", Some(fresh))),
+            )
+            .await
+            .unwrap()
+            .id;
+        let cred = node(&store_b, &server, id, "node-b");
+        let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+        // still valid: served from the store, no token request
+        assert_eq!(cred.token(&request).await.unwrap().secret(), "at-first");
+        let refused = request.with_rejected(AccessToken::new("at-first", Some(fresh)));
+        assert_eq!(
+            cred.token(&refused).await.unwrap().secret(),
+            "at-second",
+            "{kind}"
+        );
+        server.verify().await;
+        let stored = store_a.load_secrets(id).await.unwrap().unwrap().value;
+        assert_eq!(stored.access_token.unwrap().secret(), "at-second");
+    }
+}

@@ -1,0 +1,946 @@
+//! The store test suite, run against every backend (tests/sqlite.rs,
+//! tests/postgres.rs). Each test gets a fresh database (a new SQLite file or
+//! a new PostgreSQL schema) from its [`Backend`].
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use switchboard_core::ErrorKind;
+use switchboard_core::auth::store::{StoredTokens, TokenStore};
+use switchboard_core::credential::AccessToken;
+use switchboard_core::install::{
+    ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
+};
+use switchboard_store::{KeyRing, Store};
+
+/// A fresh database and raw access to it.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A new store instance (its own connection or pool) on this database.
+    async fn open(&self, ring: KeyRing) -> switchboard_core::Result<Store>;
+    /// Run SQL on the database directly, bypassing the store.
+    async fn exec(&self, sql: &str);
+    /// The first column of the first row of `sql`, as text.
+    async fn scalar(&self, sql: &str) -> String;
+    /// Everything the database holds about installations, as raw text (the
+    /// database file's bytes, or every row cast to text).
+    async fn dump(&self) -> String;
+    /// Every secret column of every installation row, as text.
+    async fn secret_columns(&self) -> String;
+    /// Key material, shared by every store this backend opens.
+    fn keys(&self) -> &KeyBox;
+}
+
+/// Key entries by id, generated once per backend.
+#[derive(Default)]
+pub struct KeyBox {
+    entries: Mutex<HashMap<String, String>>,
+}
+
+impl KeyBox {
+    /// A ring with the keys `ids`, newest last.
+    pub fn ring(&self, ids: &[&str]) -> KeyRing {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let spec: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                entries
+                    .entry(id.to_string())
+                    .or_insert_with(|| KeyRing::generate_entry(id).unwrap())
+                    .clone()
+            })
+            .collect();
+        KeyRing::parse(&spec.join(",")).unwrap()
+    }
+}
+
+/// The secret columns joined into one text per row (SQL valid in both databases).
+pub const SECRET_COLUMNS_SQL: &str = "SELECT COALESCE(client_secret, '') || '|' || COALESCE(access_token, '') || '|' || COALESCE(refresh_token, '') || '|' || continuations FROM installations";
+
+/// Generates one `#[tokio::test]` per suite function for a backend
+/// constructor (an async expression giving `Option<Backend>`; `None` skips).
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        store_suite!(@tests $make;
+            create_get_and_list_round_trip,
+            duplicate_install_is_refused_with_the_existing_id,
+            concurrent_duplicate_installs_store_exactly_one,
+            record_updates_are_compare_and_swap,
+            secrets_round_trip_and_writes_are_compare_and_swap,
+            concurrent_secret_writes_exactly_one_wins,
+            secrets_are_encrypted_at_rest,
+            ciphertext_copied_to_another_installation_fails_that_installation_only,
+            corrupt_rows_fail_that_installation_only,
+            key_rotation_and_reencrypt_all,
+            a_missing_key_is_a_clear_error,
+            refresh_lock_is_exclusive_across_store_instances_and_expires,
+            one_refresh_across_two_nodes_and_both_see_the_same_token,
+            migrations_run_once_when_stores_open_together,
+            uninstall_erases_secrets_and_keeps_a_tombstone,
+            token_store_shares_the_rows_with_compare_and_swap
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(backend) = $make.await else { return };
+                suite::$name(&backend).await;
+            }
+        )*
+    };
+}
+
+fn new_installation(account: &str, tenant: &str) -> Installation {
+    Installation::new(account, "microsoft365", "1.0.0", "application")
+        .with_tenant_id(Some(tenant.to_string()))
+        .with_setting("user_id", serde_json::json!("adele@contoso.example"))
+        .with_client(ClientCredentials::Installation {
+            client_id: "0f5e1a52-6a4b-4a7e-8b77-000000000001".into(),
+        })
+}
+
+async fn store(b: &impl Backend) -> Store {
+    b.open(b.keys().ring(&["k1"])).await.unwrap()
+}
+
+pub async fn create_get_and_list_round_trip(b: &impl Backend) {
+    let s = store(b).await;
+    let created = s
+        .create(
+            new_installation("acct-a", "contoso.example").with_cloud("usgov"),
+            InstallationSecrets::default().with_client_secret("cs-round-trip"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(created.status, InstallationStatus::PendingConsent);
+    let got = s.get(created.id).await.unwrap().unwrap();
+    assert_eq!(got.account, "acct-a");
+    assert_eq!(got.cloud, "usgov");
+    assert_eq!(got.tenant_id.as_deref(), Some("contoso.example"));
+    assert_eq!(
+        got.settings.get("user_id"),
+        Some(&serde_json::json!("adele@contoso.example"))
+    );
+    assert_eq!(got.client, created.client);
+    assert_eq!(got.version, 1);
+    let second = s
+        .create(
+            new_installation("acct-a", "fabrikam.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    s.create(
+        new_installation("acct-b", "contoso.example"),
+        InstallationSecrets::default(),
+    )
+    .await
+    .unwrap();
+    let listed: Vec<_> = s
+        .list_by_account("acct-a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().id)
+        .collect();
+    assert_eq!(listed, vec![created.id, second.id]);
+    assert!(s.list_by_account("nobody").await.unwrap().is_empty());
+    assert!(s.get(uuid::Uuid::new_v4()).await.unwrap().is_none());
+    let secrets = s.load_secrets(created.id).await.unwrap().unwrap();
+    assert_eq!(secrets.version, 1);
+    assert_eq!(
+        secrets.value.client_secret.unwrap().expose_secret(),
+        "cs-round-trip"
+    );
+    // bad input names the field
+    let err = s
+        .create(new_installation("", "t"), InstallationSecrets::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("account"));
+}
+
+pub async fn duplicate_install_is_refused_with_the_existing_id(b: &impl Backend) {
+    let s = store(b).await;
+    let first = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let err = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains(&first.id.to_string()), "{err}");
+    assert!(err.to_string().contains("uninstall it first"), "{err}");
+    // another tenant, variant or account is another installation
+    s.create(
+        new_installation("acct", "fabrikam.example"),
+        InstallationSecrets::default(),
+    )
+    .await
+    .unwrap();
+    let mut delegated = new_installation("acct", "contoso.example");
+    delegated.variant = "delegated".into();
+    s.create(delegated, InstallationSecrets::default())
+        .await
+        .unwrap();
+    // moving another installation onto the taken key is refused too
+    let mut other = s
+        .create(
+            new_installation("acct", "northwind.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    other.tenant_id = Some("contoso.example".into());
+    let err = s.update(&other).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains(&first.id.to_string()), "{err}");
+    // an uninstalled tombstone no longer blocks
+    let mut gone = first.clone();
+    gone.set_status(InstallationStatus::Uninstalled).unwrap();
+    s.update(&gone).await.unwrap();
+    let again = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(again.id, first.id);
+    assert_eq!(
+        s.get(first.id).await.unwrap().unwrap().status,
+        InstallationStatus::Uninstalled
+    );
+}
+
+pub async fn concurrent_duplicate_installs_store_exactly_one(b: &impl Backend) {
+    let s1 = store(b).await;
+    let s2 = store(b).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = if i % 2 == 0 { s1.clone() } else { s2.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.create(
+                new_installation("race", "contoso.example"),
+                InstallationSecrets::default(),
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(s1.list_by_account("race").await.unwrap().len(), 1);
+}
+
+pub async fn record_updates_are_compare_and_swap(b: &impl Backend) {
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let created = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let mut on_a = node_a.get(created.id).await.unwrap().unwrap();
+    let mut on_b = node_b.get(created.id).await.unwrap().unwrap();
+    on_a.set_status(InstallationStatus::Active).unwrap();
+    let written = node_a.update(&on_a).await.unwrap();
+    assert_eq!(written.version, 2);
+    on_b.set_status(InstallationStatus::Disabled).unwrap();
+    let err = node_b.update(&on_b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains("version 2, expected 1"), "{err}");
+    let now = node_b.get(created.id).await.unwrap().unwrap();
+    assert_eq!(now.status, InstallationStatus::Active);
+    assert_eq!(now.version, 2);
+    let mut missing = on_a.clone();
+    missing.id = uuid::Uuid::new_v4();
+    assert_eq!(
+        node_a.update(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+pub async fn secrets_round_trip_and_writes_are_compare_and_swap(b: &impl Backend) {
+    let s = store(b).await;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let expiry = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    let secrets = InstallationSecrets::default()
+        .with_client_secret("cs-1")
+        .with_refresh_token("rt-1")
+        .with_access_token(AccessToken::new("at-1", Some(expiry)))
+        .with_continuation(
+            "users",
+            "https://graph.microsoft.com/v1.0/users?$skiptoken=sk-1",
+        );
+    let v2 = s.store_secrets(inst.id, 1, secrets.clone()).await.unwrap();
+    assert_eq!(v2, 2);
+    let loaded = s.load_secrets(inst.id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 2);
+    let value = loaded.value;
+    assert_eq!(value.client_secret.unwrap().expose_secret(), "cs-1");
+    assert_eq!(value.refresh_token.unwrap().expose_secret(), "rt-1");
+    let at = value.access_token.unwrap();
+    assert_eq!(at.secret(), "at-1");
+    assert_eq!(at.expires_at(), Some(expiry));
+    assert_eq!(
+        value.continuations["users"].expose_secret(),
+        "https://graph.microsoft.com/v1.0/users?$skiptoken=sk-1"
+    );
+    // a writer still at version 1 loses and changes nothing
+    let err = s
+        .store_secrets(inst.id, 1, InstallationSecrets::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let still = s.load_secrets(inst.id).await.unwrap().unwrap();
+    assert_eq!(still.version, 2);
+    assert!(still.value.refresh_token.is_some());
+    let missing = uuid::Uuid::new_v4();
+    assert_eq!(
+        s.store_secrets(missing, 1, InstallationSecrets::default())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert!(s.load_secrets(missing).await.unwrap().is_none());
+}
+
+pub async fn concurrent_secret_writes_exactly_one_wins(b: &impl Backend) {
+    let s1 = store(b).await;
+    let s2 = store(b).await;
+    let inst = s1
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { s1.clone() } else { s2.clone() };
+        tasks.push(tokio::spawn(async move {
+            let secrets = InstallationSecrets::default().with_refresh_token(format!("rt-{i}"));
+            (i, s.store_secrets(inst.id, 1, secrets).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        match result {
+            Ok(v) => {
+                assert_eq!(v, 2);
+                winners.push(i);
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let stored = s2.load_secrets(inst.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(
+        stored.value.refresh_token.unwrap().expose_secret(),
+        &format!("rt-{}", winners[0])
+    );
+}
+
+pub async fn secrets_are_encrypted_at_rest(b: &impl Backend) {
+    let s = store(b).await;
+    let plain = [
+        "client-secret-PLAINTEXT-1",
+        "refresh-token-PLAINTEXT-2",
+        "access-token-PLAINTEXT-3",
+        "skiptoken-PLAINTEXT-4",
+    ];
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret(plain[0]),
+        )
+        .await
+        .unwrap();
+    s.store_secrets(
+        inst.id,
+        1,
+        InstallationSecrets::default()
+            .with_client_secret(plain[0])
+            .with_refresh_token(plain[1])
+            .with_access_token(AccessToken::new(plain[2], None))
+            .with_continuation(
+                "messages",
+                format!(
+                    "https://graph.microsoft.com/v1.0/me/messages?$skiptoken={}",
+                    plain[3]
+                ),
+            ),
+    )
+    .await
+    .unwrap();
+    let raw = b.dump().await;
+    assert!(raw.contains("v1:k1:"), "the dump should hold ciphertexts");
+    assert!(
+        raw.contains("contoso.example"),
+        "the dump should hold the record"
+    );
+    for secret in plain {
+        assert!(
+            !raw.contains(secret),
+            "`{secret}` found in the raw database"
+        );
+    }
+    // and the store still reads them back
+    let loaded = s.load_secrets(inst.id).await.unwrap().unwrap().value;
+    assert_eq!(loaded.refresh_token.unwrap().expose_secret(), plain[1]);
+}
+
+pub async fn ciphertext_copied_to_another_installation_fails_that_installation_only(
+    b: &impl Backend,
+) {
+    let s = store(b).await;
+    let a = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_refresh_token("rt-of-a"),
+        )
+        .await
+        .unwrap();
+    let victim = s
+        .create(
+            new_installation("acct", "fabrikam.example"),
+            InstallationSecrets::default().with_refresh_token("rt-of-b"),
+        )
+        .await
+        .unwrap();
+    b.exec(&format!(
+        "UPDATE installations SET refresh_token = (SELECT refresh_token FROM installations WHERE id = '{}') WHERE id = '{}'",
+        a.id, victim.id
+    ))
+    .await;
+    let err = s.load_secrets(victim.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage);
+    let text = err.to_string();
+    assert!(text.contains(&victim.id.to_string()), "{text}");
+    assert!(text.contains("copied from another installation"), "{text}");
+    assert!(!text.contains("rt-of-a"));
+    // the installation it came from is untouched, and listing still works
+    let a_secrets = s.load_secrets(a.id).await.unwrap().unwrap().value;
+    assert_eq!(a_secrets.refresh_token.unwrap().expose_secret(), "rt-of-a");
+    let listed = s.list_by_account("acct").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|r| r.is_ok()));
+    // writing fresh secrets repairs the installation
+    let v = s
+        .store_secrets(
+            victim.id,
+            1,
+            InstallationSecrets::default().with_refresh_token("rt-new"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v, 2);
+    assert!(s.load_secrets(victim.id).await.is_ok());
+}
+
+pub async fn corrupt_rows_fail_that_installation_only(b: &impl Backend) {
+    let s = store(b).await;
+    let good = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let bad_record = s
+        .create(
+            new_installation("acct", "fabrikam.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let bad_secret = s
+        .create(
+            new_installation("acct", "northwind.example"),
+            InstallationSecrets::default().with_refresh_token("rt"),
+        )
+        .await
+        .unwrap();
+    b.exec(&format!(
+        "UPDATE installations SET status = 'exploded', settings = 'not json' WHERE id = '{}'",
+        bad_record.id
+    ))
+    .await;
+    b.exec(&format!(
+        "UPDATE installations SET refresh_token = 'v1:k1:AAAA' WHERE id = '{}'",
+        bad_secret.id
+    ))
+    .await;
+    let listed = s.list_by_account("acct").await.unwrap();
+    assert_eq!(listed.len(), 3);
+    let mut ok_ids = Vec::new();
+    let mut errors = Vec::new();
+    for entry in listed {
+        match entry {
+            Ok(inst) => ok_ids.push(inst.id),
+            Err(e) => errors.push(e),
+        }
+    }
+    assert_eq!(ok_ids, vec![good.id, bad_secret.id]);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind(), ErrorKind::Storage);
+    assert!(errors[0].to_string().contains(&bad_record.id.to_string()));
+    assert!(
+        errors[0].to_string().contains("unknown status `exploded`"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        s.get(bad_record.id).await.unwrap_err().kind(),
+        ErrorKind::Storage
+    );
+    let err = s.load_secrets(bad_secret.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage);
+    assert!(err.to_string().contains(&bad_secret.id.to_string()));
+    assert!(s.load_secrets(good.id).await.unwrap().is_some());
+}
+
+pub async fn key_rotation_and_reencrypt_all(b: &impl Backend) {
+    let old = store(b).await;
+    let first = old
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default()
+                .with_client_secret("cs-first")
+                .with_continuation(
+                    "delta",
+                    "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=dt",
+                ),
+        )
+        .await
+        .unwrap();
+    let second = old
+        .create(
+            new_installation("acct", "fabrikam.example"),
+            InstallationSecrets::default().with_refresh_token("rt-second"),
+        )
+        .await
+        .unwrap();
+    // rotation: add k2; old rows still decrypt; new writes use k2
+    let rotated = b.open(b.keys().ring(&["k1", "k2"])).await.unwrap();
+    let loaded = rotated.load_secrets(first.id).await.unwrap().unwrap().value;
+    assert_eq!(loaded.client_secret.unwrap().expose_secret(), "cs-first");
+    let third = rotated
+        .create(
+            new_installation("acct", "northwind.example"),
+            InstallationSecrets::default().with_refresh_token("rt-third"),
+        )
+        .await
+        .unwrap();
+    let stored = b
+        .scalar(&format!(
+            "SELECT refresh_token FROM installations WHERE id = '{}'",
+            third.id
+        ))
+        .await;
+    assert!(stored.starts_with("v1:k2:"), "{stored}");
+    // re-encrypt everything under k2
+    let report = rotated.reencrypt_all().await.unwrap();
+    assert_eq!(report.rewritten, 2);
+    assert_eq!(report.already_current, 1);
+    assert!(report.failed.is_empty());
+    assert!(!b.secret_columns().await.contains("v1:k1:"));
+    // versions are unchanged: a reader's compare-and-swap is not disturbed
+    assert_eq!(
+        rotated
+            .load_secrets(second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+    // now k1 can be dropped
+    let only_new = b.open(b.keys().ring(&["k2"])).await.unwrap();
+    for (id, check) in [(first.id, "cs-first"), (second.id, "rt-second")] {
+        let v = only_new.load_secrets(id).await.unwrap().unwrap().value;
+        let secret = v.client_secret.or(v.refresh_token).unwrap();
+        assert_eq!(secret.expose_secret(), check);
+    }
+    let again = only_new.reencrypt_all().await.unwrap();
+    assert_eq!(again.rewritten, 0);
+    assert_eq!(again.already_current, 3);
+}
+
+pub async fn a_missing_key_is_a_clear_error(b: &impl Backend) {
+    let s = store(b).await;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_refresh_token("rt"),
+        )
+        .await
+        .unwrap();
+    let wrong = b.open(b.keys().ring(&["k9"])).await.unwrap();
+    let err = wrong.load_secrets(inst.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Storage);
+    assert!(
+        err.to_string()
+            .contains("master key `k1`, which is not in the key ring (k9)"),
+        "{err}"
+    );
+    // records (no secrets) still read
+    assert!(wrong.get(inst.id).await.unwrap().is_some());
+    let report = wrong.reencrypt_all().await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, inst.id);
+    // nothing was rewritten: the right key still reads it
+    assert!(s.load_secrets(inst.id).await.is_ok());
+}
+
+pub async fn refresh_lock_is_exclusive_across_store_instances_and_expires(b: &impl Backend) {
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let long = Duration::from_secs(60);
+    assert!(
+        node_a
+            .try_lock_refresh(inst.id, "node-a", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !node_b
+            .try_lock_refresh(inst.id, "node-b", long)
+            .await
+            .unwrap()
+    );
+    // the holder may extend; a stranger cannot unlock
+    assert!(
+        node_a
+            .try_lock_refresh(inst.id, "node-a", long)
+            .await
+            .unwrap()
+    );
+    node_b.unlock_refresh(inst.id, "node-b").await.unwrap();
+    assert!(
+        !node_b
+            .try_lock_refresh(inst.id, "node-b", long)
+            .await
+            .unwrap()
+    );
+    node_a.unlock_refresh(inst.id, "node-a").await.unwrap();
+    assert!(
+        node_b
+            .try_lock_refresh(inst.id, "node-b", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    // node-b "crashes" holding a lease of 1 ms: once it is over, node-a gets it
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        node_a
+            .try_lock_refresh(inst.id, "node-a", long)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        node_a
+            .try_lock_refresh(uuid::Uuid::new_v4(), "node-a", long)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+/// What an engine does with an expired token, reduced to the store calls:
+/// re-read; if still expired take the lock; re-read under the lock; refresh
+/// once (counted) and save with compare-and-swap; others wait and re-read.
+async fn token_for(
+    store: Store,
+    id: uuid::Uuid,
+    node: String,
+    refreshes: Arc<AtomicUsize>,
+) -> String {
+    loop {
+        let current = store.load_secrets(id).await.unwrap().unwrap();
+        if let Some(token) = &current.value.access_token
+            && token.expires_at().is_some_and(|t| t > SystemTime::now())
+        {
+            return token.secret().to_string();
+        }
+        if store
+            .try_lock_refresh(id, &node, Duration::from_secs(30))
+            .await
+            .unwrap()
+        {
+            let fresh = store.load_secrets(id).await.unwrap().unwrap();
+            let still_expired = fresh
+                .value
+                .access_token
+                .as_ref()
+                .is_none_or(|t| t.expires_at().is_none_or(|e| e <= SystemTime::now()));
+            if still_expired {
+                let n = refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut next = fresh.value.clone();
+                next.access_token = Some(AccessToken::new(
+                    format!("at-refreshed-{n}-by-{node}"),
+                    Some(SystemTime::now() + Duration::from_secs(3600)),
+                ));
+                next.refresh_token = Some(format!("rt-rotated-{n}").into());
+                store.store_secrets(id, fresh.version, next).await.unwrap();
+            }
+            store.unlock_refresh(id, &node).await.unwrap();
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+pub async fn one_refresh_across_two_nodes_and_both_see_the_same_token(b: &impl Backend) {
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let expired = SystemTime::now() - Duration::from_secs(60);
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default()
+                .with_refresh_token("rt-0")
+                .with_access_token(AccessToken::new("at-expired", Some(expired))),
+        )
+        .await
+        .unwrap();
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (s, node) = if i % 2 == 0 {
+            (node_a.clone(), "node-a")
+        } else {
+            (node_b.clone(), "node-b")
+        };
+        tasks.push(tokio::spawn(token_for(
+            s,
+            inst.id,
+            format!("{node}-task-{i}"),
+            refreshes.clone(),
+        )));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+    assert!(
+        seen.iter().all(|t| t == &seen[0]),
+        "every caller got the one refreshed token"
+    );
+    let on_a = node_a.load_secrets(inst.id).await.unwrap().unwrap();
+    let on_b = node_b.load_secrets(inst.id).await.unwrap().unwrap();
+    assert_eq!(on_a.version, 2);
+    assert_eq!(on_b.version, 2);
+    assert_eq!(on_a.value.access_token.unwrap().secret(), seen[0]);
+    assert_eq!(on_b.value.access_token.unwrap().secret(), seen[0]);
+    assert_eq!(
+        on_b.value.refresh_token.unwrap().expose_secret(),
+        "rt-rotated-1"
+    );
+}
+
+pub async fn migrations_run_once_when_stores_open_together(b: &impl Backend) {
+    // the backend's database is fresh: open several stores at once
+    let mut opening = Vec::new();
+    for _ in 0..4 {
+        opening.push(b.open(b.keys().ring(&["k1"])));
+    }
+    let stores = futures::future::join_all(opening).await;
+    for s in &stores {
+        assert!(s.is_ok(), "{:?}", s.as_ref().err());
+    }
+    let count = b.scalar("SELECT COUNT(*) FROM schema_migrations").await;
+    assert_eq!(
+        count,
+        switchboard_store::schema::MIGRATIONS.len().to_string()
+    );
+    // and the schema works
+    let s = stores.into_iter().next().unwrap().unwrap();
+    s.create(
+        new_installation("acct", "contoso.example"),
+        InstallationSecrets::default(),
+    )
+    .await
+    .unwrap();
+}
+
+pub async fn uninstall_erases_secrets_and_keeps_a_tombstone(b: &impl Backend) {
+    let s = store(b).await;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default()
+                .with_client_secret("cs")
+                .with_refresh_token("rt")
+                .with_continuation(
+                    "users",
+                    "https://graph.microsoft.com/v1.0/users?$skiptoken=x",
+                ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        s.try_lock_refresh(inst.id, "node", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let v = s.erase_secrets(inst.id).await.unwrap();
+    assert_eq!(v, 2);
+    let mut gone = inst.clone();
+    gone.set_status(InstallationStatus::Uninstalled).unwrap();
+    s.update(&gone).await.unwrap();
+    let secrets = s.load_secrets(inst.id).await.unwrap().unwrap();
+    assert!(secrets.value.client_secret.is_none());
+    assert!(secrets.value.refresh_token.is_none());
+    assert!(secrets.value.continuations.is_empty());
+    let tombstone = s.get(inst.id).await.unwrap().unwrap();
+    assert_eq!(tombstone.status, InstallationStatus::Uninstalled);
+    assert_eq!(tombstone.account, "acct");
+    assert!(!b.secret_columns().await.contains("v1:"));
+    // the erase also released any refresh lease
+    assert!(
+        s.try_lock_refresh(inst.id, "other", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.erase_secrets(uuid::Uuid::new_v4())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend) {
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret("cs-kept"),
+        )
+        .await
+        .unwrap();
+    let id = inst.id.to_string();
+    // no token data yet: "no record"
+    assert!(TokenStore::load(&node_a, &id).await.unwrap().is_none());
+    let tokens = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-1".into())))
+        .with_tenant(Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into()))
+        .with_scopes(vec!["User.Read".into(), "offline_access".into()]);
+    let v = node_a
+        .compare_and_swap(&id, None, tokens.clone())
+        .await
+        .unwrap();
+    // a second writer that also saw "no record" loses
+    let err = node_b
+        .compare_and_swap(&id, None, tokens.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let loaded = TokenStore::load(&node_b, &id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, v);
+    assert_eq!(
+        loaded.value.refresh_token.as_ref().unwrap().secret(),
+        "rt-token-store-1"
+    );
+    assert_eq!(
+        loaded.value.tenant_id.as_deref(),
+        Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+    );
+    assert_eq!(loaded.value.scopes, vec!["User.Read", "offline_access"]);
+    assert!(loaded.value.updated_at.is_some());
+    // rotation by node b; node a's stale write loses
+    let rotated = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-2".into())));
+    let v2 = node_b
+        .compare_and_swap(&id, Some(v), rotated)
+        .await
+        .unwrap();
+    assert_eq!(v2, v + 1);
+    assert_eq!(
+        node_a
+            .compare_and_swap(&id, Some(v), tokens.clone())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict
+    );
+    // the same rows: the installation's secrets see the token, keep the client secret
+    let secrets = node_a.load_secrets(inst.id).await.unwrap().unwrap();
+    assert_eq!(secrets.version, v2);
+    assert_eq!(
+        secrets.value.refresh_token.unwrap().expose_secret(),
+        "rt-token-store-2"
+    );
+    assert_eq!(
+        secrets.value.client_secret.unwrap().expose_secret(),
+        "cs-kept"
+    );
+    assert!(!b.dump().await.contains("rt-token-store"));
+    // delete forgets the tokens only
+    TokenStore::delete(&node_a, &id).await.unwrap();
+    assert!(TokenStore::load(&node_b, &id).await.unwrap().is_none());
+    let secrets = node_b.load_secrets(inst.id).await.unwrap().unwrap();
+    assert!(secrets.value.refresh_token.is_none());
+    assert_eq!(
+        secrets.value.client_secret.unwrap().expose_secret(),
+        "cs-kept"
+    );
+    // bad and unknown ids
+    let err = TokenStore::load(&node_a, "inst-1").await.unwrap_err();
+    assert_eq!(err.field(), Some("installation_id"));
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert!(TokenStore::load(&node_a, &unknown).await.unwrap().is_none());
+    assert_eq!(
+        node_a
+            .compare_and_swap(&unknown, None, tokens)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
