@@ -527,6 +527,15 @@ impl Engine {
                 ),
             ));
         };
+        if !def.methods[method_index].supports(ctx.variant_id(), &def.auth_variants) {
+            return Err(Error::invalid_argument(
+                "method",
+                format!(
+                    "`{method_id}` is not available to installations using the `{}` variant",
+                    ctx.variant_id()
+                ),
+            ));
+        }
         Ok(Plan {
             connector,
             method_index,
@@ -692,19 +701,6 @@ impl Engine {
                 ));
             }
             let plan = self.plan(ctx, continuation.method_id())?;
-            if !plan
-                .method()
-                .supports(ctx.variant_id(), &plan.definition().auth_variants)
-            {
-                return Err(Error::invalid_argument(
-                    "continuation",
-                    format!(
-                        "its method `{}` is not available for the `{}` variant",
-                        continuation.method_id(),
-                        ctx.variant_id()
-                    ),
-                ));
-            }
             let pagination = match continuation.kind() {
                 ContinuationKind::Delta => Pagination::OdataDelta,
                 _ => match plan.method().pagination {
