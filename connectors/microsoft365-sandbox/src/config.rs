@@ -189,6 +189,14 @@ impl SandboxConfig {
     }
 
     /// Sets the `Retry-After` seconds of injected faults.
+    ///
+    /// ```
+    /// use switchboard_microsoft365_sandbox::SandboxConfig;
+    ///
+    /// let fast = SandboxConfig::new(7).with_faults(0.3, 0.1).with_retry_after_secs(0);
+    /// assert_eq!(fast.retry_after_secs, 0);
+    /// assert_eq!(SandboxConfig::new(7).retry_after_secs, 1);
+    /// ```
     pub fn with_retry_after_secs(mut self, secs: u64) -> Self {
         self.retry_after_secs = secs;
         self
