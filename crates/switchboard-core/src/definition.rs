@@ -307,7 +307,14 @@ impl MethodDefinition {
 
     /// Whether the variant supports this method.
     pub fn supports(&self, variant: &str, all: &[AuthVariant]) -> bool {
-        self.supported_variants(all).contains(&variant)
+        // Same rule as `supported_variants`, without collecting (it runs on every call).
+        if !self.variants.is_empty() {
+            self.variants.iter().any(|v| v == variant)
+        } else if !self.permissions.is_empty() {
+            self.permissions.contains_key(variant)
+        } else {
+            all.iter().any(|v| v.id == variant)
+        }
     }
 
     /// The permissions declared for a variant (least privileged first).
@@ -334,7 +341,9 @@ impl MethodDefinition {
 
     /// Whether the path uses the principal placeholder.
     pub fn uses_principal(&self) -> bool {
-        self.path.starts_with(&format!("/{PRINCIPAL_PLACEHOLDER}"))
+        self.path
+            .strip_prefix('/')
+            .is_some_and(|p| p.starts_with(PRINCIPAL_PLACEHOLDER))
     }
 
     /// The parameters in effect for a variant: the principal's path parameters

@@ -47,8 +47,6 @@ pub(crate) mod format;
 mod path;
 mod value;
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
@@ -134,7 +132,7 @@ pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedReque
     let params = method.resolved_parameters(principal);
     check_names(method, &params, args)?;
 
-    let mut path_values: HashMap<&str, PathValue> = HashMap::new();
+    let mut path_values: Vec<(&str, PathValue)> = Vec::new();
     let mut query: Vec<(&str, String)> = Vec::new();
     let mut header_params: Vec<(&ParameterDefinition, Vec<String>)> = Vec::new();
     let mut body_fields: Option<Map<String, Value>> = None;
@@ -155,14 +153,14 @@ pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedReque
         };
         match param.location {
             ParameterLocation::Path => {
-                path_values.insert(
+                path_values.push((
                     param.name.as_str(),
                     PathValue {
                         text: path_text(param, value)?,
                         style: param.path_style.unwrap_or_default(),
                         allow_hash: param.format == Some(Format::UserId),
                     },
-                );
+                ));
             }
             ParameterLocation::Query => {
                 for text in texts(param, value) {

@@ -15,8 +15,6 @@
 //!   because it ends Graph's path-based addressing (and OneDrive does not
 //!   allow it in names).
 
-use std::collections::HashMap;
-
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::definition::PathStyle;
@@ -53,7 +51,7 @@ pub(crate) struct PathValue {
 ///
 /// A placeholder without a value is a definition error: the caller has
 /// already checked that every required argument is present.
-pub(crate) fn render_path(template: &str, values: &HashMap<&str, PathValue>) -> Result<String> {
+pub(crate) fn render_path(template: &str, values: &[(&str, PathValue)]) -> Result<String> {
     let Some(rest) = template.strip_prefix('/') else {
         return Err(definition_error(format!(
             "the path `{template}` does not start with `/`"
@@ -62,10 +60,9 @@ pub(crate) fn render_path(template: &str, values: &HashMap<&str, PathValue>) -> 
     let mut out = String::with_capacity(template.len() + 32);
     for template_segment in rest.split('/') {
         out.push('/');
-        let mut segment = String::new();
         let mut text = template_segment;
         while let Some(open) = text.find('{') {
-            segment.push_str(&text[..open]);
+            out.push_str(&text[..open]);
             let after = &text[open + 1..];
             let Some(close) = after.find('}') else {
                 return Err(definition_error(format!(
@@ -73,16 +70,15 @@ pub(crate) fn render_path(template: &str, values: &HashMap<&str, PathValue>) -> 
                 )));
             };
             let name = &after[..close];
-            let Some(value) = values.get(name) else {
+            let Some((_, value)) = values.iter().find(|(n, _)| *n == name) else {
                 return Err(definition_error(format!(
                     "the path `{template}` uses {{{name}}}, which is not a path parameter"
                 )));
             };
-            segment.push_str(&encode(name, value)?);
+            encode_into(&mut out, name, value)?;
             text = &after[close + 1..];
         }
-        segment.push_str(text);
-        out.push_str(&segment);
+        out.push_str(text);
     }
     Ok(out)
 }
@@ -91,23 +87,28 @@ fn definition_error(message: String) -> Error {
     Error::new(ErrorKind::InvalidDefinition, message)
 }
 
-/// Check and encode one value.
-fn encode(name: &str, value: &PathValue) -> Result<String> {
+/// Check one value and append it, encoded, to `out`.
+fn encode_into(out: &mut String, name: &str, value: &PathValue) -> Result<()> {
     match value.style {
         PathStyle::Segment => {
             check_segment(name, &value.text, value.allow_hash, false)?;
-            Ok(utf8_percent_encode(&value.text, SEGMENT).to_string())
+            out.extend(utf8_percent_encode(&value.text, SEGMENT));
         }
         PathStyle::Segments => {
             let text = value.text.strip_prefix('/').unwrap_or(&value.text);
-            let mut parts = Vec::new();
+            // Check every part before writing any, so a refused value leaves nothing behind.
             for part in text.split('/') {
                 check_segment(name, part, false, true)?;
-                parts.push(utf8_percent_encode(part, SEGMENT).to_string());
             }
-            Ok(parts.join("/"))
+            for (i, part) in text.split('/').enumerate() {
+                if i > 0 {
+                    out.push('/');
+                }
+                out.extend(utf8_percent_encode(part, SEGMENT));
+            }
         }
     }
+    Ok(())
 }
 
 /// Refuse what could escape a segment once Graph decodes the path.
@@ -163,8 +164,8 @@ fn check_segment(name: &str, part: &str, allow_hash: bool, multi: bool) -> Resul
 mod tests {
     use super::*;
 
-    fn one(name: &'static str, text: &str, style: PathStyle) -> HashMap<&'static str, PathValue> {
-        HashMap::from([(
+    fn one(name: &'static str, text: &str, style: PathStyle) -> Vec<(&'static str, PathValue)> {
+        Vec::from([(
             name,
             PathValue {
                 text: text.into(),
