@@ -38,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod hosts;
 pub mod install;
+pub mod link_header;
 pub mod load;
 pub mod paging;
 pub mod redirect;
@@ -46,7 +47,10 @@ pub mod response;
 pub mod retry;
 pub mod schema;
 pub mod shared_token;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validate;
+pub mod versioning;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};
