@@ -11,6 +11,16 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// Also load connectors from definition files at run time (no Rust
+    /// hooks): DIR itself when it holds a connector.json (or
+    /// definitions/connector.json), else each subdirectory that does.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_CONNECTORS_DIR",
+        value_name = "DIR"
+    )]
+    pub connectors_dir: Option<PathBuf>,
 }
 
 /// The commands.
@@ -57,6 +67,34 @@ pub enum Command {
     Validate {
         /// Directory holding `connector.json` and method files.
         dir: PathBuf,
+    },
+    /// Create something new from a template (`switchboard new connector NAME`).
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        what: NewCommand,
+    },
+}
+
+/// `switchboard new ...`
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// Scaffold a connector crate: definitions with one sample method, a
+    /// hook module, and tests using switchboard-core's test harness. It
+    /// builds, validates and passes its tests as generated.
+    Connector {
+        /// The connector id: lower-case letters, digits, `-` and `_`,
+        /// starting with a letter (`acme-crm`). The crate is
+        /// `switchboard-NAME` in the directory NAME.
+        name: String,
+        /// Where to create the NAME directory.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// Path to the switchboard-core crate the new crate depends on
+        /// (default: found in an ancestor of DIR as
+        /// crates/switchboard-core, else the source this binary was built from).
+        #[arg(long, value_name = "PATH")]
+        core_path: Option<PathBuf>,
     },
 }
 

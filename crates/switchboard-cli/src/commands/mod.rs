@@ -2,6 +2,7 @@
 
 mod connectors;
 mod methods;
+mod new;
 mod permissions;
 mod validate;
 
@@ -9,10 +10,12 @@ use std::process::ExitCode;
 
 use switchboard_core::Result;
 
+use crate::cli::NewCommand;
 use crate::cli::{Cli, Command};
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::registry::set_connectors_dir(cli.connectors_dir.clone());
     match cli.command {
         Command::Connectors { output } => connectors::run(output),
         Command::Methods {
@@ -29,5 +32,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output,
         } => permissions::run(&connector, &variant, category, method, output),
         Command::Validate { dir } => validate::run(&dir),
+        Command::New {
+            what:
+                NewCommand::Connector {
+                    name,
+                    dir,
+                    core_path,
+                },
+        } => new::connector(&name, &dir, core_path.as_deref()),
     }
 }

@@ -86,15 +86,7 @@ impl HarnessBuilder {
             ),
         };
         let server = MockServer::start().await;
-        Mock::given(any())
-            .respond_with(
-                ResponseTemplate::new(599).set_body_string("no expectation matched this request"),
-            )
-            .with_priority(u8::MAX)
-            .named("catch-all: any request nobody expected")
-            .expect(0)
-            .mount(&server)
-            .await;
+        mount_catch_all(&server).await;
         let base_path = real.base_url.path().trim_end_matches('/').to_string();
         let base_url = match Url::parse(&format!("{}{base_path}", server.uri())) {
             Ok(url) => url,
@@ -188,7 +180,10 @@ impl Harness {
         Self::builder(connector).start().await
     }
 
-    /// The mock server, for mocks of your own.
+    /// The mock server, for tests that drive the engine themselves. While
+    /// a [`Call`] runs, the harness owns it: every request must match one
+    /// of the call's expectations, and the server is reset (mocks and
+    /// recorded requests; the catch-all is mounted again) when it ends.
     pub fn server(&self) -> &MockServer {
         &self.server
     }
@@ -338,64 +333,73 @@ impl Call<'_> {
     }
 
     /// Mount the expectations, run `body`, and check that every expected
-    /// request arrived as often as expected and nothing else did.
+    /// request arrived as often as expected and nothing else did. The
+    /// server is reset afterwards (mocks and recorded requests), keeping
+    /// only the catch-all, so cases do not see each other's mocks.
     async fn run<T>(
         self,
         body: impl std::future::Future<Output = Result<T, Error>>,
     ) -> Result<T, (Error, String)> {
         let h = self.harness;
-        let before = h
-            .server
-            .received_requests()
-            .await
-            .map(|r| r.len())
-            .unwrap_or(0);
-        let mut guards = Vec::with_capacity(self.exchanges.len());
-        for (i, (expect, reply, times)) in self.exchanges.iter().enumerate() {
-            let matcher = ExpectMatcher {
+        let matchers: Vec<ExpectMatcher> = self
+            .exchanges
+            .iter()
+            .map(|(expect, _, _)| ExpectMatcher {
                 expect: expect.clone(),
                 base_path: h.base_path.clone(),
                 bearer: h.bearer.clone(),
-            };
-            let guard = Mock::given(matcher)
+            })
+            .collect();
+        for (i, ((expect, reply, times), matcher)) in
+            self.exchanges.iter().zip(&matchers).enumerate()
+        {
+            // Earlier exchanges first: identical requests (pages of the
+            // same URL, retries) are answered in the order given.
+            let priority = u8::try_from(i + 1).unwrap_or(u8::MAX - 1).min(u8::MAX - 1);
+            Mock::given(matcher.clone())
                 .respond_with(reply.clone().into_template())
                 .up_to_n_times(*times)
                 .expect(*times)
-                .with_priority(u8::try_from(i + 1).unwrap_or(u8::MAX - 1).min(u8::MAX - 1))
+                .with_priority(priority)
                 .named(format!("`{}` request #{}: {expect}", self.method_id, i + 1))
-                .mount_as_scoped(&h.server)
+                .mount(&h.server)
                 .await;
-            guards.push(guard);
         }
 
         let outcome = body.await;
 
-        let received: Vec<wiremock::Request> = h
-            .server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .skip(before)
-            .collect();
+        let received: Vec<wiremock::Request> =
+            h.server.received_requests().await.unwrap_or_default();
+        // Which exchange answered each request, as wiremock decides it:
+        // the first (by priority) that matches and has answers left.
+        let mut used = vec![0u64; self.exchanges.len()];
+        let mut unmatched = 0usize;
+        for request in &received {
+            let hit =
+                self.exchanges
+                    .iter()
+                    .zip(&matchers)
+                    .enumerate()
+                    .find(|(i, ((_, _, times), m))| {
+                        used[*i] < *times && m.mismatches(request).is_empty()
+                    });
+            match hit {
+                Some((i, _)) => used[i] += 1,
+                None => unmatched += 1,
+            }
+        }
         let mut problems = Vec::new();
-        let mut matched_total = 0usize;
-        for (i, ((expect, _, times), guard)) in self.exchanges.iter().zip(&guards).enumerate() {
-            let matched = guard.received_requests().await.len();
-            matched_total += matched;
-            if u64::try_from(matched).unwrap_or(u64::MAX) != *times {
+        for (i, ((expect, _, times), n)) in self.exchanges.iter().zip(&used).enumerate() {
+            if n != times {
                 problems.push(format!(
-                    "expected request #{} arrived {matched} time(s) instead of {times}:\n    {}",
+                    "expected request #{} arrived {n} time(s) instead of {times}:\n    {}",
                     i + 1,
                     expect.to_string().replace('\n', "\n    ")
                 ));
             }
         }
-        if received.len() > matched_total {
-            problems.push(format!(
-                "{} request(s) matched no expectation",
-                received.len() - matched_total
-            ));
+        if unmatched > 0 {
+            problems.push(format!("{unmatched} request(s) matched no expectation"));
         }
         let mut report = String::new();
         if !problems.is_empty() || outcome.is_err() {
@@ -409,12 +413,7 @@ impl Call<'_> {
             }
             for (n, request) in received.iter().enumerate() {
                 let _ = writeln!(report, "    {}. {}", n + 1, describe(request));
-                for (i, (expect, _, _)) in self.exchanges.iter().enumerate() {
-                    let matcher = ExpectMatcher {
-                        expect: expect.clone(),
-                        base_path: h.base_path.clone(),
-                        bearer: h.bearer.clone(),
-                    };
+                for (i, matcher) in matchers.iter().enumerate() {
                     let why = matcher.mismatches(request);
                     if !why.is_empty() {
                         let _ = writeln!(
@@ -427,13 +426,26 @@ impl Call<'_> {
                 }
             }
         }
-        // Drop the scoped mocks now; their expectations were checked above.
-        if problems.is_empty() {
-            drop(guards);
-        } else {
-            std::mem::forget(guards);
+        // Checked above; start the next case from a clean server.
+        h.server.reset().await;
+        mount_catch_all(&h.server).await;
+        if !problems.is_empty() {
             panic!("{report}");
         }
         outcome.map_err(|err| (err, report))
     }
+}
+
+/// A mock that answers 599 to any request no expectation matched, and must
+/// never be hit.
+async fn mount_catch_all(server: &MockServer) {
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(599).set_body_string("no expectation matched this request"),
+        )
+        .with_priority(u8::MAX)
+        .named("catch-all: any request nobody expected")
+        .expect(0)
+        .mount(server)
+        .await;
 }
