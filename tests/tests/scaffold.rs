@@ -26,15 +26,9 @@ fn target_dir() -> PathBuf {
 
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    // `cargo test` keeps the build directory locked while tests run, so a
-    // nested cargo would wait for ever: share the target directory only
-    // under nextest (which releases it), else use one of our own.
-    let shared = std::env::var_os("NEXTEST_RUN_ID").is_some();
-    let target = if shared {
-        target_dir()
-    } else {
-        target_dir().join("scaffold-e2e")
-    };
+    // Cargo releases the build directory's lock once tests run (cargo test
+    // and nextest alike), so the nested builds share our target directory.
+    let target = target_dir();
     cmd.env("CARGO_TARGET_DIR", target)
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env("CARGO_TERM_COLOR", "never");

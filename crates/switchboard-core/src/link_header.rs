@@ -72,9 +72,12 @@ pub fn find_rel(value: &str, relation: &str) -> Option<String> {
     }
 }
 
+/// A link value's parameters: `(name, value)`, value unquoted.
+type Params = Vec<(String, String)>;
+
 /// Parse one link value at the start of `input` (leading commas and spaces
 /// skipped): its target, its parameters and the rest of the input.
-fn next_link_value(input: &str) -> Option<(&str, Vec<(String, String)>, &str)> {
+fn next_link_value(input: &str) -> Option<(&str, Params, &str)> {
     let input = input.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
     let after_open = input.strip_prefix('<')?;
     let close = after_open.find('>')?;
