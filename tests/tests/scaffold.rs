@@ -73,13 +73,17 @@ fn a_scaffolded_connector_validates_builds_and_passes_its_tests() {
         .expect("cargo reports the switchboard executable");
 
     // 2. switchboard new connector acme-crm --dir <tmp> --core-path <ours>
-    let tmp = tempfile::Builder::new()
-        .prefix("scaffold-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
+    //    A fixed place, emptied first: the same path on every run keeps the
+    //    generated crate's package id, so its artifacts are replaced rather
+    //    than piling up in the shared target directory.
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-e2e");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+    std::fs::create_dir_all(&tmp).unwrap();
     let out = Command::new(&binary)
         .args(["new", "connector", "acme-crm", "--dir"])
-        .arg(tmp.path())
+        .arg(&tmp)
         .arg("--core-path")
         .arg(root.join("crates/switchboard-core"))
         .output()
@@ -89,7 +93,7 @@ fn a_scaffolded_connector_validates_builds_and_passes_its_tests() {
         text.contains("created connector crate switchboard-acme-crm"),
         "{text}"
     );
-    let crate_dir = tmp.path().join("acme-crm");
+    let crate_dir = tmp.join("acme-crm");
 
     // 3. switchboard validate <crate>/definitions
     let out = Command::new(&binary)
@@ -108,6 +112,8 @@ fn a_scaffolded_connector_validates_builds_and_passes_its_tests() {
     std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
     let out = cargo()
         .arg("test")
+        // no incremental cache for a crate nobody edits
+        .env("CARGO_INCREMENTAL", "0")
         .arg("--manifest-path")
         .arg(crate_dir.join("Cargo.toml"))
         .output()
@@ -121,4 +127,5 @@ fn a_scaffolded_connector_validates_builds_and_passes_its_tests() {
         assert!(text.contains(test), "`{test}` missing from:\n{text}");
     }
     assert!(!text.contains("FAILED"), "{text}");
+    std::fs::remove_dir_all(&tmp).unwrap();
 }

@@ -26,7 +26,10 @@ pub mod application;
 pub mod cloud;
 pub mod delegated;
 pub mod identity;
+pub mod install_flow;
+pub mod large_upload;
 pub mod permissions;
+pub mod small_upload;
 pub mod tenant;
 pub mod token_tenant;
 
@@ -84,12 +87,16 @@ impl Connector for Microsoft365 {
 
     /// Directory-object lists (category `users`, not delta) get Graph's
     /// advanced query parameters when their arguments need them.
+    ///
+    /// The simple upload methods refuse content above 4 MiB before anything
+    /// is sent ([`small_upload`]).
     fn prepare(
         &self,
         method: &MethodDefinition,
-        _args: &Arguments,
+        args: &Arguments,
         request: &mut RenderedRequest,
     ) -> Result<()> {
+        small_upload::check(&method.id, args)?;
         if method.category == "users" && method.pagination == Pagination::OdataNextLink {
             advanced_query::apply(request);
         }

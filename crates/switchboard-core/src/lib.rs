@@ -38,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod hosts;
 pub mod install;
+pub mod lifecycle;
 pub mod link_header;
 pub mod load;
 pub mod paging;

@@ -43,7 +43,7 @@
 //! assert_eq!(err.field(), Some("thing_id"));
 //! ```
 
-mod format;
+pub(crate) mod format;
 mod path;
 mod value;
 

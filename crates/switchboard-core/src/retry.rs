@@ -228,19 +228,70 @@ pub(crate) fn decide(
         Trouble::Status(429 | 503) => retry_after.wait,
         _ => None,
     };
-    if let Some(wait) = asked
-        && wait > policy.max_wait
-    {
-        return Decision::Stop(Stop::WaitTooLong(wait));
+    match policy.next_wait(retries_done, asked, elapsed) {
+        Ok(wait) => Decision::Retry(wait),
+        Err(GiveUp::WaitTooLong(wait)) => Decision::Stop(Stop::WaitTooLong(wait)),
+        Err(GiveUp::Exhausted { wait }) => Decision::Stop(Stop::Exhausted { wait }),
     }
-    if retries_done >= policy.max_retries {
-        return Decision::Stop(Stop::Exhausted { wait: asked });
+}
+
+/// Why [`RetryPolicy::next_wait`] says not to retry.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// The service asked for a wait above [`RetryPolicy::max_wait`]: fail
+    /// fast with this wait instead of sleeping through it.
+    WaitTooLong(Duration),
+    /// Retries or the time budget ran out; the wait that would have come next
+    /// (or the one the service asked for), if any.
+    Exhausted {
+        /// The wait that was not taken.
+        wait: Option<Duration>,
+    },
+}
+
+impl RetryPolicy {
+    /// How long to wait before retrying a failed attempt that is safe to
+    /// repeat, or why not to retry: the service's `asked` wait
+    /// (`Retry-After`) if any, else jittered exponential backoff; never
+    /// above [`Self::max_wait`], never past [`Self::max_retries`] or
+    /// [`Self::total_budget`] (`elapsed` is the time since the first attempt).
+    ///
+    /// Whether a failure is retryable at all (idempotency, status) is the
+    /// caller's decision; this is the policy's arithmetic, shared by the
+    /// engine and by transfers that send outside it (upload sessions).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_core::retry::{GiveUp, Jitter, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() };
+    /// assert_eq!(policy.next_wait(0, None, Duration::ZERO), Ok(Duration::from_secs(1)));
+    /// assert_eq!(policy.next_wait(1, Some(Duration::from_secs(7)), Duration::ZERO), Ok(Duration::from_secs(7)));
+    /// let too_long = Duration::from_secs(3600);
+    /// assert_eq!(policy.next_wait(0, Some(too_long), Duration::ZERO), Err(GiveUp::WaitTooLong(too_long)));
+    /// assert_eq!(policy.next_wait(4, None, Duration::ZERO), Err(GiveUp::Exhausted { wait: None }));
+    /// ```
+    pub fn next_wait(
+        &self,
+        retries_done: u32,
+        asked: Option<Duration>,
+        elapsed: Duration,
+    ) -> Result<Duration, GiveUp> {
+        if let Some(wait) = asked
+            && wait > self.max_wait
+        {
+            return Err(GiveUp::WaitTooLong(wait));
+        }
+        if retries_done >= self.max_retries {
+            return Err(GiveUp::Exhausted { wait: asked });
+        }
+        let wait = asked.unwrap_or_else(|| self.backoff_wait(retries_done));
+        if elapsed.saturating_add(wait) > self.total_budget {
+            return Err(GiveUp::Exhausted { wait: Some(wait) });
+        }
+        Ok(wait)
     }
-    let wait = asked.unwrap_or_else(|| policy.backoff_wait(retries_done));
-    if elapsed.saturating_add(wait) > policy.total_budget {
-        return Decision::Stop(Stop::Exhausted { wait: Some(wait) });
-    }
-    Decision::Retry(wait)
 }
 
 #[cfg(test)]

@@ -117,26 +117,9 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date, relative to `now`.
-///
-/// ```
-/// use std::time::{Duration, SystemTime};
-/// use http::HeaderMap;
-/// use switchboard_core::auth::http::retry_after;
-///
-/// let mut headers = HeaderMap::new();
-/// headers.insert("retry-after", "7".parse().unwrap());
-/// assert_eq!(retry_after(&headers, SystemTime::now()), Some(Duration::from_secs(7)));
-/// ```
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+/// A response's `Retry-After`, parsed by the engine's rules
+/// ([`crate::retry::parse_retry_after`]: seconds or an HTTP date, capped).
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    crate::retry::parse_retry_after(value, now)
 }

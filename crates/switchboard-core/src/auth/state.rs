@@ -194,6 +194,137 @@ fn expired(issued_at: SystemTime, now: SystemTime, ttl: Duration) -> bool {
     }
 }
 
+/// A pending state taken out of a [`StateStore`] so it can be kept (in the
+/// installation's encrypted secrets) and brought back into the store of
+/// another process or node that receives the callback. Debug shows no
+/// secret.
+pub struct PendingState {
+    state: CsrfToken,
+    installation_id: String,
+    purpose: StatePurpose,
+    issued_at: SystemTime,
+    verifier: Option<PkceCodeVerifier>,
+}
+
+impl fmt::Debug for PendingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingState")
+            .field("installation_id", &self.installation_id)
+            .field("purpose", &self.purpose)
+            .field("issued_at", &self.issued_at)
+            .field("verifier", &self.verifier.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingWire {
+    state: String,
+    installation_id: String,
+    admin_consent: bool,
+    issued_at_ms: u64,
+    verifier: Option<String>,
+}
+
+impl PendingState {
+    /// The installation it was issued for.
+    pub fn installation_id(&self) -> &str {
+        &self.installation_id
+    }
+
+    /// The flow it was issued for.
+    pub fn purpose(&self) -> StatePurpose {
+        self.purpose
+    }
+
+    /// Whether `presented` is this state (constant-time comparison).
+    pub fn matches(&self, presented: &str) -> bool {
+        self.state
+            .secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into()
+    }
+
+    /// The pending state as text to keep encrypted (it holds the state and
+    /// the PKCE verifier: a secret).
+    pub fn to_secret_text(&self) -> secrecy::SecretString {
+        let wire = PendingWire {
+            state: self.state.secret().clone(),
+            installation_id: self.installation_id.clone(),
+            admin_consent: self.purpose == StatePurpose::AdminConsent,
+            issued_at_ms: self
+                .issued_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+            verifier: self.verifier.as_ref().map(|v| v.secret().clone()),
+        };
+        secrecy::SecretString::from(serde_json::to_string(&wire).unwrap_or_default())
+    }
+
+    /// Read the text written by [`PendingState::to_secret_text`].
+    pub fn from_secret_text(text: &str) -> Result<Self> {
+        let wire: PendingWire = serde_json::from_str(text).map_err(|_| {
+            Error::new(
+                ErrorKind::Storage,
+                "the stored pending authorization is unreadable; start the authorization again",
+            )
+        })?;
+        Ok(PendingState {
+            state: CsrfToken::new(wire.state),
+            installation_id: wire.installation_id,
+            purpose: if wire.admin_consent {
+                StatePurpose::AdminConsent
+            } else {
+                StatePurpose::AuthorizationCode
+            },
+            issued_at: std::time::UNIX_EPOCH + Duration::from_millis(wire.issued_at_ms),
+            verifier: wire.verifier.map(PkceCodeVerifier::new),
+        })
+    }
+}
+
+impl StateStore {
+    /// A copy of the pending entry for `presented`, left in place.
+    pub fn export(&self, presented: &str) -> Option<PendingState> {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = pending.get(&digest(presented))?;
+        let same: bool = entry
+            .state
+            .secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into();
+        same.then(|| PendingState {
+            state: entry.state.clone(),
+            installation_id: entry.installation_id.clone(),
+            purpose: entry.purpose,
+            issued_at: entry.issued_at,
+            verifier: entry
+                .verifier
+                .as_ref()
+                .map(|v| PkceCodeVerifier::new(v.secret().clone())),
+        })
+    }
+
+    /// Bring back an exported entry (replacing one with the same state).
+    /// Its age still counts from when it was issued.
+    pub fn import(&self, entry: PendingState) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.insert(
+            digest(entry.state.secret()),
+            Pending {
+                state: entry.state,
+                installation_id: entry.installation_id,
+                purpose: entry.purpose,
+                issued_at: entry.issued_at,
+                verifier: entry.verifier,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +391,52 @@ mod tests {
             .take("i", StatePurpose::AuthorizationCode, s.secret())
             .unwrap_err();
         assert_eq!(err.field(), Some("state"));
+    }
+
+    #[test]
+    fn exported_state_moves_to_another_store_keeps_its_age_and_hides_its_secrets() {
+        let clock = ManualClock::new(SystemTime::now());
+        let issuer = StateStore::new(Arc::new(clock.clone()));
+        let verifier = PkceCodeVerifier::new("verifier-secret-value".into());
+        let s = issuer
+            .issue("inst-1", StatePurpose::AuthorizationCode, Some(verifier))
+            .unwrap();
+        assert!(issuer.export("not-the-state").is_none());
+        let exported = issuer.export(s.secret()).unwrap();
+        assert!(exported.matches(s.secret()));
+        assert!(!exported.matches("other"));
+        let debug = format!("{exported:?}");
+        assert!(!debug.contains(s.secret()) && !debug.contains("verifier-secret-value"));
+        let text = exported.to_secret_text();
+        let back =
+            PendingState::from_secret_text(secrecy::ExposeSecret::expose_secret(&text)).unwrap();
+        assert_eq!(back.installation_id(), "inst-1");
+        assert_eq!(back.purpose(), StatePurpose::AuthorizationCode);
+
+        // another process: the state is accepted once, with its verifier
+        let receiver = StateStore::new(Arc::new(clock.clone()));
+        receiver.import(back);
+        let got = receiver
+            .take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.secret(), "verifier-secret-value");
+        assert!(
+            receiver
+                .take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+                .is_err()
+        );
+
+        // its age counts from when it was issued
+        let late = StateStore::new(Arc::new(clock.clone()));
+        late.import(
+            PendingState::from_secret_text(secrecy::ExposeSecret::expose_secret(&text)).unwrap(),
+        );
+        clock.advance(Duration::from_secs(600));
+        assert!(
+            late.take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+                .is_err()
+        );
+        assert!(PendingState::from_secret_text("not json").is_err());
     }
 }
