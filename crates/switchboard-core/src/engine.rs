@@ -327,7 +327,6 @@ pub(crate) struct Plan {
     connector: Arc<dyn Connector>,
     method_index: usize,
     variant_index: usize,
-    scopes: Vec<String>,
 }
 
 impl Plan {
@@ -343,11 +342,16 @@ impl Plan {
         &self.connector.definition().auth_variants[self.variant_index]
     }
 
+    /// The method's permissions for the variant: the scopes asked for.
+    pub(crate) fn scopes(&self) -> &[String] {
+        self.method().permissions_for(&self.variant().id)
+    }
+
     fn failed(&self) -> Failed<'_> {
         Failed {
             method_id: &self.method().id,
             variant_id: &self.variant().id,
-            permissions: &self.scopes,
+            permissions: self.scopes(),
         }
     }
 }
@@ -523,8 +527,7 @@ impl Engine {
                 ),
             ));
         };
-        let method = &def.methods[method_index];
-        if !method.supports(ctx.variant_id(), &def.auth_variants) {
+        if !def.methods[method_index].supports(ctx.variant_id(), &def.auth_variants) {
             return Err(Error::invalid_argument(
                 "method",
                 format!(
@@ -533,12 +536,10 @@ impl Engine {
                 ),
             ));
         }
-        let scopes = method.permissions_for(ctx.variant_id()).to_vec();
         Ok(Plan {
             connector,
             method_index,
             variant_index,
-            scopes,
         })
     }
 
@@ -766,7 +767,7 @@ impl Engine {
                 wait_ms = tracing::field::Empty,
             );
             let outcome = self
-                .attempt(ctx, plan, outgoing, reauth.take())
+                .attempt(ctx, plan, outgoing, reauth.take(), &span)
                 .instrument(span.clone())
                 .await?;
             match outcome {
@@ -865,9 +866,10 @@ impl Engine {
         plan: &Plan,
         outgoing: &Outgoing,
         reauth: Option<(AccessToken, Option<String>)>,
+        span: &tracing::Span,
     ) -> Result<Attempt> {
         ctx.hosts().check_credentialed(&outgoing.url)?;
-        let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes.clone());
+        let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes().to_vec());
         if let Some((rejected, claims)) = reauth {
             request = request.with_rejected(rejected);
             if let Some(claims) = claims {
@@ -876,7 +878,7 @@ impl Engine {
         }
         let token = ctx.credential().token(&request).await?;
         let mut bearer =
-            HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
+            HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
                 Error::new(
                     ErrorKind::Configuration,
                     "the credential returned a token that cannot be sent in a header",
@@ -884,33 +886,31 @@ impl Engine {
             })?;
         bearer.set_sensitive(true);
 
-        let span = tracing::Span::current();
         let follow_cross_origin = plan.method().follow_cross_origin_redirects;
-        let mut url = outgoing.url.clone();
+        // Redirect hops replace these; the first hop uses the outgoing request's.
+        let mut hop_url: Option<Url> = None;
         let mut method = outgoing.method.clone();
         let mut body = outgoing.body.clone();
         let mut credentialed = true;
         let mut redirected = false;
         for hop in 0..=MAX_REDIRECTS {
+            let url = hop_url.as_ref().unwrap_or(&outgoing.url);
             let mut headers = outgoing.headers.clone();
             if credentialed {
                 headers.insert(AUTHORIZATION, bearer.clone());
             } else {
                 strip_credentials(&mut headers);
             }
-            if body.is_none() {
+            if redirected && body.is_none() {
                 headers.remove(CONTENT_TYPE);
                 headers.remove(CONTENT_LENGTH);
             }
-            let mut builder = self
-                .inner
-                .client
-                .request(method.clone(), url.clone())
-                .headers(headers);
+            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            *request.headers_mut() = headers;
             if let Some(body) = &body {
-                builder = builder.body(body.clone());
+                *request.body_mut() = Some(body.clone().into());
             }
-            let response = match builder.send().await {
+            let response = match self.inner.client.execute(request).await {
                 Ok(response) => response,
                 Err(err) => {
                     let trouble = trouble_of(&err);
@@ -941,14 +941,9 @@ impl Engine {
                     )
                     .with_remote(crate::error::RemoteDetails::status(status)));
                 }
-                let target = resolve_location(&url, location)?;
-                let keep_credential = plan_hop(
-                    ctx.hosts(),
-                    &url,
-                    &target,
-                    credentialed,
-                    follow_cross_origin,
-                )?;
+                let target = resolve_location(url, location)?;
+                let keep_credential =
+                    plan_hop(ctx.hosts(), url, &target, credentialed, follow_cross_origin)?;
                 span.in_scope(|| {
                     tracing::debug!(
                         status,
@@ -965,7 +960,7 @@ impl Engine {
                 }
                 credentialed = keep_credential;
                 redirected = true;
-                url = target;
+                hop_url = Some(target);
                 continue;
             }
             if status == 401 && credentialed {

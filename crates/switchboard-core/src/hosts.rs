@@ -47,7 +47,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use url::{Host, Origin, Url};
+use url::{Host, Url};
 
 use crate::connector::Endpoints;
 use crate::error::{Error, ErrorKind, Result};
@@ -59,7 +59,31 @@ pub struct HostPolicy {
     allowed: Vec<String>,
     /// The loopback base URL's origin, when the installation was configured
     /// with one and listed its host.
-    loopback_origin: Option<Origin>,
+    loopback_origin: Option<LoopbackOrigin>,
+}
+
+/// Scheme, host and port of a loopback base URL (compared without allocating).
+#[derive(Clone, PartialEq, Eq)]
+struct LoopbackOrigin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl LoopbackOrigin {
+    fn of(url: &Url) -> Option<Self> {
+        Some(LoopbackOrigin {
+            scheme: url.scheme().to_string(),
+            host: url.host_str()?.to_string(),
+            port: url.port_or_known_default(),
+        })
+    }
+
+    fn matches(&self, url: &Url) -> bool {
+        url.scheme() == self.scheme
+            && url.host_str() == Some(self.host.as_str())
+            && url.port_or_known_default() == self.port
+    }
 }
 
 impl HostPolicy {
@@ -80,7 +104,7 @@ impl HostPolicy {
                     && base.password().is_none()
                     && allowed.contains(&normalise_host(&host.to_string())) =>
             {
-                Some(base.origin())
+                LoopbackOrigin::of(base)
             }
             _ => None,
         };
@@ -108,7 +132,7 @@ impl HostPolicy {
             return Err(self.untrusted(url, "it carries user info (`user@host`)"));
         }
         if let Some(origin) = &self.loopback_origin
-            && &url.origin() == origin
+            && origin.matches(url)
         {
             return Ok(());
         }
@@ -195,7 +219,7 @@ impl fmt::Debug for HostPolicy {
                 &self
                     .loopback_origin
                     .as_ref()
-                    .map(Origin::ascii_serialization),
+                    .map(|o| format!("{}://{}:{}", o.scheme, o.host, o.port.unwrap_or(0))),
             )
             .finish()
     }

@@ -174,12 +174,40 @@ impl fmt::Debug for Continuation {
     }
 }
 
+/// What every continuation of one walk shares.
+struct ResumeBase {
+    installation_id: String,
+    method_id: String,
+    headers: Vec<(String, String)>,
+}
+
+/// A resume point, cheap to clone; turned into a [`Continuation`] only when
+/// asked for.
+#[derive(Clone)]
+struct Resume {
+    kind: ContinuationKind,
+    link: Url,
+    base: Arc<ResumeBase>,
+}
+
+impl Resume {
+    fn continuation(&self) -> Continuation {
+        Continuation {
+            installation_id: self.base.installation_id.clone(),
+            method_id: self.base.method_id.clone(),
+            kind: self.kind,
+            link: SecretLink::new(self.link.as_str()),
+            headers: self.base.headers.clone(),
+        }
+    }
+}
+
 /// One page of records.
 #[derive(Clone)]
 pub struct Page {
     number: usize,
     records: Vec<Value>,
-    continuation: Option<Continuation>,
+    resume: Option<Resume>,
 }
 
 impl Page {
@@ -200,8 +228,9 @@ impl Page {
 
     /// Where to resume after this page: the next page, the delta link (last
     /// page of a delta sync), or `None` when the listing is complete.
-    pub fn continuation(&self) -> Option<&Continuation> {
-        self.continuation.as_ref()
+    /// **Secret.**
+    pub fn continuation(&self) -> Option<Continuation> {
+        self.resume.as_ref().map(Resume::continuation)
     }
 }
 
@@ -210,7 +239,7 @@ impl fmt::Debug for Page {
         f.debug_struct("Page")
             .field("number", &self.number)
             .field("records", &self.records.len())
-            .field("continuation", &self.continuation.as_ref().map(|c| c.kind))
+            .field("continuation", &self.resume.as_ref().map(|r| r.kind))
             .finish()
     }
 }
@@ -228,6 +257,8 @@ pub(crate) struct Walk {
     deferred: Option<Error>,
     /// Headers resent with every next link.
     page_headers: HeaderMap,
+    /// What this walk's continuations share.
+    base: Arc<ResumeBase>,
     /// Digests of every link requested so far.
     seen: HashSet<[u8; 32]>,
     fetched: usize,
@@ -251,6 +282,14 @@ impl Walk {
         let mut seen = HashSet::new();
         seen.insert(digest(first.url.as_str()));
         let max_pages = engine.max_pages();
+        let base = Arc::new(ResumeBase {
+            installation_id: ctx.installation_id().to_string(),
+            method_id: plan.method().id.clone(),
+            headers: page_headers
+                .iter()
+                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
+        });
         Walk {
             engine,
             ctx,
@@ -259,6 +298,7 @@ impl Walk {
             pending: Some(first),
             deferred: None,
             page_headers,
+            base,
             seen,
             fetched: 0,
             max_pages,
@@ -266,25 +306,19 @@ impl Walk {
         }
     }
 
-    fn continuation(&self, kind: ContinuationKind, link: &Url) -> Continuation {
-        Continuation {
-            installation_id: self.ctx.installation_id().to_string(),
-            method_id: self.plan.method().id.clone(),
+    fn resume(&self, kind: ContinuationKind, link: &Url) -> Resume {
+        Resume {
             kind,
-            link: SecretLink::new(link.as_str()),
-            headers: self
-                .page_headers
-                .iter()
-                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .collect(),
+            link: link.clone(),
+            base: self.base.clone(),
         }
     }
 
-    /// The continuation that would send the pending request (GET only).
-    fn pending_continuation(&self) -> Option<Continuation> {
+    /// The resume point that would send the pending request (GET only).
+    fn pending_resume(&self) -> Option<Resume> {
         let pending = self.pending.as_ref()?;
         (pending.method == Method::GET)
-            .then(|| self.continuation(ContinuationKind::NextPage, &pending.url))
+            .then(|| self.resume(ContinuationKind::NextPage, &pending.url))
     }
 
     async fn next_page(&mut self) -> Option<Result<Page>> {
@@ -357,7 +391,7 @@ impl Walk {
             if let Some(link) = next_link {
                 match url.join(&link) {
                     Ok(next) if self.seen.insert(digest(next.as_str())) => {
-                        continuation = Some(self.continuation(ContinuationKind::NextPage, &next));
+                        continuation = Some(self.resume(ContinuationKind::NextPage, &next));
                         self.pending = Some(Outgoing {
                             method: Method::GET,
                             url: next,
@@ -386,9 +420,7 @@ impl Walk {
             } else if self.pagination == Pagination::OdataDelta {
                 match delta_link.map(|l| url.join(&l)) {
                     Some(Ok(delta)) => match self.ctx.hosts().check_credentialed(&delta) {
-                        Ok(()) => {
-                            continuation = Some(self.continuation(ContinuationKind::Delta, &delta))
-                        }
+                        Ok(()) => continuation = Some(self.resume(ContinuationKind::Delta, &delta)),
                         Err(err) => self.deferred = Some(err),
                     },
                     Some(Err(_)) => {
@@ -413,7 +445,7 @@ impl Walk {
         Ok(Page {
             number,
             records,
-            continuation,
+            resume: continuation,
         })
     }
 }
@@ -462,14 +494,14 @@ pub struct PageStream {
     leftover: Option<Page>,
     /// Where to resume: before the first page, the first request; after a
     /// page, that page's continuation; after an error, the failed request.
-    resume: Option<Continuation>,
+    resume: Option<Resume>,
     failed: Option<Error>,
     done: bool,
 }
 
 impl PageStream {
     pub(crate) fn new(walk: Walk) -> Self {
-        let resume = walk.pending_continuation();
+        let resume = walk.pending_resume();
         PageStream {
             walk: Some(walk),
             fetching: None,
@@ -505,7 +537,7 @@ impl PageStream {
     /// Where to resume after the pages yielded so far (`None` when the
     /// listing is complete). **Secret.**
     pub fn continuation(&self) -> Option<Continuation> {
-        self.resume.clone()
+        self.resume.as_ref().map(Resume::continuation)
     }
 }
 
@@ -543,11 +575,11 @@ impl Stream for PageStream {
                 this.fetching = None;
                 match &item {
                     Some(Ok(page)) => {
-                        this.resume = page.continuation.clone();
+                        this.resume = page.resume.clone();
                         this.walk = Some(walk);
                     }
                     Some(Err(_)) => {
-                        this.resume = walk.pending_continuation();
+                        this.resume = walk.pending_resume();
                         this.done = true;
                     }
                     None => {
@@ -565,7 +597,7 @@ impl fmt::Debug for PageStream {
         f.debug_struct("PageStream")
             .field("fetching", &self.fetching.is_some())
             .field("done", &self.done)
-            .field("resume", &self.resume)
+            .field("resume", &self.resume.as_ref().map(|r| r.kind))
             .finish()
     }
 }
@@ -579,8 +611,10 @@ impl fmt::Debug for PageStream {
 pub struct RecordStream {
     pages: PageStream,
     buffer: std::vec::IntoIter<Value>,
-    /// The continuation that re-reads the page in `buffer`.
-    current: Option<Continuation>,
+    /// The resume point that re-reads the page in `buffer`.
+    current: Option<Resume>,
+    /// The resume point before the page being fetched.
+    before: Option<Option<Resume>>,
     number: usize,
 }
 
@@ -590,6 +624,7 @@ impl RecordStream {
             pages,
             buffer: Vec::new().into_iter(),
             current: None,
+            before: None,
             number: 0,
         }
     }
@@ -609,7 +644,7 @@ impl RecordStream {
             pages.leftover = Some(Page {
                 number: self.number,
                 records: rest,
-                continuation: pages.resume.clone(),
+                resume: pages.resume.clone(),
             });
         }
         pages
@@ -619,7 +654,7 @@ impl RecordStream {
     /// listing is complete). **Secret.**
     pub fn continuation(&self) -> Option<Continuation> {
         if self.buffer.len() > 0 {
-            self.current.clone()
+            self.current.as_ref().map(Resume::continuation)
         } else {
             self.pages.continuation()
         }
@@ -635,13 +670,15 @@ impl Stream for RecordStream {
             if let Some(record) = this.buffer.next() {
                 return Poll::Ready(Some(Ok(record)));
             }
-            let before = this.pages.continuation();
+            if this.before.is_none() {
+                this.before = Some(this.pages.resume.clone());
+            }
             match Pin::new(&mut this.pages).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err))),
                 Poll::Ready(Some(Ok(page))) => {
-                    this.current = before;
+                    this.current = this.before.take().flatten();
                     this.number = page.number;
                     this.buffer = page.records.into_iter();
                 }

@@ -305,3 +305,32 @@ async fn a_service_message_carrying_a_token_is_redacted() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_method_the_variant_does_not_support_is_refused_before_anything_is_sent() {
+    let server = server().await;
+    let cred = RecordingCredential::new();
+    let ctx = app_ctx(&server, cred.clone());
+    let engine = engine();
+    let err = engine
+        .call(&ctx, "users.get_me", Arguments::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(err.field(), Some("method"));
+    assert!(err.to_string().contains("`application` variant"), "{err}");
+
+    // A continuation cannot smuggle the method in either.
+    let continuation: switchboard_core::Continuation = serde_json::from_value(json!({
+        "installation_id": INSTALLATION, "method_id": "users.get_me", "kind": "next_page",
+        "link": format!("{}/v1.0/me?$skiptoken=x", server.uri())
+    }))
+    .unwrap();
+    let mut stream = engine.resume(&ctx, &continuation);
+    let err = futures::StreamExt::next(&mut stream)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.field(), Some("method"));
+    assert_eq!(cred.calls(), 0);
+}

@@ -158,13 +158,13 @@ async fn no_secret_reaches_logs_debug_or_display_on_any_error_path() {
             "Location",
             format!("{}/dl?tempauth=PREAUTH-SECRET", storage.uri()).as_str(),
         ))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(path("/dl"))
         .and(NoHeader("authorization"))
         .respond_with(ResponseTemplate::new(200).set_body_bytes(b"data".to_vec()))
-        .expect(1)
+        .expect(2)
         .mount(&storage)
         .await;
 
@@ -241,6 +241,17 @@ async fn no_secret_reaches_logs_debug_or_display_on_any_error_path() {
         .await
         .unwrap();
     show("download", format!("{response:?}"));
+    let stream = engine
+        .call_stream(
+            &ctx,
+            "onedrive.download_file",
+            Arguments::new().set("item_id", "f1"),
+        )
+        .await
+        .unwrap();
+    show("download stream", format!("{stream:?}"));
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    assert_eq!(chunks.concat(), b"data");
 
     // A token request after a refusal carries the refused token: redacted.
     let request = TokenRequest::new("inst-1", vec!["User.Read".into()])
