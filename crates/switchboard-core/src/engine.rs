@@ -734,7 +734,10 @@ impl Engine {
         outgoing: &Outgoing,
     ) -> Result<(Value, Option<String>)> {
         let response = self.execute(ctx, plan, outgoing).await?;
-        let next = crate::link_header::next_link(response.headers());
+        let next = match plan.method().pagination {
+            Pagination::LinkHeader => crate::link_header::next_link(response.headers()),
+            _ => None,
+        };
         let bytes = read_body(response, &plan.method().id).await?;
         if bytes.is_empty() {
             return Ok((Value::Null, next));
