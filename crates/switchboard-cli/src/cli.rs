@@ -14,6 +14,16 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// Also load connectors from definition files at run time (no Rust
+    /// hooks): DIR itself when it holds a connector.json (or
+    /// definitions/connector.json), else each subdirectory that does.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_CONNECTORS_DIR",
+        value_name = "DIR"
+    )]
+    pub connectors_dir: Option<PathBuf>,
 }
 
 /// Options every command accepts (before or after the command name).
@@ -148,6 +158,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Create something new from a template (`switchboard new connector NAME`).
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        what: NewCommand,
+    },
 }
 
 /// `switchboard sandbox` options.
@@ -265,6 +281,28 @@ pub enum KeysCommand {
         /// The key id (letters, digits, `-`, `_`).
         #[arg(long, default_value = "k1")]
         id: String,
+    },
+}
+
+/// `switchboard new ...`
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// Scaffold a connector crate: definitions with one sample method, a
+    /// hook module, and tests using switchboard-core's test harness. It
+    /// builds, validates and passes its tests as generated.
+    Connector {
+        /// The connector id: lower-case letters, digits, `-` and `_`,
+        /// starting with a letter (`acme-crm`). The crate is
+        /// `switchboard-NAME` in the directory NAME.
+        name: String,
+        /// Where to create the NAME directory.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// Path to the switchboard-core crate the new crate depends on
+        /// (default: found in an ancestor of DIR as
+        /// crates/switchboard-core, else the source this binary was built from).
+        #[arg(long, value_name = "PATH")]
+        core_path: Option<PathBuf>,
     },
 }
 

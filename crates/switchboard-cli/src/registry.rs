@@ -1,10 +1,62 @@
-//! The connectors this binary knows.
+//! The connectors this binary knows: the built-in ones, plus any loaded at
+//! run time from `--connectors-dir` (definitions only, no Rust hooks).
 
-use switchboard_core::{Registry, Result};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-/// A registry with every built-in connector.
+use switchboard_core::connector::DefinitionConnector;
+use switchboard_core::load::load_connectors_dir;
+use switchboard_core::{Error, ErrorKind, Registry, Result};
+
+/// The `--connectors-dir` of this run, set once before any command runs.
+static CONNECTORS_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Remember `--connectors-dir` for [`builtin`]. Only the first call counts.
+pub fn set_connectors_dir(dir: Option<PathBuf>) {
+    let _ = CONNECTORS_DIR.set(dir);
+}
+
+/// A registry with every built-in connector and, when `--connectors-dir`
+/// was given, every connector found there.
 pub fn builtin() -> Result<Registry> {
     let mut registry = Registry::new();
     switchboard_microsoft365::register(&mut registry)?;
+    switchboard_github::register(&mut registry)?;
+    if let Some(Some(dir)) = CONNECTORS_DIR.get() {
+        register_dir(&mut registry, dir)?;
+    }
     Ok(registry)
+}
+
+/// Load the connectors under `dir` (see
+/// [`switchboard_core::load::load_connectors_dir`]) and register each as a
+/// definition-only connector. An id already registered (a built-in one, or
+/// twice in the directory) is an error naming the id.
+pub fn register_dir(registry: &mut Registry, dir: &Path) -> Result<Vec<String>> {
+    let definitions = load_connectors_dir(dir).map_err(|problems| {
+        Error::new(
+            ErrorKind::InvalidDefinition,
+            format!(
+                "the connectors in --connectors-dir {} have {} problem(s):\n{problems}",
+                dir.display(),
+                problems.len()
+            ),
+        )
+    })?;
+    let mut ids = Vec::with_capacity(definitions.len());
+    for def in definitions {
+        let id = def.id.clone();
+        if registry.get(&id).is_some() {
+            return Err(Error::invalid_argument(
+                "--connectors-dir",
+                format!(
+                    "{} defines connector `{id}`, which is already registered (built in, or defined twice); give it another id",
+                    dir.display()
+                ),
+            ));
+        }
+        registry.register(Arc::new(DefinitionConnector::new(def)))?;
+        ids.push(id);
+    }
+    Ok(ids)
 }

@@ -31,9 +31,13 @@ fn connectors_lists_microsoft365() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["microsoft365"]);
+    assert_eq!(ids, ["github", "microsoft365"]);
     assert_eq!(
         list[0]["variants"],
+        serde_json::json!(["personal_access_token"])
+    );
+    assert_eq!(
+        list[1]["variants"],
         serde_json::json!(["delegated", "application"])
     );
 }

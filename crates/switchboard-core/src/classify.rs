@@ -3,8 +3,9 @@
 //! The status decides the [`ErrorKind`]; the body, when it is Graph's error
 //! format
 //! `{"error":{"code","message","innerError":{"request-id","client-request-id","date"}}}`
-//! (inner errors may nest) or an OAuth error (`{"error","error_description"}`),
-//! fills the [`RemoteDetails`]. The raw body is never kept: it may carry
+//! (inner errors may nest), an OAuth error (`{"error","error_description"}`)
+//! or a plain `{"message": "..."}` (GitHub and many REST APIs), fills the
+//! [`RemoteDetails`]. The raw body is never kept: it may carry
 //! tokens. The service's message is kept only after redaction of anything
 //! that looks like a token or a paging token, and shortened.
 //!
@@ -93,7 +94,15 @@ pub fn parse_remote_details(status: u16, body: &[u8]) -> RemoteDetails {
                 .and_then(Value::as_str)
                 .map(str::to_string);
         }
-        _ => {}
+        _ => {
+            // A top-level `message` (GitHub, GitLab and many REST APIs:
+            // `{"message": "Not Found", "documentation_url": "..."}`).
+            details.message = value
+                .get("message")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+                .map(sanitize_message);
+        }
     }
     details
 }
@@ -233,7 +242,7 @@ pub(crate) fn response_error(
                     "`{m}` conflicts with the current state of the resource (it changed or already exists); read it again and retry"
                 ),
                 ErrorKind::Throttled => format!("the service is throttling `{m}`; try again later"),
-                _ if status == 400 => format!(
+                _ if status == 400 || status == 422 => format!(
                     "the service rejected `{m}` as a bad request; check the arguments against the service's message"
                 ),
                 _ if status >= 500 => format!(
@@ -315,6 +324,13 @@ mod tests {
             parse_remote_details(500, b"[1,2]"),
             RemoteDetails::status(500)
         );
+        let d = parse_remote_details(
+            422,
+            br#"{"message":"Validation Failed","errors":[{"resource":"Issue","code":"missing_field","field":"title"}],"documentation_url":"https://docs.github.com/rest"}"#,
+        );
+        assert_eq!(d.message.as_deref(), Some("Validation Failed"));
+        assert_eq!(d.code, None);
+        assert_eq!(d.status, Some(422));
     }
 
     #[test]

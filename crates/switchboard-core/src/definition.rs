@@ -240,7 +240,8 @@ pub struct MethodDefinition {
     /// How results are paged.
     #[serde(default)]
     pub pagination: Pagination,
-    /// JSON pointer to the records in a response (`/value`). Empty: the whole body.
+    /// JSON pointer to the records in a response (`/value`). Empty (`""`):
+    /// the whole body, which for a top-level JSON array gives its elements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<String>,
     /// Whether repeating the request is safe. Derived from the HTTP method
@@ -426,6 +427,10 @@ pub enum Pagination {
     /// OData delta: follow `@odata.nextLink`, end with `@odata.deltaLink` as
     /// the continuation for the next sync.
     OdataDelta,
+    /// RFC 8288 `Link` response headers: follow the `rel="next"` target
+    /// until a page has none (GitHub, GitLab). The link passes the host
+    /// allow-list like any other; a repeated link is an error.
+    LinkHeader,
 }
 
 impl Pagination {
@@ -435,6 +440,7 @@ impl Pagination {
             Pagination::None => "none",
             Pagination::OdataNextLink => "odata_next_link",
             Pagination::OdataDelta => "odata_delta",
+            Pagination::LinkHeader => "link_header",
         }
     }
 }

@@ -724,19 +724,25 @@ impl Engine {
         })
     }
 
-    /// Execute and decode a JSON page.
+    /// Execute and decode a JSON page. Also returns the target of the
+    /// response's `Link: <...>; rel="next"` header, if any (untrusted: the
+    /// pager resolves it and the host allow-list checks it before use).
     pub(crate) async fn fetch_json(
         &self,
         ctx: &InstallationContext,
         plan: &Plan,
         outgoing: &Outgoing,
-    ) -> Result<Value> {
+    ) -> Result<(Value, Option<String>)> {
         let response = self.execute(ctx, plan, outgoing).await?;
+        let next = match plan.method().pagination {
+            Pagination::LinkHeader => crate::link_header::next_link(response.headers()),
+            _ => None,
+        };
         let bytes = read_body(response, &plan.method().id).await?;
         if bytes.is_empty() {
-            return Ok(Value::Null);
+            return Ok((Value::Null, next));
         }
-        decode_json(&bytes, &plan.method().id)
+        Ok((decode_json(&bytes, &plan.method().id)?, next))
     }
 
     /// The pipeline from the host check to a successful response: token,

@@ -39,6 +39,7 @@ pub mod error;
 pub mod hosts;
 pub mod install;
 pub mod lifecycle;
+pub mod link_header;
 pub mod load;
 pub mod paging;
 pub mod redirect;
@@ -47,7 +48,10 @@ pub mod response;
 pub mod retry;
 pub mod schema;
 pub mod shared_token;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validate;
+pub mod versioning;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};

@@ -856,6 +856,12 @@ impl Installations {
             _ => return refuse("it was uninstalled; install again"),
         }
         let (flow, definition) = self.flow(&inst.connector_id)?;
+        // A definition of another major version than the installation was
+        // made with is reported, never applied silently (versioning).
+        crate::versioning::require_usable(
+            &inst.connector_id,
+            crate::versioning::check_compatibility(&inst.connector_version, &definition.version)?,
+        )?;
         let secrets = self.secrets(id).await?.value;
         let fctx = self.flow_context(definition, inst, &secrets)?;
         let inner = flow.credential(&fctx, inst)?;

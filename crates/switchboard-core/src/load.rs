@@ -384,3 +384,99 @@ fn backticked(message: &str) -> Vec<String> {
         .map(|(_, s)| s.to_string())
         .collect()
 }
+
+/// Where a connector's definition files are inside `dir`: `dir` itself when
+/// it holds a `connector.json`, or its `definitions/` folder (a connector
+/// crate's layout).
+fn definitions_in(dir: &Path) -> Option<std::path::PathBuf> {
+    if dir.join("connector.json").is_file() {
+        Some(dir.to_path_buf())
+    } else if dir.join("definitions").join("connector.json").is_file() {
+        Some(dir.join("definitions"))
+    } else {
+        None
+    }
+}
+
+/// Load every connector found under `dir`, for connectors that need no Rust
+/// hook (wrap each in a [`crate::connector::DefinitionConnector`]).
+///
+/// `dir` is one connector when it (or its `definitions/` folder) holds a
+/// `connector.json`; otherwise each of its subdirectories that does is one
+/// connector, in name order, and subdirectories without one are skipped.
+/// Every connector is validated; the problems of all of them are returned
+/// together, each prefixed with its connector's directory.
+///
+/// ```
+/// use switchboard_core::load::load_connectors_dir;
+///
+/// let root = tempfile::tempdir().unwrap();
+/// let dir = root.path().join("example");
+/// std::fs::create_dir(&dir).unwrap();
+/// std::fs::write(dir.join("connector.json"), r#"{
+///   "id": "example", "name": "Example", "version": "1.0.0", "description": "An example",
+///   "base_url": "https://api.example.com", "allowed_hosts": ["api.example.com"],
+///   "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+///   "categories": [{"id": "things", "name": "Things"}]
+/// }"#).unwrap();
+/// let found = load_connectors_dir(root.path()).unwrap();
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].id, "example");
+/// // the connector's own directory works too
+/// assert_eq!(load_connectors_dir(&dir).unwrap()[0].id, "example");
+/// ```
+pub fn load_connectors_dir(dir: &Path) -> Result<Vec<ConnectorDefinition>, Problems> {
+    let shown = dir.display().to_string();
+    if let Some(definitions) = definitions_in(dir) {
+        return load_dir(&definitions)
+            .map(|def| vec![def])
+            .map_err(|p| prefixed(&shown, p));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|err| {
+        Problems::from(vec![Problem::new(
+            shown.clone(),
+            "",
+            format!("cannot read the connectors directory: {err}"),
+        )])
+    })?;
+    let mut dirs: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for sub in dirs {
+        let Some(definitions) = definitions_in(&sub) else {
+            continue;
+        };
+        match load_dir(&definitions) {
+            Ok(def) => found.push(def),
+            Err(p) => problems.extend(prefixed(&sub.display().to_string(), p)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems::from(problems));
+    }
+    if found.is_empty() {
+        return Err(Problems::from(vec![Problem::new(
+            shown,
+            "",
+            "holds no connector: expected a connector.json in it, in its definitions/ folder, or in its subdirectories",
+        )]));
+    }
+    Ok(found)
+}
+
+/// The problems with their file names prefixed by the connector's directory.
+fn prefixed(dir: &str, problems: Problems) -> Problems {
+    Problems::from(
+        problems
+            .into_iter()
+            .map(|mut p| {
+                p.file = format!("{dir}: {}", p.file);
+                p
+            })
+            .collect::<Vec<_>>(),
+    )
+}

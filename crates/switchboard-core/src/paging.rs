@@ -1,5 +1,6 @@
 //! Paged results: a [`RecordStream`] of records that follows
-//! `@odata.nextLink` one page at a time, can be consumed page by page
+//! `@odata.nextLink` (or, for `link_header` paging, the RFC 8288
+//! `Link: <...>; rel="next"` response header) one page at a time, can be consumed page by page
 //! ([`RecordStream::into_pages`]), and gives a serialisable [`Continuation`]
 //! to resume later ([`Engine::resume`](crate::engine::Engine::resume)).
 //!
@@ -340,25 +341,33 @@ impl Walk {
         self.fetched += 1;
         let number = self.fetched;
         let page_span = tracing::debug_span!(parent: &self.span, "switchboard.page", page = number);
-        let body = match self
+        let (body, link_next) = match self
             .engine
             .fetch_json(&self.ctx, &self.plan, &outgoing)
             .instrument(page_span)
             .await
         {
-            Ok(body) => body,
+            Ok(fetched) => fetched,
             Err(err) => {
                 self.pending = Some(outgoing);
                 return Some(Err(err));
             }
         };
-        Some(self.take_page(number, &outgoing.url, body))
+        Some(self.take_page(number, &outgoing.url, body, link_next))
     }
 
-    fn take_page(&mut self, number: usize, url: &Url, mut body: Value) -> Result<Page> {
+    /// Split a fetched page into records and the next request. `link_next`
+    /// is the `Link: rel="next"` target, used by `link_header` paging.
+    fn take_page(
+        &mut self,
+        number: usize,
+        url: &Url,
+        mut body: Value,
+        link_next: Option<String>,
+    ) -> Result<Page> {
         let method_id = &self.plan.method().id;
         let default_pointer = match self.pagination {
-            Pagination::None => "",
+            Pagination::None | Pagination::LinkHeader => "",
             _ => "/value",
         };
         let pointer = self
@@ -367,8 +376,13 @@ impl Walk {
             .records
             .as_deref()
             .unwrap_or(default_pointer);
-        let next_link = take_link(&mut body, "@odata.nextLink");
-        let delta_link = take_link(&mut body, "@odata.deltaLink");
+        let (next_link, delta_link) = match self.pagination {
+            Pagination::LinkHeader => (link_next, None),
+            _ => (
+                take_link(&mut body, "@odata.nextLink"),
+                take_link(&mut body, "@odata.deltaLink"),
+            ),
+        };
         let records = select_records(&mut body, pointer, method_id)?;
         drop(body);
 

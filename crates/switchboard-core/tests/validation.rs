@@ -1011,3 +1011,50 @@ fn load_dir_of_a_missing_directory_says_so() {
         "{problems}"
     );
 }
+
+#[test]
+fn connectors_dir_loads_each_subdirectory_and_reports_problems_per_directory() {
+    use switchboard_core::load::load_connectors_dir;
+    let connector = |id: &str, version: &str| {
+        format!(
+            r#"{{"id": "{id}", "name": "N", "version": "{version}", "description": "d",
+            "base_url": "https://api.example.com", "allowed_hosts": ["api.example.com"],
+            "auth_variants": [{{"id": "token", "name": "Token", "kind": "bearer_token"}}],
+            "categories": [{{"id": "things", "name": "Things"}}]}}"#
+        )
+    };
+    let root = tempfile::tempdir().unwrap();
+    // a plain definitions directory
+    let a = root.path().join("alpha");
+    std::fs::create_dir(&a).unwrap();
+    std::fs::write(a.join("connector.json"), connector("alpha", "1.0.0")).unwrap();
+    // a connector crate's layout
+    let b = root.path().join("beta");
+    std::fs::create_dir_all(b.join("definitions")).unwrap();
+    std::fs::write(
+        b.join("definitions/connector.json"),
+        connector("beta", "2.1.0"),
+    )
+    .unwrap();
+    // not a connector: skipped
+    std::fs::create_dir(root.path().join("notes")).unwrap();
+    let found = load_connectors_dir(root.path()).unwrap();
+    let ids: Vec<&str> = found.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+
+    std::fs::write(a.join("connector.json"), connector("alpha", "one")).unwrap();
+    let problems = load_connectors_dir(root.path()).unwrap_err();
+    let text = problems.to_string();
+    assert_eq!(problems.len(), 1, "{text}");
+    assert!(
+        text.contains("alpha: alpha/connector.json: /version:"),
+        "{text}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let problems = load_connectors_dir(empty.path()).unwrap_err();
+    assert!(
+        problems.to_string().contains("holds no connector"),
+        "{problems}"
+    );
+}

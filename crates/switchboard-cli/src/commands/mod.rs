@@ -6,6 +6,7 @@ mod install;
 mod installations;
 mod keys;
 mod methods;
+mod new;
 mod permissions;
 mod quickstart;
 mod sandbox;
@@ -15,12 +16,13 @@ use std::process::ExitCode;
 
 use switchboard_core::Result;
 
-use crate::cli::{Cli, Command, KeysCommand};
+use crate::cli::{Cli, Command, KeysCommand, NewCommand};
 use crate::store::StoreLocation;
 use installations::Change;
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    crate::registry::set_connectors_dir(cli.connectors_dir.clone());
     let global = cli.global;
     let output = global.output;
     match cli.command {
@@ -68,5 +70,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             KeysCommand::Generate { id } => keys::generate(&id),
         },
+        Command::New {
+            what:
+                NewCommand::Connector {
+                    name,
+                    dir,
+                    core_path,
+                },
+        } => new::connector(&name, &dir, core_path.as_deref()),
     }
 }
