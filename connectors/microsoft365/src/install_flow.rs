@@ -224,7 +224,7 @@ fn need_redirect(ctx: &FlowContext) -> Result<()> {
 #[derive(Debug)]
 struct ConsentedScopes {
     inner: Arc<dyn Credential>,
-    permissions: Vec<String>,
+    permissions: Arc<[String]>,
 }
 
 #[async_trait]
@@ -327,7 +327,7 @@ impl InstallFlow for Microsoft365Flow {
                 let permissions = permissions(ctx, inst, auth.cloud())?;
                 Ok(Arc::new(ConsentedScopes {
                     inner: Arc::new(auth.credential()),
-                    permissions,
+                    permissions: permissions.into(),
                 }))
             }
             Variant::Application(auth) => Ok(Arc::new(auth.credential())),

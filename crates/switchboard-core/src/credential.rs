@@ -24,6 +24,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -32,9 +33,12 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::error::{Error, ErrorKind, Result};
 
 /// A bearer token. Its Debug never shows the secret.
+///
+/// Cheap to clone: clones share one copy of the secret, which is wiped from
+/// memory when the last clone is dropped.
 #[derive(Clone)]
 pub struct AccessToken {
-    secret: SecretString,
+    secret: Arc<SecretString>,
     expires_at: Option<SystemTime>,
 }
 
@@ -42,7 +46,7 @@ impl AccessToken {
     /// A token with an optional expiry.
     pub fn new(secret: impl Into<String>, expires_at: Option<SystemTime>) -> Self {
         AccessToken {
-            secret: SecretString::from(secret.into()),
+            secret: Arc::new(SecretString::from(secret.into())),
             expires_at,
         }
     }
@@ -74,14 +78,25 @@ impl fmt::Debug for AccessToken {
 }
 
 /// What the engine asks a credential for.
+///
+/// The engine builds one for every attempt, so the installation id and the
+/// scopes are shared (`Arc`): cloning a request copies no strings.
+///
+/// ```
+/// use switchboard_core::credential::TokenRequest;
+///
+/// let request = TokenRequest::new("inst-1", vec!["User.Read".to_string()]);
+/// assert_eq!(&*request.installation_id, "inst-1");
+/// assert_eq!(*request.scopes, ["User.Read"]);
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TokenRequest {
     /// The installation the call is for.
-    pub installation_id: String,
+    pub installation_id: Arc<str>,
     /// The permissions the method declares for the variant (least privileged
     /// first). A credential maps them to scopes as its flow requires.
-    pub scopes: Vec<String>,
+    pub scopes: Arc<[String]>,
     /// A token the service refused with 401: return a different one or fail.
     pub rejected: Option<AccessToken>,
     /// Claims challenge decoded from `WWW-Authenticate: ... claims="..."`.
@@ -89,11 +104,12 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
-    /// A plain request for a token.
-    pub fn new(installation_id: impl Into<String>, scopes: Vec<String>) -> Self {
+    /// A plain request for a token. Both arguments may be shared already
+    /// (`Arc<str>`, `Arc<[String]>`) or owned (`String`/`&str`, `Vec<String>`).
+    pub fn new(installation_id: impl Into<Arc<str>>, scopes: impl Into<Arc<[String]>>) -> Self {
         TokenRequest {
             installation_id: installation_id.into(),
-            scopes,
+            scopes: scopes.into(),
             rejected: None,
             claims: None,
         }

@@ -51,6 +51,9 @@
 //! assert_eq!(ctx.endpoints().base_url.as_str(), "https://api.example.com/");
 //! ```
 
+mod prepared;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -80,11 +83,13 @@ use crate::paging::{
 use crate::redirect::{
     MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
 };
-use crate::render::{RenderContext, RequestBody, render};
+use crate::render::{RenderContext, RequestBody, render_with};
 use crate::response::{ByteStream, Response, ResponseBody, select_headers};
 use crate::retry::{
     Decision, RetryAfterHeader, RetryPolicy, Stop, Trouble, decide, parse_retry_after,
 };
+
+use prepared::{PreparedConnector, PreparedMethod, prepare_registry};
 
 /// The most of an error body read to find the service's error details.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -179,6 +184,7 @@ impl EngineBuilder {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 client,
+                prepared: prepare_registry(&self.registry),
                 registry: self.registry,
                 retry: self.retry,
                 max_pages: self.max_pages.max(1),
@@ -196,6 +202,8 @@ pub struct Engine {
 struct EngineInner {
     client: reqwest::Client,
     registry: Registry,
+    /// The registry's connectors with per-method work done once.
+    prepared: BTreeMap<String, Arc<PreparedConnector>>,
     retry: RetryPolicy,
     max_pages: usize,
 }
@@ -229,7 +237,7 @@ pub struct InstallationContext {
 
 #[derive(Clone)]
 struct ContextInner {
-    installation_id: String,
+    installation_id: Arc<str>,
     connector_id: String,
     variant_id: String,
     endpoints: Endpoints,
@@ -252,7 +260,7 @@ impl InstallationContext {
         let hosts = HostPolicy::new(&endpoints);
         InstallationContext {
             inner: Arc::new(ContextInner {
-                installation_id: installation_id.into(),
+                installation_id: Arc::from(installation_id.into()),
                 connector_id: connector_id.into(),
                 variant_id: variant_id.into(),
                 endpoints,
@@ -324,34 +332,42 @@ impl fmt::Debug for InstallationContext {
 
 /// A resolved method call: which connector, method and variant.
 pub(crate) struct Plan {
-    connector: Arc<dyn Connector>,
+    prepared: Arc<PreparedConnector>,
     method_index: usize,
     variant_index: usize,
 }
 
 impl Plan {
+    fn connector(&self) -> &dyn Connector {
+        self.prepared.connector.as_ref()
+    }
+
+    fn prepared_method(&self) -> &PreparedMethod {
+        &self.prepared.methods[self.method_index]
+    }
+
     pub(crate) fn definition(&self) -> &ConnectorDefinition {
-        self.connector.definition()
+        self.connector().definition()
     }
 
     pub(crate) fn method(&self) -> &MethodDefinition {
-        &self.connector.definition().methods[self.method_index]
+        &self.connector().definition().methods[self.method_index]
     }
 
     pub(crate) fn variant(&self) -> &AuthVariant {
-        &self.connector.definition().auth_variants[self.variant_index]
+        &self.connector().definition().auth_variants[self.variant_index]
     }
 
     /// The method's permissions for the variant: the scopes asked for.
-    pub(crate) fn scopes(&self) -> &[String] {
-        self.method().permissions_for(&self.variant().id)
+    pub(crate) fn scopes(&self) -> &Arc<[String]> {
+        &self.prepared_method().scopes[self.variant_index]
     }
 
     fn failed(&self) -> Failed<'_> {
         Failed {
             method_id: &self.method().id,
             variant_id: &self.variant().id,
-            permissions: self.scopes(),
+            permissions: self.scopes().as_ref(),
         }
     }
 }
@@ -377,6 +393,23 @@ impl fmt::Debug for Outgoing {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body", &self.body.as_ref().map(Bytes::len))
             .finish()
+    }
+}
+
+/// Where each send gets its headers (before the credential): the first
+/// send may take a prepared map; every later one (a retry, a redirect hop)
+/// gets a fresh map from `again`.
+struct RequestHeaders<'a> {
+    first: Option<HeaderMap>,
+    again: &'a (dyn Fn() -> Result<HeaderMap> + Sync),
+}
+
+impl RequestHeaders<'_> {
+    fn next(&mut self) -> Result<HeaderMap> {
+        match self.first.take() {
+            Some(headers) => Ok(headers),
+            None => (self.again)(),
+        }
     }
 }
 
@@ -476,26 +509,31 @@ impl Engine {
             .registry
             .get(connector_id)
             .cloned()
-            .ok_or_else(|| {
-                Error::invalid_argument(
-                    "connector",
-                    format!(
-                        "no connector `{connector_id}` is registered; registered: {}",
-                        self.inner
-                            .registry
-                            .iter()
-                            .map(|c| c.id().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
+            .ok_or_else(|| self.unknown_connector(connector_id))
+    }
+
+    fn unknown_connector(&self, connector_id: &str) -> Error {
+        Error::invalid_argument(
+            "connector",
+            format!(
+                "no connector `{connector_id}` is registered; registered: {}",
+                self.inner
+                    .registry
+                    .iter()
+                    .map(|c| c.id().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
     }
 
     /// Resolve connector, method and variant for a call.
     pub(crate) fn plan(&self, ctx: &InstallationContext, method_id: &str) -> Result<Plan> {
-        let connector = self.connector(ctx.connector_id())?;
-        let def = connector.definition();
+        let Some(prepared) = self.inner.prepared.get(ctx.connector_id()) else {
+            return Err(self.unknown_connector(ctx.connector_id()));
+        };
+        let prepared = Arc::clone(prepared);
+        let def = prepared.connector.definition();
         let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
             let suggestion = def
                 .methods
@@ -537,7 +575,7 @@ impl Engine {
             ));
         }
         Ok(Plan {
-            connector,
+            prepared,
             method_index,
             variant_index,
         })
@@ -556,8 +594,10 @@ impl Engine {
             variant: plan.variant(),
             base_url: &ctx.endpoints().base_url,
         };
-        let mut rendered = render(&render_ctx, args)?;
-        plan.connector.prepare(plan.method(), args, &mut rendered)?;
+        let fixed_headers = plan.prepared_method().headers.as_ref();
+        let mut rendered = render_with(&render_ctx, args, fixed_headers)?;
+        plan.connector()
+            .prepare(plan.method(), args, &mut rendered)?;
         let mut headers = rendered.headers;
         let body = match rendered.body {
             RequestBody::Empty => None,
@@ -619,8 +659,7 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         async {
             let plan = self.plan(ctx, method_id)?;
-            let outgoing = self.prepare(ctx, &plan, &args)?;
-            let response = self.execute(ctx, &plan, &outgoing).await?;
+            let response = self.prepare_and_execute(ctx, &plan, &args).await?;
             let status = response.status().as_u16();
             let headers = select_headers(response.headers());
             let bytes = read_body(response, &plan.method().id).await?;
@@ -651,8 +690,7 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         async {
             let plan = self.plan(ctx, method_id)?;
-            let outgoing = self.prepare(ctx, &plan, &args)?;
-            let response = self.execute(ctx, &plan, &outgoing).await?;
+            let response = self.prepare_and_execute(ctx, &plan, &args).await?;
             Ok(ByteStream::from_reqwest(response))
         }
         .instrument(span)
@@ -745,6 +783,25 @@ impl Engine {
         Ok((decode_json(&bytes, &plan.method().id)?, next))
     }
 
+    /// Prepare a call and run it through the pipeline. The first send takes
+    /// the prepared headers as they are; a retry or a redirect hop, which
+    /// needs them again, prepares the request again from the arguments.
+    async fn prepare_and_execute(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        args: &Arguments,
+    ) -> Result<reqwest::Response> {
+        let mut outgoing = self.prepare(ctx, plan, args)?;
+        let prepared = std::mem::take(&mut outgoing.headers);
+        let rebuild = || self.prepare(ctx, plan, args).map(|again| again.headers);
+        let mut headers = RequestHeaders {
+            first: Some(prepared),
+            again: &rebuild,
+        };
+        self.execute_with(ctx, plan, &outgoing, &mut headers).await
+    }
+
     /// The pipeline from the host check to a successful response: token,
     /// send with redirects, classify, refresh once on 401, retry by policy.
     pub(crate) async fn execute(
@@ -752,6 +809,21 @@ impl Engine {
         ctx: &InstallationContext,
         plan: &Plan,
         outgoing: &Outgoing,
+    ) -> Result<reqwest::Response> {
+        let copy = || Ok(outgoing.headers.clone());
+        let mut headers = RequestHeaders {
+            first: None,
+            again: &copy,
+        };
+        self.execute_with(ctx, plan, outgoing, &mut headers).await
+    }
+
+    async fn execute_with(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        headers: &mut RequestHeaders<'_>,
     ) -> Result<reqwest::Response> {
         let policy = &self.inner.retry;
         let started = tokio::time::Instant::now();
@@ -770,7 +842,7 @@ impl Engine {
                 wait_ms = tracing::field::Empty,
             );
             let outcome = self
-                .attempt(ctx, plan, outgoing, reauth.take(), &span)
+                .attempt(ctx, plan, outgoing, headers, reauth.take(), &span)
                 .instrument(span.clone())
                 .await?;
             match outcome {
@@ -868,11 +940,15 @@ impl Engine {
         ctx: &InstallationContext,
         plan: &Plan,
         outgoing: &Outgoing,
+        request_headers: &mut RequestHeaders<'_>,
         reauth: Option<(AccessToken, Option<String>)>,
         span: &tracing::Span,
     ) -> Result<Attempt> {
         ctx.hosts().check_credentialed(&outgoing.url)?;
-        let mut request = TokenRequest::new(ctx.installation_id(), plan.scopes().to_vec());
+        let mut request = TokenRequest::new(
+            Arc::clone(&ctx.inner.installation_id),
+            Arc::clone(plan.scopes()),
+        );
         if let Some((rejected, claims)) = reauth {
             request = request.with_rejected(rejected);
             if let Some(claims) = claims {
@@ -880,14 +956,9 @@ impl Engine {
             }
         }
         let token = ctx.credential().token(&request).await?;
-        let mut bearer =
-            HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
-                Error::new(
-                    ErrorKind::Configuration,
-                    "the credential returned a token that cannot be sent in a header",
-                )
-            })?;
-        bearer.set_sensitive(true);
+        // Built for the first hop; a redirect hop that keeps the credential
+        // builds its own.
+        let mut bearer = Some(bearer_header(&token)?);
 
         let follow_cross_origin = plan.method().follow_cross_origin_redirects;
         // Redirect hops replace these; the first hop uses the outgoing request's.
@@ -898,9 +969,13 @@ impl Engine {
         let mut redirected = false;
         for hop in 0..=MAX_REDIRECTS {
             let url = hop_url.as_ref().unwrap_or(&outgoing.url);
-            let mut headers = outgoing.headers.clone();
+            let mut headers = request_headers.next()?;
             if credentialed {
-                headers.insert(AUTHORIZATION, bearer.clone());
+                let value = match bearer.take() {
+                    Some(value) => value,
+                    None => bearer_header(&token)?,
+                };
+                headers.insert(AUTHORIZATION, value);
             } else {
                 strip_credentials(&mut headers);
             }
@@ -994,6 +1069,24 @@ impl Engine {
         // The loop returns on every path; this is only reached if MAX_REDIRECTS were negative.
         Err(Error::new(ErrorKind::Remote, "too many redirects"))
     }
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive, written straight
+/// into the header's bytes.
+fn bearer_header(token: &AccessToken) -> Result<HeaderValue> {
+    const PREFIX: &[u8] = b"Bearer ";
+    let secret = token.secret().as_bytes();
+    let mut bytes = bytes::BytesMut::with_capacity(PREFIX.len() + secret.len());
+    bytes.extend_from_slice(PREFIX);
+    bytes.extend_from_slice(secret);
+    let mut value = HeaderValue::from_maybe_shared(bytes.freeze()).map_err(|_| {
+        Error::new(
+            ErrorKind::Configuration,
+            "the credential returned a token that cannot be sent in a header",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {

@@ -47,6 +47,8 @@ pub(crate) mod format;
 mod path;
 mod value;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
@@ -116,6 +118,16 @@ pub enum RequestBody {
 /// inconsistent (a path placeholder without a parameter, a bad pattern).
 /// See the [module documentation](self) for an example.
 pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedRequest> {
+    render_with(ctx, args, None)
+}
+
+/// [`render`], starting from the connector's default and the method's fixed
+/// headers already parsed (the engine parses them once, when it is built).
+pub(crate) fn render_with(
+    ctx: &RenderContext<'_>,
+    args: &Arguments,
+    fixed_headers: Option<&HeaderMap>,
+) -> Result<RenderedRequest> {
     let method = ctx.method;
     let variant = ctx.variant;
     check_variant(ctx)?;
@@ -183,13 +195,18 @@ pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedReque
         ));
     }
 
-    let template = method.resolved_path(principal);
+    // Only a path that starts with the principal placeholder needs a copy.
+    let template: Cow<'_, str> = if method.uses_principal() {
+        Cow::Owned(method.resolved_path(principal))
+    } else {
+        Cow::Borrowed(&method.path)
+    };
     let url = build_url(
         ctx.base_url,
         &path::render_path(&template, &path_values)?,
         &query,
     );
-    let headers = build_headers(ctx, &header_params)?;
+    let headers = build_headers(ctx, fixed_headers, &header_params)?;
     let body = match (body_fields, payload) {
         (Some(_), Some(_)) => {
             return Err(Error::new(
@@ -367,8 +384,20 @@ fn build_url(base: &Url, path: &str, query: &[(&str, String)]) -> Url {
 /// name, and parameters sharing a name are each sent as their own line.
 fn build_headers(
     ctx: &RenderContext<'_>,
+    fixed_headers: Option<&HeaderMap>,
     header_params: &[(&ParameterDefinition, Vec<String>)],
 ) -> Result<HeaderMap> {
+    let mut headers = match fixed_headers {
+        Some(fixed) => fixed.clone(),
+        None => parse_fixed_headers(ctx)?,
+    };
+    add_header_params(&mut headers, header_params)?;
+    Ok(headers)
+}
+
+/// The connector's default headers, then the method's fixed headers, which
+/// replace a default of the same name.
+fn parse_fixed_headers(ctx: &RenderContext<'_>) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     for (name, value) in ctx
         .connector
@@ -385,6 +414,14 @@ fn build_headers(
         })?;
         headers.insert(name, value);
     }
+    Ok(headers)
+}
+
+/// Header parameters, each replacing a default or fixed header of its name.
+fn add_header_params(
+    headers: &mut HeaderMap,
+    header_params: &[(&ParameterDefinition, Vec<String>)],
+) -> Result<()> {
     let mut replaced = Vec::new();
     for (param, texts) in header_params {
         let name = header_name(param.wire_name())?;
@@ -403,7 +440,7 @@ fn build_headers(
             headers.append(name.clone(), value);
         }
     }
-    Ok(headers)
+    Ok(())
 }
 
 fn header_name(name: &str) -> Result<HeaderName> {

@@ -564,3 +564,41 @@ async fn dropping_the_call_during_a_wait_sends_nothing_more() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
+
+/// The first send takes the prepared headers; a retry prepares them again.
+/// Both sends must carry the same default, fixed and credential headers.
+#[tokio::test(start_paused = true)]
+async fn a_retry_sends_the_default_and_fixed_headers_again() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users"))
+        .and(header("accept", "application/json"))
+        .and(header("consistencylevel", "eventual"))
+        .and(header("prefer", "odata.maxpagesize=2"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(sequence(vec![
+            ResponseTemplate::new(503),
+            json(200, json!({"value": [{"id": "adele"}]})),
+        ]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let cred = RecordingCredential::new();
+    let response = engine()
+        .call(
+            &ctx(&server, cred.clone()),
+            "users.list_users",
+            Arguments::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json().unwrap()["value"][0]["id"], "adele");
+    assert_eq!(cred.calls(), 2);
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2);
+    for request in &received {
+        assert_eq!(request.url.query(), None);
+        assert_eq!(request.headers.get_all("prefer").iter().count(), 1);
+    }
+}

@@ -311,7 +311,7 @@ where
 #[async_trait]
 impl Credential for OAuthCredential {
     async fn token(&self, request: &TokenRequest) -> Result<AccessToken> {
-        if request.installation_id != self.identity.installation_id {
+        if *request.installation_id != *self.identity.installation_id {
             return Err(Error::invalid_argument(
                 "installation_id",
                 format!(
