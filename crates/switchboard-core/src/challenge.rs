@@ -34,24 +34,7 @@ pub fn bearer_params(header: &str) -> Vec<(String, String)> {
         if let Some(value_part) = after.strip_prefix('=') {
             let value_part = value_part.trim_start();
             let (value, remaining) = if let Some(quoted) = value_part.strip_prefix('"') {
-                let mut value = String::new();
-                let mut chars = quoted.char_indices();
-                let mut consumed = quoted.len();
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, escaped)) = chars.next() {
-                                value.push(escaped);
-                            }
-                        }
-                        '"' => {
-                            consumed = i + 1;
-                            break;
-                        }
-                        other => value.push(other),
-                    }
-                }
-                (value, &quoted[consumed..])
+                crate::quoted_string::read_quoted(quoted)
             } else {
                 let end = value_part.find(',').unwrap_or(value_part.len());
                 (value_part[..end].trim().to_string(), &value_part[end..])

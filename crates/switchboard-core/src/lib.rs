@@ -42,6 +42,7 @@ pub mod lifecycle;
 pub mod link_header;
 pub mod load;
 pub mod paging;
+pub mod quoted_string;
 pub mod redirect;
 pub mod render;
 pub mod response;

@@ -99,24 +99,9 @@ fn next_link_value(input: &str) -> Option<(&str, Params, &str)> {
         if let Some(after_eq) = tail.strip_prefix('=') {
             let after_eq = after_eq.trim_start();
             if let Some(quoted) = after_eq.strip_prefix('"') {
-                // quoted-string with backslash escapes
-                let mut chars = quoted.char_indices();
-                let mut end = quoted.len();
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, escaped)) = chars.next() {
-                                value.push(escaped);
-                            }
-                        }
-                        '"' => {
-                            end = i + 1;
-                            break;
-                        }
-                        other => value.push(other),
-                    }
-                }
-                tail = &quoted[end.min(quoted.len())..];
+                let (unquoted, rest) = crate::quoted_string::read_quoted(quoted);
+                value = unquoted;
+                tail = rest;
             } else {
                 let end = after_eq.find([';', ',']).unwrap_or(after_eq.len());
                 value = after_eq[..end].trim().to_string();
