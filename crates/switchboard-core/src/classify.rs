@@ -6,8 +6,9 @@
 //! (inner errors may nest), an OAuth error (`{"error","error_description"}`)
 //! or a plain `{"message": "..."}` (GitHub and many REST APIs), fills the
 //! [`RemoteDetails`]. The raw body is never kept: it may carry
-//! tokens. The service's message is kept only after redaction of anything
-//! that looks like a token or a paging token, and shortened.
+//! tokens. The service's text is kept only after
+//! [`RemoteDetails::sanitized`] (unsafe characters neutralised, anything
+//! that looks like a token redacted, shortened).
 //!
 //! ```
 //! use switchboard_core::classify::parse_remote_details;
@@ -19,18 +20,14 @@
 //! assert_eq!(details.request_id.as_deref(), Some("r-1"));
 //! ```
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use regex::Regex;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, RemoteDetails};
 
 /// How deep nested `innerError`s are followed.
 const MAX_INNER_DEPTH: usize = 16;
-/// The longest service message kept, in characters.
-const MAX_MESSAGE_CHARS: usize = 400;
 
 /// Parse what a service said about a failure from its error body. Bodies
 /// that are not JSON or not a known error shape give only the status.
@@ -42,9 +39,7 @@ pub fn parse_remote_details(status: u16, body: &[u8]) -> RemoteDetails {
     match value.get("error") {
         Some(Value::Object(error)) => {
             details.code = string_field(error, "code");
-            details.message = string_field(error, "message")
-                .filter(|m| !m.is_empty())
-                .map(|m| sanitize_message(&m));
+            details.message = string_field(error, "message").filter(|m| !m.is_empty());
             let mut current = error;
             for _ in 0..MAX_INNER_DEPTH {
                 let Some(Value::Object(inner)) = ["innerError", "innererror", "InnerError"]
@@ -57,9 +52,7 @@ pub fn parse_remote_details(status: u16, body: &[u8]) -> RemoteDetails {
                     details.inner_code = Some(code);
                 }
                 if details.message.is_none() {
-                    details.message = string_field(inner, "message")
-                        .filter(|m| !m.is_empty())
-                        .map(|m| sanitize_message(&m));
+                    details.message = string_field(inner, "message").filter(|m| !m.is_empty());
                 }
                 details.request_id = details
                     .request_id
@@ -80,7 +73,7 @@ pub fn parse_remote_details(status: u16, body: &[u8]) -> RemoteDetails {
             details.message = value
                 .get("error_description")
                 .and_then(Value::as_str)
-                .map(sanitize_message);
+                .map(str::to_string);
             details.request_id = value
                 .get("trace_id")
                 .and_then(Value::as_str)
@@ -101,53 +94,14 @@ pub fn parse_remote_details(status: u16, body: &[u8]) -> RemoteDetails {
                 .get("message")
                 .and_then(Value::as_str)
                 .filter(|m| !m.is_empty())
-                .map(sanitize_message);
+                .map(str::to_string);
         }
     }
-    details
+    details.sanitized()
 }
 
 fn string_field(obj: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
     obj.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-static JWT: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    Regex::new(r"eyJ[A-Za-z0-9_\-]{4,}(\.[A-Za-z0-9_\-]*){1,2}").expect("valid regex")
-});
-static PAGING_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    Regex::new(r#"(?i)(\$?(?:skip|delta)token|access_token|refresh_token|id_token|client_secret|code|sig)(=|%3d)[^&\s'"<>]+"#)
-        .expect("valid regex")
-});
-static LONG_OPAQUE: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    Regex::new(r"[A-Za-z0-9_\-+/=.~%]{48,}").expect("valid regex")
-});
-
-/// Redact anything in a service message that may be a secret (JWTs, paging
-/// tokens, `code=`/`access_token=` values, long opaque strings), drop control
-/// characters and shorten it.
-///
-/// ```
-/// use switchboard_core::classify::sanitize_message;
-///
-/// let m = sanitize_message("Invalid $skiptoken=RFNwdAIAAQAAABk6 in request");
-/// assert_eq!(m, "Invalid $skiptoken=[redacted] in request");
-/// ```
-pub fn sanitize_message(message: &str) -> String {
-    let cleaned: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let step = JWT.replace_all(&cleaned, "[redacted]");
-    let step = PAGING_TOKEN.replace_all(&step, "${1}${2}[redacted]");
-    let step = LONG_OPAQUE.replace_all(&step, "[redacted]");
-    let mut out: String = step.trim().chars().take(MAX_MESSAGE_CHARS).collect();
-    if step.trim().chars().count() > MAX_MESSAGE_CHARS {
-        out.push('…');
-    }
-    out
 }
 
 /// The kind of error an unsuccessful, final status is.
@@ -331,27 +285,6 @@ mod tests {
         assert_eq!(d.message.as_deref(), Some("Validation Failed"));
         assert_eq!(d.code, None);
         assert_eq!(d.status, Some(422));
-    }
-
-    #[test]
-    fn messages_are_redacted() {
-        let jwt =
-            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoIn0.c2lnbmF0dXJl";
-        let m = sanitize_message(&format!("Token {jwt} expired"));
-        assert_eq!(m, "Token [redacted] expired");
-        let m = sanitize_message(
-            "bad link https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc123&x=1",
-        );
-        assert!(!m.contains("abc123"), "{m}");
-        let m = sanitize_message("redirect ?code=0.AAAA-secret-code&state=1");
-        assert!(!m.contains("AAAA-secret-code"), "{m}");
-        let long = "x".repeat(2000);
-        assert!(sanitize_message(&format!("a {long}")).chars().count() <= MAX_MESSAGE_CHARS + 1);
-        assert_eq!(sanitize_message("line\nbreak\u{7}"), "line break");
-        assert_eq!(
-            sanitize_message("Resource 'abc' does not exist."),
-            "Resource 'abc' does not exist."
-        );
     }
 
     #[test]

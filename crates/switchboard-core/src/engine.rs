@@ -88,11 +88,14 @@ use crate::response::{ByteStream, Response, ResponseBody, select_headers};
 use crate::retry::{
     Decision, RetryAfterHeader, RetryPolicy, Stop, Trouble, decide, parse_retry_after,
 };
+use crate::untrusted_text::sanitize_identifier;
 
 use prepared::{PreparedConnector, PreparedMethod, prepare_registry};
 
 /// The most of an error body read to find the service's error details.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Method ids longer than this get no "did you mean" suggestion.
+const MAX_SUGGESTED_ID_LEN: usize = 128;
 
 /// Settings for an [`Engine`].
 ///
@@ -484,7 +487,9 @@ impl Engine {
             return Err(Error::invalid_argument(
                 "variant",
                 format!(
-                    "connector `{connector_id}` has no variant `{variant_id}`; it has: {}",
+                    "connector `{}` has no variant `{}`; it has: {}",
+                    def.id,
+                    sanitize_identifier(variant_id),
                     def.auth_variants
                         .iter()
                         .map(|v| v.id.as_str())
@@ -516,7 +521,8 @@ impl Engine {
         Error::invalid_argument(
             "connector",
             format!(
-                "no connector `{connector_id}` is registered; registered: {}",
+                "no connector `{}` is registered; registered: {}",
+                sanitize_identifier(connector_id),
                 self.inner
                     .registry
                     .iter()
@@ -535,9 +541,13 @@ impl Engine {
         let prepared = Arc::clone(prepared);
         let def = prepared.connector.definition();
         let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
+            // The id may come from a stored continuation: echo it made safe,
+            // and compare only ids of a plausible length (the similarity is
+            // quadratic in it).
             let suggestion = def
                 .methods
                 .iter()
+                .filter(|_| method_id.len() <= MAX_SUGGESTED_ID_LEN)
                 .map(|m| (strsim::jaro_winkler(&m.id, method_id), &m.id))
                 .filter(|(score, _)| *score > 0.8)
                 .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -546,8 +556,9 @@ impl Engine {
             return Err(Error::invalid_argument(
                 "method",
                 format!(
-                    "connector `{}` has no method `{method_id}`{suggestion}",
-                    def.id
+                    "connector `{}` has no method `{}`{suggestion}",
+                    def.id,
+                    sanitize_identifier(method_id)
                 ),
             ));
         };
@@ -561,7 +572,7 @@ impl Engine {
                 format!(
                     "connector `{}` has no variant `{}`",
                     def.id,
-                    ctx.variant_id()
+                    sanitize_identifier(ctx.variant_id())
                 ),
             ));
         };
@@ -570,7 +581,7 @@ impl Engine {
                 "method",
                 format!(
                     "`{method_id}` is not available to installations using the `{}` variant",
-                    ctx.variant_id()
+                    sanitize_identifier(ctx.variant_id())
                 ),
             ));
         }

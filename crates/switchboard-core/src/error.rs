@@ -18,6 +18,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::untrusted_text::{sanitize_identifier, sanitize_message};
+
 /// A `Result` whose error is switchboard's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -128,6 +130,34 @@ impl RemoteDetails {
             ..Default::default()
         }
     }
+
+    /// The details with every piece of the service's text made safe to
+    /// show ([`crate::untrusted_text`]): the message through
+    /// [`sanitize_message`], codes, ids and the date through
+    /// [`sanitize_identifier`]. [`Error::with_remote`] applies it.
+    ///
+    /// ```
+    /// use switchboard_core::error::RemoteDetails;
+    ///
+    /// let mut details = RemoteDetails::status(400);
+    /// details.code = Some("Bad\u{1b}]0;title\u{7}Request".into());
+    /// details.request_id = Some("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln".into());
+    /// let safe = details.sanitized();
+    /// assert_eq!(safe.code.as_deref(), Some("Bad ]0;title Request"));
+    /// assert_eq!(safe.request_id.as_deref(), Some("[redacted]"));
+    /// ```
+    pub fn sanitized(self) -> Self {
+        let id = |text: Option<String>| text.map(|t| sanitize_identifier(&t));
+        RemoteDetails {
+            status: self.status,
+            code: id(self.code),
+            inner_code: id(self.inner_code),
+            message: self.message.map(|m| sanitize_message(&m)),
+            request_id: id(self.request_id),
+            client_request_id: id(self.client_request_id),
+            date: id(self.date),
+        }
+    }
 }
 
 /// switchboard's error: a kind, a message that says what happened and what
@@ -172,9 +202,10 @@ impl Error {
         err
     }
 
-    /// Attach remote details (status, code, request id).
+    /// Attach remote details (status, code, request id), made safe to
+    /// show first ([`RemoteDetails::sanitized`]).
     pub fn with_remote(mut self, remote: RemoteDetails) -> Self {
-        self.remote = Some(Box::new(remote));
+        self.remote = Some(Box::new(remote.sanitized()));
         self
     }
 

@@ -51,6 +51,7 @@ pub mod schema;
 pub mod shared_token;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod untrusted_text;
 pub mod validate;
 pub mod versioning;
 

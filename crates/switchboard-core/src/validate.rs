@@ -40,6 +40,7 @@ use crate::definition::{
     ParameterDefinition, ParameterLocation, ParameterType, Principal, ResponseKind,
 };
 use crate::error::{Error, ErrorKind};
+use crate::untrusted_text::escape_unsafe;
 
 /// One problem in a definition: where it is and what is wrong.
 ///
@@ -61,17 +62,42 @@ pub struct Problem {
     pub message: String,
 }
 
+/// The longest problem message kept, in characters (messages quote values
+/// from the file, which may be huge).
+pub const MAX_PROBLEM_CHARS: usize = 1_000;
+
 impl Problem {
-    /// A problem at `pointer` in `file`.
+    /// A problem at `pointer` in `file`. All three may quote the file (its
+    /// name, its keys, its values): control and bidi characters are
+    /// written as visible `\u{..}` escapes
+    /// ([`escape_unsafe`](crate::untrusted_text::escape_unsafe)) and the
+    /// message is cut at [`MAX_PROBLEM_CHARS`] characters, so a problem is
+    /// safe to print.
+    ///
+    /// ```
+    /// use switchboard_core::validate::Problem;
+    ///
+    /// let p = Problem::new("mail.json", "/headers/X\u{1b}[2J", "\"X\u{1b}[2J\" is not a valid HTTP header name");
+    /// assert_eq!(p.to_string(), r#"mail.json: /headers/X\u{1b}[2J: "X\u{1b}[2J" is not a valid HTTP header name"#);
+    /// ```
     pub fn new(
         file: impl Into<String>,
         pointer: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        let safe = |text: String| match escape_unsafe(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        let mut message = safe(message.into());
+        if let Some((cut, _)) = message.char_indices().nth(MAX_PROBLEM_CHARS) {
+            message.truncate(cut);
+            message.push('…');
+        }
         Problem {
-            file: file.into(),
-            pointer: pointer.into(),
-            message: message.into(),
+            file: safe(file.into()),
+            pointer: safe(pointer.into()),
+            message,
         }
     }
 }
@@ -1235,19 +1261,21 @@ fn parameter_problems(p: &ParameterDefinition) -> Vec<(String, String)> {
             "format is only allowed on string parameters".to_string(),
         );
     }
-    if p.location == L::Header && http::HeaderName::from_bytes(p.wire_name().as_bytes()).is_err() {
+    if p.location == L::Header {
         let at = if p.wire_name.is_some() {
             "/wire_name"
         } else {
             "/name"
         };
-        add(
-            at,
-            format!(
-                "\"{}\" is not a valid HTTP header name: use letters, digits and '-' (set wire_name)",
-                p.wire_name()
-            ),
-        );
+        if http::HeaderName::from_bytes(p.wire_name().as_bytes()).is_err() {
+            add(
+                at,
+                format!(
+                    "\"{}\" is not a valid HTTP header name: use letters, digits and '-' (set wire_name)",
+                    p.wire_name()
+                ),
+            );
+        }
     }
     let pattern = match &p.pattern {
         Some(pattern) if p.kind != T::String => {

@@ -37,6 +37,7 @@ use url::Url;
 use crate::auth::http::{HttpError, OAuthHttpClient};
 use crate::auth::response::{TokenErrorBody, TokenResponseBody, TokenSet};
 use crate::error::{Error, ErrorKind, RemoteDetails, Result};
+use crate::untrusted_text::{sanitize_identifier, sanitize_message};
 
 type Inner = oauth2::Client<
     TokenErrorBody,
@@ -315,13 +316,20 @@ impl TokenEndpointError {
                 Error::new(ErrorKind::Transport, e.to_string())
             }
             TokenEndpointError::Http(e) => Error::new(ErrorKind::Decode, e.to_string()),
+            // Both may quote the answer (a JSON path, a Content-Type).
             TokenEndpointError::Decode { path } => Error::new(
                 ErrorKind::Decode,
-                format!("the token endpoint's answer is not a valid token response (at `{path}`)"),
+                format!(
+                    "the token endpoint's answer is not a valid token response (at `{}`)",
+                    sanitize_identifier(&path)
+                ),
             ),
             TokenEndpointError::Other(message) => Error::new(
                 ErrorKind::Decode,
-                format!("the token endpoint's answer could not be used: {message}"),
+                format!(
+                    "the token endpoint's answer could not be used: {}",
+                    sanitize_message(&message)
+                ),
             ),
         }
     }
