@@ -45,6 +45,7 @@ pub mod paging;
 pub mod quoted_string;
 pub mod redirect;
 pub mod render;
+pub mod reserved_headers;
 pub mod response;
 pub mod retry;
 pub mod schema;

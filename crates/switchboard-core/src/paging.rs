@@ -144,6 +144,15 @@ impl Continuation {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 Error::invalid_argument("continuation", "it holds an invalid header name")
             })?;
+            if crate::reserved_headers::is_reserved(name.as_str()) {
+                return Err(Error::invalid_argument(
+                    "continuation",
+                    format!(
+                        "it holds the header `{}`, which only the engine writes; it was altered",
+                        crate::untrusted_text::sanitize_identifier(name.as_str())
+                    ),
+                ));
+            }
             let value = HeaderValue::from_str(value).map_err(|_| {
                 Error::invalid_argument("continuation", "it holds an invalid header value")
             })?;
@@ -755,5 +764,20 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.to_outgoing().unwrap_err().field(), Some("continuation"));
+        for reserved in [
+            "Content-Length",
+            "host",
+            "authorization",
+            "transfer-encoding",
+        ] {
+            let c: Continuation = serde_json::from_value(json!({
+                "installation_id": "i", "method_id": "m", "kind": "next_page",
+                "link": "https://graph.microsoft.com/", "headers": [[reserved, "100"]]
+            }))
+            .unwrap();
+            let err = c.to_outgoing().unwrap_err();
+            assert_eq!(err.field(), Some("continuation"));
+            assert!(err.to_string().contains("only the engine writes"), "{err}");
+        }
     }
 }

@@ -40,6 +40,7 @@ use crate::definition::{
     ParameterDefinition, ParameterLocation, ParameterType, Principal, ResponseKind,
 };
 use crate::error::{Error, ErrorKind};
+use crate::reserved_headers::is_reserved;
 use crate::untrusted_text::escape_unsafe;
 
 /// One problem in a definition: where it is and what is wrong.
@@ -358,6 +359,13 @@ pub(crate) fn validate_methods_only(
     checker.problems
 }
 
+/// Why a header name a definition declares is refused.
+fn reserved_header_message(name: &str) -> String {
+    format!(
+        "header {name} is written by the engine and the HTTP client (framing, routing or credentials); a definition may not set it"
+    )
+}
+
 /// Escape one reference token of a JSON pointer (RFC 6901).
 ///
 /// ```
@@ -608,6 +616,8 @@ impl<'a> Checker<'a> {
                 Some(format!(
                     "\"{name}\" is not a valid HTTP header name: use letters, digits and '-'"
                 ))
+            } else if is_reserved(name) {
+                Some(reserved_header_message(name))
             } else if http::HeaderValue::from_str(value).is_err() {
                 Some(format!(
                     "the value of header {name} is not a valid HTTP header value: use visible ASCII characters and spaces"
@@ -1275,6 +1285,8 @@ fn parameter_problems(p: &ParameterDefinition) -> Vec<(String, String)> {
                     p.wire_name()
                 ),
             );
+        } else if is_reserved(p.wire_name()) {
+            add(at, reserved_header_message(p.wire_name()));
         }
     }
     let pattern = match &p.pattern {

@@ -797,6 +797,29 @@ fn method_headers_must_be_valid() {
     );
 }
 
+#[test]
+fn headers_the_engine_writes_cannot_be_declared() {
+    const WHY: &str = "is written by the engine and the HTTP client (framing, routing or credentials); a definition may not set it";
+    assert_eq!(
+        method_problems(|m| m["headers"] = json!({"Content-Length": "100"})),
+        m1(&format!(
+            "/headers/Content-Length: header Content-Length {WHY}"
+        ))
+    );
+    assert_eq!(
+        method_problems(|m| m["parameters"] = json!([
+            {"name": "target", "in": "header", "type": "string", "wire_name": "Host"}
+        ])),
+        m1(&format!("/parameters/0/wire_name: header Host {WHY}"))
+    );
+    assert_eq!(
+        connector_problems(|c| c["default_headers"] = json!({"authorization": "Basic x"})),
+        [format!(
+            "{CONNECTOR}: /default_headers/authorization: header authorization {WHY}"
+        )]
+    );
+}
+
 // ------------------------------------------------------------ connector
 
 #[test]
