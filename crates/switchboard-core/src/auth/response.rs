@@ -5,6 +5,8 @@
 //! [`TokenResponseBody`] accepts a number or a numeric string for the
 //! lifetimes, treats `ext_expires_in` and `refresh_token` as optional, and
 //! ignores fields it does not know (an `id_token` is dropped, not kept).
+//! A lifetime is believed up to [`MAX_TOKEN_LIFETIME`] (one day): a larger
+//! one (`1e30`, `2^64`) is clamped to it, a negative one counts as zero.
 //! [`TokenErrorBody`] reads the OAuth error fields plus Microsoft's
 //! `error_codes`, `trace_id`, `correlation_id` and `timestamp`.
 //!
@@ -29,6 +31,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::credential::AccessToken;
+
+/// The longest lifetime a token response is believed for: one day, the
+/// most Microsoft's configurable token lifetimes allow for an access token
+/// ("Configurable token lifetimes in the Microsoft identity platform").
+/// Larger `expires_in` / `ext_expires_in` values are clamped to it, so no
+/// answer can make the expiry arithmetic overflow or keep a token cached
+/// for years.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A lifetime in seconds as a bounded duration.
+fn lifetime(seconds: u64) -> Duration {
+    Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME)
+}
 
 /// A successful token response (RFC 6749 §5.1), leniently parsed.
 /// Implements [`oauth2::TokenResponse`] so `oauth2` can return it.
@@ -91,8 +106,9 @@ impl oauth2::TokenResponse for TokenResponseBody {
         &self.token_type
     }
 
+    /// The lifetime, at most [`MAX_TOKEN_LIFETIME`].
     fn expires_in(&self) -> Option<Duration> {
-        self.expires_in.map(Duration::from_secs)
+        self.expires_in.map(lifetime)
     }
 
     fn refresh_token(&self) -> Option<&RefreshToken> {
@@ -106,9 +122,10 @@ impl oauth2::TokenResponse for TokenResponseBody {
 
 impl TokenResponseBody {
     /// Microsoft's extended lifetime (how long the token stays usable when
-    /// the identity service is unreachable), when sent.
+    /// the identity service is unreachable), when sent; at most
+    /// [`MAX_TOKEN_LIFETIME`].
     pub fn ext_expires_in(&self) -> Option<Duration> {
-        self.ext_expires_in.map(Duration::from_secs)
+        self.ext_expires_in.map(lifetime)
     }
 }
 
@@ -203,11 +220,14 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
-    /// Convert a parsed response, taking lifetimes relative to `now`.
+    /// Convert a parsed response, taking lifetimes relative to `now`. A
+    /// lifetime that would run past the end of the clock counts as already
+    /// expired.
     pub fn from_response(body: TokenResponseBody, now: SystemTime) -> Self {
         use oauth2::TokenResponse;
-        let expires_at = body.expires_in().map(|d| now + d);
-        let ext_expires_at = body.ext_expires_in().map(|d| now + d);
+        let at = |lifetime: Duration| now.checked_add(lifetime).unwrap_or(now);
+        let expires_at = body.expires_in().map(at);
+        let ext_expires_at = body.ext_expires_in().map(at);
         let scopes = body
             .scopes()
             .map(|s| s.iter().map(|s| s.to_string()).collect());
@@ -247,6 +267,34 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn lifetimes_of_any_size_are_clamped() {
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "1e308",
+            "\"18446744073709551615\"",
+        ] {
+            let b: TokenResponseBody = serde_json::from_str(&format!(
+                r#"{{"access_token":"a","expires_in":{huge},"ext_expires_in":{huge}}}"#
+            ))
+            .unwrap();
+            assert_eq!(b.expires_in(), Some(MAX_TOKEN_LIFETIME), "{huge}");
+            let set = TokenSet::from_response(b, SystemTime::UNIX_EPOCH);
+            assert_eq!(
+                set.access_token.expires_at(),
+                Some(SystemTime::UNIX_EPOCH + MAX_TOKEN_LIFETIME)
+            );
+            assert_eq!(
+                set.ext_expires_at,
+                Some(SystemTime::UNIX_EPOCH + MAX_TOKEN_LIFETIME)
+            );
+        }
+        let b: TokenResponseBody =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":-1}"#).unwrap();
+        assert_eq!(b.expires_in(), Some(Duration::ZERO));
     }
 
     #[test]
