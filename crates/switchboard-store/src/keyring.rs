@@ -39,6 +39,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
+use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, ErrorKind, Result};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -73,7 +74,10 @@ fn key_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Configuration, message)
 }
 
-fn check_key_id(id: &str) -> Result<()> {
+/// Check a key id; `which` names it in the error ("master key id `x`",
+/// or for an id read from a file, its entry: the text may be key material
+/// written in the wrong order, so it is never quoted).
+fn check_key_id(id: &str, which: impl FnOnce() -> String) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 32
         && id
@@ -83,9 +87,15 @@ fn check_key_id(id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(key_error(format!(
-            "master key id `{id}` is not allowed: use 1 to 32 letters, digits, `-` or `_`"
+            "{} is not allowed: use 1 to 32 letters, digits, `-` or `_`",
+            which()
         )))
     }
+}
+
+/// How an id given by a caller is named in an error.
+fn given_id(id: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("master key id `{}`", sanitize_identifier(id))
 }
 
 impl KeyRing {
@@ -94,21 +104,28 @@ impl KeyRing {
     /// 32 bytes (base64 of 32 random bytes).
     pub fn parse(spec: &str) -> Result<Self> {
         let mut keys: Vec<MasterKey> = Vec::new();
+        // A file saved by some editors starts with a byte order mark.
         let entries = spec
+            .trim_start_matches('\u{feff}')
             .lines()
             .map(str::trim)
             .filter(|line| !line.starts_with('#'))
             .flat_map(|line| line.split(','))
             .map(str::trim)
             .filter(|entry| !entry.is_empty());
-        for entry in entries {
+        for (position, entry) in entries.enumerate() {
             let Some((id, encoded)) = entry.split_once(':') else {
                 return Err(key_error(
                     "a master key entry must look like `id:base64key` (32 bytes, base64)",
                 ));
             };
             let id = id.trim();
-            check_key_id(id)?;
+            check_key_id(id, || {
+                format!(
+                    "the id of master key entry {} (the text before its `:`)",
+                    position + 1
+                )
+            })?;
             let bytes = Zeroizing::new(
                 BASE64
                     .decode(encoded.trim())
@@ -212,14 +229,14 @@ impl KeyRing {
 
     /// A ring with one freshly generated key (tests, ephemeral stores).
     pub fn generate(id: &str) -> Result<Self> {
-        check_key_id(id)?;
+        check_key_id(id, given_id(id))?;
         KeyRing::parse(&new_key_line(id))
     }
 
     /// A `id:base64key` line with a new random key, for a key file or
     /// `SWITCHBOARD_MASTER_KEYS`.
     pub fn generate_entry(id: &str) -> Result<String> {
-        check_key_id(id)?;
+        check_key_id(id, given_id(id))?;
         Ok(new_key_line(id).trim_end().to_string())
     }
 
@@ -321,7 +338,8 @@ impl KeyRing {
         };
         let Some(key) = self.keys.iter().find(|k| k.id == key_id) else {
             return Err(unreadable(&format!(
-                "it was encrypted with master key `{key_id}`, which is not in the key ring ({}); add that key back",
+                "it was encrypted with master key `{}`, which is not in the key ring ({}); add that key back",
+                sanitize_identifier(key_id),
                 self.key_ids().join(", ")
             )));
         };
@@ -475,6 +493,20 @@ mod tests {
                 .contains("must have 32")
         );
         assert!(KeyRing::parse("k:1:x").is_err());
+        // a key written before its id is never quoted back
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let err = KeyRing::parse(&format!("{key}:k1"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("master key entry 1"), "{err}");
+        assert!(!err.contains("AAECAwQFBgcICQoL"), "{err}");
+        // a byte order mark (some editors write one) is not part of the id
+        assert_eq!(
+            KeyRing::parse(&format!("\u{feff}k1:{key}"))
+                .unwrap()
+                .key_ids(),
+            ["k1"]
+        );
         let e = KeyRing::generate_entry("k1").unwrap();
         let dup = format!("{e},{e}");
         assert!(

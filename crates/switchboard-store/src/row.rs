@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use switchboard_core::auth::store::StoredTokens;
 use switchboard_core::credential::AccessToken;
 use switchboard_core::install::{ClientCredentials, Installation, InstallationSecrets};
+use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, ErrorKind, Result};
 use uuid::Uuid;
 
@@ -32,10 +33,15 @@ pub(crate) fn from_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// A row that cannot be read. `id` comes from the row itself (it may be
+/// the damaged part), so it is quoted made safe.
 fn corrupt(id: &str, what: &str) -> Error {
     Error::new(
         ErrorKind::Storage,
-        format!("installation {id} has an unreadable stored record: {what}"),
+        format!(
+            "installation {} has an unreadable stored record: {what}",
+            sanitize_identifier(id)
+        ),
     )
 }
 
@@ -88,10 +94,12 @@ impl RecordRow {
     pub(crate) fn into_installation(self) -> Result<Installation> {
         let id =
             Uuid::parse_str(&self.id).map_err(|_| corrupt(&self.id, "the id is not a UUID"))?;
-        let status = self
-            .status
-            .parse()
-            .map_err(|_| corrupt(&self.id, &format!("unknown status `{}`", self.status)))?;
+        let status = self.status.parse().map_err(|_| {
+            corrupt(
+                &self.id,
+                &format!("unknown status `{}`", sanitize_identifier(&self.status)),
+            )
+        })?;
         let settings: BTreeMap<String, serde_json::Value> = serde_json::from_str(&self.settings)
             .map_err(|_| corrupt(&self.id, "the settings are not a JSON object"))?;
         let client: ClientCredentials = serde_json::from_str(&self.client)
