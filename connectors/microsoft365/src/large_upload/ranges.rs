@@ -48,4 +48,35 @@ mod tests {
         assert_eq!(next_expected(&json!({"nextExpectedRanges": ["x-"]})), None);
         assert_eq!(next_expected(&json!({})), None);
     }
+
+    /// The range starts a session status may hold: plausible ones, numbers
+    /// past `u64`, negative, empty, and anything else.
+    fn range() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        use switchboard_hostile::{json::any_value, text::near};
+        prop_oneof![
+            3 => near(&["26-", "12345-55232", "0-", "-", "18446744073709551616-", "-5-", " 7 -9"]).prop_map(Value::String),
+            1 => any_value(&["nextExpectedRanges"]),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(switchboard_hostile::config(512))]
+
+        /// Any status body: no panic; the answer is the smallest start that
+        /// reads as a byte offset, and there is one exactly when some
+        /// entry's start does.
+        #[test]
+        fn next_expected_is_the_smallest_readable_start(
+            ranges in proptest::collection::vec(range(), 0..6),
+            wrap in proptest::bool::ANY,
+        ) {
+            let body = if wrap { json!({"nextExpectedRanges": ranges}) } else { json!({"nextExpectedRanges": ranges.first()}) };
+            let starts: Vec<u64> = body["nextExpectedRanges"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r.as_str()?.split('-').next()?.trim().parse().ok()).collect())
+                .unwrap_or_default();
+            proptest::prop_assert_eq!(next_expected(&body), starts.iter().copied().min());
+        }
+    }
 }
