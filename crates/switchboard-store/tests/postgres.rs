@@ -16,7 +16,7 @@ use suite::{Backend, KeyBox, SECRET_COLUMNS_SQL};
 use switchboard_core::ErrorKind;
 use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::postgres::{PostgresOptions, PostgresStore};
-use switchboard_store::{KeyRing, Store};
+use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
@@ -90,6 +90,15 @@ impl Backend for PgBackend {
             )
             .await?,
         ))
+    }
+
+    async fn open_keys(
+        &self,
+        keys: MasterKeys,
+        options: OpenOptions,
+    ) -> switchboard_core::Result<Opened> {
+        let postgres = PostgresOptions::default().with_schema(&self.schema);
+        Store::open_with(&self.url, keys, options.with_postgres(postgres)).await
     }
 
     async fn exec(&self, sql: &str) {
