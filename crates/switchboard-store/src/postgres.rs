@@ -500,6 +500,15 @@ impl PostgresStore {
         Ok(dropped)
     }
 
+    /// The first column of the first row of `sql`, as text, on one of the
+    /// store's own connections (tests: what the server says about them).
+    #[doc(hidden)]
+    pub async fn query_text_for_tests(&self, sql: &str) -> Result<String> {
+        let client = self.client().await?;
+        let row = client.query_one(sql, &[]).await.map_err(storage)?;
+        row.try_get(0).map_err(storage)
+    }
+
     /// Wait for the store's rotation lock (see [`RotationLock`]).
     pub(crate) async fn lock_rotation(&self) -> Result<RotationLock> {
         let client = self.client().await?;

@@ -4,6 +4,7 @@ mod every_method;
 mod faults;
 mod harness;
 mod install_flows;
+mod key_files;
 mod keys;
 mod permissions;
 mod quickstart;
