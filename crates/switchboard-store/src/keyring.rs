@@ -39,12 +39,16 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
+use switchboard_core::files::{ReadLimitedError, read_limited_string};
 use switchboard_core::{Error, ErrorKind, Result};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 /// The environment variable a key ring is read from.
 pub const MASTER_KEYS_ENV: &str = "SWITCHBOARD_MASTER_KEYS";
+
+/// The largest key file read: 1 MiB (a key line is about 48 bytes).
+pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 
 const FORMAT: &str = "v1";
 const NONCE_LEN: usize = 24;
@@ -147,12 +151,18 @@ impl KeyRing {
         }
     }
 
-    /// Read a key file (`id:base64key` per line, newest last).
+    /// Read a key file (`id:base64key` per line, newest last), of at most
+    /// [`MAX_KEY_FILE_BYTES`].
     pub fn load_file(path: &Path) -> Result<Self> {
-        let text =
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                key_error(format!("cannot read the key file {}: {e}", path.display()))
-            })?);
+        let text = Zeroizing::new(read_limited_string(path, MAX_KEY_FILE_BYTES).map_err(
+            |e| match e {
+                ReadLimitedError::TooLarge { .. } => key_error(format!(
+                    "the key file {} {e}, far more than any key ring needs; is it the right file?",
+                    path.display()
+                )),
+                e => key_error(format!("cannot read the key file {}: {e}", path.display())),
+            },
+        )?);
         KeyRing::parse(&text)
             .map_err(|e| key_error(format!("key file {}: {}", path.display(), e.message())))
     }
@@ -485,6 +495,22 @@ mod tests {
         );
         assert!(format!("{:?}", KeyRing::parse(&e).unwrap()).contains("k1"));
         assert!(!format!("{:?}", KeyRing::parse(&e).unwrap()).contains(&e[3..]));
+    }
+
+    #[test]
+    fn a_huge_key_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.keys");
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let err = KeyRing::load_file(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("is larger than {MAX_KEY_FILE_BYTES} bytes")),
+            "{err}"
+        );
     }
 
     #[cfg(unix)]
