@@ -973,8 +973,8 @@ fn microsoft365_definitions_load_without_problems() {
     assert!(def.method("users.list_users").is_some());
 }
 
-#[test]
-fn load_dir_reports_files_as_directory_and_name() {
+/// A temporary `definitions/` directory holding the test `connector.json`.
+fn definitions_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("definitions");
     std::fs::create_dir(&dir).unwrap();
@@ -983,6 +983,12 @@ fn load_dir_reports_files_as_directory_and_name() {
         serde_json::to_string_pretty(&connector()).unwrap(),
     )
     .unwrap();
+    (tmp, dir)
+}
+
+#[test]
+fn load_dir_reports_files_as_directory_and_name() {
+    let (_tmp, dir) = definitions_dir();
     let mut m = method();
     set(&mut m, "/path", json!("/{principal}/messages/{message_id}"));
     std::fs::write(
@@ -1004,14 +1010,7 @@ fn load_dir_reports_files_as_directory_and_name() {
 #[test]
 fn load_dir_bounds_what_it_reads() {
     use switchboard_core::load::{MAX_CONNECTOR_BYTES, MAX_DEFINITION_FILE_BYTES};
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("definitions");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("connector.json"),
-        serde_json::to_string_pretty(&connector()).unwrap(),
-    )
-    .unwrap();
+    let (_tmp, dir) = definitions_dir();
     let huge = std::fs::File::create(dir.join("huge.json")).unwrap();
     huge.set_len(1 << 40).unwrap();
     let problems = load_dir(&dir).unwrap_err();

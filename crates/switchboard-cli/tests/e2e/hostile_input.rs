@@ -30,6 +30,24 @@ fn leftovers(dir: &std::path::Path, name: &str) -> Vec<String> {
 
 // --- downloads ---------------------------------------------------------------------
 
+/// `call ID onedrive.download ... --out OUT` with extra arguments.
+async fn download(cli: &Cli, id: &str, out: &str, extra: &[&str]) -> crate::harness::Run {
+    let user = as_user();
+    let mut args = vec![
+        "call",
+        id,
+        "onedrive.download",
+        "--param",
+        &user,
+        "--param",
+        "item_id=01ABC",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    cli.run(&args).await
+}
+
 #[tokio::test]
 async fn a_download_cut_mid_body_leaves_the_old_file_as_it_was() {
     let identity = FakeIdentity::start().await;
@@ -43,19 +61,7 @@ async fn a_download_cut_mid_body_leaves_the_old_file_as_it_was() {
     std::fs::write(&out, old).unwrap();
     let fresh = cli.dir().join("fresh.txt");
     for target in [&out, &fresh] {
-        let run = cli
-            .run(&[
-                "call",
-                &id,
-                "onedrive.download",
-                "--param",
-                &as_user(),
-                "--param",
-                "item_id=01ABC",
-                "--out",
-                target.to_str().unwrap(),
-            ])
-            .await;
+        let run = download(&cli, &id, target.to_str().unwrap(), &[]).await;
         assert_eq!(run.code(), 2, "{run}");
         assert!(
             run.stderr()
@@ -98,19 +104,9 @@ async fn a_whole_download_replaces_the_file_and_keeps_its_mode() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
     }
-    let saved = cli
-        .json(&[
-            "call",
-            &id,
-            "onedrive.download",
-            "--param",
-            &as_user(),
-            "--param",
-            "item_id=01ABC",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .await;
+    let run = download(&cli, &id, out.to_str().unwrap(), &["--output", "json"]).await;
+    assert_eq!(run.code(), 0, "{run}");
+    let saved = run.json();
     assert_eq!(saved["bytes"], 12);
     assert_eq!(std::fs::read(&out).unwrap(), b"new content\n");
     #[cfg(unix)]
@@ -122,18 +118,10 @@ async fn a_whole_download_replaces_the_file_and_keeps_its_mode() {
     assert!(leftovers(cli.dir(), "existing.txt").is_empty());
     // a device is written in place, never renamed over
     #[cfg(unix)]
-    cli.ok(&[
-        "call",
-        &id,
-        "onedrive.download",
-        "--param",
-        &as_user(),
-        "--param",
-        "item_id=01ABC",
-        "--out",
-        "/dev/null",
-    ])
-    .await;
+    {
+        let run = download(&cli, &id, "/dev/null", &[]).await;
+        assert_eq!(run.code(), 0, "{run}");
+    }
     assert_eq!(graph.requests().len(), if cfg!(unix) { 2 } else { 1 });
 }
 
