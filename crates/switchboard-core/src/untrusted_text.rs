@@ -16,9 +16,10 @@
 //!   more) becomes `[redacted]`, messages are cut at [`MAX_MESSAGE_CHARS`]
 //!   characters and codes and ids at [`MAX_IDENTIFIER_CHARS`], with `…`
 //!   marking the cut. Both are idempotent.
-//! * Text quoted back to the author of a file (validation problems) passes
-//!   through [`escape_unsafe`]: unsafe characters become visible `\u{..}`
-//!   escapes, nothing else changes, so the author can still find it.
+//! * Text quoted back to the author of a file (validation problems) or
+//!   printed on a terminal (the CLI's tables) passes through
+//!   [`escape_unsafe`]: unsafe characters become visible escapes (`\n`,
+//!   `\u{1b}`), nothing else changes, so a person can still find it.
 //!
 //! ```
 //! use switchboard_core::untrusted_text::{escape_unsafe, sanitize_identifier, sanitize_message};
@@ -32,6 +33,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -60,41 +62,65 @@ static LONG_OPAQUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9_\-+/=.~%]{48,}").expect("valid regex")
 });
 
-/// Whether `c` must not reach a terminal or a log line as it is: control
-/// characters (C0, DEL, C1), line and paragraph separators, zero-width
-/// characters, bidi marks, embeddings, overrides and isolates, and the
-/// byte order mark.
+/// Whether `c` must not reach a terminal or a log line as it is: C0
+/// controls, DEL and C1 controls (escape sequences start with ESC or
+/// U+009B), the bidirectional controls (U+061C, U+200E, U+200F,
+/// U+202A–U+202E, U+2066–U+2069: U+202E turns `txt.exe` into what reads
+/// as `exe.txt`) and the line and paragraph separators (U+2028, U+2029).
+/// Everything else, emoji sequences and right-to-left scripts included,
+/// is fine.
 ///
 /// ```
 /// use switchboard_core::untrusted_text::is_unsafe_char;
 /// assert!(is_unsafe_char('\u{1b}') && is_unsafe_char('\u{202e}') && is_unsafe_char('\u{85}'));
-/// assert!(!is_unsafe_char('é') && !is_unsafe_char(' '));
+/// assert!(!is_unsafe_char('é') && !is_unsafe_char(' ') && !is_unsafe_char('\u{200d}'));
 /// ```
 pub fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-        )
+    matches!(c,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{061c}' | '\u{200e}' | '\u{200f}'
+        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        | '\u{2028}' | '\u{2029}')
 }
 
-/// `text` with every [`is_unsafe_char`] written as a visible `\u{..}`
-/// escape; unchanged (and not copied) when it has none.
+/// `text` with every [`is_unsafe_char`] written as a visible escape: `\t`,
+/// `\n`, `\r` as written here, the others as `\u{1b}`. Unchanged (and not
+/// copied) when it has none.
+///
+/// ```
+/// use switchboard_core::untrusted_text::escape_unsafe;
+/// assert_eq!(escape_unsafe("a\tb\r\nc\u{7f}"), "a\\tb\\r\\nc\\u{7f}");
+/// ```
 pub fn escape_unsafe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe_char) {
+    escape(text, false)
+}
+
+/// [`escape_unsafe`], keeping line breaks (`\n`) as they are: for text of
+/// several lines.
+///
+/// ```
+/// use switchboard_core::untrusted_text::escape_unsafe_keeping_lines;
+/// assert_eq!(escape_unsafe_keeping_lines("a\nb\rc"), "a\nb\\rc");
+/// ```
+pub fn escape_unsafe_keeping_lines(text: &str) -> Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let needs = |c: char| is_unsafe_char(c) && !(keep_newlines && c == '\n');
+    if !text.chars().any(needs) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if is_unsafe_char(c) {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
+        match c {
+            c if !needs(c) => out.push(c),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            other => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(other));
+            }
         }
     }
     Cow::Owned(out)
@@ -157,7 +183,7 @@ mod tests {
     fn unsafe_characters_become_spaces() {
         assert_eq!(sanitize_message("line\nbreak\u{7}"), "line break");
         assert_eq!(
-            sanitize_identifier("a\u{202e}b\u{2066}c\u{200b}d\u{85}e"),
+            sanitize_identifier("a\u{202e}b\u{2066}c\u{200e}d\u{85}e"),
             "a b c d e"
         );
     }

@@ -18,8 +18,8 @@ use switchboard_core::install::{Installation, InstallationSecrets, InstallationS
 use switchboard_core::untrusted_text::is_unsafe_char;
 use switchboard_core::{Error, ErrorKind};
 use switchboard_hostile::{check, config, text};
-use switchboard_store::KeyRing;
 use switchboard_store::sqlite::SqliteStore;
+use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Store};
 use uuid::Uuid;
 
 fn assert_presentable(err: &Error, secrets: &[&str]) -> Result<(), TestCaseError> {
@@ -106,7 +106,7 @@ proptest! {
                     prop_assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
                     prop_assert_eq!(ids.iter().filter(|other| *other == id).count(), 1);
                 }
-                prop_assert!(ids.contains(&ring.newest_key_id()));
+                prop_assert!(ring.newest_key_id().is_some_and(|newest| ids.contains(&newest)));
             }
             Err(err) => {
                 prop_assert_eq!(err.kind(), ErrorKind::Configuration);
@@ -121,15 +121,18 @@ proptest! {
 proptest! {
     #![proptest_config(config(32))]
 
-    /// A key file of any bytes on disk (invalid UTF-8 included) loads or
-    /// fails with a configuration error naming the file.
+    /// A key file of any bytes on disk (invalid UTF-8 included) opens the
+    /// store or fails with an error naming the file and quoting no key.
     #[test]
     fn key_files_of_any_bytes(bytes in prop_oneof![text::bytes(), key_file().prop_map(String::into_bytes)]) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.keys");
         std::fs::write(&path, &bytes).unwrap();
-        if let Err(err) = KeyRing::load_file(&path) {
-            prop_assert_eq!(err.kind(), ErrorKind::Configuration);
+        let spec = format!("sqlite:{}", dir.path().join("store.db").display());
+        let options = OpenOptions::default().with_allow_readable_key_file(true);
+        let opened = db().runtime.block_on(Store::open_with(&spec, MasterKeys::File(path.clone()), options));
+        if let Err(err) = opened {
+            prop_assert_eq!(err.kind(), ErrorKind::Configuration, "{}", err);
             prop_assert!(err.to_string().contains("master.keys"), "{}", err);
             let text = String::from_utf8_lossy(&bytes);
             let keys = keys_in(&text);
@@ -206,6 +209,7 @@ proptest! {
         let stored = ring().encrypt(id, &field, &plain).unwrap();
         prop_assert_eq!(&ring().decrypt(id, &field, &stored).unwrap()[..], &plain[..]);
         prop_assert_eq!(KeyRing::key_id_of(&stored), Some("k2"));
+        prop_assert_eq!(ring().newest_key_id(), Some("k2"));
     }
 }
 
@@ -239,7 +243,12 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// The columns that hold encrypted secrets.
-const SECRET_COLUMNS: &[&str] = &["client_secret", "access_token", "refresh_token", "continuations"];
+const SECRET_COLUMNS: &[&str] = &[
+    "client_secret",
+    "access_token",
+    "refresh_token",
+    "continuations",
+];
 
 /// A value of any SQL type.
 #[derive(Debug, Clone)]
@@ -279,7 +288,7 @@ fn db() -> &'static Db {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let ring = KeyRing::parse(&KeyRing::generate_entry("k1").unwrap()).unwrap();
+        let ring = KeyRing::generate("k1").unwrap();
         let store = runtime.block_on(SqliteStore::open(&path, ring)).unwrap();
         Db {
             _dir: dir,
