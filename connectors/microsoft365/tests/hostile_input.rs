@@ -143,17 +143,6 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Microsoft identity error bodies.
 
-const TOKEN_ERROR_FIELDS: &[&str] = &[
-    "error",
-    "error_description",
-    "error_codes",
-    "error_uri",
-    "trace_id",
-    "correlation_id",
-    "timestamp",
-    "suberror",
-];
-
 /// `error_codes` arrays mixing known AADSTS codes with numbers of every
 /// magnitude and things that are not numbers.
 fn error_codes() -> impl Strategy<Value = String> {
@@ -161,7 +150,7 @@ fn error_codes() -> impl Strategy<Value = String> {
         2 => select(&["70008", "7000215", "65001", "50076", "53003", "90002", "700016"][..]).prop_map(str::to_string),
         2 => hostile_json::number(),
         1 => hostile_json::string(),
-        1 => hostile_json::value(TOKEN_ERROR_FIELDS),
+        1 => hostile_json::value(hostile_json::TOKEN_ERROR_FIELDS),
     ];
     proptest::collection::vec(code, 0..5).prop_map(|codes| format!("[{}]", codes.join(",")))
 }
@@ -174,7 +163,7 @@ fn identity_error_body() -> impl Strategy<Value = String> {
                 hostile_json::quote(format!("AADSTS70008: {description}"))
             )
         ),
-        1 => hostile_json::object(TOKEN_ERROR_FIELDS),
+        1 => hostile_json::object(hostile_json::TOKEN_ERROR_FIELDS),
     ]
 }
 

@@ -82,27 +82,6 @@ fn now() -> impl Strategy<Value = SystemTime> {
 // ---------------------------------------------------------------------------
 // Token endpoint answers.
 
-const TOKEN_FIELDS: &[&str] = &[
-    "access_token",
-    "token_type",
-    "expires_in",
-    "ext_expires_in",
-    "refresh_token",
-    "scope",
-    "id_token",
-];
-
-const TOKEN_ERROR_FIELDS: &[&str] = &[
-    "error",
-    "error_description",
-    "error_codes",
-    "error_uri",
-    "trace_id",
-    "correlation_id",
-    "timestamp",
-    "suberror",
-];
-
 proptest! {
     #![proptest_config(config(256))]
 
@@ -112,11 +91,11 @@ proptest! {
     #[test]
     fn token_responses_never_panic_and_lifetimes_are_clamped(
         body in prop_oneof![
-            hostile_json::object(TOKEN_FIELDS),
+            hostile_json::object(hostile_json::TOKEN_RESPONSE_FIELDS),
             mutate::mutated(
                 json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": "3599",
                        "access_token": "eyJ0eXAi.eyJ0aWQi.c2ln", "refresh_token": "0.AAA", "scope": "User.Read"}),
-                TOKEN_FIELDS,
+                hostile_json::TOKEN_RESPONSE_FIELDS,
                 3,
             ).prop_map(|v| v.to_string()),
         ],
@@ -149,11 +128,11 @@ proptest! {
     /// never the server's description, and stays presentable.
     #[test]
     fn token_error_bodies_give_presentable_errors(
-        body in hostile_json::object(TOKEN_ERROR_FIELDS),
+        body in hostile_json::object(hostile_json::TOKEN_ERROR_FIELDS),
         secret in planted_secret(),
         place in 0usize..4,
     ) {
-        let body = plant(&body, TOKEN_ERROR_FIELDS, place, &secret);
+        let body = plant(&body, hostile_json::TOKEN_ERROR_FIELDS, place, &secret);
         if let Ok(parsed) = serde_json::from_str::<TokenErrorBody>(&body) {
             let description = parsed.error_description.clone().unwrap_or_default();
             let err = TokenEndpointError::OAuth(Box::new(parsed)).into_error();
@@ -712,11 +691,11 @@ proptest! {
     #[test]
     fn token_endpoint_survives_hostile_answers(
         answer in answer(prop_oneof![
-            hostile_json::object(TOKEN_FIELDS).prop_map(String::into_bytes),
-            hostile_json::object(TOKEN_ERROR_FIELDS).prop_map(String::into_bytes),
+            hostile_json::object(hostile_json::TOKEN_RESPONSE_FIELDS).prop_map(String::into_bytes),
+            hostile_json::object(hostile_json::TOKEN_ERROR_FIELDS).prop_map(String::into_bytes),
             mutate::mutated(
                 json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0eXAi.eyJ0aWQi.c2ln"}),
-                TOKEN_FIELDS,
+                hostile_json::TOKEN_RESPONSE_FIELDS,
                 3,
             ).prop_map(|v| v.to_string().into_bytes()),
             text::bytes(),

@@ -23,6 +23,31 @@ use serde_json::{Map, Value};
 
 use crate::text::{floor_char_boundary, long_text, short_text};
 
+/// The fields of an OAuth token response (RFC 6749 §5.1) and those
+/// Microsoft adds: what a token response generator draws its keys from.
+pub const TOKEN_RESPONSE_FIELDS: &[&str] = &[
+    "access_token",
+    "token_type",
+    "expires_in",
+    "ext_expires_in",
+    "refresh_token",
+    "scope",
+    "id_token",
+];
+
+/// The fields of an OAuth error answer (RFC 6749 §5.2) and those Microsoft
+/// identity adds (`error_codes`, `trace_id`...).
+pub const TOKEN_ERROR_FIELDS: &[&str] = &[
+    "error",
+    "error_description",
+    "error_codes",
+    "error_uri",
+    "trace_id",
+    "correlation_id",
+    "timestamp",
+    "suberror",
+];
+
 /// Number literals at and past every limit: signed zero, `i64`/`u64`
 /// edges and one past them, `f64` extremes, out of range exponents, and
 /// forms that are not JSON at all (`NaN`, `+1`, `.5`, `01`, `0x10`).
