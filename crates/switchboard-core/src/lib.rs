@@ -29,6 +29,7 @@
 
 pub mod arguments;
 pub mod auth;
+pub mod bounds;
 pub mod challenge;
 pub mod classify;
 pub mod connector;
