@@ -54,6 +54,7 @@ pub mod shared_token;
 pub mod testing;
 pub mod validate;
 pub mod versioning;
+pub mod wire;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};
