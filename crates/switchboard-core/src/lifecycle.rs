@@ -306,10 +306,12 @@ impl InstallationsBuilder {
         }
         let auth = match self.auth {
             Some(auth) => auth,
+            // Token requests share the engine's pool and its token deadline.
             None => AuthContext::new(
                 self.engine.http_client().clone(),
                 Arc::new(InstallationTokenStore::new(self.store.clone())),
-            ),
+            )
+            .with_http(self.engine.oauth_http()),
         };
         Ok(Installations {
             inner: Arc::new(Inner {

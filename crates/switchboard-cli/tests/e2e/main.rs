@@ -3,6 +3,7 @@
 mod every_method;
 mod faults;
 mod harness;
+mod hostile_network;
 mod install_flows;
 mod keys;
 mod permissions;

@@ -4,6 +4,7 @@
 //! the test on any unexpected request, and tracing capture.
 #![allow(dead_code)]
 
+pub mod bomb;
 pub mod raw;
 
 use std::collections::VecDeque;
