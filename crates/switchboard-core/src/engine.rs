@@ -479,13 +479,6 @@ pub(crate) struct Received {
     deadline: Option<(tokio::time::Instant, Duration)>,
 }
 
-impl Received {
-    /// `host[:port]` the response came from.
-    fn host(&self) -> String {
-        host_label(self.response.url())
-    }
-}
-
 /// A transport failure and the host it happened with.
 struct Lost {
     error: WireError,
@@ -1326,7 +1319,6 @@ fn transport_error(plan: &Plan, verdict: Verdict, lost: Option<Lost>) -> Error {
 /// The whole body of a response held in memory: at most `cap` bytes after
 /// decompression, before the attempt's deadline.
 async fn read_body(received: Received, method_id: &str, cap: u64) -> Result<Bytes> {
-    let host = received.host();
     let Received {
         mut response,
         deadline,
@@ -1334,7 +1326,8 @@ async fn read_body(received: Received, method_id: &str, cap: u64) -> Result<Byte
     read_capped(&mut response, cap, deadline)
         .await
         .map_err(|e| {
-            let what = e.failure.describe(&host);
+            // named only on failure: no allocation on the way to success
+            let what = e.failure.describe(&host_label(response.url()));
             let error = match e.failure {
                 Failure::TooLarge(_) => Error::new(
                     ErrorKind::Decode,

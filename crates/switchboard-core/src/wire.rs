@@ -177,9 +177,9 @@ fn seconds(d: Duration) -> String {
 pub(crate) fn bytes_label(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const KIB: u64 = 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= KIB && n % KIB == 0 {
+    } else if n >= KIB && n.is_multiple_of(KIB) {
         format!("{} KiB", n / KIB)
     } else {
         format!("{n} bytes")
@@ -188,16 +188,16 @@ pub(crate) fn bytes_label(n: u64) -> String {
 
 /// A failure with its cause, when reqwest gave one.
 #[derive(Debug)]
-pub struct WireError {
+pub(crate) struct WireError {
     /// What happened.
-    pub failure: Failure,
+    pub(crate) failure: Failure,
     /// reqwest's error, its URL removed.
-    pub source: Option<reqwest::Error>,
+    pub(crate) source: Option<reqwest::Error>,
 }
 
 impl WireError {
     /// From a reqwest error (its URL is dropped: it may carry secrets).
-    pub fn from_reqwest(err: reqwest::Error) -> Self {
+    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         WireError {
             failure: Failure::of(&err),
             source: Some(err.without_url()),

@@ -170,7 +170,7 @@ impl wiremock::Respond for SameLinkNewSpelling {
         let n = self
             .served
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let scheme = if n % 2 == 0 { "HTTP" } else { "http" };
+        let scheme = if n.is_multiple_of(2) { "HTTP" } else { "http" };
         let link = format!("{scheme}{}#page-{n}", self.link.trim_start_matches("http"));
         json(
             200,
