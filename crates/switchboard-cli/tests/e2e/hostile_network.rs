@@ -156,6 +156,21 @@ fn users_page() -> ResponseTemplate {
         .set_body_json(json!({"value": [{"id": "u-1", "displayName": "Adele"}]}))
 }
 
+/// An active installation whose token endpoint answers normally and whose
+/// Graph (wiremock) answers `GET /users` with what `answer` makes of the
+/// Graph server's own URI.
+async fn active_with_users<R: wiremock::Respond + 'static>(
+    answer: impl FnOnce(String) -> R,
+) -> (Identity, MockServer, String) {
+    let env = Identity::start().await;
+    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
+    let graph = MockServer::start().await;
+    catch_all(&graph).await;
+    users_endpoint(&graph, answer(graph.uri())).await;
+    let id = env.active(&graph.uri()).await;
+    (env, graph, id)
+}
+
 async fn graph_requests(graph: &MockServer) -> Vec<Request> {
     graph.received_requests().await.unwrap()
 }
@@ -314,20 +329,14 @@ async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_h
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzip_body_that_inflates_past_the_cap_is_refused_naming_the_limit() {
-    let env = Identity::start().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
-    let graph = MockServer::start().await;
-    catch_all(&graph).await;
     let (bomb, inflated) = bomb::gzip_bomb(bomb::MIB);
     assert!(inflated > 512 * bomb::MIB as u64);
-    users_endpoint(
-        &graph,
+    let (env, graph, id) = active_with_users(|_| {
         ResponseTemplate::new(200)
             .insert_header("content-encoding", "gzip")
-            .set_body_raw(bomb, "application/json"),
-    )
+            .set_body_raw(bomb, "application/json")
+    })
     .await;
-    let id = env.active(&graph.uri()).await;
     // the default cap (64 MiB), and a lower one given on the command line
     for (extra, limit) in [(None, "64 MiB"), (Some("1048576"), "1 MiB")] {
         let mut args = vec!["call", id.as_str(), "users.list_users"];
@@ -380,12 +389,7 @@ impl wiremock::Respond for EndlessPages {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_links_differing_by_fragment_stop_as_a_loop() {
-    let env = Identity::start().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
-    let graph = MockServer::start().await;
-    catch_all(&graph).await;
-    users_endpoint(&graph, FragmentLoop(graph.uri())).await;
-    let id = env.active(&graph.uri()).await;
+    let (env, graph, id) = active_with_users(FragmentLoop).await;
     let run = env
         .cli
         .run(&["call", &id, "users.list_users", "--all", "--output", "json"])
@@ -403,12 +407,7 @@ async fn next_links_differing_by_fragment_stop_as_a_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_without_end_stops_at_the_page_limit() {
-    let env = Identity::start().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
-    let graph = MockServer::start().await;
-    catch_all(&graph).await;
-    users_endpoint(&graph, EndlessPages(graph.uri())).await;
-    let id = env.active(&graph.uri()).await;
+    let (env, graph, id) = active_with_users(EndlessPages).await;
     let run = env
         .cli
         .run(&["call", &id, "users.list_users", "--all", "--max-pages", "3"])
