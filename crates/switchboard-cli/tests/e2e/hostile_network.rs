@@ -9,26 +9,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::process::Child;
-use wiremock::matchers::{any, body_string_contains, method, path};
+use wiremock::matchers::{any, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::fake_microsoft::{FakeIdentity, RawServer, TENANT, begin_application, bomb, raw};
 use crate::harness::Cli;
 
-#[path = "../../../switchboard-core/tests/support/bomb.rs"]
-mod bomb;
-#[allow(dead_code)] // the core tests use the rest
-#[path = "../../../switchboard-core/tests/support/raw.rs"]
-mod raw;
-
-use raw::RawServer;
-
-const TENANT: &str = "5b1d0a3c-7e2f-4a6b-9c8d-1e2f3a4b5c6d";
-const CLIENT_ID: &str = "1f3e5d7c-9b8a-4c6d-8e0f-2a4b6c8d0e1f";
-const CLIENT_SECRET: &str = "hostile-test-secret";
-
-fn token_path() -> String {
-    format!("/{TENANT}/oauth2/v2.0/token")
-}
+/// The token endpoint's path, for any tenant.
+const TOKEN_PATH: &str = r"^/[^/]+/oauth2/v2\.0/token$";
 
 /// A token answer (opaque tokens: no tenant claim to check).
 fn token_answer(access: &str, expires_in: Value) -> ResponseTemplate {
@@ -48,97 +36,9 @@ async fn catch_all(server: &MockServer) {
         .await;
 }
 
-/// The identity service of a custom cloud (wiremock) and a CLI with its
-/// own store.
-struct Identity {
-    login: MockServer,
-    cli: Cli,
-}
-
-impl Identity {
-    async fn start() -> Self {
-        Identity::with_cli(Cli::new()).await
-    }
-
-    /// With the engine's warnings on stderr (one per retry).
-    async fn logging_retries() -> Self {
-        Identity::with_cli(Cli::new().env("SWITCHBOARD_LOG", "switchboard_core=warn")).await
-    }
-
-    async fn with_cli(cli: Cli) -> Self {
-        let login = MockServer::start().await;
-        catch_all(&login).await;
-        Identity { login, cli }
-    }
-
-    async fn token_requests(&self) -> usize {
-        self.login
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|r| r.url.path() == token_path())
-            .count()
-    }
-
-    /// `install` of the application variant in a custom cloud whose
-    /// identity service is `login` and Graph is `graph`: the installation
-    /// id and the consent callback an administrator's browser would bring.
-    async fn install(&self, login: &str, graph: &str) -> (String, String) {
-        let started = self
-            .cli
-            .json(&[
-                "install",
-                "microsoft365",
-                "--variant",
-                "application",
-                "--tenant",
-                TENANT,
-                "--cloud",
-                "custom",
-                "--login-url",
-                login,
-                "--graph-url",
-                graph,
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret",
-                CLIENT_SECRET,
-            ])
-            .await;
-        let id = started["installation"]["id"].as_str().unwrap().to_string();
-        let consent = url::Url::parse(started["consent_url"].as_str().unwrap()).unwrap();
-        let state = consent
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-            .unwrap();
-        let callback =
-            format!("http://localhost/callback?admin_consent=True&tenant={TENANT}&state={state}");
-        (id, callback)
-    }
-
-    /// Install and complete consent (one token request proves it).
-    async fn active(&self, graph: &str) -> String {
-        let (id, callback) = self.install(&self.login.uri(), graph).await;
-        let done = self
-            .cli
-            .json(&["complete", &id, "--callback", &callback])
-            .await;
-        assert_eq!(done["status"], "active");
-        id
-    }
-}
-
-/// Mount the client credentials token answer.
-async fn token_endpoint(login: &MockServer, answer: ResponseTemplate) {
-    Mock::given(method("POST"))
-        .and(path(token_path()))
-        .and(body_string_contains("grant_type=client_credentials"))
-        .respond_with(answer)
-        .named("token endpoint")
-        .mount(login)
-        .await;
+/// A CLI with the engine's warnings on stderr (one per retry).
+fn logging_retries() -> Cli {
+    Cli::new().env("SWITCHBOARD_LOG", "switchboard_core=warn")
 }
 
 /// `GET /v1.0/users` answering `answer`.
@@ -161,14 +61,14 @@ fn users_page() -> ResponseTemplate {
 /// Graph server's own URI.
 async fn active_with_users<R: wiremock::Respond + 'static>(
     answer: impl FnOnce(String) -> R,
-) -> (Identity, MockServer, String) {
-    let env = Identity::start().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
+) -> (Cli, MockServer, String) {
+    let identity = FakeIdentity::start().await;
     let graph = MockServer::start().await;
     catch_all(&graph).await;
     users_endpoint(&graph, answer(graph.uri())).await;
-    let id = env.active(&graph.uri()).await;
-    (env, graph, id)
+    let cli = Cli::new();
+    let id = identity.install_application(&cli, &graph.uri()).await;
+    (cli, graph, id)
 }
 
 async fn graph_requests(graph: &MockServer) -> Vec<Request> {
@@ -177,28 +77,24 @@ async fn graph_requests(graph: &MockServer) -> Vec<Request> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_lifetimes_of_1e30_and_2_pow_64_neither_crash_nor_expire_never() {
-    let env = Identity::start().await;
+    // 1e30 for the lifetime, 2^64-1 for the extended one
+    let identity = FakeIdentity::answering(ResponseTemplate::new(200).set_body_raw(
+        r#"{"token_type":"Bearer","expires_in":1e30,"ext_expires_in":18446744073709551615,"access_token":"tok-huge"}"#,
+        "application/json",
+    ))
+    .await;
     let graph = MockServer::start().await;
     catch_all(&graph).await;
     users_endpoint(&graph, users_page()).await;
-    // 1e30 for the lifetime, 2^64-1 for the extended one
-    token_endpoint(
-        &env.login,
-        ResponseTemplate::new(200).set_body_raw(
-            r#"{"token_type":"Bearer","expires_in":1e30,"ext_expires_in":18446744073709551615,"access_token":"tok-huge"}"#,
-            "application/json",
-        ),
-    )
-    .await;
-    let id = env.active(&graph.uri()).await;
+    let cli = Cli::new();
+    let id = identity.install_application(&cli, &graph.uri()).await;
     assert_eq!(
-        env.token_requests().await,
+        identity.request_count().await,
         1,
         "consent is proven by one token"
     );
 
-    let run = env
-        .cli
+    let run = cli
         .ok(&["call", &id, "users.list_users", "--output", "json"])
         .await;
     assert!(!run.stderr().contains("panicked"), "{run}");
@@ -208,46 +104,47 @@ async fn token_lifetimes_of_1e30_and_2_pow_64_neither_crash_nor_expire_never() {
     assert_eq!(seen[0].headers["authorization"], "Bearer tok-huge");
     // a new process: the token it stored (its lifetime clamped to 48 h) is
     // still good, so no token request is made
-    let before = env.token_requests().await;
-    env.cli
-        .ok(&["call", &id, "users.list_users", "--output", "json"])
+    let before = identity.request_count().await;
+    cli.ok(&["call", &id, "users.list_users", "--output", "json"])
         .await;
-    assert_eq!(env.token_requests().await, before);
+    assert_eq!(identity.request_count().await, before);
     assert_eq!(graph_requests(&graph).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cli_killed_while_refreshing_delays_the_next_call_only_for_its_short_lease() {
-    let env = Identity::start().await;
+    // 1: consent; 2: the doomed call's refresh, never answered; 3 and on:
+    // the identity's default answer (priority 5, after these)
+    let identity = FakeIdentity::answering(token_answer("tok-after", json!(3599))).await;
+    let answered = token_answer("tok-fine", json!(3599));
+    Mock::given(method("POST"))
+        .and(path_regex(TOKEN_PATH))
+        .respond_with(answered.clone())
+        .up_to_n_times(1)
+        .with_priority(1)
+        .named("consent token")
+        .mount(&identity.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(TOKEN_PATH))
+        .respond_with(answered.set_delay(Duration::from_secs(3600)))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .named("the killed call's token request")
+        .mount(&identity.server)
+        .await;
     let graph = MockServer::start().await;
     catch_all(&graph).await;
     users_endpoint(&graph, users_page()).await;
-    // 1: consent; 2: the doomed call's refresh, never answered; 3 and on: answered
-    let answered = token_answer("tok-fine", json!(3599));
-    Mock::given(method("POST"))
-        .and(path(token_path()))
-        .respond_with(answered.clone())
-        .up_to_n_times(1)
-        .named("consent token")
-        .mount(&env.login)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(token_path()))
-        .respond_with(answered.clone().set_delay(Duration::from_secs(3600)))
-        .up_to_n_times(1)
-        .named("the killed call's token request")
-        .mount(&env.login)
-        .await;
-    token_endpoint(&env.login, token_answer("tok-after", json!(3599))).await;
-    let id = env.active(&graph.uri()).await;
+    let cli = Cli::new();
+    let id = identity.install_application(&cli, &graph.uri()).await;
 
-    let mut doomed: Child = env
-        .cli
+    let mut doomed: Child = cli
         .command(&["call", &id, "users.list_users", "--output", "json"])
         .spawn()
         .unwrap();
     tokio::time::timeout(Duration::from_secs(60), async {
-        while env.token_requests().await < 2 {
+        while identity.request_count().await < 2 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -256,13 +153,12 @@ async fn a_cli_killed_while_refreshing_delays_the_next_call_only_for_its_short_l
     doomed.kill().await.unwrap(); // SIGKILL while it holds the refresh lease
 
     let started = Instant::now();
-    let run = env
-        .cli
+    let run = cli
         .ok(&["call", &id, "users.list_users", "--output", "json"])
         .await;
     let waited = started.elapsed();
     assert_eq!(run.json()[0]["id"], "u-1");
-    assert_eq!(env.token_requests().await, 3, "one more token request");
+    assert_eq!(identity.request_count().await, 3, "one more token request");
     let seen = graph_requests(&graph).await;
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].headers["authorization"], "Bearer tok-after");
@@ -273,12 +169,11 @@ async fn a_cli_killed_while_refreshing_delays_the_next_call_only_for_its_short_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graph_body_that_trickles_fails_at_the_deadline_naming_the_host() {
-    let env = Identity::start().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
+    let identity = FakeIdentity::start().await;
     let graph = RawServer::trickling_body(1000, Duration::from_secs(20)).await;
-    let id = env.active(&graph.base()).await;
-    let run = env
-        .cli
+    let cli = Cli::new();
+    let id = identity.install_application(&cli, &graph.base()).await;
+    let run = cli
         .run(&["call", &id, "users.list_users", "--deadline", "1"])
         .await;
     assert_eq!(run.code(), 2, "{run}");
@@ -298,11 +193,10 @@ async fn a_graph_body_that_trickles_fails_at_the_deadline_naming_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_host() {
-    let env = Identity::start().await;
     let login = RawServer::trickling_body(600, Duration::from_secs(20)).await;
-    let (id, callback) = env.install(&login.base(), "http://127.0.0.1:9").await;
-    let run = env
-        .cli
+    let cli = Cli::new();
+    let (id, callback) = begin_application(&cli, &login.base(), "http://127.0.0.1:9").await;
+    let run = cli
         .run(&[
             "complete",
             &id,
@@ -323,7 +217,7 @@ async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_h
     assert_eq!(login.connections(), 1);
     assert_eq!(
         login.request_lines(),
-        vec![format!("POST {} HTTP/1.1", token_path())]
+        vec![format!("POST /{}/oauth2/v2.0/token HTTP/1.1", TENANT)]
     );
 }
 
@@ -331,7 +225,7 @@ async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_h
 async fn a_gzip_body_that_inflates_past_the_cap_is_refused_naming_the_limit() {
     let (bomb, inflated) = bomb::gzip_bomb(bomb::MIB);
     assert!(inflated > 512 * bomb::MIB as u64);
-    let (env, graph, id) = active_with_users(|_| {
+    let (cli, graph, id) = active_with_users(|_| {
         ResponseTemplate::new(200)
             .insert_header("content-encoding", "gzip")
             .set_body_raw(bomb, "application/json")
@@ -343,7 +237,7 @@ async fn a_gzip_body_that_inflates_past_the_cap_is_refused_naming_the_limit() {
         if let Some(bytes) = extra {
             args.extend(["--max-response-bytes", bytes]);
         }
-        let run = env.cli.run(&args).await;
+        let run = cli.run(&args).await;
         assert_eq!(run.code(), 2, "{run}");
         assert!(
             run.stderr().contains(&format!("is larger than {limit}")),
@@ -389,9 +283,8 @@ impl wiremock::Respond for EndlessPages {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_links_differing_by_fragment_stop_as_a_loop() {
-    let (env, graph, id) = active_with_users(FragmentLoop).await;
-    let run = env
-        .cli
+    let (cli, graph, id) = active_with_users(FragmentLoop).await;
+    let run = cli
         .run(&["call", &id, "users.list_users", "--all", "--output", "json"])
         .await;
     assert_eq!(run.code(), 2, "{run}");
@@ -407,9 +300,8 @@ async fn next_links_differing_by_fragment_stop_as_a_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_without_end_stops_at_the_page_limit() {
-    let (env, graph, id) = active_with_users(EndlessPages).await;
-    let run = env
-        .cli
+    let (cli, graph, id) = active_with_users(EndlessPages).await;
+    let run = cli
         .run(&["call", &id, "users.list_users", "--all", "--max-pages", "3"])
         .await;
     assert_eq!(run.code(), 1, "{run}");
@@ -422,11 +314,12 @@ async fn a_listing_without_end_stops_at_the_page_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graph_host_that_does_not_resolve_fails_at_once_naming_it() {
-    let env = Identity::logging_retries().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
-    let id = env.active("https://nonexistent.invalid").await;
-    let run = env
-        .cli
+    let identity = FakeIdentity::start().await;
+    let cli = logging_retries();
+    let id = identity
+        .install_application(&cli, "https://nonexistent.invalid")
+        .await;
+    let run = cli
         .run(&["call", &id, "users.list_users", "--max-retries", "3"])
         .await;
     assert_eq!(run.code(), 2, "{run}");
@@ -444,12 +337,13 @@ async fn a_graph_host_that_does_not_resolve_fails_at_once_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_graph_port_is_retried_then_named() {
-    let env = Identity::logging_retries().await;
-    token_endpoint(&env.login, token_answer("tok", json!(3599))).await;
+    let identity = FakeIdentity::start().await;
+    let cli = logging_retries();
     let port = raw::closed_port();
-    let id = env.active(&format!("http://127.0.0.1:{port}")).await;
-    let run = env
-        .cli
+    let id = identity
+        .install_application(&cli, &format!("http://127.0.0.1:{port}"))
+        .await;
+    let run = cli
         .run(&["call", &id, "users.list_users", "--max-retries", "3"])
         .await;
     assert_eq!(run.code(), 2, "{run}");
@@ -480,9 +374,9 @@ async fn an_install_in_china_consents_with_chinas_hosts() {
             "--cloud",
             "china",
             "--client-id",
-            CLIENT_ID,
+            "11112222-3333-4444-5555-666677778888",
             "--client-secret",
-            CLIENT_SECRET,
+            "china-app-secret",
         ])
         .await;
     let consent = url::Url::parse(started["consent_url"].as_str().unwrap()).unwrap();

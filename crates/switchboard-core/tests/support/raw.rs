@@ -1,6 +1,8 @@
 //! A raw HTTP/1.1 server for misbehaviour wiremock cannot produce: an
-//! answer that trickles in a byte at a time. It runs on the test's own
-//! runtime, so under paused time its waits are virtual too.
+//! answer that trickles in a byte at a time, one that never ends, one cut
+//! off mid-body. It runs on the test's own runtime, so under paused time
+//! its waits are virtual too. The CLI's end-to-end tests use it as well
+//! (`crates/switchboard-cli/tests/e2e/fake_microsoft.rs`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +36,9 @@ enum Answer {
         head: Arc<Vec<u8>>,
         unit: Arc<Vec<u8>>,
     },
+    /// These bytes at once, then the connection is closed (a body shorter
+    /// than its `content-length` is cut off).
+    Closing { bytes: Arc<Vec<u8>> },
 }
 
 pub struct RawServer {
@@ -59,6 +64,15 @@ impl RawServer {
         RawServer::start(Answer::Endless {
             head: Arc::new(head),
             unit: Arc::new(unit),
+        })
+        .await
+    }
+
+    /// Every connection: read the request, write `answer` at once and
+    /// close the connection.
+    pub async fn closing(answer: Vec<u8>) -> RawServer {
+        RawServer::start(Answer::Closing {
+            bytes: Arc::new(answer),
         })
         .await
     }
@@ -162,6 +176,11 @@ async fn serve(mut stream: TcpStream, answer: Answer, seen: Arc<Seen>) {
                 return;
             }
             while write(&mut stream, &unit, seen).await {}
+        }
+        Answer::Closing { bytes } => {
+            if write(&mut stream, &bytes, seen).await {
+                let _ = stream.shutdown().await;
+            }
         }
     }
 }
