@@ -83,7 +83,7 @@ use crate::install::InstallationStore;
 ///
 /// let policy = SharedTokenPolicy::default();
 /// assert_eq!(policy.lease, Duration::from_secs(5));
-/// assert_eq!(policy.renew_every(), Duration::from_millis(1666));
+/// assert_eq!(policy.renew_every(), Duration::from_secs(5) / 3);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
