@@ -63,20 +63,29 @@ fn engine_with_deadline(deadline: Duration, retries: u32) -> Engine {
         .unwrap()
 }
 
+/// Call `method_id` on the installation at `base` with a 100 s deadline
+/// and `retries`; the error, the virtual time it took, and the credential
+/// (one token per attempt).
+async fn failing_call(
+    base: &str,
+    retries: u32,
+    method_id: &str,
+    args: Arguments,
+) -> (switchboard_core::Error, Duration, Arc<RecordingCredential>) {
+    let cred = RecordingCredential::new();
+    let engine = engine_with_deadline(Duration::from_secs(100), retries);
+    let start = Instant::now();
+    let err = engine
+        .call(&ctx_at(base, cred.clone()), method_id, args)
+        .await
+        .unwrap_err();
+    (err, start.elapsed(), cred)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_that_trickles_fails_at_the_deadline_naming_the_host_and_is_not_resent() {
     let server = RawServer::trickling_body(1000, GAP).await;
-    let cred = RecordingCredential::new();
-    let engine = engine_with_deadline(Duration::from_secs(100), 4);
-    let start = Instant::now();
-    let err = engine
-        .call(
-            &ctx_at(&server.base(), cred.clone()),
-            "users.get_user",
-            get_user(),
-        )
-        .await
-        .unwrap_err();
+    let (err, took, cred) = failing_call(&server.base(), 4, "users.get_user", get_user()).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
     assert_eq!(
         err.message(),
@@ -86,7 +95,7 @@ async fn a_body_that_trickles_fails_at_the_deadline_naming_the_host_and_is_not_r
         )
     );
     // exactly at the deadline, after one request, with most of the body unsent
-    assert_eq!(start.elapsed(), Duration::from_secs(100));
+    assert_eq!(took, Duration::from_secs(100));
     assert_eq!(server.connections(), 1);
     assert_eq!(
         server.request_lines(),
@@ -103,17 +112,7 @@ async fn a_body_that_trickles_fails_at_the_deadline_naming_the_host_and_is_not_r
 #[tokio::test(start_paused = true)]
 async fn headers_that_trickle_are_a_timeout_retried_for_a_get() {
     let server = RawServer::trickling_head(GAP).await;
-    let cred = RecordingCredential::new();
-    let engine = engine_with_deadline(Duration::from_secs(100), 2);
-    let start = Instant::now();
-    let err = engine
-        .call(
-            &ctx_at(&server.base(), cred.clone()),
-            "users.get_user",
-            get_user(),
-        )
-        .await
-        .unwrap_err();
+    let (err, took, cred) = failing_call(&server.base(), 2, "users.get_user", get_user()).await;
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
     assert_eq!(
         err.message(),
@@ -123,7 +122,7 @@ async fn headers_that_trickle_are_a_timeout_retried_for_a_get() {
         )
     );
     // three attempts of 100 s, with backoff waits of 1 s and 2 s between them
-    assert_eq!(start.elapsed(), Duration::from_secs(303));
+    assert_eq!(took, Duration::from_secs(303));
     assert_eq!(server.connections(), 3);
     assert_eq!(cred.calls(), 3);
 }
@@ -131,16 +130,7 @@ async fn headers_that_trickle_are_a_timeout_retried_for_a_get() {
 #[tokio::test(start_paused = true)]
 async fn headers_that_trickle_leave_a_post_outcome_unknown_and_it_is_not_resent() {
     let server = RawServer::trickling_head(GAP).await;
-    let engine = engine_with_deadline(Duration::from_secs(100), 4);
-    let start = Instant::now();
-    let err = engine
-        .call(
-            &ctx_at(&server.base(), RecordingCredential::new()),
-            "mail.send_mail",
-            send_mail(),
-        )
-        .await
-        .unwrap_err();
+    let (err, took, cred) = failing_call(&server.base(), 4, "mail.send_mail", send_mail()).await;
     assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");
     assert!(
         err.message().contains(&format!(
@@ -149,12 +139,13 @@ async fn headers_that_trickle_leave_a_post_outcome_unknown_and_it_is_not_resent(
         )),
         "{err}"
     );
-    assert_eq!(start.elapsed(), Duration::from_secs(100));
+    assert_eq!(took, Duration::from_secs(100));
     assert_eq!(server.connections(), 1);
     assert_eq!(
         server.request_lines(),
         vec!["POST /v1.0/me/sendMail HTTP/1.1"]
     );
+    assert_eq!(cred.calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -391,12 +382,8 @@ async fn a_host_name_that_does_not_resolve_is_not_retried_and_is_named() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_connection_is_retried_and_names_the_host_and_port() {
     let port = closed_port();
-    let cred = RecordingCredential::new();
     let base = format!("http://127.0.0.1:{port}");
-    let err = engine_with_deadline(Duration::from_secs(100), 3)
-        .call(&ctx_at(&base, cred.clone()), "users.get_user", get_user())
-        .await
-        .unwrap_err();
+    let (err, took, cred) = failing_call(&base, 3, "users.get_user", get_user()).await;
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
     assert_eq!(
         err.message(),
@@ -404,5 +391,7 @@ async fn a_refused_connection_is_retried_and_names_the_host_and_port() {
             "`users.get_user` failed: `127.0.0.1:{port}` refused the connection, through 3 retries; check the network and try again later"
         )
     );
+    // four attempts, backoff waits of 1, 2 and 4 s between them
     assert_eq!(cred.calls(), 4);
+    assert_eq!(took, Duration::from_secs(7));
 }
