@@ -30,7 +30,10 @@ pub(crate) fn to_millis(t: SystemTime) -> i64 {
 
 /// The time of Unix milliseconds `ms` (negative values are the epoch).
 pub(crate) fn from_millis(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    switchboard_core::bounds::later(
+        UNIX_EPOCH,
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+    )
 }
 
 /// A row that cannot be read. `id` comes from the row itself (it may be

@@ -12,8 +12,7 @@
 //!    fragment starts where it says. After a failure (a dropped connection,
 //!    a timeout, 429 or 5xx) the session's status is read (GET on the upload
 //!    URL) and the upload resumes from its `nextExpectedRanges`.
-//! 4. Failures (and answers that accept no new bytes) are retried like
-//!    the engine retries: at most
+//! 4. Failures are retried like the engine retries: at most
 //!    [`RetryPolicy::max_retries`](switchboard_core::RetryPolicy) in a row
 //!    for one fragment, waiting `Retry-After` when the service sent one
 //!    (failing fast when it asks for more than the policy's `max_wait`),
@@ -275,16 +274,16 @@ impl LargeUpload {
                     self.report(total);
                     return Ok(body);
                 }
-                Answer::Ok { status, body } => {
+                Answer::Ok { body, .. } => {
                     let next = next_expected(&body).unwrap_or(offset + len);
                     if next > offset {
                         retries.reset();
                     } else {
-                        // Nothing new was accepted: counted like a failure,
-                        // so a service that keeps asking for the same bytes
-                        // cannot keep the upload going forever.
-                        tracing::debug!(status, next, "the fragment was not accepted");
-                        retries.wait_no_progress(status).await?;
+                        // The service took the fragment but wants the same
+                        // bytes (or earlier ones) again: no progress. Counted
+                        // like a failure, so a service that never moves
+                        // forward cannot keep the upload going for ever.
+                        retries.wait_for("no progress", None).await?;
                     }
                     offset = next;
                     self.report(offset);
@@ -370,18 +369,13 @@ impl Retries {
             Some(s) => format!("HTTP {s}"),
             None => "a connection failure".to_string(),
         };
-        self.wait_after(what, retry_after).await
+        self.wait_for(&what, retry_after).await
     }
 
-    /// A fragment answered with success but no byte accepted beyond it.
-    async fn wait_no_progress(&mut self, status: u16) -> std::result::Result<(), Stopped> {
-        self.wait_after(format!("HTTP {status} accepting no new bytes"), None)
-            .await
-    }
-
-    async fn wait_after(
+    /// Wait before another try after `what`, or stop as the policy says.
+    async fn wait_for(
         &mut self,
-        what: String,
+        what: &str,
         retry_after: Option<Duration>,
     ) -> std::result::Result<(), Stopped> {
         let wait = match self

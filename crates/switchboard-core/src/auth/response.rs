@@ -5,10 +5,14 @@
 //! [`TokenResponseBody`] accepts a number or a numeric string for the
 //! lifetimes, treats `ext_expires_in` and `refresh_token` as optional, and
 //! ignores fields it does not know (an `id_token` is dropped, not kept).
-//! A lifetime is believed up to [`MAX_TOKEN_LIFETIME`] (one day): a larger
-//! one (`1e30`, `2^64`) is clamped to it, a negative one counts as zero.
 //! [`TokenErrorBody`] reads the OAuth error fields plus Microsoft's
 //! `error_codes`, `trace_id`, `correlation_id` and `timestamp`.
+//!
+//! **Lifetimes are untrusted numbers.** `expires_in` and `ext_expires_in`
+//! may be anything a server writes (`1e30`, `18446744073709551615`, `-5`):
+//! they are clamped to `0..=`[`MAX_TOKEN_LIFETIME`] when parsed, and turned
+//! into times with [`crate::bounds::later`], so no answer can panic. A
+//! token claimed to live longer is simply refreshed after two days.
 //!
 //! ```
 //! use switchboard_core::auth::response::TokenResponseBody;
@@ -30,20 +34,14 @@ use oauth2::{RefreshToken, Scope};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::bounds::later;
 use crate::credential::AccessToken;
 
-/// The longest lifetime a token response is believed for: one day, the
-/// most Microsoft's configurable token lifetimes allow for an access token
-/// ("Configurable token lifetimes in the Microsoft identity platform").
-/// Larger `expires_in` / `ext_expires_in` values are clamped to it, so no
-/// answer can make the expiry arithmetic overflow or keep a token cached
-/// for years.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// A lifetime in seconds as a bounded duration.
-fn lifetime(seconds: u64) -> Duration {
-    Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME)
-}
+/// The longest token lifetime believed: 48 hours. Microsoft's access tokens
+/// live 60–90 minutes by default, at most one day under a token lifetime
+/// policy, and up to 28 hours for clients of continuous access evaluation;
+/// larger values are clamped to this.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(48 * 60 * 60);
 
 /// A successful token response (RFC 6749 §5.1), leniently parsed.
 /// Implements [`oauth2::TokenResponse`] so `oauth2` can return it.
@@ -66,26 +64,40 @@ fn bearer() -> BasicTokenType {
     BasicTokenType::Bearer
 }
 
-/// A lifetime in seconds given as a number, a numeric string, or null.
+/// A lifetime in seconds given as a number, a numeric string, or null;
+/// clamped to `0..=MAX_TOKEN_LIFETIME` (negative: 0, fractions: rounded down).
 fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;
-    match value {
-        None | Some(Value::Null) => Ok(None),
+    let max = MAX_TOKEN_LIFETIME.as_secs();
+    let seconds = match value {
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(v), _, _) => Ok(Some(v)),
-            (None, Some(_), _) => Ok(Some(0)),
-            (None, None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
-            _ => Ok(Some(0)),
+            (Some(v), _, _) => v,
+            (None, Some(_), _) => 0,
+            // `as` saturates: 1e30 becomes u64::MAX, then the clamp below.
+            (None, None, Some(f)) if f.is_finite() && f >= 0.0 => f as u64,
+            _ => 0,
         },
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom("a lifetime must be a number of seconds")),
-        Some(_) => Err(serde::de::Error::custom(
-            "a lifetime must be a number of seconds",
-        )),
-    }
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            match s.parse::<u64>() {
+                Ok(v) => v,
+                // all digits but too many for u64: "enormous"
+                Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
+                Err(_) => {
+                    return Err(serde::de::Error::custom(
+                        "a lifetime must be a number of seconds",
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(serde::de::Error::custom(
+                "a lifetime must be a number of seconds",
+            ));
+        }
+    };
+    Ok(Some(seconds.min(max)))
 }
 
 fn space_delimited<'de, D: Deserializer<'de>>(
@@ -106,9 +118,8 @@ impl oauth2::TokenResponse for TokenResponseBody {
         &self.token_type
     }
 
-    /// The lifetime, at most [`MAX_TOKEN_LIFETIME`].
     fn expires_in(&self) -> Option<Duration> {
-        self.expires_in.map(lifetime)
+        self.expires_in.map(Duration::from_secs)
     }
 
     fn refresh_token(&self) -> Option<&RefreshToken> {
@@ -122,10 +133,9 @@ impl oauth2::TokenResponse for TokenResponseBody {
 
 impl TokenResponseBody {
     /// Microsoft's extended lifetime (how long the token stays usable when
-    /// the identity service is unreachable), when sent; at most
-    /// [`MAX_TOKEN_LIFETIME`].
+    /// the identity service is unreachable), when sent.
     pub fn ext_expires_in(&self) -> Option<Duration> {
-        self.ext_expires_in.map(lifetime)
+        self.ext_expires_in.map(Duration::from_secs)
     }
 }
 
@@ -220,14 +230,11 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
-    /// Convert a parsed response, taking lifetimes relative to `now`. A
-    /// lifetime that would run past the end of the clock counts as already
-    /// expired.
+    /// Convert a parsed response, taking lifetimes relative to `now`.
     pub fn from_response(body: TokenResponseBody, now: SystemTime) -> Self {
         use oauth2::TokenResponse;
-        let at = |lifetime: Duration| now.checked_add(lifetime).unwrap_or(now);
-        let expires_at = body.expires_in().map(at);
-        let ext_expires_at = body.ext_expires_in().map(at);
+        let expires_at = body.expires_in().map(|d| later(now, d));
+        let ext_expires_at = body.ext_expires_in().map(|d| later(now, d));
         let scopes = body
             .scopes()
             .map(|s| s.iter().map(|s| s.to_string()).collect());
@@ -270,31 +277,36 @@ mod tests {
     }
 
     #[test]
-    fn lifetimes_of_any_size_are_clamped() {
-        for huge in [
-            "1e30",
-            "18446744073709551615",
-            "1e308",
-            "\"18446744073709551615\"",
+    fn enormous_and_negative_lifetimes_are_clamped() {
+        for (text, secs) in [
+            ("1e30", MAX_TOKEN_LIFETIME.as_secs()),
+            ("18446744073709551615", MAX_TOKEN_LIFETIME.as_secs()),
+            (
+                "\"99999999999999999999999999\"",
+                MAX_TOKEN_LIFETIME.as_secs(),
+            ),
+            ("1.7976931348623157e308", MAX_TOKEN_LIFETIME.as_secs()),
+            ("-5", 0),
+            ("-1e30", 0),
+            ("3599.9", 3599),
         ] {
-            let b: TokenResponseBody = serde_json::from_str(&format!(
-                r#"{{"access_token":"a","expires_in":{huge},"ext_expires_in":{huge}}}"#
+            let body: TokenResponseBody = serde_json::from_str(&format!(
+                r#"{{"access_token":"a","expires_in":{text},"ext_expires_in":{text}}}"#
             ))
             .unwrap();
-            assert_eq!(b.expires_in(), Some(MAX_TOKEN_LIFETIME), "{huge}");
-            let set = TokenSet::from_response(b, SystemTime::UNIX_EPOCH);
+            assert_eq!(body.expires_in(), Some(Duration::from_secs(secs)), "{text}");
             assert_eq!(
-                set.access_token.expires_at(),
-                Some(SystemTime::UNIX_EPOCH + MAX_TOKEN_LIFETIME)
+                body.ext_expires_in(),
+                Some(Duration::from_secs(secs)),
+                "{text}"
             );
-            assert_eq!(
-                set.ext_expires_at,
-                Some(SystemTime::UNIX_EPOCH + MAX_TOKEN_LIFETIME)
-            );
+            // and the conversion to times cannot overflow, even at the end of time
+            let far = SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(i64::MAX as u64 - 60))
+                .unwrap_or_else(SystemTime::now);
+            let set = TokenSet::from_response(body, far);
+            assert!(set.access_token.expires_at().unwrap() >= far);
         }
-        let b: TokenResponseBody =
-            serde_json::from_str(r#"{"access_token":"a","expires_in":-1}"#).unwrap();
-        assert_eq!(b.expires_in(), Some(Duration::ZERO));
     }
 
     #[test]
