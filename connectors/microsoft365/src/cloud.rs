@@ -27,7 +27,7 @@
 //! ```
 //! use switchboard_microsoft365::cloud::Cloud;
 //!
-//! let cloud = Cloud::from_name("us_government").unwrap();
+//! let cloud = Cloud::from_name("usgov").unwrap();
 //! assert_eq!(cloud.default_scope(), "https://graph.microsoft.us/.default");
 //! assert_eq!(cloud.scope("User.Read"), "https://graph.microsoft.us/User.Read");
 //! assert_eq!(cloud.endpoints().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
@@ -133,19 +133,88 @@ fn fixed(url: &str) -> Url {
     Url::parse(url).unwrap_or_else(|_| unreachable!("constant cloud URL {url} parses"))
 }
 
+/// The cloud names: each row is the canonical name (the one stored and
+/// shown), then the aliases also accepted. Names are compared ignoring
+/// case and surrounding spaces. `custom` (explicit endpoints) is a name too.
+pub const CLOUD_NAMES: &[(&str, &[&str])] = &[
+    ("global", &["public"]),
+    (
+        "usgov",
+        &["us_government", "us_government_l4", "gcc_high", "gcc-high"],
+    ),
+    (
+        "usgov-dod",
+        &["usgov_dod", "us_government_dod", "us_government_l5", "dod"],
+    ),
+    ("china", &["21vianet"]),
+    ("custom", &[]),
+];
+
 impl Cloud {
-    /// A cloud by its setting name: `global`, `us_government` (L4),
-    /// `us_government_dod` (L5) or `china`.
+    /// The canonical name of a cloud name or alias ([`CLOUD_NAMES`]).
+    ///
+    /// ```
+    /// use switchboard_microsoft365::cloud::Cloud;
+    /// assert_eq!(Cloud::canonical_name("US_Government").unwrap(), "usgov");
+    /// assert_eq!(Cloud::canonical_name("usgov-dod").unwrap(), "usgov-dod");
+    /// let err = Cloud::canonical_name("usgovv").unwrap_err();
+    /// assert!(err.to_string().contains("did you mean `usgov`?"), "{err}");
+    /// ```
+    pub fn canonical_name(name: &str) -> Result<&'static str> {
+        let wanted = name.trim().to_ascii_lowercase();
+        for (canonical, aliases) in CLOUD_NAMES {
+            if *canonical == wanted || aliases.contains(&wanted.as_str()) {
+                return Ok(canonical);
+            }
+        }
+        let all = CLOUD_NAMES
+            .iter()
+            .flat_map(|(c, a)| std::iter::once(*c).chain(a.iter().copied()));
+        let hint = switchboard_core::suggest::similar(&wanted, all)
+            .and_then(|alias| Cloud::canonical_name(alias).ok())
+            .map(|c| format!("did you mean `{c}`? "))
+            .unwrap_or_default();
+        let names: Vec<&str> = CLOUD_NAMES.iter().map(|(c, _)| *c).collect();
+        Err(Error::invalid_argument(
+            "cloud",
+            format!(
+                "`{}` is not a cloud; {hint}(known: {}; `custom` needs `login_url` and `graph_url`)",
+                name.trim(),
+                names.join(", ")
+            ),
+        ))
+    }
+
+    /// A national cloud by name or alias ([`CLOUD_NAMES`]); `custom` needs
+    /// its URLs ([`Cloud::from_settings`], [`CustomCloud::new`]).
+    ///
+    /// ```
+    /// use switchboard_microsoft365::cloud::Cloud;
+    /// assert_eq!(Cloud::from_name("usgov").unwrap(), Cloud::UsGovernment);
+    /// assert_eq!(Cloud::from_name("us_government").unwrap(), Cloud::UsGovernment);
+    /// assert_eq!(Cloud::UsGovernmentDod.name(), "usgov-dod");
+    /// ```
     pub fn from_name(name: &str) -> Result<Cloud> {
-        match name {
+        match Cloud::canonical_name(name)? {
             "global" => Ok(Cloud::Global),
-            "us_government" | "us_government_l4" => Ok(Cloud::UsGovernment),
-            "us_government_dod" | "us_government_l5" => Ok(Cloud::UsGovernmentDod),
+            "usgov" => Ok(Cloud::UsGovernment),
+            "usgov-dod" => Ok(Cloud::UsGovernmentDod),
             "china" => Ok(Cloud::China),
             _ => Err(Error::invalid_argument(
                 "cloud",
-                "must be one of global, us_government, us_government_dod, china (or give login_url and graph_url for a custom cloud)",
+                "`custom` needs login_url and graph_url settings (the identity and Graph origins)",
             )),
+        }
+    }
+
+    /// The canonical name ([`CLOUD_NAMES`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::UsGovernment => "usgov",
+            Cloud::UsGovernmentDod => "usgov-dod",
+            Cloud::China => "china",
+            Cloud::Custom(_) => "custom",
         }
     }
 

@@ -3,9 +3,10 @@
 //!
 //! - **check**: the variant is `delegated` or `application`; the tenant is
 //!   required and checked for the variant ([`TenantId`]); the cloud is one
-//!   of `global`, `usgov` (`us_government`), `usgov-dod`
-//!   (`us_government_dod`), `china`, or `custom` with `login_url` and
-//!   `graph_url` settings (https, or http on loopback only).
+//!   of `global`, `usgov`, `usgov-dod`, `china` (or an alias such as
+//!   `us_government`, stored under its canonical name: [`crate::cloud::CLOUD_NAMES`]),
+//!   or `custom` with `login_url` and `graph_url` settings (https, or http
+//!   on loopback only).
 //! - **begin**: delegated: the authorize URL with PKCE and the scopes of the
 //!   enabled methods ([`consent_plan`]); application: the admin consent URL.
 //! - **complete**: delegated: code exchange, refresh token stored;
@@ -27,9 +28,9 @@
 //! let flow = Microsoft365Flow::new();
 //! let mut inst = Installation::new("acct", "microsoft365", "0.1.0", "application")
 //!     .with_tenant_id(Some("Contoso.onmicrosoft.com".into()))
-//!     .with_cloud("usgov");
+//!     .with_cloud("us_government");
 //! flow.check(&mut inst).unwrap();
-//! assert_eq!(inst.cloud, "us_government");
+//! assert_eq!(inst.cloud, "usgov");
 //! assert_eq!(inst.tenant_id.as_deref(), Some("contoso.onmicrosoft.com"));
 //! assert_eq!(flow.endpoints(&inst).unwrap().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
 //!
@@ -77,23 +78,6 @@ impl Microsoft365Flow {
     }
 }
 
-/// The cloud name stored for a cloud name given at install.
-fn canonical_cloud(name: &str) -> Result<&'static str> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "global" | "public" => Ok("global"),
-        "usgov" | "us_government" | "us_government_l4" | "gcc_high" => Ok("us_government"),
-        "usgov-dod" | "usgov_dod" | "us_government_dod" | "us_government_l5" | "dod" => {
-            Ok("us_government_dod")
-        }
-        "china" => Ok("china"),
-        "custom" => Ok("custom"),
-        _ => Err(Error::invalid_argument(
-            "cloud",
-            "must be one of global, usgov, usgov-dod, china, or custom (with login_url and graph_url settings)",
-        )),
-    }
-}
-
 fn text_setting<'a>(inst: &'a Installation, name: &str) -> Result<Option<&'a str>> {
     match inst.settings.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -106,7 +90,7 @@ fn text_setting<'a>(inst: &'a Installation, name: &str) -> Result<Option<&'a str
 pub fn cloud_of(inst: &Installation) -> Result<Cloud> {
     let login = text_setting(inst, LOGIN_URL)?;
     let graph = text_setting(inst, GRAPH_URL)?;
-    match canonical_cloud(&inst.cloud)? {
+    match Cloud::canonical_name(&inst.cloud)? {
         "custom" => match (login, graph) {
             (Some(login), Some(graph)) => Ok(Cloud::Custom(CustomCloud::new(login, graph)?)),
             (None, _) => Err(Error::invalid_argument(
@@ -279,7 +263,7 @@ impl InstallFlow for Microsoft365Flow {
                 "must be delegated or application",
             ));
         }
-        inst.cloud = canonical_cloud(&inst.cloud)?.to_string();
+        inst.cloud = Cloud::canonical_name(&inst.cloud)?.to_string();
         let tenant = tenant_of(inst)?;
         inst.tenant_id = Some(tenant.as_str().to_string());
         cloud_of(inst)?;
