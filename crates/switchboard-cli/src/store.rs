@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use switchboard_core::{Error, ErrorKind, Result};
-use switchboard_store::keyring::{KeyRing, default_key_file};
+use switchboard_store::keyring::{KeyRing, MASTER_KEYS_ENV, default_key_file};
 use switchboard_store::{STORE_ENV, Store};
 
 /// The store file name in the data directory.
@@ -77,7 +77,7 @@ impl StoreLocation {
                 "must be `sqlite:PATH` or a `postgres://` URL",
             ));
         }
-        let keys = if std::env::var_os(switchboard_store::keyring::MASTER_KEYS_ENV).is_some() {
+        let keys = if std::env::var_os(MASTER_KEYS_ENV).is_some() {
             KeySource::Env
         } else {
             let dir = match sqlite_path(&spec).and_then(Path::parent) {
@@ -90,16 +90,40 @@ impl StoreLocation {
         Ok(StoreLocation { spec, keys })
     }
 
+    /// Whether anything was ever stored: the SQLite file exists (a
+    /// PostgreSQL store is taken to exist).
+    pub fn exists(&self) -> bool {
+        match sqlite_path(&self.spec) {
+            Some(path) => path.exists(),
+            None => true,
+        }
+    }
+
+    /// The keys of `SWITCHBOARD_MASTER_KEYS`; an error names the variable.
+    fn env_key_ring() -> Result<KeyRing> {
+        let named = |e: Error| {
+            Error::new(
+                ErrorKind::Configuration,
+                format!(
+                    "{MASTER_KEYS_ENV} is not a usable key ring: {}",
+                    e.message()
+                ),
+            )
+            .with_field(MASTER_KEYS_ENV)
+        };
+        KeyRing::from_env().map_err(named)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Configuration,
+                format!("{MASTER_KEYS_ENV} disappeared while starting"),
+            )
+        })
+    }
+
     /// Load the key ring (creating the key file on first use; the CLI
     /// tells where on stderr).
     pub fn key_ring(&self) -> Result<KeyRing> {
         match &self.keys {
-            KeySource::Env => KeyRing::from_env()?.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Configuration,
-                    "SWITCHBOARD_MASTER_KEYS disappeared while starting",
-                )
-            }),
+            KeySource::Env => Self::env_key_ring(),
             KeySource::File(path) => {
                 let (ring, created) = KeyRing::load_or_create_file(path)?;
                 if created {
@@ -111,6 +135,22 @@ impl StoreLocation {
                 Ok(ring)
             }
         }
+    }
+
+    /// Open the store for reading only, creating nothing: no directory,
+    /// no store file, no key file. `None` when nothing was ever stored.
+    /// Listing reads no secret, so a missing key file is no obstacle (the
+    /// ring then holds a throwaway key that decrypts nothing).
+    pub async fn open_read_only(&self) -> Result<Option<Store>> {
+        if !self.exists() {
+            return Ok(None);
+        }
+        let ring = match &self.keys {
+            KeySource::Env => Self::env_key_ring()?,
+            KeySource::File(path) if path.exists() => KeyRing::load_file(path)?,
+            KeySource::File(_) => KeyRing::generate("unused")?,
+        };
+        Store::open(&self.spec, ring).await.map(Some)
     }
 
     /// Open the store (creating the SQLite file's directory if needed).
