@@ -30,7 +30,7 @@
 //! (`--reset`, [`SandboxConfig::reset_state`](crate::SandboxConfig::reset_state)).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use switchboard_core::files::{AtomicFile, ReadLimitedError, read_limited};
 use switchboard_core::{Error, ErrorKind, Result};
 use tokio::sync::{Notify, watch};
 
@@ -178,21 +179,19 @@ fn refused(path: &Path, why: impl std::fmt::Display) -> Error {
 
 /// Reads the state file at `path`: `None` when there is none.
 pub(crate) fn load(path: &Path, max_bytes: u64) -> Result<Option<Restored>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let bytes = match read_limited(path, max_bytes) {
+        Ok(bytes) => bytes,
+        Err(ReadLimitedError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(ReadLimitedError::TooLarge { limit }) => {
+            return Err(refused(
+                path,
+                format_args!("is larger than the limit of {limit} bytes"),
+            ));
+        }
         Err(e) => return Err(refused(path, format_args!("cannot be read ({e})"))),
     };
-    let mut bytes = Vec::new();
-    file.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| refused(path, format_args!("cannot be read ({e})")))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(refused(
-            path,
-            format_args!("is larger than the limit of {} bytes", max_bytes),
-        ));
-    }
     let header: Header = serde_json::from_slice(&bytes).map_err(|e| {
         refused(
             path,
@@ -239,23 +238,13 @@ pub(crate) fn load(path: &Path, max_bytes: u64) -> Result<Option<Restored>> {
     }))
 }
 
-/// Replaces `path` with `bytes` atomically: a temporary file in the same
-/// directory (mode 0600), fsync, rename over `path`, fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sandbox-state-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    File::open(&dir)?.sync_all()?;
-    Ok(())
+/// Replaces `path` with `bytes` atomically (temporary file beside it,
+/// fsync, rename, fsync of the directory), mode 0600: the file holds the
+/// sandbox's client secret and tokens.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = AtomicFile::create_with_mode(path, 0o600)?;
+    file.write_all(bytes)?;
+    file.commit()
 }
 
 /// The lock held on `FILE.lock` while a sandbox uses `FILE`.

@@ -18,6 +18,7 @@ mod records;
 mod registry;
 mod service;
 mod store;
+mod terminal_text;
 mod typos;
 
 use std::process::ExitCode;
@@ -52,7 +53,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("error: {failure}");
+            // the message may quote the service (a Graph error message)
+            output::eprintln_human(&format!("error: {failure}"));
             failure.exit_code()
         }
     }

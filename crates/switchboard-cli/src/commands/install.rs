@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
+use switchboard_core::files::read_limited_string;
 use switchboard_core::lifecycle::{ConsentStarted, InstallRequest, Installations};
 use switchboard_core::{Error, Result};
 
@@ -113,27 +114,13 @@ fn client_secret(args: &InstallArgs) -> Result<Option<String>> {
         ));
     }
     let (field, text) = if let Some(path) = &args.client_secret_file {
-        let size = std::fs::metadata(path)
-            .map_err(|e| {
-                Error::invalid_argument(
-                    "--client-secret-file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?
-            .len();
-        if size > MAX_SECRET_BYTES as u64 {
-            return Err(Error::invalid_argument(
-                "--client-secret-file",
-                format!(
-                    "{} has {size} bytes; a client secret file holds the secret value only (at most {MAX_SECRET_BYTES} bytes)",
-                    path.display()
-                ),
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = read_limited_string(path, MAX_SECRET_BYTES as u64).map_err(|e| {
             Error::invalid_argument(
                 "--client-secret-file",
-                format!("cannot read {} as text: {e}", path.display()),
+                format!(
+                    "{} {e} (a client secret file holds the secret value only)",
+                    path.display()
+                ),
             )
         })?;
         ("--client-secret-file", text)
@@ -269,7 +256,13 @@ async fn consent(
     };
     eprintln!("waiting up to {timeout} s for the browser to come back to {redirect} ...");
     let id = started.installation.id;
-    let callback = loopback.wait(Duration::from_secs(timeout)).await?;
+    // only the callback of this consent ends the wait (forged ones are ignored)
+    let expected = started.clone();
+    let callback = loopback
+        .wait(Duration::from_secs(timeout), move |url| {
+            expected.is_callback_for(url)
+        })
+        .await?;
     let active = match service.complete(id, &callback).await {
         Ok(active) => active,
         Err(err) => return Err(service::refused(service, id, err).await),

@@ -9,7 +9,7 @@ use switchboard_core::{Error, Result};
 use crate::cli::Global;
 use crate::exit::{self, CliResult};
 use crate::installation_view::{InstallationRow, detail_table, list_table};
-use crate::output::{emit_one, emit_rows, kv_table};
+use crate::output::{emit_one, emit_rows, eprintln_human, kv_table};
 use crate::service;
 use crate::store::StoreLocation;
 
@@ -38,7 +38,7 @@ pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
     }
     emit_rows(global.output, &rows, list_table)?;
     for e in &unreadable {
-        eprintln!("warning: an installation could not be read: {e}");
+        eprintln_human(&format!("warning: an installation could not be read: {e}"));
     }
     if rows.is_empty() && global.output == crate::cli::Output::Table {
         eprintln!(

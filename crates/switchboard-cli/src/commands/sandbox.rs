@@ -74,12 +74,15 @@ pub async fn run(args: SandboxArgs) -> Result<ExitCode> {
             sandbox.seed()
         );
     }
+    // listen for the signals before saying we run: a script may send one
+    // as soon as it has read the banner
+    let stop = StopSignal::listen()?;
     describe(&sandbox)?;
     if let Some(hint) = path_hint() {
         eprintln!("{hint}");
     }
     eprintln!("sandbox running; press Ctrl-C to stop");
-    let stopped = stop_signal().await;
+    let stopped = stop.wait().await;
     sandbox.shutdown().await;
     stopped.map(|()| ExitCode::SUCCESS)
 }
@@ -141,23 +144,51 @@ fn describe(sandbox: &SandboxHandle) -> Result<()> {
     Ok(())
 }
 
-/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM: either stops the
-/// sandbox cleanly, saving its state.
-async fn stop_signal() -> Result<()> {
-    let failed = |e: std::io::Error| {
-        Error::new(ErrorKind::Transport, "could not wait for Ctrl-C").with_source(e)
-    };
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM: either stops the sandbox
+/// cleanly, saving its state. Listening starts when this is made.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).map_err(failed)?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(failed),
-            _ = term.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+fn signal_error(e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Transport, "could not listen for Ctrl-C").with_source(e)
+}
+
+impl StopSignal {
+    fn listen() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal {
+                interrupt: signal(SignalKind::interrupt()).map_err(signal_error)?,
+                terminate: signal(SignalKind::terminate()).map_err(signal_error)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignal {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map_err(failed)
+
+    async fn wait(self) -> Result<()> {
+        #[cfg(unix)]
+        {
+            let StopSignal {
+                mut interrupt,
+                mut terminate,
+            } = self;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.map_err(signal_error)
+        }
     }
 }

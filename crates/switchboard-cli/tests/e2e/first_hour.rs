@@ -177,13 +177,15 @@ async fn reauth_listen_waits_for_the_browser_and_finishes() {
     env.sandbox.expire_all_tokens();
     let lost = env.cli.run(&["call", &id, "users.get_user"]).await;
     assert_eq!(lost.code(), 3, "{lost}");
-    let (started, active) = env
-        .cli
-        .listen_for_consent(&["reauth", &id, "--listen"], None)
-        .await;
-    assert_eq!(started["installation"]["id"], id.as_str());
-    assert_eq!(started["installation"]["status"], "pending_consent");
-    assert_eq!(active["id"], id.as_str());
+    let listening = env.cli.listen(&["reauth", &id, "--listen"]).await;
+    assert_eq!(listening.started["installation"]["id"], id.as_str());
+    assert_eq!(
+        listening.started["installation"]["status"],
+        "pending_consent"
+    );
+    let (active, stderr) = listening.consent_in_browser(None).await;
+    assert_eq!(active, id);
+    assert!(stderr.contains("consent completed"), "{stderr}");
     let me = env.cli.json(&["call", &id, "users.get_user"]).await;
     assert_eq!(me["id"], env.sandbox.users()[0].id.as_str());
     env.sandbox.shutdown().await;

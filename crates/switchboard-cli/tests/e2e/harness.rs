@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The built binary.
@@ -307,8 +307,7 @@ impl Cli {
     /// `install` arguments pointing at `target`; the client secret is
     /// passed in a file (never on the command line).
     pub fn install_args(&self, target: &Target, variant: &str) -> Vec<String> {
-        let secret_file = self.dir().join("client-secret.txt");
-        std::fs::write(&secret_file, format!("{}\n", target.client_secret)).unwrap();
+        let secret_file = self.secret_file(&target.client_id, &target.client_secret);
         [
             "install",
             "microsoft365",
@@ -330,6 +329,17 @@ impl Cli {
         .iter()
         .map(|s| s.to_string())
         .collect()
+    }
+
+    /// A file holding `secret` (for `--client-secret-file`), one per app;
+    /// written by rename, so installs running side by side never read it
+    /// half-written.
+    pub fn secret_file(&self, client_id: &str, secret: &str) -> PathBuf {
+        let path = self.dir().join(format!("client-secret-{client_id}.txt"));
+        let mut temp = tempfile::NamedTempFile::new_in(self.dir()).unwrap();
+        std::io::Write::write_all(&mut temp, format!("{secret}\n").as_bytes()).unwrap();
+        temp.persist(&path).unwrap();
+        path
     }
 
     /// Install the application variant: the admin consent link is followed
@@ -359,25 +369,32 @@ impl Cli {
         extra: &[&str],
         login_hint: Option<&str>,
     ) -> String {
+        self.listen_delegated(target, extra)
+            .await
+            .consent_in_browser(login_hint)
+            .await
+            .0
+    }
+
+    /// Start `install --listen` for the delegated variant; it prints the
+    /// consent link and waits on its loopback redirect URI.
+    pub async fn listen_delegated(&self, target: &Target, extra: &[&str]) -> Listening {
         let mut args = self.install_args(target, "delegated");
         args.push("--listen".to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (started, active) = self.listen_for_consent(&args, login_hint).await;
-        assert_eq!(active["id"], started["installation"]["id"]);
-        active["id"].as_str().unwrap().to_string()
+        let listening = self.listen(&args).await;
+        assert!(
+            listening.consent.contains("code_challenge_method=S256"),
+            "{}",
+            listening.consent
+        );
+        listening
     }
 
-    /// Run a command that prints a consent link and waits on a loopback
-    /// port (`install --listen`, `reauth --listen`); open the link with an
-    /// HTTP client that follows the sandbox's redirect back to it, as a
-    /// browser would. Returns what the command printed first (the consent
-    /// link) and last (the active installation).
-    pub async fn listen_for_consent(
-        &self,
-        args: &[&str],
-        login_hint: Option<&str>,
-    ) -> (Value, Value) {
+    /// Start a command that prints a consent link and waits on a loopback
+    /// redirect URI (`install --listen`, `reauth --listen`).
+    pub async fn listen(&self, args: &[&str]) -> Listening {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--timeout", "60", "--output", "ndjson"]);
         let mut child = self
@@ -399,26 +416,62 @@ impl Cli {
             );
         };
         let started: Value = serde_json::from_str(&first).unwrap();
-        let mut consent = started["consent_url"].as_str().unwrap().to_string();
+        let consent = started["consent_url"].as_str().unwrap().to_string();
+        let redirect = started["redirect_uri"].as_str().unwrap().to_string();
+        assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+        Listening {
+            child,
+            lines,
+            started,
+            consent,
+            redirect,
+        }
+    }
+}
+
+/// A command (`install --listen`, `reauth --listen`) waiting for the browser.
+pub struct Listening {
+    child: Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    /// What it printed first: the installation and its consent link.
+    pub started: Value,
+    pub consent: String,
+    /// `http://127.0.0.1:PORT/callback`.
+    pub redirect: String,
+}
+
+impl Listening {
+    /// Open the consent link as a browser would (every redirect followed,
+    /// ending on the listener); the command must finish with the
+    /// installation active. Returns the installation id and what the CLI
+    /// printed on stderr.
+    pub async fn consent_in_browser(mut self, login_hint: Option<&str>) -> (String, String) {
+        let mut consent = self.consent.clone();
         if let Some(hint) = login_hint {
             consent = format!("{consent}&login_hint={hint}");
         }
-        let redirect = started["redirect_uri"].as_str().unwrap().to_string();
-        assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
-        // a browser: follow every redirect, ending on the CLI's listener
         let page = reqwest::get(&consent).await.unwrap();
         assert_eq!(page.status().as_u16(), 200);
-        assert!(page.url().as_str().starts_with(&redirect));
-        let second = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        assert!(page.url().as_str().starts_with(&self.redirect));
+        let second = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
             .await
             .unwrap()
             .unwrap()
             .expect("the command printed the active installation");
-        let status = child.wait().await.unwrap();
-        assert!(status.success(), "{all:?} exited {status}");
+        let status = self.child.wait().await.unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert!(status.success(), "--listen exited {status}: {stderr}");
         let active: Value = serde_json::from_str(&second).unwrap();
         assert_eq!(active["status"], "active");
-        (started, active)
+        assert_eq!(active["id"], self.started["installation"]["id"]);
+        (active["id"].as_str().unwrap().to_string(), stderr)
     }
 }
 
@@ -463,6 +516,11 @@ impl Env {
         self.cli
             .install_delegated(&self.target, extra, login_hint)
             .await
+    }
+
+    /// [`Cli::listen_delegated`] against this sandbox.
+    pub async fn listen_delegated(&self, extra: &[&str]) -> Listening {
+        self.cli.listen_delegated(&self.target, extra).await
     }
 }
 

@@ -2,10 +2,13 @@
 
 mod every_method;
 mod exit_codes;
+mod fake_microsoft;
 mod faults;
 mod first_hour;
 mod harness;
+mod hostile_input;
 mod install_flows;
+mod key_files;
 mod keys;
 mod permissions;
 mod quickstart;
