@@ -439,6 +439,51 @@ async fn every_retry_wait_is_said_with_its_length_and_reason() {
     env.sandbox.shutdown().await;
 }
 
+/// On a terminal the wait is the progress line's label. `script` (util-linux,
+/// always there on Debian) gives the CLI a pseudo-terminal.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_spinner_says_what_it_waits_for() {
+    let env = Env::start(
+        SandboxConfig::new(64)
+            .with_faults(0.4, 0.0)
+            .with_retry_after_secs(1),
+    )
+    .await;
+    let id = env.install_application(&[]).await;
+    let before = env.sandbox.fault_counts().throttled;
+    let line = format!(
+        "{} call {id} users.list_users --param top=5 --all --output json",
+        binary()
+    );
+    let mut command = env.cli.shell("");
+    let envs: Vec<_> = command
+        .as_std_mut()
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .envs(envs)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        env.sandbox.fault_counts().throttled > before,
+        "the call was throttled"
+    );
+    assert!(
+        screen.contains(
+            "users.list_users: waiting 1 s for the service: throttled (HTTP 429); retry 1 of 10"
+        ),
+        "{screen}"
+    );
+    env.sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn one_set_of_cloud_names_with_aliases() {
     let cli = Cli::new();
