@@ -394,16 +394,23 @@ async fn client_secrets_come_from_a_file_stdin_or_the_environment_never_argv() {
     env.sandbox.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_retry_wait_is_said_with_its_length_and_reason() {
+/// A sandbox that throttles 40 % of Graph requests (seed 64: some of the
+/// ones below), an application installation, and the 429s so far.
+async fn throttling(retry_after_secs: u64) -> (Env, String, u64) {
     let env = Env::start(
         SandboxConfig::new(64)
             .with_faults(0.4, 0.0)
-            .with_retry_after_secs(0),
+            .with_retry_after_secs(retry_after_secs),
     )
     .await;
     let id = env.install_application(&[]).await;
     let before = env.sandbox.fault_counts().throttled;
+    (env, id, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_retry_wait_is_said_with_its_length_and_reason() {
+    let (env, id, before) = throttling(0).await;
     let run = env
         .cli
         .ok(&[
@@ -444,14 +451,7 @@ async fn every_retry_wait_is_said_with_its_length_and_reason() {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_terminal_the_spinner_says_what_it_waits_for() {
-    let env = Env::start(
-        SandboxConfig::new(64)
-            .with_faults(0.4, 0.0)
-            .with_retry_after_secs(1),
-    )
-    .await;
-    let id = env.install_application(&[]).await;
-    let before = env.sandbox.fault_counts().throttled;
+    let (env, id, before) = throttling(1).await;
     let line = format!(
         "{} call {id} users.list_users --param top=5 --all --output json",
         binary()
