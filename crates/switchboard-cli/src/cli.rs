@@ -83,36 +83,111 @@ pub struct Global {
         help_heading = GLOBAL_HEADING
     )]
     pub retry_backoff_ms: u64,
+    /// The deadline of one attempt in seconds: headers and, for a response
+    /// held in memory, its whole body (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_DEADLINE",
+        default_value_t = 100,
+        value_name = "SECS",
+        help_heading = GLOBAL_HEADING
+    )]
+    pub deadline: u64,
+    /// The deadline of one token request in seconds (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_TOKEN_DEADLINE",
+        default_value_t = 30,
+        value_name = "SECS",
+        help_heading = GLOBAL_HEADING
+    )]
+    pub token_deadline: u64,
+    /// The most bytes, after decompression, of a response held in memory
+    /// (a method may declare its own); downloads with --out are streamed
+    /// and not capped.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_MAX_RESPONSE_BYTES",
+        default_value_t = switchboard_core::wire::DEFAULT_MAX_RESPONSE_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "BYTES",
+        help_heading = GLOBAL_HEADING
+    )]
+    pub max_response_bytes: u64,
+    /// The most pages `call --all` reads of one listing.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_MAX_PAGES",
+        default_value_t = switchboard_core::paging::DEFAULT_MAX_PAGES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N",
+        help_heading = GLOBAL_HEADING
+    )]
+    pub max_pages: usize,
 }
 
 /// The global options (by argument id) that mean nothing to a command: its
 /// help does not list them and its command line refuses them. `path` is
 /// the command's name, with the subcommand for `keys` and `new`.
 pub fn ignored_globals(path: &[&str]) -> &'static [&'static str] {
-    const RETRIES: &[&str] = &["max_retries", "retry_backoff_ms"];
+    // the retry and limit options are the engine's: they mean something
+    // to the commands that call a service's methods
+    const OFFLINE: &[&str] = &[
+        "store",
+        "max_retries",
+        "retry_backoff_ms",
+        "deadline",
+        "token_deadline",
+        "max_response_bytes",
+        "max_pages",
+    ];
+    const NOTHING: &[&str] = &[
+        "output",
+        "store",
+        "max_retries",
+        "retry_backoff_ms",
+        "deadline",
+        "token_deadline",
+        "max_response_bytes",
+        "max_pages",
+        "connectors_dir",
+    ];
     match path {
-        ["connectors" | "methods" | "permissions"] => &["store", "max_retries", "retry_backoff_ms"],
-        ["permissions", ..] => &["store", "max_retries", "retry_backoff_ms"],
-        ["validate"] => &["output", "store", "max_retries", "retry_backoff_ms"],
-        ["sandbox"] => &[
+        ["connectors" | "methods" | "permissions", ..] => OFFLINE,
+        ["validate"] => &[
             "output",
             "store",
             "max_retries",
             "retry_backoff_ms",
-            "connectors_dir",
+            "deadline",
+            "token_deadline",
+            "max_response_bytes",
+            "max_pages",
         ],
-        ["install" | "complete" | "reauth"] => RETRIES,
+        ["sandbox"] | ["keys", "generate"] | ["new", ..] => NOTHING,
+        // consent exchanges a code or proves a grant with a token request
+        ["install" | "complete" | "reauth"] => &[
+            "max_retries",
+            "retry_backoff_ms",
+            "max_response_bytes",
+            "max_pages",
+        ],
         ["installations" | "uninstall" | "disable" | "enable"] | ["keys"] | ["keys", "rotate"] => {
-            &["max_retries", "retry_backoff_ms", "connectors_dir"]
+            &[
+                "max_retries",
+                "retry_backoff_ms",
+                "deadline",
+                "token_deadline",
+                "max_response_bytes",
+                "max_pages",
+                "connectors_dir",
+            ]
         }
         ["quickstart"] => &["connectors_dir"],
-        ["keys", "generate"] | ["new", ..] => &[
-            "output",
-            "store",
-            "max_retries",
-            "retry_backoff_ms",
-            "connectors_dir",
-        ],
         _ => &[],
     }
 }

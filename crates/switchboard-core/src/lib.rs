@@ -29,6 +29,7 @@
 
 pub mod arguments;
 pub mod auth;
+pub mod bounds;
 pub mod challenge;
 pub mod classify;
 pub mod connector;
@@ -56,6 +57,7 @@ pub mod suggest;
 pub mod testing;
 pub mod validate;
 pub mod versioning;
+pub mod wire;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};

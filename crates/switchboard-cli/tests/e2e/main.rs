@@ -7,6 +7,7 @@ mod faults;
 mod first_hour;
 mod harness;
 mod hostile_input;
+mod hostile_network;
 mod install_flows;
 mod key_files;
 mod keys;
