@@ -133,63 +133,42 @@ pub struct Global {
 /// The global options (by argument id) that mean nothing to a command: its
 /// help does not list them and its command line refuses them. `path` is
 /// the command's name, with the subcommand for `keys` and `new`.
-pub fn ignored_globals(path: &[&str]) -> &'static [&'static str] {
-    // the retry and limit options are the engine's: they mean something
-    // to the commands that call a service's methods
-    const OFFLINE: &[&str] = &[
-        "store",
-        "max_retries",
-        "retry_backoff_ms",
-        "deadline",
-        "token_deadline",
-        "max_response_bytes",
-        "max_pages",
-    ];
-    const NOTHING: &[&str] = &[
-        "output",
-        "store",
-        "max_retries",
-        "retry_backoff_ms",
-        "deadline",
-        "token_deadline",
-        "max_response_bytes",
-        "max_pages",
-        "connectors_dir",
-    ];
-    match path {
-        ["connectors" | "methods" | "permissions", ..] => OFFLINE,
-        ["validate"] => &[
-            "output",
-            "store",
-            "max_retries",
-            "retry_backoff_ms",
-            "deadline",
-            "token_deadline",
-            "max_response_bytes",
-            "max_pages",
-        ],
-        ["sandbox"] | ["keys", "generate"] | ["new", ..] => NOTHING,
+pub fn ignored_globals(path: &[&str]) -> Vec<&'static str> {
+    // what the command uses: output, store, the deadlines (token requests
+    // and attempts), the engine's retries and limits (calling methods),
+    // run-time connectors
+    let (output, store, deadlines, engine, connectors) = match path {
+        ["connectors" | "methods" | "permissions", ..] => (true, false, false, false, true),
+        ["validate"] => (false, false, false, false, true),
+        ["sandbox"] | ["keys", "generate"] | ["new", ..] => (false, false, false, false, false),
         // consent exchanges a code or proves a grant with a token request
-        ["install" | "complete" | "reauth"] => &[
-            "max_retries",
-            "retry_backoff_ms",
-            "max_response_bytes",
-            "max_pages",
-        ],
+        ["install" | "complete" | "reauth"] => (true, true, true, false, true),
         ["installations" | "uninstall" | "disable" | "enable"] | ["keys"] | ["keys", "rotate"] => {
+            (true, true, false, false, false)
+        }
+        ["quickstart"] => (true, true, true, true, false),
+        _ => (true, true, true, true, true),
+    };
+    let groups: [(bool, &[&'static str]); 5] = [
+        (output, &["output"]),
+        (store, &["store"]),
+        (deadlines, &["deadline", "token_deadline"]),
+        (
+            engine,
             &[
                 "max_retries",
                 "retry_backoff_ms",
-                "deadline",
-                "token_deadline",
                 "max_response_bytes",
                 "max_pages",
-                "connectors_dir",
-            ]
-        }
-        ["quickstart"] => &["connectors_dir"],
-        _ => &[],
-    }
+            ],
+        ),
+        (connectors, &["connectors_dir"]),
+    ];
+    groups
+        .iter()
+        .filter(|(used, _)| !used)
+        .flat_map(|(_, ids)| ids.iter().copied())
+        .collect()
 }
 
 /// The commands.
