@@ -50,8 +50,10 @@ pub mod render;
 pub mod reserved_headers;
 pub mod response;
 pub mod retry;
+pub mod retry_wait;
 pub mod schema;
 pub mod shared_token;
+pub mod suggest;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod untrusted_text;
