@@ -44,6 +44,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 use switchboard_core::connector::{Endpoints, Settings};
+use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, Result};
 use url::Url;
 
@@ -105,7 +106,7 @@ pub fn canonical_name(name: &str) -> Result<&'static str> {
         CLOUD,
         format!(
             "`{}` is not a cloud; {hint}(known: {}; `custom` needs `{LOGIN_URL}` and `{GRAPH_URL}`)",
-            name.trim(),
+            sanitize_identifier(name.trim()),
             names.join(", ")
         ),
     ))
