@@ -1,10 +1,13 @@
 //! The store suite on PostgreSQL, plus PostgreSQL's own fault tests.
 //!
-//! Runs when `SWITCHBOARD_TEST_DATABASE_URL` is set (`eval "$(bash
-//! scripts/postgres-ci.sh)"` starts a throwaway server and sets it);
-//! otherwise each test prints that it was skipped and passes. Every test
-//! works in its own new schema.
+//! Needs `SWITCHBOARD_TEST_DATABASE_URL` (`eval "$(bash
+//! scripts/postgres-ci.sh)"` starts a throwaway server and sets it): every
+//! test here that talks to the database is named `postgres_*` (the suite
+//! sits in `mod postgres_suite`), so that `scripts/test.sh` runs them as the
+//! PostgreSQL stage, or reports that stage skipped when the URL is not set.
+//! Every test works in its own new schema.
 
+mod database_url;
 mod suite;
 
 use std::net::SocketAddr;
@@ -21,25 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
-const URL_ENV: &str = "SWITCHBOARD_TEST_DATABASE_URL";
-
-fn database_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            // In CI the suite must run: .ci/run starts a server and sets the URL.
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{URL_ENV} must be set in CI (.ci/run starts PostgreSQL with scripts/postgres-ci.sh)"
-            );
-            eprintln!(
-                "skipped: {URL_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\" starts a test server)"
-            );
-            None
-        }
-    }
-}
-
 struct PgBackend {
     url: String,
     schema: String,
@@ -47,13 +31,12 @@ struct PgBackend {
 }
 
 impl PgBackend {
-    async fn new() -> Option<Self> {
-        let url = database_url()?;
-        Some(PgBackend {
-            url,
+    async fn new() -> Self {
+        PgBackend {
+            url: database_url::required(),
             schema: format!("t_{}", uuid::Uuid::new_v4().simple()),
             keys: KeyBox::default(),
-        })
+        }
     }
 
     async fn raw(&self) -> tokio_postgres::Client {
@@ -127,7 +110,10 @@ impl Backend for PgBackend {
     }
 }
 
-store_suite!(PgBackend::new());
+mod postgres_suite {
+    use super::*;
+    store_suite!(PgBackend::new());
+}
 
 /// A TCP relay to the database that the test can cut and restore, to play
 /// a database that goes down and comes back.
@@ -189,10 +175,8 @@ fn target_of(url: &str) -> (SocketAddr, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
-    let Some(backend) = PgBackend::new().await else {
-        return;
-    };
+async fn postgres_a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
+    let backend = PgBackend::new().await;
     let (target, host) = target_of(&backend.url);
     let mut relay = Relay::start(target, "127.0.0.1:0".parse().unwrap()).await;
     let relayed_url = backend.url.replacen(
@@ -263,9 +247,6 @@ async fn a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_storage_error_without_the_password() {
-    if database_url().is_none() {
-        return;
-    }
     // a port nobody listens on
     let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = free.local_addr().unwrap();
@@ -283,10 +264,8 @@ async fn an_unreachable_server_is_a_storage_error_without_the_password() {
 }
 
 #[tokio::test]
-async fn store_spec_opens_postgres() {
-    let Some(backend) = PgBackend::new().await else {
-        return;
-    };
+async fn postgres_store_spec_opens_a_postgres_store() {
+    let backend = PgBackend::new().await;
     let store = Store::open(&backend.url, backend.keys.ring(&["k1"]))
         .await
         .unwrap();
