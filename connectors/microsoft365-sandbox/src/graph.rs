@@ -16,7 +16,7 @@ use crate::App;
 use crate::errors::GraphError;
 use crate::odata::{Prefs, Query};
 use crate::state::Tenant;
-use crate::{calendars, datetime, drive, faults, mail, users};
+use crate::{action_parameters, calendars, datetime, drive, faults, mail, users};
 
 /// The JSON content type Graph answers with.
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -406,6 +406,11 @@ fn handle_inner(
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let segs = segments(raw_path);
+    let body = match (&method, segs.last()) {
+        (&Method::POST, Some(last)) => action_parameters::canonical(last, body),
+        _ => body,
+    };
     let mut ctx = Ctx {
         app: app.clone(),
         method,
@@ -420,7 +425,6 @@ fn handle_inner(
         eventual,
         clock: 0,
     };
-    let segs = segments(raw_path);
     let mut guard = app.lock();
     let t = &mut guard.tenant;
     ctx.clock = t.clock;

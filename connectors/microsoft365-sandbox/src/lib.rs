@@ -43,6 +43,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod action_parameters;
 mod calendars;
 mod config;
 mod datetime;
