@@ -8,6 +8,8 @@
 #                multi-node tests; needs SWITCHBOARD_TEST_DATABASE_URL
 #                (eval "$(bash scripts/postgres-ci.sh)" starts a server)
 #   doc tests    the examples in doc comments (nextest does not run them)
+#   conformance  Microsoft's own Python clients (msal, msgraph-sdk) against
+#                the sandbox (scripts/conformance.sh); needs python3 and PyPI
 #
 # Every stage runs even when an earlier one failed. A stage that cannot run
 # is reported SKIPPED, by name, with the reason, never as passed; when CI is
@@ -87,6 +89,8 @@ else
 fi
 
 stage "doc tests" cargo test --workspace --doc
+
+stage "conformance (msal, msgraph-sdk)" bash scripts/conformance.sh
 
 echo
 echo "== summary ($runner)"

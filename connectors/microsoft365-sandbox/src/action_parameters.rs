@@ -39,7 +39,12 @@ const ACTIONS: &[(&str, &[&str])] = &[
     ("cancel", &["comment"]),
     (
         "getschedule",
-        &["schedules", "startTime", "endTime", "availabilityViewInterval"],
+        &[
+            "schedules",
+            "startTime",
+            "endTime",
+            "availabilityViewInterval",
+        ],
     ),
     (
         "findmeetingtimes",

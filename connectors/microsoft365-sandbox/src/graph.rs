@@ -346,10 +346,17 @@ pub(crate) fn implies(have: &str, need: &str) -> bool {
 }
 
 /// Decodes path segments (`%23EXT%23` → `#EXT#`).
+///
+/// The path is percent-decoded before it is split, as Graph does: an
+/// encoded `/` (`%2F`) separates segments too. Microsoft's SDKs rely on it
+/// when they put `root:/folder/file.txt:` into an item-id template and
+/// encode it whole (`items/root%3A%2Ffolder%2Ffile.txt%3A/content`).
 pub(crate) fn segments(path: &str) -> Vec<String> {
-    path.split('/')
+    percent_decode_str(path)
+        .decode_utf8_lossy()
+        .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(str::to_string)
         .collect()
 }
 

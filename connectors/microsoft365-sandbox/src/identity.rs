@@ -262,7 +262,11 @@ fn parse_delegated_scopes(app: &App, scope: &str) -> Result<ParsedScopes, Identi
     let mut out = ParsedScopes {
         graph: Vec::new(),
         oidc: Vec::new(),
-        prefix: "https://graph.microsoft.com".to_string(),
+        // Empty until a scope names its resource: a request for `User.Read`
+        // is answered with `User.Read` (auth-v2-user.md's token responses,
+        // docs-2021-07), one for `https://graph.microsoft.com/User.Read`
+        // with that. MSAL finds cached tokens by the answered scopes.
+        prefix: String::new(),
     };
     for s in scope.split_whitespace() {
         if let Some(o) = OIDC_SCOPES.iter().find(|o| o.eq_ignore_ascii_case(s)) {
@@ -355,7 +359,9 @@ pub(crate) async fn authorize(
                 90023,
                 format!(
                     "The response_mode '{}' is not supported; use query, fragment or form_post.",
-                    p.get("response_mode").map(String::as_str).unwrap_or_default()
+                    p.get("response_mode")
+                        .map(String::as_str)
+                        .unwrap_or_default()
                 ),
             ),
         );
@@ -937,7 +943,16 @@ fn issue_delegated(
         "uti": uti,
         "ver": "1.0",
     });
-    let mut scope_text: Vec<String> = scopes.iter().map(|s| format!("{prefix}/{s}")).collect();
+    let mut scope_text: Vec<String> = scopes
+        .iter()
+        .map(|s| {
+            if prefix.is_empty() {
+                s.clone()
+            } else {
+                format!("{prefix}/{s}")
+            }
+        })
+        .collect();
     scope_text.extend(oidc.iter().filter(|o| *o != "offline_access").cloned());
     let mut body = json!({
         "token_type": "Bearer",

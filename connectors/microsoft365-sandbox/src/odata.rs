@@ -604,8 +604,7 @@ pub(crate) fn list(
     // "Use of $filter and $orderby in the same query" is an advanced query
     // on directory objects (aad-advanced-queries.md, docs-2021-07); Graph
     // refuses it otherwise with 400 Request_UnsupportedQuery.
-    if opts.directory && q.filter.is_some() && q.orderby.is_some() && !(ctx.eventual && q.count)
-    {
+    if opts.directory && q.filter.is_some() && q.orderby.is_some() && !(ctx.eventual && q.count) {
         return Err(GraphError::bad_request(
             "Request_UnsupportedQuery",
             "Sorting not supported for current query. $filter with $orderby needs the header 'ConsistencyLevel: eventual' and '$count=true'.",

@@ -292,7 +292,11 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
     let organizer = user_token(&sb).await; // users[0]
     let app = app_token(&sb).await;
     let day = today();
-    let at = |secs: i64| iso(day + 2 * 86_400 + secs).trim_end_matches('Z').to_string();
+    let at = |secs: i64| {
+        iso(day + 2 * 86_400 + secs)
+            .trim_end_matches('Z')
+            .to_string()
+    };
     let r = post(
         &sb,
         &organizer,
@@ -310,8 +314,12 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
         let upn = users[i].user_principal_name.clone();
         let sb = &sb;
         async move {
-            delegated(sb, "Calendars.ReadWrite Mail.ReadWrite offline_access", Some(&upn)).await
-                ["access_token"]
+            delegated(
+                sb,
+                "Calendars.ReadWrite Mail.ReadWrite offline_access",
+                Some(&upn),
+            )
+            .await["access_token"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -358,7 +366,9 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
 
     // The organizer's copy: the first attendee's answer and proposal; the
     // second answered without sending a response, so nothing changed there.
-    let mine = get(&sb, &organizer, &format!("/me/events/{own}")).await.body;
+    let mine = get(&sb, &organizer, &format!("/me/events/{own}"))
+        .await
+        .body;
     let attendee = |i: usize| {
         mine["attendees"]
             .as_array()
@@ -377,11 +387,21 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["subject"].as_str().unwrap().ends_with(": Roadmap walkthrough 7"))
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .ends_with(": Roadmap walkthrough 7")
+        })
         .collect();
     assert_eq!(responses.len(), 1, "{responses:?}");
     assert_eq!(responses[0]["subject"], "Tentative: Roadmap walkthrough 7");
-    assert!(responses[0]["body"]["content"].as_str().unwrap().contains("Could we move it to five?"));
+    assert!(
+        responses[0]["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Could we move it to five?")
+    );
 
     // Cancel: each attendee gets the comment and sees the event cancelled.
     let r = post(
@@ -403,7 +423,12 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
         )
         .await;
         let notice = &got.body["value"].as_array().unwrap()[0];
-        assert!(notice["body"]["content"].as_str().unwrap().contains("Postponed to next week."));
+        assert!(
+            notice["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("Postponed to next week.")
+        );
     }
     let theirs = get(&sb, &first, &format!("/me/events/{first_copy}")).await;
     assert_eq!(theirs.body["isCancelled"], true);
@@ -421,7 +446,13 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["value"][0]["scheduleId"], users[1].mail.as_str());
-    assert_eq!(r.body["value"][0]["availabilityView"].as_str().unwrap().len(), 48);
+    assert_eq!(
+        r.body["value"][0]["availabilityView"]
+            .as_str()
+            .unwrap()
+            .len(),
+        48
+    );
     let slot = json!({"timeSlots": [{"start": {"dateTime": at(8 * 3600), "timeZone": "UTC"},
                                      "end": {"dateTime": at(18 * 3600), "timeZone": "UTC"}}]});
     let r = post(
@@ -452,6 +483,10 @@ async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
         json!({"timeConstraint": slot, "meetingDuration": "PT30M", "maxCandidates": 1}),
     )
     .await;
-    assert!(r.body["meetingTimeSuggestions"][0].get("suggestionReason").is_none());
+    assert!(
+        r.body["meetingTimeSuggestions"][0]
+            .get("suggestionReason")
+            .is_none()
+    );
     sb.shutdown().await;
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::*;
 use base64::Engine as _;
+use common::*;
 use serde_json::Value;
 use switchboard_microsoft365_sandbox::SandboxHandle;
 
@@ -341,7 +341,10 @@ async fn authorize_with(sb: &SandboxHandle, extra: &[(&str, &str)]) -> reqwest::
         .append_pair("redirect_uri", REDIRECT)
         .append_pair("scope", "User.Read openid profile offline_access")
         .append_pair("state", "st-9")
-        .append_pair("code_challenge", &pkce_challenge("verifier-for-modes-0123456789abcdef"))
+        .append_pair(
+            "code_challenge",
+            &pkce_challenge("verifier-for-modes-0123456789abcdef"),
+        )
         .append_pair("code_challenge_method", "S256")
         .extend_pairs(extra);
     client().get(url).send().await.unwrap()
@@ -370,7 +373,10 @@ async fn the_id_token_carries_the_nonce_and_client_info_names_the_account() {
     let user = &sb.users()[1];
     let r = authorize_with(
         &sb,
-        &[("nonce", "n-0S6_WzA2Mj"), ("login_hint", &user.user_principal_name)],
+        &[
+            ("nonce", "n-0S6_WzA2Mj"),
+            ("login_hint", &user.user_principal_name),
+        ],
     )
     .await;
     assert_eq!(r.status(), 302);
@@ -385,14 +391,21 @@ async fn the_id_token_carries_the_nonce_and_client_info_names_the_account() {
         .decode(body["client_info"].as_str().unwrap())
         .unwrap();
     let info: Value = serde_json::from_slice(&info).unwrap();
-    assert_eq!(info, serde_json::json!({"uid": user.id, "utid": sb.tenant_id()}));
+    assert_eq!(
+        info,
+        serde_json::json!({"uid": user.id, "utid": sb.tenant_id()})
+    );
 
     // Without a nonce and without client_info=1, neither appears; a
     // refreshed id_token has no nonce.
     let r = authorize_with(&sb, &[]).await;
     let q = query_of(r.headers()["location"].to_str().unwrap());
     let (_, body) = redeem(&sb, &q["code"], &[]).await;
-    assert!(claims(body["id_token"].as_str().unwrap()).get("nonce").is_none());
+    assert!(
+        claims(body["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
     assert!(body.get("client_info").is_none());
     let secret = sb.client().client_secret.expose().to_string();
     let (status, refreshed) = token_request(
@@ -407,7 +420,11 @@ async fn the_id_token_carries_the_nonce_and_client_info_names_the_account() {
     )
     .await;
     assert_eq!(status, 200, "{refreshed}");
-    assert!(claims(refreshed["id_token"].as_str().unwrap()).get("nonce").is_none());
+    assert!(
+        claims(refreshed["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
     assert!(refreshed["client_info"].is_string());
     sb.shutdown().await;
 }
@@ -428,7 +445,9 @@ async fn response_modes_form_post_fragment_and_query() {
     );
     let page = r.text().await.unwrap();
     assert!(
-        page.contains(&format!("<form method=\"POST\" name=\"hiddenform\" action=\"{REDIRECT}\">")),
+        page.contains(&format!(
+            "<form method=\"POST\" name=\"hiddenform\" action=\"{REDIRECT}\">"
+        )),
         "{page}"
     );
     assert!(page.contains("document.forms[0].submit()"));
@@ -472,8 +491,18 @@ async fn response_modes_form_post_fragment_and_query() {
         .append_pair("scope", "No.Such.Permission")
         .append_pair("state", "st-e")
         .append_pair("response_mode", "form_post");
-    let page = client().get(url).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("name=\"error\" value=\"invalid_client\""), "{page}");
+    let page = client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"error\" value=\"invalid_client\""),
+        "{page}"
+    );
     assert!(page.contains("name=\"state\" value=\"st-e\""));
 
     let r = authorize_with(&sb, &[("response_mode", "web_message")]).await;

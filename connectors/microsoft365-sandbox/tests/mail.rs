@@ -296,10 +296,18 @@ async fn prefer_text_bodies_folders_and_mailbox_settings() {
 }
 
 /// The messages of a folder of the signed-in user, newest first.
-async fn folder(sb: &switchboard_microsoft365_sandbox::SandboxHandle, token: &str, name: &str) -> Vec<serde_json::Value> {
-    get(sb, token, &format!("/me/mailFolders/{name}/messages?$top=200"))
-        .await
-        .body["value"]
+async fn folder(
+    sb: &switchboard_microsoft365_sandbox::SandboxHandle,
+    token: &str,
+    name: &str,
+) -> Vec<serde_json::Value> {
+    get(
+        sb,
+        token,
+        &format!("/me/mailFolders/{name}/messages?$top=200"),
+    )
+    .await
+    .body["value"]
         .as_array()
         .unwrap()
         .clone()
@@ -358,8 +366,18 @@ async fn mail_actions_accept_parameter_names_in_any_case() {
         .iter()
         .find(|m| m["subject"] == format!("RE: {subject}").as_str())
         .expect("the reply is in Sent Items");
-    let full = get(&sb, &token, &format!("/me/messages/{}", reply["id"].as_str().unwrap())).await;
-    assert!(full.body["body"]["content"].as_str().unwrap().contains("Works for me."));
+    let full = get(
+        &sb,
+        &token,
+        &format!("/me/messages/{}", reply["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(
+        full.body["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Works for me.")
+    );
     assert_eq!(
         full.body["ccRecipients"][0]["emailAddress"]["address"],
         users[2].mail.as_str()
@@ -374,10 +392,12 @@ async fn mail_actions_accept_parameter_names_in_any_case() {
     .await;
     assert_eq!(r.status, 202, "{}", r.body);
     let sent = folder(&sb, &token, "sentitems").await;
-    assert!(sent.iter().any(|m| m["bodyPreview"]
-        .as_str()
-        .unwrap_or("")
-        .contains("Body from the message parameter")));
+    assert!(sent.iter().any(|m| {
+        m["bodyPreview"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Body from the message parameter")
+    }));
     // Both a comment and a message body: 400, as the docs say.
     let r = post(
         &sb,
@@ -408,7 +428,12 @@ async fn mail_actions_accept_parameter_names_in_any_case() {
     )
     .await;
     let forwarded = &got.body["value"].as_array().unwrap()[0];
-    assert!(forwarded["body"]["content"].as_str().unwrap().contains("FYI, see below."));
+    assert!(
+        forwarded["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("FYI, see below.")
+    );
     // Recipients both as a parameter and in the message: 400.
     let r = post(
         &sb,
@@ -429,7 +454,12 @@ async fn mail_actions_accept_parameter_names_in_any_case() {
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert!(r.body["body"]["content"].as_str().unwrap().contains("Draft comment"));
+    assert!(
+        r.body["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Draft comment")
+    );
 
     // copy and move: DestinationId.
     let r = post(
@@ -452,6 +482,9 @@ async fn mail_actions_accept_parameter_names_in_any_case() {
     assert_eq!(r.status, 201, "{}", r.body);
     let archive = get(&sb, &token, "/me/mailFolders/archive").await.body["id"].clone();
     assert_eq!(r.body["parentFolderId"], archive);
-    assert_eq!(get(&sb, &token, &format!("/me/messages/{id}")).await.status, 404);
+    assert_eq!(
+        get(&sb, &token, &format!("/me/messages/{id}")).await.status,
+        404
+    );
     sb.shutdown().await;
 }

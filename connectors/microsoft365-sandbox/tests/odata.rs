@@ -63,12 +63,22 @@ async fn select_filter_orderby_and_count() {
         r.body["@odata.context"]
     );
     let r = get(&sb, &token, "/users?$select=id,mail").await;
-    let mut keys: Vec<_> = r.body["value"][0].as_object().unwrap().keys().cloned().collect();
+    let mut keys: Vec<_> = r.body["value"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     assert_eq!(keys, ["id", "mail"]);
     let r = get(&sb, &token, "/me?$select=displayName").await;
     assert_eq!(
-        r.body.as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+        r.body
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
         ["@odata.context", "displayName"]
     );
     assert!(
@@ -262,7 +272,12 @@ async fn users_refuse_skip_and_filter_with_orderby_outside_advanced_queries() {
     let r = get(&sb, &token, "/users?$skip=2").await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "Request_BadRequest");
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("$skip"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$skip")
+    );
     // Outlook collections page with $skip.
     let all = get(&sb, &token, "/me/messages?$top=3").await;
     let skipped = get(&sb, &token, "/me/messages?$top=2&$skip=1").await;
@@ -275,7 +290,15 @@ async fn users_refuse_skip_and_filter_with_orderby_outside_advanced_queries() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "Request_UnsupportedQuery");
     // The header alone is not enough: $count=true too.
-    let r = call(&sb, &token, Method::GET, &query, None, &[("ConsistencyLevel", "eventual")]).await;
+    let r = call(
+        &sb,
+        &token,
+        Method::GET,
+        &query,
+        None,
+        &[("ConsistencyLevel", "eventual")],
+    )
+    .await;
     assert_eq!(r.status, 400);
     let r = call(
         &sb,
@@ -295,7 +318,11 @@ async fn users_refuse_skip_and_filter_with_orderby_outside_advanced_queries() {
         .collect();
     let mut expected: Vec<&str> = users
         .iter()
-        .filter(|u| u.display_name.to_lowercase().starts_with(&prefix.to_lowercase()))
+        .filter(|u| {
+            u.display_name
+                .to_lowercase()
+                .starts_with(&prefix.to_lowercase())
+        })
         .map(|u| u.display_name.as_str())
         .collect();
     expected.sort_by_key(|n| n.to_lowercase());
@@ -303,7 +330,15 @@ async fn users_refuse_skip_and_filter_with_orderby_outside_advanced_queries() {
     assert_eq!(names, expected);
     assert_eq!(r.body["@odata.count"], expected.len());
     // $filter alone and $orderby alone work by default.
-    assert_eq!(get(&sb, &token, &query.replace("&$orderby=displayName", "")).await.status, 200);
-    assert_eq!(get(&sb, &token, "/users?$orderby=displayName").await.status, 200);
+    assert_eq!(
+        get(&sb, &token, &query.replace("&$orderby=displayName", ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&sb, &token, "/users?$orderby=displayName").await.status,
+        200
+    );
     sb.shutdown().await;
 }
