@@ -647,7 +647,7 @@ pub(crate) fn list(
     // Without `ConsistencyLevel: eventual`, Graph "silently ignores the
     // $count query parameter (?$count=true)" on directory objects
     // (aad-advanced-queries.md, "Error handling for advanced queries").
-    let count = q.count && !(opts.directory && !ctx.eventual);
+    let count = q.count && (!opts.directory || ctx.eventual);
     let total = items.len();
     let page_size = page_size(ctx, opts)?;
     let offset = match &q.skiptoken {
