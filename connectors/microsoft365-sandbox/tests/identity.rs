@@ -327,8 +327,12 @@ async fn discovery_document_points_at_the_sandbox() {
     sb.shutdown().await;
 }
 
-/// The authorize URL with `extra` parameters; returns the raw response.
-async fn authorize_with(sb: &SandboxHandle, extra: &[(&str, &str)]) -> reqwest::Response {
+/// GET the authorize URL for `scope` with `extra` parameters; returns the raw response.
+async fn authorize_for(
+    sb: &SandboxHandle,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let mut url = url::Url::parse(&format!(
         "{}/{}/oauth2/v2.0/authorize",
         sb.login_url(),
@@ -339,7 +343,7 @@ async fn authorize_with(sb: &SandboxHandle, extra: &[(&str, &str)]) -> reqwest::
         .append_pair("client_id", &sb.client().client_id)
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "User.Read openid profile offline_access")
+        .append_pair("scope", scope)
         .append_pair("state", "st-9")
         .append_pair(
             "code_challenge",
@@ -348,6 +352,11 @@ async fn authorize_with(sb: &SandboxHandle, extra: &[(&str, &str)]) -> reqwest::
         .append_pair("code_challenge_method", "S256")
         .extend_pairs(extra);
     client().get(url).send().await.unwrap()
+}
+
+/// GET the authorize URL for a sign-in with `extra` parameters.
+async fn authorize_with(sb: &SandboxHandle, extra: &[(&str, &str)]) -> reqwest::Response {
+    authorize_for(sb, "User.Read openid profile offline_access", extra).await
 }
 
 async fn redeem(sb: &SandboxHandle, code: &str, extra: &[(&str, &str)]) -> (u16, Value) {
@@ -478,24 +487,8 @@ async fn response_modes_form_post_fragment_and_query() {
     assert!(query_of(r.headers()["location"].to_str().unwrap()).contains_key("code"));
 
     // Errors go back the same way: an unknown scope, posted.
-    let mut url = url::Url::parse(&format!(
-        "{}/{}/oauth2/v2.0/authorize",
-        sb.login_url(),
-        sb.tenant_id()
-    ))
-    .unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", &sb.client().client_id)
-        .append_pair("response_type", "code")
-        .append_pair("redirect_uri", REDIRECT)
-        .append_pair("scope", "No.Such.Permission")
-        .append_pair("state", "st-e")
-        .append_pair("response_mode", "form_post");
-    let page = client()
-        .get(url)
-        .send()
+    let page = authorize_for(&sb, "No.Such.Permission", &[("response_mode", "form_post")])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -503,7 +496,7 @@ async fn response_modes_form_post_fragment_and_query() {
         page.contains("name=\"error\" value=\"invalid_client\""),
         "{page}"
     );
-    assert!(page.contains("name=\"state\" value=\"st-e\""));
+    assert!(page.contains("name=\"state\" value=\"st-9\""));
 
     let r = authorize_with(&sb, &[("response_mode", "web_message")]).await;
     assert_eq!(r.status(), 400);
