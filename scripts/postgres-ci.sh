@@ -9,7 +9,13 @@
 # creates a cluster in a temporary directory (owned by the `postgres` user
 # when run as root), starts it on a free port on 127.0.0.1 with trust
 # authentication for local connections only, and creates a database.
-# Only `export ...` lines go to stdout; progress goes to stderr.
+# TLS is on, with a throwaway CA and a server certificate for the name
+# `localhost` only (made with openssl), so the TLS tests can check that
+# verify-full accepts `localhost` and refuses `127.0.0.1` and another CA.
+# Only `export ...` lines go to stdout; progress goes to stderr:
+#   SWITCHBOARD_TEST_DATABASE_URL      postgres://postgres@127.0.0.1:PORT/switchboard_test
+#   SWITCHBOARD_TEST_DATABASE_TLS_URL  the same via localhost, sslmode=verify-full, sslrootcert=the CA
+#   SWITCHBOARD_TEST_PG_WRONG_CA       another CA's certificate (must be refused)
 set -euo pipefail
 
 log() { echo "postgres-ci: $*" >&2; }
@@ -57,11 +63,16 @@ if [ -n "${SWITCHBOARD_TEST_DATABASE_URL:-}" ]; then
   exit 0
 fi
 
-if ! bindir="$(find_bindir)"; then
+if ! command -v openssl >/dev/null 2>&1; then
+  need_openssl=1
+else
+  need_openssl=0
+fi
+if ! bindir="$(find_bindir)" || [ "$need_openssl" = 1 ]; then
   log "installing PostgreSQL from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update >&2
-  apt-get install -y --no-install-recommends postgresql >&2
+  apt-get install -y --no-install-recommends postgresql openssl >&2
   bindir="$(find_bindir)"
 fi
 log "using $bindir"
@@ -88,12 +99,29 @@ chmod 755 "$dir"
 if [ "$(id -u)" = 0 ]; then
   chown postgres: "$dir"
 fi
+# a CA, a server certificate for `localhost`, and an unrelated CA
+tls="$dir/tls"
+mkdir -p "$tls"
+ec() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "$@" 2>/dev/null; }
+ec -x509 -keyout "$tls/ca.key" -out "$tls/ca.crt" -days 7 -subj "/CN=switchboard test CA"
+ec -x509 -keyout "$tls/wrong-ca.key" -out "$tls/wrong-ca.crt" -days 7 -subj "/CN=switchboard wrong CA"
+ec -keyout "$tls/server.key" -out "$tls/server.csr" -subj "/CN=localhost"
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+  -out "$tls/server.crt" -days 7 -extfile "$tls/server.ext" 2>/dev/null
+rm -f "$tls/ca.key" "$tls/wrong-ca.key" "$tls/server.csr"
+chmod 600 "$tls/server.key"
+chmod 644 "$tls/ca.crt" "$tls/wrong-ca.crt" "$tls/server.crt"
+if [ "$(id -u)" = 0 ]; then
+  chown -R postgres: "$tls"
+fi
+
 as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
   cat "$dir/initdb.log" >&2
   exit 1
 }
 as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2 || {
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" start >&2 || {
   cat "$dir/server.log" >&2
   exit 1
 }
@@ -101,4 +129,6 @@ as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres switchboard_test
 url="postgres://postgres@127.0.0.1:$port/switchboard_test"
 log "PostgreSQL is running on 127.0.0.1:$port (files in $dir)"
 echo "export SWITCHBOARD_TEST_DATABASE_URL='$url'"
+echo "export SWITCHBOARD_TEST_DATABASE_TLS_URL='postgres://postgres@localhost:$port/switchboard_test?sslmode=verify-full&sslrootcert=$tls/ca.crt'"
+echo "export SWITCHBOARD_TEST_PG_WRONG_CA='$tls/wrong-ca.crt'"
 echo "export SWITCHBOARD_TEST_PG_DIR='$dir'"

@@ -326,6 +326,25 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
         .unwrap();
     let id = started.installation.id;
 
+    // only a callback with this consent's state is its answer
+    let state = query_param(&started.consent_url, "state").unwrap();
+    let answer = format!("http://localhost/callback?admin_consent=True&state={state}");
+    assert!(started.is_callback_for(&answer));
+    assert!(started.is_callback_for(&format!("?state={state}&error=access_denied")));
+    for forged in [
+        "http://localhost/callback?admin_consent=True&state=wrong".to_string(),
+        "http://localhost/callback?admin_consent=True".to_string(),
+        "http://localhost/callback".to_string(),
+        format!("http://localhost/callback?state={state}&state={state}"),
+        format!(
+            "http://localhost/callback?state={}",
+            &state[..state.len() - 1]
+        ),
+        String::new(),
+    ] {
+        assert!(!started.is_callback_for(&forged), "{forged}");
+    }
+
     // pending consent: no context, no enable, a test that says why
     let err = svc.context(id).await.unwrap_err();
     assert!(err.to_string().contains("consent has not been completed"));

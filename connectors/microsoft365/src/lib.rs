@@ -86,17 +86,15 @@ impl Connector for Microsoft365 {
     }
 
     /// Directory-object lists (category `users`, not delta) get Graph's
-    /// advanced query parameters when their arguments need them.
-    ///
-    /// The simple upload methods refuse content above 4 MiB before anything
-    /// is sent ([`small_upload`]).
+    /// advanced query parameters when their arguments need them. (The
+    /// simple upload's 4 MiB limit is data, checked by the engine: see
+    /// [`small_upload`].)
     fn prepare(
         &self,
         method: &MethodDefinition,
-        args: &Arguments,
+        _args: &Arguments,
         request: &mut RenderedRequest,
     ) -> Result<()> {
-        small_upload::check(&method.id, args)?;
         if method.category == "users" && method.pagination == Pagination::OdataNextLink {
             advanced_query::apply(request);
         }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 use switchboard_core::definition::{MethodDefinition, Pagination, ParameterType, ResponseKind};
+use switchboard_core::files::{self, AtomicFile, ReadLimitedError};
 use switchboard_core::{Arguments, Engine, Error, ErrorKind, InstallationContext, Result};
 use tokio::io::AsyncWriteExt;
 
@@ -168,10 +169,7 @@ pub async fn call(
     let method = method_of(engine, ctx, &opts.method)?;
     let mut args = Arguments::from_map(parse_params(Some(&method), &opts.params)?);
     if let Some(path) = &opts.file {
-        let content = tokio::fs::read(path).await.map_err(|e| {
-            Error::invalid_argument("--file", format!("cannot read {}: {e}", path.display()))
-        })?;
-        args = args.with_content(content);
+        args = args.with_content(read_content(&method, path).await?);
     }
     if method.response == ResponseKind::Bytes {
         if opts.all {
@@ -226,6 +224,42 @@ pub async fn call(
     Ok(())
 }
 
+/// The most of a `--file` read for a method that declares no limit.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A `--file`'s bytes, never more than the method takes: its content
+/// parameter's `maximum` ([`MethodDefinition::content_limit`]), else
+/// [`DEFAULT_MAX_FILE_BYTES`]. At most one byte past the limit is read,
+/// so `/dev/zero` or a sparse file of terabytes is refused quickly.
+async fn read_content(method: &MethodDefinition, path: &Path) -> Result<Vec<u8>> {
+    let Some(param) = method.content_parameter() else {
+        return Err(Error::invalid_argument(
+            "--file",
+            format!("`{}` takes no file content; leave --file out", method.id),
+        ));
+    };
+    let limit = method.content_limit().unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || files::read_limited(&owned, limit))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("reading --file failed: {e}")))?;
+    read.map_err(|e| match e {
+        ReadLimitedError::TooLarge { limit } => {
+            let mut message = format!(
+                "{} holds more than {limit} bytes, the most `{}` takes; nothing was sent",
+                path.display(),
+                method.id
+            );
+            if let Some(description) = &param.description {
+                message.push_str(". ");
+                message.push_str(description);
+            }
+            Error::invalid_argument("--file", message)
+        }
+        e => Error::invalid_argument("--file", format!("cannot read {}: {e}", path.display())),
+    })
+}
+
 fn all_not_paged(method: &MethodDefinition) -> Error {
     Error::invalid_argument(
         "--all",
@@ -259,6 +293,10 @@ fn print_single(body: &Value, output: Output, columns: &[String]) -> Result<()> 
 }
 
 /// Stream a download to `out` (or to stdout when it is not a terminal).
+///
+/// A regular file (new or existing) is written through an [`AtomicFile`]:
+/// it is replaced only when every byte arrived, and a cut download leaves
+/// it as it was. Other paths (`/dev/null`, a FIFO) are written directly.
 async fn download(
     engine: &Engine,
     ctx: &InstallationContext,
@@ -277,6 +315,11 @@ async fn download(
             ),
         ));
     }
+    // the target is prepared before anything is sent: a bad --out costs no request
+    let target = match out {
+        Some(path) => Some(OutFile::open(path).await?),
+        None => None,
+    };
     let mut body = engine.call_stream(ctx, &method.id, args).await?;
     let total = body.content_length();
     let progress = Progress::bytes("download", total);
@@ -284,19 +327,35 @@ async fn download(
         Error::new(ErrorKind::Transport, "could not write the content").with_source(e)
     };
     let mut written: u64 = 0;
-    let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match out {
-        Some(path) => Box::new(tokio::fs::File::create(path).await.map_err(|e| {
-            Error::invalid_argument("--out", format!("cannot create {}: {e}", path.display()))
-        })?),
+    let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &target {
+        Some(file) => Box::new(file.writer().map_err(write_error)?),
         None => Box::new(tokio::io::stdout()),
     };
     while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                progress.finish();
+                let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+                let kept = match out {
+                    Some(path) => format!("; {} was left as it was", path.display()),
+                    None => String::new(),
+                };
+                return Err(Error::new(
+                    err.kind(),
+                    format!("the download stopped after {written}{of} bytes: {err}{kept}"),
+                ));
+            }
+        };
         sink.write_all(&chunk).await.map_err(write_error)?;
         written += chunk.len() as u64;
         progress.add_bytes(chunk.len() as u64);
     }
     sink.flush().await.map_err(write_error)?;
+    drop(sink);
+    if let Some(file) = target {
+        file.commit().await.map_err(write_error)?;
+    }
     progress.finish();
     if let Some(path) = out {
         let summary =
@@ -308,6 +367,50 @@ async fn download(
         }
     }
     Ok(())
+}
+
+/// Where `--out` bytes go: a regular file replaced atomically, or a
+/// device or pipe written in place.
+enum OutFile {
+    Replace(AtomicFile),
+    InPlace(std::fs::File),
+}
+
+impl OutFile {
+    async fn open(path: &Path) -> Result<Self> {
+        let owned = path.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || match std::fs::metadata(&owned) {
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&owned)
+                .map(OutFile::InPlace),
+            _ => AtomicFile::create(&owned).map(OutFile::Replace),
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("opening --out failed: {e}")))?;
+        opened.map_err(|e| {
+            Error::invalid_argument("--out", format!("cannot write {}: {e}", path.display()))
+        })
+    }
+
+    /// An asynchronous writer onto the file.
+    fn writer(&self) -> std::io::Result<tokio::fs::File> {
+        let file = match self {
+            OutFile::Replace(atomic) => atomic.as_file(),
+            OutFile::InPlace(file) => file,
+        };
+        Ok(tokio::fs::File::from_std(file.try_clone()?))
+    }
+
+    /// Make the new content the file's (a no-op in place).
+    async fn commit(self) -> std::io::Result<()> {
+        match self {
+            OutFile::Replace(atomic) => tokio::task::spawn_blocking(move || atomic.commit())
+                .await
+                .map_err(std::io::Error::other)?,
+            OutFile::InPlace(_) => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod records;
 mod registry;
 mod service;
 mod store;
+mod terminal_text;
 
 use std::process::ExitCode;
 
@@ -50,7 +51,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            // the message may quote the service (a Graph error message)
+            output::eprintln_human(&format!("error: {err}"));
             exit::code_for(&err)
         }
     }

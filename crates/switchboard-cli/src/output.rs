@@ -12,30 +12,51 @@ use serde::Serialize;
 use switchboard_core::{Error, ErrorKind, Result};
 
 use crate::cli::Output;
+use crate::terminal_text;
 
-/// A table with a header row that wraps to the terminal's width.
+/// A table with a header row that wraps to the terminal's width. Every
+/// header and cell is made safe for a terminal ([`terminal_text::one_line`]).
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
-    for row in rows {
-        table.add_row(row);
-    }
+        .set_header(
+            header
+                .iter()
+                .map(|h| terminal_text::one_line(h).into_owned()),
+        );
+    add_rows(&mut table, rows);
     table
 }
 
-/// A two-column table of names and values, without a header.
+/// A two-column table of names and values, without a header; cells are
+/// made safe for a terminal like [`table`]'s.
 pub fn kv_table(rows: Vec<Vec<String>>) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    for row in rows {
-        table.add_row(row);
-    }
+    add_rows(&mut table, rows);
     table
+}
+
+fn add_rows(table: &mut Table, rows: Vec<Vec<String>>) {
+    for row in rows {
+        table.add_row(
+            row.into_iter()
+                .map(|cell| match terminal_text::one_line(&cell) {
+                    std::borrow::Cow::Borrowed(_) => cell,
+                    std::borrow::Cow::Owned(safe) => safe,
+                }),
+        );
+    }
+}
+
+/// A human message on stderr (errors, warnings, notes that may quote
+/// remote text), made safe for a terminal ([`terminal_text::lines`]).
+pub fn eprintln_human(text: &str) {
+    eprintln!("{}", terminal_text::lines(text));
 }
 
 fn encode_error(e: serde_json::Error) -> Error {

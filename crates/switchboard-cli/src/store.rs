@@ -8,14 +8,17 @@
 //! The master keys are `SWITCHBOARD_MASTER_KEYS` when it is set; otherwise
 //! a key file: `SWITCHBOARD_KEY_FILE`, else `master.keys` beside a SQLite
 //! store's file (in the data directory for PostgreSQL). The file is created
-//! with one new key, mode 0600, on first use, and the CLI says where on
-//! stderr: without it the stored secrets cannot be read.
+//! with one new key, mode 0600, on first use of a store without secrets,
+//! and the CLI says where on stderr: without it the stored secrets cannot
+//! be read. For a store that holds secrets a missing key file is refused
+//! (see `switchboard_store::Store::open_with` and docs/stores.md).
 
 use std::path::{Path, PathBuf};
 
 use switchboard_core::{Error, ErrorKind, Result};
-use switchboard_store::keyring::{KeyRing, default_key_file};
-use switchboard_store::{STORE_ENV, Store};
+use switchboard_store::keyfile::default_key_file;
+use switchboard_store::keyring::KeyRing;
+use switchboard_store::{MasterKeys, OpenOptions, Opened, STORE_ENV, Store, redacted_spec};
 
 /// The store file name in the data directory.
 const DEFAULT_STORE_FILE: &str = "switchboard.db";
@@ -90,37 +93,45 @@ impl StoreLocation {
         Ok(StoreLocation { spec, keys })
     }
 
-    /// Load the key ring (creating the key file on first use; the CLI
-    /// tells where on stderr).
-    pub fn key_ring(&self) -> Result<KeyRing> {
+    /// Where the store's keys come from, for the store.
+    pub fn master_keys(&self) -> MasterKeys {
         match &self.keys {
-            KeySource::Env => KeyRing::from_env()?.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Configuration,
-                    "SWITCHBOARD_MASTER_KEYS disappeared while starting",
-                )
-            }),
-            KeySource::File(path) => {
-                let (ring, created) = KeyRing::load_or_create_file(path)?;
-                if created {
-                    eprintln!(
-                        "created the master key file {} (mode 0600); back it up: without it the stored secrets cannot be read",
-                        path.display()
-                    );
-                }
-                Ok(ring)
-            }
+            KeySource::Env => MasterKeys::Env,
+            KeySource::File(path) => MasterKeys::File(path.clone()),
         }
     }
 
-    /// Open the store (creating the SQLite file's directory if needed).
+    /// Open the store with its keys, creating the SQLite file, its
+    /// directory and (for a store without secrets) the key file when
+    /// missing. What the operator should know goes to stderr.
     pub async fn open(&self) -> Result<Store> {
-        let ring = self.key_ring()?;
-        self.open_with(ring).await
+        Ok(self.open_reporting().await?.store)
+    }
+
+    /// [`StoreLocation::open`], also returning what opening did.
+    pub async fn open_reporting(&self) -> Result<Opened> {
+        self.create_sqlite_dir()?;
+        let opened =
+            Store::open_with(&self.spec, self.master_keys(), OpenOptions::from_env()?).await?;
+        if let Some(path) = &opened.key_file_created {
+            eprintln!(
+                "created the master key file {} (mode 0600); back it up: without it the stored secrets cannot be read",
+                path.display()
+            );
+        }
+        for warning in &opened.warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(opened)
     }
 
     /// Open the store with this key ring.
     pub async fn open_with(&self, ring: KeyRing) -> Result<Store> {
+        self.create_sqlite_dir()?;
+        Store::open(&self.spec, ring).await
+    }
+
+    fn create_sqlite_dir(&self) -> Result<()> {
         if let Some(dir) = sqlite_path(&self.spec).and_then(Path::parent)
             && !dir.as_os_str().is_empty()
         {
@@ -132,23 +143,14 @@ impl StoreLocation {
                 .with_source(e)
             })?;
         }
-        Store::open(&self.spec, ring).await
+        Ok(())
     }
 
-    /// The spec for messages: a PostgreSQL URL without its password.
+    /// The spec for messages: a PostgreSQL URL without credentials.
     pub fn display(&self) -> String {
-        if is_postgres(&self.spec)
-            && let Ok(mut url) = url::Url::parse(&self.spec)
-        {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            return url.to_string();
-        }
-        self.spec.clone()
+        redacted_spec(&self.spec)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,6 +266,36 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl MethodDefinition {
+    /// The parameter that carries binary content (a file's bytes), if any.
+    pub fn content_parameter(&self) -> Option<&ParameterDefinition> {
+        self.parameters
+            .iter()
+            .find(|p| p.kind == ParameterType::Binary)
+    }
+
+    /// The most bytes of binary content the method takes: its binary
+    /// parameter's `maximum`, when declared.
+    ///
+    /// ```
+    /// # use switchboard_core::definition::MethodDefinition;
+    /// let m: MethodDefinition = serde_json::from_value(serde_json::json!({
+    ///     "id": "files.upload", "category": "files", "name": "Upload",
+    ///     "description": "d", "http_method": "PUT", "path": "/files/{name}",
+    ///     "parameters": [
+    ///         {"name": "name", "in": "path", "type": "string"},
+    ///         {"name": "content", "in": "payload", "type": "binary", "maximum": 4194304}
+    ///     ]
+    /// })).unwrap();
+    /// assert_eq!(m.content_limit(), Some(4_194_304));
+    /// ```
+    pub fn content_limit(&self) -> Option<u64> {
+        self.content_parameter()
+            .and_then(|p| p.maximum)
+            .filter(|m| m.is_finite() && *m >= 0.0)
+            // a whole number of bytes (validation insists); `as` saturates
+            .map(|m| m as u64)
+    }
+
     /// Whether a repeated request is safe: declared, or derived from the HTTP method.
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
@@ -572,10 +602,13 @@ pub struct ParameterDefinition {
     /// The only values allowed.
     #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<Value>>,
-    /// Smallest allowed number (or array length / string length for those types).
+    /// Smallest allowed number (or array length / string length for those
+    /// types, content length in bytes for `binary`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum: Option<f64>,
-    /// Largest allowed number (or array length / string length for those types).
+    /// Largest allowed number (or array length / string length for those
+    /// types, content length in bytes for `binary`: the engine refuses
+    /// larger content before sending, and the CLI reads no more of a file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum: Option<f64>,
     /// A regular expression a string value must match (whole value).

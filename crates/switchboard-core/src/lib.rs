@@ -36,6 +36,7 @@ pub mod credential;
 pub mod definition;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod hosts;
 pub mod install;
 pub mod lifecycle;

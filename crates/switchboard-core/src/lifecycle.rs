@@ -234,6 +234,46 @@ impl fmt::Debug for ConsentStarted {
     }
 }
 
+impl ConsentStarted {
+    /// Whether `callback` (the URL a browser came back to, or its query)
+    /// carries this consent's one-time `state`, compared in constant time.
+    ///
+    /// A redirect listener waiting for the browser uses it to tell the
+    /// answer from forged or stale requests, which it ignores and keeps
+    /// waiting; only the answer is handed to [`Installations::complete`],
+    /// which checks the state again against the store. A callback with no
+    /// state, a repeated one or an unreadable query is not this consent's.
+    ///
+    /// ```no_run
+    /// # async fn listen(svc: switchboard_core::lifecycle::Installations,
+    /// #     started: switchboard_core::lifecycle::ConsentStarted, url: &str)
+    /// #     -> switchboard_core::Result<()> {
+    /// if started.is_callback_for(url) {
+    ///     svc.complete(started.installation.id, url).await?;
+    /// } // else: answer 400 and keep waiting
+    /// # Ok(()) }
+    /// ```
+    pub fn is_callback_for(&self, callback: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let Some(expected) = state_of(&self.consent_url) else {
+            return false;
+        };
+        let Ok(query) = callback_query(callback) else {
+            return false;
+        };
+        let Ok(params) = crate::auth::callback::CallbackParams::parse(&query) else {
+            return false;
+        };
+        params.state.is_some_and(|presented| {
+            presented
+                .secret()
+                .as_bytes()
+                .ct_eq(expected.as_bytes())
+                .into()
+        })
+    }
+}
+
 /// Builds [`Installations`].
 #[derive(Debug)]
 pub struct InstallationsBuilder {

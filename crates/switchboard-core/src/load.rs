@@ -38,6 +38,17 @@
 
 use std::path::Path;
 
+use crate::files::{ReadLimitedError, read_limited_string};
+
+/// The largest definition file [`load_dir`] reads: 4 MiB (the Microsoft
+/// 365 connector's largest file is about 31 KB). Larger files are reported
+/// as problems, unread.
+pub const MAX_DEFINITION_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The most definition bytes [`load_dir`] reads for one connector, over
+/// all its files: 16 MiB.
+pub const MAX_CONNECTOR_BYTES: u64 = 16 * 1024 * 1024;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -189,14 +200,34 @@ pub fn load_dir(path: &Path) -> Result<ConnectorDefinition, Problems> {
 
     let mut texts: Vec<(String, String)> = Vec::with_capacity(files.len());
     let mut problems = Vec::new();
+    let mut left = MAX_CONNECTOR_BYTES;
     for file in &files {
         let file_name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let name = format!("{dir_name}/{file_name}");
-        match std::fs::read_to_string(file) {
-            Ok(text) => texts.push((name, text)),
+        let limit = MAX_DEFINITION_FILE_BYTES.min(left);
+        match read_limited_string(file, limit) {
+            Ok(text) => {
+                left -= text.len() as u64;
+                texts.push((name, text));
+            }
+            Err(ReadLimitedError::TooLarge { .. }) if limit < MAX_DEFINITION_FILE_BYTES => {
+                problems.push(Problem::new(
+                    name,
+                    "",
+                    format!(
+                        "the connector's definition files together exceed {MAX_CONNECTOR_BYTES} bytes, the most that is read; split the connector or trim its files"
+                    ),
+                ));
+                break;
+            }
+            Err(err @ ReadLimitedError::TooLarge { .. }) => problems.push(Problem::new(
+                name,
+                "",
+                format!("the file {err}, the most a definition file may hold; split its methods into several files"),
+            )),
             Err(err) => problems.push(Problem::new(
                 name,
                 "",

@@ -157,7 +157,7 @@ pub(crate) fn render_with(
         }
         if param.kind == ParameterType::Binary {
             binary_declared = true;
-            payload = binary_payload(param, args)?.or(payload);
+            payload = binary_payload(&method.id, param, args)?.or(payload);
             continue;
         }
         let Some(value) = argument(param, args)? else {
@@ -301,7 +301,11 @@ fn argument<'v>(param: &'v ParameterDefinition, args: &'v Arguments) -> Result<O
 }
 
 /// A `binary` parameter's body, from [`Arguments::content`].
-fn binary_payload(param: &ParameterDefinition, args: &Arguments) -> Result<Option<RequestBody>> {
+fn binary_payload(
+    method_id: &str,
+    param: &ParameterDefinition,
+    args: &Arguments,
+) -> Result<Option<RequestBody>> {
     if args.get(&param.name).is_some() {
         return Err(Error::invalid_argument(
             param.name.clone(),
@@ -318,10 +322,13 @@ fn binary_payload(param: &ParameterDefinition, args: &Arguments) -> Result<Optio
         ));
     }
     match args.content() {
-        Some(content) => Ok(Some(RequestBody::Bytes {
-            content: content.clone(),
-            content_type: OCTET_STREAM.to_owned(),
-        })),
+        Some(content) => {
+            value::check_content_size(method_id, param, content.len())?;
+            Ok(Some(RequestBody::Bytes {
+                content: content.clone(),
+                content_type: OCTET_STREAM.to_owned(),
+            }))
+        }
         None if param.is_required() => Err(Error::invalid_argument(
             param.name.clone(),
             "is required: pass the content with Arguments::with_content",

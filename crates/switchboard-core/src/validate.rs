@@ -1276,8 +1276,11 @@ fn parameter_problems(p: &ParameterDefinition) -> Vec<(String, String)> {
         },
         None => None,
     };
-    let bounded = matches!(p.kind, T::Integer | T::Number | T::String | T::Array);
-    let is_length = matches!(p.kind, T::String | T::Array);
+    let bounded = matches!(
+        p.kind,
+        T::Integer | T::Number | T::String | T::Array | T::Binary
+    );
+    let is_length = matches!(p.kind, T::String | T::Array | T::Binary);
     for (suffix, bound) in [("/minimum", p.minimum), ("/maximum", p.maximum)] {
         let Some(bound) = bound else { continue };
         let field = &suffix[1..];
@@ -1285,7 +1288,7 @@ fn parameter_problems(p: &ParameterDefinition) -> Vec<(String, String)> {
             add(
                 suffix,
                 format!(
-                    "{field} is only allowed on integer, number, string (length) and array (length) parameters, not {}",
+                    "{field} is only allowed on integer, number, string (length), array (length) and binary (bytes) parameters, not {}",
                     p.kind.as_str()
                 ),
             );

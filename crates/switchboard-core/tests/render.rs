@@ -607,6 +607,45 @@ fn binary_payload_comes_from_content_only() {
     );
 }
 
+#[test]
+fn binary_content_is_bounded_in_bytes_by_minimum_and_maximum() {
+    let upload = |content: &'static [u8]| {
+        try_render(
+            "onedrive.upload",
+            "delegated",
+            Arguments::new()
+                .set("item_path", "a.bin")
+                .with_content(content),
+        )
+    };
+    assert!(upload(&[0u8; 16]).is_ok(), "exactly the maximum is allowed");
+    assert!(upload(&[0u8; 1]).is_ok(), "exactly the minimum is allowed");
+    let e = upload(&[0u8; 17]).unwrap_err();
+    assert_eq!(e.field(), Some("content"));
+    assert_eq!(
+        e.to_string(),
+        "invalid argument `content`: is 17 bytes; `onedrive.upload` takes at most 16 bytes. \
+         Larger files go through an upload session."
+    );
+    let e = upload(b"").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is 0 bytes; `onedrive.upload` takes at least 1 bytes"),
+        "{e}"
+    );
+    let def = connector();
+    assert_eq!(
+        def.method("onedrive.upload").unwrap().content_limit(),
+        Some(16)
+    );
+    assert_eq!(
+        def.method("calendars.create_event")
+            .unwrap()
+            .content_limit(),
+        None
+    );
+}
+
 // --- path segments ------------------------------------------------------------------
 
 #[test]

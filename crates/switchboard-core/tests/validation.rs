@@ -781,7 +781,7 @@ fn bounds_and_formats_only_where_they_mean_something() {
                 "{MAIL}: /methods/1/parameters/1/format: format is only allowed on string parameters"
             ),
             format!(
-                "{MAIL}: /methods/1/parameters/1/maximum: maximum is only allowed on integer, number, string (length) and array (length) parameters, not boolean"
+                "{MAIL}: /methods/1/parameters/1/maximum: maximum is only allowed on integer, number, string (length), array (length) and binary (bytes) parameters, not boolean"
             ),
         ]
     );
@@ -973,8 +973,8 @@ fn microsoft365_definitions_load_without_problems() {
     assert!(def.method("users.list_users").is_some());
 }
 
-#[test]
-fn load_dir_reports_files_as_directory_and_name() {
+/// A temporary `definitions/` directory holding the test `connector.json`.
+fn definitions_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("definitions");
     std::fs::create_dir(&dir).unwrap();
@@ -983,6 +983,12 @@ fn load_dir_reports_files_as_directory_and_name() {
         serde_json::to_string_pretty(&connector()).unwrap(),
     )
     .unwrap();
+    (tmp, dir)
+}
+
+#[test]
+fn load_dir_reports_files_as_directory_and_name() {
+    let (_tmp, dir) = definitions_dir();
     let mut m = method();
     set(&mut m, "/path", json!("/{principal}/messages/{message_id}"));
     std::fs::write(
@@ -997,6 +1003,38 @@ fn load_dir_reports_files_as_directory_and_name() {
         "definitions/mail.json: /methods/1/path: {message_id} is used in the path but not declared as a path parameter\n\
          definitions/mail.json: /methods/1/path: GET /{principal}/messages/{message_id} is the same request as method mail.get_message (definitions/mail.json /methods/0): two methods cannot share an HTTP method and path"
     );
+}
+
+/// A definition file over 4 MiB is reported unread (a sparse file of a
+/// terabyte is refused from its size); so are files past 16 MiB together.
+#[test]
+fn load_dir_bounds_what_it_reads() {
+    use switchboard_core::load::{MAX_CONNECTOR_BYTES, MAX_DEFINITION_FILE_BYTES};
+    let (_tmp, dir) = definitions_dir();
+    let huge = std::fs::File::create(dir.join("huge.json")).unwrap();
+    huge.set_len(1 << 40).unwrap();
+    let problems = load_dir(&dir).unwrap_err();
+    assert_eq!(
+        problems.to_string(),
+        format!(
+            "definitions/huge.json: the file is larger than {MAX_DEFINITION_FILE_BYTES} bytes, the most a definition file may hold; split its methods into several files"
+        )
+    );
+    std::fs::remove_file(dir.join("huge.json")).unwrap();
+    // files just under the per-file limit: with connector.json, the
+    // fourth passes 16 MiB and nothing after it is read
+    for i in 0..5 {
+        let f = std::fs::File::create(dir.join(format!("m{i}.json"))).unwrap();
+        f.set_len(MAX_DEFINITION_FILE_BYTES - 1).unwrap();
+    }
+    let problems = load_dir(&dir).unwrap_err().to_string();
+    assert!(
+        problems.contains(&format!(
+            "definitions/m3.json: the connector's definition files together exceed {MAX_CONNECTOR_BYTES} bytes"
+        )),
+        "{problems}"
+    );
+    assert!(!problems.contains("m4.json"), "{problems}");
 }
 
 #[test]

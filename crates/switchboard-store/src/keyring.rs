@@ -11,10 +11,12 @@
 //!
 //! Keys come from `SWITCHBOARD_MASTER_KEYS` (`id1:base64key,id2:base64key`,
 //! newest last) or from a key file with one `id:base64key` per line
-//! (newest last, `#` comments allowed). Rotation adds a key: new writes use
-//! it, rows written under older keys still decrypt, and the stores'
-//! `reencrypt_all` rewrites every row under the newest key, after which
-//! the old keys can be removed.
+//! (newest last, `#` comments allowed; see [`crate::keyfile`]). Rotation
+//! adds a key: new writes use it, rows written under older keys still
+//! decrypt, and [`crate::Store::rotate_keys`] rewrites every row under the
+//! newest key, after which the old keys can be removed. Each key also has
+//! a one-way fingerprint the stores record, so a ring holding another key
+//! under a known id is recognised.
 //!
 //! ```
 //! use switchboard_store::keyring::KeyRing;
@@ -30,8 +32,6 @@
 //! ```
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -39,6 +39,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
+use sha2::{Digest, Sha256};
 use switchboard_core::{Error, ErrorKind, Result};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -49,22 +50,81 @@ pub const MASTER_KEYS_ENV: &str = "SWITCHBOARD_MASTER_KEYS";
 const FORMAT: &str = "v1";
 const NONCE_LEN: usize = 24;
 const KEY_LEN: usize = 32;
+/// Most keys one ring (a key file or the variable) may hold.
+pub const MAX_KEYS: usize = 1000;
 
-struct MasterKey {
-    id: String,
+/// One master key: its id and 32 secret bytes.
+pub(crate) struct MasterKey {
+    pub(crate) id: String,
     key: SecretBox<[u8; KEY_LEN]>,
 }
 
+impl MasterKey {
+    /// A new random key.
+    pub(crate) fn generate(id: &str) -> Result<Self> {
+        check_key_id(id)?;
+        let mut key = Box::new([0u8; KEY_LEN]);
+        rand::rng().fill_bytes(key.as_mut());
+        Ok(MasterKey {
+            id: id.to_string(),
+            key: SecretBox::new(key),
+        })
+    }
+
+    /// The `id:base64key` line of this key (no newline).
+    pub(crate) fn entry(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{}:{}",
+            self.id,
+            BASE64.encode(self.key.expose_secret())
+        ))
+    }
+
+    /// Whether both hold the same key bytes (not constant time: used only to
+    /// compare two lines of one key file).
+    pub(crate) fn same_key(&self, other: &MasterKey) -> bool {
+        self.key.expose_secret() == other.key.expose_secret()
+    }
+
+    /// A one-way fingerprint of the key and its id (`sha256:<base64>`),
+    /// recorded by the stores to recognise the key again. It reveals
+    /// nothing usable about the key (256 random bits behind SHA-256).
+    pub(crate) fn fingerprint(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(b"switchboard/v1|master-key-fingerprint|");
+        hash.update(self.id.as_bytes());
+        hash.update(b"|");
+        hash.update(self.key.expose_secret());
+        format!("sha256:{}", BASE64.encode(hash.finalize()))
+    }
+
+    pub(crate) fn clone_key(&self) -> MasterKey {
+        MasterKey {
+            id: self.id.clone(),
+            key: SecretBox::new(Box::new(*self.key.expose_secret())),
+        }
+    }
+}
+
+/// One `id:base64key` entry of a key file or of the variable, with the
+/// 1-based line it was on.
+pub(crate) struct ParsedEntry {
+    pub(crate) line: usize,
+    pub(crate) key: MasterKey,
+}
+
 /// The master keys secrets are encrypted with, newest last. Its Debug shows
-/// only the key ids.
+/// only the key ids and where the keys came from.
 pub struct KeyRing {
     keys: Vec<MasterKey>,
+    source: String,
 }
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("key_ids", &self.key_ids())
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -83,63 +143,91 @@ fn check_key_id(id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(key_error(format!(
-            "master key id `{id}` is not allowed: use 1 to 32 letters, digits, `-` or `_`"
+            "master key id `{}` is not allowed: use 1 to 32 letters, digits, `-` or `_`",
+            id.chars().take(40).collect::<String>()
         )))
     }
+}
+
+/// Parse `id:base64key` entries separated by commas or newlines; blank
+/// lines and `#` comments are skipped. Duplicate ids are returned as they
+/// are (the caller decides). Errors name the line and never the key.
+pub(crate) fn parse_entries(spec: &str) -> Result<Vec<ParsedEntry>> {
+    let mut out: Vec<ParsedEntry> = Vec::new();
+    for (index, line) in spec.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        for entry in line.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if out.len() >= MAX_KEYS {
+                return Err(key_error(format!(
+                    "more than {MAX_KEYS} master keys: re-encrypt (`switchboard keys rotate`) and remove the old ones"
+                )));
+            }
+            let Some((id, encoded)) = entry.split_once(':') else {
+                return Err(key_error(format!(
+                    "line {line_no}: a master key entry must look like `id:base64key` (32 bytes, base64)"
+                )));
+            };
+            let id = id.trim();
+            check_key_id(id).map_err(|e| key_error(format!("line {line_no}: {}", e.message())))?;
+            let bytes = Zeroizing::new(BASE64.decode(encoded.trim()).map_err(|_| {
+                key_error(format!(
+                    "line {line_no}: master key `{id}` is not valid base64"
+                ))
+            })?);
+            let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+                key_error(format!(
+                    "line {line_no}: master key `{id}` has {} bytes; it must have {KEY_LEN}",
+                    bytes.len()
+                ))
+            })?;
+            out.push(ParsedEntry {
+                line: line_no,
+                key: MasterKey {
+                    id: id.to_string(),
+                    key: SecretBox::new(Box::new(key)),
+                },
+            });
+        }
+    }
+    Ok(out)
 }
 
 impl KeyRing {
     /// Parse `id:base64key` entries separated by commas or newlines, newest
     /// last. Blank lines and lines starting with `#` are skipped. Keys are
-    /// 32 bytes (base64 of 32 random bytes).
+    /// 32 bytes (base64 of 32 random bytes); an id may appear once.
     pub fn parse(spec: &str) -> Result<Self> {
-        let mut keys: Vec<MasterKey> = Vec::new();
-        let entries = spec
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.starts_with('#'))
-            .flat_map(|line| line.split(','))
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty());
-        for entry in entries {
-            let Some((id, encoded)) = entry.split_once(':') else {
-                return Err(key_error(
-                    "a master key entry must look like `id:base64key` (32 bytes, base64)",
-                ));
-            };
-            let id = id.trim();
-            check_key_id(id)?;
-            let bytes = Zeroizing::new(
-                BASE64
-                    .decode(encoded.trim())
-                    .map_err(|_| key_error(format!("master key `{id}` is not valid base64")))?,
-            );
-            let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
-                key_error(format!(
-                    "master key `{id}` has {} bytes; it must have {KEY_LEN}",
-                    bytes.len()
-                ))
-            })?;
-            if keys.iter().any(|k| k.id == id) {
-                return Err(key_error(format!("master key id `{id}` appears twice")));
+        let entries = parse_entries(spec)?;
+        for (i, e) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|o| o.key.id == e.key.id) {
+                return Err(key_error(format!(
+                    "master key id `{}` appears twice; each id may appear once",
+                    e.key.id
+                )));
             }
-            keys.push(MasterKey {
-                id: id.to_string(),
-                key: SecretBox::new(Box::new(key)),
-            });
         }
+        let keys: Vec<MasterKey> = entries.into_iter().map(|e| e.key).collect();
         if keys.is_empty() {
-            return Err(key_error(
-                "the key ring has no master key: set SWITCHBOARD_MASTER_KEYS (`id:base64key`, newest last) or use a key file",
-            ));
+            return Err(key_error(format!(
+                "the key ring has no master key: set {MASTER_KEYS_ENV} (`id:base64key`, newest last) or use a key file"
+            )));
         }
-        Ok(KeyRing { keys })
+        Ok(KeyRing {
+            keys,
+            source: "the key ring given to the store".into(),
+        })
     }
 
     /// The key ring in `SWITCHBOARD_MASTER_KEYS`, or `None` when it is not set.
     pub fn from_env() -> Result<Option<Self>> {
         match std::env::var(MASTER_KEYS_ENV) {
-            Ok(spec) => KeyRing::parse(&spec).map(Some),
+            Ok(spec) => KeyRing::parse(&spec)
+                .map(|ring| Some(ring.with_source(MASTER_KEYS_ENV)))
+                .map_err(|e| key_error(format!("{MASTER_KEYS_ENV}: {}", e.message()))),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 Err(key_error(format!("{MASTER_KEYS_ENV} is not valid text")))
@@ -147,80 +235,46 @@ impl KeyRing {
         }
     }
 
-    /// Read a key file (`id:base64key` per line, newest last).
-    pub fn load_file(path: &Path) -> Result<Self> {
-        let text =
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                key_error(format!("cannot read the key file {}: {e}", path.display()))
-            })?);
-        KeyRing::parse(&text)
-            .map_err(|e| key_error(format!("key file {}: {}", path.display(), e.message())))
-    }
-
-    /// Read the key file, or create it with one new key (mode 0600, in a
-    /// new directory if needed) when it does not exist. Returns the ring and
-    /// whether the file was created; creation is also logged with the path.
-    pub fn load_or_create_file(path: &Path) -> Result<(Self, bool)> {
-        if path.exists() {
-            return Ok((KeyRing::load_file(path)?, false));
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                key_error(format!(
-                    "cannot create the directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
-        let line = new_key_line("k1");
-        match write_new_file(path, &line) {
-            Ok(()) => {
-                tracing::info!(path = %path.display(), "created a new master key file (mode 0600); back it up: without it the stored secrets cannot be read");
-                Ok((KeyRing::load_file(path)?, true))
-            }
-            // another process created it first: use theirs
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok((KeyRing::load_file(path)?, false))
-            }
-            Err(e) => Err(key_error(format!(
-                "cannot create the key file {}: {e}",
-                path.display()
-            ))),
+    /// A ring of `keys` (newest last); an id may appear more than once when
+    /// a key file holds conflicting copies: each copy is tried when
+    /// decrypting, and encryption refuses an ambiguous newest id.
+    pub(crate) fn from_keys(keys: Vec<MasterKey>, source: impl Into<String>) -> Self {
+        KeyRing {
+            keys,
+            source: source.into(),
         }
     }
 
-    /// Rotation for a key file: append a new key (it becomes the newest)
-    /// and return the new ring and the new key's id. Follow with the
-    /// store's `reencrypt_all`.
-    pub fn add_key_to_file(path: &Path) -> Result<(Self, String)> {
-        let ring = KeyRing::load_file(path)?;
-        let mut n = ring.keys.len() + 1;
-        while ring.keys.iter().any(|k| k.id == format!("k{n}")) {
-            n += 1;
-        }
-        let id = format!("k{n}");
-        let line = new_key_line(&id);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|e| key_error(format!("cannot open the key file {}: {e}", path.display())))?;
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| key_error(format!("cannot write the key file {}: {e}", path.display())))?;
-        Ok((KeyRing::load_file(path)?, id))
+    /// A ring with no key: a store opened without creating a key file can
+    /// read records but not write secrets.
+    pub(crate) fn empty(source: impl Into<String>) -> Self {
+        KeyRing::from_keys(Vec::new(), source)
+    }
+
+    /// The same keys, described as coming from `source` (a file path, an
+    /// environment variable) in error messages.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    /// Where the keys came from, for messages.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// A ring with one freshly generated key (tests, ephemeral stores).
     pub fn generate(id: &str) -> Result<Self> {
-        check_key_id(id)?;
-        KeyRing::parse(&new_key_line(id))
+        Ok(KeyRing::from_keys(
+            vec![MasterKey::generate(id)?],
+            "a generated key ring",
+        ))
     }
 
     /// A `id:base64key` line with a new random key, for a key file or
     /// `SWITCHBOARD_MASTER_KEYS`.
     pub fn generate_entry(id: &str) -> Result<String> {
-        check_key_id(id)?;
-        Ok(new_key_line(id).trim_end().to_string())
+        Ok(MasterKey::generate(id)?.entry().to_string())
     }
 
     /// This ring plus `other`'s keys after it (other's newest becomes the
@@ -238,19 +292,64 @@ impl KeyRing {
         Ok(self)
     }
 
-    /// The key ids, oldest first.
+    /// A copy of this ring.
+    pub(crate) fn copy(&self) -> KeyRing {
+        KeyRing::from_keys(
+            self.keys.iter().map(MasterKey::clone_key).collect(),
+            self.source.clone(),
+        )
+    }
+
+    /// The key ids, oldest first (an id held twice is listed twice).
     pub fn key_ids(&self) -> Vec<&str> {
         self.keys.iter().map(|k| k.id.as_str()).collect()
     }
 
-    /// The id of the key new writes use.
-    pub fn newest_key_id(&self) -> &str {
-        self.newest().id.as_str()
+    /// Whether the ring holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
-    fn newest(&self) -> &MasterKey {
-        // `parse` refuses an empty ring and nothing removes keys
-        &self.keys[self.keys.len() - 1]
+    /// The id of the key new writes use; `None` for an empty ring.
+    pub fn newest_key_id(&self) -> Option<&str> {
+        self.keys.last().map(|k| k.id.as_str())
+    }
+
+    /// The fingerprints of the keys with `id` (more than one only for a
+    /// conflicting duplicate).
+    pub(crate) fn fingerprints(&self, id: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|k| k.id == id)
+            .map(MasterKey::fingerprint)
+            .collect()
+    }
+
+    /// The `id:base64key` entry of the key at `index` (tests).
+    #[cfg(test)]
+    pub(crate) fn entry_at(&self, index: usize) -> Zeroizing<String> {
+        self.keys[index].entry()
+    }
+
+    /// The newest key's id and fingerprint.
+    pub(crate) fn newest_fingerprint(&self) -> Option<(String, String)> {
+        self.keys.last().map(|k| (k.id.clone(), k.fingerprint()))
+    }
+
+    fn newest(&self) -> Result<&MasterKey> {
+        let Some(key) = self.keys.last() else {
+            return Err(key_error(format!(
+                "no master key is available ({}): secrets cannot be written",
+                self.source
+            )));
+        };
+        if self.keys.iter().filter(|k| k.id == key.id).count() > 1 {
+            return Err(key_error(format!(
+                "the newest master key id `{}` appears more than once in {} with different keys; run `switchboard keys rotate` to repair it",
+                key.id, self.source
+            )));
+        }
+        Ok(key)
     }
 
     fn associated_data(installation: Uuid, field: &str, key_id: &str) -> Vec<u8> {
@@ -259,7 +358,7 @@ impl KeyRing {
 
     /// Encrypt `plaintext` for `field` of `installation` under the newest key.
     pub fn encrypt(&self, installation: Uuid, field: &str, plaintext: &[u8]) -> Result<String> {
-        let key = self.newest();
+        let key = self.newest()?;
         let cipher = XChaCha20Poly1305::new_from_slice(key.key.expose_secret())
             .map_err(|_| key_error("master key has the wrong length"))?;
         let mut nonce_bytes = [0u8; NONCE_LEN];
@@ -304,6 +403,18 @@ impl KeyRing {
         field: &str,
         stored: &str,
     ) -> Result<Zeroizing<Vec<u8>>> {
+        self.decrypt_with_index(installation, field, stored)
+            .map(|(plain, _)| plain)
+    }
+
+    /// [`KeyRing::decrypt`], also saying which key of the ring (its
+    /// position) opened the value.
+    pub(crate) fn decrypt_with_index(
+        &self,
+        installation: Uuid,
+        field: &str,
+        stored: &str,
+    ) -> Result<(Zeroizing<Vec<u8>>, usize)> {
         let unreadable = |why: &str| {
             Error::new(
                 ErrorKind::Storage,
@@ -319,12 +430,12 @@ impl KeyRing {
                 "it is not an encrypted value (`v1:<key id>:<data>`); plaintext is never accepted",
             ));
         };
-        let Some(key) = self.keys.iter().find(|k| k.id == key_id) else {
+        if !self.keys.iter().any(|k| k.id == key_id) {
             return Err(unreadable(&format!(
                 "it was encrypted with master key `{key_id}`, which is not in the key ring ({}); add that key back",
                 self.key_ids().join(", ")
             )));
-        };
+        }
         let blob = BASE64
             .decode(encoded)
             .map_err(|_| unreadable("the stored data is not valid base64"))?;
@@ -335,54 +446,24 @@ impl KeyRing {
         let nonce_array: [u8; NONCE_LEN] = nonce_bytes
             .try_into()
             .map_err(|_| unreadable("the stored data is too short"))?;
-        let cipher = XChaCha20Poly1305::new_from_slice(key.key.expose_secret())
-            .map_err(|_| key_error("master key has the wrong length"))?;
         let aad = Self::associated_data(installation, field, key_id);
-        cipher
-            .decrypt(
+        for (index, key) in self.keys.iter().enumerate().filter(|(_, k)| k.id == key_id) {
+            let cipher = XChaCha20Poly1305::new_from_slice(key.key.expose_secret())
+                .map_err(|_| key_error("master key has the wrong length"))?;
+            if let Ok(plain) = cipher.decrypt(
                 &XNonce::from(nonce_array),
                 Payload {
                     msg: ciphertext,
                     aad: &aad,
                 },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| {
-                unreadable(&format!(
-                    "authentication with master key `{key_id}` failed: the value was altered, or copied from another installation or field"
-                ))
-            })
+            ) {
+                return Ok((Zeroizing::new(plain), index));
+            }
+        }
+        Err(unreadable(&format!(
+            "authentication with master key `{key_id}` failed: the value was altered, or copied from another installation or field, or the key is not the one it was written with"
+        )))
     }
-}
-
-fn new_key_line(id: &str) -> String {
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    rand::rng().fill_bytes(key.as_mut());
-    format!("{id}:{}\n", BASE64.encode(key.as_ref()))
-}
-
-fn write_new_file(path: &Path, line: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(
-        b"# switchboard master keys, newest last. Keep this file secret and backed up.\n",
-    )?;
-    file.write_all(line.as_bytes())?;
-    file.sync_all()
-}
-
-/// Where the CLI keeps its key file by default: `SWITCHBOARD_KEY_FILE`, or
-/// `master.keys` beside the default SQLite store.
-pub fn default_key_file(data_dir: &Path) -> PathBuf {
-    std::env::var_os("SWITCHBOARD_KEY_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data_dir.join("master.keys"))
 }
 
 #[cfg(test)]
@@ -439,6 +520,7 @@ mod tests {
         assert_eq!(&*rotated.decrypt(id, "f", &stored_old).unwrap(), b"v");
         let stored_new = rotated.encrypt(id, "f", b"v").unwrap();
         assert_eq!(KeyRing::key_id_of(&stored_new), Some("k2"));
+        assert_eq!(rotated.newest_key_id(), Some("k2"));
     }
 
     #[test]
@@ -487,26 +569,36 @@ mod tests {
         assert!(!format!("{:?}", KeyRing::parse(&e).unwrap()).contains(&e[3..]));
     }
 
-    #[cfg(unix)]
     #[test]
-    fn key_file_is_created_once_with_mode_0600_and_rotation_appends() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub").join("master.keys");
-        let (ring, created) = KeyRing::load_or_create_file(&path).unwrap();
-        assert!(created);
-        assert_eq!(ring.key_ids(), vec!["k1"]);
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+    fn conflicting_copies_of_an_id_all_decrypt_but_never_encrypt() {
+        let entries = parse_entries(&format!(
+            "{}\n{}\n",
+            KeyRing::generate_entry("k1").unwrap(),
+            KeyRing::generate_entry("k1").unwrap()
+        ))
+        .unwrap();
+        let first = KeyRing::from_keys(vec![entries[0].key.clone_key()], "a");
+        let second = KeyRing::from_keys(vec![entries[1].key.clone_key()], "b");
+        let both = KeyRing::from_keys(entries.into_iter().map(|e| e.key).collect(), "file");
         let id = Uuid::new_v4();
-        let stored = ring.encrypt(id, "f", b"v").unwrap();
-        let (again, created) = KeyRing::load_or_create_file(&path).unwrap();
-        assert!(!created);
-        assert_eq!(&*again.decrypt(id, "f", &stored).unwrap(), b"v");
-        let (rotated, new_id) = KeyRing::add_key_to_file(&path).unwrap();
-        assert_eq!(new_id, "k2");
-        assert_eq!(rotated.key_ids(), vec!["k1", "k2"]);
-        assert_eq!(rotated.newest_key_id(), "k2");
-        assert_eq!(&*rotated.decrypt(id, "f", &stored).unwrap(), b"v");
+        let a = first.encrypt(id, "f", b"one").unwrap();
+        let b = second.encrypt(id, "f", b"two").unwrap();
+        assert_eq!(both.decrypt_with_index(id, "f", &a).unwrap().1, 0);
+        assert_eq!(&*both.decrypt_with_index(id, "f", &b).unwrap().0, b"two");
+        let err = both.encrypt(id, "f", b"x").unwrap_err();
+        assert!(
+            err.to_string().contains("appears more than once in file"),
+            "{err}"
+        );
+        assert_ne!(first.fingerprints("k1"), second.fingerprints("k1"));
+        let empty = KeyRing::empty("nothing");
+        assert!(
+            empty
+                .encrypt(id, "f", b"x")
+                .unwrap_err()
+                .to_string()
+                .contains("no master key is available (nothing)")
+        );
+        assert_eq!(empty.newest_key_id(), None);
     }
 }

@@ -29,8 +29,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod key_registry;
+pub mod keyfile;
 pub mod keyring;
+mod open;
 pub mod postgres;
+pub mod postgres_tls;
+mod rotation;
 mod row;
 pub mod schema;
 pub mod sqlite;
@@ -44,13 +49,20 @@ use switchboard_core::{Error, Result};
 use uuid::Uuid;
 
 pub use keyring::KeyRing;
+pub use open::{MasterKeys, OpenOptions, Opened, redacted_spec};
 pub use postgres::PostgresStore;
+pub use rotation::RotationReport;
 pub use row::ReencryptReport;
 pub use sqlite::SqliteStore;
 
 /// The environment variable that names the store (`sqlite:PATH` or
 /// `postgres://...`), as the CLI's `--store`.
 pub const STORE_ENV: &str = "SWITCHBOARD_STORE";
+
+/// The environment variable listing master key ids (`k1,k2`) the operator
+/// declares lost for good: a store whose secrets use them opens anyway
+/// (see [`OpenOptions::lost_keys`]).
+pub const LOST_KEYS_ENV: &str = "SWITCHBOARD_LOST_KEYS";
 
 /// Either store, chosen by a spec string.
 #[derive(Debug, Clone)]
@@ -64,11 +76,28 @@ pub enum Store {
 
 impl Store {
     /// Open the store named by `spec`: `sqlite:PATH` (or a bare path) or a
-    /// `postgres://` / `postgresql://` URL. Migrations run on open.
+    /// `postgres://` / `postgresql://` URL, with this key ring. Migrations
+    /// run on open, and the ring is checked against the keys the store's
+    /// secrets were written with (refused with [`ErrorKind::Configuration`]
+    /// when it lacks one or holds another key under the same id). See
+    /// [`Store::open_with`] for key files and read-only use.
+    ///
+    /// [`ErrorKind::Configuration`]: switchboard_core::ErrorKind::Configuration
     pub async fn open(spec: &str, ring: KeyRing) -> Result<Self> {
+        Ok(
+            Store::open_with(spec, MasterKeys::Ring(ring), OpenOptions::default())
+                .await?
+                .store,
+        )
+    }
+
+    /// Connect without checking keys (the key file may not be read yet).
+    pub(crate) async fn connect(spec: &str, ring: KeyRing, options: &OpenOptions) -> Result<Self> {
         let spec = spec.trim();
         if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-            return Ok(Store::Postgres(PostgresStore::connect(spec, ring).await?));
+            return Ok(Store::Postgres(
+                PostgresStore::connect_unchecked(spec, ring, options.postgres.clone()).await?,
+            ));
         }
         let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
         if path.is_empty() || path.contains("://") {
@@ -77,15 +106,40 @@ impl Store {
                 "must be `sqlite:PATH` or a `postgres://` URL",
             ));
         }
-        Ok(Store::Sqlite(SqliteStore::open(path, ring).await?))
+        let sqlite = options.sqlite.clone().with_create(options.create);
+        Ok(Store::Sqlite(
+            SqliteStore::open_unchecked(path, ring, sqlite).await?,
+        ))
     }
 
     /// Rewrite every installation's secrets under the newest key (after
-    /// adding a key: `switchboard keys rotate`).
+    /// adding a key: `switchboard keys rotate`, or [`Store::rotate_keys`]).
     pub async fn reencrypt_all(&self) -> Result<ReencryptReport> {
         match self {
             Store::Sqlite(s) => s.reencrypt_all().await,
             Store::Postgres(s) => s.reencrypt_all().await,
+        }
+    }
+
+    /// The store's key ring.
+    pub fn key_ring(&self) -> &KeyRing {
+        match self {
+            Store::Sqlite(s) => s.key_ring(),
+            Store::Postgres(s) => s.key_ring(),
+        }
+    }
+
+    pub(crate) fn with_key_ring(&self, ring: KeyRing) -> Store {
+        match self {
+            Store::Sqlite(s) => Store::Sqlite(s.with_key_ring(ring)),
+            Store::Postgres(s) => Store::Postgres(s.with_key_ring(ring)),
+        }
+    }
+
+    fn keyed(&self) -> &dyn key_registry::KeyedStore {
+        match self {
+            Store::Sqlite(s) => s,
+            Store::Postgres(s) => s,
         }
     }
 
@@ -94,6 +148,33 @@ impl Store {
             Store::Sqlite(s) => s,
             Store::Postgres(s) => s,
         }
+    }
+}
+
+#[async_trait]
+impl key_registry::KeyedStore for Store {
+    fn ring(&self) -> &KeyRing {
+        self.keyed().ring()
+    }
+
+    fn describe(&self) -> String {
+        self.keyed().describe()
+    }
+
+    async fn key_state(&self) -> Result<key_registry::KeyState> {
+        self.keyed().key_state().await
+    }
+
+    async fn key_usage(&self, with_ring: bool) -> Result<key_registry::KeyUsage> {
+        self.keyed().key_usage(with_ring).await
+    }
+
+    async fn register_keys(&self, keys: Vec<key_registry::RegisteredKey>) -> Result<()> {
+        self.keyed().register_keys(keys).await
+    }
+
+    async fn forget_keys_if_empty(&self, ids: Vec<String>) -> Result<bool> {
+        self.keyed().forget_keys_if_empty(ids).await
     }
 }
 

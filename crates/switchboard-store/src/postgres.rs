@@ -7,8 +7,9 @@
 //! whose expiry is computed with the database's clock, so nodes with skewed
 //! clocks agree on when a crashed holder's lease is over.
 //!
-//! Connections are made without TLS: run the database on a private network
-//! or a local socket proxy.
+//! TLS follows the URL's `sslmode` and `sslrootcert` as in libpq (see
+//! [`crate::postgres_tls`]): `prefer` when absent; `require`, `verify-ca`
+//! and `verify-full` for a server reached over a network.
 //!
 //! ```no_run
 //! use switchboard_store::{keyring::KeyRing, postgres::PostgresStore};
@@ -35,17 +36,149 @@ use switchboard_core::install::{
     version_conflict,
 };
 use switchboard_core::{Error, ErrorKind, Result};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
+use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
-use crate::row::{RecordRow, ReencryptReport, SecretRow, to_millis};
+use crate::postgres_tls::{self, TlsSettings};
+use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
 use crate::row::{TokenColumns, parse_installation_id};
-use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS};
+use crate::schema::{
+    ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
+    SECRET_COLUMNS,
+};
 
 /// The advisory lock key that serialises migrations ("swbd-mig").
 const MIGRATION_LOCK: i64 = 0x7377_6264_2d6d_6967;
+
+/// The advisory lock key that serialises key rotations ("swbd-rot").
+const ROTATION_LOCK: i64 = 0x7377_6264_2d72_6f74;
+
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// The ring's newest key as a `master_keys` row to register with a write.
+struct Registration {
+    key: Option<(String, String)>,
+    now: i64,
+}
+
+impl Registration {
+    fn of(ring: &KeyRing) -> Self {
+        Registration {
+            key: ring.newest_fingerprint(),
+            now: to_millis(SystemTime::now()),
+        }
+    }
+
+    /// `statement` prefixed with a data-modifying CTE that records the key
+    /// (parameters after `params`), so the registration and the write are
+    /// one statement: a key pruned concurrently is registered again.
+    fn wrap<'a>(&'a self, statement: &str, params: &mut Vec<Param<'a>>) -> String {
+        let Some((id, fingerprint)) = &self.key else {
+            return statement.to_string();
+        };
+        let n = params.len();
+        params.push(id);
+        params.push(fingerprint);
+        params.push(&self.now);
+        format!(
+            "WITH registered_key AS (
+                 INSERT INTO master_keys (key_id, fingerprint, added_at) VALUES (${}, ${}, ${})
+                 ON CONFLICT (key_id) DO NOTHING)
+             {statement}",
+            n + 1,
+            n + 2,
+            n + 3
+        )
+    }
+}
+
+/// Tally the encrypted values of the rows `rows` yields.
+fn tally(usage: &mut KeyUsage, ring: Option<&KeyRing>, row: &Row) -> Result<()> {
+    let text_id: String = row.try_get(0).map_err(storage)?;
+    let Ok(id) = Uuid::parse_str(&text_id) else {
+        return Ok(());
+    };
+    let client_secret: Option<String> = row.try_get(1).map_err(storage)?;
+    let access_token: Option<String> = row.try_get(2).map_err(storage)?;
+    let refresh_token: Option<String> = row.try_get(3).map_err(storage)?;
+    let continuations: String = row.try_get(4).map_err(storage)?;
+    for_each_secret(
+        client_secret.as_deref(),
+        access_token.as_deref(),
+        refresh_token.as_deref(),
+        &continuations,
+        |field, stored| usage.record(ring, id, field, stored),
+    );
+    Ok(())
+}
+
+/// Stream every row holding encrypted values through [`tally`].
+async fn scan_usage(client: &impl GenericClient, ring: Option<&KeyRing>) -> Result<KeyUsage> {
+    use futures::StreamExt;
+    let mut usage = KeyUsage::default();
+    let rows = client
+        .query_raw(
+            &format!("SELECT {ENCRYPTED_COLUMNS} FROM installations WHERE {HOLDS_ENCRYPTED}"),
+            std::iter::empty::<i32>(),
+        )
+        .await
+        .map_err(storage)?;
+    futures::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        tally(&mut usage, ring, &row.map_err(storage)?)?;
+    }
+    Ok(usage)
+}
+
+async fn read_key_state(client: &impl GenericClient) -> Result<KeyState> {
+    let registered = client
+        .query(
+            "SELECT key_id, fingerprint FROM master_keys ORDER BY added_at, key_id",
+            &[],
+        )
+        .await
+        .map_err(storage)?
+        .iter()
+        .map(|r| {
+            Ok(RegisteredKey {
+                id: r.try_get(0).map_err(storage)?,
+                fingerprint: r.try_get(1).map_err(storage)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let has_encrypted = client
+        .query_opt(
+            &format!("SELECT 1 FROM installations WHERE {HOLDS_ENCRYPTED} LIMIT 1"),
+            &[],
+        )
+        .await
+        .map_err(storage)?
+        .is_some();
+    Ok(KeyState {
+        registered,
+        has_encrypted,
+    })
+}
+
+/// `url` for messages: scheme, host, port and database; no user name,
+/// password or parameters.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let host_and_db = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+    format!("postgres://{host_and_db}")
+}
+
+/// The store's rotation lock: a session advisory lock held by one pooled
+/// connection. Dropping the guard closes that connection (it never goes
+/// back to the pool), which releases the lock; so does a crash.
+pub(crate) struct RotationLock {
+    _client: deadpool_postgres::ClientWrapper,
+}
 
 /// The database's clock in Unix milliseconds.
 const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
@@ -61,6 +194,9 @@ pub struct PostgresOptions {
     pub pool_size: usize,
     /// How long to wait for a connection (new or from the pool).
     pub connect_timeout: Duration,
+    /// A PEM file of CA certificates for `sslmode=verify-ca|verify-full`
+    /// (or `require`) when the URL gives no `sslrootcert`.
+    pub ssl_root_cert: Option<std::path::PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -69,6 +205,7 @@ impl Default for PostgresOptions {
             schema: None,
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
+            ssl_root_cert: None,
         }
     }
 }
@@ -85,6 +222,12 @@ impl PostgresOptions {
         self.connect_timeout = timeout;
         self
     }
+
+    /// The same options with a CA file (the URL's `sslrootcert` wins).
+    pub fn with_ssl_root_cert(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ssl_root_cert = Some(path.into());
+        self
+    }
 }
 
 /// An [`InstallationStore`] in PostgreSQL. Cheap to clone; clones share the pool.
@@ -93,6 +236,10 @@ pub struct PostgresStore {
     pool: Pool,
     ring: Arc<KeyRing>,
     schema: Option<String>,
+    /// The URL without user name and password, for messages.
+    location: Arc<str>,
+    /// The TLS settings and the host, to explain a failed connection.
+    tls: Arc<(TlsSettings, String)>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -190,10 +337,24 @@ impl PostgresStore {
         PostgresStore::connect_with(url, ring, PostgresOptions::default()).await
     }
 
-    /// Connect with options.
+    /// Connect with options. The key ring is checked against the keys the
+    /// store's secrets were written with (see [`crate::Store::open`]).
     pub async fn connect_with(url: &str, ring: KeyRing, options: PostgresOptions) -> Result<Self> {
+        let store = PostgresStore::connect_unchecked(url, ring, options).await?;
+        crate::key_registry::verify(&store, &[]).await?;
+        Ok(store)
+    }
+
+    /// Connect without checking the key ring.
+    pub(crate) async fn connect_unchecked(
+        url: &str,
+        ring: KeyRing,
+        options: PostgresOptions,
+    ) -> Result<Self> {
+        let (plain_url, tls) = TlsSettings::from_url(url)?;
+        let tls = tls.with_default_root(options.ssl_root_cert.as_deref());
         // never echo the URL: it may hold a password
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+        let mut config = tokio_postgres::Config::from_str(&plain_url).map_err(|_| {
             Error::invalid_argument(
                 "store",
                 "is not a valid PostgreSQL URL (postgres://user:password@host:port/database)",
@@ -216,9 +377,17 @@ impl PostgresStore {
             }
             config.options(format!("-c search_path={schema}"));
         }
+        config.ssl_mode(tls.wire_mode());
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_string(),
+        };
+        let connector = MakeRustlsConnect::new(tls.client_config()?);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -234,6 +403,8 @@ impl PostgresStore {
             pool,
             ring: Arc::new(ring),
             schema: options.schema,
+            location: redacted_url(url).into(),
+            tls: Arc::new((tls, host)),
         };
         store.migrate().await?;
         Ok(store)
@@ -244,8 +415,122 @@ impl PostgresStore {
         &self.ring
     }
 
+    /// The same store (sharing the pool) with another key ring.
+    pub(crate) fn with_key_ring(&self, ring: KeyRing) -> Self {
+        PostgresStore {
+            pool: self.pool.clone(),
+            ring: Arc::new(ring),
+            schema: self.schema.clone(),
+            location: self.location.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+
+    /// The registered keys and whether any value is encrypted.
+    pub(crate) async fn key_state(&self) -> Result<KeyState> {
+        read_key_state(&self.client().await?).await
+    }
+
+    /// Tally every encrypted value by key id (and by which ring key opens it).
+    pub(crate) async fn key_usage(&self, with_ring: bool) -> Result<KeyUsage> {
+        let client = self.client().await?;
+        scan_usage(&client, with_ring.then_some(&*self.ring)).await
+    }
+
+    /// Record keys in `master_keys` (a store written before it existed).
+    pub(crate) async fn register_keys(&self, keys: Vec<RegisteredKey>) -> Result<()> {
+        let client = self.client().await?;
+        let now = to_millis(SystemTime::now());
+        for key in &keys {
+            client
+                .execute(
+                    "INSERT INTO master_keys (key_id, fingerprint, added_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (key_id) DO NOTHING",
+                    &[&key.id, &key.fingerprint, &now],
+                )
+                .await
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Drop registered keys, only while no value is encrypted. Returns
+    /// whether they were dropped.
+    pub(crate) async fn forget_keys_if_empty(&self, ids: Vec<String>) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        tx.batch_execute("LOCK TABLE installations IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(storage)?;
+        if read_key_state(&tx).await?.has_encrypted {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM master_keys WHERE key_id = ANY($1)", &[&ids])
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(true)
+    }
+
+    /// Drop registered keys no encrypted value uses, except `keep`. The
+    /// table lock waits for writers in flight and holds new ones back, and
+    /// every write registers its key in the same statement, so no key in
+    /// use is dropped. Returns the dropped ids.
+    pub(crate) async fn prune_keys(&self, keep: String) -> Result<Vec<String>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        tx.batch_execute("LOCK TABLE installations IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(storage)?;
+        let used = scan_usage(&tx, None).await?;
+        let state = read_key_state(&tx).await?;
+        let dropped: Vec<String> = state
+            .registered
+            .into_iter()
+            .map(|k| k.id)
+            .filter(|id| *id != keep && !used.by_id.contains_key(id))
+            .collect();
+        tx.execute(
+            "DELETE FROM master_keys WHERE key_id = ANY($1)",
+            &[&dropped],
+        )
+        .await
+        .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(dropped)
+    }
+
+    /// The first column of the first row of `sql`, as text, on one of the
+    /// store's own connections (tests: what the server says about them).
+    #[doc(hidden)]
+    pub async fn query_text_for_tests(&self, sql: &str) -> Result<String> {
+        let client = self.client().await?;
+        let row = client.query_one(sql, &[]).await.map_err(storage)?;
+        row.try_get(0).map_err(storage)
+    }
+
+    /// Wait for the store's rotation lock (see [`RotationLock`]).
+    pub(crate) async fn lock_rotation(&self) -> Result<RotationLock> {
+        let client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&ROTATION_LOCK])
+            .await
+            .map_err(storage)?;
+        Ok(RotationLock {
+            _client: deadpool_postgres::Object::take(client),
+        })
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(storage)
+        self.pool.get().await.map_err(|e| {
+            let (settings, host) = &*self.tls;
+            if let deadpool_postgres::PoolError::Backend(pg) = &e
+                && let Some(message) = postgres_tls::explain(pg, settings, host)
+            {
+                return Error::new(ErrorKind::Configuration, message);
+            }
+            storage(e)
+        })
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -292,6 +577,8 @@ impl PostgresStore {
 
     /// Rewrite every installation's secrets under the key ring's newest
     /// key. Rows that cannot be decrypted are reported and left unchanged.
+    /// When every row was rewritten, the keys no secret uses any more are
+    /// forgotten (see [`ReencryptReport::forgotten`]).
     pub async fn reencrypt_all(&self) -> Result<ReencryptReport> {
         let mut client = self.client().await?;
         let ids: Vec<String> = client
@@ -331,22 +618,28 @@ impl PostgresStore {
             };
             let new_row = SecretRow::encrypt(&self.ring, id, &secrets, SystemTime::now())?;
             // re-encryption changes no value: keep the version
-            tx.execute(
+            let registration = Registration::of(&self.ring);
+            let mut params: Vec<Param<'_>> = vec![
+                &new_row.client_secret,
+                &new_row.access_token,
+                &new_row.refresh_token,
+                &new_row.continuations,
+                &text_id,
+                &version,
+            ];
+            let sql = registration.wrap(
                 "UPDATE installations SET client_secret = $1, access_token = $2, refresh_token = $3, continuations = $4
                  WHERE id = $5 AND secrets_version = $6",
-                &[
-                    &new_row.client_secret,
-                    &new_row.access_token,
-                    &new_row.refresh_token,
-                    &new_row.continuations,
-                    &text_id,
-                    &version,
-                ],
-            )
-            .await
-            .map_err(storage)?;
+                &mut params,
+            );
+            tx.execute(&sql, &params).await.map_err(storage)?;
             tx.commit().await.map_err(storage)?;
             report.rewritten += 1;
+        }
+        if report.failed.is_empty()
+            && let Some(newest) = self.ring.newest_key_id()
+        {
+            report.forgotten = self.prune_keys(newest.to_string()).await?;
         }
         Ok(report)
     }
@@ -354,28 +647,28 @@ impl PostgresStore {
     async fn write_secrets(&self, id: Uuid, s: &SecretRow, expected: Option<i64>) -> Result<u64> {
         let client = self.client().await?;
         let text_id = id.to_string();
-        let written = client
-            .query_opt(
-                "UPDATE installations SET client_secret = $1, access_token = $2, access_token_expires_at = $3,
-                     refresh_token = $4, token_tenant_id = $5, granted_scopes = $6, continuations = $7,
-                     secrets_updated_at = $8, secrets_version = secrets_version + 1
-                 WHERE id = $9 AND ($10::bigint IS NULL OR secrets_version = $10)
-                 RETURNING secrets_version",
-                &[
-                    &s.client_secret,
-                    &s.access_token,
-                    &s.access_token_expires_at,
-                    &s.refresh_token,
-                    &s.token_tenant_id,
-                    &s.granted_scopes,
-                    &s.continuations,
-                    &s.secrets_updated_at,
-                    &text_id,
-                    &expected,
-                ],
-            )
-            .await
-            .map_err(storage)?;
+        let registration = Registration::of(&self.ring);
+        let mut params: Vec<Param<'_>> = vec![
+            &s.client_secret,
+            &s.access_token,
+            &s.access_token_expires_at,
+            &s.refresh_token,
+            &s.token_tenant_id,
+            &s.granted_scopes,
+            &s.continuations,
+            &s.secrets_updated_at,
+            &text_id,
+            &expected,
+        ];
+        let sql = registration.wrap(
+            "UPDATE installations SET client_secret = $1, access_token = $2, access_token_expires_at = $3,
+                 refresh_token = $4, token_tenant_id = $5, granted_scopes = $6, continuations = $7,
+                 secrets_updated_at = $8, secrets_version = secrets_version + 1
+             WHERE id = $9 AND ($10::bigint IS NULL OR secrets_version = $10)
+             RETURNING secrets_version",
+            &mut params,
+        );
+        let written = client.query_opt(&sql, &params).await.map_err(storage)?;
         if let Some(row) = written {
             return Ok(version_u64(row.try_get(0).map_err(storage)?));
         }
@@ -399,6 +692,33 @@ impl PostgresStore {
 }
 
 #[async_trait]
+impl crate::key_registry::KeyedStore for PostgresStore {
+    fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    fn describe(&self) -> String {
+        self.location.to_string()
+    }
+
+    async fn key_state(&self) -> Result<KeyState> {
+        PostgresStore::key_state(self).await
+    }
+
+    async fn key_usage(&self, with_ring: bool) -> Result<KeyUsage> {
+        PostgresStore::key_usage(self, with_ring).await
+    }
+
+    async fn register_keys(&self, keys: Vec<RegisteredKey>) -> Result<()> {
+        PostgresStore::register_keys(self, keys).await
+    }
+
+    async fn forget_keys_if_empty(&self, ids: Vec<String>) -> Result<bool> {
+        PostgresStore::forget_keys_if_empty(self, ids).await
+    }
+}
+
+#[async_trait]
 impl InstallationStore for PostgresStore {
     async fn create(
         &self,
@@ -413,42 +733,42 @@ impl InstallationStore for PostgresStore {
         let row = RecordRow::from_installation(&installation)?;
         let s = SecretRow::encrypt(&self.ring, installation.id, &secrets, now)?;
         let client = self.client().await?;
-        let inserted = client
-            .execute(
-                &format!(
-                    "INSERT INTO installations ({RECORD_COLUMNS}, {SECRET_COLUMNS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                             $16, $17, $18, $19, $20, $21, $22, $23, 1)
-                     ON CONFLICT DO NOTHING"
-                ),
-                &[
-                    &row.id,
-                    &row.account,
-                    &row.connector_id,
-                    &row.connector_version,
-                    &row.variant,
-                    &row.cloud,
-                    &row.tenant_id,
-                    &row.tenant_key,
-                    &row.settings,
-                    &row.client,
-                    &row.status,
-                    &row.last_error,
-                    &row.created_at,
-                    &row.updated_at,
-                    &row.version,
-                    &s.client_secret,
-                    &s.access_token,
-                    &s.access_token_expires_at,
-                    &s.refresh_token,
-                    &s.token_tenant_id,
-                    &s.granted_scopes,
-                    &s.continuations,
-                    &s.secrets_updated_at,
-                ],
-            )
-            .await
-            .map_err(storage)?;
+        let registration = Registration::of(&self.ring);
+        let mut params: Vec<Param<'_>> = vec![
+            &row.id,
+            &row.account,
+            &row.connector_id,
+            &row.connector_version,
+            &row.variant,
+            &row.cloud,
+            &row.tenant_id,
+            &row.tenant_key,
+            &row.settings,
+            &row.client,
+            &row.status,
+            &row.last_error,
+            &row.created_at,
+            &row.updated_at,
+            &row.version,
+            &s.client_secret,
+            &s.access_token,
+            &s.access_token_expires_at,
+            &s.refresh_token,
+            &s.token_tenant_id,
+            &s.granted_scopes,
+            &s.continuations,
+            &s.secrets_updated_at,
+        ];
+        let sql = registration.wrap(
+            &format!(
+                "INSERT INTO installations ({RECORD_COLUMNS}, {SECRET_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                         $16, $17, $18, $19, $20, $21, $22, $23, 1)
+                 ON CONFLICT DO NOTHING"
+            ),
+            &mut params,
+        );
+        let inserted = client.execute(&sql, &params).await.map_err(storage)?;
         if inserted == 1 {
             tracing::debug!(installation = %installation.id, "installation created");
             return Ok(installation);
@@ -692,25 +1012,25 @@ impl TokenStore for PostgresStore {
         };
         let text_id = id.to_string();
         let client = self.client().await?;
-        let written = client
-            .query_opt(
-                &format!(
-                    "UPDATE installations SET refresh_token = $1, token_tenant_id = $2, granted_scopes = $3,
-                         secrets_updated_at = $4, secrets_version = secrets_version + 1
-                     WHERE id = $5 AND {guard}
-                     RETURNING secrets_version"
-                ),
-                &[
-                    &cols.refresh_token,
-                    &cols.token_tenant_id,
-                    &cols.granted_scopes,
-                    &now,
-                    &text_id,
-                    &expected_i,
-                ],
-            )
-            .await
-            .map_err(storage)?;
+        let registration = Registration::of(&self.ring);
+        let mut params: Vec<Param<'_>> = vec![
+            &cols.refresh_token,
+            &cols.token_tenant_id,
+            &cols.granted_scopes,
+            &now,
+            &text_id,
+            &expected_i,
+        ];
+        let sql = registration.wrap(
+            &format!(
+                "UPDATE installations SET refresh_token = $1, token_tenant_id = $2, granted_scopes = $3,
+                     secrets_updated_at = $4, secrets_version = secrets_version + 1
+                 WHERE id = $5 AND {guard}
+                 RETURNING secrets_version"
+            ),
+            &mut params,
+        );
+        let written = client.query_opt(&sql, &params).await.map_err(storage)?;
         if let Some(row) = written {
             return Ok(version_u64(row.try_get(0).map_err(storage)?));
         }

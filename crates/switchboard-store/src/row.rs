@@ -227,7 +227,9 @@ impl SecretRow {
     /// Whether any secret in the row was encrypted with a key other than
     /// the ring's newest.
     pub(crate) fn needs_reencrypt(&self, ring: &KeyRing) -> bool {
-        let newest = ring.newest_key_id();
+        let Some(newest) = ring.newest_key_id() else {
+            return false;
+        };
         let old = |stored: &Option<String>| {
             stored
                 .as_deref()
@@ -254,6 +256,33 @@ impl SecretRow {
     }
 }
 
+/// Call `visit(field, stored)` for every encrypted value of one row (the
+/// columns of [`crate::schema::ENCRYPTED_COLUMNS`] after the id). A
+/// continuations column that is not a JSON object of strings is skipped
+/// (reading the row reports it).
+pub(crate) fn for_each_secret(
+    client_secret: Option<&str>,
+    access_token: Option<&str>,
+    refresh_token: Option<&str>,
+    continuations: &str,
+    mut visit: impl FnMut(&str, &str),
+) {
+    for (field, value) in [
+        (CLIENT_SECRET, client_secret),
+        (ACCESS_TOKEN, access_token),
+        (REFRESH_TOKEN, refresh_token),
+    ] {
+        if let Some(value) = value {
+            visit(field, value);
+        }
+    }
+    if let Ok(links) = serde_json::from_str::<BTreeMap<String, String>>(continuations) {
+        for (name, stored) in links {
+            visit(&continuation_field(&name), &stored);
+        }
+    }
+}
+
 /// What [`crate::Store::reencrypt_all`] did.
 #[derive(Debug, Default)]
 #[non_exhaustive]
@@ -265,6 +294,10 @@ pub struct ReencryptReport {
     /// Installations whose secrets could not be read (key missing, row
     /// altered); they were left as they are.
     pub failed: Vec<(Uuid, Error)>,
+    /// Keys the store stopped recording because, with every row rewritten,
+    /// no secret uses them: they may be removed from the key file or the
+    /// variable. Empty when any row failed.
+    pub forgotten: Vec<String>,
 }
 
 /// The token-store columns (refresh token, tenant, scopes) of a

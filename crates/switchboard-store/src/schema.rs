@@ -32,10 +32,11 @@ pub(crate) const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_mig
 )";
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "installations and refresh locks",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "installations and refresh locks",
+        sql: "
 CREATE TABLE installations (
     id TEXT PRIMARY KEY,
     account TEXT NOT NULL,
@@ -72,10 +73,29 @@ CREATE TABLE refresh_locks (
     expires_at BIGINT NOT NULL
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "master key registry",
+        sql: "
+CREATE TABLE master_keys (
+    key_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    added_at BIGINT NOT NULL
+);
+",
+    },
+];
 
 /// The record columns, in [`crate::row::RecordRow`] order.
 pub(crate) const RECORD_COLUMNS: &str = "id, account, connector_id, connector_version, variant, cloud, tenant_id, tenant_key, settings, client, status, last_error, created_at, updated_at, version";
 
 /// The secret columns, in [`crate::row::SecretRow`] order, then the version.
 pub(crate) const SECRET_COLUMNS: &str = "client_secret, access_token, access_token_expires_at, refresh_token, token_tenant_id, granted_scopes, continuations, secrets_updated_at, secrets_version";
+
+/// Rows holding at least one encrypted value (SQL valid in both databases).
+pub(crate) const HOLDS_ENCRYPTED: &str = "(client_secret IS NOT NULL OR access_token IS NOT NULL OR refresh_token IS NOT NULL OR continuations <> '{}')";
+
+/// The columns [`crate::row::for_each_secret`] reads, in its order.
+pub(crate) const ENCRYPTED_COLUMNS: &str =
+    "id, client_secret, access_token, refresh_token, continuations";

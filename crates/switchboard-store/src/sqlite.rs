@@ -41,10 +41,14 @@ use switchboard_core::install::{
 use switchboard_core::{Error, ErrorKind, Result};
 use uuid::Uuid;
 
+use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
-use crate::row::{RecordRow, ReencryptReport, SecretRow, to_millis};
+use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
 use crate::row::{TokenColumns, parse_installation_id};
-use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS};
+use crate::schema::{
+    ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
+    SECRET_COLUMNS,
+};
 
 /// How a [`SqliteStore`] opens its file.
 #[derive(Debug, Clone)]
@@ -52,12 +56,17 @@ use crate::schema::{MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS, SECRET_COLUMNS
 pub struct SqliteOptions {
     /// How long a write waits for another writer before failing.
     pub busy_timeout: Duration,
+    /// Create the file when it does not exist (default). Without it, a
+    /// missing file is an [`ErrorKind::NotFound`] error and nothing is
+    /// created (read-only commands).
+    pub create: bool,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             busy_timeout: Duration::from_secs(5),
+            create: true,
         }
     }
 }
@@ -66,6 +75,12 @@ impl SqliteOptions {
     /// The same options with another busy timeout.
     pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// The same options, creating the file when missing or not.
+    pub fn with_create(mut self, create: bool) -> Self {
+        self.create = create;
         self
     }
 }
@@ -163,6 +178,71 @@ fn find_live_duplicate(conn: &Connection, row: &RecordRow) -> rusqlite::Result<O
     .optional()
 }
 
+/// Record the ring's newest key in `master_keys` (in the caller's write
+/// transaction, before it writes values encrypted with that key).
+fn register_newest(conn: &Connection, ring: &KeyRing) -> rusqlite::Result<()> {
+    if let Some((id, fingerprint)) = ring.newest_fingerprint() {
+        conn.execute(
+            "INSERT INTO master_keys (key_id, fingerprint, added_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key_id) DO NOTHING",
+            params![id, fingerprint, to_millis(SystemTime::now())],
+        )?;
+    }
+    Ok(())
+}
+
+/// Tally every encrypted value of the store.
+fn scan_usage(conn: &Connection, ring: Option<&KeyRing>) -> rusqlite::Result<KeyUsage> {
+    let mut usage = KeyUsage::default();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENCRYPTED_COLUMNS} FROM installations WHERE {HOLDS_ENCRYPTED}"
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let text_id: String = row.get(0)?;
+        let Ok(id) = Uuid::parse_str(&text_id) else {
+            continue;
+        };
+        let client_secret: Option<String> = row.get(1)?;
+        let access_token: Option<String> = row.get(2)?;
+        let refresh_token: Option<String> = row.get(3)?;
+        let continuations: String = row.get(4)?;
+        for_each_secret(
+            client_secret.as_deref(),
+            access_token.as_deref(),
+            refresh_token.as_deref(),
+            &continuations,
+            |field, stored| usage.record(ring, id, field, stored),
+        );
+    }
+    Ok(usage)
+}
+
+fn read_key_state(conn: &Connection) -> rusqlite::Result<KeyState> {
+    let mut stmt =
+        conn.prepare("SELECT key_id, fingerprint FROM master_keys ORDER BY added_at, key_id")?;
+    let registered = stmt
+        .query_map([], |r| {
+            Ok(RegisteredKey {
+                id: r.get(0)?,
+                fingerprint: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_encrypted = conn
+        .query_row(
+            &format!("SELECT 1 FROM installations WHERE {HOLDS_ENCRYPTED} LIMIT 1"),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .is_some();
+    Ok(KeyState {
+        registered,
+        has_encrypted,
+    })
+}
+
 fn write_secrets(
     conn: &Connection,
     id: &str,
@@ -196,8 +276,20 @@ impl SqliteStore {
         SqliteStore::open_with(path, ring, SqliteOptions::default()).await
     }
 
-    /// Open with options.
+    /// Open with options. The key ring is checked against the keys the
+    /// store's secrets were written with (see [`crate::Store::open`]).
     pub async fn open_with(
+        path: impl Into<PathBuf>,
+        ring: KeyRing,
+        options: SqliteOptions,
+    ) -> Result<Self> {
+        let store = SqliteStore::open_unchecked(path, ring, options).await?;
+        crate::key_registry::verify(&store, &[]).await?;
+        Ok(store)
+    }
+
+    /// Open without checking the key ring.
+    pub(crate) async fn open_unchecked(
         path: impl Into<PathBuf>,
         ring: KeyRing,
         options: SqliteOptions,
@@ -205,6 +297,15 @@ impl SqliteStore {
         let path = path.into();
         let open_path = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if !options.create && !open_path.exists() {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "the SQLite store {} does not exist yet; nothing was created",
+                        open_path.display()
+                    ),
+                ));
+            }
             let mut conn = Connection::open(&open_path).map_err(|e| storage(&open_path, e))?;
             conn.busy_timeout(options.busy_timeout)
                 .map_err(|e| storage(&open_path, e))?;
@@ -232,9 +333,132 @@ impl SqliteStore {
         &self.path
     }
 
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
     /// The store's key ring.
     pub fn key_ring(&self) -> &KeyRing {
         &self.ring
+    }
+
+    /// The same store (sharing the connection) with another key ring.
+    pub(crate) fn with_key_ring(&self, ring: KeyRing) -> Self {
+        SqliteStore {
+            path: self.path.clone(),
+            conn: self.conn.clone(),
+            ring: Arc::new(ring),
+        }
+    }
+
+    /// The registered keys and whether any value is encrypted.
+    pub(crate) async fn key_state(&self) -> Result<KeyState> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| read_key_state(conn).map_err(|e| storage(&path, e)))
+            .await
+    }
+
+    /// Tally every encrypted value by key id (and by which ring key opens it).
+    pub(crate) async fn key_usage(&self, with_ring: bool) -> Result<KeyUsage> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            scan_usage(conn, with_ring.then_some(ring)).map_err(|e| storage(&path, e))
+        })
+        .await
+    }
+
+    /// Record keys in `master_keys` (a store written before it existed).
+    pub(crate) async fn register_keys(&self, keys: Vec<RegisteredKey>) -> Result<()> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            for key in &keys {
+                tx.execute(
+                    "INSERT INTO master_keys (key_id, fingerprint, added_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key_id) DO NOTHING",
+                    params![key.id, key.fingerprint, to_millis(SystemTime::now())],
+                )
+                .map_err(|e| storage(&path, e))?;
+            }
+            tx.commit().map_err(|e| storage(&path, e))
+        })
+        .await
+    }
+
+    /// Drop registered keys, only while no value is encrypted (a store
+    /// without secrets starting over with new keys). Returns whether they
+    /// were dropped.
+    pub(crate) async fn forget_keys_if_empty(&self, ids: Vec<String>) -> Result<bool> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            if read_key_state(&tx)
+                .map_err(|e| storage(&path, e))?
+                .has_encrypted
+            {
+                return Ok(false);
+            }
+            for id in &ids {
+                tx.execute("DELETE FROM master_keys WHERE key_id = ?1", params![id])
+                    .map_err(|e| storage(&path, e))?;
+            }
+            tx.commit().map_err(|e| storage(&path, e))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Drop registered keys no encrypted value uses, except `keep`, while
+    /// writers wait (one write transaction). Returns the dropped ids.
+    pub(crate) async fn prune_keys(&self, keep: String) -> Result<Vec<String>> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, _| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            let used = scan_usage(&tx, None).map_err(|e| storage(&path, e))?;
+            let state = read_key_state(&tx).map_err(|e| storage(&path, e))?;
+            let mut dropped = Vec::new();
+            for key in state.registered {
+                if key.id != keep && !used.by_id.contains_key(&key.id) {
+                    tx.execute("DELETE FROM master_keys WHERE key_id = ?1", params![key.id])
+                        .map_err(|e| storage(&path, e))?;
+                    dropped.push(key.id);
+                }
+            }
+            tx.commit().map_err(|e| storage(&path, e))?;
+            Ok(dropped)
+        })
+        .await
+    }
+
+    /// Wait for the store's rotation lock: an exclusive advisory lock on
+    /// `<store file>.rotation.lock` beside the database (every process
+    /// sharing a SQLite file runs on one machine). The OS releases it when
+    /// the process ends, so a crashed rotation blocks nobody.
+    pub(crate) async fn lock_rotation(&self) -> Result<std::fs::File> {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".rotation.lock");
+        let lock_path = self.path.with_file_name(name);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock_path)
+                .map_err(|e| storage(&path, format!("cannot open {}: {e}", lock_path.display())))?;
+            file.lock()
+                .map_err(|e| storage(&path, format!("cannot lock {}: {e}", lock_path.display())))?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| storage(&self.path, e))?
     }
 
     /// Run `f` on the connection on a blocking thread.
@@ -256,9 +480,11 @@ impl SqliteStore {
 
     /// Rewrite every installation's secrets under the key ring's newest
     /// key. Rows that cannot be decrypted are reported and left unchanged.
+    /// When every row was rewritten, the keys no secret uses any more are
+    /// forgotten (see [`ReencryptReport::forgotten`]).
     pub async fn reencrypt_all(&self) -> Result<ReencryptReport> {
         let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
+        let mut report = self.with_conn(move |conn, ring| {
             let ids: Vec<String> = {
                 let mut stmt = conn
                     .prepare("SELECT id FROM installations ORDER BY created_at")
@@ -295,6 +521,7 @@ impl SqliteStore {
                 };
                 let mut new_row = SecretRow::encrypt(ring, id, &secrets, SystemTime::now())?;
                 new_row.secrets_updated_at = row.secrets_updated_at;
+                register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
                 // re-encryption changes no value: keep the version, so no
                 // reader's compare-and-swap is disturbed
                 tx.execute(
@@ -315,7 +542,40 @@ impl SqliteStore {
             }
             Ok(report)
         })
-        .await
+        .await?;
+        if report.failed.is_empty()
+            && let Some(newest) = self.ring.newest_key_id()
+        {
+            report.forgotten = self.prune_keys(newest.to_string()).await?;
+        }
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl crate::key_registry::KeyedStore for SqliteStore {
+    fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    fn describe(&self) -> String {
+        SqliteStore::describe(self)
+    }
+
+    async fn key_state(&self) -> Result<KeyState> {
+        SqliteStore::key_state(self).await
+    }
+
+    async fn key_usage(&self, with_ring: bool) -> Result<KeyUsage> {
+        SqliteStore::key_usage(self, with_ring).await
+    }
+
+    async fn register_keys(&self, keys: Vec<RegisteredKey>) -> Result<()> {
+        SqliteStore::register_keys(self, keys).await
+    }
+
+    async fn forget_keys_if_empty(&self, ids: Vec<String>) -> Result<bool> {
+        SqliteStore::forget_keys_if_empty(self, ids).await
     }
 }
 
@@ -383,6 +643,7 @@ impl InstallationStore for SqliteStore {
                     format!("installation {} already exists", row.id),
                 ));
             }
+            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
             if installation.status != InstallationStatus::Uninstalled
                 && let Some(existing) =
                     find_live_duplicate(&tx, &row).map_err(|e| storage(&path, e))?
@@ -566,6 +827,7 @@ impl InstallationStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| storage(&path, e))?;
+            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
             let changed = write_secrets(&tx, &id.to_string(), &row, Some(expected_i))
                 .map_err(|e| storage(&path, e))?;
             let current: Option<i64> = tx
@@ -730,6 +992,7 @@ impl TokenStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| storage(&path, e))?;
+            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
             let changed = tx
                 .execute(
                     &format!(

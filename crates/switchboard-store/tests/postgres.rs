@@ -19,7 +19,7 @@ use suite::{Backend, KeyBox, SECRET_COLUMNS_SQL};
 use switchboard_core::ErrorKind;
 use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::postgres::{PostgresOptions, PostgresStore};
-use switchboard_store::{KeyRing, Store};
+use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
@@ -73,6 +73,15 @@ impl Backend for PgBackend {
             )
             .await?,
         ))
+    }
+
+    async fn open_keys(
+        &self,
+        keys: MasterKeys,
+        options: OpenOptions,
+    ) -> switchboard_core::Result<Opened> {
+        let postgres = PostgresOptions::default().with_schema(&self.schema);
+        Store::open_with(&self.url, keys, options.with_postgres(postgres)).await
     }
 
     async fn exec(&self, sql: &str) {
@@ -278,4 +287,124 @@ async fn postgres_store_spec_opens_a_postgres_store() {
     .await
     .unwrap_err();
     assert_eq!(err.field(), Some("schema"));
+}
+
+/// The TLS URL scripts/postgres-ci.sh exports: `localhost`, verify-full,
+/// the test CA. `None` (skipped, with a message) outside CI when unset.
+fn tls_url() -> Option<String> {
+    const TLS_ENV: &str = "SWITCHBOARD_TEST_DATABASE_TLS_URL";
+    match std::env::var(TLS_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{TLS_ENV} must be set in CI (scripts/postgres-ci.sh starts PostgreSQL with TLS)"
+            );
+            eprintln!("skipped: {TLS_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\")");
+            None
+        }
+    }
+}
+
+/// Whether the store's connection is encrypted, as the server sees it.
+async fn server_sees_tls(store: &Store) -> bool {
+    // the store's own pool: one installation read proves the connection works;
+    // pg_stat_ssl says whether it is encrypted
+    let Store::Postgres(pg) = store else {
+        panic!("not PostgreSQL")
+    };
+    pg.query_text_for_tests("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .await
+        .unwrap()
+        == "true"
+}
+
+async fn open_tls(url: &str) -> switchboard_core::Result<Store> {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    Ok(Store::Postgres(
+        PostgresStore::connect_with(
+            url,
+            KeyRing::generate("k1").unwrap(),
+            PostgresOptions::default()
+                .with_schema(&schema)
+                .with_connect_timeout(Duration::from_secs(5)),
+        )
+        .await?,
+    ))
+}
+
+#[tokio::test]
+async fn tls_require_encrypts_and_disable_does_not() {
+    let (Some(_), Some(plain)) = (tls_url(), database_url()) else {
+        return;
+    };
+    let sep = if plain.contains('?') { '&' } else { '?' };
+    let required = open_tls(&format!("{plain}{sep}sslmode=require"))
+        .await
+        .unwrap();
+    assert!(server_sees_tls(&required).await);
+    let store_works = required
+        .create(
+            Installation::new("acct", "microsoft365", "1.0.0", "application"),
+            InstallationSecrets::default().with_client_secret("cs"),
+        )
+        .await;
+    assert!(store_works.is_ok(), "{store_works:?}");
+    let disabled = open_tls(&format!("{plain}{sep}sslmode=disable"))
+        .await
+        .unwrap();
+    assert!(!server_sees_tls(&disabled).await);
+    let preferred = open_tls(&plain).await.unwrap();
+    assert!(
+        server_sees_tls(&preferred).await,
+        "prefer (the default) uses TLS when offered"
+    );
+}
+
+#[tokio::test]
+async fn tls_verify_full_accepts_the_right_ca_and_host_only() {
+    let Some(url) = tls_url() else { return };
+    let store = open_tls(&url).await.unwrap();
+    assert!(server_sees_tls(&store).await);
+
+    // the certificate names `localhost`, not 127.0.0.1
+    let by_ip = url.replace("@localhost:", "@127.0.0.1:");
+    let err = open_tls(&by_ip).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    let text = err.to_string();
+    assert!(
+        text.contains("TLS with the PostgreSQL server 127.0.0.1 failed (sslmode=verify-full"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not valid for the host `127.0.0.1`"),
+        "{text}"
+    );
+    // verify-ca checks the chain only: the same host is accepted
+    let chain_only = by_ip.replace("sslmode=verify-full", "sslmode=verify-ca");
+    assert!(server_sees_tls(&open_tls(&chain_only).await.unwrap()).await);
+
+    // another CA: refused, naming the CA file
+    let wrong_ca = std::env::var("SWITCHBOARD_TEST_PG_WRONG_CA").unwrap();
+    let start = url.find("sslrootcert=").unwrap() + "sslrootcert=".len();
+    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+    let other = format!("{}{}{}", &url[..start], wrong_ca, &url[end..]);
+    let err = open_tls(&other).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("not signed by a CA in sslrootcert={wrong_ca}")),
+        "{text}"
+    );
+    for chain_mode in ["verify-ca", "require"] {
+        // `require` with a CA file checks the chain too (as libpq)
+        let err = open_tls(&other.replace("sslmode=verify-full", &format!("sslmode={chain_mode}")))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not signed by a CA"),
+            "{chain_mode}: {err}"
+        );
+    }
+    // and no password or URL ever appears
+    assert!(!text.contains("postgres@"), "{text}");
 }

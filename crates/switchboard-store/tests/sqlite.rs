@@ -11,7 +11,7 @@ use suite::{Backend, KeyBox, SECRET_COLUMNS_SQL};
 use switchboard_core::ErrorKind;
 use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::sqlite::{SqliteOptions, SqliteStore};
-use switchboard_store::{KeyRing, Store};
+use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 
 struct SqliteBackend {
     _dir: tempfile::TempDir,
@@ -41,6 +41,14 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     async fn open(&self, ring: KeyRing) -> switchboard_core::Result<Store> {
         Ok(Store::Sqlite(SqliteStore::open(&self.path, ring).await?))
+    }
+
+    async fn open_keys(
+        &self,
+        keys: MasterKeys,
+        options: OpenOptions,
+    ) -> switchboard_core::Result<Opened> {
+        Store::open_with(&format!("sqlite:{}", self.path.display()), keys, options).await
     }
 
     async fn exec(&self, sql: &str) {

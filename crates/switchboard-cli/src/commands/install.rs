@@ -96,7 +96,12 @@ pub async fn install(global: &Global, args: InstallArgs) -> Result<ExitCode> {
             "waiting up to {} s for the browser to come back to {redirect} ...",
             args.timeout
         );
-        let callback = loopback.wait(Duration::from_secs(args.timeout)).await?;
+        let expected = started.clone();
+        let callback = loopback
+            .wait(Duration::from_secs(args.timeout), move |url| {
+                expected.is_callback_for(url)
+            })
+            .await?;
         let active = service.complete(started.installation.id, &callback).await?;
         eprintln!("consent completed; the installation is {}", active.status);
         print_installation(global, &active)?;

@@ -9,7 +9,7 @@ use switchboard_core::{Error, Result};
 use crate::cli::Global;
 use crate::exit;
 use crate::installation_view::{InstallationRow, detail_table, list_table};
-use crate::output::{emit_one, emit_rows, kv_table};
+use crate::output::{emit_one, emit_rows, eprintln_human, kv_table};
 use crate::service::{self, installation_id};
 
 pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
@@ -24,7 +24,7 @@ pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
     }
     emit_rows(global.output, &rows, list_table)?;
     for e in &unreadable {
-        eprintln!("warning: an installation could not be read: {e}");
+        eprintln_human(&format!("warning: an installation could not be read: {e}"));
     }
     if rows.is_empty() && global.output == crate::cli::Output::Table {
         eprintln!("account `{account}` has no installations (use --account to name another)");

@@ -4,13 +4,14 @@
 //! it) and rewrites every installation's secrets under it. With
 //! `SWITCHBOARD_MASTER_KEYS`, add a key at the end of the variable
 //! (`switchboard keys generate --id k2` prints one) and run `rotate`: it
-//! re-encrypts under the newest key of the variable.
+//! re-encrypts under the newest key of the variable. Rotations of one
+//! store run one at a time (`switchboard_store::Store::rotate_keys`).
 
 use std::process::ExitCode;
 
 use serde::Serialize;
 use switchboard_core::{Error, Result};
-use switchboard_store::KeyRing;
+use switchboard_store::{KeyRing, OpenOptions};
 
 use crate::cli::Output;
 use crate::exit;
@@ -26,6 +27,8 @@ struct RotateOutput {
     rewritten: usize,
     already_current: usize,
     failed: Vec<FailedRow>,
+    /// Keys no secret uses any more (they may be removed).
+    unused_keys: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -35,25 +38,32 @@ struct FailedRow {
 }
 
 pub async fn rotate(location: &StoreLocation, output: Output) -> Result<ExitCode> {
-    let (ring, added, source) = match &location.keys {
-        KeySource::Env => (
-            location.key_ring()?,
-            None,
-            "SWITCHBOARD_MASTER_KEYS".to_string(),
-        ),
-        KeySource::File(path) if !path.exists() => {
-            // first use: the new file's key is the newest already
-            (location.key_ring()?, None, path.display().to_string())
-        }
-        KeySource::File(path) => {
-            let (ring, id) = KeyRing::add_key_to_file(path)?;
-            eprintln!("added master key `{id}` to {}", path.display());
-            (ring, Some(id), path.display().to_string())
-        }
+    let source = match &location.keys {
+        KeySource::Env => "SWITCHBOARD_MASTER_KEYS".to_string(),
+        KeySource::File(path) => path.display().to_string(),
     };
-    let newest = ring.newest_key_id().to_string();
-    let store = location.open_with(ring).await?;
-    let report = store.reencrypt_all().await?;
+    let opened = location.open_reporting().await?;
+    let store = opened.store;
+    let (newest, added, report) = if opened.key_file_created.is_some() {
+        // a new key file for a store without secrets: its key is the newest already
+        let newest = store
+            .key_ring()
+            .newest_key_id()
+            .unwrap_or_default()
+            .to_string();
+        (newest, None, store.reencrypt_all().await?)
+    } else {
+        let rotated = store
+            .rotate_keys(&location.master_keys(), &OpenOptions::from_env()?)
+            .await?;
+        if let Some(id) = &rotated.added_key {
+            eprintln!("added master key `{id}` to {source}");
+        }
+        for warning in &rotated.warnings {
+            eprintln!("warning: {warning}");
+        }
+        (rotated.newest_key, rotated.added_key, rotated.reencrypted)
+    };
     let out = RotateOutput {
         store: location.display(),
         key_source: source,
@@ -69,6 +79,7 @@ pub async fn rotate(location: &StoreLocation, output: Output) -> Result<ExitCode
                 error: e.to_string(),
             })
             .collect(),
+        unused_keys: report.forgotten.clone(),
     };
     emit_one(output, &out, |o| {
         let mut rows = vec![
@@ -77,6 +88,7 @@ pub async fn rotate(location: &StoreLocation, output: Output) -> Result<ExitCode
             vec!["newest key".into(), o.newest_key.clone()],
             vec!["re-encrypted".into(), o.rewritten.to_string()],
             vec!["already current".into(), o.already_current.to_string()],
+            vec!["keys no longer used".into(), o.unused_keys.join(", ")],
         ];
         for f in &o.failed {
             rows.push(vec![format!("failed {}", f.installation), f.error.clone()]);

@@ -27,6 +27,7 @@ use crate::output::{print_json, println_out};
 use crate::records::record_table;
 use crate::service::{self, DEFAULT_REDIRECT_URI};
 use crate::store::StoreLocation;
+use crate::terminal_text;
 
 /// One table of the quickstart.
 struct Step {
@@ -149,13 +150,14 @@ async fn run_with(global: &Global, sandbox: &SandboxHandle) -> Result<ExitCode> 
             } else {
                 "app-only".to_string()
             };
-            println_out(&format!(
+            // the user principal name comes from the service
+            println_out(&terminal_text::lines(&format!(
                 "\n{} ({} records; {}, {} variant, {who})",
                 step.title,
                 records.len(),
                 step.method,
                 step.variant
-            ))?;
+            )))?;
             let columns: Vec<String> = step.columns.iter().map(|c| c.to_string()).collect();
             println_out(&record_table(&records, Some(&columns)).to_string())?;
         } else {

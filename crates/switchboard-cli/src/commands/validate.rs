@@ -9,6 +9,7 @@ use switchboard_core::Result;
 use switchboard_core::load::{load_connectors_dir, load_dir};
 
 use crate::exit;
+use crate::terminal_text;
 
 pub fn run(dir: &Path) -> Result<ExitCode> {
     let has_json = std::fs::read_dir(dir)
@@ -38,7 +39,8 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         }
         Err(problems) => {
             for problem in problems.iter() {
-                println!("{problem}");
+                // a problem may quote the file's text
+                println!("{}", terminal_text::one_line(&problem.to_string()));
             }
             eprintln!("{} problem(s) found", problems.len());
             Ok(ExitCode::from(exit::BAD_INPUT))

@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The built binary.
@@ -281,6 +281,16 @@ impl Env {
 
     /// [`Env::install_delegated`], signing in as `login_hint` (a user's UPN).
     pub async fn install_delegated_as(&self, extra: &[&str], login_hint: Option<&str>) -> String {
+        self.listen_delegated(extra)
+            .await
+            .consent_in_browser(login_hint)
+            .await
+            .0
+    }
+
+    /// Start `install --listen` for the delegated variant; it prints the
+    /// consent link and waits on its loopback redirect URI.
+    pub async fn listen_delegated(&self, extra: &[&str]) -> Listening {
         let mut args = self.install_args("delegated");
         args.extend(["--listen", "--timeout", "60", "--output", "ndjson"].map(String::from));
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -299,28 +309,64 @@ impl Env {
             .unwrap()
             .expect("install printed the consent link");
         let started: Value = serde_json::from_str(&first).unwrap();
-        let mut consent = started["consent_url"].as_str().unwrap().to_string();
-        if let Some(hint) = login_hint {
-            consent = format!("{consent}&login_hint={hint}");
-        }
+        let consent = started["consent_url"].as_str().unwrap().to_string();
         let redirect = started["redirect_uri"].as_str().unwrap().to_string();
         assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
         assert!(consent.contains("code_challenge_method=S256"), "{consent}");
-        // a browser: follow every redirect, ending on the CLI's listener
+        Listening {
+            child,
+            lines,
+            started,
+            consent,
+            redirect,
+        }
+    }
+}
+
+/// `install --listen` waiting for the browser.
+pub struct Listening {
+    child: Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    pub started: Value,
+    pub consent: String,
+    /// `http://127.0.0.1:PORT/callback`.
+    pub redirect: String,
+}
+
+impl Listening {
+    /// Open the consent link as a browser would (every redirect followed,
+    /// ending on the listener); the install must finish active. Returns
+    /// the installation id and what the CLI printed on stderr.
+    pub async fn consent_in_browser(mut self, login_hint: Option<&str>) -> (String, String) {
+        let mut consent = self.consent.clone();
+        if let Some(hint) = login_hint {
+            consent = format!("{consent}&login_hint={hint}");
+        }
         let page = reqwest::get(&consent).await.unwrap();
         assert_eq!(page.status().as_u16(), 200);
-        assert!(page.url().as_str().starts_with(&redirect));
-        let second = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        assert!(page.url().as_str().starts_with(&self.redirect));
+        let second = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
             .await
             .unwrap()
             .unwrap()
             .expect("install printed the active installation");
-        let status = child.wait().await.unwrap();
-        assert!(status.success(), "install --listen exited {status}");
+        let status = self.child.wait().await.unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert!(
+            status.success(),
+            "install --listen exited {status}: {stderr}"
+        );
         let active: Value = serde_json::from_str(&second).unwrap();
         assert_eq!(active["status"], "active");
-        assert_eq!(active["id"], started["installation"]["id"]);
-        active["id"].as_str().unwrap().to_string()
+        assert_eq!(active["id"], self.started["installation"]["id"]);
+        (active["id"].as_str().unwrap().to_string(), stderr)
     }
 }
 

@@ -1,9 +1,12 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
 mod every_method;
+mod fake_microsoft;
 mod faults;
 mod harness;
+mod hostile_input;
 mod install_flows;
+mod key_files;
 mod keys;
 mod permissions;
 mod quickstart;

@@ -52,6 +52,29 @@ pub(crate) fn check(param: &ParameterDefinition, value: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Check binary content's length against the parameter's `minimum` and
+/// `maximum` (bytes). The refusal names the method and the limit, followed
+/// by the parameter's description (where a connector says what to do
+/// instead, such as an upload session for large files).
+pub(crate) fn check_content_size(
+    method_id: &str,
+    param: &ParameterDefinition,
+    len: usize,
+) -> Result<()> {
+    let len = len as f64;
+    let refusal = match (param.minimum, param.maximum) {
+        (_, Some(max)) if len > max => format!("takes at most {} bytes", num(max)),
+        (Some(min), _) if len < min => format!("takes at least {} bytes", num(min)),
+        _ => return Ok(()),
+    };
+    let mut message = format!("is {} bytes; `{method_id}` {refusal}", num(len));
+    if let Some(description) = &param.description {
+        message.push_str(". ");
+        message.push_str(description);
+    }
+    Err(Error::invalid_argument(param.name.as_str(), message))
+}
+
 /// What a value of the type looks like, for error messages.
 fn describe_type(kind: ParameterType, items: Option<ParameterType>) -> String {
     match kind {

@@ -18,13 +18,19 @@ use switchboard_core::credential::AccessToken;
 use switchboard_core::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
 };
-use switchboard_store::{KeyRing, Store};
+use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 
 /// A fresh database and raw access to it.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// A new store instance (its own connection or pool) on this database.
     async fn open(&self, ring: KeyRing) -> switchboard_core::Result<Store>;
+    /// [`Store::open_with`] on this database.
+    async fn open_keys(
+        &self,
+        keys: MasterKeys,
+        options: OpenOptions,
+    ) -> switchboard_core::Result<Opened>;
     /// Run SQL on the database directly, bypassing the store.
     async fn exec(&self, sql: &str);
     /// The first column of the first row of `sql`, as text.
@@ -80,7 +86,12 @@ macro_rules! store_suite {
             ciphertext_copied_to_another_installation_fails_that_installation_only,
             corrupt_rows_fail_that_installation_only,
             key_rotation_and_reencrypt_all,
-            a_missing_key_is_a_clear_error,
+            a_ring_without_the_stores_keys_is_refused_at_open,
+            another_key_under_a_known_id_is_refused_and_an_empty_store_may_start_over,
+            a_missing_key_file_is_created_only_for_a_store_without_secrets,
+            concurrent_rotations_leave_unique_keys_and_readable_secrets,
+            duplicate_key_ids_are_repaired_only_with_proof,
+            stores_written_before_the_key_registry_learn_their_keys,
             refresh_lock_is_exclusive_across_store_instances_and_expires,
             one_refresh_across_two_nodes_and_both_see_the_same_token,
             migrations_run_once_when_stores_open_together,
@@ -153,7 +164,23 @@ pub async fn create_get_and_list_round_trip(b: &impl Backend) {
         .into_iter()
         .map(|r| r.unwrap().id)
         .collect();
-    assert_eq!(listed, vec![created.id, second.id]);
+    // ordered by creation time (milliseconds), then id: two creates in one
+    // millisecond come back in id order
+    let ms = |i: &Installation| {
+        i.created_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    };
+    let mut expected = vec![
+        (ms(&created), created.id.to_string(), created.id),
+        (ms(&second), second.id.to_string(), second.id),
+    ];
+    expected.sort();
+    assert_eq!(
+        listed,
+        expected.into_iter().map(|e| e.2).collect::<Vec<_>>()
+    );
     assert!(s.list_by_account("nobody").await.unwrap().is_empty());
     assert!(s.get(uuid::Uuid::new_v4()).await.unwrap().is_none());
     let secrets = s.load_secrets(created.id).await.unwrap().unwrap();
@@ -602,7 +629,7 @@ pub async fn key_rotation_and_reencrypt_all(b: &impl Backend) {
     assert_eq!(again.already_current, 3);
 }
 
-pub async fn a_missing_key_is_a_clear_error(b: &impl Backend) {
+pub async fn a_ring_without_the_stores_keys_is_refused_at_open(b: &impl Backend) {
     let s = store(b).await;
     let inst = s
         .create(
@@ -611,7 +638,28 @@ pub async fn a_missing_key_is_a_clear_error(b: &impl Backend) {
         )
         .await
         .unwrap();
-    let wrong = b.open(b.keys().ring(&["k9"])).await.unwrap();
+    let err = b.open(b.keys().ring(&["k9"])).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    let text = err.to_string();
+    assert!(text.contains("master key(s) `k1`, which"), "{text}");
+    assert!(text.contains("SWITCHBOARD_MASTER_KEYS"), "{text}");
+    assert!(text.contains("SWITCHBOARD_LOST_KEYS"), "{text}");
+    assert!(text.contains("Nothing was changed"), "{text}");
+    // an operator who declares k1 lost gets the store, and that
+    // installation's secrets fail on their own
+    let opened = b
+        .open_keys(
+            MasterKeys::Ring(b.keys().ring(&["k9"])),
+            OpenOptions::default().with_lost_keys(vec!["k1".into()]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        opened.warnings[0].contains("`k1` is declared lost"),
+        "{:?}",
+        opened.warnings
+    );
+    let wrong = opened.store;
     let err = wrong.load_secrets(inst.id).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Storage);
     assert!(
@@ -619,13 +667,380 @@ pub async fn a_missing_key_is_a_clear_error(b: &impl Backend) {
             .contains("master key `k1`, which is not in the key ring (k9)"),
         "{err}"
     );
-    // records (no secrets) still read
     assert!(wrong.get(inst.id).await.unwrap().is_some());
     let report = wrong.reencrypt_all().await.unwrap();
     assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].0, inst.id);
+    assert!(report.forgotten.is_empty());
     // nothing was rewritten: the right key still reads it
     assert!(s.load_secrets(inst.id).await.is_ok());
+    assert!(b.open(b.keys().ring(&["k1"])).await.is_ok());
+}
+
+pub async fn another_key_under_a_known_id_is_refused_and_an_empty_store_may_start_over(
+    b: &impl Backend,
+) {
+    let s = store(b).await;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret("cs"),
+        )
+        .await
+        .unwrap();
+    // same id, another key: e.g. a key file made for another store
+    let impostor = KeyRing::generate("k1").unwrap();
+    let err = b.open(impostor).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(err.to_string().contains("fingerprints differ"), "{err}");
+    // declaring it lost does not help: the id is there, the key is wrong
+    let err = b
+        .open_keys(
+            MasterKeys::Ring(KeyRing::generate("k1").unwrap()),
+            OpenOptions::default().with_lost_keys(vec!["k1".into()]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fingerprints differ"), "{err}");
+    // once no secret is stored, any keys may start over
+    s.erase_secrets(inst.id).await.unwrap();
+    let fresh = b.open(KeyRing::generate("k1").unwrap()).await.unwrap();
+    fresh
+        .store_secrets(
+            inst.id,
+            2,
+            InstallationSecrets::default().with_client_secret("cs-2"),
+        )
+        .await
+        .unwrap();
+    let err = b.open(b.keys().ring(&["k1"])).await.unwrap_err();
+    assert!(err.to_string().contains("fingerprints differ"), "{err}");
+}
+
+pub async fn a_missing_key_file_is_created_only_for_a_store_without_secrets(b: &impl Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys").join("master.keys");
+    let file = || MasterKeys::File(key_file.clone());
+    // the database exists (SQLite: a missing file is NotFound without `create`)
+    store(b).await;
+    // without `create`, nothing is written
+    let opened = b
+        .open_keys(file(), OpenOptions::default().with_create(false))
+        .await
+        .unwrap();
+    assert!(opened.key_file_created.is_none());
+    assert!(!key_file.exists());
+    assert!(opened.store.key_ring().is_empty());
+    let err = opened
+        .store
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret("cs"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no master key is available"),
+        "{err}"
+    );
+    // the first writable open creates it
+    let opened = b.open_keys(file(), OpenOptions::default()).await.unwrap();
+    assert_eq!(opened.key_file_created.as_deref(), Some(key_file.as_path()));
+    let s = opened.store;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret("cs"),
+        )
+        .await
+        .unwrap();
+    // the file goes missing: refused, and no new file appears
+    let backup = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    for create in [true, false] {
+        let err = b
+            .open_keys(file(), OpenOptions::default().with_create(create))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "the key file {} does not exist",
+                key_file.display()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("master key(s) `k1`"), "{text}");
+        assert!(text.contains("Restore"), "{text}");
+        assert!(text.contains("SWITCHBOARD_MASTER_KEYS"), "{text}");
+        assert!(!key_file.exists());
+    }
+    // a different key file (another store's, or a new one) is refused too
+    std::fs::write(
+        &key_file,
+        format!("{}\n", KeyRing::generate_entry("k1").unwrap()),
+    )
+    .unwrap();
+    set_private(&key_file);
+    let err = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fingerprints differ"), "{err}");
+    std::fs::write(
+        &key_file,
+        format!("{}\n", KeyRing::generate_entry("k5").unwrap()),
+    )
+    .unwrap();
+    let err = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`k1`, which the key file"),
+        "{err}"
+    );
+    // restored: everything reads
+    std::fs::write(&key_file, backup).unwrap();
+    let s = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap()
+        .store;
+    assert!(s.load_secrets(inst.id).await.unwrap().is_some());
+}
+
+fn set_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let _ = path;
+}
+
+fn key_file_ids(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect()
+}
+
+pub async fn concurrent_rotations_leave_unique_keys_and_readable_secrets(b: &impl Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.keys");
+    let file = || MasterKeys::File(key_file.clone());
+    let s = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap()
+        .store;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let inst = s
+            .create(
+                new_installation(&format!("acct-{i}"), "contoso.example"),
+                InstallationSecrets::default()
+                    .with_refresh_token(format!("rt-{i}"))
+                    .with_client_secret(format!("cs-{i}")),
+            )
+            .await
+            .unwrap();
+        ids.push(inst.id);
+    }
+    // 4 store instances (as 4 processes would have) rotate at once, 8 rounds
+    let nodes: Vec<Store> = futures_join((0..4).map(|_| async {
+        b.open_keys(file(), OpenOptions::default())
+            .await
+            .unwrap()
+            .store
+    }))
+    .await;
+    for _round in 0..8 {
+        let keys = file();
+        let options = OpenOptions::default();
+        let reports = futures_join(nodes.iter().map(|n| n.rotate_keys(&keys, &options))).await;
+        for r in &reports {
+            let r = r.as_ref().unwrap();
+            assert!(r.reencrypted.failed.is_empty(), "{r:?}");
+        }
+        let ids_in_file = key_file_ids(&key_file);
+        let mut unique = ids_in_file.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ids_in_file.len(),
+            "duplicate ids: {ids_in_file:?}"
+        );
+    }
+    // 32 rotations, each added its own key
+    assert_eq!(key_file_ids(&key_file).len(), 33);
+    let s = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap()
+        .store;
+    for (i, id) in ids.iter().enumerate() {
+        let secrets = s.load_secrets(*id).await.unwrap().unwrap().value;
+        assert_eq!(
+            secrets.refresh_token.unwrap().expose_secret(),
+            format!("rt-{i}")
+        );
+    }
+    // everything is under the newest key; the older ones are no longer recorded
+    let newest = s.key_ring().newest_key_id().unwrap().to_string();
+    assert_eq!(
+        b.scalar("SELECT COUNT(*) FROM master_keys").await,
+        "1",
+        "only the newest key is recorded"
+    );
+    assert_eq!(b.scalar("SELECT key_id FROM master_keys").await, newest);
+}
+
+async fn futures_join<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    futures::future::join_all(futures).await
+}
+
+pub async fn duplicate_key_ids_are_repaired_only_with_proof(b: &impl Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.keys");
+    let file = || MasterKeys::File(key_file.clone());
+    let s = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap()
+        .store;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_refresh_token("rt"),
+        )
+        .await
+        .unwrap();
+    let original = std::fs::read_to_string(&key_file).unwrap();
+    let k1_line = original
+        .lines()
+        .find(|l| l.starts_with("k1:"))
+        .unwrap()
+        .to_string();
+    // an identical copy: dropped (as a comment), the store reads on
+    std::fs::write(&key_file, format!("{original}{k1_line}\n")).unwrap();
+    let opened = b.open_keys(file(), OpenOptions::default()).await.unwrap();
+    assert!(
+        opened.warnings.iter().any(|w| w.contains("repaired")),
+        "{:?}",
+        opened.warnings
+    );
+    assert_eq!(key_file_ids(&key_file), vec!["k1"]);
+    assert!(
+        std::fs::read_to_string(&key_file)
+            .unwrap()
+            .contains("duplicate of line")
+    );
+    // a different copy that opens nothing: commented out, the used one kept
+    let impostor = KeyRing::generate_entry("k1").unwrap();
+    std::fs::write(&key_file, format!("{impostor}\n{original}")).unwrap();
+    let opened = b.open_keys(file(), OpenOptions::default()).await.unwrap();
+    assert!(opened.store.load_secrets(inst.id).await.unwrap().is_some());
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key_file_ids(&key_file), vec!["k1"]);
+    assert!(
+        text.contains(&format!("# {impostor}")),
+        "the dropped copy stays as a comment"
+    );
+    assert!(text.contains(&format!("\n{k1_line}\n")));
+    // two different copies both in use (what racing rotations of old left):
+    // one installation's secret is under the other copy
+    let second = s
+        .create(
+            new_installation("acct-2", "contoso.example"),
+            InstallationSecrets::default().with_refresh_token("placeholder"),
+        )
+        .await
+        .unwrap();
+    let under_impostor = KeyRing::parse(&impostor)
+        .unwrap()
+        .encrypt(second.id, "refresh_token", b"rt-2")
+        .unwrap();
+    b.exec(&format!(
+        "UPDATE installations SET refresh_token = '{under_impostor}' WHERE id = '{}'",
+        second.id
+    ))
+    .await;
+    std::fs::write(&key_file, format!("{original}{impostor}\n")).unwrap();
+    let before = std::fs::read_to_string(&key_file).unwrap();
+    let err = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    let text = err.to_string();
+    assert!(
+        text.contains("holds master key `k1` 2 times with different keys"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 2 opens 1 stored secret(s), line 3 opens 1"),
+        "{text}"
+    );
+    assert!(text.contains("switchboard keys rotate"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        before,
+        "nothing was changed"
+    );
+    // rotation re-encrypts both under a new key, then drops the unused copy
+    let report = s
+        .rotate_keys(&file(), &OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.added_key.as_deref(), Some("k2"));
+    assert_eq!(report.reencrypted.rewritten, 2);
+    assert!(report.reencrypted.failed.is_empty());
+    assert!(
+        report.warnings.iter().any(|w| w.contains("repaired")),
+        "{report:?}"
+    );
+    assert_eq!(key_file_ids(&key_file), vec!["k1", "k2"]);
+    let s = b
+        .open_keys(file(), OpenOptions::default())
+        .await
+        .unwrap()
+        .store;
+    let rt = |v: switchboard_core::install::Versioned<InstallationSecrets>| {
+        v.value.refresh_token.unwrap().expose_secret().to_string()
+    };
+    assert_eq!(rt(s.load_secrets(inst.id).await.unwrap().unwrap()), "rt");
+    assert_eq!(
+        rt(s.load_secrets(second.id).await.unwrap().unwrap()),
+        "rt-2"
+    );
+}
+
+pub async fn stores_written_before_the_key_registry_learn_their_keys(b: &impl Backend) {
+    let s = store(b).await;
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default().with_client_secret("cs"),
+        )
+        .await
+        .unwrap();
+    // as written by a version without the registry
+    b.exec("DELETE FROM master_keys").await;
+    let err = b.open(KeyRing::generate("k1").unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("fingerprints differ"), "{err}");
+    let err = b.open(b.keys().ring(&["k2"])).await.unwrap_err();
+    assert!(err.to_string().contains("`k1`, which"), "{err}");
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM master_keys").await, "0");
+    let right = b.open(b.keys().ring(&["k1"])).await.unwrap();
+    assert_eq!(b.scalar("SELECT key_id FROM master_keys").await, "k1");
+    assert!(right.load_secrets(inst.id).await.unwrap().is_some());
 }
 
 pub async fn refresh_lock_is_exclusive_across_store_instances_and_expires(b: &impl Backend) {
