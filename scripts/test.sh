@@ -7,6 +7,9 @@
 #                the PostgreSQL store suite and the PostgreSQL twins of the
 #                multi-node tests; needs SWITCHBOARD_TEST_DATABASE_URL
 #                (eval "$(bash scripts/postgres-ci.sh)" starts a server)
+#   postgres TLS the tests named `postgres_tls_*`: the store and the CLI
+#                over TLS with the test CA; needs SWITCHBOARD_TEST_DATABASE_TLS_URL
+#                (set by the same script)
 #   doc tests    the examples in doc comments (nextest does not run them)
 #   conformance  Microsoft's own Python clients (msal, msgraph-sdk) against
 #                the sandbox (scripts/conformance.sh); needs python3 and PyPI
@@ -18,9 +21,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# The tests that need PostgreSQL, by name (see crates/switchboard-store/tests/database_url).
-PG_FILTER='test(/(^|::)postgres_/)'
+# The tests that need PostgreSQL, by name (see crates/switchboard-store/tests/database_url),
+# and among them those that need its TLS listener.
+PG_ANY='test(/(^|::)postgres_/)'
+PG_TLS='test(/(^|::)postgres_tls_/)'
 PG_SUBSTRING='postgres_'
+PG_TLS_SUBSTRING='postgres_tls_'
 
 in_ci() { [ -n "${CI:-}" ] && [ "${CI:-}" != "false" ] && [ "${CI:-}" != "0" ]; }
 
@@ -69,7 +75,7 @@ stage() {
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   runner="nextest"
-  stage "tests" cargo nextest run --workspace --no-fail-fast -E "not $PG_FILTER"
+  stage "tests" cargo nextest run --workspace --no-fail-fast -E "not $PG_ANY"
 else
   runner="cargo test"
   echo "cargo-nextest is not installed; using cargo test (cargo install --locked cargo-nextest)"
@@ -78,14 +84,26 @@ fi
 
 if [ -n "${SWITCHBOARD_TEST_DATABASE_URL:-}" ]; then
   if [ "$runner" = nextest ]; then
-    stage "postgres store suite" cargo nextest run --workspace --no-fail-fast -E "$PG_FILTER"
+    stage "postgres store suite" cargo nextest run --workspace --no-fail-fast -E "$PG_ANY and not $PG_TLS"
   else
-    stage "postgres store suite" cargo test --workspace --no-fail-fast --lib --bins --tests -- "$PG_SUBSTRING"
+    stage "postgres store suite" cargo test --workspace --no-fail-fast --lib --bins --tests -- "$PG_SUBSTRING" --skip "$PG_TLS_SUBSTRING"
   fi
 else
   echo
   echo "== postgres store suite"
   skip "postgres store suite" "SWITCHBOARD_TEST_DATABASE_URL not set; eval \"\$(bash scripts/postgres-ci.sh)\" starts a server"
+fi
+
+if [ -n "${SWITCHBOARD_TEST_DATABASE_URL:-}" ] && [ -n "${SWITCHBOARD_TEST_DATABASE_TLS_URL:-}" ]; then
+  if [ "$runner" = nextest ]; then
+    stage "postgres TLS tests" cargo nextest run --workspace --no-fail-fast -E "$PG_TLS"
+  else
+    stage "postgres TLS tests" cargo test --workspace --no-fail-fast --lib --bins --tests -- "$PG_TLS_SUBSTRING"
+  fi
+else
+  echo
+  echo "== postgres TLS tests"
+  skip "postgres TLS tests" "SWITCHBOARD_TEST_DATABASE_TLS_URL and SWITCHBOARD_TEST_DATABASE_URL not both set; eval \"\$(bash scripts/postgres-ci.sh)\" starts a server with TLS"
 fi
 
 stage "doc tests" cargo test --workspace --doc

@@ -4,7 +4,9 @@
 //! scripts/postgres-ci.sh)"` starts a throwaway server and sets it): every
 //! test here that talks to the database is named `postgres_*` (the suite
 //! sits in `mod postgres_suite`), so that `scripts/test.sh` runs them as the
-//! PostgreSQL stage, or reports that stage skipped when the URL is not set.
+//! PostgreSQL stage, or reports that stage skipped when the URL is not set;
+//! the TLS tests, `postgres_tls_*`, need `SWITCHBOARD_TEST_DATABASE_TLS_URL`
+//! and have a stage of their own.
 //! Every test works in its own new schema.
 
 mod database_url;
@@ -289,23 +291,6 @@ async fn postgres_store_spec_opens_a_postgres_store() {
     assert_eq!(err.field(), Some("schema"));
 }
 
-/// The TLS URL scripts/postgres-ci.sh exports: `localhost`, verify-full,
-/// the test CA. `None` (skipped, with a message) outside CI when unset.
-fn tls_url() -> Option<String> {
-    const TLS_ENV: &str = "SWITCHBOARD_TEST_DATABASE_TLS_URL";
-    match std::env::var(TLS_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{TLS_ENV} must be set in CI (scripts/postgres-ci.sh starts PostgreSQL with TLS)"
-            );
-            eprintln!("skipped: {TLS_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\")");
-            None
-        }
-    }
-}
-
 /// Whether the store's connection is encrypted, as the server sees it.
 async fn server_sees_tls(store: &Store) -> bool {
     // the store's own pool: one installation read proves the connection works;
@@ -334,10 +319,10 @@ async fn open_tls(url: &str) -> switchboard_core::Result<Store> {
 }
 
 #[tokio::test]
-async fn tls_require_encrypts_and_disable_does_not() {
-    let (Some(_), Some(plain)) = (tls_url(), database_url()) else {
-        return;
-    };
+async fn postgres_tls_require_encrypts_and_disable_does_not() {
+    // the plain URL's server, which postgres-ci.sh starts with TLS on
+    database_url::required_tls();
+    let plain = database_url::required();
     let sep = if plain.contains('?') { '&' } else { '?' };
     let required = open_tls(&format!("{plain}{sep}sslmode=require"))
         .await
@@ -362,8 +347,8 @@ async fn tls_require_encrypts_and_disable_does_not() {
 }
 
 #[tokio::test]
-async fn tls_verify_full_accepts_the_right_ca_and_host_only() {
-    let Some(url) = tls_url() else { return };
+async fn postgres_tls_verify_full_accepts_the_right_ca_and_host_only() {
+    let url = database_url::required_tls();
     let store = open_tls(&url).await.unwrap();
     assert!(server_sees_tls(&store).await);
 
