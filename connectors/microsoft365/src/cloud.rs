@@ -24,6 +24,13 @@
 //! the Graph host only) and how scopes are spelled
 //! (`https://graph.microsoft.us/User.Read`, `https://graph.microsoft.us/.default`).
 //!
+//! **One way to read an installation's cloud**: [`Cloud::from_parts`], from
+//! the cloud's name and the `login_url` / `graph_url` settings. Every entry
+//! point goes through it: the connector's endpoints hook
+//! ([`Cloud::from_settings`], used by `Engine::installation` and the
+//! lifecycle service) and the install flow's credentials, so a token of one
+//! cloud is never sent to another cloud's Graph host.
+//!
 //! ```
 //! use switchboard_microsoft365::cloud::Cloud;
 //!
@@ -42,6 +49,38 @@ use url::Url;
 
 /// OpenID Connect scopes, sent without a resource prefix.
 const OIDC_SCOPES: [&str; 4] = ["openid", "offline_access", "profile", "email"];
+
+/// The setting naming the cloud (`global`, `usgov`, `china`, `custom`...).
+pub const CLOUD: &str = "cloud";
+/// The identity origin of a custom cloud.
+pub const LOGIN_URL: &str = "login_url";
+/// The Graph origin of a custom cloud.
+pub const GRAPH_URL: &str = "graph_url";
+
+/// The canonical name of a cloud name or alias: `global`, `us_government`,
+/// `us_government_dod`, `china` or `custom`. Case and surrounding spaces
+/// do not matter.
+///
+/// ```
+/// use switchboard_microsoft365::cloud::canonical_name;
+/// assert_eq!(canonical_name(" USGov ").unwrap(), "us_government");
+/// assert_eq!(canonical_name("mars").unwrap_err().field(), Some("cloud"));
+/// ```
+pub fn canonical_name(name: &str) -> Result<&'static str> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "global" | "public" => Ok("global"),
+        "usgov" | "us_government" | "us_government_l4" | "gcc_high" => Ok("us_government"),
+        "usgov-dod" | "usgov_dod" | "us_government_dod" | "us_government_l5" | "dod" => {
+            Ok("us_government_dod")
+        }
+        "china" => Ok("china"),
+        "custom" => Ok("custom"),
+        _ => Err(Error::invalid_argument(
+            CLOUD,
+            "must be one of global, usgov, usgov-dod, china, or custom (with login_url and graph_url settings)",
+        )),
+    }
+}
 
 /// A Microsoft cloud (national cloud or explicit endpoints).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,29 +173,86 @@ fn fixed(url: &str) -> Url {
 }
 
 impl Cloud {
-    /// A cloud by its setting name: `global`, `us_government` (L4),
-    /// `us_government_dod` (L5) or `china`.
+    /// A national cloud by name or alias ([`canonical_name`]): `global`,
+    /// `usgov` (L4), `usgov-dod` (L5) or `china`. `custom` needs its URLs:
+    /// see [`Cloud::from_parts`].
     pub fn from_name(name: &str) -> Result<Cloud> {
-        match name {
-            "global" => Ok(Cloud::Global),
-            "us_government" | "us_government_l4" => Ok(Cloud::UsGovernment),
-            "us_government_dod" | "us_government_l5" => Ok(Cloud::UsGovernmentDod),
-            "china" => Ok(Cloud::China),
-            _ => Err(Error::invalid_argument(
-                "cloud",
-                "must be one of global, us_government, us_government_dod, china (or give login_url and graph_url for a custom cloud)",
+        Cloud::from_parts(Some(name), None, None)
+    }
+
+    /// The cloud of a name and a custom cloud's URLs, by one set of rules:
+    ///
+    /// - a national cloud's name, without URLs;
+    /// - `custom` with both `login_url` and `graph_url`;
+    /// - no name: `global`, or `custom` when both URLs are given.
+    ///
+    /// Anything else is an error naming the field at fault.
+    ///
+    /// ```
+    /// use switchboard_microsoft365::cloud::Cloud;
+    /// assert_eq!(Cloud::from_parts(Some("china"), None, None).unwrap(), Cloud::China);
+    /// assert_eq!(Cloud::from_parts(None, None, None).unwrap(), Cloud::Global);
+    /// let custom = Cloud::from_parts(Some("custom"), Some("http://127.0.0.1:9"), Some("http://127.0.0.1:9")).unwrap();
+    /// assert_eq!(custom.graph_url().as_str(), "http://127.0.0.1:9/");
+    /// let err = Cloud::from_parts(Some("custom"), Some("http://127.0.0.1:9"), None).unwrap_err();
+    /// assert_eq!(err.field(), Some("graph_url"));
+    /// let err = Cloud::from_parts(Some("global"), Some("https://login.example.com"), None).unwrap_err();
+    /// assert_eq!(err.field(), Some("login_url"));
+    /// ```
+    pub fn from_parts(
+        name: Option<&str>,
+        login: Option<&str>,
+        graph: Option<&str>,
+    ) -> Result<Cloud> {
+        let name = match name {
+            Some(name) => canonical_name(name)?,
+            None if login.is_some() || graph.is_some() => "custom",
+            None => "global",
+        };
+        match (name, login, graph) {
+            ("custom", Some(login), Some(graph)) => {
+                Ok(Cloud::Custom(CustomCloud::new(login, graph)?))
+            }
+            ("custom", None, _) => Err(Error::invalid_argument(
+                LOGIN_URL,
+                "is required with cloud `custom` (the identity service's origin, such as https://login.example.com)",
             )),
+            ("custom", _, None) => Err(Error::invalid_argument(
+                GRAPH_URL,
+                "is required with cloud `custom` (the Graph origin, such as https://graph.example.com)",
+            )),
+            (name, Some(_), _) | (name, _, Some(_)) => {
+                let field = if login.is_some() {
+                    LOGIN_URL
+                } else {
+                    GRAPH_URL
+                };
+                Err(Error::invalid_argument(
+                    field,
+                    format!(
+                        "is only allowed with cloud `custom` (this installation uses `{name}`)"
+                    ),
+                ))
+            }
+            ("us_government", None, None) => Ok(Cloud::UsGovernment),
+            ("us_government_dod", None, None) => Ok(Cloud::UsGovernmentDod),
+            ("china", None, None) => Ok(Cloud::China),
+            _ => Ok(Cloud::Global),
         }
     }
 
-    /// The cloud an installation's settings select: `cloud` (default
-    /// `global`), or `login_url` + `graph_url` for a custom cloud.
+    /// The cloud an installation's settings select: [`CLOUD`] (default
+    /// `global`), and [`LOGIN_URL`] + [`GRAPH_URL`] for a custom cloud.
+    /// The connector's endpoints hook reads the cloud this way.
     ///
     /// ```
     /// use serde_json::json;
     /// use switchboard_microsoft365::cloud::Cloud;
     /// let settings = json!({"cloud": "china"}).as_object().unwrap().clone();
     /// assert_eq!(Cloud::from_settings(&settings).unwrap(), Cloud::China);
+    /// let settings = json!({"cloud": "custom", "login_url": "http://127.0.0.1:8400",
+    ///     "graph_url": "http://127.0.0.1:8401"}).as_object().unwrap().clone();
+    /// assert_eq!(Cloud::from_settings(&settings).unwrap().graph_url().as_str(), "http://127.0.0.1:8401/");
     /// ```
     pub fn from_settings(settings: &Settings) -> Result<Cloud> {
         let text = |name: &str| -> Result<Option<&str>> {
@@ -166,18 +262,7 @@ impl Cloud {
                 Some(_) => Err(Error::invalid_argument(name, "must be a string")),
             }
         };
-        match (text("login_url")?, text("graph_url")?) {
-            (Some(login), Some(graph)) => Ok(Cloud::Custom(CustomCloud::new(login, graph)?)),
-            (Some(_), None) => Err(Error::invalid_argument(
-                "graph_url",
-                "is required when login_url is given",
-            )),
-            (None, Some(_)) => Err(Error::invalid_argument(
-                "login_url",
-                "is required when graph_url is given",
-            )),
-            (None, None) => Cloud::from_name(text("cloud")?.unwrap_or("global")),
-        }
+        Cloud::from_parts(text(CLOUD)?, text(LOGIN_URL)?, text(GRAPH_URL)?)
     }
 
     /// The login (authority) base URL.
@@ -313,5 +398,14 @@ mod tests {
             CustomCloud::new("https://login.example.com/x?y", "https://g.example.com").unwrap_err();
         assert_eq!(err.field(), Some("login_url"));
         assert_eq!(Cloud::from_name("mars").unwrap_err().field(), Some("cloud"));
+        assert_eq!(
+            Cloud::from_name("custom").unwrap_err().field(),
+            Some("login_url")
+        );
+        assert_eq!(Cloud::from_name("usgov").unwrap(), Cloud::UsGovernment);
+        assert_eq!(
+            Cloud::from_name("us_government_l5").unwrap(),
+            Cloud::UsGovernmentDod
+        );
     }
 }

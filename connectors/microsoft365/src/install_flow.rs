@@ -31,7 +31,8 @@
 //! flow.check(&mut inst).unwrap();
 //! assert_eq!(inst.cloud, "us_government");
 //! assert_eq!(inst.tenant_id.as_deref(), Some("contoso.onmicrosoft.com"));
-//! assert_eq!(flow.endpoints(&inst).unwrap().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
+//! let cloud = switchboard_microsoft365::install_flow::cloud_of(&inst).unwrap();
+//! assert_eq!(cloud.endpoints().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
 //!
 //! let mut bad = Installation::new("acct", "microsoft365", "0.1.0", "application")
 //!     .with_tenant_id(Some("common".into()));
@@ -42,7 +43,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use switchboard_core::connector::{Endpoints, Settings};
+use switchboard_core::connector::Settings;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::definition::{HttpMethod, ParameterLocation};
 use switchboard_core::install::Installation;
@@ -51,7 +52,7 @@ use switchboard_core::{Arguments, Error, ErrorKind, Result};
 use url::Url;
 
 use crate::application::ApplicationAuth;
-use crate::cloud::{Cloud, CustomCloud};
+use crate::cloud::{Cloud, GRAPH_URL, LOGIN_URL, canonical_name};
 use crate::delegated::DelegatedAuth;
 use crate::identity::MicrosoftApp;
 use crate::permissions::{Enabled, consent_plan};
@@ -59,10 +60,6 @@ use crate::tenant::TenantId;
 
 /// The connector id this flow serves.
 pub const CONNECTOR_ID: &str = "microsoft365";
-
-/// Settings of a custom cloud.
-const LOGIN_URL: &str = "login_url";
-const GRAPH_URL: &str = "graph_url";
 
 /// Microsoft 365's [`InstallFlow`].
 #[derive(Debug, Clone, Default)]
@@ -77,23 +74,6 @@ impl Microsoft365Flow {
     }
 }
 
-/// The cloud name stored for a cloud name given at install.
-fn canonical_cloud(name: &str) -> Result<&'static str> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "global" | "public" => Ok("global"),
-        "usgov" | "us_government" | "us_government_l4" | "gcc_high" => Ok("us_government"),
-        "usgov-dod" | "usgov_dod" | "us_government_dod" | "us_government_l5" | "dod" => {
-            Ok("us_government_dod")
-        }
-        "china" => Ok("china"),
-        "custom" => Ok("custom"),
-        _ => Err(Error::invalid_argument(
-            "cloud",
-            "must be one of global, usgov, usgov-dod, china, or custom (with login_url and graph_url settings)",
-        )),
-    }
-}
-
 fn text_setting<'a>(inst: &'a Installation, name: &str) -> Result<Option<&'a str>> {
     match inst.settings.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -102,39 +82,14 @@ fn text_setting<'a>(inst: &'a Installation, name: &str) -> Result<Option<&'a str
     }
 }
 
-/// The installation's cloud.
+/// The installation's cloud: its `cloud` and custom cloud settings, read by
+/// [`Cloud::from_parts`] like every other entry point.
 pub fn cloud_of(inst: &Installation) -> Result<Cloud> {
-    let login = text_setting(inst, LOGIN_URL)?;
-    let graph = text_setting(inst, GRAPH_URL)?;
-    match canonical_cloud(&inst.cloud)? {
-        "custom" => match (login, graph) {
-            (Some(login), Some(graph)) => Ok(Cloud::Custom(CustomCloud::new(login, graph)?)),
-            (None, _) => Err(Error::invalid_argument(
-                LOGIN_URL,
-                "is required with cloud `custom` (the identity service's origin, such as https://login.example.com)",
-            )),
-            (_, None) => Err(Error::invalid_argument(
-                GRAPH_URL,
-                "is required with cloud `custom` (the Graph origin, such as https://graph.example.com)",
-            )),
-        },
-        name => {
-            if login.is_some() || graph.is_some() {
-                let field = if login.is_some() {
-                    LOGIN_URL
-                } else {
-                    GRAPH_URL
-                };
-                return Err(Error::invalid_argument(
-                    field,
-                    format!(
-                        "is only allowed with cloud `custom` (this installation uses `{name}`)"
-                    ),
-                ));
-            }
-            Cloud::from_name(name)
-        }
-    }
+    Cloud::from_parts(
+        Some(&inst.cloud),
+        text_setting(inst, LOGIN_URL)?,
+        text_setting(inst, GRAPH_URL)?,
+    )
 }
 
 fn tenant_of(inst: &Installation) -> Result<TenantId> {
@@ -279,15 +234,11 @@ impl InstallFlow for Microsoft365Flow {
                 "must be delegated or application",
             ));
         }
-        inst.cloud = canonical_cloud(&inst.cloud)?.to_string();
+        inst.cloud = canonical_name(&inst.cloud)?.to_string();
         let tenant = tenant_of(inst)?;
         inst.tenant_id = Some(tenant.as_str().to_string());
         cloud_of(inst)?;
         Ok(())
-    }
-
-    fn endpoints(&self, inst: &Installation) -> Result<Endpoints> {
-        Ok(cloud_of(inst)?.endpoints())
     }
 
     fn begin(&self, ctx: &FlowContext, inst: &Installation) -> Result<Url> {

@@ -35,7 +35,7 @@ pub mod token_tenant;
 
 use std::sync::Arc;
 
-use switchboard_core::connector::Connector;
+use switchboard_core::connector::{Connector, Endpoints, Settings};
 use switchboard_core::definition::{ConnectorDefinition, MethodDefinition, Pagination};
 use switchboard_core::load::load_sources;
 use switchboard_core::render::RenderedRequest;
@@ -83,6 +83,14 @@ impl Microsoft365 {
 impl Connector for Microsoft365 {
     fn definition(&self) -> &ConnectorDefinition {
         &self.definition
+    }
+
+    /// The Graph endpoints of the installation's cloud
+    /// ([`cloud::Cloud::from_settings`]: `cloud`, and `login_url` +
+    /// `graph_url` for a custom cloud). The definition's `base_url` and
+    /// `allowed_hosts` (the global cloud's) are never used for a call.
+    fn endpoints(&self, settings: &Settings) -> Result<Endpoints> {
+        Ok(cloud::Cloud::from_settings(settings)?.endpoints())
     }
 
     /// Directory-object lists (category `users`, not delta) get Graph's

@@ -418,6 +418,48 @@ async fn it_gives_up_after_the_policys_retries_and_cancels_the_session() {
     );
 }
 
+/// A service that accepts every fragment (202) but always asks for the
+/// first byte again makes no progress: that counts as a failure, so the
+/// upload stops after the policy's retries instead of uploading for ever.
+#[tokio::test]
+async fn a_service_that_never_moves_forward_is_given_up_on() {
+    let uploads = server().await;
+    let upload_url = format!("{}/up/session-3?tempauth=secret", uploads.uri());
+    let graph = graph_creating_session(Who::Me, &upload_url).await;
+    Mock::given(method("PUT"))
+        .and(path("/up/session-3"))
+        .and(NoCredential)
+        .respond_with(json_response(202, &json!({"nextExpectedRanges": ["0-"]})))
+        .expect(1 + policy().max_retries as u64)
+        .mount(&uploads)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/up/session-3"))
+        .and(NoCredential)
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&uploads)
+        .await;
+    let upload = LargeUpload::new(
+        engine(),
+        ctx(&graph, Who::Me),
+        session_args(Who::Me),
+        UploadSource::from(file()),
+        TOTAL,
+    )
+    .chunk_size(CHUNK)
+    .run();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(120), upload)
+        .await
+        .expect("the upload stopped instead of sending the same fragment for ever")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(err.to_string().contains("no progress"), "{err}");
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    uploads.verify().await;
+    graph.verify().await;
+}
+
 /// An expired session (404) ends the upload; there is nothing to cancel.
 #[tokio::test]
 async fn an_expired_session_is_not_found_and_not_cancelled() {

@@ -56,6 +56,47 @@ pub struct Global {
         value_name = "MS"
     )]
     pub retry_backoff_ms: u64,
+    /// The deadline of one attempt in seconds: headers and, for a response
+    /// held in memory, its whole body (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_DEADLINE",
+        default_value_t = 100,
+        value_name = "SECS"
+    )]
+    pub deadline: u64,
+    /// The deadline of one token request in seconds (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_TOKEN_DEADLINE",
+        default_value_t = 30,
+        value_name = "SECS"
+    )]
+    pub token_deadline: u64,
+    /// The most bytes, after decompression, of a response held in memory
+    /// (a method may declare its own); downloads with --out are streamed
+    /// and not capped.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_MAX_RESPONSE_BYTES",
+        default_value_t = switchboard_core::wire::DEFAULT_MAX_RESPONSE_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "BYTES"
+    )]
+    pub max_response_bytes: u64,
+    /// The most pages `call --all` reads of one listing.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_MAX_PAGES",
+        default_value_t = switchboard_core::paging::DEFAULT_MAX_PAGES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N"
+    )]
+    pub max_pages: usize,
 }
 
 /// The commands.

@@ -34,10 +34,20 @@ pub fn retry_policy(global: &Global) -> RetryPolicy {
     }
 }
 
-/// An engine with every built-in connector and the global retry policy.
+/// A deadline in seconds from the options; 0 is none.
+fn seconds(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// An engine with every built-in connector and the global retry policy
+/// and limits.
 pub fn engine(global: &Global) -> Result<Engine> {
     Engine::builder(registry::builtin()?)
         .retry_policy(retry_policy(global))
+        .attempt_deadline(seconds(global.deadline))
+        .token_deadline(seconds(global.token_deadline))
+        .max_response_bytes(global.max_response_bytes)
+        .max_pages(global.max_pages)
         .build()
 }
 

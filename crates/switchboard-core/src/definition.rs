@@ -259,6 +259,13 @@ pub struct MethodDefinition {
     /// Whether redirects to another origin are followed (without credentials).
     #[serde(default, skip_serializing_if = "is_false")]
     pub follow_cross_origin_redirects: bool,
+    /// The most bytes (after decompression) of a response held in memory
+    /// for this method, from 1024 to 1073741824 (1 GiB). Absent: the
+    /// engine's limit (64 MiB unless the platform changed it). Streamed
+    /// downloads are not held in memory and not capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 1073741824))]
+    pub max_response_bytes: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -2,7 +2,15 @@
 //!
 //! Build one [`Engine`] per process ([`Engine::builder`]); it owns the one
 //! shared HTTP client (rustls, gzip, connect and read timeouts, automatic
-//! redirects **off**) and the connector [`Registry`]. An
+//! redirects **off**) and the connector [`Registry`].
+//!
+//! Every attempt has a deadline for its headers and, when the body is
+//! held in memory, its body ([`EngineBuilder::attempt_deadline`], default
+//! 100 s); a buffered body is capped after decompression
+//! ([`EngineBuilder::max_response_bytes`], default 64 MiB, or the method's
+//! own `max_response_bytes`). Streamed bodies ([`Engine::call_stream`])
+//! have the deadline for their headers and the read timeout between
+//! chunks, and no cap: see [`crate::wire`]. An
 //! [`InstallationContext`] says for whom a call is made: installation,
 //! connector, variant, endpoints and credential.
 //!
@@ -88,6 +96,10 @@ use crate::response::{ByteStream, Response, ResponseBody, select_headers};
 use crate::retry::{
     Decision, RetryAfterHeader, RetryPolicy, Stop, Trouble, decide, parse_retry_after,
 };
+use crate::wire::{
+    DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOKEN_DEADLINE, Failure,
+    WireError, host_label, read_capped, read_prefix, within,
+};
 
 use prepared::{PreparedConnector, PreparedMethod, prepare_registry};
 
@@ -105,10 +117,13 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// let engine = Engine::builder(Registry::new())
 ///     .retry_policy(RetryPolicy { max_retries: 2, ..RetryPolicy::default() })
 ///     .connect_timeout(Some(Duration::from_secs(5)))
+///     .attempt_deadline(Some(Duration::from_secs(30)))
+///     .max_response_bytes(8 * 1024 * 1024)
 ///     .max_pages(500)
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(engine.retry_policy().max_retries, 2);
+/// assert_eq!(engine.attempt_deadline(), Some(Duration::from_secs(30)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
@@ -117,6 +132,9 @@ pub struct EngineBuilder {
     connect_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
     pool_idle_timeout: Option<Duration>,
+    attempt_deadline: Option<Duration>,
+    token_deadline: Option<Duration>,
+    max_response_bytes: u64,
     user_agent: String,
     max_pages: usize,
 }
@@ -136,9 +154,41 @@ impl EngineBuilder {
 
     /// Time allowed between two reads of a response (default 60 s; `None`:
     /// no limit). A timeout counts as an ambiguous failure: idempotent
-    /// requests are retried, others fail with `OutcomeUnknown`.
+    /// requests are retried, others fail with `OutcomeUnknown`. For a
+    /// streamed download this is the idle timeout between chunks.
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.read_timeout = timeout;
+        self
+    }
+
+    /// The deadline of one attempt: connecting, sending, the response's
+    /// headers and, for a response held in memory, its whole body (default
+    /// [`DEFAULT_ATTEMPT_DEADLINE`], 100 s; `None`: none). Unlike the read
+    /// timeout it cannot be stretched by a server that trickles a byte now
+    /// and then. Passing it before the headers is a timeout (retried for
+    /// idempotent requests, `OutcomeUnknown` for others); passing it while
+    /// the body is read fails the call with [`ErrorKind::Transport`],
+    /// naming the host. A retry starts a new deadline.
+    pub fn attempt_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.attempt_deadline = deadline;
+        self
+    }
+
+    /// The deadline of one token request, headers and body, for the OAuth
+    /// adapter [`Engine::oauth_http`] hands out (default
+    /// [`DEFAULT_TOKEN_DEADLINE`], 30 s; `None`: none).
+    pub fn token_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.token_deadline = deadline;
+        self
+    }
+
+    /// The most bytes (after decompression) of a response held in memory:
+    /// JSON bodies and `bytes` responses of [`Engine::call`] (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`], 64 MiB). A method's own
+    /// `max_response_bytes` replaces it for that method. Streamed
+    /// downloads ([`Engine::call_stream`]) are not held and not capped.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
         self
     }
 
@@ -187,6 +237,9 @@ impl EngineBuilder {
                 prepared: prepare_registry(&self.registry),
                 registry: self.registry,
                 retry: self.retry,
+                attempt_deadline: self.attempt_deadline,
+                token_deadline: self.token_deadline,
+                max_response_bytes: self.max_response_bytes.max(1),
                 max_pages: self.max_pages.max(1),
             }),
         })
@@ -205,6 +258,9 @@ struct EngineInner {
     /// The registry's connectors with per-method work done once.
     prepared: BTreeMap<String, Arc<PreparedConnector>>,
     retry: RetryPolicy,
+    attempt_deadline: Option<Duration>,
+    token_deadline: Option<Duration>,
+    max_response_bytes: u64,
     max_pages: usize,
 }
 
@@ -221,6 +277,8 @@ impl fmt::Debug for Engine {
                     .collect::<Vec<_>>(),
             )
             .field("retry", &self.inner.retry)
+            .field("attempt_deadline", &self.inner.attempt_deadline)
+            .field("max_response_bytes", &self.inner.max_response_bytes)
             .field("max_pages", &self.inner.max_pages)
             .finish()
     }
@@ -413,22 +471,36 @@ impl RequestHeaders<'_> {
     }
 }
 
+/// A response whose headers arrived within its attempt's deadline; its
+/// body is read under the same deadline.
+pub(crate) struct Received {
+    pub(crate) response: reqwest::Response,
+    /// The attempt's deadline and its length (for messages).
+    deadline: Option<(tokio::time::Instant, Duration)>,
+}
+
+/// A transport failure and the host it happened with.
+struct Lost {
+    error: WireError,
+    host: String,
+}
+
 /// How one attempt ended.
 enum Attempt {
     /// A final, successful (non-error) response.
-    Done(reqwest::Response),
+    Done(Received),
     /// 401 on a request that carried the credential.
     Refused {
         token: AccessToken,
         claims: Option<String>,
-        response: reqwest::Response,
+        response: Received,
     },
     /// An error response or a transport failure the retry policy judges.
     Failed {
         trouble: Trouble,
         retry_after: RetryAfterHeader,
-        response: Option<reqwest::Response>,
-        transport: Option<reqwest::Error>,
+        response: Option<Received>,
+        transport: Option<Lost>,
         redirected: bool,
     },
 }
@@ -442,6 +514,9 @@ impl Engine {
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
             pool_idle_timeout: Some(Duration::from_secs(90)),
+            attempt_deadline: Some(DEFAULT_ATTEMPT_DEADLINE),
+            token_deadline: Some(DEFAULT_TOKEN_DEADLINE),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             user_agent: format!("switchboard/{}", env!("CARGO_PKG_VERSION")),
             max_pages: DEFAULT_MAX_PAGES,
         }
@@ -466,6 +541,42 @@ impl Engine {
     /// The default cap on pages per stream.
     pub fn max_pages(&self) -> usize {
         self.inner.max_pages
+    }
+
+    /// The deadline of one attempt ([`EngineBuilder::attempt_deadline`]).
+    pub fn attempt_deadline(&self) -> Option<Duration> {
+        self.inner.attempt_deadline
+    }
+
+    /// The engine-wide cap on a buffered body ([`EngineBuilder::max_response_bytes`]).
+    pub fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
+    }
+
+    /// The OAuth adapter over the engine's client, with the engine's token
+    /// deadline ([`EngineBuilder::token_deadline`]): hand it to the auth
+    /// services so token requests share the pool and the limits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_core::{Engine, Registry};
+    ///
+    /// let engine = Engine::builder(Registry::new())
+    ///     .token_deadline(Some(Duration::from_secs(5)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(engine.oauth_http().deadline(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn oauth_http(&self) -> crate::auth::http::OAuthHttpClient {
+        crate::auth::http::OAuthHttpClient::new(self.inner.client.clone())
+            .with_deadline(self.inner.token_deadline)
+    }
+
+    /// The cap on a buffered body of `plan`'s method: its own, or the engine's.
+    fn response_cap(&self, plan: &Plan) -> u64 {
+        plan.method()
+            .max_response_bytes
+            .unwrap_or(self.inner.max_response_bytes)
     }
 
     /// A context for an installation: checks that the connector and variant
@@ -659,10 +770,10 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         async {
             let plan = self.plan(ctx, method_id)?;
-            let response = self.prepare_and_execute(ctx, &plan, &args).await?;
-            let status = response.status().as_u16();
-            let headers = select_headers(response.headers());
-            let bytes = read_body(response, &plan.method().id).await?;
+            let received = self.prepare_and_execute(ctx, &plan, &args).await?;
+            let status = received.response.status().as_u16();
+            let headers = select_headers(received.response.headers());
+            let bytes = read_body(received, &plan.method().id, self.response_cap(&plan)).await?;
             let body = if bytes.is_empty() {
                 ResponseBody::Empty
             } else {
@@ -690,8 +801,8 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         async {
             let plan = self.plan(ctx, method_id)?;
-            let response = self.prepare_and_execute(ctx, &plan, &args).await?;
-            Ok(ByteStream::from_reqwest(response))
+            let received = self.prepare_and_execute(ctx, &plan, &args).await?;
+            Ok(ByteStream::from_reqwest(received.response))
         }
         .instrument(span)
         .await
@@ -771,12 +882,12 @@ impl Engine {
         plan: &Plan,
         outgoing: &Outgoing,
     ) -> Result<(Value, Option<String>)> {
-        let response = self.execute(ctx, plan, outgoing).await?;
+        let received = self.execute(ctx, plan, outgoing).await?;
         let next = match plan.method().pagination {
-            Pagination::LinkHeader => crate::link_header::next_link(response.headers()),
+            Pagination::LinkHeader => crate::link_header::next_link(received.response.headers()),
             _ => None,
         };
-        let bytes = read_body(response, &plan.method().id).await?;
+        let bytes = read_body(received, &plan.method().id, self.response_cap(plan)).await?;
         if bytes.is_empty() {
             return Ok((Value::Null, next));
         }
@@ -791,7 +902,7 @@ impl Engine {
         ctx: &InstallationContext,
         plan: &Plan,
         args: &Arguments,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<Received> {
         let mut outgoing = self.prepare(ctx, plan, args)?;
         let prepared = std::mem::take(&mut outgoing.headers);
         let rebuild = || self.prepare(ctx, plan, args).map(|again| again.headers);
@@ -809,7 +920,7 @@ impl Engine {
         ctx: &InstallationContext,
         plan: &Plan,
         outgoing: &Outgoing,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<Received> {
         let copy = || Ok(outgoing.headers.clone());
         let mut headers = RequestHeaders {
             first: None,
@@ -824,7 +935,7 @@ impl Engine {
         plan: &Plan,
         outgoing: &Outgoing,
         headers: &mut RequestHeaders<'_>,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<Received> {
         let policy = &self.inner.retry;
         let started = tokio::time::Instant::now();
         let method = plan.method();
@@ -925,7 +1036,7 @@ impl Engine {
                                 Some(response) => {
                                     error_from_response(response, plan, verdict, wait).await
                                 }
-                                None => transport_error(plan, trouble, verdict, transport),
+                                None => transport_error(plan, verdict, transport),
                             });
                         }
                     }
@@ -956,6 +1067,11 @@ impl Engine {
             }
         }
         let token = ctx.credential().token(&request).await?;
+        // The deadline starts once the token is in hand (a token request
+        // has its own) and covers every hop of the attempt.
+        let deadline = self.inner.attempt_deadline.and_then(|limit| {
+            crate::bounds::instant_after(tokio::time::Instant::now(), limit).map(|at| (at, limit))
+        });
         // Built for the first hop; a redirect hop that keeps the credential
         // builds its own.
         let mut bearer = Some(bearer_header(&token)?);
@@ -988,10 +1104,17 @@ impl Engine {
             if let Some(body) = &body {
                 *request.body_mut() = Some(body.clone().into());
             }
-            let response = match self.inner.client.execute(request).await {
+            let sent = within(deadline, async {
+                self.inner
+                    .client
+                    .execute(request)
+                    .await
+                    .map_err(WireError::from_reqwest)
+            });
+            let response = match sent.await {
                 Ok(response) => response,
-                Err(err) => {
-                    let trouble = trouble_of(&err);
+                Err(error) => {
+                    let trouble = trouble_of(error.failure);
                     span.in_scope(|| {
                         tracing::debug!(reason = trouble_label(trouble), "request failed")
                     });
@@ -999,15 +1122,19 @@ impl Engine {
                         trouble,
                         retry_after: RetryAfterHeader::default(),
                         response: None,
-                        transport: Some(err),
+                        transport: Some(Lost {
+                            error,
+                            host: host_label(url),
+                        }),
                         redirected,
                     });
                 }
             };
-            let status = response.status().as_u16();
+            let response = Received { response, deadline };
+            let status = response.response.status().as_u16();
             span.record("status", status);
             if is_redirect(status)
-                && let Some(location) = response.headers().get(LOCATION)
+                && let Some(location) = response.response.headers().get(LOCATION)
             {
                 if hop == MAX_REDIRECTS {
                     return Err(Error::new(
@@ -1043,6 +1170,7 @@ impl Engine {
             }
             if status == 401 && credentialed {
                 let claims = response
+                    .response
                     .headers()
                     .get_all(WWW_AUTHENTICATE)
                     .iter()
@@ -1057,7 +1185,7 @@ impl Engine {
             if status < 400 {
                 return Ok(Attempt::Done(response));
             }
-            let retry_after = retry_after_of(response.headers());
+            let retry_after = retry_after_of(response.response.headers());
             return Ok(Attempt::Failed {
                 trouble: Trouble::Status(status),
                 retry_after,
@@ -1102,19 +1230,22 @@ fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {
     }
 }
 
-fn trouble_of(err: &reqwest::Error) -> Trouble {
-    if err.is_connect() {
-        Trouble::Connect
-    } else if err.is_timeout() {
-        Trouble::Timeout
-    } else {
-        Trouble::Transport
+/// What a transport failure means for retrying: a name that does not
+/// resolve is final; a failed connection sent nothing; a timeout or the
+/// deadline may have reached the service.
+fn trouble_of(failure: Failure) -> Trouble {
+    match failure {
+        Failure::Resolve => Trouble::Resolve,
+        Failure::Refused | Failure::Connect => Trouble::Connect,
+        Failure::Timeout | Failure::Deadline(_) => Trouble::Timeout,
+        _ => Trouble::Transport,
     }
 }
 
 fn trouble_label(trouble: Trouble) -> String {
     match trouble {
         Trouble::Status(s) => format!("status {s}"),
+        Trouble::Resolve => "host name does not resolve".into(),
         Trouble::Connect => "connection failed".into(),
         Trouble::Timeout => "timed out".into(),
         Trouble::Transport => "transport error".into(),
@@ -1124,11 +1255,15 @@ fn trouble_label(trouble: Trouble) -> String {
 /// Build the error for an unsuccessful response, reading (a bounded part of)
 /// its body for the service's error details. The body itself is not kept.
 async fn error_from_response(
-    mut response: reqwest::Response,
+    received: Received,
     plan: &Plan,
     verdict: Verdict,
     wait: Option<Duration>,
 ) -> Error {
+    let Received {
+        mut response,
+        deadline,
+    } = received;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -1140,13 +1275,7 @@ async fn error_from_response(
     let request_id = header("request-id");
     let client_request_id = header("client-request-id");
     let wait = wait.or_else(|| retry_after_of(response.headers()).wait);
-    let mut body = Vec::new();
-    while body.len() < MAX_ERROR_BODY {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
+    let body = read_prefix(&mut response, MAX_ERROR_BODY, deadline).await;
     let mut details = parse_remote_details(status, &body);
     if details.request_id.is_none() {
         details.request_id = request_id;
@@ -1157,17 +1286,14 @@ async fn error_from_response(
     response_error(plan.failed(), verdict, details, wait)
 }
 
-fn transport_error(
-    plan: &Plan,
-    trouble: Trouble,
-    verdict: Verdict,
-    source: Option<reqwest::Error>,
-) -> Error {
+fn transport_error(plan: &Plan, verdict: Verdict, lost: Option<Lost>) -> Error {
     let m = &plan.method().id;
-    let what = match trouble {
-        Trouble::Connect => "the connection to the service could not be made",
-        Trouble::Timeout => "the service did not answer in time",
-        _ => "the connection failed while the request was in flight",
+    let (what, source) = match lost {
+        Some(Lost { error, host }) => (error.failure.describe(&host), error.source),
+        None => (
+            "the connection failed while the request was in flight".into(),
+            None,
+        ),
     };
     let error = match verdict {
         Verdict::OutcomeUnknown => Error::new(
@@ -1185,19 +1311,47 @@ fn transport_error(
         _ => Error::new(ErrorKind::Transport, format!("`{m}` failed: {what}")),
     };
     match source {
-        Some(source) => error.with_source(source.without_url()),
+        Some(source) => error.with_source(source),
         None => error,
     }
 }
 
-async fn read_body(response: reqwest::Response, method_id: &str) -> Result<Bytes> {
-    response.bytes().await.map_err(|e| {
-        Error::new(
-            ErrorKind::Transport,
-            format!("the response to `{method_id}` could not be read to the end"),
-        )
-        .with_source(e.without_url())
-    })
+/// The whole body of a response held in memory: at most `cap` bytes after
+/// decompression, before the attempt's deadline.
+async fn read_body(received: Received, method_id: &str, cap: u64) -> Result<Bytes> {
+    let Received {
+        mut response,
+        deadline,
+    } = received;
+    read_capped(&mut response, cap, deadline)
+        .await
+        .map_err(|e| {
+            // named only on failure: no allocation on the way to success
+            let what = e.failure.describe(&host_label(response.url()));
+            let error = match e.failure {
+                Failure::TooLarge(_) => Error::new(
+                    ErrorKind::Decode,
+                    format!(
+                        "the response to `{method_id}` was not read: {what}; raise the method's `max_response_bytes` or the engine's (EngineBuilder::max_response_bytes), or stream it"
+                    ),
+                )
+                .with_field("max_response_bytes"),
+                Failure::Deadline(_) => Error::new(
+                    ErrorKind::Transport,
+                    format!(
+                        "the response to `{method_id}` was not read to the end: {what}; raise it with EngineBuilder::attempt_deadline if the service is merely slow"
+                    ),
+                ),
+                _ => Error::new(
+                    ErrorKind::Transport,
+                    format!("the response to `{method_id}` was not read to the end: {what}"),
+                ),
+            };
+            match e.source {
+                Some(source) => error.with_source(source),
+                None => error,
+            }
+        })
 }
 
 fn decode_json(bytes: &[u8], method_id: &str) -> Result<Value> {

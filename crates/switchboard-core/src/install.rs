@@ -571,8 +571,9 @@ pub trait InstallationStore: Send + Sync + fmt::Debug {
 
     /// Take the installation's refresh lock for `holder` for at most `ttl`.
     /// `true` when taken (or already held by `holder`: the time limit is
-    /// extended); `false` when another holder has it and its time is not
-    /// up. A crashed holder's lock expires after `ttl`.
+    /// extended, which is how a live holder renews it); `false` when
+    /// another holder has it and its time is not up. A crashed holder's
+    /// lock expires `ttl` after its last renewal.
     async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool>;
 
     /// Release the refresh lock if `holder` has it (otherwise nothing).
@@ -757,7 +758,9 @@ impl InstallationStore for MemoryInstallationStore {
             None => true,
         };
         if free {
-            state.locks.insert(id, (holder.to_string(), now + ttl));
+            state
+                .locks
+                .insert(id, (holder.to_string(), crate::bounds::later(now, ttl)));
         }
         Ok(free)
     }

@@ -29,6 +29,7 @@
 
 pub mod arguments;
 pub mod auth;
+pub mod bounds;
 pub mod challenge;
 pub mod classify;
 pub mod connector;
@@ -54,6 +55,7 @@ pub mod shared_token;
 pub mod testing;
 pub mod validate;
 pub mod versioning;
+pub mod wire;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};

@@ -100,6 +100,10 @@ pub const PENDING_AUTHORIZATION: &str = "_pending_authorization";
 /// The install parameter that becomes [`Installation::tenant_id`].
 pub const TENANT_SETTING: &str = "tenant_id";
 
+/// The setting under which a connector's hooks (its endpoints) see
+/// [`Installation::cloud`].
+pub const CLOUD_SETTING: &str = "cloud";
+
 /// What a platform asks to install.
 ///
 /// ```
@@ -342,10 +346,12 @@ impl InstallationsBuilder {
         }
         let auth = match self.auth {
             Some(auth) => auth,
+            // Token requests share the engine's pool and its token deadline.
             None => AuthContext::new(
                 self.engine.http_client().clone(),
                 Arc::new(InstallationTokenStore::new(self.store.clone())),
-            ),
+            )
+            .with_http(self.engine.oauth_http()),
         };
         Ok(Installations {
             inner: Arc::new(Inner {
@@ -392,6 +398,8 @@ impl fmt::Debug for Installations {
     }
 }
 
+/// What the connector's hooks see of an installation: its settings, its
+/// tenant ([`TENANT_SETTING`]) and its cloud ([`CLOUD_SETTING`]).
 fn installation_settings(inst: &Installation) -> Settings {
     let mut settings: Settings = inst
         .settings
@@ -401,6 +409,7 @@ fn installation_settings(inst: &Installation) -> Settings {
     if let Some(tenant) = &inst.tenant_id {
         settings.insert(TENANT_SETTING.into(), Value::String(tenant.clone()));
     }
+    settings.insert(CLOUD_SETTING.into(), Value::String(inst.cloud.clone()));
     settings
 }
 
@@ -857,8 +866,10 @@ impl Installations {
     }
 
     /// What [`Engine::call`] needs to act for the installation: endpoints of
-    /// its cloud, its settings, and its credential (shared across nodes,
-    /// errors tracked). Only an `Active` installation has one.
+    /// its cloud (from the connector's endpoints hook, as
+    /// [`Engine::installation`] gives them), its settings, and its
+    /// credential (shared across nodes, errors tracked). Only an `Active`
+    /// installation has one.
     pub async fn context(&self, id: Uuid) -> Result<InstallationContext> {
         let inst = self.get(id).await?;
         self.context_for(&inst).await
@@ -913,15 +924,15 @@ impl Installations {
         )
         .with_policy(self.inner.policy);
         let tracked = StatusTracking::new(Arc::new(shared), self.inner.store.clone(), id);
-        let endpoints = flow.endpoints(inst)?;
-        Ok(InstallationContext::new(
+        // Endpoints come from the connector's hook for the installation's
+        // cloud and settings, the one way every entry point gets them.
+        self.inner.engine.installation(
             id.to_string(),
-            inst.connector_id.clone(),
-            inst.variant.clone(),
-            endpoints,
+            &inst.connector_id,
+            &inst.variant,
+            installation_settings(inst),
             Arc::new(tracked),
         )
-        .with_settings(installation_settings(inst)))
     }
 
     /// One cheap read that proves the grant (chosen by the connector's

@@ -8,7 +8,19 @@
 //! token, redirects, retries). The method's headers (`ConsistencyLevel`,
 //! `Prefer`...) are sent again with every page. Only one page is held in
 //! memory at a time. A link seen twice is an error, not an endless loop, and
-//! the number of pages is capped ([`RecordStream::with_max_pages`]).
+//! the number of pages is capped ([`DEFAULT_MAX_PAGES`],
+//! [`RecordStream::with_max_pages`]).
+//!
+//! **Loops are detected on the request as sent.** A next link is resolved
+//! against the page's URL and parsed, which lower-cases the scheme and
+//! host, drops a default port and resolves `.` and `..` segments; its
+//! `#fragment` is removed (a fragment is never sent). Two links that differ
+//! only there are one request, so the second is a repeat. Path and query are
+//! compared byte for byte: the service decides what they mean. Requested
+//! links are remembered as 128-bit keyed SipHash digests (random keys per
+//! walk), a few hundred instructions per page; two different links collide
+//! with probability about n²/2¹²⁹, below 10⁻³⁰ for the page limit, and the
+//! keys are secret, so a server cannot aim for a collision.
 //!
 //! For delta methods (`odata_delta`) the stream ends with the
 //! `@odata.deltaLink` as its continuation: store it and resume from it for
@@ -32,8 +44,10 @@
 //! ```
 
 use std::collections::HashSet;
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,7 +56,6 @@ use futures::Stream;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use url::Url;
 
@@ -50,8 +63,12 @@ use crate::definition::Pagination;
 use crate::engine::{Engine, InstallationContext, Outgoing, Plan};
 use crate::error::{Error, ErrorKind, Result};
 
-/// The default cap on pages per stream.
-pub const DEFAULT_MAX_PAGES: usize = 100_000;
+/// The default cap on pages per stream: 10,000. That is ten million records
+/// at Graph's largest page size, and hours of crawling at its default page
+/// sizes; a listing longer than that is better taken in parts, resumed from
+/// the continuation the limit error leaves. Change it with
+/// `EngineBuilder::max_pages` or [`RecordStream::with_max_pages`].
+pub const DEFAULT_MAX_PAGES: usize = 10_000;
 
 /// A link that grants access to data (`$skiptoken`, `$deltatoken`). Debug
 /// and Display never show it; serde does (to store it, encrypted).
@@ -136,7 +153,7 @@ impl Continuation {
 
     /// The request to send to resume.
     pub(crate) fn to_outgoing(&self) -> Result<Outgoing> {
-        let url = Url::parse(self.link.expose()).map_err(|_| {
+        let url = Url::parse(self.link.expose()).map(as_sent).map_err(|_| {
             Error::invalid_argument("continuation", "its link is not an absolute URL")
         })?;
         let mut headers = HeaderMap::new();
@@ -259,8 +276,8 @@ pub(crate) struct Walk {
     page_headers: HeaderMap,
     /// What this walk's continuations share.
     base: Arc<ResumeBase>,
-    /// Digests of every link requested so far.
-    seen: HashSet<[u8; 32]>,
+    /// Every link requested so far.
+    seen: Visited,
     fetched: usize,
     max_pages: usize,
     /// Whether the walk follows next links (and which kind).
@@ -279,8 +296,8 @@ impl Walk {
         let mut page_headers = first.headers.clone();
         page_headers.remove(http::header::CONTENT_TYPE);
         page_headers.remove(http::header::CONTENT_LENGTH);
-        let mut seen = HashSet::new();
-        seen.insert(digest(first.url.as_str()));
+        let mut seen = Visited::new();
+        seen.insert(&first.url);
         let max_pages = engine.max_pages();
         let base = Arc::new(ResumeBase {
             installation_id: ctx.installation_id().to_string(),
@@ -389,8 +406,8 @@ impl Walk {
         let mut continuation = None;
         if self.pagination != Pagination::None {
             if let Some(link) = next_link {
-                match url.join(&link) {
-                    Ok(next) if self.seen.insert(digest(next.as_str())) => {
+                match url.join(&link).map(as_sent) {
+                    Ok(next) if self.seen.insert(&next) => {
                         continuation = Some(self.resume(ContinuationKind::NextPage, &next));
                         self.pending = Some(Outgoing {
                             method: Method::GET,
@@ -418,7 +435,7 @@ impl Walk {
                     }
                 }
             } else if self.pagination == Pagination::OdataDelta {
-                match delta_link.map(|l| url.join(&l)) {
+                match delta_link.map(|l| url.join(&l).map(as_sent)) {
                     Some(Ok(delta)) => match self.ctx.hosts().check_credentialed(&delta) {
                         Ok(()) => continuation = Some(self.resume(ContinuationKind::Delta, &delta)),
                         Err(err) => self.deferred = Some(err),
@@ -450,8 +467,34 @@ impl Walk {
     }
 }
 
-fn digest(link: &str) -> [u8; 32] {
-    Sha256::digest(link.as_bytes()).into()
+/// A link as it goes on the wire: without its fragment (scheme and host
+/// case, default port and dot segments were normalised when it was parsed).
+fn as_sent(mut url: Url) -> Url {
+    url.set_fragment(None);
+    url
+}
+
+/// The requests a walk has made, as 128-bit keyed digests of their URLs.
+struct Visited {
+    keys: (RandomState, RandomState),
+    seen: HashSet<u128>,
+}
+
+impl Visited {
+    fn new() -> Self {
+        Visited {
+            keys: (RandomState::new(), RandomState::new()),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Record a request; `false` when the same request was made before.
+    fn insert(&mut self, url: &Url) -> bool {
+        let text = url.as_str();
+        let digest =
+            (u128::from(self.keys.0.hash_one(text)) << 64) | u128::from(self.keys.1.hash_one(text));
+        self.seen.insert(digest)
+    }
 }
 
 fn take_link(body: &mut Value, key: &str) -> Option<String> {
@@ -719,6 +762,31 @@ mod tests {
         let err = select_records(&mut body, "/value", "m").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode);
         assert!(err.to_string().contains("`/value`"));
+    }
+
+    #[test]
+    fn repeats_are_found_on_the_request_as_sent() {
+        let first = Url::parse("https://graph.microsoft.com/v1.0/users?$skiptoken=A").unwrap();
+        let mut seen = Visited::new();
+        assert!(seen.insert(&first));
+        for same in [
+            "https://graph.microsoft.com/v1.0/users?$skiptoken=A#page2",
+            "HTTPS://Graph.Microsoft.COM:443/v1.0/users?$skiptoken=A",
+            "https://graph.microsoft.com/v1.0/x/../users?$skiptoken=A#",
+        ] {
+            let url = as_sent(Url::parse(same).unwrap());
+            assert!(!seen.insert(&url), "{same} is the request already made");
+        }
+        for other in [
+            "https://graph.microsoft.com/v1.0/users?$skiptoken=B",
+            "https://graph.microsoft.com/v1.0/users?$skiptoken=a",
+            "https://graph.microsoft.com/v1.0/users?$skipToken=A",
+            "https://graph.microsoft.com:8443/v1.0/users?$skiptoken=A",
+            "https://graph.microsoft.com/v1.0/users?$skiptoken=%41",
+        ] {
+            let url = as_sent(Url::parse(other).unwrap());
+            assert!(seen.insert(&url), "{other} is another request");
+        }
     }
 
     #[test]

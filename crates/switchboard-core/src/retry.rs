@@ -3,7 +3,10 @@
 //!
 //! Defaults: at most 4 retries, exponential backoff from 1 second with full
 //! jitter, each wait capped at 5 minutes, 10 minutes in total. 429, 503, 504
-//! and connection failures are retried. A request that may already have had
+//! and failed connections (refused, unreachable, TLS, connect timeout:
+//! nothing was sent) are retried; a host name that does not resolve is not
+//! (a wrong endpoint or a broken resolver does not mend in seconds, and
+//! retrying would only delay the error). A request that may already have had
 //! its effect is not: POST and PATCH (unless the method declares itself
 //! idempotent) are retried only on 429, or on 503 carrying `Retry-After`;
 //! after a timeout, 500, 502 or 504 they fail with
@@ -156,6 +159,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub(crate) enum Trouble {
     /// The service answered with this (non-success) status.
     Status(u16),
+    /// The host name does not resolve: nothing was sent, and trying again
+    /// in a few seconds will not help.
+    Resolve,
     /// The connection could not be made: nothing reached the service.
     Connect,
     /// The request was (perhaps) sent but the response timed out.
@@ -211,7 +217,7 @@ pub(crate) fn decide(
         Trouble::Status(504) => idempotent,
         Trouble::Connect => true,
         Trouble::Timeout | Trouble::Transport => idempotent,
-        Trouble::Status(_) => false,
+        Trouble::Status(_) | Trouble::Resolve => false,
     };
     if !retryable {
         let ambiguous = matches!(
@@ -362,6 +368,14 @@ mod tests {
                 "{t:?}"
             );
         }
+        assert_eq!(
+            decide(&p, Trouble::Resolve, true, NO_HEADER, 0, Duration::ZERO),
+            Decision::Stop(Stop::Final)
+        );
+        assert_eq!(
+            decide(&p, Trouble::Resolve, false, NO_HEADER, 0, Duration::ZERO),
+            Decision::Stop(Stop::Final)
+        );
         for status in [400, 401, 403, 404, 409, 500, 502] {
             assert_eq!(
                 decide(

@@ -9,16 +9,27 @@
 //!    [`SharedTokenPolicy::refresh_before`], not the one the service just
 //!    refused) it is returned: no token request;
 //! 2. otherwise takes the installation's refresh lease
-//!    ([`InstallationStore::try_lock_refresh`], with a time limit so a
-//!    crashed holder does not block forever), reads again (another node may
-//!    have refreshed meanwhile), and only then asks the inner credential;
-//!    the new access token is saved with compare-and-swap on the secrets
-//!    version (a rotated refresh token was already saved by the inner
-//!    credential, before the access token is handed out), and the lease is
-//!    released;
+//!    ([`InstallationStore::try_lock_refresh`]), reads again (another node
+//!    may have refreshed meanwhile), and only then asks the inner
+//!    credential; the new access token is saved with compare-and-swap on
+//!    the secrets version (a rotated refresh token was already saved by the
+//!    inner credential, before the access token is handed out), and the
+//!    lease is released;
 //! 3. a caller that does not get the lease waits
 //!    [`SharedTokenPolicy::poll_interval`] and starts again at 1, so it
 //!    picks up the token the lease holder stored.
+//!
+//! ## The lease: short, and renewed while the refresh is alive
+//!
+//! The lease is taken for [`SharedTokenPolicy::lease`] (default 5 s) and
+//! renewed every third of that for as long as the holder's refresh is in
+//! flight, however long the token endpoint takes. A holder that dies (the
+//! process is killed, the task is aborted or its future dropped) stops
+//! renewing, so its lease lapses within one lease time and the next caller
+//! takes over; nobody waits for a long fixed time limit. If a renewal finds
+//! the lease taken over (the holder was stalled for longer than the lease),
+//! the holder finishes its refresh anyway: both tokens are valid and the
+//! saves are compare-and-swap, so the cost is one extra token request.
 //!
 //! The stored token is per installation, not per scope set: right for
 //! client-credentials tokens (one `.default` scope) and for Microsoft's
@@ -59,23 +70,36 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::bounds::later;
 use crate::credential::{AccessToken, Credential, TokenRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::install::InstallationStore;
 
 /// Timing of [`SharedTokenCredential`].
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_core::shared_token::SharedTokenPolicy;
+///
+/// let policy = SharedTokenPolicy::default();
+/// assert_eq!(policy.lease, Duration::from_secs(5));
+/// assert_eq!(policy.renew_every(), Duration::from_secs(5) / 3);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SharedTokenPolicy {
     /// A stored token is refreshed this long before it expires. Keep it no
     /// larger than the inner credential's own margin.
     pub refresh_before: Duration,
-    /// The refresh lease's time limit: after it, a crashed holder's lease
-    /// is taken over.
+    /// How long the refresh lease lasts without a renewal (default 5 s). The
+    /// holder renews it every third of this while its refresh runs; a dead
+    /// holder's lease is taken over this long after its last renewal.
     pub lease: Duration,
     /// How long a caller without the lease waits before reading again.
     pub poll_interval: Duration,
-    /// How long a caller waits in all for another node's refresh.
+    /// How long a caller waits in all for another node's refresh (default
+    /// 90 s: longer than a live holder's worst refresh, two token requests
+    /// of at most 30 s each and a 10 s `Retry-After` between them).
     pub max_wait: Duration,
 }
 
@@ -83,17 +107,40 @@ impl Default for SharedTokenPolicy {
     fn default() -> Self {
         SharedTokenPolicy {
             refresh_before: Duration::from_secs(300),
-            lease: Duration::from_secs(30),
+            lease: DEFAULT_LEASE,
             poll_interval: Duration::from_millis(50),
-            max_wait: Duration::from_secs(60),
+            max_wait: Duration::from_secs(90),
         }
     }
 }
 
+/// The default refresh lease: 5 seconds, renewed while the refresh runs.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+/// The shortest lease the policy uses; shorter values are raised to it, so
+/// renewals stay a few store writes a second at most.
+pub const MIN_LEASE: Duration = Duration::from_millis(100);
+
 impl SharedTokenPolicy {
-    /// The same policy with another lease time limit.
+    /// The lease actually taken: [`Self::lease`], at least [`MIN_LEASE`].
+    pub fn lease_time(&self) -> Duration {
+        self.lease.max(MIN_LEASE)
+    }
+
+    /// How often a live holder renews its lease: a third of the lease time.
+    pub fn renew_every(&self) -> Duration {
+        self.lease_time() / 3
+    }
+
+    /// The same policy with another lease time.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// The same policy with another total wait for another node's refresh.
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
         self
     }
 
@@ -153,7 +200,7 @@ impl SharedTokenCredential {
             return false;
         }
         match token.expires_at() {
-            Some(at) => at > SystemTime::now() + self.policy.refresh_before,
+            Some(at) => at > later(SystemTime::now(), self.policy.refresh_before),
             None => true,
         }
     }
@@ -198,6 +245,45 @@ impl SharedTokenCredential {
         }))
     }
 
+    /// Renew the lease every [`SharedTokenPolicy::renew_every`] until
+    /// dropped (with the refresh it accompanies). Returns only if the lease
+    /// was lost to another holder.
+    async fn keep_lease(&self, holder: &str) {
+        let lease = self.policy.lease_time();
+        loop {
+            tokio::time::sleep(self.policy.renew_every()).await;
+            match self
+                .store
+                .try_lock_refresh(self.installation, holder, lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(installation = %self.installation, node = %self.node, "the refresh lease was taken over while this node was refreshing; finishing the refresh anyway");
+                    return;
+                }
+                // a store hiccup: keep trying while the lease lasts
+                Err(e) => {
+                    tracing::warn!(installation = %self.installation, error = %e, "could not renew the refresh lease")
+                }
+            }
+        }
+    }
+
+    /// Refresh while renewing the lease; the renewals stop with the refresh.
+    async fn refresh_renewing_lease(
+        &self,
+        request: &TokenRequest,
+        holder: &str,
+    ) -> Result<AccessToken> {
+        let refresh = self.refresh_holding_lease(request);
+        tokio::pin!(refresh);
+        tokio::select! {
+            result = &mut refresh => result,
+            () = self.keep_lease(holder) => refresh.await,
+        }
+    }
+
     async fn refresh_holding_lease(&self, request: &TokenRequest) -> Result<AccessToken> {
         // someone may have refreshed between our read and the lease
         if let Some(token) = self.stored_usable(request.rejected.as_ref()).await? {
@@ -223,10 +309,10 @@ impl Credential for SharedTokenCredential {
             }
             if self
                 .store
-                .try_lock_refresh(self.installation, &holder, self.policy.lease)
+                .try_lock_refresh(self.installation, &holder, self.policy.lease_time())
                 .await?
             {
-                let result = self.refresh_holding_lease(request).await;
+                let result = self.refresh_renewing_lease(request, &holder).await;
                 let unlocked = self.store.unlock_refresh(self.installation, &holder).await;
                 let token = result?;
                 if let Err(e) = unlocked {

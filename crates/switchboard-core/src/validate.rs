@@ -768,6 +768,17 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        if let Some(bytes) = m.max_response_bytes
+            && !crate::wire::METHOD_RESPONSE_BYTES_RANGE.contains(&bytes)
+        {
+            self.at_method(
+                position,
+                "/max_response_bytes",
+                format!(
+                    "{bytes} is outside the allowed range: give a number of bytes from 1024 (1 KiB) to 1073741824 (1 GiB); larger content belongs in a streamed download"
+                ),
+            );
+        }
         if m.pagination != Pagination::None {
             if m.records.is_none() {
                 self.at_method(

@@ -157,6 +157,70 @@ async fn a_repeated_next_link_is_an_error_not_an_endless_loop() {
     assert!(stream.next().await.is_none());
 }
 
+/// Answers with the same next link each time, spelled differently: another
+/// `#fragment` and another case of the scheme every time. The request sent
+/// is the same, so the second is a repeat.
+struct SameLinkNewSpelling {
+    link: String,
+    served: std::sync::atomic::AtomicUsize,
+}
+
+impl wiremock::Respond for SameLinkNewSpelling {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self
+            .served
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let scheme = if n.is_multiple_of(2) { "HTTP" } else { "http" };
+        let link = format!("{scheme}{}#page-{n}", self.link.trim_start_matches("http"));
+        json(
+            200,
+            json!({"value": [{"id": format!("p{n}")}], "@odata.nextLink": link}),
+        )
+    }
+}
+
+#[tokio::test]
+async fn next_links_that_differ_only_by_fragment_or_scheme_case_are_a_repeat() {
+    let server = server().await;
+    let page2 = format!("{}/v1.0/users?$skiptoken=same", server.uri());
+    Mock::given(path("/v1.0/users"))
+        .and(NoQuery("$skiptoken"))
+        .respond_with(json(
+            200,
+            json!({"value": [{"id": "first"}], "@odata.nextLink": format!("{page2}#start")}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1.0/users"))
+        .and(query_param("$skiptoken", "same"))
+        .respond_with(SameLinkNewSpelling {
+            link: page2.clone(),
+            served: Default::default(),
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut pages = engine()
+        .stream(
+            &ctx(&server, RecordingCredential::new()),
+            "users.list_users",
+            Arguments::new(),
+        )
+        .into_pages();
+    let first = pages.next().await.unwrap().unwrap();
+    // the continuation is the request as sent: no fragment
+    assert_eq!(first.continuation().unwrap().expose_link(), page2);
+    let second = pages.next().await.unwrap().unwrap();
+    assert_eq!(second.records()[0]["id"], "p0");
+    let err = pages.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Remote);
+    assert!(err.to_string().contains("already returned"), "{err}");
+    assert!(pages.next().await.is_none());
+    // two requests in all: the first page and page 2, once
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn a_link_back_to_the_first_page_is_also_a_repeat() {
     let server = server().await;

@@ -624,6 +624,26 @@ fn records_must_be_a_json_pointer() {
 }
 
 #[test]
+fn max_response_bytes_must_be_between_1_kib_and_1_gib() {
+    for bad in [0u64, 1023, 1_073_741_825, u64::MAX] {
+        assert_eq!(
+            method_problems(|m| set(m, "/max_response_bytes", json!(bad))),
+            m1(&format!(
+                "/max_response_bytes: {bad} is outside the allowed range: give a number of bytes from 1024 (1 KiB) to 1073741824 (1 GiB); larger content belongs in a streamed download"
+            )),
+            "{bad}"
+        );
+    }
+    for good in [1024u64, 8 * 1024 * 1024, 1_073_741_824] {
+        assert_eq!(
+            method_problems(|m| set(m, "/max_response_bytes", json!(good))),
+            Vec::<String>::new(),
+            "{good}"
+        );
+    }
+}
+
+#[test]
 fn paged_method_needs_records() {
     assert_eq!(
         method_problems(|m| remove(m, "/records")),

@@ -29,7 +29,10 @@ pub(crate) fn to_millis(t: SystemTime) -> i64 {
 
 /// The time of Unix milliseconds `ms` (negative values are the epoch).
 pub(crate) fn from_millis(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    switchboard_core::bounds::later(
+        UNIX_EPOCH,
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+    )
 }
 
 fn corrupt(id: &str, what: &str) -> Error {

@@ -73,6 +73,22 @@ fn node(
     installation: uuid::Uuid,
     name: &str,
 ) -> SharedTokenCredential {
+    node_with(
+        store,
+        server,
+        installation,
+        name,
+        SharedTokenPolicy::default().with_poll_interval(Duration::from_millis(10)),
+    )
+}
+
+fn node_with(
+    store: &Store,
+    server: &MockServer,
+    installation: uuid::Uuid,
+    name: &str,
+    policy: SharedTokenPolicy,
+) -> SharedTokenCredential {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -96,7 +112,7 @@ fn node(
         Arc::new(PassThrough),
     );
     SharedTokenCredential::new(Arc::new(oauth), Arc::new(store.clone()), installation, name)
-        .with_policy(SharedTokenPolicy::default().with_poll_interval(Duration::from_millis(10)))
+        .with_policy(policy)
 }
 
 /// Two store instances on one fresh SQLite file (kept while the directory lives).
@@ -247,6 +263,154 @@ on_both_stores!(
     a_crashed_lease_holder_blocks_only_until_its_lease_expires,
     a_crashed_lease_holder_blocks_only_until_its_lease_expires_on_sqlite,
     postgres_a_crashed_lease_holder_blocks_only_until_its_lease_expires
+);
+
+/// A token answer for `rt-1` that never comes (the request hangs): the
+/// holder that sent it is then killed.
+async fn stalled_token_endpoint(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3600)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .named("the dead holder's token request")
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+async fn token_requests(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap().len()
+}
+
+/// Wait (bounded) until the server has seen `n` requests.
+async fn until_requests(server: &MockServer, n: usize) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while token_requests(server).await < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the token request arrived");
+}
+
+/// A holder that dies in the middle of its refresh (its task aborted while
+/// its token request is in flight) stops renewing its short lease, so the
+/// lease lapses and the waiting calls go on: one of them refreshes, once,
+/// for all of them, on both nodes. The waiters' patience (10 s) is below the
+/// old fixed lease of 30 s, so they cannot have waited for one.
+async fn a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses(
+    kind: &str,
+    store_a: Store,
+    store_b: Store,
+) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    stalled_token_endpoint(&server).await;
+    token_endpoint(&server, "rt-1", "at-after-death", "rt-2").await;
+    let id = installation_with_expired_token(&store_a, "rt-1").await;
+    let policy = SharedTokenPolicy::default()
+        .with_lease(Duration::from_millis(500))
+        .with_poll_interval(Duration::from_millis(10))
+        .with_max_wait(Duration::from_secs(10));
+    let doomed = Arc::new(node_with(&store_a, &server, id, "doomed", policy));
+    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let holder = {
+        let (doomed, request) = (doomed.clone(), request.clone());
+        tokio::spawn(async move { doomed.token(&request).await })
+    };
+    until_requests(&server, 1).await;
+    holder.abort();
+    assert!(holder.await.unwrap_err().is_cancelled());
+
+    let node_a = Arc::new(node_with(&store_a, &server, id, "node-a", policy));
+    let node_b = Arc::new(node_with(&store_b, &server, id, "node-b", policy));
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let cred = if i % 2 == 0 {
+            node_a.clone()
+        } else {
+            node_b.clone()
+        };
+        let request = request.clone();
+        calls.push(tokio::spawn(async move { cred.token(&request).await }));
+    }
+    for call in calls {
+        let token = call.await.unwrap().unwrap();
+        assert_eq!(token.secret(), "at-after-death", "{kind}");
+    }
+    server.verify().await;
+    // the dead holder's request and exactly one more
+    assert_eq!(token_requests(&server).await, 2, "{kind}");
+    let stored = store_b.load_secrets(id).await.unwrap().unwrap().value;
+    assert_eq!(
+        stored.refresh_token.unwrap().expose_secret(),
+        "rt-2",
+        "{kind}"
+    );
+}
+
+on_both_stores!(
+    a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses,
+    a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses_on_sqlite,
+    postgres_a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses
+);
+
+/// A live holder whose token request takes several lease times keeps its
+/// lease by renewing it: the other calls wait and get its token, and only
+/// one token request is made.
+async fn a_live_holder_renews_its_lease_through_a_slow_refresh(
+    kind: &str,
+    store_a: Store,
+    store_b: Store,
+) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "token_type": "Bearer", "expires_in": 3600,
+                    "access_token": "at-slow", "refresh_token": "rt-2",
+                }))
+                // four lease times
+                .set_delay(Duration::from_secs(4)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let id = installation_with_expired_token(&store_a, "rt-1").await;
+    let policy = SharedTokenPolicy::default()
+        .with_lease(Duration::from_secs(1))
+        .with_poll_interval(Duration::from_millis(10));
+    let holder = Arc::new(node_with(&store_a, &server, id, "holder", policy));
+    let waiter = Arc::new(node_with(&store_b, &server, id, "waiter", policy));
+    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let first = {
+        let (holder, request) = (holder.clone(), request.clone());
+        tokio::spawn(async move { holder.token(&request).await })
+    };
+    until_requests(&server, 1).await;
+    let mut waiting = Vec::new();
+    for _ in 0..10 {
+        let (waiter, request) = (waiter.clone(), request.clone());
+        waiting.push(tokio::spawn(async move { waiter.token(&request).await }));
+    }
+    assert_eq!(first.await.unwrap().unwrap().secret(), "at-slow", "{kind}");
+    for call in waiting {
+        assert_eq!(call.await.unwrap().unwrap().secret(), "at-slow", "{kind}");
+    }
+    server.verify().await;
+    assert_eq!(token_requests(&server).await, 1, "{kind}");
+}
+
+on_both_stores!(
+    a_live_holder_renews_its_lease_through_a_slow_refresh,
+    a_live_holder_renews_its_lease_through_a_slow_refresh_on_sqlite,
+    postgres_a_live_holder_renews_its_lease_through_a_slow_refresh
 );
 
 /// A token the service refused (401) is not handed out again: the caller

@@ -278,6 +278,12 @@ impl LargeUpload {
                     let next = next_expected(&body).unwrap_or(offset + len);
                     if next > offset {
                         retries.reset();
+                    } else {
+                        // The service took the fragment but wants the same
+                        // bytes (or earlier ones) again: no progress. Counted
+                        // like a failure, so a service that never moves
+                        // forward cannot keep the upload going for ever.
+                        retries.wait_for("no progress", None).await?;
                     }
                     offset = next;
                     self.report(offset);
@@ -363,6 +369,15 @@ impl Retries {
             Some(s) => format!("HTTP {s}"),
             None => "a connection failure".to_string(),
         };
+        self.wait_for(&what, retry_after).await
+    }
+
+    /// Wait before another try after `what`, or stop as the policy says.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        retry_after: Option<Duration>,
+    ) -> std::result::Result<(), Stopped> {
         let wait = match self
             .policy
             .next_wait(self.in_a_row, retry_after, self.started.elapsed())

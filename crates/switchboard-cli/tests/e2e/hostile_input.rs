@@ -53,9 +53,9 @@ async fn a_download_cut_mid_body_leaves_the_old_file_as_it_was() {
     let identity = FakeIdentity::start().await;
     let mut cut = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1048576\r\n\r\n".to_vec();
     cut.extend(std::iter::repeat_n(b'n', 300_000));
-    let graph = RawServer::start(cut).await;
+    let graph = RawServer::closing(cut).await;
     let cli = Cli::new();
-    let id = identity.install_application(&cli, &graph.url).await;
+    let id = identity.install_application(&cli, &graph.base()).await;
     let old = b"the old, complete content\n";
     let out = cli.dir().join("existing.txt");
     std::fs::write(&out, old).unwrap();
@@ -84,19 +84,19 @@ async fn a_download_cut_mid_body_leaves_the_old_file_as_it_was() {
     assert!(leftovers(cli.dir(), "fresh.txt").is_empty());
     // one GET each, not retried, sent to Graph's content path
     let expected = format!("GET /v1.0/users/{USER}/drive/items/01ABC/content HTTP/1.1");
-    assert_eq!(graph.requests(), [expected.clone(), expected]);
+    assert_eq!(graph.request_lines(), [expected.clone(), expected]);
 }
 
 #[tokio::test]
 async fn a_whole_download_replaces_the_file_and_keeps_its_mode() {
     let identity = FakeIdentity::start().await;
-    let graph = RawServer::start(
+    let graph = RawServer::closing(
         b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 12\r\n\r\nnew content\n"
             .to_vec(),
     )
     .await;
     let cli = Cli::new();
-    let id = identity.install_application(&cli, &graph.url).await;
+    let id = identity.install_application(&cli, &graph.base()).await;
     let out = cli.dir().join("existing.txt");
     std::fs::write(&out, b"the old content, longer than the new\n").unwrap();
     #[cfg(unix)]
@@ -122,7 +122,7 @@ async fn a_whole_download_replaces_the_file_and_keeps_its_mode() {
         let run = download(&cli, &id, "/dev/null", &[]).await;
         assert_eq!(run.code(), 0, "{run}");
     }
-    assert_eq!(graph.requests().len(), if cfg!(unix) { 2 } else { 1 });
+    assert_eq!(graph.request_lines().len(), if cfg!(unix) { 2 } else { 1 });
 }
 
 // --- terminal output -------------------------------------------------------------

@@ -5,6 +5,7 @@ mod fake_microsoft;
 mod faults;
 mod harness;
 mod hostile_input;
+mod hostile_network;
 mod install_flows;
 mod key_files;
 mod keys;

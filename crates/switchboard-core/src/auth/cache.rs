@@ -51,6 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::auth::clock::Clock;
+use crate::bounds::later;
 use crate::credential::AccessToken;
 use crate::error::{Error, ErrorKind, RemoteDetails, Result};
 
@@ -207,7 +208,7 @@ impl TokenCache {
     fn usable(&self, token: &AccessToken, now: SystemTime) -> bool {
         match token.expires_at() {
             None => true,
-            Some(at) => now + self.policy.refresh_before < at,
+            Some(at) => later(now, self.policy.refresh_before) < at,
         }
     }
 
@@ -259,11 +260,11 @@ impl TokenCache {
                 match err.kind() {
                     ErrorKind::NeedsReauth => {
                         *cached = None;
-                        self.hold(key, now + self.policy.reauth_quiet_period, &err);
+                        self.hold(key, later(now, self.policy.reauth_quiet_period), &err);
                     }
                     ErrorKind::Throttled | ErrorKind::Transient => {
                         if let Some(wait) = err.retry_after() {
-                            self.hold(key, now + wait, &err);
+                            self.hold(key, later(now, wait), &err);
                         }
                         // The old token still works: better than nothing.
                         if let Some(token) = fallback(cached.as_ref(), rejected, force, now) {

@@ -77,7 +77,7 @@ impl ManualClock {
     /// Move the clock forward.
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += by;
+        *now = crate::bounds::later(*now, by);
     }
 }
 

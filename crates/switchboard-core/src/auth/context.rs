@@ -94,6 +94,14 @@ impl AuthContext {
         }
     }
 
+    /// The same services sending token requests through `http` (for
+    /// example `Engine::oauth_http()`, which carries the engine's token
+    /// deadline).
+    pub fn with_http(mut self, http: OAuthHttpClient) -> Self {
+        self.http = http;
+        self
+    }
+
     /// The same services with other retry rules.
     pub fn with_retry(mut self, retry: TokenRetryPolicy) -> Self {
         self.retry = retry;

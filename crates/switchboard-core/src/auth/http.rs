@@ -12,15 +12,22 @@
 //! server sent, and the body is dropped unread: it is not an OAuth answer
 //! and must not reach a message.
 //!
+//! Each token request has a deadline for its headers and body together
+//! (default [`DEFAULT_TOKEN_DEADLINE`], 30 s; [`OAuthHttpClient::with_deadline`],
+//! or `EngineBuilder::token_deadline` through `Engine::oauth_http`), and an
+//! answer is read to at most 1 MiB after decompression. A failure names the
+//! token endpoint's host, never its path.
+//!
 //! ```
+//! use std::time::Duration;
 //! use switchboard_core::auth::http::OAuthHttpClient;
 //!
 //! let client = reqwest::Client::builder()
 //!     .redirect(reqwest::redirect::Policy::none())
 //!     .build()
 //!     .unwrap();
-//! let oauth_http = OAuthHttpClient::new(client);
-//! # let _ = oauth_http;
+//! let oauth_http = OAuthHttpClient::new(client).with_deadline(Some(Duration::from_secs(10)));
+//! assert_eq!(oauth_http.deadline(), Some(Duration::from_secs(10)));
 //! ```
 
 use std::future::Future;
@@ -29,21 +36,42 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
+use crate::wire::{
+    DEFAULT_TOKEN_DEADLINE, Failure, WireError, bytes_label, host_label, read_capped, within,
+};
+
 /// Token responses larger than this are refused (they are a few KiB).
-const MAX_BODY: usize = 1 << 20;
+const MAX_BODY: u64 = 1 << 20;
 
 /// An [`oauth2::AsyncHttpClient`] over a shared [`reqwest::Client`].
 #[derive(Debug, Clone)]
 pub struct OAuthHttpClient {
     client: reqwest::Client,
+    deadline: Option<Duration>,
 }
 
 impl OAuthHttpClient {
-    /// Wrap the engine's client. Build it with redirects off
+    /// Wrap the engine's client, with the default deadline
+    /// ([`DEFAULT_TOKEN_DEADLINE`]). Build it with redirects off
     /// (`reqwest::redirect::Policy::none()`): a token endpoint that
     /// redirects is answered with [`HttpError::Status`].
     pub fn new(client: reqwest::Client) -> Self {
-        OAuthHttpClient { client }
+        OAuthHttpClient {
+            client,
+            deadline: Some(DEFAULT_TOKEN_DEADLINE),
+        }
+    }
+
+    /// The same adapter with another deadline per token request (`None`:
+    /// none; the client's own timeouts still apply).
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The deadline of one token request.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
     }
 
     /// The wrapped client.
@@ -70,7 +98,7 @@ pub enum HttpError {
         retry_after: Option<Duration>,
     },
     /// The token endpoint's answer was larger than 1 MiB.
-    #[error("the token endpoint's answer is larger than 1 MiB")]
+    #[error("the token endpoint's answer is larger than {}", bytes_label(MAX_BODY))]
     TooLarge,
 }
 
@@ -85,11 +113,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
         Box::pin(async move {
             let request = reqwest::Request::try_from(request)
                 .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
-            let mut response = self
-                .client
-                .execute(request)
-                .await
-                .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+            let host = host_label(request.url());
+            let deadline = self.deadline.and_then(|limit| {
+                crate::bounds::instant_after(tokio::time::Instant::now(), limit)
+                    .map(|at| (at, limit))
+            });
+            let lost = |e: WireError| HttpError::Transport(e.failure.describe(&host));
+            let mut response = within(deadline, async {
+                self.client
+                    .execute(request)
+                    .await
+                    .map_err(WireError::from_reqwest)
+            })
+            .await
+            .map_err(lost)?;
             let status = response.status();
             if !matches!(status.as_u16(), 200 | 400 | 401) {
                 return Err(HttpError::Status {
@@ -98,18 +135,13 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
                 });
             }
             let headers = response.headers().clone();
-            let mut body = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
+            let body = read_capped(&mut response, MAX_BODY, deadline)
                 .await
-                .map_err(|e| HttpError::Transport(e.without_url().to_string()))?
-            {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(HttpError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let mut out = http::Response::new(body);
+                .map_err(|e| match e.failure {
+                    Failure::TooLarge(_) => HttpError::TooLarge,
+                    _ => lost(e),
+                })?;
+            let mut out = http::Response::new(body.to_vec());
             *out.status_mut() = status;
             *out.headers_mut() = headers;
             Ok(out)

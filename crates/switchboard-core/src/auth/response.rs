@@ -8,6 +8,12 @@
 //! [`TokenErrorBody`] reads the OAuth error fields plus Microsoft's
 //! `error_codes`, `trace_id`, `correlation_id` and `timestamp`.
 //!
+//! **Lifetimes are untrusted numbers.** `expires_in` and `ext_expires_in`
+//! may be anything a server writes (`1e30`, `18446744073709551615`, `-5`):
+//! they are clamped to `0..=`[`MAX_TOKEN_LIFETIME`] when parsed, and turned
+//! into times with [`crate::bounds::later`], so no answer can panic. A
+//! token claimed to live longer is simply refreshed after two days.
+//!
 //! ```
 //! use switchboard_core::auth::response::TokenResponseBody;
 //! use oauth2::TokenResponse;
@@ -28,7 +34,14 @@ use oauth2::{RefreshToken, Scope};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::bounds::later;
 use crate::credential::AccessToken;
+
+/// The longest token lifetime believed: 48 hours. Microsoft's access tokens
+/// live 60–90 minutes by default, at most one day under a token lifetime
+/// policy, and up to 28 hours for clients of continuous access evaluation;
+/// larger values are clamped to this.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(48 * 60 * 60);
 
 /// A successful token response (RFC 6749 §5.1), leniently parsed.
 /// Implements [`oauth2::TokenResponse`] so `oauth2` can return it.
@@ -51,26 +64,40 @@ fn bearer() -> BasicTokenType {
     BasicTokenType::Bearer
 }
 
-/// A lifetime in seconds given as a number, a numeric string, or null.
+/// A lifetime in seconds given as a number, a numeric string, or null;
+/// clamped to `0..=MAX_TOKEN_LIFETIME` (negative: 0, fractions: rounded down).
 fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;
-    match value {
-        None | Some(Value::Null) => Ok(None),
+    let max = MAX_TOKEN_LIFETIME.as_secs();
+    let seconds = match value {
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(v), _, _) => Ok(Some(v)),
-            (None, Some(_), _) => Ok(Some(0)),
-            (None, None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
-            _ => Ok(Some(0)),
+            (Some(v), _, _) => v,
+            (None, Some(_), _) => 0,
+            // `as` saturates: 1e30 becomes u64::MAX, then the clamp below.
+            (None, None, Some(f)) if f.is_finite() && f >= 0.0 => f as u64,
+            _ => 0,
         },
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom("a lifetime must be a number of seconds")),
-        Some(_) => Err(serde::de::Error::custom(
-            "a lifetime must be a number of seconds",
-        )),
-    }
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            match s.parse::<u64>() {
+                Ok(v) => v,
+                // all digits but too many for u64: "enormous"
+                Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
+                Err(_) => {
+                    return Err(serde::de::Error::custom(
+                        "a lifetime must be a number of seconds",
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(serde::de::Error::custom(
+                "a lifetime must be a number of seconds",
+            ));
+        }
+    };
+    Ok(Some(seconds.min(max)))
 }
 
 fn space_delimited<'de, D: Deserializer<'de>>(
@@ -206,8 +233,8 @@ impl TokenSet {
     /// Convert a parsed response, taking lifetimes relative to `now`.
     pub fn from_response(body: TokenResponseBody, now: SystemTime) -> Self {
         use oauth2::TokenResponse;
-        let expires_at = body.expires_in().map(|d| now + d);
-        let ext_expires_at = body.ext_expires_in().map(|d| now + d);
+        let expires_at = body.expires_in().map(|d| later(now, d));
+        let ext_expires_at = body.ext_expires_in().map(|d| later(now, d));
         let scopes = body
             .scopes()
             .map(|s| s.iter().map(|s| s.to_string()).collect());
@@ -247,6 +274,39 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn enormous_and_negative_lifetimes_are_clamped() {
+        for (text, secs) in [
+            ("1e30", MAX_TOKEN_LIFETIME.as_secs()),
+            ("18446744073709551615", MAX_TOKEN_LIFETIME.as_secs()),
+            (
+                "\"99999999999999999999999999\"",
+                MAX_TOKEN_LIFETIME.as_secs(),
+            ),
+            ("1.7976931348623157e308", MAX_TOKEN_LIFETIME.as_secs()),
+            ("-5", 0),
+            ("-1e30", 0),
+            ("3599.9", 3599),
+        ] {
+            let body: TokenResponseBody = serde_json::from_str(&format!(
+                r#"{{"access_token":"a","expires_in":{text},"ext_expires_in":{text}}}"#
+            ))
+            .unwrap();
+            assert_eq!(body.expires_in(), Some(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                body.ext_expires_in(),
+                Some(Duration::from_secs(secs)),
+                "{text}"
+            );
+            // and the conversion to times cannot overflow, even at the end of time
+            let far = SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(i64::MAX as u64 - 60))
+                .unwrap_or_else(SystemTime::now);
+            let set = TokenSet::from_response(body, far);
+            assert!(set.access_token.expires_at().unwrap() >= far);
+        }
     }
 
     #[test]

@@ -279,7 +279,10 @@ impl PendingState {
             } else {
                 StatePurpose::AuthorizationCode
             },
-            issued_at: std::time::UNIX_EPOCH + Duration::from_millis(wire.issued_at_ms),
+            issued_at: crate::bounds::later(
+                std::time::UNIX_EPOCH,
+                Duration::from_millis(wire.issued_at_ms),
+            ),
             verifier: wire.verifier.map(PkceCodeVerifier::new),
         })
     }

@@ -9,8 +9,13 @@
 //! | install | [`InstallFlow::check`] | validate and normalise tenant, cloud and its settings for the variant (no network) |
 //! | install, re-authenticate | [`InstallFlow::begin`] | the URL a person opens to consent (user sign-in or admin consent) |
 //! | callback | [`InstallFlow::complete`] | finish the OAuth flow; tokens land in the installation's secrets |
-//! | every call | [`InstallFlow::endpoints`], [`InstallFlow::credential`] | where requests go, and the credential that signs them |
+//! | every call | [`InstallFlow::credential`] | the credential that signs requests |
 //! | test connection | [`InstallFlow::connection_test`] | which cheap read proves the grant |
+//!
+//! Where requests go is not a flow hook: the lifecycle service asks the
+//! connector's own endpoints hook ([`crate::Connector::endpoints`]) through
+//! [`crate::Engine::installation`], with the installation's settings, tenant
+//! and cloud, exactly as a platform calling the engine directly does.
 //!
 //! ```
 //! use switchboard_core::lifecycle::flow::ConnectionTest;
@@ -28,7 +33,6 @@ use url::Url;
 
 use crate::arguments::Arguments;
 use crate::auth::context::AuthContext;
-use crate::connector::Endpoints;
 use crate::credential::Credential;
 use crate::definition::ConnectorDefinition;
 use crate::error::Result;
@@ -107,10 +111,6 @@ pub trait InstallFlow: Send + Sync + fmt::Debug {
     /// Check and normalise the new record for its variant: tenant, cloud
     /// and cloud settings. No network. Errors name the field.
     fn check(&self, installation: &mut Installation) -> Result<()>;
-
-    /// Where the installation's requests go and which hosts may receive its
-    /// token.
-    fn endpoints(&self, installation: &Installation) -> Result<Endpoints>;
 
     /// The URL a person opens to consent. Its `state` is registered in
     /// `ctx.auth.states`.

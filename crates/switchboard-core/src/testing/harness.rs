@@ -101,6 +101,7 @@ impl HarnessBuilder {
             .connect_timeout(None)
             .read_timeout(None)
             .pool_idle_timeout(None)
+            .attempt_deadline(None)
             .build()
         {
             Ok(engine) => engine,

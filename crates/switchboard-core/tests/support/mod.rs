@@ -4,6 +4,9 @@
 //! the test on any unexpected request, and tracing capture.
 #![allow(dead_code)]
 
+pub mod bomb;
+pub mod raw;
+
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -121,9 +124,9 @@ pub fn policy() -> RetryPolicy {
     }
 }
 
-/// An engine for tests under paused time: no client timers at all (a
-/// pending timer would make tokio's paused clock jump while real I/O is in
-/// flight).
+/// An engine for tests under paused time: no client timers and no attempt
+/// deadline (a pending timer would make tokio's paused clock jump while
+/// real I/O is in flight).
 pub fn engine() -> Engine {
     engine_with(policy())
 }
@@ -134,6 +137,7 @@ pub fn engine_with(policy: RetryPolicy) -> Engine {
         .connect_timeout(None)
         .read_timeout(None)
         .pool_idle_timeout(None)
+        .attempt_deadline(None)
         .build()
         .expect("engine")
 }

@@ -1,0 +1,314 @@
+//! What crosses the wire, bounded and explained: the deadline of one
+//! attempt, the cap on a buffered body, and transport failures in words
+//! that name the host.
+//!
+//! Everything a response sends is untrusted. The engine and the OAuth
+//! adapter read bodies only through [`read_capped`] (a buffered JSON or
+//! bytes response: fail beyond the cap) and [`read_prefix`] (an error body:
+//! keep the first bytes, drop the rest), both under the attempt's deadline.
+//!
+//! | limit | default | where to change it |
+//! |---|---|---|
+//! | one attempt, headers and body | [`DEFAULT_ATTEMPT_DEADLINE`] (100 s) | `EngineBuilder::attempt_deadline` |
+//! | one token request | [`DEFAULT_TOKEN_DEADLINE`] (30 s) | `EngineBuilder::token_deadline`, `OAuthHttpClient::with_deadline` |
+//! | a buffered response, decompressed | [`DEFAULT_MAX_RESPONSE_BYTES`] (64 MiB) | `EngineBuilder::max_response_bytes`, a method's `max_response_bytes` |
+//!
+//! The cap counts bytes **after** decompression, while they are read: a
+//! small gzip body that inflates without end is stopped at the cap, never
+//! inflated whole. A `Content-Length` above the cap fails before reading.
+//!
+//! Transport failures are classified by [`Failure::of`]: a host name that
+//! does not resolve ([`Failure::Resolve`]) is a configuration or DNS
+//! problem, not retried; a refused or failed connection sent nothing and is
+//! retried by the engine's policy; a timeout may have reached the service.
+//!
+//! ```
+//! use switchboard_core::wire::{DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES};
+//! assert_eq!(DEFAULT_ATTEMPT_DEADLINE.as_secs(), 100);
+//! assert_eq!(DEFAULT_MAX_RESPONSE_BYTES, 64 * 1024 * 1024);
+//! ```
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
+use url::Url;
+
+/// The default deadline of one attempt: connection, request, response
+/// headers and, for buffered responses, the whole body. 100 seconds, the
+/// request timeout Microsoft's own Graph SDKs use.
+pub const DEFAULT_ATTEMPT_DEADLINE: Duration = Duration::from_secs(100);
+
+/// The default deadline of one token request (a few KiB that the identity
+/// service answers in well under a second): 30 seconds.
+pub const DEFAULT_TOKEN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The default cap on a buffered response body, after decompression:
+/// 64 MiB, far above any Graph page (999 records of a few KiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The range a method's `max_response_bytes` may declare: 1 KiB to 1 GiB.
+/// Larger content belongs in a streamed download.
+pub const METHOD_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1024 * 1024 * 1024;
+
+/// `host` or `host:port` of a URL, for messages: never a path or query,
+/// which can carry secrets (`$skiptoken`).
+///
+/// ```
+/// use switchboard_core::wire::host_label;
+/// let url = url::Url::parse("https://graph.microsoft.com/v1.0/users?$skiptoken=SECRET").unwrap();
+/// assert_eq!(host_label(&url), "graph.microsoft.com");
+/// let url = url::Url::parse("http://127.0.0.1:8080/x").unwrap();
+/// assert_eq!(host_label(&url), "127.0.0.1:8080");
+/// ```
+pub fn host_label(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("(no host)");
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// What went wrong on the wire.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The host name does not resolve (DNS). Nothing was sent.
+    Resolve,
+    /// The host refused the connection (nothing listens on the port).
+    /// Nothing was sent.
+    Refused,
+    /// The connection could not be made (unreachable, TLS handshake, connect
+    /// timeout). Nothing was sent.
+    Connect,
+    /// No data for longer than the read timeout; the request may have
+    /// reached the service.
+    Timeout,
+    /// The attempt's deadline passed before the response was complete.
+    Deadline(Duration),
+    /// The body is larger than the cap (bytes, after decompression).
+    TooLarge(u64),
+    /// The connection broke while the request or response was in flight.
+    Broken,
+}
+
+impl Failure {
+    /// Classify a reqwest error.
+    pub fn of(err: &reqwest::Error) -> Failure {
+        if err.is_dns() {
+            Failure::Resolve
+        } else if err.is_connect() {
+            if refused(err) {
+                Failure::Refused
+            } else {
+                Failure::Connect
+            }
+        } else if err.is_timeout() {
+            Failure::Timeout
+        } else {
+            Failure::Broken
+        }
+    }
+
+    /// Whether nothing reached the service (so any request may be resent).
+    pub fn nothing_sent(self) -> bool {
+        matches!(self, Failure::Resolve | Failure::Refused | Failure::Connect)
+    }
+
+    /// What happened, naming `host` (see [`host_label`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_core::wire::Failure;
+    /// assert_eq!(
+    ///     Failure::Resolve.describe("nonexistent.invalid"),
+    ///     "the host name `nonexistent.invalid` does not resolve (DNS)"
+    /// );
+    /// assert_eq!(
+    ///     Failure::Deadline(Duration::from_secs(100)).describe("graph.microsoft.com"),
+    ///     "`graph.microsoft.com` did not send the whole response within the deadline of 100s"
+    /// );
+    /// ```
+    pub fn describe(self, host: &str) -> String {
+        match self {
+            Failure::Resolve => format!("the host name `{host}` does not resolve (DNS)"),
+            Failure::Refused => format!("`{host}` refused the connection"),
+            Failure::Connect => format!("the connection to `{host}` could not be made"),
+            Failure::Timeout => format!("`{host}` stopped sending data (read timeout)"),
+            Failure::Deadline(limit) => format!(
+                "`{host}` did not send the whole response within the deadline of {}",
+                seconds(limit)
+            ),
+            Failure::TooLarge(cap) => format!(
+                "the response from `{host}` is larger than {}, the limit for a response held in memory",
+                bytes_label(cap)
+            ),
+            Failure::Broken => format!("the connection to `{host}` broke in flight"),
+        }
+    }
+}
+
+/// Whether a `ConnectionRefused` I/O error is in the error's chain.
+fn refused(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// `100s`, `1.5s`, `250ms`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// `64 MiB`, `1500 bytes`.
+pub(crate) fn bytes_label(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    const KIB: u64 = 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n.is_multiple_of(KIB) {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// A failure with its cause, when reqwest gave one.
+#[derive(Debug)]
+pub(crate) struct WireError {
+    /// What happened.
+    pub(crate) failure: Failure,
+    /// reqwest's error, its URL removed.
+    pub(crate) source: Option<reqwest::Error>,
+}
+
+impl WireError {
+    /// From a reqwest error (its URL is dropped: it may carry secrets).
+    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
+        WireError {
+            failure: Failure::of(&err),
+            source: Some(err.without_url()),
+        }
+    }
+
+    fn bare(failure: Failure) -> Self {
+        WireError {
+            failure,
+            source: None,
+        }
+    }
+}
+
+/// Run `work` until `deadline` (if any); `limit` is reported in the error.
+pub(crate) async fn within<T>(
+    deadline: Option<(Instant, Duration)>,
+    work: impl Future<Output = Result<T, WireError>>,
+) -> Result<T, WireError> {
+    match deadline {
+        None => work.await,
+        Some((at, limit)) => match tokio::time::timeout_at(at, work).await {
+            Ok(result) => result,
+            Err(_) => Err(WireError::bare(Failure::Deadline(limit))),
+        },
+    }
+}
+
+/// Read a whole body into memory, at most `cap` bytes after decompression,
+/// before `deadline`. Stops reading as soon as the cap is passed.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: u64,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<Bytes, WireError> {
+    if response.content_length().is_some_and(|n| n > cap) {
+        return Err(WireError::bare(Failure::TooLarge(cap)));
+    }
+    within(deadline, async {
+        // One chunk is the usual case: kept as it is, no copy.
+        let Some(first) = next_chunk(response).await? else {
+            return Ok(Bytes::new());
+        };
+        if first.len() as u64 > cap {
+            return Err(WireError::bare(Failure::TooLarge(cap)));
+        }
+        let Some(second) = next_chunk(response).await? else {
+            return Ok(first);
+        };
+        // The announced length (bounded by the cap) sizes the buffer.
+        let hint = response
+            .content_length()
+            .unwrap_or(0)
+            .min(cap)
+            .max((first.len() + second.len()) as u64);
+        let mut body = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
+        let mut chunk = Some(second);
+        body.extend_from_slice(&first);
+        drop(first);
+        while let Some(next) = chunk {
+            if (body.len() as u64).saturating_add(next.len() as u64) > cap {
+                return Err(WireError::bare(Failure::TooLarge(cap)));
+            }
+            body.extend_from_slice(&next);
+            chunk = next_chunk(response).await?;
+        }
+        Ok(body.freeze())
+    })
+    .await
+}
+
+/// The first `max` bytes of a body (an error body, read for its details),
+/// or fewer when it is shorter, broken off or late. Never fails: what was
+/// read is what there is.
+pub(crate) async fn read_prefix(
+    response: &mut reqwest::Response,
+    max: usize,
+    deadline: Option<(Instant, Duration)>,
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    let _ = within(deadline, async {
+        while body.len() < max {
+            match next_chunk(response).await {
+                Ok(Some(chunk)) => {
+                    let room = max - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    })
+    .await;
+    body
+}
+
+async fn next_chunk(response: &mut reqwest::Response) -> Result<Option<Bytes>, WireError> {
+    response.chunk().await.map_err(WireError::from_reqwest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(bytes_label(64 * 1024 * 1024), "64 MiB");
+        assert_eq!(bytes_label(2048), "2 KiB");
+        assert_eq!(bytes_label(1500), "1500 bytes");
+        assert_eq!(seconds(Duration::from_secs(30)), "30s");
+        assert_eq!(seconds(Duration::from_millis(250)), "250ms");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
+    }
+}
