@@ -134,8 +134,10 @@ class Sandbox:
                 "--cert-path", str(self.dir / "sandbox.pem")]
         help_text = subprocess.run([binary, "sandbox", "--help"], capture_output=True,
                                    text=True, check=False).stdout
-        if "--state" in help_text:
-            # a fresh tenant every run, never the user's own sandbox state
+        # a fresh tenant every run, never the user's own sandbox state
+        if "--no-state" in help_text:
+            args += ["--no-state"]
+        elif "--state" in help_text:
             args += ["--state", str(self.dir / "sandbox-state.json")]
         env = dict(os.environ, HOME=str(self.dir), XDG_DATA_HOME=str(self.dir / "data"),
                    XDG_CONFIG_HOME=str(self.dir / "config"))

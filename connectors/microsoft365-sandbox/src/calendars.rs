@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::datetime::{self, DAY, WEEKDAYS};
 use crate::errors::GraphError;
 use crate::graph::{Ctx, Reply};
+use crate::html_text;
 use crate::mail::{self, recipient};
 use crate::odata::{self, ListOptions};
 use crate::seed::{Rng, obj};
@@ -75,12 +76,7 @@ fn event_json(rng: &mut Rng, s: EventSpec, now: i64) -> Map<String, Value> {
             &crate::tokens::b64url(&rng.next_u64().to_le_bytes())
         )
     });
-    let preview: String = s
-        .body_html
-        .chars()
-        .filter(|c| *c != '<' && *c != '>')
-        .take(100)
-        .collect();
+    let preview = html_text::preview(&s.body_html);
     obj(json!({
         "@odata.etag": format!("W/\"{ck}\""),
         "id": id,
@@ -1107,6 +1103,10 @@ fn update_event(ctx: &mut Ctx, t: &mut Tenant, user: &str, id: &str) -> Result<R
         e.data.insert(
             "body".into(),
             json!({"contentType": "html", "content": spec.body_html}),
+        );
+        e.data.insert(
+            "bodyPreview".into(),
+            json!(html_text::preview(&spec.body_html)),
         );
         e.data
             .insert("attendees".into(), Value::Array(spec.attendees));

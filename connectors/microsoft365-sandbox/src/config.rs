@@ -142,7 +142,10 @@ impl ClientRegistration {
 pub struct SandboxConfig {
     /// Seeds the tenant, the ids, the signing key and the fault plan.
     pub seed: u64,
-    /// The port for identity and Graph; `None` or `Some(0)` picks a free one.
+    /// The port for identity and Graph; `Some(0)` picks a free one. `None`
+    /// picks a free one too, except that a sandbox restored from its
+    /// [`state_file`](Self::state_file) takes the port it had, so that
+    /// installations made against it reach it again.
     pub port: Option<u16>,
     /// The fraction of Graph requests answered 429 (0 to 1).
     pub throttle_rate: f64,
@@ -162,6 +165,17 @@ pub struct SandboxConfig {
     pub token_lifetime: Duration,
     /// Lifetime of refresh tokens.
     pub refresh_token_lifetime: Duration,
+    /// Keep the tenant, app registrations, consents, tokens and data in
+    /// this file across restarts (see the crate's `state_file` docs: what
+    /// is kept, when it is written). When the file exists the sandbox is
+    /// restored from it, and [`seed`](Self::seed) only drives the fault
+    /// plan. `None` (the default): everything lives in memory.
+    pub state_file: Option<PathBuf>,
+    /// Start from the seed even though the state file exists, and replace it.
+    pub reset_state: bool,
+    /// The largest state file read or written (default
+    /// [`crate::DEFAULT_STATE_MAX_BYTES`]).
+    pub state_max_bytes: u64,
 }
 
 impl SandboxConfig {
@@ -178,7 +192,25 @@ impl SandboxConfig {
             clients: Vec::new(),
             token_lifetime: Duration::from_secs(3599),
             refresh_token_lifetime: Duration::from_secs(90 * 24 * 3600),
+            state_file: None,
+            reset_state: false,
+            state_max_bytes: crate::DEFAULT_STATE_MAX_BYTES,
         }
+    }
+
+    /// Keeps the sandbox's state in `path` across restarts; `reset` starts
+    /// from the seed and replaces what the file held.
+    ///
+    /// ```
+    /// use switchboard_microsoft365_sandbox::SandboxConfig;
+    ///
+    /// let config = SandboxConfig::new(7).with_state_file("/tmp/sandbox.json", false);
+    /// assert!(config.state_file.is_some() && !config.reset_state);
+    /// ```
+    pub fn with_state_file(mut self, path: impl Into<PathBuf>, reset: bool) -> Self {
+        self.state_file = Some(path.into());
+        self.reset_state = reset;
+        self
     }
 
     /// Sets the fault rates.
@@ -231,6 +263,12 @@ impl SandboxConfig {
             return Err(Error::invalid_argument(
                 "retry_after_secs",
                 "must be from 0 to 3600 seconds",
+            ));
+        }
+        if self.state_max_bytes < 1024 * 1024 {
+            return Err(Error::invalid_argument(
+                "state_max_bytes",
+                "must be at least 1 MiB (1048576 bytes)",
             ));
         }
         if self.token_lifetime.as_secs() == 0 {

@@ -27,6 +27,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -54,6 +55,7 @@ const DEFAULT_DELEGATED: &[&str] = &[
 
 const CODE_LIFETIME: i64 = 600;
 
+#[derive(Clone, Serialize, Deserialize)]
 struct CodeGrant {
     client_id: String,
     redirect_uri: String,
@@ -68,6 +70,7 @@ struct CodeGrant {
     redeemed: bool,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct RefreshGrant {
     client_id: String,
     user_id: String,
@@ -80,19 +83,46 @@ struct RefreshGrant {
     rotated: bool,
 }
 
+/// An access token the sandbox issued.
+#[derive(Clone, Serialize, Deserialize)]
+struct Issued {
+    /// The epoch it was issued in (see [`IdentityState::epoch`]).
+    epoch: u64,
+    /// Its `exp`.
+    expires: i64,
+}
+
 /// Codes, refresh tokens, issued access tokens and admin consents.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct IdentityState {
     codes: HashMap<String, CodeGrant>,
     refresh: HashMap<String, RefreshGrant>,
-    /// Access token id (`uti`) → the epoch it was issued in.
-    issued: HashMap<String, u64>,
+    /// Access token id (`uti`) → when it was issued and until when it is valid.
+    issued: HashMap<String, Issued>,
     /// Bumped by `expire_all_tokens`.
     pub epoch: u64,
     /// Bumped by `expire_refresh_tokens`.
     pub refresh_epoch: u64,
     /// Client id (lower case) → application permissions an admin granted.
     pub admin_consent: HashMap<String, Vec<String>>,
+}
+
+impl IdentityState {
+    /// Forgets what can no longer be used at `now`: expired codes, refresh
+    /// tokens and access tokens, and access tokens of earlier epochs.
+    /// Keeps the state (and the state file) from growing without end.
+    pub(crate) fn prune(&mut self, now: i64) {
+        self.codes.retain(|_, c| c.expires >= now);
+        self.refresh.retain(|_, r| r.expires >= now);
+        let epoch = self.epoch;
+        self.issued
+            .retain(|_, t| t.epoch == epoch && t.expires > now);
+    }
+
+    fn issue(&mut self, uti: String, expires: i64) {
+        let epoch = self.epoch;
+        self.issued.insert(uti, Issued { epoch, expires });
+    }
 }
 
 fn params(raw: &[u8]) -> HashMap<String, String> {
@@ -838,7 +868,8 @@ fn client_credentials(
     let now = datetime::now();
     let n = st.next();
     let uti = app.signer.opaque_id("uti", n);
-    st.identity.issued.insert(uti.clone(), st.identity.epoch);
+    st.identity
+        .issue(uti.clone(), now + app.token_lifetime as i64);
     let sp_id = service_principal_id(app, client);
     let claims = json!({
         "aud": GRAPH_APP_ID,
@@ -912,7 +943,8 @@ fn issue_delegated(
     let now = datetime::now();
     let n = st.next();
     let uti = app.signer.opaque_id("uti", n);
-    st.identity.issued.insert(uti.clone(), st.identity.epoch);
+    st.identity
+        .issue(uti.clone(), now + app.token_lifetime as i64);
     let (name, upn) = st
         .tenant
         .users
@@ -1046,7 +1078,7 @@ impl App {
         {
             let st = self.lock();
             match st.identity.issued.get(uti) {
-                Some(epoch) if *epoch == st.identity.epoch => {}
+                Some(issued) if issued.epoch == st.identity.epoch => {}
                 _ => return Err(expired()),
             }
         }

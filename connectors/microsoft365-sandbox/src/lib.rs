@@ -55,28 +55,33 @@ mod drive;
 mod errors;
 mod faults;
 mod graph;
+mod html_text;
 mod identity;
 mod mail;
 mod odata;
 mod seed;
 mod server;
 mod state;
+mod state_file;
 mod tls;
 mod tokens;
 mod uploads;
 mod users;
 
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use config::{
     ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, SandboxConfig,
 };
 pub use server::{FaultCounts, RequestRecord, Sandbox, SandboxHandle, SeededUser};
+pub use state_file::DEFAULT_STATE_MAX_BYTES;
 
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
 use crate::state::State;
+use crate::state_file::Persistence;
 use crate::tokens::Signer;
 
 /// The running sandbox's shared state.
@@ -99,12 +104,61 @@ pub(crate) struct App {
     pub(crate) uploads: Mutex<std::collections::HashMap<String, uploads::UploadSession>>,
     ids: AtomicU64,
     upload_ids: AtomicU64,
+    /// Where the state is saved, with a state file.
+    pub(crate) persistence: Option<Arc<Persistence>>,
+}
+
+/// The state lock's guard: taking the state mutably marks it changed, so
+/// the state file is written soon after.
+pub(crate) struct StateGuard<'a> {
+    guard: MutexGuard<'a, State>,
+    persistence: Option<&'a Persistence>,
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        if let Some(p) = self.persistence.take() {
+            p.mark_changed();
+        }
+        &mut self.guard
+    }
 }
 
 impl App {
     /// The state lock (a panic elsewhere does not make it unusable).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
+        StateGuard {
+            guard: self.state.lock().unwrap_or_else(|e| e.into_inner()),
+            persistence: self.persistence.as_deref(),
+        }
+    }
+
+    /// Writes the state file now if the state changed since the last write
+    /// (nothing to do without a state file). Expired grants and tokens are
+    /// forgotten first.
+    pub(crate) async fn save_state(&self) -> switchboard_core::Result<()> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(());
+        };
+        if !persistence.take_changed() {
+            return Ok(());
+        }
+        let snapshot = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.identity.prune(datetime::now());
+            state.clone()
+        };
+        persistence
+            .write(snapshot, self.upload_ids.load(Ordering::Relaxed))
+            .await
     }
 
     /// A fresh GUID for request ids, trace ids and correlation ids.

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::datetime::{self, DAY};
 use crate::errors::GraphError;
 use crate::graph::{Ctx, Reply};
+use crate::html_text;
 use crate::odata::{self, ListOptions};
 use crate::seed::{Rng, obj};
 use crate::state::{Rec, Tenant};
@@ -80,33 +81,6 @@ pub(crate) struct MessageSpec {
     pub importance: String,
 }
 
-fn html_to_text(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let out = out
-        .replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&");
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn preview(html: &str) -> String {
-    html_to_text(html).chars().take(255).collect()
-}
-
 fn new_message(rng: &mut Rng, folder: &str, s: MessageSpec) -> Map<String, Value> {
     let id = rng.outlook_id();
     let ck = rng.change_key();
@@ -124,7 +98,7 @@ fn new_message(rng: &mut Rng, folder: &str, s: MessageSpec) -> Map<String, Value
         "hasAttachments": false,
         "internetMessageId": format!("<{}@{}>", &id[6..26], crate::seed::DOMAIN),
         "subject": s.subject,
-        "bodyPreview": preview(&s.body_html),
+        "bodyPreview": html_text::preview(&s.body_html),
         "importance": s.importance,
         "parentFolderId": folder,
         "conversationId": conv,
@@ -355,7 +329,7 @@ fn present_message(ctx: &mut Ctx, m: &Rec) -> Value {
         && let Some(body) = d.get("body").cloned()
         && body["contentType"] == "html"
     {
-        let text = html_to_text(body["content"].as_str().unwrap_or(""));
+        let text = html_text::text_of(body["content"].as_str().unwrap_or(""));
         d.insert(
             "body".into(),
             json!({"contentType": "text", "content": text}),
@@ -1071,7 +1045,8 @@ fn message_ops(
                 rec.data.insert(k.clone(), val.clone());
             }
             if let Some(html) = patch.get("body").and_then(|b| b["content"].as_str()) {
-                rec.data.insert("bodyPreview".into(), json!(preview(html)));
+                rec.data
+                    .insert("bodyPreview".into(), json!(html_text::preview(html)));
             }
             rec.data.insert(
                 "lastModifiedDateTime".into(),

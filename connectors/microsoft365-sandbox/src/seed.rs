@@ -16,7 +16,7 @@ use crate::state::{Rec, Tenant};
 use crate::{calendars, drive, mail, users};
 
 /// SplitMix64: small, fast and deterministic.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Rng(u64);
 
 impl Rng {

@@ -13,12 +13,14 @@ use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum_server::Handle;
 use switchboard_core::{Error, ErrorKind, Result};
+use tokio::sync::watch;
 
 use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
 use crate::identity::IdentityState;
 use crate::state::State as SandboxState;
+use crate::state_file::{self, Fixed, Persistence, StateLock};
 use crate::tokens::Signer;
 use crate::{App, datetime, drive, graph, identity, seed, tls, uploads};
 
@@ -85,6 +87,15 @@ pub struct SandboxHandle {
     download: Handle<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     cert_path: Option<PathBuf>,
+    /// The seed the tenant was made from (the state file's when restored).
+    seed: u64,
+    /// Whether the state came from the state file.
+    restored: bool,
+    /// Writes the state file after changes; stopped by `stop_saver`.
+    saver: Option<tokio::task::JoinHandle<()>>,
+    stop_saver: watch::Sender<bool>,
+    /// Held while the sandbox uses its state file.
+    _lock: Option<StateLock>,
 }
 
 impl std::fmt::Debug for SandboxHandle {
@@ -127,45 +138,119 @@ fn local_port(l: &std::net::TcpListener) -> Result<u16> {
 impl Sandbox {
     /// Starts a sandbox: binds 127.0.0.1 (the configured port or a free
     /// one) plus a second free port for download URLs, and serves until
-    /// [`SandboxHandle::shutdown`].
+    /// [`SandboxHandle::shutdown`]. With a [`SandboxConfig::state_file`]
+    /// it is restored from that file when it exists, and saves to it.
     pub async fn start(config: SandboxConfig) -> Result<SandboxHandle> {
         config.validate()?;
-        let listener = bind(config.port.unwrap_or(0))?;
-        let port = local_port(&listener)?;
-        let download_listener = bind(0)?;
+        let (lock, restored) = match &config.state_file {
+            Some(path) => {
+                let lock = StateLock::acquire(path)?;
+                let restored = if config.reset_state {
+                    None
+                } else {
+                    state_file::load(path, config.state_max_bytes)?
+                };
+                (Some(lock), restored)
+            }
+            None => (None, None),
+        };
+        let (listener, port) = match (config.port, &restored) {
+            (Some(port), _) => {
+                let l = bind(port)?;
+                let p = local_port(&l)?;
+                (l, p)
+            }
+            (None, Some(r)) if r.fixed.port != 0 => {
+                let l = bind(r.fixed.port).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Configuration,
+                        format!(
+                            "could not listen on 127.0.0.1:{}, the port saved in the state file {} (installations made against this sandbox use it); stop what uses it, or choose a port with --port (0: a free one)",
+                            r.fixed.port,
+                            config.state_file.as_deref().unwrap_or(Path::new("")).display()
+                        ),
+                    )
+                    .with_field("port")
+                    .with_source(e)
+                })?;
+                (l, r.fixed.port)
+            }
+            (None, _) => {
+                let l = bind(0)?;
+                let p = local_port(&l)?;
+                (l, p)
+            }
+        };
+        // download links live an hour: the old port is nice to have, not needed
+        let download_listener = match restored.as_ref().map(|r| r.fixed.download_port) {
+            Some(p) if p != 0 && p != port => bind(p).or_else(|_| bind(0))?,
+            _ => bind(0)?,
+        };
         let download_port = local_port(&download_listener)?;
         let scheme = if config.tls { "https" } else { "http" };
         let base_url = format!("{scheme}://127.0.0.1:{port}");
         let download_origin = format!("{scheme}://127.0.0.1:{download_port}");
-
-        let clients = if config.clients.is_empty() {
-            vec![ClientRegistration::seeded(config.seed)]
-        } else {
-            config.clients.clone()
+        let cert = match (
+            config.tls,
+            restored.as_ref().and_then(|r| r.fixed.tls.clone()),
+        ) {
+            (false, _) => None,
+            (true, Some(saved)) => Some(saved),
+            (true, None) => Some(tls::generate()?),
         };
-        let tenant = seed::build_tenant(config.seed, datetime::now());
+
+        let restored_from = restored.is_some();
+        let (seed, clients, state, upload_counter) = match restored {
+            Some(r) => (r.fixed.seed, r.fixed.clients, r.state, r.upload_counter),
+            None => {
+                let clients = if config.clients.is_empty() {
+                    vec![ClientRegistration::seeded(config.seed)]
+                } else {
+                    config.clients.clone()
+                };
+                let state = SandboxState {
+                    tenant: seed::build_tenant(config.seed, datetime::now()),
+                    identity: IdentityState::default(),
+                    counter: 0,
+                };
+                (config.seed, clients, state, 0)
+            }
+        };
+        let persistence = config.state_file.clone().map(|path| {
+            Arc::new(Persistence::new(
+                path,
+                config.state_max_bytes,
+                Fixed {
+                    seed,
+                    port,
+                    download_port,
+                    tls: cert.clone(),
+                    clients: clients.clone(),
+                },
+            ))
+        });
         let app = Arc::new(App {
             base_url,
             download_origin,
-            signer: Signer::from_seed(config.seed),
+            signer: Signer::from_seed(seed),
             permissions: PermissionTable::load(),
             faults: Faults::new(config.seed, config.throttle_rate, config.fail_rate)
                 .with_retry_after_secs(config.retry_after_secs),
             clients,
-            tenant_id: tenant.tenant_id.clone(),
-            tenant_domain: tenant.domain.clone(),
+            tenant_id: state.tenant.tenant_id.clone(),
+            tenant_domain: state.tenant.domain.clone(),
             token_lifetime: config.token_lifetime.as_secs(),
             refresh_token_lifetime: config.refresh_token_lifetime.as_secs(),
-            state: Mutex::new(SandboxState {
-                tenant,
-                identity: IdentityState::default(),
-                counter: 0,
-            }),
+            state: Mutex::new(state),
             log: Mutex::new(Vec::new()),
             uploads: Mutex::new(Default::default()),
             ids: AtomicU64::new(0),
-            upload_ids: AtomicU64::new(0),
+            upload_ids: AtomicU64::new(upload_counter),
+            persistence,
         });
+        // written at once: a path that cannot be written fails the start,
+        // not the first change
+        app.save_state().await?;
 
         let main_router = main_router(app.clone());
         let download_router = Router::new()
@@ -178,8 +263,7 @@ impl Sandbox {
         let transport = |e: std::io::Error| {
             Error::new(ErrorKind::Transport, "could not start the sandbox's server").with_source(e)
         };
-        if config.tls {
-            let cert = tls::generate()?;
+        if let Some(cert) = cert {
             cert_path = Some(tls::write_pem(
                 config.tls_cert_path.as_deref(),
                 port,
@@ -217,13 +301,23 @@ impl Sandbox {
                 let _ = s2.serve(download_router.into_make_service()).await;
             }));
         }
-        tracing::info!(base_url = %app.base_url, download_origin = %app.download_origin, "sandbox listening");
+        let (stop_saver, stop) = watch::channel(false);
+        let saver = app
+            .persistence
+            .is_some()
+            .then(|| tokio::spawn(state_file::run_saver(app.clone(), stop)));
+        tracing::info!(base_url = %app.base_url, download_origin = %app.download_origin, restored = restored_from, "sandbox listening");
         Ok(SandboxHandle {
             app,
             main,
             download,
             tasks,
             cert_path,
+            seed,
+            restored: restored_from,
+            saver,
+            stop_saver,
+            _lock: lock,
         })
     }
 }
@@ -389,12 +483,41 @@ impl SandboxHandle {
         self.app.request_log()
     }
 
-    /// Stops both listeners and waits for them.
+    /// The seed the tenant was made from: the state file's when the
+    /// sandbox was restored from one, else the configured seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Whether the sandbox was restored from its state file (false when it
+    /// started from the seed: no state file, none yet, or a reset).
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// The state file, when the sandbox keeps one.
+    pub fn state_file(&self) -> Option<&Path> {
+        self.app.persistence.as_ref().map(|p| p.path())
+    }
+
+    /// Writes the state file now, if anything changed since the last write
+    /// (without a state file: nothing to do). The sandbox also saves by
+    /// itself shortly after changes and at shutdown.
+    pub async fn save_state(&self) -> Result<()> {
+        self.app.save_state().await
+    }
+
+    /// Stops both listeners and waits for them, then saves the state file
+    /// (a failure to save is logged).
     pub async fn shutdown(self) {
         self.main.shutdown();
         self.download.shutdown();
         for t in self.tasks {
             let _ = t.await;
+        }
+        let _ = self.stop_saver.send(true);
+        if let Some(saver) = self.saver {
+            let _ = saver.await;
         }
     }
 }

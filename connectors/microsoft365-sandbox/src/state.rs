@@ -9,13 +9,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::identity::IdentityState;
 use crate::seed::Rng;
 
 /// One stored Graph object.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Rec {
     /// The user who owns it (empty for directory-wide records).
     pub owner: String,
@@ -39,7 +40,7 @@ impl Rec {
 }
 
 /// A deleted (or moved-away) record, reported by delta queries.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Tombstone {
     /// Which delta scope saw it go (a folder id, a user id, a drive id, `users`).
     pub scope: String,
@@ -51,6 +52,8 @@ pub(crate) struct Tombstone {
 pub(crate) type Content = bytes::Bytes;
 
 /// The seeded tenant and everything that changes while the sandbox runs.
+/// Saved whole in the state file (`crate::state_file`).
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Tenant {
     pub tenant_id: String,
     pub domain: String,
@@ -64,6 +67,7 @@ pub(crate) struct Tenant {
     pub memberships: Vec<(String, String)>,
     /// user id → manager's user id
     pub managers: HashMap<String, String>,
+    #[serde(with = "crate::state_file::base64_map")]
     pub photos: HashMap<String, Vec<u8>>,
     pub mailbox_settings: HashMap<String, Value>,
     /// `owner|wellknownname` → folder id (`inbox`, `sentitems`, `drafts`,
@@ -84,6 +88,7 @@ pub(crate) struct Tenant {
     pub drives: Vec<Rec>,
     /// owner = drive id, parent = parent item id ("" for the root)
     pub items: Vec<Rec>,
+    #[serde(with = "crate::state_file::base64_map")]
     pub contents: HashMap<String, Content>,
     /// parent = drive item id
     pub permissions: Vec<Rec>,
@@ -123,7 +128,8 @@ impl Tenant {
     }
 }
 
-/// Everything behind the sandbox's one lock.
+/// Everything behind the sandbox's one lock: what the state file keeps.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct State {
     pub tenant: Tenant,
     pub identity: IdentityState,

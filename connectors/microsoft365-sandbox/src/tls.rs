@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use switchboard_core::{Error, ErrorKind, Result};
 
-/// A generated certificate and key, as PEM.
+/// A generated certificate and key, as PEM (kept in the state file, so a
+/// restarted sandbox serves the certificate its clients trust).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct GeneratedCert {
     pub cert_pem: String,
     pub key_pem: String,

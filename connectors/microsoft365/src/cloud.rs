@@ -34,7 +34,7 @@
 //! ```
 //! use switchboard_microsoft365::cloud::Cloud;
 //!
-//! let cloud = Cloud::from_name("us_government").unwrap();
+//! let cloud = Cloud::from_name("usgov").unwrap();
 //! assert_eq!(cloud.default_scope(), "https://graph.microsoft.us/.default");
 //! assert_eq!(cloud.scope("User.Read"), "https://graph.microsoft.us/User.Read");
 //! assert_eq!(cloud.endpoints().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
@@ -57,29 +57,58 @@ pub const LOGIN_URL: &str = "login_url";
 /// The Graph origin of a custom cloud.
 pub const GRAPH_URL: &str = "graph_url";
 
-/// The canonical name of a cloud name or alias: `global`, `us_government`,
-/// `us_government_dod`, `china` or `custom`. Case and surrounding spaces
-/// do not matter.
+/// The cloud names: each row is the canonical name (the one stored and
+/// shown), then the aliases also accepted. Names are compared ignoring
+/// case and surrounding spaces. `custom` (explicit endpoints) is a name too.
+pub const CLOUD_NAMES: &[(&str, &[&str])] = &[
+    ("global", &["public"]),
+    (
+        "usgov",
+        &["us_government", "us_government_l4", "gcc_high", "gcc-high"],
+    ),
+    (
+        "usgov-dod",
+        &["usgov_dod", "us_government_dod", "us_government_l5", "dod"],
+    ),
+    ("china", &["21vianet"]),
+    ("custom", &[]),
+];
+
+/// The canonical name of a cloud name or alias ([`CLOUD_NAMES`]): `global`,
+/// `usgov`, `usgov-dod`, `china` or `custom`. Case and surrounding spaces
+/// do not matter; a typo gets a suggestion.
 ///
 /// ```
 /// use switchboard_microsoft365::cloud::canonical_name;
-/// assert_eq!(canonical_name(" USGov ").unwrap(), "us_government");
+/// assert_eq!(canonical_name(" USGov ").unwrap(), "usgov");
+/// assert_eq!(canonical_name("US_Government_DoD").unwrap(), "usgov-dod");
 /// assert_eq!(canonical_name("mars").unwrap_err().field(), Some("cloud"));
+/// let err = canonical_name("usgovv").unwrap_err();
+/// assert!(err.to_string().contains("did you mean `usgov`?"), "{err}");
 /// ```
 pub fn canonical_name(name: &str) -> Result<&'static str> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "global" | "public" => Ok("global"),
-        "usgov" | "us_government" | "us_government_l4" | "gcc_high" => Ok("us_government"),
-        "usgov-dod" | "usgov_dod" | "us_government_dod" | "us_government_l5" | "dod" => {
-            Ok("us_government_dod")
+    let wanted = name.trim().to_ascii_lowercase();
+    for (canonical, aliases) in CLOUD_NAMES {
+        if *canonical == wanted || aliases.contains(&wanted.as_str()) {
+            return Ok(canonical);
         }
-        "china" => Ok("china"),
-        "custom" => Ok("custom"),
-        _ => Err(Error::invalid_argument(
-            CLOUD,
-            "must be one of global, usgov, usgov-dod, china, or custom (with login_url and graph_url settings)",
-        )),
     }
+    let all = CLOUD_NAMES
+        .iter()
+        .flat_map(|(c, a)| std::iter::once(*c).chain(a.iter().copied()));
+    let hint = switchboard_core::suggest::similar(&wanted, all)
+        .and_then(|alias| canonical_name(alias).ok())
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default();
+    let names: Vec<&str> = CLOUD_NAMES.iter().map(|(c, _)| *c).collect();
+    Err(Error::invalid_argument(
+        CLOUD,
+        format!(
+            "`{}` is not a cloud; {hint}(known: {}; `custom` needs `{LOGIN_URL}` and `{GRAPH_URL}`)",
+            name.trim(),
+            names.join(", ")
+        ),
+    ))
 }
 
 /// A Microsoft cloud (national cloud or explicit endpoints).
@@ -234,10 +263,26 @@ impl Cloud {
                     ),
                 ))
             }
-            ("us_government", None, None) => Ok(Cloud::UsGovernment),
-            ("us_government_dod", None, None) => Ok(Cloud::UsGovernmentDod),
+            ("usgov", None, None) => Ok(Cloud::UsGovernment),
+            ("usgov-dod", None, None) => Ok(Cloud::UsGovernmentDod),
             ("china", None, None) => Ok(Cloud::China),
             _ => Ok(Cloud::Global),
+        }
+    }
+
+    /// The canonical name ([`CLOUD_NAMES`]).
+    ///
+    /// ```
+    /// use switchboard_microsoft365::cloud::Cloud;
+    /// assert_eq!(Cloud::from_name("us_government_l5").unwrap().name(), "usgov-dod");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::UsGovernment => "usgov",
+            Cloud::UsGovernmentDod => "usgov-dod",
+            Cloud::China => "china",
+            Cloud::Custom(_) => "custom",
         }
     }
 

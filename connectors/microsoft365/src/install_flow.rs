@@ -3,8 +3,9 @@
 //!
 //! - **check**: the variant is `delegated` or `application`; the tenant is
 //!   required and checked for the variant ([`TenantId`]); the cloud is one
-//!   of `global`, `usgov` (`us_government`), `usgov-dod`
-//!   (`us_government_dod`), `china`, or `custom` with `login_url` and
+//!   of `global`, `usgov`, `usgov-dod`, `china` (or an alias such as
+//!   `us_government`, stored under its canonical name:
+//!   [`crate::cloud::CLOUD_NAMES`]), or `custom` with `login_url` and
 //!   `graph_url` settings (https, or http on loopback only).
 //! - **begin**: delegated: the authorize URL with PKCE and the scopes of the
 //!   enabled methods ([`consent_plan`]); application: the admin consent URL.
@@ -27,9 +28,9 @@
 //! let flow = Microsoft365Flow::new();
 //! let mut inst = Installation::new("acct", "microsoft365", "0.1.0", "application")
 //!     .with_tenant_id(Some("Contoso.onmicrosoft.com".into()))
-//!     .with_cloud("usgov");
+//!     .with_cloud("us_government");
 //! flow.check(&mut inst).unwrap();
-//! assert_eq!(inst.cloud, "us_government");
+//! assert_eq!(inst.cloud, "usgov");
 //! assert_eq!(inst.tenant_id.as_deref(), Some("contoso.onmicrosoft.com"));
 //! let cloud = switchboard_microsoft365::install_flow::cloud_of(&inst).unwrap();
 //! assert_eq!(cloud.endpoints().allowed_hosts, vec!["graph.microsoft.us".to_string()]);

@@ -106,22 +106,9 @@ fn coerce(method: Option<&MethodDefinition>, name: &str, raw: &str) -> Value {
 
 /// The method's definition, for deciding how to call and print it.
 pub fn method_of(engine: &Engine, ctx: &InstallationContext, id: &str) -> Result<MethodDefinition> {
-    let connector = engine.registry().get(ctx.connector_id()).ok_or_else(|| {
-        Error::invalid_argument(
-            "connector",
-            format!("`{}` is not registered", ctx.connector_id()),
-        )
-    })?;
-    connector.definition().method(id).cloned().ok_or_else(|| {
-        Error::invalid_argument(
-            "method",
-            format!(
-                "connector `{}` has no method `{id}`; see `switchboard methods {}`",
-                ctx.connector_id(),
-                ctx.connector_id()
-            ),
-        )
-    })
+    let registry = engine.registry();
+    let connector = crate::registry::connector(registry, ctx.connector_id(), "connector")?;
+    crate::registry::method(connector.definition(), id, "METHOD").cloned()
 }
 
 /// Records of a paged method: the first page, or every page with `all`.

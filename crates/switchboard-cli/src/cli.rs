@@ -4,9 +4,26 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The heading global options appear under in every command's help.
+pub const GLOBAL_HEADING: &str = "Global options";
+
 /// switchboard: connectors that reach SaaS APIs on behalf of your customers.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    after_help = "Examples:
+  switchboard quickstart                      # everything offline, in one command
+  switchboard connectors
+  switchboard methods microsoft365 --category mail
+  switchboard sandbox                          # an offline Microsoft 365 for install and call
+  switchboard installations --output json
+
+Exit codes: 0 ok, 1 bad input (an unknown installation id too), 2 remote or
+storage failure, 3 a person must (re-)consent, 4 the installation is disabled
+or uninstalled. See docs/cli.md."
+)]
 pub struct Cli {
     /// Options every command accepts.
     #[command(flatten)]
@@ -21,21 +38,29 @@ pub struct Cli {
         long,
         global = true,
         env = "SWITCHBOARD_CONNECTORS_DIR",
-        value_name = "DIR"
+        value_name = "DIR",
+        help_heading = GLOBAL_HEADING
     )]
     pub connectors_dir: Option<PathBuf>,
 }
 
-/// Options every command accepts (before or after the command name).
+/// Options every command accepts (before or after the command name); each
+/// command's help lists only those that mean something to it.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Output format: `table` for people, `json` (one document) or `ndjson`
     /// (one record a line) for scripts.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table, help_heading = GLOBAL_HEADING)]
     pub output: Output,
     /// The installation store: `sqlite:PATH` or `postgres://...`
     /// (default: a SQLite file in the user's data directory).
-    #[arg(long, global = true, env = "SWITCHBOARD_STORE", value_name = "SPEC")]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_STORE",
+        value_name = "SPEC",
+        help_heading = GLOBAL_HEADING
+    )]
     pub store: Option<String>,
     /// Retries per request after throttling or a transient failure.
     #[arg(
@@ -43,7 +68,8 @@ pub struct Global {
         global = true,
         env = "SWITCHBOARD_MAX_RETRIES",
         default_value_t = 4,
-        value_name = "N"
+        value_name = "N",
+        help_heading = GLOBAL_HEADING
     )]
     pub max_retries: u32,
     /// The first backoff wait in milliseconds when the service gives no
@@ -53,7 +79,8 @@ pub struct Global {
         global = true,
         env = "SWITCHBOARD_RETRY_BACKOFF_MS",
         default_value_t = 1000,
-        value_name = "MS"
+        value_name = "MS",
+        help_heading = GLOBAL_HEADING
     )]
     pub retry_backoff_ms: u64,
     /// The deadline of one attempt in seconds: headers and, for a response
@@ -63,7 +90,8 @@ pub struct Global {
         global = true,
         env = "SWITCHBOARD_DEADLINE",
         default_value_t = 100,
-        value_name = "SECS"
+        value_name = "SECS",
+        help_heading = GLOBAL_HEADING
     )]
     pub deadline: u64,
     /// The deadline of one token request in seconds (0: none).
@@ -72,7 +100,8 @@ pub struct Global {
         global = true,
         env = "SWITCHBOARD_TOKEN_DEADLINE",
         default_value_t = 30,
-        value_name = "SECS"
+        value_name = "SECS",
+        help_heading = GLOBAL_HEADING
     )]
     pub token_deadline: u64,
     /// The most bytes, after decompression, of a response held in memory
@@ -84,7 +113,8 @@ pub struct Global {
         env = "SWITCHBOARD_MAX_RESPONSE_BYTES",
         default_value_t = switchboard_core::wire::DEFAULT_MAX_RESPONSE_BYTES,
         value_parser = clap::value_parser!(u64).range(1..),
-        value_name = "BYTES"
+        value_name = "BYTES",
+        help_heading = GLOBAL_HEADING
     )]
     pub max_response_bytes: u64,
     /// The most pages `call --all` reads of one listing.
@@ -94,17 +124,67 @@ pub struct Global {
         env = "SWITCHBOARD_MAX_PAGES",
         default_value_t = switchboard_core::paging::DEFAULT_MAX_PAGES,
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
-        value_name = "N"
+        value_name = "N",
+        help_heading = GLOBAL_HEADING
     )]
     pub max_pages: usize,
+}
+
+/// The global options (by argument id) that mean nothing to a command: its
+/// help does not list them and its command line refuses them. `path` is
+/// the command's name, with the subcommand for `keys` and `new`.
+pub fn ignored_globals(path: &[&str]) -> Vec<&'static str> {
+    // what the command uses: output, store, the deadlines (token requests
+    // and attempts), the engine's retries and limits (calling methods),
+    // run-time connectors
+    let (output, store, deadlines, engine, connectors) = match path {
+        ["connectors" | "methods" | "permissions", ..] => (true, false, false, false, true),
+        ["validate"] => (false, false, false, false, true),
+        ["sandbox"] | ["keys", "generate"] | ["new", ..] => (false, false, false, false, false),
+        // consent exchanges a code or proves a grant with a token request
+        ["install" | "complete" | "reauth"] => (true, true, true, false, true),
+        ["installations" | "uninstall" | "disable" | "enable"] | ["keys"] | ["keys", "rotate"] => {
+            (true, true, false, false, false)
+        }
+        ["quickstart"] => (true, true, true, true, false),
+        _ => (true, true, true, true, true),
+    };
+    let groups: [(bool, &[&'static str]); 5] = [
+        (output, &["output"]),
+        (store, &["store"]),
+        (deadlines, &["deadline", "token_deadline"]),
+        (
+            engine,
+            &[
+                "max_retries",
+                "retry_backoff_ms",
+                "max_response_bytes",
+                "max_pages",
+            ],
+        ),
+        (connectors, &["connectors_dir"]),
+    ];
+    groups
+        .iter()
+        .filter(|(used, _)| !used)
+        .flat_map(|(_, ids)| ids.iter().copied())
+        .collect()
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the connectors built into this binary.
+    #[command(after_help = "Examples:
+  switchboard connectors
+  switchboard connectors --output json
+  switchboard --connectors-dir ./my-connectors connectors")]
     Connectors,
     /// List a connector's methods, with paths resolved for each variant.
+    #[command(after_help = "Examples:
+  switchboard methods microsoft365
+  switchboard methods microsoft365 --variant application --category mail
+  switchboard methods github --output json")]
     Methods {
         /// Connector id (see `switchboard connectors`).
         connector: String,
@@ -116,6 +196,10 @@ pub enum Command {
         category: Option<String>,
     },
     /// The least set of permissions an installation must be granted.
+    #[command(after_help = "Examples:
+  switchboard permissions microsoft365 --variant application
+  switchboard permissions microsoft365 --variant delegated --category mail --category calendars
+  switchboard permissions microsoft365 --variant delegated --method users.get_user")]
     Permissions {
         /// Connector id (only `microsoft365` has a consent planner today).
         connector: String,
@@ -130,16 +214,39 @@ pub enum Command {
         method: Vec<String>,
     },
     /// Validate a directory of definition files; prints every problem, one a line.
+    #[command(after_help = "Examples:
+  switchboard validate connectors/microsoft365/definitions
+  switchboard validate ./acme-crm              # a connector crate: its definitions/
+  switchboard validate ./my-connectors         # each subdirectory holding a connector")]
     Validate {
         /// Directory holding `connector.json` and method files.
         dir: PathBuf,
     },
     /// Run the offline Microsoft 365 sandbox (identity + Graph) until Ctrl-C.
+    #[command(after_help = "Examples:
+  switchboard sandbox                          # state kept in the data directory
+  switchboard sandbox --port 8400 --state ./sandbox.json
+  switchboard sandbox --reset                  # forget everything, start from the seed
+  switchboard sandbox --no-state --throttle-rate 0.3 --fail-rate 0.1
+  switchboard sandbox --tls --cert-path ./sandbox.pem")]
     Sandbox(SandboxArgs),
     /// Install a connector for an account: prints the installation id and the
     /// consent link (or, with --listen, waits for the browser and finishes).
+    #[command(after_help = "Examples:
+  # delegated: a user signs in; switchboard waits on a loopback port
+  switchboard install microsoft365 --variant delegated \\
+      --tenant contoso.onmicrosoft.com --client-id <application id> --listen
+  # application: the secret comes from the environment, a file or stdin, never argv
+  SWITCHBOARD_CLIENT_SECRET=<secret> switchboard install microsoft365 \\
+      --variant application --tenant <tenant id> --client-id <application id>
+  switchboard install microsoft365 --variant application --tenant <tenant id> \\
+      --client-id <application id> --client-secret-file ./secret.txt --enable mail")]
     Install(InstallArgs),
     /// Finish consent with the URL the browser was sent back to.
+    #[command(after_help = "Examples:
+  switchboard complete <installation> --callback 'http://localhost/callback?code=...&state=...'
+  switchboard complete <installation> --callback 'admin_consent=True&tenant=...&state=...' \\
+      --redirect-uri http://localhost/callback")]
     Complete {
         /// The installation id.
         installation: String,
@@ -152,54 +259,76 @@ pub enum Command {
         redirect_uri: Option<String>,
     },
     /// Call a method of an installation.
+    #[command(after_help = "Examples:
+  switchboard call <installation> users.list_users --param top=5
+  switchboard call <installation> mail.list_folder_messages --param folder_id=inbox --all --output ndjson
+  switchboard call <installation> onedrive.download --param item_id=<id> --out ./file.bin
+  switchboard call <installation> mail.send_mail --param 'message={\"subject\":\"Hi\"}'")]
     Call(CallArgs),
     /// Check that an installation's grant works, with one cheap read.
+    #[command(after_help = "Examples:
+  switchboard test <installation>
+  switchboard test <installation> --output json    # exit code 3: consent needed")]
     Test {
         /// The installation id.
         installation: String,
     },
     /// List an account's installations.
+    #[command(after_help = "Examples:
+  switchboard installations
+  switchboard installations --account customer-42 --output json")]
     Installations {
         /// The platform's account reference.
         #[arg(long, default_value = "default")]
         account: String,
     },
     /// Uninstall: the record stays as a tombstone, its secrets are erased.
+    #[command(after_help = "Examples:
+  switchboard uninstall <installation>")]
     Uninstall {
         /// The installation id.
         installation: String,
     },
     /// Start consent again (a new link; the old grant is dropped).
-    Reauth {
-        /// The installation id.
-        installation: String,
-        /// Where consent returns (see `install --redirect-uri`).
-        #[arg(long, value_name = "URI")]
-        redirect_uri: Option<String>,
-    },
+    #[command(after_help = "Examples:
+  switchboard reauth <installation> --listen           # waits for the browser on a loopback port
+  switchboard reauth <installation>                    # prints the link; then `switchboard complete`")]
+    Reauth(ReauthArgs),
     /// Switch an installation off (calls are refused; the grant is kept).
+    #[command(after_help = "Examples:
+  switchboard disable <installation>")]
     Disable {
         /// The installation id.
         installation: String,
     },
     /// Switch a disabled installation back on.
+    #[command(after_help = "Examples:
+  switchboard enable <installation>")]
     Enable {
         /// The installation id.
         installation: String,
     },
     /// Everything offline in one go: sandbox, store, both installs, four tables.
+    #[command(after_help = "Examples:
+  switchboard quickstart
+  switchboard quickstart --seed 7 --output json")]
     Quickstart {
         /// Seeds the sandbox's tenant.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
     /// Manage the master keys that encrypt stored secrets.
+    #[command(after_help = "Examples:
+  switchboard keys rotate
+  switchboard keys generate --id k2")]
     Keys {
         /// What to do with the keys.
         #[command(subcommand)]
         command: KeysCommand,
     },
     /// Create something new from a template (`switchboard new connector NAME`).
+    #[command(after_help = "Examples:
+  switchboard new connector acme-crm --dir /tmp")]
     New {
         /// What to create.
         #[command(subcommand)]
@@ -210,12 +339,14 @@ pub enum Command {
 /// `switchboard sandbox` options.
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
-    /// Port for identity and Graph (0: a free one).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Seeds the tenant, ids, signing key and fault plan.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Port for identity and Graph (0: a free one; default: the port saved
+    /// in the state file, else a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Seeds the tenant, ids, signing key and fault plan (default 42; a
+    /// sandbox restored from its state file keeps its own tenant).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Fraction of Graph requests answered 429 (0 to 1).
     #[arg(long, default_value_t = 0.0, value_name = "RATE")]
     pub throttle_rate: f64,
@@ -225,12 +356,30 @@ pub struct SandboxArgs {
     /// `Retry-After` seconds on injected 429 and 503 answers.
     #[arg(long, default_value_t = 1, value_name = "SECS")]
     pub retry_after: u64,
+    /// How long access tokens last, in seconds (short lifetimes exercise
+    /// refreshing).
+    #[arg(long, default_value_t = 3599, value_name = "SECS")]
+    pub token_lifetime: u64,
     /// Serve https with a self-signed certificate; prints its PEM path.
     #[arg(long)]
     pub tls: bool,
     /// Where to write the certificate with `--tls` (default: the temporary directory).
     #[arg(long, requires = "tls", value_name = "PATH")]
     pub cert_path: Option<PathBuf>,
+    /// Keep the tenant, app registration, consents, tokens and data in this
+    /// file across restarts (default: sandbox-state.json in the user's data
+    /// directory, beside the store).
+    #[arg(long, env = "SWITCHBOARD_SANDBOX_STATE", value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Forget the saved state: start from the seed and replace the file.
+    #[arg(long, conflicts_with = "no_state")]
+    pub reset: bool,
+    /// Keep nothing: the tenant lives in memory and is gone at exit.
+    #[arg(long, conflicts_with = "state")]
+    pub no_state: bool,
+    /// The largest state file read or written, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub state_max_mb: u64,
 }
 
 /// `switchboard install` options.
@@ -238,18 +387,20 @@ pub struct SandboxArgs {
 pub struct InstallArgs {
     /// Connector id (see `switchboard connectors`).
     pub connector: String,
-    /// Auth variant: `delegated` (a user signs in) or `application`
-    /// (an administrator grants access to the whole tenant).
+    /// Auth variant (required): `delegated` (a user signs in) or
+    /// `application` (an administrator grants access to the whole tenant).
     #[arg(long)]
-    pub variant: String,
-    /// The customer's directory (tenant) ID: a GUID or a verified domain.
+    pub variant: Option<String>,
+    /// The customer's directory (tenant) ID (required): a GUID or a
+    /// verified domain.
     #[arg(long, value_name = "TENANT")]
-    pub tenant: String,
+    pub tenant: Option<String>,
     /// The platform's account reference.
     #[arg(long, default_value = "default")]
     pub account: String,
     /// The cloud: global, usgov, usgov-dod, china, or custom (with
-    /// --login-url and --graph-url).
+    /// --login-url and --graph-url). Aliases such as us_government are
+    /// accepted and stored under these names.
     #[arg(long, default_value = "global")]
     pub cloud: String,
     /// Identity origin of a custom cloud (e.g. the sandbox's base URL).
@@ -262,17 +413,40 @@ pub struct InstallArgs {
     /// SWITCHBOARD_CLIENT_ID as the platform's app).
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// The app's client secret value (stored encrypted with the installation).
-    #[arg(
-        long,
-        env = "SWITCHBOARD_CLIENT_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
+    /// Read the app's client secret from this file (surrounding whitespace
+    /// removed). Without this or --client-secret-stdin the secret is
+    /// SWITCHBOARD_CLIENT_SECRET, when set. It is stored encrypted with the
+    /// installation.
+    #[arg(long, value_name = "PATH", conflicts_with = "client_secret_stdin")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Read the app's client secret from standard input (its first line).
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// Refused: a secret on the command line shows in the process list and
+    /// the shell's history.
+    #[arg(long, hide = true, value_name = "SECRET")]
     pub client_secret: Option<String>,
     /// Only these categories or methods (repeatable; default: all).
     #[arg(long, value_name = "ID")]
     pub enable: Vec<String>,
+    /// Where consent returns.
+    #[command(flatten)]
+    pub consent: ConsentReturn,
+}
+
+/// `switchboard reauth` options.
+#[derive(Debug, Clone, Args)]
+pub struct ReauthArgs {
+    /// The installation id.
+    pub installation: String,
+    /// Where consent returns.
+    #[command(flatten)]
+    pub consent: ConsentReturn,
+}
+
+/// Where the browser returns after consent (`install`, `reauth`).
+#[derive(Debug, Clone, Args)]
+pub struct ConsentReturn {
     /// Where consent returns; must be registered on the app (default:
     /// http://localhost/callback).
     #[arg(long, value_name = "URI", conflicts_with = "listen")]
@@ -316,8 +490,14 @@ pub struct CallArgs {
 pub enum KeysCommand {
     /// Add a new master key (key file) and re-encrypt every stored secret
     /// under the newest key.
+    #[command(after_help = "Examples:
+  switchboard keys rotate
+  SWITCHBOARD_MASTER_KEYS=\"$OLD,$(switchboard keys generate --id k2)\" switchboard keys rotate")]
     Rotate,
     /// Print a new `id:base64key` entry for `SWITCHBOARD_MASTER_KEYS`.
+    #[command(after_help = "Examples:
+  switchboard keys generate
+  switchboard keys generate --id k2")]
     Generate {
         /// The key id (letters, digits, `-`, `_`).
         #[arg(long, default_value = "k1")]
@@ -331,6 +511,9 @@ pub enum NewCommand {
     /// Scaffold a connector crate: definitions with one sample method, a
     /// hook module, and tests using switchboard-core's test harness. It
     /// builds, validates and passes its tests as generated.
+    #[command(after_help = "Examples:
+  switchboard new connector acme-crm
+  switchboard new connector acme-crm --dir ./connectors --core-path ../switchboard/crates/switchboard-core")]
     Connector {
         /// The connector id: lower-case letters, digits, `-` and `_`,
         /// starting with a letter (`acme-crm`). The crate is

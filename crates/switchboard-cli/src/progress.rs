@@ -1,10 +1,34 @@
 //! Progress bars on stderr, only when stderr is a terminal: stdout stays
 //! clean for tables, JSON and pipes, and logs and CI output stay quiet.
+//!
+//! While the engine waits before a retry (a 429, a 503...), the bar on
+//! screen says so and for how long ([`retry_wait`]); with no bar (stderr is
+//! not a terminal, or a single call) the same words go to stderr as a line.
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use switchboard_core::retry_wait::RetryWait;
+
+/// The bar on screen now, if any: where retry waits are shown.
+static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn set_active(bar: Option<&ProgressBar>) {
+    let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    *active = bar.cloned();
+}
+
+/// The engine's retry observer: the wait, on the bar or as a line.
+pub fn retry_wait(wait: &RetryWait) {
+    let text = wait.to_string();
+    let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    match active.as_ref() {
+        Some(bar) if !bar.is_finished() => bar.set_message(text),
+        _ => eprintln!("{text}"),
+    }
+}
 
 /// A progress indicator that does nothing when stderr is not a terminal.
 #[derive(Debug)]
@@ -28,7 +52,9 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.set_prefix(what.to_string());
+        bar.set_message("asking the service for the first page");
         bar.enable_steady_tick(Duration::from_millis(120));
+        set_active(Some(&bar));
         Progress { bar: Some(bar) }
     }
 
@@ -39,9 +65,9 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
         let template = if total.is_some() {
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}"
         } else {
-            "{spinner} {prefix} {bytes} {bytes_per_sec}"
+            "{spinner} {prefix} {bytes} {bytes_per_sec} {msg}"
         };
         bar.set_style(
             ProgressStyle::with_template(template)
@@ -49,6 +75,7 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(what.to_string());
+        set_active(Some(&bar));
         Progress { bar: Some(bar) }
     }
 
@@ -70,6 +97,7 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            set_active(None);
         }
     }
 }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use switchboard_core::connector::DefinitionConnector;
+use switchboard_core::connector::{Connector, DefinitionConnector};
+use switchboard_core::definition::{ConnectorDefinition, MethodDefinition};
 use switchboard_core::load::load_connectors_dir;
 use switchboard_core::{Error, ErrorKind, Registry, Result};
 
@@ -59,4 +60,66 @@ pub fn register_dir(registry: &mut Registry, dir: &Path) -> Result<Vec<String>> 
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// The connector `id` of `registry`; an unknown id is an error for
+/// `field` with a suggestion.
+pub fn connector<'a>(
+    registry: &'a Registry,
+    id: &str,
+    field: &str,
+) -> Result<&'a Arc<dyn Connector>> {
+    registry.get(id).ok_or_else(|| {
+        let known: Vec<&str> = registry.iter().map(|c| c.id()).collect();
+        crate::typos::unknown(field, "a connector", id, &known)
+    })
+}
+
+/// Checks that `variant` is one of `def`'s auth variants.
+pub fn check_variant(def: &ConnectorDefinition, variant: &str) -> Result<()> {
+    if def.variant(variant).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = def.auth_variants.iter().map(|v| v.id.as_str()).collect();
+    Err(crate::typos::unknown(
+        "--variant",
+        &format!("a variant of {}", def.id),
+        variant,
+        &known,
+    ))
+}
+
+/// Checks that `category` is one of `def`'s categories.
+pub fn check_category(def: &ConnectorDefinition, category: &str, field: &str) -> Result<()> {
+    if def.categories.iter().any(|k| k.id == category) {
+        return Ok(());
+    }
+    let known: Vec<&str> = def.categories.iter().map(|k| k.id.as_str()).collect();
+    Err(crate::typos::unknown(
+        field,
+        &format!("a category of {}", def.id),
+        category,
+        &known,
+    ))
+}
+
+/// The method `method` of `def`; an unknown id is an error for `field`
+/// with a suggestion.
+pub fn method<'a>(
+    def: &'a ConnectorDefinition,
+    method: &str,
+    field: &str,
+) -> Result<&'a MethodDefinition> {
+    if let Some(found) = def.method(method) {
+        return Ok(found);
+    }
+    let hint = crate::typos::hint(method, def.methods.iter().map(|m| m.id.as_str()));
+    // the methods are many: point to the list instead of printing it
+    Err(Error::invalid_argument(
+        field,
+        format!(
+            "`{method}` is not a method of {id}; {hint}(`switchboard methods {id}` lists them)",
+            id = def.id
+        ),
+    ))
 }

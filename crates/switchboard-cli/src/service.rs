@@ -4,15 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_core::install::Installation;
 use switchboard_core::lifecycle::Installations;
 use switchboard_core::lifecycle::apps::{AppCredential, AppCredentials};
 use switchboard_core::retry::RetryPolicy;
-use switchboard_core::{Engine, Error, Result};
+use switchboard_core::{Engine, Error, ErrorKind, Result};
 use switchboard_microsoft365::install_flow::Microsoft365Flow;
 use switchboard_store::Store;
 use uuid::Uuid;
 
 use crate::cli::Global;
+use crate::exit::{self, CliResult, Failure};
 use crate::registry;
 use crate::store::StoreLocation;
 
@@ -40,7 +42,8 @@ fn seconds(secs: u64) -> Option<Duration> {
 }
 
 /// An engine with every built-in connector and the global retry policy
-/// and limits.
+/// and limits. Waits before retries are shown on the progress bar (or
+/// stderr).
 pub fn engine(global: &Global) -> Result<Engine> {
     Engine::builder(registry::builtin()?)
         .retry_policy(retry_policy(global))
@@ -48,6 +51,7 @@ pub fn engine(global: &Global) -> Result<Engine> {
         .token_deadline(seconds(global.token_deadline))
         .max_response_bytes(global.max_response_bytes)
         .max_pages(global.max_pages)
+        .on_retry_wait(crate::progress::retry_wait)
         .build()
 }
 
@@ -87,6 +91,68 @@ pub async fn open(global: &Global, redirect_uri: Option<&str>) -> Result<Install
     let location = StoreLocation::resolve(global.store.as_deref())?;
     let store = location.open().await?;
     installations(engine(global)?, store, redirect_uri)
+}
+
+/// The service over the store of the global options, for reading: `None`
+/// when nothing was ever stored (nothing is created).
+pub async fn open_read_only(global: &Global) -> Result<Option<(Installations, StoreLocation)>> {
+    let location = StoreLocation::resolve(global.store.as_deref())?;
+    match location.open_read_only().await? {
+        Some(store) => Ok(Some((
+            installations(engine(global)?, store, None)?,
+            location,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn unknown_installation(id: Uuid, location: &StoreLocation) -> Failure {
+    Error::invalid_argument(
+        "installation",
+        format!(
+            "there is no installation {id} in the store {}; `switchboard installations --account <account>` lists an account's installations",
+            location.display()
+        ),
+    )
+    .into()
+}
+
+/// The service and the installation `text` names. An id that is not a
+/// UUID, or that the store does not hold, is bad input (exit code 1); a
+/// store that does not exist yet is not created.
+pub async fn open_installation(
+    global: &Global,
+    text: &str,
+    redirect_uri: Option<&str>,
+) -> CliResult<(Installations, Installation)> {
+    let id = installation_id(text)?;
+    let location = StoreLocation::resolve(global.store.as_deref())?;
+    if !location.exists() {
+        return Err(unknown_installation(id, &location));
+    }
+    let store = location.open().await?;
+    let service = installations(engine(global)?, store, redirect_uri)?;
+    match service.get(id).await {
+        Ok(inst) => Ok((service, inst)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(unknown_installation(id, &location)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The failure for `err`, an installation's lifecycle refusing a command:
+/// when its state is the reason, the exit code says the state
+/// ([`exit::code_for_status`]).
+pub async fn refused(service: &Installations, id: Uuid, err: Error) -> Failure {
+    if err.field() != Some("status") {
+        return err.into();
+    }
+    match service.get(id).await {
+        Ok(inst) => {
+            let code = exit::code_for_status(inst.status);
+            Failure::with_code(err, code)
+        }
+        Err(_) => err.into(),
+    }
 }
 
 /// An installation id argument.

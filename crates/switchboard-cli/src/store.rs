@@ -101,6 +101,32 @@ impl StoreLocation {
         }
     }
 
+    /// Whether anything was ever stored: the SQLite file exists (a
+    /// PostgreSQL store is taken to exist).
+    pub fn exists(&self) -> bool {
+        match sqlite_path(&self.spec) {
+            Some(path) => path.exists(),
+            None => true,
+        }
+    }
+
+    /// Open the store for reading, creating nothing: no directory, no
+    /// store file, no key file. `None` when nothing was ever stored. With
+    /// a key file missing the records are readable, the secrets not.
+    pub async fn open_read_only(&self) -> Result<Option<Store>> {
+        let options = OpenOptions::from_env()?.with_create(false);
+        match Store::open_with(&self.spec, self.master_keys(), options).await {
+            Ok(opened) => {
+                for warning in &opened.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                Ok(Some(opened.store))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && !self.exists() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Open the store with its keys, creating the SQLite file, its
     /// directory and (for a store without secrets) the key file when
     /// missing. What the operator should know goes to stderr.

@@ -96,6 +96,7 @@ use crate::response::{ByteStream, Response, ResponseBody, select_headers};
 use crate::retry::{
     Decision, RetryAfterHeader, RetryPolicy, Stop, Trouble, decide, parse_retry_after,
 };
+use crate::retry_wait::{RetryObserver, RetryWait};
 use crate::wire::{
     DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOKEN_DEADLINE, Failure,
     WireError, host_label, read_capped, read_prefix, within,
@@ -137,9 +138,18 @@ pub struct EngineBuilder {
     max_response_bytes: u64,
     user_agent: String,
     max_pages: usize,
+    on_retry_wait: Option<RetryObserver>,
 }
 
 impl EngineBuilder {
+    /// Call `observer` just before each wait for a retry (after a 429, a
+    /// 503, a lost connection...), for example to tell a person what the
+    /// program waits for. See [`crate::retry_wait`].
+    pub fn on_retry_wait(mut self, observer: impl Fn(&RetryWait) + Send + Sync + 'static) -> Self {
+        self.on_retry_wait = Some(RetryObserver::new(observer));
+        self
+    }
+
     /// The retry policy (default: [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
@@ -241,6 +251,7 @@ impl EngineBuilder {
                 token_deadline: self.token_deadline,
                 max_response_bytes: self.max_response_bytes.max(1),
                 max_pages: self.max_pages.max(1),
+                on_retry_wait: self.on_retry_wait,
             }),
         })
     }
@@ -262,6 +273,7 @@ struct EngineInner {
     token_deadline: Option<Duration>,
     max_response_bytes: u64,
     max_pages: usize,
+    on_retry_wait: Option<RetryObserver>,
 }
 
 impl fmt::Debug for Engine {
@@ -519,6 +531,7 @@ impl Engine {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             user_agent: format!("switchboard/{}", env!("CARGO_PKG_VERSION")),
             max_pages: DEFAULT_MAX_PAGES,
+            on_retry_wait: None,
         }
     }
 
@@ -646,14 +659,10 @@ impl Engine {
         let prepared = Arc::clone(prepared);
         let def = prepared.connector.definition();
         let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
-            let suggestion = def
-                .methods
-                .iter()
-                .map(|m| (strsim::jaro_winkler(&m.id, method_id), &m.id))
-                .filter(|(score, _)| *score > 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, id)| format!("; did you mean `{id}`?"))
-                .unwrap_or_default();
+            let suggestion =
+                crate::suggest::similar(method_id, def.methods.iter().map(|m| m.id.as_str()))
+                    .map(|id| format!("; did you mean `{id}`?"))
+                    .unwrap_or_default();
             return Err(Error::invalid_argument(
                 "method",
                 format!(
@@ -1015,6 +1024,17 @@ impl Engine {
                                 )
                             });
                             drop(response);
+                            if let Some(observer) = &self.inner.on_retry_wait {
+                                observer.notify(&RetryWait::new(
+                                    &method.id,
+                                    ctx.installation_id(),
+                                    retries + 1,
+                                    policy.max_retries,
+                                    wait,
+                                    trouble,
+                                    retry_after.wait.is_some(),
+                                ));
+                            }
                             tokio::time::sleep(wait).await;
                             retries += 1;
                         }

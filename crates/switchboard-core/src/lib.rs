@@ -49,8 +49,10 @@ pub mod redirect;
 pub mod render;
 pub mod response;
 pub mod retry;
+pub mod retry_wait;
 pub mod schema;
 pub mod shared_token;
+pub mod suggest;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validate;

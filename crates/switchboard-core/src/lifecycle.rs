@@ -904,7 +904,11 @@ impl Installations {
                 ));
             }
             InstallationStatus::Disabled => return refuse("enable it first"),
-            _ => return refuse("it was uninstalled; install again"),
+            _ => {
+                return refuse(
+                    "install the connector again (an uninstalled installation is kept only as a record)",
+                );
+            }
         }
         let (flow, definition) = self.flow(&inst.connector_id)?;
         // A definition of another major version than the installation was

@@ -341,14 +341,7 @@ pub fn escape_pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// The element closest to `word` by Jaro-Winkler similarity.
-pub(crate) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (strsim::jaro_winkler(word, k), k))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}
+pub(crate) use crate::suggest::closest;
 
 /// `unknown X "word": did you mean "y"? (known Xs: a, b)`.
 fn unknown_with_suggestion(what: &str, plural: &str, word: &str, known: &[&str]) -> String {

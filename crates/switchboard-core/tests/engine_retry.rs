@@ -607,3 +607,60 @@ async fn a_retry_sends_the_default_and_fixed_headers_again() {
         assert_eq!(request.headers.get_all("prefer").iter().count(), 1);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_wait_is_reported_to_the_retry_observer_before_it_is_taken() {
+    use std::sync::{Arc, Mutex};
+    use switchboard_core::engine::Engine;
+    use switchboard_core::retry_wait::RetryWait;
+
+    let server = server().await;
+    Mock::given(path("/v1.0/users/adele"))
+        .respond_with(sequence(vec![
+            ResponseTemplate::new(429).insert_header("Retry-After", "7"),
+            ResponseTemplate::new(503),
+            json(200, json!({"id": "adele"})),
+        ]))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let seen: Arc<Mutex<Vec<(RetryWait, Duration)>>> = Arc::default();
+    let log = seen.clone();
+    let start = Instant::now();
+    let engine = Engine::builder(registry())
+        .retry_policy(policy())
+        .connect_timeout(None)
+        .read_timeout(None)
+        .on_retry_wait(move |w: &RetryWait| {
+            log.lock().unwrap().push((w.clone(), start.elapsed()));
+        })
+        .build()
+        .unwrap();
+    let ctx = ctx(&server, RecordingCredential::new());
+    let response = engine
+        .call(&ctx, "users.get_user", get_user())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "one report per wait");
+    let (first, at) = &seen[0];
+    assert_eq!(first.method_id, "users.get_user");
+    assert_eq!(first.installation_id, ctx.installation_id());
+    assert_eq!((first.retry, first.status), (1, Some(429)));
+    assert_eq!(first.wait, Duration::from_secs(7));
+    assert!(first.asked_by_service);
+    assert_eq!(*at, Duration::ZERO, "reported before the wait, not after");
+    assert_eq!(
+        first.to_string(),
+        format!(
+            "waiting 7 s for the service: throttled (HTTP 429); retry 1 of {}",
+            policy().max_retries
+        )
+    );
+    let (second, at) = &seen[1];
+    assert_eq!((second.retry, second.status), (2, Some(503)));
+    assert!(!second.asked_by_service);
+    assert_eq!(*at, Duration::from_secs(7));
+    assert_eq!(start.elapsed(), Duration::from_secs(7) + second.wait);
+}

@@ -2,16 +2,17 @@
 
 use std::process::ExitCode;
 
-use switchboard_core::Result;
-
 use crate::call::{CallOptions, call};
 use crate::cli::{CallArgs, Global};
-use crate::service::{self, installation_id};
+use crate::exit::CliResult;
+use crate::service;
 
-pub async fn run(global: &Global, args: CallArgs) -> Result<ExitCode> {
-    let id = installation_id(&args.installation)?;
-    let service = service::open(global, None).await?;
-    let ctx = service.context(id).await?;
+pub async fn run(global: &Global, args: CallArgs) -> CliResult {
+    let (service, inst) = service::open_installation(global, &args.installation, None).await?;
+    let ctx = match service.context(inst.id).await {
+        Ok(ctx) => ctx,
+        Err(err) => return Err(service::refused(&service, inst.id, err).await),
+    };
     let opts = CallOptions {
         method: args.method,
         params: args.params,

@@ -4,14 +4,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
+use switchboard_core::files::read_limited_string;
 use switchboard_core::lifecycle::{ConsentStarted, InstallRequest, Installations};
 use switchboard_core::{Error, Result};
 
-use crate::cli::{Global, InstallArgs};
+use crate::cli::{ConsentReturn, Global, InstallArgs, ReauthArgs};
+use crate::exit::CliResult;
 use crate::installation_view::{InstallationRow, detail_table};
 use crate::loopback::Loopback;
 use crate::output::emit_one;
-use crate::service::{self, DEFAULT_REDIRECT_URI, installation_id};
+use crate::service::{self, DEFAULT_REDIRECT_URI};
+use crate::{registry, typos};
 
 /// The JSON of `install` and `reauth`.
 #[derive(Serialize)]
@@ -39,8 +42,10 @@ fn print_started(global: &Global, started: &ConsentStarted, redirect_uri: &str) 
             vec![("redirect uri".into(), o.redirect_uri.clone())],
         );
         format!(
-            "{table}\nconsent link for {who} (one use):\n{}\nthen: switchboard complete {} --callback '<URL the browser ended on>'",
-            o.consent_url, o.installation.id
+            "{table}\nconsent link for {who} (one use):\n{}\nthen: {} complete {} --callback '<URL the browser ended on>'",
+            o.consent_url,
+            crate::program::invocation(),
+            o.installation.id
         )
     })
 }
@@ -55,9 +60,145 @@ fn print_installation(
     })
 }
 
+/// The installation settings' names, as the flags that set them.
+const FLAGS: &[(&str, &str)] = &[
+    ("tenant_id", "--tenant"),
+    ("tenant", "--tenant"),
+    ("cloud", "--cloud"),
+    ("login_url", "--login-url"),
+    ("graph_url", "--graph-url"),
+    ("client_id", "--client-id"),
+    ("client_secret", "--client-secret-file"),
+    ("variant", "--variant"),
+    ("connector", "CONNECTOR"),
+    ("account", "--account"),
+    ("enable", "--enable"),
+    ("redirect_uri", "--redirect-uri"),
+];
+
+/// `err` with the setting it names replaced by the flag the user typed
+/// (`tenant_id` becomes `--tenant`).
+fn in_flag_terms(err: Error) -> Error {
+    let Some((_, flag)) = err
+        .field()
+        .and_then(|f| FLAGS.iter().find(|(setting, _)| *setting == f))
+    else {
+        return err;
+    };
+    let mut message = err.message().to_string();
+    for (setting, flag) in FLAGS {
+        message = message.replace(&format!("`{setting}`"), &format!("`{flag}`"));
+    }
+    if *flag == "--client-secret-file" {
+        message.push_str(&format!(
+            "; give it with {}, --client-secret-file PATH or --client-secret-stdin",
+            service::CLIENT_SECRET_ENV
+        ));
+    }
+    Error::new(err.kind(), message).with_field(*flag)
+}
+
+/// The most of a secret file or standard input read.
+const MAX_SECRET_BYTES: usize = 64 * 1024;
+
+/// The app's client secret: `--client-secret-file`, `--client-secret-stdin`,
+/// else `SWITCHBOARD_CLIENT_SECRET`. Never from the command line.
+fn client_secret(args: &InstallArgs) -> Result<Option<String>> {
+    if args.client_secret.is_some() {
+        return Err(Error::invalid_argument(
+            "--client-secret",
+            format!(
+                "a secret on the command line shows in the process list and the shell's history; set {}, or pass --client-secret-file PATH or --client-secret-stdin",
+                service::CLIENT_SECRET_ENV
+            ),
+        ));
+    }
+    let (field, text) = if let Some(path) = &args.client_secret_file {
+        let text = read_limited_string(path, MAX_SECRET_BYTES as u64).map_err(|e| {
+            Error::invalid_argument(
+                "--client-secret-file",
+                format!(
+                    "{} {e} (a client secret file holds the secret value only)",
+                    path.display()
+                ),
+            )
+        })?;
+        ("--client-secret-file", text)
+    } else if args.client_secret_stdin {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_SECRET_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                Error::invalid_argument(
+                    "--client-secret-stdin",
+                    format!("cannot read standard input: {e}"),
+                )
+            })?;
+        if bytes.len() > MAX_SECRET_BYTES {
+            return Err(Error::invalid_argument(
+                "--client-secret-stdin",
+                format!(
+                    "standard input has more than {MAX_SECRET_BYTES} bytes; give the secret value only"
+                ),
+            ));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::invalid_argument("--client-secret-stdin", "standard input is not UTF-8 text")
+        })?;
+        let first = text.lines().next().unwrap_or_default().to_string();
+        ("--client-secret-stdin", first)
+    } else {
+        match std::env::var(service::CLIENT_SECRET_ENV) {
+            Ok(v) if !v.trim().is_empty() => (service::CLIENT_SECRET_ENV, v),
+            _ => return Ok(None),
+        }
+    };
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(Error::invalid_argument(field, "the client secret is empty"));
+    }
+    Ok(Some(secret.to_string()))
+}
+
+/// The install request, checked in the order a person reads the command:
+/// the connector, its variant, the tenant, what to enable, the app.
 fn request(args: &InstallArgs) -> Result<InstallRequest> {
-    let mut req = InstallRequest::new(&args.account, &args.connector, &args.variant)
-        .setting("tenant_id", args.tenant.clone())
+    let registry = registry::builtin()?;
+    let def = registry::connector(&registry, &args.connector, "CONNECTOR")?.definition();
+    let variant = args.variant.as_deref().ok_or_else(|| {
+        let known: Vec<&str> = def.auth_variants.iter().map(|v| v.id.as_str()).collect();
+        Error::invalid_argument(
+            "--variant",
+            format!("is required: one of {}", known.join(", ")),
+        )
+    })?;
+    registry::check_variant(def, variant)?;
+    for item in &args.enable {
+        if def.method(item).is_none() && !def.categories.iter().any(|c| c.id == *item) {
+            let categories: Vec<&str> = def.categories.iter().map(|c| c.id.as_str()).collect();
+            let methods = def.methods.iter().map(|m| m.id.as_str());
+            return Err(Error::invalid_argument(
+                "--enable",
+                format!(
+                    "`{item}` is neither a category nor a method of {id}; {}(categories: {}; `switchboard methods {id}` lists the methods)",
+                    typos::hint(item, categories.iter().copied().chain(methods)),
+                    categories.join(", "),
+                    id = def.id
+                ),
+            ));
+        }
+    }
+    let tenant = args.tenant.as_deref().ok_or_else(|| {
+        Error::invalid_argument(
+            "--tenant",
+            "is required: the customer's directory (tenant) ID, a GUID or a verified domain such as contoso.onmicrosoft.com",
+        )
+    })?;
+    let mut req = InstallRequest::new(&args.account, &args.connector, variant)
+        .setting("tenant_id", tenant.to_string())
         .cloud(args.cloud.clone());
     if let Some(url) = &args.login_url {
         req = req.setting("login_url", url.clone());
@@ -68,9 +209,10 @@ fn request(args: &InstallArgs) -> Result<InstallRequest> {
     if !args.enable.is_empty() {
         req = req.enable(args.enable.iter().cloned());
     }
-    match (&args.client_id, &args.client_secret) {
-        (Some(id), secret) => req = req.own_client(id.clone(), secret.clone()),
-        (None, _) if std::env::var_os(service::CLIENT_ID_ENV).is_none() => {
+    let secret = client_secret(args)?;
+    match &args.client_id {
+        Some(id) => req = req.own_client(id.clone(), secret),
+        None if std::env::var_os(service::CLIENT_ID_ENV).is_none() => {
             return Err(Error::invalid_argument(
                 "--client-id",
                 format!(
@@ -79,42 +221,63 @@ fn request(args: &InstallArgs) -> Result<InstallRequest> {
                 ),
             ));
         }
-        (None, _) => {}
+        None => {}
     }
     Ok(req)
 }
 
-pub async fn install(global: &Global, args: InstallArgs) -> Result<ExitCode> {
-    let req = request(&args)?;
+/// Where consent returns: with `--listen` a loopback listener and its
+/// redirect URI, else `--redirect-uri` (default [`DEFAULT_REDIRECT_URI`]).
+async fn consent_return(args: &ConsentReturn) -> Result<(Option<Loopback>, String)> {
     if args.listen {
         let loopback = Loopback::bind().await?;
         let redirect = loopback.redirect_uri().to_string();
-        let service = service::open(global, Some(&redirect)).await?;
-        let started = service.install(req).await?;
-        print_started(global, &started, &redirect)?;
-        eprintln!(
-            "waiting up to {} s for the browser to come back to {redirect} ...",
-            args.timeout
-        );
-        let expected = started.clone();
-        let callback = loopback
-            .wait(Duration::from_secs(args.timeout), move |url| {
-                expected.is_callback_for(url)
-            })
-            .await?;
-        let active = service.complete(started.installation.id, &callback).await?;
-        eprintln!("consent completed; the installation is {}", active.status);
-        print_installation(global, &active)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok((Some(loopback), redirect));
     }
     let redirect = args
         .redirect_uri
         .clone()
         .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_string());
-    let service = service::open(global, Some(&redirect)).await?;
-    let started = service.install(req).await?;
-    print_started(global, &started, &redirect)?;
+    Ok((None, redirect))
+}
+
+/// Print the consent link; with a listener, wait for the browser's
+/// callback and finish consent.
+async fn consent(
+    global: &Global,
+    service: &Installations,
+    started: &ConsentStarted,
+    (loopback, redirect): (Option<Loopback>, String),
+    timeout: u64,
+) -> CliResult {
+    print_started(global, started, &redirect)?;
+    let Some(loopback) = loopback else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!("waiting up to {timeout} s for the browser to come back to {redirect} ...");
+    let id = started.installation.id;
+    // only the callback of this consent ends the wait (forged ones are ignored)
+    let expected = started.clone();
+    let callback = loopback
+        .wait(Duration::from_secs(timeout), move |url| {
+            expected.is_callback_for(url)
+        })
+        .await?;
+    let active = match service.complete(id, &callback).await {
+        Ok(active) => active,
+        Err(err) => return Err(service::refused(service, id, err).await),
+    };
+    eprintln!("consent completed; the installation is {}", active.status);
+    print_installation(global, &active)?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn install(global: &Global, args: InstallArgs) -> CliResult {
+    let req = request(&args)?;
+    let back = consent_return(&args.consent).await?;
+    let service = service::open(global, Some(&back.1)).await?;
+    let started = service.install(req).await.map_err(in_flag_terms)?;
+    consent(global, &service, &started, back, args.consent.timeout).await
 }
 
 /// The redirect URI a callback URL came back to: the URL without its query.
@@ -130,28 +293,30 @@ pub async fn complete(
     installation: &str,
     callback: &str,
     redirect_uri: Option<String>,
-) -> Result<ExitCode> {
-    let id = installation_id(installation)?;
+) -> CliResult {
     let redirect = redirect_uri
         .or_else(|| redirect_of(callback))
         .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_string());
-    let service: Installations = service::open(global, Some(&redirect)).await?;
-    let active = service.complete(id, callback).await?;
+    let (service, inst) = service::open_installation(global, installation, Some(&redirect)).await?;
+    let active = match service.complete(inst.id, callback).await {
+        Ok(active) => active,
+        Err(err) => return Err(service::refused(&service, inst.id, err).await),
+    };
     print_installation(global, &active)?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn reauth(
-    global: &Global,
-    installation: &str,
-    redirect_uri: Option<String>,
-) -> Result<ExitCode> {
-    let id = installation_id(installation)?;
-    let redirect = redirect_uri.unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_string());
-    let service = service::open(global, Some(&redirect)).await?;
-    let started = service.reauthenticate(id).await?;
-    print_started(global, &started, &redirect)?;
-    Ok(ExitCode::SUCCESS)
+/// `reauth`: a new consent link, printed, or with `--listen` followed to
+/// the end on a loopback redirect URI (the listener `install --listen` uses).
+pub async fn reauth(global: &Global, args: ReauthArgs) -> CliResult {
+    let back = consent_return(&args.consent).await?;
+    let (service, inst) =
+        service::open_installation(global, &args.installation, Some(&back.1)).await?;
+    let started = match service.reauthenticate(inst.id).await {
+        Ok(started) => started,
+        Err(err) => return Err(service::refused(&service, inst.id, err).await),
+    };
+    consent(global, &service, &started, back, args.consent.timeout).await
 }
 
 #[cfg(test)]

@@ -7,13 +7,27 @@ use switchboard_core::lifecycle::report::ConnectionReport;
 use switchboard_core::{Error, Result};
 
 use crate::cli::Global;
-use crate::exit;
+use crate::exit::{self, CliResult};
 use crate::installation_view::{InstallationRow, detail_table, list_table};
 use crate::output::{emit_one, emit_rows, eprintln_human, kv_table};
-use crate::service::{self, installation_id};
+use crate::service;
+use crate::store::StoreLocation;
 
+/// Lists without creating anything: no store, directory or key file
+/// appears when there is none yet.
 pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
-    let service = service::open(global, None).await?;
+    let Some((service, location)) = service::open_read_only(global).await? else {
+        let rows: Vec<InstallationRow> = Vec::new();
+        emit_rows(global.output, &rows, list_table)?;
+        if global.output == crate::cli::Output::Table {
+            let location = StoreLocation::resolve(global.store.as_deref())?;
+            eprintln!(
+                "nothing is stored yet ({} does not exist): `switchboard install` makes the first installation",
+                location.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
     let mut rows = Vec::new();
     let mut unreadable: Vec<Error> = Vec::new();
     for item in service.list_by_account(account).await? {
@@ -27,7 +41,10 @@ pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
         eprintln_human(&format!("warning: an installation could not be read: {e}"));
     }
     if rows.is_empty() && global.output == crate::cli::Output::Table {
-        eprintln!("account `{account}` has no installations (use --account to name another)");
+        eprintln!(
+            "account `{account}` has no installations in {} (use --account to name another)",
+            location.display()
+        );
     }
     Ok(if unreadable.is_empty() {
         ExitCode::SUCCESS
@@ -36,7 +53,8 @@ pub async fn list(global: &Global, account: &str) -> Result<ExitCode> {
     })
 }
 
-/// How a failed connection test exits.
+/// How a failed connection test exits: an installation not ready by its
+/// state ([`exit::code_for_status`]), else by the error's kind.
 fn report_code(report: &ConnectionReport) -> u8 {
     if report.ok {
         return 0;
@@ -46,18 +64,15 @@ fn report_code(report: &ConnectionReport) -> u8 {
         Some("invalid_argument" | "configuration") => exit::BAD_INPUT,
         Some(_) => exit::REMOTE,
         None => match report.status {
-            Some(InstallationStatus::PendingConsent | InstallationStatus::NeedsReauth) => {
-                exit::REAUTH
-            }
-            _ => exit::BAD_INPUT,
+            Some(status) => exit::code_for_status(status),
+            None => exit::BAD_INPUT,
         },
     }
 }
 
-pub async fn test(global: &Global, installation: &str) -> Result<ExitCode> {
-    let id = installation_id(installation)?;
-    let service = service::open(global, None).await?;
-    let report = service.test_connection(id).await?;
+pub async fn test(global: &Global, installation: &str) -> CliResult {
+    let (service, inst) = service::open_installation(global, installation, None).await?;
+    let report = service.test_connection(inst.id).await?;
     emit_one(global.output, &report, |r| {
         let mut rows = vec![
             vec![
@@ -100,13 +115,17 @@ pub enum Change {
     Enable,
 }
 
-pub async fn change(global: &Global, installation: &str, change: Change) -> Result<ExitCode> {
-    let id = installation_id(installation)?;
-    let service = service::open(global, None).await?;
-    let inst = match change {
-        Change::Uninstall => service.uninstall(id).await?,
-        Change::Disable => service.disable(id).await?,
-        Change::Enable => service.enable(id).await?,
+pub async fn change(global: &Global, installation: &str, change: Change) -> CliResult {
+    let (service, inst) = service::open_installation(global, installation, None).await?;
+    let id = inst.id;
+    let changed = match change {
+        Change::Uninstall => service.uninstall(id).await,
+        Change::Disable => service.disable(id).await,
+        Change::Enable => service.enable(id).await,
+    };
+    let inst = match changed {
+        Ok(inst) => inst,
+        Err(err) => return Err(service::refused(&service, id, err).await),
     };
     let row = InstallationRow::from(&inst);
     emit_one(global.output, &row, |r| {
@@ -139,6 +158,6 @@ mod tests {
         let pending = ConnectionReport::not_ready(InstallationStatus::PendingConsent, "consent");
         assert_eq!(report_code(&pending), exit::REAUTH);
         let disabled = ConnectionReport::not_ready(InstallationStatus::Disabled, "off");
-        assert_eq!(report_code(&disabled), exit::BAD_INPUT);
+        assert_eq!(report_code(&disabled), exit::SWITCHED_OFF);
     }
 }

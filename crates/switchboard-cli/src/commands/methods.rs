@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
+use switchboard_core::Result;
 use switchboard_core::definition::{AuthVariant, ConnectorDefinition, MethodDefinition};
-use switchboard_core::{Error, Result};
 
 use crate::cli::Output;
 use crate::output::{emit_rows, table};
@@ -45,31 +45,11 @@ pub fn rows(
     variant: Option<&str>,
     category: Option<&str>,
 ) -> Result<Vec<MethodRow>> {
-    if let Some(v) = variant
-        && def.variant(v).is_none()
-    {
-        let known: Vec<&str> = def.auth_variants.iter().map(|v| v.id.as_str()).collect();
-        return Err(Error::invalid_argument(
-            "--variant",
-            format!(
-                "`{v}` is not a variant of {}; use one of: {}",
-                def.id,
-                known.join(", ")
-            ),
-        ));
+    if let Some(v) = variant {
+        registry::check_variant(def, v)?;
     }
-    if let Some(c) = category
-        && !def.categories.iter().any(|k| k.id == c)
-    {
-        let known: Vec<&str> = def.categories.iter().map(|k| k.id.as_str()).collect();
-        return Err(Error::invalid_argument(
-            "--category",
-            format!(
-                "`{c}` is not a category of {}; use one of: {}",
-                def.id,
-                known.join(", ")
-            ),
-        ));
+    if let Some(c) = category {
+        registry::check_category(def, c, "--category")?;
     }
     let mut out = Vec::new();
     for method in &def.methods {
@@ -95,16 +75,7 @@ pub fn run(
     output: Output,
 ) -> Result<ExitCode> {
     let registry = registry::builtin()?;
-    let Some(found) = registry.get(connector) else {
-        let known: Vec<&str> = registry.iter().map(|c| c.id()).collect();
-        return Err(Error::invalid_argument(
-            "connector",
-            format!(
-                "`{connector}` is not a known connector; use one of: {}",
-                known.join(", ")
-            ),
-        ));
-    };
+    let found = registry::connector(&registry, connector, "CONNECTOR")?;
     let rows = rows(found.definition(), variant, category)?;
     emit_rows(output, &rows, |rows| {
         let cells = rows

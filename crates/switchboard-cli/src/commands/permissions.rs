@@ -28,17 +28,20 @@ pub fn run(
     output: Output,
 ) -> Result<ExitCode> {
     let registry = registry::builtin()?;
-    let found = registry.get(connector).ok_or_else(|| {
-        Error::invalid_argument(
-            "connector",
-            format!("`{connector}` is not a known connector"),
-        )
-    })?;
+    let found = registry::connector(&registry, connector, "CONNECTOR")?;
     if connector != "microsoft365" {
         return Err(Error::invalid_argument(
-            "connector",
+            "CONNECTOR",
             format!("`{connector}` has no consent planner; only microsoft365 does"),
         ));
+    }
+    let def = found.definition();
+    registry::check_variant(def, variant)?;
+    for c in &categories {
+        registry::check_category(def, c, "--category")?;
+    }
+    for m in &methods {
+        registry::method(def, m, "--method")?;
     }
     let enabled = if categories.is_empty() && methods.is_empty() {
         Enabled::all()

@@ -234,31 +234,40 @@ pub async fn follow_consent(url: &str) -> Result<String> {
 }
 
 fn real_tenant_help() -> String {
-    "
+    let sb = crate::program::invocation();
+    let mut text = format!(
+        "
 That was the sandbox. The same against real Microsoft 365:
 
   # 1. In Microsoft Entra ID, register an app. Add the redirect URI
   #    http://127.0.0.1/callback (Entra accepts loopback redirect URIs on any
   #    port); for the application variant, create a client secret and grant
   #    the permissions this lists:
-  switchboard permissions microsoft365 --variant application
+  {sb} permissions microsoft365 --variant application
 
   # 2. Delegated: a user signs in in the browser; switchboard listens on a
   #    loopback port and finishes by itself
-  switchboard install microsoft365 --variant delegated \\
+  {sb} install microsoft365 --variant delegated \\
       --tenant contoso.onmicrosoft.com --client-id <application id> --listen
 
   # 3. Application: an administrator opens the printed admin consent link,
-  #    then you pass the URL the browser ended on
-  SWITCHBOARD_CLIENT_SECRET=<secret value> switchboard install microsoft365 \\
+  #    then you pass the URL the browser ended on (the secret comes from the
+  #    environment, --client-secret-file or --client-secret-stdin, never argv)
+  SWITCHBOARD_CLIENT_SECRET=<secret value> {sb} install microsoft365 \\
       --variant application --tenant <tenant id> --client-id <application id>
-  switchboard complete <installation> --callback '<URL the browser ended on>'
+  {sb} complete <installation> --callback '<URL the browser ended on>'
 
   # 4. Check the grant and call methods
-  switchboard test <installation>
-  switchboard call <installation> users.list_users --param top=5
-  switchboard call <installation> mail.list_folder_messages --param folder_id=inbox --all --output ndjson
+  {sb} test <installation>
+  {sb} call <installation> users.list_users --param top=5
+  {sb} call <installation> mail.list_folder_messages --param folder_id=inbox --all --output ndjson
 
 See docs/cli.md for every command."
-        .to_string()
+    );
+    if !crate::program::is_on_path() {
+        text.push_str(
+            "\n`switchboard` is not on your PATH, so these use the full path of this binary; `cargo install --path crates/switchboard-cli` installs it (the first build takes a few minutes).",
+        );
+    }
+    text
 }

@@ -79,6 +79,8 @@ impl FakeIdentity {
 /// `login` and Graph at `graph_url`: the installation id and the callback
 /// an administrator's browser would bring back after consenting.
 pub async fn begin_application(cli: &Cli, login: &str, graph_url: &str) -> (String, String) {
+    let client_id = "11112222-3333-4444-5555-666677778888";
+    let secret_file = cli.secret_file(client_id, "fake-client-secret");
     let started = cli
         .json(&[
             "install",
@@ -94,9 +96,9 @@ pub async fn begin_application(cli: &Cli, login: &str, graph_url: &str) -> (Stri
             "--graph-url",
             graph_url,
             "--client-id",
-            "11112222-3333-4444-5555-666677778888",
-            "--client-secret",
-            "fake-client-secret",
+            client_id,
+            "--client-secret-file",
+            secret_file.to_str().unwrap(),
         ])
         .await;
     let id = started["installation"]["id"].as_str().unwrap().to_string();

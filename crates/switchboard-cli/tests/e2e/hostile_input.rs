@@ -369,6 +369,9 @@ async fn upload_small_reads_no_more_than_its_limit_and_sends_nothing_over_it() {
 #[tokio::test]
 async fn an_endless_key_file_is_refused_unread() {
     let cli = Cli::new().env("SWITCHBOARD_KEY_FILE", "/dev/zero");
+    // a store to read (an empty file is an empty SQLite database): without
+    // one, `installations` reads no key file at all
+    std::fs::write(cli.dir().join("store.db"), b"").unwrap();
     let run = cli.run(&["installations"]).await;
     assert_eq!(run.code(), 1, "{run}");
     assert!(

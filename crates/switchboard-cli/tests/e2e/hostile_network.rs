@@ -363,6 +363,8 @@ async fn a_closed_graph_port_is_retried_then_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_install_in_china_consents_with_chinas_hosts() {
     let cli = Cli::new();
+    let client_id = "11112222-3333-4444-5555-666677778888";
+    let secret_file = cli.secret_file(client_id, "china-app-secret");
     let started = cli
         .json(&[
             "install",
@@ -374,9 +376,9 @@ async fn an_install_in_china_consents_with_chinas_hosts() {
             "--cloud",
             "china",
             "--client-id",
-            "11112222-3333-4444-5555-666677778888",
-            "--client-secret",
-            "china-app-secret",
+            client_id,
+            "--client-secret-file",
+            secret_file.to_str().unwrap(),
         ])
         .await;
     let consent = url::Url::parse(started["consent_url"].as_str().unwrap()).unwrap();

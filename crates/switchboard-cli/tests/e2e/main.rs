@@ -1,8 +1,10 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
 mod every_method;
+mod exit_codes;
 mod fake_microsoft;
 mod faults;
+mod first_hour;
 mod harness;
 mod hostile_input;
 mod hostile_network;
@@ -12,3 +14,4 @@ mod keys;
 mod permissions;
 mod quickstart;
 mod sandbox_command;
+mod sandbox_state;

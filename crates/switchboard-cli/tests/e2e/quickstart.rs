@@ -25,6 +25,22 @@ async fn quickstart_prints_four_tables_offline() {
         assert!(out.contains(expected), "missing {expected}: {run}");
     }
     assert!(out.contains("switchboard install microsoft365 --variant delegated"));
+    // the next steps name this binary, which is not on the PATH here, so
+    // that they work as printed: run one
+    let permissions = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.ends_with("permissions microsoft365 --variant application"))
+        .unwrap_or_else(|| panic!("no permissions step: {run}"));
+    assert!(
+        permissions.starts_with(crate::harness::binary()),
+        "{permissions}"
+    );
+    let cli = Cli::new();
+    let step = cli.shell(permissions).output().await.unwrap();
+    assert!(step.status.success(), "{permissions}: {step:?}");
+    assert!(String::from_utf8_lossy(&step.stdout).contains("scope to request:"));
+    assert!(out.contains("is not on your PATH"), "{run}");
 
     let json = Cli::new().json(&["quickstart"]).await;
     for method in [
