@@ -184,10 +184,13 @@ async fn delegated_lifecycle_on_the_memory_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delegated_lifecycle_on_persistent_stores() {
-    for stores in persistent().await {
-        delegated_lifecycle(stores).await;
-    }
+async fn delegated_lifecycle_on_sqlite() {
+    delegated_lifecycle(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_delegated_lifecycle() {
+    delegated_lifecycle(postgres().await).await;
 }
 
 async fn application_lifecycle(stores: Stores) {
@@ -299,10 +302,13 @@ async fn application_lifecycle_on_the_memory_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn application_lifecycle_on_persistent_stores() {
-    for stores in persistent().await {
-        application_lifecycle(stores).await;
-    }
+async fn application_lifecycle_on_sqlite() {
+    application_lifecycle(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_application_lifecycle() {
+    application_lifecycle(postgres().await).await;
 }
 
 /// Transitions from the wrong state are refused with words saying what
@@ -436,58 +442,65 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
 /// A grant that stopped working (`invalid_grant`, AADSTS70008) moves the
 /// installation to NeedsReauth, persisted for every node; further calls
 /// are refused without a request; re-authentication is then allowed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_grant_moves_the_installation_to_needs_reauth_for_every_node() {
-    for stores in persistent().await {
-        let kind = stores.kind;
-        let server = MockServer::start().await;
-        catch_all(&server).await;
-        let svc = service(stores.a.clone(), "node-a", CLIENT_SECRET);
-        let id = active_delegated(&svc, &server, "acct-4", "code-1", "rt-1").await;
-        token_mock(
-            "refresh_token",
-            "refresh_token=rt-1",
-            aadsts("invalid_grant", 70008),
-            400,
-        )
-        .named("expired grant")
-        .expect(1)
-        .mount(&server)
-        .await;
-        let report = svc.test_connection(id).await.unwrap();
-        assert!(!report.ok);
-        assert_eq!(report.error_kind.as_deref(), Some("needs_reauth"));
-        assert!(
-            report.message.contains("the user must sign in again"),
-            "{}",
-            report.message
-        );
-        assert!(
-            report.message.contains("re-authenticate"),
-            "{}",
-            report.message
-        );
-        assert_eq!(report.code.as_deref(), Some("AADSTS70008"));
-        assert_eq!(
-            report.status,
-            Some(InstallationStatus::NeedsReauth),
-            "{kind}"
-        );
+async fn invalid_grant_moves_the_installation_to_needs_reauth_for_every_node(stores: Stores) {
+    let kind = stores.kind;
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    let svc = service(stores.a.clone(), "node-a", CLIENT_SECRET);
+    let id = active_delegated(&svc, &server, "acct-4", "code-1", "rt-1").await;
+    token_mock(
+        "refresh_token",
+        "refresh_token=rt-1",
+        aadsts("invalid_grant", 70008),
+        400,
+    )
+    .named("expired grant")
+    .expect(1)
+    .mount(&server)
+    .await;
+    let report = svc.test_connection(id).await.unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.error_kind.as_deref(), Some("needs_reauth"));
+    assert!(
+        report.message.contains("the user must sign in again"),
+        "{}",
+        report.message
+    );
+    assert!(
+        report.message.contains("re-authenticate"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.code.as_deref(), Some("AADSTS70008"));
+    assert_eq!(
+        report.status,
+        Some(InstallationStatus::NeedsReauth),
+        "{kind}"
+    );
 
-        // the other node reads the status from the store
-        let seen = stores.b.get(id).await.unwrap().unwrap();
-        assert_eq!(seen.status, InstallationStatus::NeedsReauth, "{kind}");
-        assert!(seen.last_error.unwrap().contains("sign in again"));
-        let other = service(stores.b.clone(), "node-b", CLIENT_SECRET);
-        let err = other.context(id).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::NeedsReauth);
-        let again = other.reauthenticate(id).await.unwrap();
-        assert_eq!(
-            again.installation.status,
-            InstallationStatus::PendingConsent
-        );
-        server.verify().await;
-    }
+    // the other node reads the status from the store
+    let seen = stores.b.get(id).await.unwrap().unwrap();
+    assert_eq!(seen.status, InstallationStatus::NeedsReauth, "{kind}");
+    assert!(seen.last_error.unwrap().contains("sign in again"));
+    let other = service(stores.b.clone(), "node-b", CLIENT_SECRET);
+    let err = other.context(id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NeedsReauth);
+    let again = other.reauthenticate(id).await.unwrap();
+    assert_eq!(
+        again.installation.status,
+        InstallationStatus::PendingConsent
+    );
+    server.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_grant_moves_the_installation_to_needs_reauth_on_sqlite() {
+    invalid_grant_moves_the_installation_to_needs_reauth_for_every_node(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_invalid_grant_moves_the_installation_to_needs_reauth() {
+    invalid_grant_moves_the_installation_to_needs_reauth_for_every_node(postgres().await).await;
 }
 
 /// 403 and 401 from Graph are explained: the missing permission named,

@@ -12,7 +12,7 @@ use crate::datetime::{self, DAY, WEEKDAYS};
 use crate::errors::GraphError;
 use crate::graph::{Ctx, Reply};
 use crate::html_text;
-use crate::mail::recipient;
+use crate::mail::{self, recipient};
 use crate::odata::{self, ListOptions};
 use crate::seed::{Rng, obj};
 use crate::state::{Rec, Tenant};
@@ -776,7 +776,7 @@ pub(crate) fn handle(
         }
         (Method::POST, ["events", _, "cancel"]) => {
             ctx.require("POST /me/events/{id}/cancel")?;
-            cancel(t, user, &rest[1])
+            cancel(ctx, t, user, &rest[1])
         }
         (Method::POST, ["findmeetingtimes"]) => {
             ctx.require("POST /me/findMeetingTimes")?;
@@ -1170,24 +1170,72 @@ fn respond(
             "Your request can't be completed. You can't respond to this meeting because you're the meeting organizer.",
         ));
     }
-    let response = match action {
-        "accept" => "accepted",
-        "decline" => "declined",
-        _ => "tentativelyAccepted",
+    let (response, verb) = match action {
+        "accept" => ("accepted", "Accepted"),
+        "decline" => ("declined", "Declined"),
+        _ => ("tentativelyAccepted", "Tentative"),
+    };
+    let send_response = match input.get("sendResponse") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "ErrorInvalidParameter",
+                "'sendResponse' must be true or false.",
+            ));
+        }
+    };
+    let comment = comment_of(&input)?;
+    // "proposedNewTime ... Valid only for events that allow new time
+    // proposals. Setting this parameter requires setting sendResponse to
+    // true." (event-decline.md, event-tentativelyaccept.md, docs-2021-07)
+    let proposed = match input.get("proposedNewTime").filter(|v| !v.is_null()) {
+        Some(_) if action == "accept" => None,
+        Some(slot) => {
+            if !send_response {
+                return Err(GraphError::bad_request(
+                    "ErrorInvalidRequest",
+                    "'proposedNewTime' requires 'sendResponse' to be true.",
+                ));
+            }
+            if t.events[idx].data.get("allowNewTimeProposals") == Some(&json!(false)) {
+                return Err(GraphError::bad_request(
+                    "ErrorInvalidRequest",
+                    "The organizer doesn't allow new time proposals for this meeting.",
+                ));
+            }
+            for k in ["start", "end"] {
+                datetime::parse_dtz(&slot[k]).map_err(|m| {
+                    GraphError::bad_request(
+                        "ErrorInvalidParameter",
+                        format!("proposedNewTime.{k}: {m}"),
+                    )
+                })?;
+            }
+            Some(json!({"start": slot["start"], "end": slot["end"]}))
+        }
+        None => None,
     };
     let now = datetime::iso_z(datetime::now());
     let ical = t.events[idx].str("iCalUId").to_string();
-    let my_addr = t
+    let subject = t.events[idx].str("subject").to_string();
+    let organizer = t.events[idx]
+        .data
+        .get("organizer")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let me = t
         .user(user)
-        .map(|u| u.str("mail").to_lowercase())
-        .unwrap_or_default();
+        .cloned()
+        .ok_or_else(|| GraphError::user_not_found(user))?;
+    let my_addr = me.str("mail").to_lowercase();
     t.events[idx].data.insert(
         "responseStatus".into(),
         json!({"response": response, "time": now}),
     );
     touch(t, idx);
-    // The organizer's copy records the answer.
-    if input["sendResponse"].as_bool().unwrap_or(true) {
+    if send_response {
+        // The organizer's copy records the answer (and any proposed time)...
         for e in t
             .events
             .iter_mut()
@@ -1201,10 +1249,27 @@ fn respond(
                         == Some(my_addr.clone())
                     {
                         a["status"] = json!({"response": response, "time": now});
+                        if let Some(slot) = &proposed {
+                            a["proposedNewTime"] = slot.clone();
+                        }
                     }
                 }
             }
         }
+        // ...and the organizer gets the response, with the comment, by mail.
+        let notice = mail::MessageSpec {
+            subject: format!("{verb}: {subject}"),
+            body_html: comment_html(comment),
+            from: recipient(me.str("displayName"), me.str("mail")),
+            to: vec![organizer],
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            at: datetime::now(),
+            is_read: true,
+            is_draft: false,
+            importance: "normal".into(),
+        };
+        mail::deliver(t, user, &notice, &[], true)?;
     }
     if response == "declined" {
         delete_event(t, user, id)?;
@@ -1212,7 +1277,37 @@ fn respond(
     Ok(Reply::accepted())
 }
 
-fn cancel(t: &mut Tenant, user: &str, id: &str) -> Result<Reply, GraphError> {
+/// The optional `comment` of an event action: a string or absent.
+fn comment_of(input: &Value) -> Result<&str, GraphError> {
+    match input.get("comment") {
+        None | Some(Value::Null) => Ok(""),
+        Some(Value::String(c)) => Ok(c),
+        Some(_) => Err(GraphError::bad_request(
+            "ErrorInvalidParameter",
+            "'comment' must be a string.",
+        )),
+    }
+}
+
+/// The body of a response or cancellation notice: the comment as HTML.
+fn comment_html(comment: &str) -> String {
+    format!(
+        "<html><body><p>{}</p></body></html>",
+        comment.replace('&', "&amp;").replace('<', "&lt;")
+    )
+}
+
+/// `POST /events/{id}/cancel`: the organizer cancels the meeting; each
+/// attendee in the tenant gets a cancellation notice with the `comment`
+/// ("A comment about the cancellation sent to all the attendees",
+/// event-cancel.md, docs-2021-07) and sees the event as cancelled.
+fn cancel(ctx: &mut Ctx, t: &mut Tenant, user: &str, id: &str) -> Result<Reply, GraphError> {
+    let input = if ctx.body.is_empty() {
+        json!({})
+    } else {
+        ctx.json_body()?
+    };
+    let comment = comment_of(&input)?;
     let (idx, _) = event_index(t, user, id)?;
     if t.events[idx].data.get("isOrganizer") != Some(&json!(true)) {
         return Err(GraphError::bad_request(
@@ -1221,6 +1316,42 @@ fn cancel(t: &mut Tenant, user: &str, id: &str) -> Result<Reply, GraphError> {
         ));
     }
     let ical = t.events[idx].str("iCalUId").to_string();
+    let attendees: Vec<Value> = t.events[idx]
+        .data
+        .get("attendees")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| {
+                    let address = a.pointer("/emailAddress/address")?.as_str()?;
+                    let name = a
+                        .pointer("/emailAddress/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(address);
+                    Some(recipient(name, address))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !attendees.is_empty() {
+        let me = t
+            .user(user)
+            .cloned()
+            .ok_or_else(|| GraphError::user_not_found(user))?;
+        let notice = mail::MessageSpec {
+            subject: format!("Canceled: {}", t.events[idx].str("subject")),
+            body_html: comment_html(comment),
+            from: recipient(me.str("displayName"), me.str("mail")),
+            to: attendees,
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            at: datetime::now(),
+            is_read: true,
+            is_draft: false,
+            importance: "high".into(),
+        };
+        mail::deliver(t, user, &notice, &[], true)?;
+    }
     delete_event(t, user, id)?;
     let copies: Vec<usize> = t
         .events
@@ -1352,6 +1483,44 @@ fn find_meeting_times(ctx: &mut Ctx, t: &Tenant, user: &str) -> Result<Reply, Gr
         None => 1800,
     };
     let max = input["maxCandidates"].as_u64().unwrap_or(20).clamp(1, 100) as usize;
+    // The optional parameters of user-findmeetingtimes.md (docs-2021-07).
+    let flag = |k: &str| match input.get(k) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(GraphError::bad_request(
+            "ErrorInvalidParameter",
+            format!("'{k}' must be true or false."),
+        )),
+    };
+    let organizer_optional = flag("isOrganizerOptional")?;
+    let with_reasons = flag("returnSuggestionReasons")?;
+    let minimum = match input.get("minimumAttendeePercentage") {
+        None | Some(Value::Null) => 0.0,
+        Some(v) => v
+            .as_f64()
+            .filter(|p| (0.0..=100.0).contains(p))
+            .ok_or_else(|| {
+                GraphError::bad_request(
+                    "ErrorInvalidParameter",
+                    "'minimumAttendeePercentage' must be a number from 0 to 100.",
+                )
+            })?,
+    };
+    // Suggestions name the locations the organizer asked for.
+    let locations: Vec<Value> = input
+        .pointer("/locationConstraint/locations")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|l| {
+                    json!({
+                        "displayName": l["displayName"].as_str().unwrap_or(""),
+                        "locationEmailAddress": l["locationEmailAddress"].as_str().unwrap_or(""),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let now = datetime::now();
     let mut slots = Vec::new();
     if let Some(list) = input
@@ -1374,7 +1543,12 @@ fn find_meeting_times(ctx: &mut Ctx, t: &Tenant, user: &str) -> Result<Reply, Gr
             slots.push(((today + d) * DAY + 8 * 3600, (today + d) * DAY + 17 * 3600));
         }
     }
-    let mut people = vec![user.to_string()];
+    // The organizer must be free too unless they are optional.
+    let mut people = if organizer_optional {
+        Vec::new()
+    } else {
+        vec![user.to_string()]
+    };
     let mut externals = Vec::new();
     let attendees = input["attendees"].as_array().cloned().unwrap_or_default();
     for a in &attendees {
@@ -1397,19 +1571,32 @@ fn find_meeting_times(ctx: &mut Ctx, t: &Tenant, user: &str) -> Result<Reply, Gr
     'outer: for (ws, we) in slots {
         let mut s = ws.max(now - now.rem_euclid(1800) + 1800);
         while s + duration <= we {
-            if people.iter().all(|p| free(p, s, s + duration)) {
+            // Every suggestion has all required people free: confidence 100,
+            // which meets any minimumAttendeePercentage.
+            let confidence = 100.0;
+            if people.iter().all(|p| free(p, s, s + duration)) && confidence >= minimum {
                 let availability: Vec<Value> = attendees
                     .iter()
                     .map(|a| json!({"attendee": {"type": a["type"].as_str().unwrap_or("required"), "emailAddress": a["emailAddress"]}, "availability": if externals.iter().any(|x| Some(x.as_str()) == a.pointer("/emailAddress/address").and_then(Value::as_str)) { "unknown" } else { "free" }}))
                     .collect();
-                suggestions.push(json!({
-                    "confidence": 100.0,
-                    "organizerAvailability": "free",
-                    "suggestionReason": "Suggested because it is one of the nearest times when all attendees are available.",
+                let organizer = if free(user, s, s + duration) {
+                    "free"
+                } else {
+                    "busy"
+                };
+                let mut suggestion = json!({
+                    "confidence": confidence,
+                    "organizerAvailability": organizer,
                     "meetingTimeSlot": {"start": datetime::dtz(s, &tz), "end": datetime::dtz(s + duration, &tz)},
                     "attendeeAvailability": availability,
-                    "locations": [],
-                }));
+                    "locations": locations,
+                });
+                if with_reasons {
+                    suggestion["suggestionReason"] = json!(
+                        "Suggested because it is one of the nearest times when all attendees are available."
+                    );
+                }
+                suggestions.push(suggestion);
                 if suggestions.len() >= max {
                     break 'outer;
                 }

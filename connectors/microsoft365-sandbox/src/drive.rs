@@ -501,6 +501,19 @@ fn drive_routes(
         let Some(id) = segs.get(1) else {
             return Err(GraphError::no_segment("items"));
         };
+        // Graph takes `root` as an alias of the root folder's id wherever an
+        // item id goes (`/drives/{id}/items/root/children`,
+        // `/me/drive/items/root`, `/items/root:/path:`); Microsoft's SDKs
+        // reach the root that way (`items.by_drive_item_id("root")`). The
+        // reference docs show only `/root`, so this is observed behaviour.
+        if id.eq_ignore_ascii_case("root") {
+            return item_routes(ctx, t, drive, Addr::Item(root), "root", &segs[2..]);
+        }
+        if id.eq_ignore_ascii_case("root:") {
+            let (path, rest) = split_path("", &segs[2..]);
+            let addr = walk(t, drive, &root, &path)?;
+            return item_routes(ctx, t, drive, addr, "path", &rest);
+        }
         if let Some(id) = id.strip_suffix(':') {
             if !t.items.iter().any(|i| i.owner == drive && i.id() == id) {
                 return Err(GraphError::drive_not_found());

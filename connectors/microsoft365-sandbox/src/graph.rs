@@ -16,7 +16,7 @@ use crate::App;
 use crate::errors::GraphError;
 use crate::odata::{Prefs, Query};
 use crate::state::Tenant;
-use crate::{calendars, datetime, drive, faults, mail, users};
+use crate::{action_parameters, calendars, datetime, drive, faults, mail, users};
 
 /// The JSON content type Graph answers with.
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -346,10 +346,17 @@ pub(crate) fn implies(have: &str, need: &str) -> bool {
 }
 
 /// Decodes path segments (`%23EXT%23` → `#EXT#`).
+///
+/// The path is percent-decoded before it is split, as Graph does: an
+/// encoded `/` (`%2F`) separates segments too. Microsoft's SDKs rely on it
+/// when they put `root:/folder/file.txt:` into an item-id template and
+/// encode it whole (`items/root%3A%2Ffolder%2Ffile.txt%3A/content`).
 pub(crate) fn segments(path: &str) -> Vec<String> {
-    path.split('/')
+    percent_decode_str(path)
+        .decode_utf8_lossy()
+        .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(str::to_string)
         .collect()
 }
 
@@ -406,6 +413,11 @@ fn handle_inner(
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let segs = segments(raw_path);
+    let body = match (&method, segs.last()) {
+        (&Method::POST, Some(last)) => action_parameters::canonical(last, body),
+        _ => body,
+    };
     let mut ctx = Ctx {
         app: app.clone(),
         method,
@@ -420,7 +432,6 @@ fn handle_inner(
         eventual,
         clock: 0,
     };
-    let segs = segments(raw_path);
     let mut guard = app.lock();
     let t = &mut guard.tenant;
     ctx.clock = t.clock;

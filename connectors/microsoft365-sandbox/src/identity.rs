@@ -9,6 +9,16 @@
 //! clients must store the new one); client credentials need an
 //! administrator's consent, without which the tenant has no service
 //! principal for the app (AADSTS700016). Errors carry `AADSTS` codes.
+//!
+//! What Microsoft's own client libraries (MSAL) check is honoured too: the
+//! authorize request's `nonce` comes back in the id_token, `client_info=1`
+//! on the token request gets `client_info` (base64url JSON with `uid`, the
+//! user's object id, and `utid`, the tenant id, from which MSAL builds its
+//! `uid.utid` account id), and `response_mode` is honoured: `query` (the
+//! default for `code`) and `form_post` (an auto-submitting HTML form that
+//! POSTs the answer to the redirect URI), the two that
+//! `concepts/auth-v2-user.md` (docs-2021-07) lists, and `fragment`, which
+//! the discovery document also advertises.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +64,8 @@ struct CodeGrant {
     oidc: Vec<String>,
     prefix: String,
     challenge: Option<(String, String)>,
+    /// The authorize request's `nonce`, repeated in the id_token.
+    nonce: Option<String>,
     expires: i64,
     redeemed: bool,
 }
@@ -176,23 +188,86 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
-fn redirect(base: &str, pairs: &[(&str, &str)]) -> Response {
+/// How the authorize endpoint hands its answer back to the redirect URI
+/// (the `response_mode` parameter).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ResponseMode {
+    /// `?code=...` on a 302 redirect (the default for `response_type=code`).
+    Query,
+    /// `#code=...` on a 302 redirect.
+    Fragment,
+    /// An HTML page whose form POSTs the answer to the redirect URI.
+    FormPost,
+}
+
+impl ResponseMode {
+    fn parse(value: Option<&str>) -> Option<Self> {
+        match value {
+            None | Some("query") => Some(ResponseMode::Query),
+            Some("fragment") => Some(ResponseMode::Fragment),
+            Some("form_post") => Some(ResponseMode::FormPost),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Sends `pairs` back to `base` the way `mode` asks.
+fn redirect(mode: ResponseMode, base: &str, pairs: &[(&str, &str)]) -> Response {
     let mut url = match url::Url::parse(base) {
         Ok(u) => u,
         Err(_) => return (StatusCode::BAD_REQUEST, "invalid redirect_uri").into_response(),
     };
-    {
-        let mut q = url.query_pairs_mut();
+    let encoded = || {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
-            q.append_pair(k, v);
+            out.append_pair(k, v);
         }
+        out.finish()
+    };
+    match mode {
+        ResponseMode::Query => {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in pairs {
+                q.append_pair(k, v);
+            }
+        }
+        ResponseMode::Fragment => url.set_fragment(Some(&encoded())),
+        ResponseMode::FormPost => return form_post_page(url.as_str(), pairs),
     }
     let mut resp = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(url.as_str()) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
+    resp
+}
+
+/// `response_mode=form_post`: a page whose form, submitted by script as it
+/// loads (or by hand without script), POSTs `pairs` as
+/// `application/x-www-form-urlencoded` to `action`.
+fn form_post_page(action: &str, pairs: &[(&str, &str)]) -> Response {
+    let mut inputs = String::new();
+    for (k, v) in pairs {
+        inputs.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\" />",
+            html_escape(k),
+            html_escape(v)
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html><html><head><title>Working...</title></head><body>\
+         <form method=\"POST\" name=\"hiddenform\" action=\"{}\">{inputs}\
+         <noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\" /></noscript>\
+         </form><script>document.forms[0].submit();</script></body></html>",
+        html_escape(action)
+    );
+    let mut resp = Html(html).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
     resp
 }
 
@@ -217,7 +292,11 @@ fn parse_delegated_scopes(app: &App, scope: &str) -> Result<ParsedScopes, Identi
     let mut out = ParsedScopes {
         graph: Vec::new(),
         oidc: Vec::new(),
-        prefix: "https://graph.microsoft.com".to_string(),
+        // Empty until a scope names its resource: a request for `User.Read`
+        // is answered with `User.Read` (auth-v2-user.md's token responses,
+        // docs-2021-07), one for `https://graph.microsoft.com/User.Read`
+        // with that. MSAL finds cached tokens by the answered scopes.
+        prefix: String::new(),
     };
     for s in scope.split_whitespace() {
         if let Some(o) = OIDC_SCOPES.iter().find(|o| o.eq_ignore_ascii_case(s)) {
@@ -302,6 +381,21 @@ pub(crate) async fn authorize(
             ),
         );
     }
+    let Some(mode) = ResponseMode::parse(p.get("response_mode").map(String::as_str)) else {
+        return error_page(
+            &app,
+            IdentityError::new(
+                "invalid_request",
+                90023,
+                format!(
+                    "The response_mode '{}' is not supported; use query, fragment or form_post.",
+                    p.get("response_mode")
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                ),
+            ),
+        );
+    };
     let state = p.get("state").cloned().unwrap_or_default();
     let fail = |error: &str, code: u32, description: &str| {
         let mut pairs = vec![
@@ -312,7 +406,7 @@ pub(crate) async fn authorize(
             pairs.push(("state", state.clone()));
         }
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        redirect(&redirect_uri, &pairs)
+        redirect(mode, &redirect_uri, &pairs)
     };
     if p.get("response_type").map(String::as_str) != Some("code") {
         return fail(
@@ -380,6 +474,7 @@ pub(crate) async fn authorize(
             oidc: scopes.oidc,
             prefix: scopes.prefix,
             challenge,
+            nonce: p.get("nonce").filter(|n| !n.is_empty()).cloned(),
             expires: datetime::now() + CODE_LIFETIME,
             redeemed: false,
         },
@@ -391,7 +486,7 @@ pub(crate) async fn authorize(
         pairs.push(("state", state.as_str()));
     }
     pairs.push(("session_state", session_state.as_str()));
-    redirect(&redirect_uri, &pairs)
+    redirect(mode, &redirect_uri, &pairs)
 }
 
 /// `GET /{tenant}/v2.0/adminconsent`: an administrator grants the app's
@@ -439,7 +534,7 @@ pub(crate) async fn admin_consent(
     if !state.is_empty() {
         pairs.push(("state", state.as_str()));
     }
-    redirect(&redirect_uri, &pairs)
+    redirect(ResponseMode::Query, &redirect_uri, &pairs)
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
@@ -651,15 +746,15 @@ fn redeem_code(
         }
     }
     grant.redeemed = true;
-    let (user, scopes, oidc, prefix) = (
-        grant.user_id.clone(),
-        grant.scopes.clone(),
-        grant.oidc.clone(),
-        grant.prefix.clone(),
-    );
-    Ok(issue_delegated(
-        app, st, client, &user, scopes, oidc, prefix,
-    ))
+    let grant = DelegatedGrant {
+        user_id: grant.user_id.clone(),
+        scopes: grant.scopes.clone(),
+        oidc: grant.oidc.clone(),
+        prefix: grant.prefix.clone(),
+        nonce: grant.nonce.clone(),
+        client_info: wants_client_info(p),
+    };
+    Ok(issue_delegated(app, st, client, grant))
 }
 
 fn redeem_refresh(
@@ -703,7 +798,7 @@ fn redeem_refresh(
         ));
     }
     grant.rotated = true;
-    let (user, mut scopes, oidc, prefix) = (
+    let (user_id, mut scopes, oidc, prefix) = (
         grant.user_id.clone(),
         grant.scopes.clone(),
         grant.oidc.clone(),
@@ -720,9 +815,15 @@ fn redeem_refresh(
             scopes = narrowed;
         }
     }
-    Ok(issue_delegated(
-        app, st, client, &user, scopes, oidc, prefix,
-    ))
+    let grant = DelegatedGrant {
+        user_id,
+        scopes,
+        oidc,
+        prefix,
+        nonce: None,
+        client_info: wants_client_info(p),
+    };
+    Ok(issue_delegated(app, st, client, grant))
 }
 
 fn client_credentials(
@@ -806,15 +907,39 @@ fn service_principal_id(app: &App, client: &ClientRegistration) -> String {
     )
 }
 
+/// What a delegated token response is issued for.
+struct DelegatedGrant {
+    user_id: String,
+    scopes: Vec<String>,
+    oidc: Vec<String>,
+    prefix: String,
+    /// Repeated in the id_token (codes only: a refreshed id_token has none).
+    nonce: Option<String>,
+    /// The token request asked for `client_info`.
+    client_info: bool,
+}
+
+/// MSAL sends `client_info=1` on token requests and builds its account id
+/// from the answer.
+fn wants_client_info(p: &HashMap<String, String>) -> bool {
+    p.get("client_info").map(String::as_str) == Some("1")
+}
+
 fn issue_delegated(
     app: &App,
     st: &mut crate::state::State,
     client: &ClientRegistration,
-    user_id: &str,
-    scopes: Vec<String>,
-    oidc: Vec<String>,
-    prefix: String,
+    grant: DelegatedGrant,
 ) -> Value {
+    let DelegatedGrant {
+        user_id,
+        scopes,
+        oidc,
+        prefix,
+        nonce,
+        client_info,
+    } = grant;
+    let user_id = user_id.as_str();
     let now = datetime::now();
     let n = st.next();
     let uti = app.signer.opaque_id("uti", n);
@@ -850,7 +975,16 @@ fn issue_delegated(
         "uti": uti,
         "ver": "1.0",
     });
-    let mut scope_text: Vec<String> = scopes.iter().map(|s| format!("{prefix}/{s}")).collect();
+    let mut scope_text: Vec<String> = scopes
+        .iter()
+        .map(|s| {
+            if prefix.is_empty() {
+                s.clone()
+            } else {
+                format!("{prefix}/{s}")
+            }
+        })
+        .collect();
     scope_text.extend(oidc.iter().filter(|o| *o != "offline_access").cloned());
     let mut body = json!({
         "token_type": "Bearer",
@@ -879,7 +1013,7 @@ fn issue_delegated(
         body["refresh_token"] = json!(refresh);
     }
     if oidc.iter().any(|o| o == "openid") {
-        let id_claims = json!({
+        let mut id_claims = json!({
             "aud": client.client_id,
             "iss": format!("{}/{}/v2.0", app.base_url, app.tenant_id),
             "iat": now, "nbf": now, "exp": now + 3600,
@@ -890,7 +1024,14 @@ fn issue_delegated(
             "tid": app.tenant_id,
             "ver": "2.0",
         });
+        if let Some(nonce) = nonce {
+            id_claims["nonce"] = json!(nonce);
+        }
         body["id_token"] = json!(app.signer.jwt(&id_claims));
+    }
+    if client_info {
+        let info = json!({"uid": user_id, "utid": app.tenant_id});
+        body["client_info"] = json!(tokens::b64url(info.to_string().as_bytes()));
     }
     body
 }

@@ -13,6 +13,10 @@
 //! must hold a permission that grants the operation), speaks OData (paging,
 //! `$select`, `$filter`, `$orderby`, `$count`, `$search`, delta queries,
 //! `Prefer`), and can inject throttling and server errors deterministically.
+//! Microsoft's own client libraries accept it: `scripts/conformance.sh`
+//! drives it with Python `msal` and `msgraph-sdk` (nonce, `client_info`
+//! and `response_mode` as MSAL expects them; action parameters in any case;
+//! `root` as an item id; the directory's advanced-query rules).
 //!
 //! Where the sandbox knowingly differs from Microsoft:
 //! - tokens are HS256 JWTs signed with a key derived from the seed (the
@@ -43,6 +47,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod action_parameters;
 mod calendars;
 mod config;
 mod datetime;

@@ -871,7 +871,7 @@ fn store(
 
 /// Sends `spec` from `sender`: a copy in Sent Items (when `save`) and one in
 /// the Inbox of each recipient in the tenant.
-fn deliver(
+pub(crate) fn deliver(
     t: &mut Tenant,
     sender: &str,
     spec: &MessageSpec,
@@ -1341,10 +1341,14 @@ fn spec_from_rec(rec: &Rec) -> MessageSpec {
     }
 }
 
-/// A reply, reply-all or forward of `rec` by `me`.
+/// A reply, reply-all or forward of `rec` by `me`: `comment` above the
+/// quoted original, and the writeable properties of `message` (subject,
+/// body, recipients, importance) over the defaults (message-reply.md,
+/// message-forward.md, docs-2021-07).
 fn respond(rec: &Rec, me: &Rec, kind: &str, input: &Value) -> Result<MessageSpec, GraphError> {
     let my_addr = me.str("mail").to_lowercase();
     let comment = input["comment"].as_str().unwrap_or("");
+    let message = input.get("message").filter(|m| m.is_object());
     let original = rec
         .data
         .get("body")
@@ -1393,12 +1397,19 @@ fn respond(rec: &Rec, me: &Rec, kind: &str, input: &Value) -> Result<MessageSpec
             ("RE: ", to, cc)
         }
         _ => {
+            // "Specify either the toRecipients parameter or the toRecipients
+            // property of the message parameter. Specifying both or
+            // specifying neither will return an HTTP 400 Bad Request
+            // error." (message-forward.md, docs-2021-07)
             let to = recipients(input, "toRecipients")?;
-            let to = if to.is_empty() {
-                recipients(input.get("message").unwrap_or(&Value::Null), "toRecipients")?
-            } else {
-                to
-            };
+            let in_message = recipients(message.unwrap_or(&Value::Null), "toRecipients")?;
+            if !to.is_empty() && !in_message.is_empty() {
+                return Err(GraphError::bad_request(
+                    "ErrorInvalidRequest",
+                    "Specify either 'toRecipients' or the toRecipients of 'message', not both.",
+                ));
+            }
+            let to = if to.is_empty() { in_message } else { to };
             if to.is_empty() {
                 return Err(GraphError::bad_request(
                     "ErrorInvalidRecipients",
@@ -1409,7 +1420,7 @@ fn respond(rec: &Rec, me: &Rec, kind: &str, input: &Value) -> Result<MessageSpec
         }
     };
     let to: Vec<Value> = to.into_iter().filter(|r| !r.is_null()).collect();
-    Ok(MessageSpec {
+    let mut spec = MessageSpec {
         subject: format!("{prefix}{}", rec.str("subject")),
         body_html: quoted,
         from: recipient(me.str("displayName"), me.str("mail")),
@@ -1420,7 +1431,39 @@ fn respond(rec: &Rec, me: &Rec, kind: &str, input: &Value) -> Result<MessageSpec
         is_read: true,
         is_draft: false,
         importance: "normal".into(),
-    })
+    };
+    if let Some(message) = message {
+        // "You can specify either a comment or the body property of the
+        // message parameter. Specifying both will return an HTTP 400 Bad
+        // Request error." (message-reply.md, message-forward.md and the
+        // createReply/createForward pages, docs-2021-07)
+        if !comment.is_empty() && message.get("body").is_some() {
+            return Err(GraphError::bad_request(
+                "ErrorInvalidRequest",
+                "Specify either 'comment' or the body of 'message', not both.",
+            ));
+        }
+        let given = spec_from_input(message, Value::Null, false, spec.at)?;
+        if message.get("subject").is_some() {
+            spec.subject = given.subject;
+        }
+        if message.get("body").is_some() {
+            spec.body_html = given.body_html;
+        }
+        if !given.to.is_empty() {
+            spec.to = given.to;
+        }
+        if message.get("ccRecipients").is_some() {
+            spec.cc = given.cc;
+        }
+        if message.get("bccRecipients").is_some() {
+            spec.bcc = given.bcc;
+        }
+        if message.get("importance").is_some() {
+            spec.importance = given.importance;
+        }
+    }
+    Ok(spec)
 }
 
 fn mime(rec: &Rec) -> String {

@@ -487,13 +487,35 @@ fn check_properties(
     Ok(())
 }
 
-/// Applies `$select` (plus `id` and annotations, which Graph always keeps).
+/// Applies `$select` (plus `id` and annotations, which Outlook and
+/// OneDrive always keep).
 pub(crate) fn select(item: &Value, fields: Option<&[String]>, default: Option<&[&str]>) -> Value {
+    select_keeping(item, fields, default, true)
+}
+
+/// Applies `$select` to a directory object: `id` only when selected (or
+/// in the default set), as in user-list.md's example, whose answer to
+/// `$select=id,mail,assignedLicenses` is `$metadata#users(id,mail,assignedLicenses)`
+/// with exactly those properties (docs-2021-07).
+pub(crate) fn select_directory(
+    item: &Value,
+    fields: Option<&[String]>,
+    default: Option<&[&str]>,
+) -> Value {
+    select_keeping(item, fields, default, false)
+}
+
+fn select_keeping(
+    item: &Value,
+    fields: Option<&[String]>,
+    default: Option<&[&str]>,
+    always_id: bool,
+) -> Value {
     let Some(obj) = item.as_object() else {
         return item.clone();
     };
     let keep = |k: &str| -> bool {
-        if k == "id" || k.starts_with('@') {
+        if (always_id && k == "id") || k.starts_with('@') {
             return true;
         }
         match (fields, default) {
@@ -509,6 +531,18 @@ pub(crate) fn select(item: &Value, fields: Option<&[String]>, default: Option<&[
         }
     }
     Value::Object(out)
+}
+
+/// The context URL's path for a `$select`: `users(displayName,mail)` for
+/// `users?$select=displayName,mail` (user-list.md, user-list-memberof.md,
+/// docs-2021-07); unchanged without `$select` or with `$select=*`.
+pub(crate) fn selected_context(context: &str, fields: Option<&[String]>) -> String {
+    match fields {
+        Some(f) if !f.is_empty() && !f.iter().any(|s| s == "*") => {
+            format!("{context}({})", f.join(","))
+        }
+        _ => context.to_string(),
+    }
 }
 
 /// A collection's `$search` matcher: does the record match the text?
@@ -567,6 +601,15 @@ pub(crate) fn list(
         }
         items.retain(|i| expr.matches(i));
     }
+    // "Use of $filter and $orderby in the same query" is an advanced query
+    // on directory objects (aad-advanced-queries.md, docs-2021-07); Graph
+    // refuses it otherwise with 400 Request_UnsupportedQuery.
+    if opts.directory && q.filter.is_some() && q.orderby.is_some() && !(ctx.eventual && q.count) {
+        return Err(GraphError::bad_request(
+            "Request_UnsupportedQuery",
+            "Sorting not supported for current query. $filter with $orderby needs the header 'ConsistencyLevel: eventual' and '$count=true'.",
+        ));
+    }
     if let Some(order) = &q.orderby {
         let mut keys = Vec::new();
         for part in order.split(',') {
@@ -591,12 +634,20 @@ pub(crate) fn list(
             Ordering::Equal
         });
     }
-    if q.count && opts.directory && !ctx.eventual {
+    // Directory objects page with `$skiptoken` only: user-list.md names the
+    // query parameters /users supports ($search, $count, $filter, $select,
+    // $top...) and query-parameters.md says `$skip` paging is Outlook's
+    // (docs-2021-07); Graph answers `$skip` on /users with 400.
+    if opts.directory && q.skip.is_some() {
         return Err(GraphError::bad_request(
             "Request_BadRequest",
-            "$count is not currently supported without the header 'ConsistencyLevel: eventual'.",
+            "'$skip' is not supported by the service.",
         ));
     }
+    // Without `ConsistencyLevel: eventual`, Graph "silently ignores the
+    // $count query parameter (?$count=true)" on directory objects
+    // (aad-advanced-queries.md, "Error handling for advanced queries").
+    let count = q.count && (!opts.directory || ctx.eventual);
     let total = items.len();
     let page_size = page_size(ctx, opts)?;
     let offset = match &q.skiptoken {
@@ -621,11 +672,20 @@ pub(crate) fn list(
         .get(offset.min(total)..end)
         .unwrap_or(&[])
         .iter()
-        .map(|i| select(i, q.select.as_deref(), opts.default_select))
+        .map(|i| {
+            if opts.directory {
+                select_directory(i, q.select.as_deref(), opts.default_select)
+            } else {
+                select(i, q.select.as_deref(), opts.default_select)
+            }
+        })
         .collect();
     let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(ctx.context_url(context)));
-    if q.count {
+    body.insert(
+        "@odata.context".into(),
+        json!(ctx.context_url(&selected_context(context, q.select.as_deref()))),
+    );
+    if count {
         body.insert("@odata.count".into(), json!(total));
     }
     if end < total {

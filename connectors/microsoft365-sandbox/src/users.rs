@@ -181,7 +181,7 @@ fn with_type(
     default: Option<&[&str]>,
     select: Option<&[String]>,
 ) -> Value {
-    let mut v = odata::select(&Value::Object(data.clone()), select, default);
+    let mut v = odata::select_directory(&Value::Object(data.clone()), select, default);
     if let Value::Object(m) = &mut v {
         let mut out = Map::new();
         out.insert("@odata.type".into(), json!(type_name));
@@ -208,17 +208,18 @@ pub(crate) fn user_area(
     match sub.as_slice() {
         [] => {
             ctx.require("GET /me")?;
-            let mut v = odata::select(
+            let mut v = odata::select_directory(
                 &Value::Object(me.data.clone()),
                 select.as_deref(),
                 Some(USER_DEFAULT_SELECT),
             );
             if let Value::Object(m) = &mut v {
                 let mut out = Map::new();
-                out.insert(
-                    "@odata.context".into(),
-                    json!(ctx.context_url("users/$entity")),
+                let entity = format!(
+                    "{}/$entity",
+                    odata::selected_context("users", select.as_deref())
                 );
+                out.insert("@odata.context".into(), json!(ctx.context_url(&entity)));
                 out.extend(std::mem::take(m));
                 v = Value::Object(out);
             }

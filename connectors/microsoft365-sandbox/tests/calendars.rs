@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn calendars_and_groups() {
@@ -277,5 +277,216 @@ async fn responses_cancel_instances_schedule_and_meeting_times() {
     let s = r.body["meetingTimeSuggestions"].as_array().unwrap();
     assert!(!s.is_empty() && s.len() <= 3);
     assert!(s[0]["meetingTimeSlot"]["start"]["dateTime"].is_string());
+    sb.shutdown().await;
+}
+
+/// Event actions with parameter names as Graph's metadata writes them
+/// (`Comment`, `SendResponse`, `ProposedNewTime`, `Schedules`...): each
+/// parameter has its effect. The organizer gets the answer and its comment
+/// by mail, a proposed time lands on the organizer's copy, a cancellation
+/// reaches every attendee with its comment.
+#[tokio::test]
+async fn event_actions_accept_parameter_names_in_any_case_and_use_them() {
+    let sb = start(58).await;
+    let users = sb.users();
+    let organizer = user_token(&sb).await; // users[0]
+    let app = app_token(&sb).await;
+    let day = today();
+    let at = |secs: i64| {
+        iso(day + 2 * 86_400 + secs)
+            .trim_end_matches('Z')
+            .to_string()
+    };
+    let r = post(
+        &sb,
+        &organizer,
+        "/me/events",
+        json!({"subject": "Roadmap walkthrough 7",
+               "start": {"dateTime": at(15 * 3600), "timeZone": "UTC"},
+               "end": {"dateTime": at(16 * 3600), "timeZone": "UTC"},
+               "attendees": [{"emailAddress": {"address": users[1].mail}, "type": "required"},
+                             {"emailAddress": {"address": users[2].mail}, "type": "optional"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let own = r.body["id"].as_str().unwrap().to_string();
+    let sign_in = |i: usize| {
+        let upn = users[i].user_principal_name.clone();
+        let sb = &sb;
+        async move {
+            delegated(
+                sb,
+                "Calendars.ReadWrite Mail.ReadWrite offline_access",
+                Some(&upn),
+            )
+            .await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let copy_of = |token: String| {
+        let sb = &sb;
+        async move {
+            let events = get(sb, &token, "/me/events?$top=200").await.body["value"].clone();
+            let copy = events
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["subject"] == "Roadmap walkthrough 7")
+                .expect("the attendee has the invitation")
+                .clone();
+            assert_eq!(copy["isOrganizer"], false);
+            copy["id"].as_str().unwrap().to_string()
+        }
+    };
+    let first = sign_in(1).await;
+    let second = sign_in(2).await;
+    let first_copy = copy_of(first.clone()).await;
+    let second_copy = copy_of(second.clone()).await;
+
+    let proposed = json!({"start": {"dateTime": at(17 * 3600), "timeZone": "UTC"},
+                          "end": {"dateTime": at(18 * 3600), "timeZone": "UTC"}});
+    let r = post(
+        &sb,
+        &first,
+        &format!("/me/events/{first_copy}/tentativelyAccept"),
+        json!({"Comment": "Could we move it to five?", "SendResponse": true, "ProposedNewTime": proposed}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = post(
+        &sb,
+        &second,
+        &format!("/me/events/{second_copy}/accept"),
+        json!({"Comment": "not sent", "SendResponse": false}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+
+    // The organizer's copy: the first attendee's answer and proposal; the
+    // second answered without sending a response, so nothing changed there.
+    let mine = get(&sb, &organizer, &format!("/me/events/{own}"))
+        .await
+        .body;
+    let attendee = |i: usize| {
+        mine["attendees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["emailAddress"]["address"] == users[i].mail.as_str())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(attendee(1)["status"]["response"], "tentativelyAccepted");
+    assert_eq!(attendee(1)["proposedNewTime"], proposed);
+    assert_eq!(attendee(2)["status"]["response"], "none");
+    // The organizer's inbox: one response, with its comment.
+    let inbox = get(&sb, &organizer, "/me/mailFolders/inbox/messages?$top=200").await;
+    let responses: Vec<&Value> = inbox.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .ends_with(": Roadmap walkthrough 7")
+        })
+        .collect();
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    assert_eq!(responses[0]["subject"], "Tentative: Roadmap walkthrough 7");
+    assert!(
+        responses[0]["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Could we move it to five?")
+    );
+
+    // Cancel: each attendee gets the comment and sees the event cancelled.
+    let r = post(
+        &sb,
+        &organizer,
+        &format!("/me/events/{own}/cancel"),
+        json!({"Comment": "Postponed to next week."}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    for i in [1, 2] {
+        let got = get(
+            &sb,
+            &app,
+            &format!(
+                "/users/{}/mailFolders/inbox/messages?$filter=subject eq 'Canceled: Roadmap walkthrough 7'",
+                users[i].id
+            ),
+        )
+        .await;
+        let notice = &got.body["value"].as_array().unwrap()[0];
+        assert!(
+            notice["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("Postponed to next week.")
+        );
+    }
+    let theirs = get(&sb, &first, &format!("/me/events/{first_copy}")).await;
+    assert_eq!(theirs.body["isCancelled"], true);
+
+    // getSchedule and findMeetingTimes with PascalCase parameters.
+    let r = post(
+        &sb,
+        &organizer,
+        "/me/calendar/getSchedule",
+        json!({"Schedules": [users[1].mail],
+               "StartTime": {"dateTime": at(0), "timeZone": "UTC"},
+               "EndTime": {"dateTime": at(86_400), "timeZone": "UTC"},
+               "AvailabilityViewInterval": 30}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"][0]["scheduleId"], users[1].mail.as_str());
+    assert_eq!(
+        r.body["value"][0]["availabilityView"]
+            .as_str()
+            .unwrap()
+            .len(),
+        48
+    );
+    let slot = json!({"timeSlots": [{"start": {"dateTime": at(8 * 3600), "timeZone": "UTC"},
+                                     "end": {"dateTime": at(18 * 3600), "timeZone": "UTC"}}]});
+    let r = post(
+        &sb,
+        &organizer,
+        "/me/findMeetingTimes",
+        json!({"Attendees": [{"type": "required", "emailAddress": {"address": users[1].mail}}],
+               "TimeConstraint": slot, "MeetingDuration": "PT30M", "MaxCandidates": 2,
+               "ReturnSuggestionReasons": true,
+               "LocationConstraint": {"isRequired": false, "suggestLocation": false,
+                                      "locations": [{"displayName": "Room 4.01"}]}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = r.body["meetingTimeSuggestions"].as_array().unwrap();
+    assert_eq!(s.len(), 2);
+    assert!(s[0]["suggestionReason"].is_string());
+    assert_eq!(s[0]["locations"][0]["displayName"], "Room 4.01");
+    assert_eq!(
+        s[0]["attendeeAvailability"][0]["attendee"]["emailAddress"]["address"],
+        users[1].mail.as_str()
+    );
+    // Without ReturnSuggestionReasons there is no reason.
+    let r = post(
+        &sb,
+        &organizer,
+        "/me/findMeetingTimes",
+        json!({"timeConstraint": slot, "meetingDuration": "PT30M", "maxCandidates": 1}),
+    )
+    .await;
+    assert!(
+        r.body["meetingTimeSuggestions"][0]
+            .get("suggestionReason")
+            .is_none()
+    );
     sb.shutdown().await;
 }

@@ -375,3 +375,77 @@ async fn sharing_links_invitations_and_application_drive_access() {
     );
     sb.shutdown().await;
 }
+
+/// `root` stands for the root folder's id wherever an item id goes, as
+/// Microsoft's SDKs address it (`items.by_drive_item_id("root")`).
+#[tokio::test]
+async fn root_is_an_item_id_alias() {
+    let sb = start(68).await;
+    let token = user_token(&sb).await;
+    let by_path = get(&sb, &token, "/me/drive/root").await;
+    assert_eq!(by_path.status, 200);
+    let root_id = by_path.body["id"].as_str().unwrap().to_string();
+    let drive_id = get(&sb, &token, "/me/drive").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let expected = names(&get(&sb, &token, "/me/drive/root/children").await.body);
+    assert!(!expected.is_empty());
+    for path in [
+        format!("/drives/{drive_id}/items/root/children"),
+        format!("/drives/{drive_id}/items/ROOT/children"),
+        "/me/drive/items/root/children".to_string(),
+    ] {
+        let r = get(&sb, &token, &path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(names(&r.body), expected, "{path}");
+    }
+    for path in [
+        format!("/drives/{drive_id}/items/root"),
+        "/me/drive/items/root".to_string(),
+    ] {
+        let r = get(&sb, &token, &path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(r.body["id"], root_id.as_str());
+        assert!(r.body["root"].is_object());
+    }
+    // A path under the alias, and a folder created through it.
+    let r = get(&sb, &token, "/me/drive/items/root:/welcome.txt").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "welcome.txt");
+    let r = post(
+        &sb,
+        &token,
+        &format!("/drives/{drive_id}/items/root/children"),
+        json!({"name": "Made through root", "folder": {}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["parentReference"]["id"], root_id.as_str());
+    // Graph decodes the path before routing, so an SDK that encodes
+    // `root:/welcome.txt:` whole into the item-id segment reaches the file.
+    let r = get(
+        &sb,
+        &token,
+        &format!("/drives/{drive_id}/items/root%3A%2Fwelcome.txt%3A"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "welcome.txt");
+    // The alias names the root, not an item called "root".
+    assert_eq!(
+        get(&sb, &token, "/me/drive/items/rootx/children")
+            .await
+            .status,
+        404
+    );
+    sb.shutdown().await;
+}

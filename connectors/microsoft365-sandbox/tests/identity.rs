@@ -4,7 +4,10 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::*;
+use serde_json::Value;
+use switchboard_microsoft365_sandbox::SandboxHandle;
 
 #[tokio::test]
 async fn authorization_code_with_pkce_issues_user_tokens() {
@@ -321,5 +324,182 @@ async fn discovery_document_points_at_the_sandbox() {
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error_codes"][0], 90002);
+    sb.shutdown().await;
+}
+
+/// GET the authorize URL for `scope` with `extra` parameters; returns the raw response.
+async fn authorize_for(
+    sb: &SandboxHandle,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut url = url::Url::parse(&format!(
+        "{}/{}/oauth2/v2.0/authorize",
+        sb.login_url(),
+        sb.tenant_id()
+    ))
+    .unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &sb.client().client_id)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "st-9")
+        .append_pair(
+            "code_challenge",
+            &pkce_challenge("verifier-for-modes-0123456789abcdef"),
+        )
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
+    client().get(url).send().await.unwrap()
+}
+
+/// GET the authorize URL for a sign-in with `extra` parameters.
+async fn authorize_with(sb: &SandboxHandle, extra: &[(&str, &str)]) -> reqwest::Response {
+    authorize_for(sb, "User.Read openid profile offline_access", extra).await
+}
+
+async fn redeem(sb: &SandboxHandle, code: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let secret = sb.client().client_secret.expose().to_string();
+    let mut pairs = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", sb.client().client_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", "verifier-for-modes-0123456789abcdef"),
+    ];
+    pairs.extend_from_slice(extra);
+    token_request(sb, &pairs).await
+}
+
+/// MSAL's checks: the id_token repeats the authorize request's nonce, and
+/// `client_info=1` gets base64url JSON with `uid` (the user's object id)
+/// and `utid` (the tenant), MSAL's `uid.utid` account id.
+#[tokio::test]
+async fn the_id_token_carries_the_nonce_and_client_info_names_the_account() {
+    let sb = start(30).await;
+    let user = &sb.users()[1];
+    let r = authorize_with(
+        &sb,
+        &[
+            ("nonce", "n-0S6_WzA2Mj"),
+            ("login_hint", &user.user_principal_name),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 302);
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    let (status, body) = redeem(&sb, &q["code"], &[("client_info", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(id["aud"], sb.client().client_id.as_str());
+    assert_eq!(id["oid"], user.id.as_str());
+    let info = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body["client_info"].as_str().unwrap())
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"uid": user.id, "utid": sb.tenant_id()})
+    );
+
+    // Without a nonce and without client_info=1, neither appears; a
+    // refreshed id_token has no nonce.
+    let r = authorize_with(&sb, &[]).await;
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    let (_, body) = redeem(&sb, &q["code"], &[]).await;
+    assert!(
+        claims(body["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+    assert!(body.get("client_info").is_none());
+    let secret = sb.client().client_secret.expose().to_string();
+    let (status, refreshed) = token_request(
+        &sb,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &sb.client().client_id),
+            ("client_secret", &secret),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ("client_info", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert!(
+        claims(refreshed["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+    assert!(refreshed["client_info"].is_string());
+    sb.shutdown().await;
+}
+
+/// `response_mode=form_post` answers with a page whose form POSTs code and
+/// state to the redirect URI; `fragment` puts them after `#`; `query` (the
+/// default) in the query; anything else is refused with an error page.
+#[tokio::test]
+async fn response_modes_form_post_fragment_and_query() {
+    let sb = start(31).await;
+    let r = authorize_with(&sb, &[("response_mode", "form_post")]).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "<form method=\"POST\" name=\"hiddenform\" action=\"{REDIRECT}\">"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("document.forms[0].submit()"));
+    let field = |name: &str| -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).unwrap() + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_string()
+    };
+    assert_eq!(field("state"), "st-9");
+    // The posted code redeems like a redirected one.
+    let (status, body) = redeem(&sb, &field("code"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string());
+
+    let r = authorize_with(&sb, &[("response_mode", "fragment")]).await;
+    assert_eq!(r.status(), 302);
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.query().is_none());
+    let fragment: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(location.fragment().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(fragment["state"], "st-9");
+    assert_eq!(redeem(&sb, &fragment["code"], &[]).await.0, 200);
+
+    let r = authorize_with(&sb, &[("response_mode", "query")]).await;
+    assert_eq!(r.status(), 302);
+    assert!(query_of(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+
+    // Errors go back the same way: an unknown scope, posted.
+    let page = authorize_for(&sb, "No.Such.Permission", &[("response_mode", "form_post")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"error\" value=\"invalid_client\""),
+        "{page}"
+    );
+    assert!(page.contains("name=\"state\" value=\"st-9\""));
+
+    let r = authorize_with(&sb, &[("response_mode", "web_message")]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("AADSTS90023"));
     sb.shutdown().await;
 }

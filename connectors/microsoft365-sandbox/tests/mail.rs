@@ -294,3 +294,197 @@ async fn prefer_text_bodies_folders_and_mailbox_settings() {
     );
     sb.shutdown().await;
 }
+
+/// The messages of a folder of the signed-in user, newest first.
+async fn folder(
+    sb: &switchboard_microsoft365_sandbox::SandboxHandle,
+    token: &str,
+    name: &str,
+) -> Vec<serde_json::Value> {
+    get(
+        sb,
+        token,
+        &format!("/me/mailFolders/{name}/messages?$top=200"),
+    )
+    .await
+    .body["value"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Action parameters written as Graph's metadata names them (`Message`,
+/// `SaveToSentItems`, `Comment`, `ToRecipients`, `DestinationId`), as
+/// Microsoft's SDKs send them, are read like the docs' camelCase names:
+/// none is refused, none is dropped.
+#[tokio::test]
+async fn mail_actions_accept_parameter_names_in_any_case() {
+    let sb = start(47).await;
+    let users = sb.users();
+    let token = user_token(&sb).await; // users[0]
+    let app = app_token(&sb).await;
+    let sent_before = folder(&sb, &token, "sentitems").await.len();
+    let r = post(
+        &sb,
+        &token,
+        "/me/sendMail",
+        json!({"Message": {
+            "subject": "Pascal case",
+            "body": {"contentType": "Text", "content": "sent the SDK's way"},
+            "toRecipients": [{"emailAddress": {"address": users[1].mail}}]
+        }, "SaveToSentItems": false}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // SaveToSentItems=false was honoured; the recipient got it.
+    assert_eq!(folder(&sb, &token, "sentitems").await.len(), sent_before);
+    let inbox = get(
+        &sb,
+        &app,
+        &format!(
+            "/users/{}/mailFolders/inbox/messages?$filter=subject eq 'Pascal case'",
+            users[1].id
+        ),
+    )
+    .await;
+    assert_eq!(inbox.body["value"].as_array().unwrap().len(), 1);
+
+    let original = folder(&sb, &token, "inbox").await[0].clone();
+    let id = original["id"].as_str().unwrap().to_string();
+    let subject = original["subject"].as_str().unwrap().to_string();
+    // reply: the Comment is in the sent reply; Message's ccRecipients too.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/reply"),
+        json!({"Comment": "Works for me.", "Message": {"ccRecipients": [{"emailAddress": {"address": users[2].mail}}]}}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let sent = folder(&sb, &token, "sentitems").await;
+    let reply = sent
+        .iter()
+        .find(|m| m["subject"] == format!("RE: {subject}").as_str())
+        .expect("the reply is in Sent Items");
+    let full = get(
+        &sb,
+        &token,
+        &format!("/me/messages/{}", reply["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(
+        full.body["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Works for me.")
+    );
+    assert_eq!(
+        full.body["ccRecipients"][0]["emailAddress"]["address"],
+        users[2].mail.as_str()
+    );
+    // replyAll with a Message body instead of a comment.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/replyAll"),
+        json!({"Message": {"body": {"contentType": "Text", "content": "Body from the message parameter"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let sent = folder(&sb, &token, "sentitems").await;
+    assert!(sent.iter().any(|m| {
+        m["bodyPreview"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Body from the message parameter")
+    }));
+    // Both a comment and a message body: 400, as the docs say.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/reply"),
+        json!({"comment": "x", "message": {"body": {"contentType": "Text", "content": "y"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    // forward: ToRecipients and Comment.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/forward"),
+        json!({"Comment": "FYI, see below.", "ToRecipients": [{"emailAddress": {"address": users[3].mail}}]}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = get(
+        &sb,
+        &app,
+        &format!(
+            "/users/{}/mailFolders/inbox/messages?$filter=subject eq 'FW: {}'",
+            users[3].id,
+            subject.replace('\'', "''")
+        ),
+    )
+    .await;
+    let forwarded = &got.body["value"].as_array().unwrap()[0];
+    assert!(
+        forwarded["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("FYI, see below.")
+    );
+    // Recipients both as a parameter and in the message: 400.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/forward"),
+        json!({"toRecipients": [{"emailAddress": {"address": users[3].mail}}],
+               "message": {"toRecipients": [{"emailAddress": {"address": users[2].mail}}]}}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    // createReply: the Comment is in the draft.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/createReply"),
+        json!({"Comment": "Draft comment"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.body["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Draft comment")
+    );
+
+    // copy and move: DestinationId.
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/copy"),
+        json!({"DestinationId": "drafts"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let drafts = get(&sb, &token, "/me/mailFolders/drafts").await.body["id"].clone();
+    assert_eq!(r.body["parentFolderId"], drafts);
+    let r = post(
+        &sb,
+        &token,
+        &format!("/me/messages/{id}/move"),
+        json!({"DestinationId": "archive"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let archive = get(&sb, &token, "/me/mailFolders/archive").await.body["id"].clone();
+    assert_eq!(r.body["parentFolderId"], archive);
+    assert_eq!(
+        get(&sb, &token, &format!("/me/messages/{id}")).await.status,
+        404
+    );
+    sb.shutdown().await;
+}

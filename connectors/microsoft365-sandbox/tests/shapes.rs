@@ -1,36 +1,25 @@
-//! Response property names checked against Microsoft's type list
-//! (`../shared/reference/microsoft-graph/types`, beside the repository).
+//! Response property names checked against Microsoft's type list, and the
+//! shipped permission table against Microsoft's permission catalogue. Both
+//! references are small fixtures in `tests/fixtures` (sources in
+//! `tests/fixtures/SOURCES.md`; `scripts/reference-fixtures.sh` regenerates
+//! them from the reference data when it sits beside the repository).
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 
 use common::*;
 use serde_json::Value;
 
-/// `<repo>/../shared/reference/microsoft-graph/types`, or under
-/// `$SWITCHBOARD_SHARED` when the repository is checked out elsewhere.
-fn reference_dir() -> PathBuf {
-    let shared = std::env::var_os("SWITCHBOARD_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    shared.join("reference/microsoft-graph/types")
-}
-
 /// Type name → every property and navigation name, with base types folded in.
 fn load_types() -> HashMap<String, HashSet<String>> {
     let mut out: HashMap<String, HashSet<String>> = HashMap::new();
-    for file in ["v1.0-entity-types.json", "v1.0-complex-types.json"] {
-        let text = std::fs::read_to_string(reference_dir().join(file))
-            .expect("the Graph reference types sit at ../shared beside the repository");
-        let v: Value = serde_json::from_str(&text).unwrap();
-        for (name, t) in v["microsoft.graph"].as_object().unwrap() {
-            let set = out.entry(name.clone()).or_default();
-            for key in ["properties", "navigationProperties"] {
-                for p in t[key].as_array().unwrap() {
-                    set.insert(p.as_str().unwrap().to_string());
-                }
+    let v: Value = serde_json::from_str(include_str!("fixtures/types.json")).unwrap();
+    for (name, t) in v["microsoft.graph"].as_object().unwrap() {
+        let set = out.entry(name.clone()).or_default();
+        for key in ["properties", "navigationProperties"] {
+            for p in t[key].as_array().unwrap() {
+                set.insert(p.as_str().unwrap().to_string());
             }
         }
     }
@@ -273,9 +262,8 @@ async fn graph_responses_use_the_reference_property_names() {
 
 #[test]
 fn the_shipped_permission_table_matches_microsofts_catalogue() {
-    let catalogue_path = reference_dir().join("../endpoint-catalogue.json");
     let catalogue: Value =
-        serde_json::from_str(&std::fs::read_to_string(catalogue_path).unwrap()).unwrap();
+        serde_json::from_str(include_str!("fixtures/permission-catalogue.json")).unwrap();
     let shipped: Value = serde_json::from_str(include_str!("../data/permissions.json")).unwrap();
     let ops = shipped["operations"].as_object().unwrap();
     let endpoints = catalogue["endpoints"].as_array().unwrap();

@@ -1,10 +1,15 @@
 //! The store suite on PostgreSQL, plus PostgreSQL's own fault tests.
 //!
-//! Runs when `SWITCHBOARD_TEST_DATABASE_URL` is set (`eval "$(bash
-//! scripts/postgres-ci.sh)"` starts a throwaway server and sets it);
-//! otherwise each test prints that it was skipped and passes. Every test
-//! works in its own new schema.
+//! Needs `SWITCHBOARD_TEST_DATABASE_URL` (`eval "$(bash
+//! scripts/postgres-ci.sh)"` starts a throwaway server and sets it): every
+//! test here that talks to the database is named `postgres_*` (the suite
+//! sits in `mod postgres_suite`), so that `scripts/test.sh` runs them as the
+//! PostgreSQL stage, or reports that stage skipped when the URL is not set;
+//! the TLS tests, `postgres_tls_*`, need `SWITCHBOARD_TEST_DATABASE_TLS_URL`
+//! and have a stage of their own.
+//! Every test works in its own new schema.
 
+mod database_url;
 mod suite;
 
 use std::net::SocketAddr;
@@ -21,25 +26,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
-const URL_ENV: &str = "SWITCHBOARD_TEST_DATABASE_URL";
-
-fn database_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            // In CI the suite must run: .ci/run starts a server and sets the URL.
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{URL_ENV} must be set in CI (.ci/run starts PostgreSQL with scripts/postgres-ci.sh)"
-            );
-            eprintln!(
-                "skipped: {URL_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\" starts a test server)"
-            );
-            None
-        }
-    }
-}
-
 struct PgBackend {
     url: String,
     schema: String,
@@ -47,13 +33,12 @@ struct PgBackend {
 }
 
 impl PgBackend {
-    async fn new() -> Option<Self> {
-        let url = database_url()?;
-        Some(PgBackend {
-            url,
+    async fn new() -> Self {
+        PgBackend {
+            url: database_url::required(),
             schema: format!("t_{}", uuid::Uuid::new_v4().simple()),
             keys: KeyBox::default(),
-        })
+        }
     }
 
     async fn raw(&self) -> tokio_postgres::Client {
@@ -136,7 +121,10 @@ impl Backend for PgBackend {
     }
 }
 
-store_suite!(PgBackend::new());
+mod postgres_suite {
+    use super::*;
+    store_suite!(PgBackend::new());
+}
 
 /// A TCP relay to the database that the test can cut and restore, to play
 /// a database that goes down and comes back.
@@ -198,10 +186,8 @@ fn target_of(url: &str) -> (SocketAddr, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
-    let Some(backend) = PgBackend::new().await else {
-        return;
-    };
+async fn postgres_a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
+    let backend = PgBackend::new().await;
     let (target, host) = target_of(&backend.url);
     let mut relay = Relay::start(target, "127.0.0.1:0".parse().unwrap()).await;
     let relayed_url = backend.url.replacen(
@@ -272,9 +258,6 @@ async fn a_database_that_goes_down_gives_storage_errors_and_loses_nothing() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_storage_error_without_the_password() {
-    if database_url().is_none() {
-        return;
-    }
     // a port nobody listens on
     let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = free.local_addr().unwrap();
@@ -292,10 +275,8 @@ async fn an_unreachable_server_is_a_storage_error_without_the_password() {
 }
 
 #[tokio::test]
-async fn store_spec_opens_postgres() {
-    let Some(backend) = PgBackend::new().await else {
-        return;
-    };
+async fn postgres_store_spec_opens_a_postgres_store() {
+    let backend = PgBackend::new().await;
     let store = Store::open(&backend.url, backend.keys.ring(&["k1"]))
         .await
         .unwrap();
@@ -308,23 +289,6 @@ async fn store_spec_opens_postgres() {
     .await
     .unwrap_err();
     assert_eq!(err.field(), Some("schema"));
-}
-
-/// The TLS URL scripts/postgres-ci.sh exports: `localhost`, verify-full,
-/// the test CA. `None` (skipped, with a message) outside CI when unset.
-fn tls_url() -> Option<String> {
-    const TLS_ENV: &str = "SWITCHBOARD_TEST_DATABASE_TLS_URL";
-    match std::env::var(TLS_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{TLS_ENV} must be set in CI (scripts/postgres-ci.sh starts PostgreSQL with TLS)"
-            );
-            eprintln!("skipped: {TLS_ENV} is not set (eval \"$(bash scripts/postgres-ci.sh)\")");
-            None
-        }
-    }
 }
 
 /// Whether the store's connection is encrypted, as the server sees it.
@@ -355,10 +319,10 @@ async fn open_tls(url: &str) -> switchboard_core::Result<Store> {
 }
 
 #[tokio::test]
-async fn tls_require_encrypts_and_disable_does_not() {
-    let (Some(_), Some(plain)) = (tls_url(), database_url()) else {
-        return;
-    };
+async fn postgres_tls_require_encrypts_and_disable_does_not() {
+    // the plain URL's server, which postgres-ci.sh starts with TLS on
+    database_url::required_tls();
+    let plain = database_url::required();
     let sep = if plain.contains('?') { '&' } else { '?' };
     let required = open_tls(&format!("{plain}{sep}sslmode=require"))
         .await
@@ -383,8 +347,8 @@ async fn tls_require_encrypts_and_disable_does_not() {
 }
 
 #[tokio::test]
-async fn tls_verify_full_accepts_the_right_ca_and_host_only() {
-    let Some(url) = tls_url() else { return };
+async fn postgres_tls_verify_full_accepts_the_right_ca_and_host_only() {
+    let url = database_url::required_tls();
     let store = open_tls(&url).await.unwrap();
     assert!(server_sees_tls(&store).await);
 

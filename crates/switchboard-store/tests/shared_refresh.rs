@@ -2,8 +2,10 @@
 //! OAuth context and in-process token cache) on one database, with the
 //! real OAuth credential against a wiremock token endpoint.
 //!
-//! Runs on SQLite always and on PostgreSQL when
-//! `SWITCHBOARD_TEST_DATABASE_URL` is set.
+//! Each scenario runs on SQLite, and on PostgreSQL in its `postgres_*`
+//! twin (which needs `SWITCHBOARD_TEST_DATABASE_URL`; see `database_url`).
+
+mod database_url;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -113,45 +115,56 @@ fn node_with(
         .with_policy(policy)
 }
 
-/// Two store instances on one fresh database of each available kind.
-async fn databases(keys: &str) -> Vec<(String, Store, Store, Option<tempfile::TempDir>)> {
-    let mut out = Vec::new();
+/// Two store instances on one fresh SQLite file (kept while the directory lives).
+async fn sqlite_pair(keys: &str) -> (Store, Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.db");
-    let a = Store::Sqlite(
-        SqliteStore::open(&path, KeyRing::parse(keys).unwrap())
+    let open = || async {
+        Store::Sqlite(
+            SqliteStore::open(&path, KeyRing::parse(keys).unwrap())
+                .await
+                .unwrap(),
+        )
+    };
+    (open().await, open().await, dir)
+}
+
+/// Two store instances on one fresh PostgreSQL schema.
+async fn postgres_pair(keys: &str) -> (Store, Store) {
+    let url = database_url::required();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let open = || async {
+        Store::Postgres(
+            PostgresStore::connect_with(
+                &url,
+                KeyRing::parse(keys).unwrap(),
+                PostgresOptions::default().with_schema(&schema),
+            )
             .await
             .unwrap(),
-    );
-    let b = Store::Sqlite(
-        SqliteStore::open(&path, KeyRing::parse(keys).unwrap())
-            .await
-            .unwrap(),
-    );
-    out.push(("sqlite".to_string(), a, b, Some(dir)));
-    match std::env::var("SWITCHBOARD_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-            let open = || {
-                PostgresStore::connect_with(
-                    &url,
-                    KeyRing::parse(keys).unwrap(),
-                    PostgresOptions::default().with_schema(&schema),
-                )
-            };
-            let a = Store::Postgres(open().await.unwrap());
-            let b = Store::Postgres(open().await.unwrap());
-            out.push(("postgres".to_string(), a, b, None));
+        )
+    };
+    (open().await, open().await)
+}
+
+/// A `#[tokio::test]` per store for a scenario `async fn(kind, store_a, store_b)`:
+/// `<scenario>_on_sqlite` and `postgres_<scenario>`.
+macro_rules! on_both_stores {
+    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            let keys = KeyRing::generate_entry("k1").unwrap();
+            let (a, b, _dir) = sqlite_pair(&keys).await;
+            $scenario("sqlite", a, b).await;
         }
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "SWITCHBOARD_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
-            );
-            eprintln!("skipped the PostgreSQL run: SWITCHBOARD_TEST_DATABASE_URL is not set")
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            let keys = KeyRing::generate_entry("k1").unwrap();
+            let (a, b) = postgres_pair(&keys).await;
+            $scenario("postgres", a, b).await;
         }
-    }
-    out
+    };
 }
 
 async fn installation_with_expired_token(store: &Store, rt: &str) -> uuid::Uuid {
@@ -171,71 +184,34 @@ async fn installation_with_expired_token(store: &Store, rt: &str) -> uuid::Uuid 
 /// 200 concurrent calls, half on each node, find an expired token: exactly
 /// one token request is made, every call gets the new token, and both nodes
 /// read the same stored access and rotated refresh token.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_nodes_two_hundred_calls_one_token_request() {
-    let keys = KeyRing::generate_entry("k1").unwrap();
-    for (kind, store_a, store_b, _dir) in databases(&keys).await {
-        let server = MockServer::start().await;
-        catch_all(&server).await;
-        token_endpoint(&server, "rt-1", "at-new", "rt-2").await;
-        let id = installation_with_expired_token(&store_a, "rt-1").await;
-        let node_a = Arc::new(node(&store_a, &server, id, "node-a"));
-        let node_b = Arc::new(node(&store_b, &server, id, "node-b"));
-        let mut calls = Vec::new();
-        for i in 0..200 {
-            let cred = if i % 2 == 0 {
-                node_a.clone()
-            } else {
-                node_b.clone()
-            };
-            calls.push(tokio::spawn(async move {
-                cred.token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
-                    .await
-            }));
-        }
-        for call in calls {
-            let token = call.await.unwrap().unwrap();
-            assert_eq!(token.secret(), "at-new", "{kind}");
-        }
-        server.verify().await;
-        assert_eq!(server.received_requests().await.unwrap().len(), 1, "{kind}");
-        for store in [&store_a, &store_b] {
-            let stored = store.load_secrets(id).await.unwrap().unwrap().value;
-            assert_eq!(stored.access_token.unwrap().secret(), "at-new", "{kind}");
-            assert_eq!(
-                stored.refresh_token.unwrap().expose_secret(),
-                "rt-2",
-                "{kind}"
-            );
-        }
-    }
-}
-
-/// A node that took the lease and crashed blocks the others only until the
-/// lease's time limit; then one of them refreshes, once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_crashed_lease_holder_blocks_only_until_its_lease_expires() {
-    let keys = KeyRing::generate_entry("k1").unwrap();
-    for (kind, store_a, store_b, _dir) in databases(&keys).await {
-        let server = MockServer::start().await;
-        catch_all(&server).await;
-        token_endpoint(&server, "rt-1", "at-after-crash", "rt-2").await;
-        let id = installation_with_expired_token(&store_a, "rt-1").await;
-        // the crashed node's lease: 400 ms
-        assert!(
-            store_a
-                .try_lock_refresh(id, "crashed-node", Duration::from_millis(400))
+async fn two_nodes_two_hundred_calls_one_token_request(kind: &str, store_a: Store, store_b: Store) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    token_endpoint(&server, "rt-1", "at-new", "rt-2").await;
+    let id = installation_with_expired_token(&store_a, "rt-1").await;
+    let node_a = Arc::new(node(&store_a, &server, id, "node-a"));
+    let node_b = Arc::new(node(&store_b, &server, id, "node-b"));
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let cred = if i % 2 == 0 {
+            node_a.clone()
+        } else {
+            node_b.clone()
+        };
+        calls.push(tokio::spawn(async move {
+            cred.token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
                 .await
-                .unwrap()
-        );
-        let survivor = node(&store_b, &server, id, "node-b");
-        let token = survivor
-            .token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
-            .await
-            .unwrap();
-        assert_eq!(token.secret(), "at-after-crash", "{kind}");
-        server.verify().await;
-        let stored = store_a.load_secrets(id).await.unwrap().unwrap().value;
+        }));
+    }
+    for call in calls {
+        let token = call.await.unwrap().unwrap();
+        assert_eq!(token.secret(), "at-new", "{kind}");
+    }
+    server.verify().await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "{kind}");
+    for store in [&store_a, &store_b] {
+        let stored = store.load_secrets(id).await.unwrap().unwrap().value;
+        assert_eq!(stored.access_token.unwrap().secret(), "at-new", "{kind}");
         assert_eq!(
             stored.refresh_token.unwrap().expose_secret(),
             "rt-2",
@@ -243,6 +219,51 @@ async fn a_crashed_lease_holder_blocks_only_until_its_lease_expires() {
         );
     }
 }
+
+on_both_stores!(
+    two_nodes_two_hundred_calls_one_token_request,
+    two_nodes_two_hundred_calls_one_token_request_on_sqlite,
+    postgres_two_nodes_two_hundred_calls_one_token_request
+);
+
+/// A node that took the lease and crashed blocks the others only until the
+/// lease's time limit; then one of them refreshes, once.
+async fn a_crashed_lease_holder_blocks_only_until_its_lease_expires(
+    kind: &str,
+    store_a: Store,
+    store_b: Store,
+) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    token_endpoint(&server, "rt-1", "at-after-crash", "rt-2").await;
+    let id = installation_with_expired_token(&store_a, "rt-1").await;
+    // the crashed node's lease: 400 ms
+    assert!(
+        store_a
+            .try_lock_refresh(id, "crashed-node", Duration::from_millis(400))
+            .await
+            .unwrap()
+    );
+    let survivor = node(&store_b, &server, id, "node-b");
+    let token = survivor
+        .token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
+        .await
+        .unwrap();
+    assert_eq!(token.secret(), "at-after-crash", "{kind}");
+    server.verify().await;
+    let stored = store_a.load_secrets(id).await.unwrap().unwrap().value;
+    assert_eq!(
+        stored.refresh_token.unwrap().expose_secret(),
+        "rt-2",
+        "{kind}"
+    );
+}
+
+on_both_stores!(
+    a_crashed_lease_holder_blocks_only_until_its_lease_expires,
+    a_crashed_lease_holder_blocks_only_until_its_lease_expires_on_sqlite,
+    postgres_a_crashed_lease_holder_blocks_only_until_its_lease_expires
+);
 
 /// A token answer for `rt-1` that never comes (the request hangs): the
 /// holder that sent it is then killed.
@@ -279,139 +300,153 @@ async fn until_requests(server: &MockServer, n: usize) {
 /// lease lapses and the waiting calls go on: one of them refreshes, once,
 /// for all of them, on both nodes. The waiters' patience (10 s) is below the
 /// old fixed lease of 30 s, so they cannot have waited for one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses() {
-    let keys = KeyRing::generate_entry("k1").unwrap();
-    for (kind, store_a, store_b, _dir) in databases(&keys).await {
-        let server = MockServer::start().await;
-        catch_all(&server).await;
-        stalled_token_endpoint(&server).await;
-        token_endpoint(&server, "rt-1", "at-after-death", "rt-2").await;
-        let id = installation_with_expired_token(&store_a, "rt-1").await;
-        let policy = SharedTokenPolicy::default()
-            .with_lease(Duration::from_millis(500))
-            .with_poll_interval(Duration::from_millis(10))
-            .with_max_wait(Duration::from_secs(10));
-        let doomed = Arc::new(node_with(&store_a, &server, id, "doomed", policy));
-        let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
-        let holder = {
-            let (doomed, request) = (doomed.clone(), request.clone());
-            tokio::spawn(async move { doomed.token(&request).await })
-        };
-        until_requests(&server, 1).await;
-        holder.abort();
-        assert!(holder.await.unwrap_err().is_cancelled());
+async fn a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses(
+    kind: &str,
+    store_a: Store,
+    store_b: Store,
+) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    stalled_token_endpoint(&server).await;
+    token_endpoint(&server, "rt-1", "at-after-death", "rt-2").await;
+    let id = installation_with_expired_token(&store_a, "rt-1").await;
+    let policy = SharedTokenPolicy::default()
+        .with_lease(Duration::from_millis(500))
+        .with_poll_interval(Duration::from_millis(10))
+        .with_max_wait(Duration::from_secs(10));
+    let doomed = Arc::new(node_with(&store_a, &server, id, "doomed", policy));
+    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let holder = {
+        let (doomed, request) = (doomed.clone(), request.clone());
+        tokio::spawn(async move { doomed.token(&request).await })
+    };
+    until_requests(&server, 1).await;
+    holder.abort();
+    assert!(holder.await.unwrap_err().is_cancelled());
 
-        let node_a = Arc::new(node_with(&store_a, &server, id, "node-a", policy));
-        let node_b = Arc::new(node_with(&store_b, &server, id, "node-b", policy));
-        let mut calls = Vec::new();
-        for i in 0..20 {
-            let cred = if i % 2 == 0 {
-                node_a.clone()
-            } else {
-                node_b.clone()
-            };
-            let request = request.clone();
-            calls.push(tokio::spawn(async move { cred.token(&request).await }));
-        }
-        for call in calls {
-            let token = call.await.unwrap().unwrap();
-            assert_eq!(token.secret(), "at-after-death", "{kind}");
-        }
-        server.verify().await;
-        // the dead holder's request and exactly one more
-        assert_eq!(token_requests(&server).await, 2, "{kind}");
-        let stored = store_b.load_secrets(id).await.unwrap().unwrap().value;
-        assert_eq!(
-            stored.refresh_token.unwrap().expose_secret(),
-            "rt-2",
-            "{kind}"
-        );
+    let node_a = Arc::new(node_with(&store_a, &server, id, "node-a", policy));
+    let node_b = Arc::new(node_with(&store_b, &server, id, "node-b", policy));
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let cred = if i % 2 == 0 {
+            node_a.clone()
+        } else {
+            node_b.clone()
+        };
+        let request = request.clone();
+        calls.push(tokio::spawn(async move { cred.token(&request).await }));
     }
+    for call in calls {
+        let token = call.await.unwrap().unwrap();
+        assert_eq!(token.secret(), "at-after-death", "{kind}");
+    }
+    server.verify().await;
+    // the dead holder's request and exactly one more
+    assert_eq!(token_requests(&server).await, 2, "{kind}");
+    let stored = store_b.load_secrets(id).await.unwrap().unwrap().value;
+    assert_eq!(
+        stored.refresh_token.unwrap().expose_secret(),
+        "rt-2",
+        "{kind}"
+    );
 }
+
+on_both_stores!(
+    a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses,
+    a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses_on_sqlite,
+    postgres_a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapses
+);
 
 /// A live holder whose token request takes several lease times keeps its
 /// lease by renewing it: the other calls wait and get its token, and only
 /// one token request is made.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_live_holder_renews_its_lease_through_a_slow_refresh() {
-    let keys = KeyRing::generate_entry("k1").unwrap();
-    for (kind, store_a, store_b, _dir) in databases(&keys).await {
-        let server = MockServer::start().await;
-        catch_all(&server).await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .and(body_string_contains("refresh_token=rt-1"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({
-                        "token_type": "Bearer", "expires_in": 3600,
-                        "access_token": "at-slow", "refresh_token": "rt-2",
-                    }))
-                    // four lease times
-                    .set_delay(Duration::from_secs(4)),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let id = installation_with_expired_token(&store_a, "rt-1").await;
-        let policy = SharedTokenPolicy::default()
-            .with_lease(Duration::from_secs(1))
-            .with_poll_interval(Duration::from_millis(10));
-        let holder = Arc::new(node_with(&store_a, &server, id, "holder", policy));
-        let waiter = Arc::new(node_with(&store_b, &server, id, "waiter", policy));
-        let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
-        let first = {
-            let (holder, request) = (holder.clone(), request.clone());
-            tokio::spawn(async move { holder.token(&request).await })
-        };
-        until_requests(&server, 1).await;
-        let mut waiting = Vec::new();
-        for _ in 0..10 {
-            let (waiter, request) = (waiter.clone(), request.clone());
-            waiting.push(tokio::spawn(async move { waiter.token(&request).await }));
-        }
-        assert_eq!(first.await.unwrap().unwrap().secret(), "at-slow", "{kind}");
-        for call in waiting {
-            assert_eq!(call.await.unwrap().unwrap().secret(), "at-slow", "{kind}");
-        }
-        server.verify().await;
-        assert_eq!(token_requests(&server).await, 1, "{kind}");
+async fn a_live_holder_renews_its_lease_through_a_slow_refresh(
+    kind: &str,
+    store_a: Store,
+    store_b: Store,
+) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "token_type": "Bearer", "expires_in": 3600,
+                    "access_token": "at-slow", "refresh_token": "rt-2",
+                }))
+                // four lease times
+                .set_delay(Duration::from_secs(4)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let id = installation_with_expired_token(&store_a, "rt-1").await;
+    let policy = SharedTokenPolicy::default()
+        .with_lease(Duration::from_secs(1))
+        .with_poll_interval(Duration::from_millis(10));
+    let holder = Arc::new(node_with(&store_a, &server, id, "holder", policy));
+    let waiter = Arc::new(node_with(&store_b, &server, id, "waiter", policy));
+    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let first = {
+        let (holder, request) = (holder.clone(), request.clone());
+        tokio::spawn(async move { holder.token(&request).await })
+    };
+    until_requests(&server, 1).await;
+    let mut waiting = Vec::new();
+    for _ in 0..10 {
+        let (waiter, request) = (waiter.clone(), request.clone());
+        waiting.push(tokio::spawn(async move { waiter.token(&request).await }));
     }
+    assert_eq!(first.await.unwrap().unwrap().secret(), "at-slow", "{kind}");
+    for call in waiting {
+        assert_eq!(call.await.unwrap().unwrap().secret(), "at-slow", "{kind}");
+    }
+    server.verify().await;
+    assert_eq!(token_requests(&server).await, 1, "{kind}");
 }
+
+on_both_stores!(
+    a_live_holder_renews_its_lease_through_a_slow_refresh,
+    a_live_holder_renews_its_lease_through_a_slow_refresh_on_sqlite,
+    postgres_a_live_holder_renews_its_lease_through_a_slow_refresh
+);
 
 /// A token the service refused (401) is not handed out again: the caller
 /// that reports it gets one refresh, the stored token is replaced.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_refused_stored_token_is_refreshed_once() {
-    let keys = KeyRing::generate_entry("k1").unwrap();
-    for (kind, store_a, store_b, _dir) in databases(&keys).await {
-        let server = MockServer::start().await;
-        catch_all(&server).await;
-        token_endpoint(&server, "rt-1", "at-second", "rt-2").await;
-        let fresh = SystemTime::now() + Duration::from_secs(3600);
-        let id = store_a
-            .create(
-                Installation::new("acct", "microsoft365", "1.0.0", "delegated"),
-                InstallationSecrets::default()
-                    .with_refresh_token("rt-1")
-                    .with_access_token(AccessToken::new("at-first", Some(fresh))),
-            )
-            .await
-            .unwrap()
-            .id;
-        let cred = node(&store_b, &server, id, "node-b");
-        let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
-        // still valid: served from the store, no token request
-        assert_eq!(cred.token(&request).await.unwrap().secret(), "at-first");
-        let refused = request.with_rejected(AccessToken::new("at-first", Some(fresh)));
-        assert_eq!(
-            cred.token(&refused).await.unwrap().secret(),
-            "at-second",
-            "{kind}"
-        );
-        server.verify().await;
-        let stored = store_a.load_secrets(id).await.unwrap().unwrap().value;
-        assert_eq!(stored.access_token.unwrap().secret(), "at-second");
-    }
+async fn a_refused_stored_token_is_refreshed_once(kind: &str, store_a: Store, store_b: Store) {
+    let server = MockServer::start().await;
+    catch_all(&server).await;
+    token_endpoint(&server, "rt-1", "at-second", "rt-2").await;
+    let fresh = SystemTime::now() + Duration::from_secs(3600);
+    let id = store_a
+        .create(
+            Installation::new("acct", "microsoft365", "1.0.0", "delegated"),
+            InstallationSecrets::default()
+                .with_refresh_token("rt-1")
+                .with_access_token(AccessToken::new("at-first", Some(fresh))),
+        )
+        .await
+        .unwrap()
+        .id;
+    let cred = node(&store_b, &server, id, "node-b");
+    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    // still valid: served from the store, no token request
+    assert_eq!(cred.token(&request).await.unwrap().secret(), "at-first");
+    let refused = request.with_rejected(AccessToken::new("at-first", Some(fresh)));
+    assert_eq!(
+        cred.token(&refused).await.unwrap().secret(),
+        "at-second",
+        "{kind}"
+    );
+    server.verify().await;
+    let stored = store_a.load_secrets(id).await.unwrap().unwrap().value;
+    assert_eq!(stored.access_token.unwrap().secret(), "at-second");
 }
+
+on_both_stores!(
+    a_refused_stored_token_is_refreshed_once,
+    a_refused_stored_token_is_refreshed_once_on_sqlite,
+    postgres_a_refused_stored_token_is_refreshed_once
+);

@@ -20,14 +20,14 @@ struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    async fn new() -> Option<Self> {
+    async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
-        Some(SqliteBackend {
+        SqliteBackend {
             _dir: dir,
             path,
             keys: KeyBox::default(),
-        })
+        }
     }
 
     fn raw(&self) -> rusqlite::Connection {
@@ -98,7 +98,7 @@ store_suite!(SqliteBackend::new());
 
 #[tokio::test]
 async fn a_locked_database_gives_a_storage_error_and_loses_nothing() {
-    let backend = SqliteBackend::new().await.unwrap();
+    let backend = SqliteBackend::new().await;
     let ring = || backend.keys.ring(&["k1"]);
     let store = SqliteStore::open_with(
         &backend.path,
@@ -172,7 +172,7 @@ async fn an_unreachable_file_is_a_storage_error_naming_the_path() {
 
 #[tokio::test]
 async fn the_file_is_in_wal_mode_with_the_schema_recorded() {
-    let backend = SqliteBackend::new().await.unwrap();
+    let backend = SqliteBackend::new().await;
     backend.open(backend.keys.ring(&["k1"])).await.unwrap();
     assert_eq!(backend.scalar("PRAGMA journal_mode").await, "wal");
     assert_eq!(

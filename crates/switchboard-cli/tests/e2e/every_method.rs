@@ -114,6 +114,31 @@ async fn exercise(cov: &mut Coverage<'_>, me_mail: &str, other_mail: &str) {
     // Users
     let users = cov.list("users.list_users", &[p("top", 5)]).await;
     assert!(users.len() >= 10);
+    // $filter with $orderby is an advanced query: the sandbox refuses it
+    // without ConsistencyLevel and $count, so this passes only when the
+    // connector's advanced-query hook adds them.
+    let initial = users[0]["displayName"].as_str().unwrap()[..1].to_string();
+    let sorted = cov
+        .list(
+            "users.list_users",
+            &[
+                p("filter", format!("startswith(displayName,'{initial}')")),
+                p("orderby", "displayName"),
+                p("select", "displayName"),
+            ],
+        )
+        .await;
+    let names: Vec<&str> = sorted
+        .iter()
+        .map(|u| u["displayName"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with(&initial)),
+        "{names:?}"
+    );
+    let mut expected = names.clone();
+    expected.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names, expected);
     let me = cov.call("users.get_user", &[]).await;
     assert_eq!(me["mail"], me_mail);
     let manager = cov.call("users.get_manager", &[]).await;

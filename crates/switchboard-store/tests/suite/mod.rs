@@ -71,7 +71,7 @@ impl KeyBox {
 pub const SECRET_COLUMNS_SQL: &str = "SELECT COALESCE(client_secret, '') || '|' || COALESCE(access_token, '') || '|' || COALESCE(refresh_token, '') || '|' || continuations FROM installations";
 
 /// Generates one `#[tokio::test]` per suite function for a backend
-/// constructor (an async expression giving `Option<Backend>`; `None` skips).
+/// constructor (an async expression giving the backend).
 #[macro_export]
 macro_rules! store_suite {
     ($make:expr) => {
@@ -103,7 +103,7 @@ macro_rules! store_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let Some(backend) = $make.await else { return };
+                let backend = $make.await;
                 suite::$name(&backend).await;
             }
         )*
