@@ -185,7 +185,11 @@ impl Store {
         let store = Store::connect(spec, KeyRing::empty(source), &options).await?;
         let mut warnings = Vec::new();
         let mut key_file_created = None;
-        let ring = match keys {
+        let key_file = match &keys {
+            MasterKeys::File(path) => Some(path.clone()),
+            _ => None,
+        };
+        let mut ring = match keys {
             MasterKeys::Ring(ring) => ring,
             MasterKeys::Env => KeyRing::from_env()?.ok_or_else(|| {
                 Error::new(
@@ -202,8 +206,29 @@ impl Store {
                 loaded.ring
             }
         };
-        let store = store.with_key_ring(ring);
-        warnings.extend(key_registry::verify(&store, &options.lost_keys).await?);
+        // A rotation in another process may add a key to the file after we
+        // read it and record it in the store before we check: when the check
+        // fails, read the file again, and check again if it changed.
+        let mut rereads = 0;
+        let store = loop {
+            let keyed = store.with_key_ring(ring);
+            let refusal = match key_registry::verify(&keyed, &options.lost_keys).await {
+                Ok(verified) => {
+                    warnings.extend(verified);
+                    break keyed;
+                }
+                Err(refusal) => refusal,
+            };
+            let Some(path) = key_file.as_deref().filter(|_| rereads < 3) else {
+                return Err(refusal);
+            };
+            rereads += 1;
+            let again = load_key_file(&store, path, &options, false).await?;
+            if again.ring.key_ids() == keyed.key_ring().key_ids() {
+                return Err(refusal);
+            }
+            ring = again.ring;
+        };
         Ok(Opened {
             store,
             key_file_created,
