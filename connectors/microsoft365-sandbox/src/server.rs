@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,10 +20,12 @@ use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
 use crate::identity::IdentityState;
+use crate::limits::{LimitStats, Limits, LimitsConfig};
+use crate::pacing::Pacing;
 use crate::state::State as SandboxState;
 use crate::state_file::{self, Fixed, Persistence, StateLock};
 use crate::tokens::Signer;
-use crate::{App, datetime, drive, graph, identity, seed, tls, uploads};
+use crate::{App, batch, control, datetime, drive, graph, identity, seed, tls, uploads};
 
 /// Largest request body: a 60 MiB upload chunk and some.
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -236,6 +239,8 @@ impl Sandbox {
             permissions: PermissionTable::load(),
             faults: Faults::new(config.seed, config.throttle_rate, config.fail_rate)
                 .with_retry_after_secs(config.retry_after_secs),
+            limits: Limits::new(config.limits.clone(), config.retry_after_secs),
+            pacing: Pacing::new(config.latency),
             clients,
             tenant_id: state.tenant.tenant_id.clone(),
             tenant_domain: state.tenant.domain.clone(),
@@ -333,7 +338,9 @@ fn main_router(app: Arc<App>) -> Router {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(identity::keys))
         .route("/v1.0", any(graph_entry))
+        .route("/v1.0/$batch", any(batch::entry))
         .route("/v1.0/{*rest}", any(graph_entry))
+        .merge(control::routes())
         .route("/upload/{token}", any(uploads::handle))
         .route("/monitor/{token}", get(drive::monitor))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -476,6 +483,40 @@ impl SandboxHandle {
             unavailable: f.unavailable.load(Ordering::SeqCst),
             gateway_timeouts: f.gateway_timeouts.load(Ordering::SeqCst),
         }
+    }
+
+    /// The throttling limits it keeps.
+    pub fn limits(&self) -> &LimitsConfig {
+        self.app.limits.config()
+    }
+
+    /// The throttling counters, as `GET /_sandbox/stats` answers them.
+    pub fn limit_stats(&self) -> LimitStats {
+        self.app.limits.stats()
+    }
+
+    /// Sets the throttling counters back to zero, as `DELETE /_sandbox/stats`.
+    pub fn reset_limit_stats(&self) {
+        self.app.limits.reset_stats();
+    }
+
+    /// Moves the limits clock forward by `by`, as `POST /_sandbox/clock`:
+    /// throttling windows pass without waiting. Returns how far ahead the
+    /// clock is now.
+    pub fn advance_limits_clock(&self, by: Duration) -> Duration {
+        self.app.limits.advance_clock(by)
+    }
+
+    /// Keeps every Graph request let through from now on in flight, until
+    /// [`release_requests`](Self::release_requests) or for `max` (at most
+    /// 10 minutes), as `POST /_sandbox/hold`.
+    pub fn hold_requests(&self, max: Duration) {
+        self.app.pacing.hold(max);
+    }
+
+    /// Lets held requests go on, as `POST /_sandbox/release`.
+    pub fn release_requests(&self) {
+        self.app.pacing.release();
     }
 
     /// Every Graph request answered so far, in order.
