@@ -111,7 +111,7 @@ pub struct Global {
         long,
         global = true,
         env = "SWITCHBOARD_MAX_RESPONSE_BYTES",
-        default_value_t = switchboard_core::wire::DEFAULT_MAX_RESPONSE_BYTES,
+        default_value_t = switchboard_core::engine::wire::DEFAULT_MAX_RESPONSE_BYTES,
         value_parser = clap::value_parser!(u64).range(1..),
         value_name = "BYTES",
         help_heading = GLOBAL_HEADING
