@@ -14,8 +14,8 @@ use lifecycle_support::*;
 use serde_json::{Value, json};
 use switchboard_core::connector::Settings;
 use switchboard_core::credential::{AccessToken, StaticCredential};
-use switchboard_core::install::InstallationStatus;
 use switchboard_core::{Arguments, ErrorKind};
+use switchboard_installations::install::InstallationStatus;
 use url::Url;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -217,9 +217,13 @@ async fn lifecycle_contexts_in_china_use_chinas_hosts() {
     for variant in ["delegated", "application"] {
         let started = svc
             .install(
-                switchboard_core::lifecycle::InstallRequest::new("acct", "microsoft365", variant)
-                    .cloud("china")
-                    .setting("tenant_id", TENANT),
+                switchboard_installations::lifecycle::InstallRequest::new(
+                    "acct",
+                    "microsoft365",
+                    variant,
+                )
+                .cloud("china")
+                .setting("tenant_id", TENANT),
             )
             .await
             .unwrap();

@@ -13,8 +13,8 @@ use lifecycle_support::*;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard_core::credential::AccessToken;
-use switchboard_core::install::InstallationStatus;
 use switchboard_core::{Arguments, ErrorKind};
+use switchboard_installations::install::InstallationStatus;
 use wiremock::matchers::{header, method, path, query_param as q};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -412,7 +412,11 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
             "colour",
         ),
         (
-            switchboard_core::lifecycle::InstallRequest::new("a", "microsoft365", "delegated"),
+            switchboard_installations::lifecycle::InstallRequest::new(
+                "a",
+                "microsoft365",
+                "delegated",
+            ),
             "tenant_id",
         ),
         (request(&server, "a", "delegated").cloud("mars"), "cloud"),

@@ -15,8 +15,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use switchboard_core::auth::context::AuthContext;
-//! use switchboard_core::auth::store::MemoryTokenStore;
+//! use switchboard_oauth::context::AuthContext;
+//! use switchboard_oauth::store::MemoryTokenStore;
 //! use switchboard_microsoft365::application::ApplicationAuth;
 //! use switchboard_microsoft365::cloud::Cloud;
 //! use switchboard_microsoft365::identity::MicrosoftApp;
@@ -34,16 +34,16 @@
 use std::sync::Arc;
 
 use oauth2::TokenUrl;
-use switchboard_core::auth::callback::CallbackParams;
-use switchboard_core::auth::client::OAuthClient;
-use switchboard_core::auth::code_flow::AuthorizationStart;
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
-use switchboard_core::auth::provider::standard_callback_error;
-use switchboard_core::auth::state::StatePurpose;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_core::error::RemoteDetails;
 use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::client::OAuthClient;
+use switchboard_oauth::code_flow::AuthorizationStart;
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_oauth::provider::standard_callback_error;
+use switchboard_oauth::state::StatePurpose;
 
 use crate::cloud::Cloud;
 use crate::identity::{MicrosoftApp, MicrosoftProvider};

@@ -16,8 +16,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use switchboard_core::auth::context::AuthContext;
-//! use switchboard_core::auth::store::MemoryTokenStore;
+//! use switchboard_oauth::context::AuthContext;
+//! use switchboard_oauth::store::MemoryTokenStore;
 //! use switchboard_microsoft365::cloud::Cloud;
 //! use switchboard_microsoft365::delegated::DelegatedAuth;
 //! use switchboard_microsoft365::identity::MicrosoftApp;
@@ -37,12 +37,12 @@
 use std::sync::Arc;
 
 use oauth2::{AuthUrl, TokenUrl};
-use switchboard_core::auth::callback::CallbackParams;
-use switchboard_core::auth::client::OAuthClient;
-use switchboard_core::auth::code_flow::{AuthorizationCodeFlow, AuthorizationStart, Authorized};
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 use switchboard_core::{Error, Result};
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::client::OAuthClient;
+use switchboard_oauth::code_flow::{AuthorizationCodeFlow, AuthorizationStart, Authorized};
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 
 use crate::cloud::Cloud;
 use crate::identity::{MicrosoftApp, MicrosoftProvider};
@@ -102,7 +102,7 @@ impl DelegatedAuth {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use switchboard_core::auth::{context::AuthContext, store::MemoryTokenStore};
+    /// # use switchboard_oauth::{context::AuthContext, store::MemoryTokenStore};
     /// # use switchboard_microsoft365::{cloud::Cloud, delegated::DelegatedAuth, identity::MicrosoftApp};
     /// # let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
     /// # let app = MicrosoftApp::new("app").with_redirect_uri("https://p.example.com/cb").unwrap();

@@ -14,15 +14,15 @@ use common::{GUEST_UPN, GUEST_UPN_IN_PATH};
 use futures::future::join_all;
 use oauth2::RefreshToken;
 use serde_json::{Value, json};
-use switchboard_core::auth::clock::ManualClock;
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::store::{MemoryTokenStore, StoredTokens};
 use switchboard_core::credential::Credential;
 use switchboard_core::{Arguments, Engine, InstallationContext};
 use switchboard_microsoft365::application::ApplicationAuth;
 use switchboard_microsoft365::cloud::{Cloud, CustomCloud};
 use switchboard_microsoft365::delegated::DelegatedAuth;
 use switchboard_microsoft365::identity::MicrosoftApp;
+use switchboard_oauth::clock::ManualClock;
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::store::{MemoryTokenStore, StoredTokens};
 use wiremock::matchers::{any, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_core::engine::retry::RetryPolicy;
-use switchboard_core::install::Installation;
-use switchboard_core::lifecycle::Installations;
-use switchboard_core::lifecycle::apps::{AppCredential, AppCredentials};
 use switchboard_core::{Engine, Error, ErrorKind, Result};
+use switchboard_installations::install::Installation;
+use switchboard_installations::lifecycle::Installations;
+use switchboard_installations::lifecycle::apps::{AppCredential, AppCredentials};
 use switchboard_microsoft365::install_flow::Microsoft365Flow;
 use switchboard_store::Store;
 use uuid::Uuid;

@@ -332,9 +332,9 @@ impl Engine {
         self.inner.max_response_bytes
     }
 
-    /// The OAuth adapter over the engine's client, with the engine's token
-    /// deadline ([`EngineBuilder::token_deadline`]): hand it to the auth
-    /// services so token requests share the pool and the limits.
+    /// The deadline of a token request ([`EngineBuilder::token_deadline`]);
+    /// the OAuth services read it to send token requests through
+    /// [`Engine::http_client`] under the same limits.
     ///
     /// ```
     /// use std::time::Duration;
@@ -344,11 +344,10 @@ impl Engine {
     ///     .token_deadline(Some(Duration::from_secs(5)))
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(engine.oauth_http().deadline(), Some(Duration::from_secs(5)));
+    /// assert_eq!(engine.token_deadline(), Some(Duration::from_secs(5)));
     /// ```
-    pub fn oauth_http(&self) -> crate::auth::http::OAuthHttpClient {
-        crate::auth::http::OAuthHttpClient::new(self.inner.client.clone())
-            .with_deadline(self.inner.token_deadline)
+    pub fn token_deadline(&self) -> Option<Duration> {
+        self.inner.token_deadline
     }
 
     /// The cap on a buffered body of `plan`'s method: its own, or the engine's.

@@ -28,7 +28,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod arguments;
-pub mod auth;
 pub mod bounds;
 pub mod connector;
 pub mod credential;
@@ -37,16 +36,12 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod headers;
-pub mod install;
-pub mod lifecycle;
 pub mod paging;
 pub mod render;
-pub mod shared_token;
 pub mod suggest;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod untrusted_text;
-pub mod versioning;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};

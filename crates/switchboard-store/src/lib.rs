@@ -11,7 +11,7 @@
 //! from a store spec (`sqlite:PATH` or `postgres://...`).
 //!
 //! ```
-//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 //! use switchboard_store::{keyring::KeyRing, Store};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -43,9 +43,11 @@ pub mod sqlite;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore, Versioned};
 use switchboard_core::{Error, Result};
+use switchboard_installations::install::{
+    Installation, InstallationSecrets, InstallationStore, Versioned,
+};
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 use uuid::Uuid;
 
 pub use keyring::KeyRing;

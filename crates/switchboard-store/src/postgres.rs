@@ -30,12 +30,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
-use switchboard_core::install::{
+use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;

@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oauth2::RefreshToken;
 use secrecy::{ExposeSecret, SecretString};
-use switchboard_core::auth::store::StoredTokens;
 use switchboard_core::credential::AccessToken;
-use switchboard_core::install::{ClientCredentials, Installation, InstallationSecrets};
 use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_installations::install::{ClientCredentials, Installation, InstallationSecrets};
+use switchboard_oauth::store::StoredTokens;
 use uuid::Uuid;
 
 use crate::keyring::KeyRing;

@@ -7,7 +7,7 @@
 //! `synchronous=FULL` keeps committed writes across a power cut.
 //!
 //! ```
-//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 //! use switchboard_store::{keyring::KeyRing, sqlite::SqliteStore};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -33,12 +33,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
-use switchboard_core::install::{
+use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 use uuid::Uuid;
 
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};

@@ -14,8 +14,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use switchboard_core::lifecycle::{InstallRequest, Installations};
 use switchboard_core::{Arguments, Error, ErrorKind, InstallationContext, Result};
+use switchboard_installations::lifecycle::{InstallRequest, Installations};
 use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use switchboard_store::KeyRing;
 use uuid::Uuid;

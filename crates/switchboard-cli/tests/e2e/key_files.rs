@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::{MasterKeys, OpenOptions, Store};
 use uuid::Uuid;
 

@@ -4,9 +4,6 @@
 //! the test on any unexpected request, and tracing capture.
 #![allow(dead_code)]
 
-pub mod bomb;
-pub mod raw;
-
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

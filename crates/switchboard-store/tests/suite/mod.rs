@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use switchboard_core::ErrorKind;
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
 use switchboard_core::credential::AccessToken;
-use switchboard_core::install::{
+use switchboard_installations::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
 };
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 
 /// A fresh database and raw access to it.
@@ -1012,7 +1012,7 @@ pub async fn duplicate_key_ids_are_repaired_only_with_proof(b: &impl Backend) {
         .await
         .unwrap()
         .store;
-    let rt = |v: switchboard_core::install::Versioned<InstallationSecrets>| {
+    let rt = |v: switchboard_installations::install::Versioned<InstallationSecrets>| {
         v.value.refresh_token.unwrap().expose_secret().to_string()
     };
     assert_eq!(rt(s.load_secrets(inst.id).await.unwrap().unwrap()), "rt");
