@@ -8,6 +8,7 @@ mod lifecycle_support;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use switchboard_core::InstallationId;
 
 use lifecycle_support::*;
 use secrecy::ExposeSecret;
@@ -398,7 +399,7 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
             .to_string()
             .contains("uninstalled is final")
     );
-    let err = svc.get(uuid::Uuid::new_v4()).await.unwrap_err();
+    let err = svc.get(InstallationId::new_random()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
     // bad input names the field
@@ -661,7 +662,7 @@ async fn uninstall_erases_secrets_in_the_sqlite_file() {
         .unwrap();
     let id = started.installation.id;
     let file = stores.sqlite_path.clone().unwrap();
-    let columns = |id: uuid::Uuid| {
+    let columns = |id: InstallationId| {
         let conn = rusqlite::Connection::open(&file).unwrap();
         conn.query_row(
             "SELECT client_secret, access_token, refresh_token, continuations FROM installations WHERE id = ?1",

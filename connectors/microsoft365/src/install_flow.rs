@@ -143,7 +143,7 @@ fn variant_auth(ctx: &FlowContext, inst: &Installation) -> Result<Variant> {
     let cloud = cloud_of(inst)?;
     let tenant = tenant_of(inst)?;
     let app = app_of(ctx)?;
-    let id = inst.id.to_string();
+    let id = inst.id;
     match inst.variant.as_str() {
         "delegated" => Ok(Variant::Delegated(Box::new(DelegatedAuth::new(
             ctx.auth.clone(),

@@ -49,7 +49,7 @@
 //! let engine = Engine::builder(registry).build().unwrap();
 //! let ctx = engine
 //!     .installation(
-//!         "inst-1",
+//!         switchboard_core::InstallationId::from_u128(1),
 //!         "example",
 //!         "token",
 //!         Default::default(),
@@ -88,6 +88,7 @@ use crate::engine::wire::{
     DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOKEN_DEADLINE,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::installation_id::InstallationId;
 use crate::paging::DEFAULT_MAX_PAGES;
 use crate::untrusted_text::sanitize_identifier;
 
@@ -361,7 +362,7 @@ impl Engine {
     /// exist and asks the connector for the endpoints of these settings.
     pub fn installation(
         &self,
-        installation_id: impl Into<String>,
+        installation_id: InstallationId,
         connector_id: &str,
         variant_id: &str,
         settings: Settings,

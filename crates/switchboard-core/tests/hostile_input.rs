@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value, json};
+use switchboard_core::InstallationId;
 use switchboard_core::connector::DefinitionConnector;
 use switchboard_core::engine::classify::parse_remote_details;
 use switchboard_core::engine::retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
@@ -39,6 +40,9 @@ use switchboard_hostile::{
     check, config, http as hostile_http, json as hostile_json, mutate, text,
 };
 use wiremock::ResponseTemplate;
+
+const INST_2: InstallationId = InstallationId::from_u128(2);
+const INST_LINKS: InstallationId = InstallationId::from_u128(4);
 
 // ---------------------------------------------------------------------------
 // What every error built from remote text must satisfy.
@@ -501,7 +505,10 @@ fn forged_continuation() -> impl Strategy<Value = String> {
     (
         prop_oneof![2 => Just(links[0].clone()), 1 => select(links)],
         proptest::collection::vec(header, 0..4),
-        prop_oneof![4 => Just(support::INSTALLATION), 1 => select(&["inst-2", ""][..])],
+        prop_oneof![
+            4 => Just(support::INSTALLATION.to_string()),
+            1 => select(vec![INST_2.to_string(), String::new(), "inst-1".to_string()]),
+        ],
         prop_oneof![
             4 => Just("users.list_users"),
             1 => select(&["users.delta_users", "mail.send_mail", "users.get_me", "nope"][..]),
@@ -662,7 +669,7 @@ proptest! {
             allowed_hosts: vec!["127.0.0.1".into()],
         };
         let ctx = switchboard_core::InstallationContext::new(
-            "inst-links", "linksvc", "token", endpoints, support::RecordingCredential::new(),
+            INST_LINKS, "linksvc", "token", endpoints, support::RecordingCredential::new(),
         );
         let pages: Vec<_> = stage.runtime.block_on(async {
             let mut stream = engine.stream(&ctx, "things.list_things", Arguments::new()).with_max_pages(3).into_pages();

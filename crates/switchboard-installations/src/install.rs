@@ -59,7 +59,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use switchboard_core::InstallationId;
 
 use switchboard_core::credential::AccessToken;
 use switchboard_core::error::{Error, ErrorKind, Result};
@@ -240,7 +240,7 @@ impl Default for ClientCredentials {
 #[non_exhaustive]
 pub struct Installation {
     /// The installation's id.
-    pub id: Uuid,
+    pub id: InstallationId,
     /// The platform's reference of the customer account.
     pub account: String,
     /// The connector's id (`microsoft365`).
@@ -282,7 +282,7 @@ impl Installation {
     ) -> Self {
         let now = SystemTime::now();
         Installation {
-            id: Uuid::new_v4(),
+            id: InstallationId::new_random(),
             account: account.into(),
             connector_id: connector_id.into(),
             connector_version: connector_version.into(),
@@ -539,7 +539,7 @@ pub trait InstallationStore: Send + Sync + fmt::Debug {
     ) -> Result<Installation>;
 
     /// The installation, if it exists.
-    async fn get(&self, id: Uuid) -> Result<Option<Installation>>;
+    async fn get(&self, id: InstallationId) -> Result<Option<Installation>>;
 
     /// The account's installations, oldest first, tombstones included. The
     /// outer error means the store could not be read; an inner error means
@@ -554,30 +554,38 @@ pub trait InstallationStore: Send + Sync + fmt::Debug {
     /// The installation's secrets with their version, if the installation
     /// exists. Secrets that cannot be decrypted are an error for this
     /// installation only.
-    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>>;
+    async fn load_secrets(
+        &self,
+        id: InstallationId,
+    ) -> Result<Option<Versioned<InstallationSecrets>>>;
 
     /// Write the secrets if they are still at version `expected`; returns
     /// the new version.
     async fn store_secrets(
         &self,
-        id: Uuid,
+        id: InstallationId,
         expected: u64,
         secrets: InstallationSecrets,
     ) -> Result<u64>;
 
     /// Erase every secret of the installation (uninstall); returns the new
     /// secrets version.
-    async fn erase_secrets(&self, id: Uuid) -> Result<u64>;
+    async fn erase_secrets(&self, id: InstallationId) -> Result<u64>;
 
     /// Take the installation's refresh lock for `holder` for at most `ttl`.
     /// `true` when taken (or already held by `holder`: the time limit is
     /// extended, which is how a live holder renews it); `false` when
     /// another holder has it and its time is not up. A crashed holder's
     /// lock expires `ttl` after its last renewal.
-    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool>;
+    async fn try_lock_refresh(
+        &self,
+        id: InstallationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool>;
 
     /// Release the refresh lock if `holder` has it (otherwise nothing).
-    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()>;
+    async fn unlock_refresh(&self, id: InstallationId, holder: &str) -> Result<()>;
 }
 
 /// An [`InstallationStore`] in process memory, for tests. Its Debug shows
@@ -589,9 +597,9 @@ pub struct MemoryInstallationStore {
 
 #[derive(Default)]
 struct MemoryState {
-    records: HashMap<Uuid, Installation>,
-    secrets: HashMap<Uuid, Versioned<InstallationSecrets>>,
-    locks: HashMap<Uuid, (String, SystemTime)>,
+    records: HashMap<InstallationId, Installation>,
+    secrets: HashMap<InstallationId, Versioned<InstallationSecrets>>,
+    locks: HashMap<InstallationId, (String, SystemTime)>,
 }
 
 impl MemoryInstallationStore {
@@ -614,7 +622,7 @@ impl fmt::Debug for MemoryInstallationStore {
 }
 
 /// The error for writes to an installation that does not exist.
-pub fn not_found(id: Uuid) -> Error {
+pub fn not_found(id: InstallationId) -> Error {
     Error::new(
         ErrorKind::NotFound,
         format!("installation {id} does not exist"),
@@ -622,7 +630,7 @@ pub fn not_found(id: Uuid) -> Error {
 }
 
 /// The error for a write that lost a compare-and-swap.
-pub fn version_conflict(id: Uuid, what: &str, expected: u64, current: u64) -> Error {
+pub fn version_conflict(id: InstallationId, what: &str, expected: u64, current: u64) -> Error {
     Error::new(
         ErrorKind::Conflict,
         format!(
@@ -668,7 +676,7 @@ impl InstallationStore for MemoryInstallationStore {
         Ok(installation)
     }
 
-    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+    async fn get(&self, id: InstallationId) -> Result<Option<Installation>> {
         Ok(self.state().records.get(&id).cloned())
     }
 
@@ -715,13 +723,16 @@ impl InstallationStore for MemoryInstallationStore {
         Ok(stored)
     }
 
-    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+    async fn load_secrets(
+        &self,
+        id: InstallationId,
+    ) -> Result<Option<Versioned<InstallationSecrets>>> {
         Ok(self.state().secrets.get(&id).cloned())
     }
 
     async fn store_secrets(
         &self,
-        id: Uuid,
+        id: InstallationId,
         expected: u64,
         mut secrets: InstallationSecrets,
     ) -> Result<u64> {
@@ -736,7 +747,7 @@ impl InstallationStore for MemoryInstallationStore {
         Ok(current.version)
     }
 
-    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+    async fn erase_secrets(&self, id: InstallationId) -> Result<u64> {
         let mut state = self.state();
         let current = state.secrets.get_mut(&id).ok_or_else(|| not_found(id))?;
         current.version += 1;
@@ -747,7 +758,12 @@ impl InstallationStore for MemoryInstallationStore {
         Ok(current.version)
     }
 
-    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+    async fn try_lock_refresh(
+        &self,
+        id: InstallationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
         let mut state = self.state();
         if !state.records.contains_key(&id) {
             return Err(not_found(id));
@@ -769,7 +785,7 @@ impl InstallationStore for MemoryInstallationStore {
         Ok(free)
     }
 
-    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+    async fn unlock_refresh(&self, id: InstallationId, holder: &str) -> Result<()> {
         let mut state = self.state();
         if state.locks.get(&id).is_some_and(|(h, _)| h == holder) {
             state.locks.remove(&id);

@@ -6,6 +6,7 @@
 //!   [`InstallationStore`](install::InstallationStore) trait every store
 //!   implements (in memory here; SQLite and PostgreSQL in
 //!   `switchboard-store`);
+//! - [`installable`]: a connector and its install flow, registered once;
 //! - [`lifecycle`]: install, consent, complete, test, re-authenticate,
 //!   disable, enable, uninstall, and the connector's
 //!   [`InstallFlow`](lifecycle::flow::InstallFlow) hooks;
@@ -24,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod install;
+pub mod installable;
 pub mod lifecycle;
 pub mod shared_token;
 pub mod versioning;

@@ -71,8 +71,8 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use switchboard_core::InstallationId;
 use url::Url;
-use uuid::Uuid;
 
 use crate::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
@@ -451,7 +451,7 @@ impl Installations {
             flows: Vec::new(),
             apps: AppCredentials::new(),
             redirect_uri: None,
-            node: format!("node-{}", Uuid::new_v4()),
+            node: format!("node-{}", InstallationId::new_random()),
             policy: SharedTokenPolicy::default(),
             auth: None,
         }
@@ -593,7 +593,7 @@ impl Installations {
     }
 
     /// The installation, or an [`ErrorKind::NotFound`] error.
-    pub async fn get(&self, id: Uuid) -> Result<Installation> {
+    pub async fn get(&self, id: InstallationId) -> Result<Installation> {
         self.inner.store.get(id).await?.ok_or_else(|| not_found(id))
     }
 
@@ -603,7 +603,10 @@ impl Installations {
         self.inner.store.list_by_account(account).await
     }
 
-    async fn secrets(&self, id: Uuid) -> Result<crate::install::Versioned<InstallationSecrets>> {
+    async fn secrets(
+        &self,
+        id: InstallationId,
+    ) -> Result<crate::install::Versioned<InstallationSecrets>> {
         self.inner
             .store
             .load_secrets(id)
@@ -614,7 +617,7 @@ impl Installations {
     /// Change the secrets with `edit`, re-reading on a version conflict.
     async fn edit_secrets(
         &self,
-        id: Uuid,
+        id: InstallationId,
         edit: impl Fn(&mut InstallationSecrets) -> Result<()>,
     ) -> Result<()> {
         for _ in 0..5 {
@@ -642,7 +645,7 @@ impl Installations {
     /// conflict; `check` sees the current record first.
     async fn transition(
         &self,
-        id: Uuid,
+        id: InstallationId,
         to: impl Fn(&Installation) -> Result<InstallationStatus>,
     ) -> Result<Installation> {
         for _ in 0..5 {
@@ -663,11 +666,32 @@ impl Installations {
         ))
     }
 
+    /// Finish consent with the callback alone: the installation is the one
+    /// the callback's `state` names (see
+    /// [`switchboard_oauth::state::installation_of`]), then as
+    /// [`complete`](Self::complete). A callback without a state switchboard
+    /// issued is an [`ErrorKind::InvalidArgument`] naming `state`.
+    pub async fn complete_callback(&self, callback: &str) -> Result<Installation> {
+        let query = callback_query(callback)?;
+        let params = switchboard_oauth::callback::CallbackParams::parse(&query)?;
+        let id = params
+            .state
+            .as_ref()
+            .and_then(|s| switchboard_oauth::state::installation_of(s.secret()))
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "state",
+                    "the callback carries no state issued by switchboard; pass the whole URL the browser came back to",
+                )
+            })?;
+        self.complete(id, callback).await
+    }
+
     /// Finish consent with the callback (the full URL the browser came back
     /// to, or its query string). The pending `state` is consumed whatever
     /// happens; the tokens land in the installation's secrets, and the
     /// installation becomes `Active`.
-    pub async fn complete(&self, id: Uuid, callback: &str) -> Result<Installation> {
+    pub async fn complete(&self, id: InstallationId, callback: &str) -> Result<Installation> {
         let query = callback_query(callback)?;
         let inst = self.get(id).await?;
         check_transition(inst.status, InstallationStatus::Active)?;
@@ -759,7 +783,7 @@ impl Installations {
 
     /// Store a failed consent's words as the pending installation's
     /// `last_error` (best effort).
-    async fn record_last_error(&self, id: Uuid, err: &Error) {
+    async fn record_last_error(&self, id: InstallationId, err: &Error) {
         for _ in 0..3 {
             let Ok(mut inst) = self.get(id).await else {
                 return;
@@ -780,7 +804,7 @@ impl Installations {
     /// (the previous link stops working). Allowed from `PendingConsent`,
     /// `Active` and `NeedsReauth`; a disabled installation must be enabled
     /// first.
-    pub async fn reauthenticate(&self, id: Uuid) -> Result<ConsentStarted> {
+    pub async fn reauthenticate(&self, id: InstallationId) -> Result<ConsentStarted> {
         let inst = self.get(id).await?;
         check_transition(inst.status, InstallationStatus::PendingConsent)?;
         if inst.status == InstallationStatus::Disabled {
@@ -805,7 +829,7 @@ impl Installations {
             Ok(())
         })
         .await?;
-        self.inner.auth.cache.forget_installation(&id.to_string());
+        self.inner.auth.cache.forget_installation(id);
         let pending_inst = self
             .transition(id, |current| {
                 if current.status == InstallationStatus::Disabled {
@@ -825,14 +849,14 @@ impl Installations {
 
     /// Switch the installation off: calls are refused until it is enabled.
     /// The grant is kept.
-    pub async fn disable(&self, id: Uuid) -> Result<Installation> {
+    pub async fn disable(&self, id: InstallationId) -> Result<Installation> {
         self.transition(id, |_| Ok(InstallationStatus::Disabled))
             .await
     }
 
     /// Switch a disabled installation back on: `Active` when a grant is
     /// stored, otherwise `PendingConsent` (then re-authenticate it).
-    pub async fn enable(&self, id: Uuid) -> Result<Installation> {
+    pub async fn enable(&self, id: InstallationId) -> Result<Installation> {
         let has_grant = self.secrets(id).await?.value.has_grant();
         self.transition(id, |current| {
             if current.status != InstallationStatus::Disabled {
@@ -857,12 +881,12 @@ impl Installations {
     /// Remove the installation: status `Uninstalled` (final), then every
     /// secret (client secret, tokens, links, pending consent) is erased.
     /// The record stays as a tombstone.
-    pub async fn uninstall(&self, id: Uuid) -> Result<Installation> {
+    pub async fn uninstall(&self, id: InstallationId) -> Result<Installation> {
         let gone = self
             .transition(id, |_| Ok(InstallationStatus::Uninstalled))
             .await?;
         self.inner.store.erase_secrets(id).await?;
-        self.inner.auth.cache.forget_installation(&id.to_string());
+        self.inner.auth.cache.forget_installation(id);
         tracing::info!(installation = %id, "installation uninstalled; secrets erased");
         Ok(gone)
     }
@@ -872,12 +896,13 @@ impl Installations {
     /// [`Engine::installation`] gives them), its settings, and its
     /// credential (shared across nodes, errors tracked). Only an `Active`
     /// installation has one.
-    pub async fn context(&self, id: Uuid) -> Result<InstallationContext> {
+    pub async fn context(&self, id: InstallationId) -> Result<InstallationContext> {
         let inst = self.get(id).await?;
-        self.context_for(&inst).await
+        self.context_of(&inst).await
     }
 
-    async fn context_for(&self, inst: &Installation) -> Result<InstallationContext> {
+    /// [`context`](Self::context) for an installation already read.
+    pub async fn context_of(&self, inst: &Installation) -> Result<InstallationContext> {
         let id = inst.id;
         let refuse = |what: &str| {
             Err(Error::new(
@@ -933,7 +958,7 @@ impl Installations {
         // Endpoints come from the connector's hook for the installation's
         // cloud and settings, the one way every entry point gets them.
         self.inner.engine.installation(
-            id.to_string(),
+            id,
             &inst.connector_id,
             &inst.variant,
             installation_settings(inst),
@@ -946,7 +971,7 @@ impl Installations {
     /// re-authentication error found here is recorded on the installation
     /// like any other. Errors are returned only when the installation
     /// cannot be read.
-    pub async fn test_connection(&self, id: Uuid) -> Result<ConnectionReport> {
+    pub async fn test_connection(&self, id: InstallationId) -> Result<ConnectionReport> {
         let inst = self.get(id).await?;
         if inst.status != InstallationStatus::Active {
             let why = match inst.status {
@@ -971,7 +996,7 @@ impl Installations {
             .and_then(|fctx| flow.connection_test(&fctx, &inst));
         let mut report = match plan {
             Err(err) => ConnectionReport::failed(None, &err),
-            Ok(plan) => match self.context_for(&inst).await {
+            Ok(plan) => match self.context_of(&inst).await {
                 Err(err) => ConnectionReport::failed(None, &err),
                 Ok(ctx) => match plan {
                     Some(test) => {
@@ -996,7 +1021,7 @@ impl Installations {
                     }
                     None => match ctx
                         .credential()
-                        .token(&TokenRequest::new(id.to_string(), Vec::new()))
+                        .token(&TokenRequest::new(id, Vec::new()))
                         .await
                     {
                         Ok(_) => ConnectionReport::passed(

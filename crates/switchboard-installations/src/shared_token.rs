@@ -55,7 +55,7 @@
 //!     inst.id,
 //!     "node-1",
 //! );
-//! let token = cred.token(&TokenRequest::new(inst.id.to_string(), vec![])).await.unwrap();
+//! let token = cred.token(&TokenRequest::new(inst.id, vec![])).await.unwrap();
 //! assert_eq!(token.secret(), "at-1");
 //! // the token is now in the store for every node
 //! let stored = store.load_secrets(inst.id).await.unwrap().unwrap();
@@ -68,7 +68,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use uuid::Uuid;
+use switchboard_core::InstallationId;
 
 use crate::install::InstallationStore;
 use switchboard_core::bounds::later;
@@ -156,7 +156,7 @@ impl SharedTokenPolicy {
 pub struct SharedTokenCredential {
     inner: Arc<dyn Credential>,
     store: Arc<dyn InstallationStore>,
-    installation: Uuid,
+    installation: InstallationId,
     node: String,
     policy: SharedTokenPolicy,
 }
@@ -177,7 +177,7 @@ impl SharedTokenCredential {
     pub fn new(
         inner: Arc<dyn Credential>,
         store: Arc<dyn InstallationStore>,
-        installation: Uuid,
+        installation: InstallationId,
         node: impl Into<String>,
     ) -> Self {
         SharedTokenCredential {
@@ -302,7 +302,7 @@ impl Credential for SharedTokenCredential {
         let started = tokio::time::Instant::now();
         // a lease holder name unique to this call: two tasks of one node
         // must not both believe they hold the lease
-        let holder = format!("{}/{}", self.node, Uuid::new_v4());
+        let holder = format!("{}/{}", self.node, InstallationId::new_random());
         loop {
             if let Some(token) = self.stored_usable(request.rejected.as_ref()).await? {
                 return Ok(token);

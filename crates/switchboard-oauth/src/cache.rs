@@ -29,7 +29,7 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let cache = TokenCache::new(Arc::new(SystemClock));
-//! let key = CacheKey::new("https://login.example.com", "tenant", "app", "inst-1", &["a".into()]);
+//! let key = CacheKey::new("https://login.example.com", "tenant", "app", switchboard_core::InstallationId::from_u128(1), &["a".into()]);
 //! let expires = SystemTime::now() + Duration::from_secs(3600);
 //! let t = cache
 //!     .get_or_refresh(&key, None, false, || async { Ok(AccessToken::new("t1", Some(expires))) })
@@ -51,6 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::Clock;
+use switchboard_core::InstallationId;
 use switchboard_core::bounds::later;
 use switchboard_core::credential::AccessToken;
 use switchboard_core::error::{Error, ErrorKind, RemoteDetails, Result};
@@ -86,7 +87,7 @@ pub struct CacheKey {
     /// The OAuth client id.
     pub client_id: String,
     /// The installation.
-    pub installation_id: String,
+    pub installation_id: InstallationId,
     /// The scopes, sorted and de-duplicated.
     pub scopes: Vec<String>,
 }
@@ -98,7 +99,7 @@ impl CacheKey {
         authority: &str,
         tenant: &str,
         client_id: &str,
-        installation_id: &str,
+        installation_id: InstallationId,
         scopes: &[String],
     ) -> Self {
         let mut scopes = scopes.to_vec();
@@ -108,7 +109,7 @@ impl CacheKey {
             authority: authority.to_string(),
             tenant: tenant.to_string(),
             client_id: client_id.to_string(),
-            installation_id: installation_id.to_string(),
+            installation_id,
             scopes,
         }
     }
@@ -118,12 +119,12 @@ impl CacheKey {
             self.authority.clone(),
             self.tenant.clone(),
             self.client_id.clone(),
-            self.installation_id.clone(),
+            self.installation_id,
         )
     }
 }
 
-type HoldKey = (String, String, String, String);
+type HoldKey = (String, String, String, InstallationId);
 
 struct Hold {
     until: SystemTime,
@@ -323,7 +324,7 @@ impl TokenCache {
 
     /// Drop every cached token and hold of an installation (after it was
     /// authorized again, or uninstalled).
-    pub fn forget_installation(&self, installation_id: &str) {
+    pub fn forget_installation(&self, installation_id: InstallationId) {
         self.slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -23,7 +23,7 @@
 //!     .with_authorize_url(AuthUrl::new("https://login.example.com/authorize".into()).unwrap())
 //!     .with_redirect_uri(RedirectUrl::new("https://platform.example.com/callback".into()).unwrap());
 //! let flow = AuthorizationCodeFlow::new(ctx, client);
-//! let start = flow.begin("inst-1", &["openid".into()], &[]).unwrap();
+//! let start = flow.begin(switchboard_core::InstallationId::from_u128(1), &["openid".into()], &[]).unwrap();
 //! // send the user's browser to start.url()
 //! # let _ = start;
 //! ```
@@ -40,6 +40,7 @@ use crate::pkce::new_pkce_pair;
 use crate::provider::Provider;
 use crate::state::StatePurpose;
 use crate::store::StoredTokens;
+use switchboard_core::InstallationId;
 use switchboard_core::error::{Error, ErrorKind, Result};
 
 /// Where to send the user's browser. The URL carries the `state`, so it
@@ -83,7 +84,7 @@ impl fmt::Debug for AuthorizationStart {
 #[non_exhaustive]
 pub struct Authorized {
     /// The installation.
-    pub installation_id: String,
+    pub installation_id: InstallationId,
     /// The tenant the tokens belong to, when the provider could tell.
     pub tenant_id: Option<String>,
     /// The scopes the server says it granted (empty when it did not say).
@@ -106,7 +107,7 @@ impl AuthorizationCodeFlow {
     /// Start: a fresh PKCE pair and state, and the authorize URL.
     pub fn begin(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         scopes: &[String],
         extra: &[(String, String)],
     ) -> Result<AuthorizationStart> {
@@ -125,7 +126,7 @@ impl AuthorizationCodeFlow {
     /// Finish with the callback's parameters.
     pub async fn complete(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         params: CallbackParams,
         provider: &dyn Provider,
     ) -> Result<Authorized> {
@@ -214,7 +215,7 @@ impl AuthorizationCodeFlow {
         self.ctx.cache.forget_installation(installation_id);
         tracing::info!(installation = %installation_id, "authorization completed");
         Ok(Authorized {
-            installation_id: installation_id.to_string(),
+            installation_id,
             tenant_id,
             scopes,
         })

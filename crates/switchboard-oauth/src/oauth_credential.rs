@@ -36,9 +36,9 @@
 //!     Some(ClientSecret::new("secret".into())),
 //!     TokenUrl::new("https://login.example.com/t/token".into()).unwrap(),
 //! );
-//! let identity = InstallationIdentity::new("inst-1", "https://login.example.com", "t");
+//! let identity = InstallationIdentity::new(switchboard_core::InstallationId::from_u128(1), "https://login.example.com", "t");
 //! let cred = OAuthCredential::new(ctx, client, identity, Grant::ClientCredentials, Arc::new(Example));
-//! let token = cred.token(&TokenRequest::new("inst-1", vec![])).await?;
+//! let token = cred.token(&TokenRequest::new(switchboard_core::InstallationId::from_u128(1), vec![])).await?;
 //! # let _ = token; Ok(()) }
 //! ```
 
@@ -56,6 +56,7 @@ use crate::http::HttpError;
 use crate::provider::Provider;
 use crate::response::TokenSet;
 use crate::store::{StoredTokens, TokenStore, Versioned};
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::error::{Error, ErrorKind, Result};
 
@@ -77,7 +78,7 @@ pub enum Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallationIdentity {
     /// The installation.
-    pub installation_id: String,
+    pub installation_id: InstallationId,
     /// The authority (login base URL of the cloud).
     pub authority: String,
     /// The tenant as configured.
@@ -87,12 +88,12 @@ pub struct InstallationIdentity {
 impl InstallationIdentity {
     /// An identity.
     pub fn new(
-        installation_id: impl Into<String>,
+        installation_id: InstallationId,
         authority: impl Into<String>,
         tenant: impl Into<String>,
     ) -> Self {
         InstallationIdentity {
-            installation_id: installation_id.into(),
+            installation_id,
             authority: authority.into(),
             tenant: tenant.into(),
         }
@@ -149,7 +150,7 @@ impl OAuthCredential {
             &self.identity.authority,
             &self.identity.tenant,
             self.client.client_id().as_str(),
-            &self.identity.installation_id,
+            self.identity.installation_id,
             scopes,
         )
     }
@@ -183,7 +184,7 @@ impl OAuthCredential {
     }
 
     async fn refresh(&self, scopes: &[String], extra: &[(String, String)]) -> Result<AccessToken> {
-        let installation = &self.identity.installation_id;
+        let installation = self.identity.installation_id;
         let no_grant = || {
             Error::new(
                 ErrorKind::NeedsReauth,
@@ -234,7 +235,7 @@ impl OAuthCredential {
 /// valid, and ours is the most recently issued one we know of.
 async fn save(
     store: &dyn TokenStore,
-    installation: &str,
+    installation: InstallationId,
     record: Versioned<StoredTokens>,
     value: StoredTokens,
 ) -> Result<u64> {
@@ -311,7 +312,7 @@ where
 #[async_trait]
 impl Credential for OAuthCredential {
     async fn token(&self, request: &TokenRequest) -> Result<AccessToken> {
-        if *request.installation_id != *self.identity.installation_id {
+        if request.installation_id != self.identity.installation_id {
             return Err(Error::invalid_argument(
                 "installation_id",
                 format!(

@@ -2,7 +2,10 @@
 //! installation and to the flow that issued it.
 //!
 //! [`StateStore::issue`] makes 32 random bytes (256 bits, URL-safe
-//! base64), remembers the installation, the purpose (authorization code or
+//! base64) and puts the installation id in front of them
+//! (`<32 hex digits>.<43 characters>`, so a callback can be routed to its
+//! installation with [`installation_of`] before anything is checked; the
+//! id is not a secret, the random part is). It remembers the installation, the purpose (authorization code or
 //! admin consent) and, for the code flow, the PKCE verifier.
 //! [`StateStore::take`] removes the entry whatever the outcome (a state is
 //! never accepted twice) and accepts it only when it is younger than the
@@ -23,10 +26,10 @@
 //! use switchboard_oauth::state::{StatePurpose, StateStore};
 //!
 //! let store = StateStore::new(Arc::new(SystemClock));
-//! let state = store.issue("inst-1", StatePurpose::AdminConsent, None).unwrap();
-//! assert!(store.take("inst-1", StatePurpose::AdminConsent, state.secret()).is_ok());
+//! let state = store.issue(switchboard_core::InstallationId::from_u128(1), StatePurpose::AdminConsent, None).unwrap();
+//! assert!(store.take(switchboard_core::InstallationId::from_u128(1), StatePurpose::AdminConsent, state.secret()).is_ok());
 //! // one-time
-//! assert!(store.take("inst-1", StatePurpose::AdminConsent, state.secret()).is_err());
+//! assert!(store.take(switchboard_core::InstallationId::from_u128(1), StatePurpose::AdminConsent, state.secret()).is_err());
 //! ```
 
 use std::collections::HashMap;
@@ -42,10 +45,38 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
+use switchboard_core::InstallationId;
 use switchboard_core::error::{Error, ErrorKind, Result};
 
 /// How long a state stays valid by default.
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(600);
+
+/// Between the installation id and the random part of a state.
+const ID_SEPARATOR: char = '.';
+
+/// The installation a `state` issued by [`StateStore::issue`] names, for
+/// routing a callback. Only a hint: the state is still checked whole, in
+/// constant time, when it is taken.
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_core::InstallationId;
+/// use switchboard_oauth::clock::SystemClock;
+/// use switchboard_oauth::state::{StatePurpose, StateStore, installation_of};
+///
+/// let id = InstallationId::new_random();
+/// let store = StateStore::new(Arc::new(SystemClock));
+/// let state = store.issue(id, StatePurpose::AdminConsent, None).unwrap();
+/// assert_eq!(installation_of(state.secret()), Some(id));
+/// assert_eq!(installation_of("forged"), None);
+/// ```
+pub fn installation_of(state: &str) -> Option<InstallationId> {
+    let (id, rest) = state.split_once(ID_SEPARATOR)?;
+    if id.len() != 32 || rest.is_empty() {
+        return None;
+    }
+    id.parse().ok()
+}
 
 /// Pending states kept at most (older ones are dropped first).
 const MAX_PENDING: usize = 100_000;
@@ -112,13 +143,17 @@ impl StateStore {
     /// A new state for `installation_id`, remembering the PKCE verifier.
     pub fn issue(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         purpose: StatePurpose,
         verifier: Option<PkceCodeVerifier>,
     ) -> Result<CsrfToken> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        let state = CsrfToken::new(URL_SAFE_NO_PAD.encode(bytes));
+        let state = CsrfToken::new(format!(
+            "{}{ID_SEPARATOR}{}",
+            installation_id.as_uuid().simple(),
+            URL_SAFE_NO_PAD.encode(bytes)
+        ));
         let now = self.clock.now();
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let ttl = self.ttl;
@@ -147,7 +182,7 @@ impl StateStore {
     /// nothing about why.
     pub fn take(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         purpose: StatePurpose,
         presented: &str,
     ) -> Result<Option<PkceCodeVerifier>> {
@@ -173,7 +208,7 @@ impl StateStore {
         let same_installation: bool = entry
             .installation_id
             .as_bytes()
-            .ct_eq(installation_id.as_bytes())
+            .ct_eq(installation_id.to_string().as_bytes())
             .into();
         if !same_state
             || !same_installation
@@ -331,18 +366,24 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const I: InstallationId = InstallationId::from_u128(1);
+    const J: InstallationId = InstallationId::from_u128(2);
     use crate::clock::ManualClock;
 
     #[test]
     fn state_has_256_random_bits_and_redacts() {
         let store = StateStore::new(Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH)));
         let a = store
-            .issue("i", StatePurpose::AuthorizationCode, None)
+            .issue(I, StatePurpose::AuthorizationCode, None)
             .unwrap();
         let b = store
-            .issue("i", StatePurpose::AuthorizationCode, None)
+            .issue(I, StatePurpose::AuthorizationCode, None)
             .unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.decode(a.secret()).unwrap().len(), 32);
+        let (id, random) = a.secret().split_once('.').unwrap();
+        assert_eq!(id, I.as_uuid().simple().to_string());
+        assert_eq!(installation_of(a.secret()), Some(I));
+        assert_eq!(URL_SAFE_NO_PAD.decode(random).unwrap().len(), 32);
         assert_ne!(a.secret(), b.secret());
         assert!(!format!("{a:?}").contains(a.secret()));
         assert!(!format!("{store:?}").contains(a.secret()));
@@ -353,45 +394,45 @@ mod tests {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         let store = StateStore::new(Arc::new(clock.clone()));
         let s = store
-            .issue("i", StatePurpose::AuthorizationCode, None)
+            .issue(I, StatePurpose::AuthorizationCode, None)
             .unwrap();
         assert!(
             store
-                .take("j", StatePurpose::AuthorizationCode, s.secret())
+                .take(J, StatePurpose::AuthorizationCode, s.secret())
                 .is_err()
         );
         // consumed by the failed attempt
         assert!(
             store
-                .take("i", StatePurpose::AuthorizationCode, s.secret())
+                .take(I, StatePurpose::AuthorizationCode, s.secret())
                 .is_err()
         );
 
         let s = store
-            .issue("i", StatePurpose::AuthorizationCode, None)
+            .issue(I, StatePurpose::AuthorizationCode, None)
             .unwrap();
         assert!(
             store
-                .take("i", StatePurpose::AdminConsent, s.secret())
+                .take(I, StatePurpose::AdminConsent, s.secret())
                 .is_err()
         );
 
         let s = store
-            .issue("i", StatePurpose::AuthorizationCode, None)
+            .issue(I, StatePurpose::AuthorizationCode, None)
             .unwrap();
         clock.advance(Duration::from_secs(599));
         assert!(
             store
-                .take("i", StatePurpose::AuthorizationCode, s.secret())
+                .take(I, StatePurpose::AuthorizationCode, s.secret())
                 .is_ok()
         );
 
         let s = store
-            .issue("i", StatePurpose::AuthorizationCode, None)
+            .issue(I, StatePurpose::AuthorizationCode, None)
             .unwrap();
         clock.advance(Duration::from_secs(600));
         let err = store
-            .take("i", StatePurpose::AuthorizationCode, s.secret())
+            .take(I, StatePurpose::AuthorizationCode, s.secret())
             .unwrap_err();
         assert_eq!(err.field(), Some("state"));
     }
@@ -402,7 +443,11 @@ mod tests {
         let issuer = StateStore::new(Arc::new(clock.clone()));
         let verifier = PkceCodeVerifier::new("verifier-secret-value".into());
         let s = issuer
-            .issue("inst-1", StatePurpose::AuthorizationCode, Some(verifier))
+            .issue(
+                switchboard_core::InstallationId::from_u128(1),
+                StatePurpose::AuthorizationCode,
+                Some(verifier),
+            )
             .unwrap();
         assert!(issuer.export("not-the-state").is_none());
         let exported = issuer.export(s.secret()).unwrap();
@@ -413,20 +458,28 @@ mod tests {
         let text = exported.to_secret_text();
         let back =
             PendingState::from_secret_text(secrecy::ExposeSecret::expose_secret(&text)).unwrap();
-        assert_eq!(back.installation_id(), "inst-1");
+        assert_eq!(back.installation_id(), I.to_string());
         assert_eq!(back.purpose(), StatePurpose::AuthorizationCode);
 
         // another process: the state is accepted once, with its verifier
         let receiver = StateStore::new(Arc::new(clock.clone()));
         receiver.import(back);
         let got = receiver
-            .take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+            .take(
+                switchboard_core::InstallationId::from_u128(1),
+                StatePurpose::AuthorizationCode,
+                s.secret(),
+            )
             .unwrap()
             .unwrap();
         assert_eq!(got.secret(), "verifier-secret-value");
         assert!(
             receiver
-                .take("inst-1", StatePurpose::AuthorizationCode, s.secret())
+                .take(
+                    switchboard_core::InstallationId::from_u128(1),
+                    StatePurpose::AuthorizationCode,
+                    s.secret()
+                )
                 .is_err()
         );
 
@@ -437,8 +490,12 @@ mod tests {
         );
         clock.advance(Duration::from_secs(600));
         assert!(
-            late.take("inst-1", StatePurpose::AuthorizationCode, s.secret())
-                .is_err()
+            late.take(
+                switchboard_core::InstallationId::from_u128(1),
+                StatePurpose::AuthorizationCode,
+                s.secret()
+            )
+            .is_err()
         );
         assert!(PendingState::from_secret_text("not json").is_err());
     }

@@ -17,10 +17,10 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store = MemoryTokenStore::new();
 //! let tokens = StoredTokens::new(Some(RefreshToken::new("rt-1".into())));
-//! let v1 = store.compare_and_swap("inst-1", None, tokens.clone()).await.unwrap();
+//! let v1 = store.compare_and_swap(switchboard_core::InstallationId::from_u128(1), None, tokens.clone()).await.unwrap();
 //! // a second writer that thinks the record does not exist loses
-//! assert!(store.compare_and_swap("inst-1", None, tokens).await.is_err());
-//! let loaded = store.load("inst-1").await.unwrap().unwrap();
+//! assert!(store.compare_and_swap(switchboard_core::InstallationId::from_u128(1), None, tokens).await.is_err());
+//! let loaded = store.load(switchboard_core::InstallationId::from_u128(1)).await.unwrap().unwrap();
 //! assert_eq!(loaded.version, v1);
 //! # });
 //! ```
@@ -33,6 +33,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use oauth2::RefreshToken;
 
+use switchboard_core::InstallationId;
 use switchboard_core::error::{Error, ErrorKind, Result};
 
 /// What is stored for one installation.
@@ -87,26 +88,29 @@ pub struct Versioned<T> {
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// The installation's record, if any.
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>>;
+    async fn load(
+        &self,
+        installation_id: InstallationId,
+    ) -> Result<Option<Versioned<StoredTokens>>>;
 
     /// Write `tokens` if the record is at version `expected` (`None`: if
     /// there is no record). Returns the new version, or an
     /// [`ErrorKind::Conflict`] error when someone else wrote first.
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         expected: Option<u64>,
         tokens: StoredTokens,
     ) -> Result<u64>;
 
     /// Forget the installation's tokens (uninstall, re-authentication).
-    async fn delete(&self, installation_id: &str) -> Result<()>;
+    async fn delete(&self, installation_id: InstallationId) -> Result<()>;
 }
 
 /// A [`TokenStore`] in process memory. Its Debug shows only counts.
 #[derive(Default)]
 pub struct MemoryTokenStore {
-    records: Mutex<HashMap<String, Versioned<StoredTokens>>>,
+    records: Mutex<HashMap<InstallationId, Versioned<StoredTokens>>>,
 }
 
 impl MemoryTokenStore {
@@ -131,23 +135,26 @@ impl fmt::Debug for MemoryTokenStore {
 
 #[async_trait]
 impl TokenStore for MemoryTokenStore {
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+    async fn load(
+        &self,
+        installation_id: InstallationId,
+    ) -> Result<Option<Versioned<StoredTokens>>> {
         Ok(self
             .records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(installation_id)
+            .get(&installation_id)
             .cloned())
     }
 
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         expected: Option<u64>,
         mut tokens: StoredTokens,
     ) -> Result<u64> {
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = records.get(installation_id).map(|r| r.version);
+        let current = records.get(&installation_id).map(|r| r.version);
         if current != expected {
             return Err(Error::new(
                 ErrorKind::Conflict,
@@ -159,7 +166,7 @@ impl TokenStore for MemoryTokenStore {
         let version = current.unwrap_or(0) + 1;
         tokens.updated_at = Some(SystemTime::now());
         records.insert(
-            installation_id.to_string(),
+            installation_id,
             Versioned {
                 version,
                 value: tokens,
@@ -168,11 +175,11 @@ impl TokenStore for MemoryTokenStore {
         Ok(version)
     }
 
-    async fn delete(&self, installation_id: &str) -> Result<()> {
+    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
         self.records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(installation_id);
+            .remove(&installation_id);
         Ok(())
     }
 }

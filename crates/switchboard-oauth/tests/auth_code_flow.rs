@@ -11,11 +11,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use switchboard_core::ErrorKind;
+use switchboard_core::InstallationId;
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::code_flow::AuthorizationCodeFlow;
 use switchboard_oauth::store::TokenStore;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
+const INST_2: InstallationId = InstallationId::from_u128(2);
 
 fn query(url: &url::Url) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
@@ -47,11 +51,7 @@ async fn the_pkce_verifier_is_sent_and_matches_the_s256_challenge() {
     let ctx = context(&clock, store.clone());
     let flow = AuthorizationCodeFlow::new(ctx.clone(), client(&ctx, &server));
     let start = flow
-        .begin(
-            "inst-1",
-            &["User.Read".into(), "offline_access".into()],
-            &[],
-        )
+        .begin(INST_1, &["User.Read".into(), "offline_access".into()], &[])
         .unwrap();
     let q = query(start.url());
     assert_eq!(q["response_type"], "code");
@@ -61,14 +61,18 @@ async fn the_pkce_verifier_is_sent_and_matches_the_s256_challenge() {
     assert_eq!(q["code_challenge_method"], "S256");
     let state = q["state"].clone();
     assert!(
-        URL_SAFE_NO_PAD.decode(&state).unwrap().len() >= 16,
+        URL_SAFE_NO_PAD
+            .decode(state.split_once('.').unwrap().1)
+            .unwrap()
+            .len()
+            >= 16,
         "state has at least 128 bits"
     );
     assert!(!format!("{start:?}").contains(&state));
 
     let params = CallbackParams::parse(&format!("code=the-code&state={state}")).unwrap();
-    let done = flow.complete("inst-1", params, &PassThrough).await.unwrap();
-    assert_eq!(done.installation_id, "inst-1");
+    let done = flow.complete(INST_1, params, &PassThrough).await.unwrap();
+    assert_eq!(done.installation_id, INST_1);
 
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
@@ -83,7 +87,7 @@ async fn the_pkce_verifier_is_sent_and_matches_the_s256_challenge() {
     );
     assert_eq!(sent["client_secret"], CLIENT_SECRET);
 
-    let stored = store.load("inst-1").await.unwrap().unwrap();
+    let stored = store.load(INST_1).await.unwrap().unwrap();
     assert_eq!(stored.value.refresh_token.unwrap().secret(), "rt-1");
     server.verify().await;
 }
@@ -105,11 +109,11 @@ async fn a_reused_state_is_refused_without_a_token_request() {
     let clock = clock();
     let ctx = context(&clock, store_with(&[]).await);
     let flow = AuthorizationCodeFlow::new(ctx.clone(), client(&ctx, &server));
-    let start = flow.begin("inst-1", &["User.Read".into()], &[]).unwrap();
+    let start = flow.begin(INST_1, &["User.Read".into()], &[]).unwrap();
     let state = query(start.url())["state"].clone();
     let callback = format!("code=c1&state={state}");
     flow.complete(
-        "inst-1",
+        INST_1,
         CallbackParams::parse(&callback).unwrap(),
         &PassThrough,
     )
@@ -117,7 +121,7 @@ async fn a_reused_state_is_refused_without_a_token_request() {
     .unwrap();
     let err = flow
         .complete(
-            "inst-1",
+            INST_1,
             CallbackParams::parse(&callback).unwrap(),
             &PassThrough,
         )
@@ -136,12 +140,12 @@ async fn an_expired_or_foreign_state_is_refused_without_a_token_request() {
     let ctx = context(&clock, store_with(&[]).await);
     let flow = AuthorizationCodeFlow::new(ctx.clone(), client(&ctx, &server));
 
-    let start = flow.begin("inst-1", &["User.Read".into()], &[]).unwrap();
+    let start = flow.begin(INST_1, &["User.Read".into()], &[]).unwrap();
     let state = query(start.url())["state"].clone();
     clock.advance(Duration::from_secs(600));
     let err = flow
         .complete(
-            "inst-1",
+            INST_1,
             CallbackParams::parse(&format!("code=c&state={state}")).unwrap(),
             &PassThrough,
         )
@@ -149,11 +153,11 @@ async fn an_expired_or_foreign_state_is_refused_without_a_token_request() {
         .unwrap_err();
     assert_eq!(err.field(), Some("state"));
 
-    let start = flow.begin("inst-1", &["User.Read".into()], &[]).unwrap();
+    let start = flow.begin(INST_1, &["User.Read".into()], &[]).unwrap();
     let state = query(start.url())["state"].clone();
     let err = flow
         .complete(
-            "inst-2",
+            INST_2,
             CallbackParams::parse(&format!("code=c&state={state}")).unwrap(),
             &PassThrough,
         )
@@ -163,7 +167,7 @@ async fn an_expired_or_foreign_state_is_refused_without_a_token_request() {
 
     let err = flow
         .complete(
-            "inst-1",
+            INST_1,
             CallbackParams::parse("code=c&state=guessed").unwrap(),
             &PassThrough,
         )
@@ -172,7 +176,7 @@ async fn an_expired_or_foreign_state_is_refused_without_a_token_request() {
     assert_eq!(err.field(), Some("state"));
     let err = flow
         .complete(
-            "inst-1",
+            INST_1,
             CallbackParams::parse("code=c").unwrap(),
             &PassThrough,
         )
@@ -196,12 +200,12 @@ async fn a_callback_error_is_typed_and_consumes_the_state() {
         ("invalid_scope", ErrorKind::Configuration),
         ("temporarily_unavailable", ErrorKind::Transient),
     ] {
-        let start = flow.begin("inst-1", &["User.Read".into()], &[]).unwrap();
+        let start = flow.begin(INST_1, &["User.Read".into()], &[]).unwrap();
         let state = query(start.url())["state"].clone();
         let callback = format!("error={code}&error_description=SECRET-DESCRIPTION&state={state}");
         let err = flow
             .complete(
-                "inst-1",
+                INST_1,
                 CallbackParams::parse(&callback).unwrap(),
                 &PassThrough,
             )
@@ -211,7 +215,7 @@ async fn a_callback_error_is_typed_and_consumes_the_state() {
         assert!(!format!("{err} {err:?}").contains("SECRET-DESCRIPTION"));
         let again = flow
             .complete(
-                "inst-1",
+                INST_1,
                 CallbackParams::parse(&callback).unwrap(),
                 &PassThrough,
             )

@@ -9,10 +9,16 @@ use auth_support::*;
 use futures::future::join_all;
 use serde_json::json;
 use switchboard_core::ErrorKind;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_oauth::oauth_credential::Grant;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
+const INST_2: InstallationId = InstallationId::from_u128(2);
+const BAD: InstallationId = InstallationId::from_u128(66);
+const GOOD: InstallationId = InstallationId::from_u128(77);
 
 /// 50 installations with expired tokens: exactly 50 token requests, each
 /// with that installation's refresh token, each answered token going to
@@ -34,21 +40,19 @@ async fn fifty_installations_make_fifty_requests_with_their_own_refresh_tokens()
             .mount(&server)
             .await;
     }
-    let ids: Vec<(String, String)> = (0..50)
-        .map(|i| (format!("inst-{i}"), format!("rt-{i}")))
+    let id = |i: usize| InstallationId::from_u128(100 + i as u128);
+    let tokens: Vec<String> = (0..50).map(|i| format!("rt-{i}")).collect();
+    let pairs: Vec<(InstallationId, &str)> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, rt)| (id(i), rt.as_str()))
         .collect();
-    let pairs: Vec<(&str, &str)> = ids.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let clock = clock();
     let ctx = context(&clock, store_with(&pairs).await);
     let scopes = vec!["User.Read".to_string()];
     let mut creds = Vec::new();
     for i in 0..50 {
-        let cred = Arc::new(credential(
-            &ctx,
-            &server,
-            &format!("inst-{i}"),
-            Grant::RefreshToken,
-        ));
+        let cred = Arc::new(credential(&ctx, &server, id(i), Grant::RefreshToken));
         seed_expired(&ctx, &cred, &scopes, &format!("old-{i}")).await;
         creds.push(cred);
     }
@@ -58,9 +62,7 @@ async fn fifty_installations_make_fifty_requests_with_their_own_refresh_tokens()
         let cred = creds[i].clone();
         let scopes = scopes.clone();
         tokio::spawn(async move {
-            let token = cred
-                .token(&TokenRequest::new(format!("inst-{i}"), scopes))
-                .await;
+            let token = cred.token(&TokenRequest::new(id(i), scopes)).await;
             (i, token)
         })
     });
@@ -77,10 +79,10 @@ async fn a_credential_serves_only_its_installation() {
     let server = MockServer::start().await;
     catch_all(&server).await;
     let clock = clock();
-    let ctx = context(&clock, store_with(&[("inst-1", "rt-1")]).await);
-    let cred = credential(&ctx, &server, "inst-1", Grant::RefreshToken);
+    let ctx = context(&clock, store_with(&[(INST_1, "rt-1")]).await);
+    let cred = credential(&ctx, &server, INST_1, Grant::RefreshToken);
     let err = cred
-        .token(&TokenRequest::new("inst-2", vec!["User.Read".into()]))
+        .token(&TokenRequest::new(INST_2, vec!["User.Read".into()]))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
@@ -116,14 +118,14 @@ async fn invalid_grant_starts_a_sixty_second_quiet_period_for_that_installation_
     let clock = clock();
     let ctx = context(
         &clock,
-        store_with(&[("bad", "rt-bad"), ("good", "rt-good")]).await,
+        store_with(&[(BAD, "rt-bad"), (GOOD, "rt-good")]).await,
     );
-    let bad = credential(&ctx, &server, "bad", Grant::RefreshToken);
-    let good = credential(&ctx, &server, "good", Grant::RefreshToken);
+    let bad = credential(&ctx, &server, BAD, Grant::RefreshToken);
+    let good = credential(&ctx, &server, GOOD, Grant::RefreshToken);
     let scopes = vec!["User.Read".to_string()];
 
     let err = bad
-        .token(&TokenRequest::new("bad", scopes.clone()))
+        .token(&TokenRequest::new(BAD, scopes.clone()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NeedsReauth);
@@ -131,7 +133,7 @@ async fn invalid_grant_starts_a_sixty_second_quiet_period_for_that_installation_
 
     clock.advance(Duration::from_secs(59));
     let held = bad
-        .token(&TokenRequest::new("bad", scopes.clone()))
+        .token(&TokenRequest::new(BAD, scopes.clone()))
         .await
         .unwrap_err();
     assert_eq!(held.kind(), ErrorKind::NeedsReauth);
@@ -139,14 +141,14 @@ async fn invalid_grant_starts_a_sixty_second_quiet_period_for_that_installation_
 
     // Another installation is not held.
     let ok = good
-        .token(&TokenRequest::new("good", scopes.clone()))
+        .token(&TokenRequest::new(GOOD, scopes.clone()))
         .await
         .unwrap();
     assert_eq!(ok.secret(), "at-good");
 
     clock.advance(Duration::from_secs(1));
     let again = bad
-        .token(&TokenRequest::new("bad", scopes))
+        .token(&TokenRequest::new(BAD, scopes))
         .await
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::NeedsReauth);
@@ -179,10 +181,10 @@ async fn token_endpoint_throttling_respects_retry_after() {
         .await;
     let clock = clock();
     let ctx = context(&clock, store_with(&[]).await);
-    let cred = credential(&ctx, &server, "inst-1", Grant::ClientCredentials);
+    let cred = credential(&ctx, &server, INST_1, Grant::ClientCredentials);
     let start = clock_now(&clock);
     let token = cred
-        .token(&TokenRequest::new("inst-1", vec![".default".into()]))
+        .token(&TokenRequest::new(INST_1, vec![".default".into()]))
         .await
         .unwrap();
     assert_eq!(token.secret(), "at-1");
@@ -205,8 +207,8 @@ async fn a_long_retry_after_is_returned_and_holds_token_requests() {
         .await;
     let clock = clock();
     let ctx = context(&clock, store_with(&[]).await);
-    let cred = credential(&ctx, &server, "inst-1", Grant::ClientCredentials);
-    let request = TokenRequest::new("inst-1", vec![".default".into()]);
+    let cred = credential(&ctx, &server, INST_1, Grant::ClientCredentials);
+    let request = TokenRequest::new(INST_1, vec![".default".into()]);
     let err = cred.token(&request).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));

@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use auth_support::*;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::{Error, ErrorKind, Result};
 use switchboard_oauth::oauth_credential::Grant;
 use switchboard_oauth::store::{MemoryTokenStore, StoredTokens, TokenStore, Versioned};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 /// A store that records when it was written, and can be told to fail.
 #[derive(Debug, Default)]
@@ -23,12 +26,15 @@ struct RecordingStore {
 
 #[async_trait]
 impl TokenStore for RecordingStore {
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+    async fn load(
+        &self,
+        installation_id: InstallationId,
+    ) -> Result<Option<Versioned<StoredTokens>>> {
         self.inner.load(installation_id).await
     }
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         expected: Option<u64>,
         tokens: StoredTokens,
     ) -> Result<u64> {
@@ -45,7 +51,7 @@ impl TokenStore for RecordingStore {
             .compare_and_swap(installation_id, expected, tokens)
             .await
     }
-    async fn delete(&self, installation_id: &str) -> Result<()> {
+    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
         self.inner.delete(installation_id).await
     }
 }
@@ -58,7 +64,7 @@ async fn seeded(fail_writes: bool) -> Arc<RecordingStore> {
     store
         .inner
         .compare_and_swap(
-            "inst-1",
+            INST_1,
             None,
             StoredTokens::new(Some(oauth2::RefreshToken::new("rt-1".into()))),
         )
@@ -95,8 +101,8 @@ async fn a_rotated_refresh_token_is_stored_before_the_access_token_is_returned()
     let clock = clock();
     let store = seeded(false).await;
     let ctx = context(&clock, store.clone());
-    let cred = credential(&ctx, &server, "inst-1", Grant::RefreshToken);
-    let request = TokenRequest::new("inst-1", vec!["User.Read".into()]);
+    let cred = credential(&ctx, &server, INST_1, Grant::RefreshToken);
+    let request = TokenRequest::new(INST_1, vec!["User.Read".into()]);
 
     let token = cred.token(&request).await.unwrap();
     assert_eq!(token.secret(), "at-1");
@@ -105,7 +111,7 @@ async fn a_rotated_refresh_token_is_stored_before_the_access_token_is_returned()
         1,
         "saved before the token was returned"
     );
-    let record = store.load("inst-1").await.unwrap().unwrap();
+    let record = store.load(INST_1).await.unwrap().unwrap();
     assert_eq!(record.version, 2);
     assert_eq!(record.value.refresh_token.unwrap().secret(), "rt-2");
 
@@ -124,7 +130,7 @@ async fn a_rotated_refresh_token_is_stored_before_the_access_token_is_returned()
         store.writes.lock().unwrap().as_slice(),
         ["rt-2".to_string()]
     );
-    let record = store.load("inst-1").await.unwrap().unwrap();
+    let record = store.load(INST_1).await.unwrap().unwrap();
     assert_eq!(record.value.refresh_token.unwrap().secret(), "rt-2");
     server.verify().await;
 }
@@ -149,8 +155,8 @@ async fn an_access_token_whose_rotated_refresh_token_cannot_be_stored_is_not_use
     let clock = clock();
     let store = seeded(true).await;
     let ctx = context(&clock, store.clone());
-    let cred = credential(&ctx, &server, "inst-1", Grant::RefreshToken);
-    let request = TokenRequest::new("inst-1", vec!["User.Read".into()]);
+    let cred = credential(&ctx, &server, INST_1, Grant::RefreshToken);
+    let request = TokenRequest::new(INST_1, vec!["User.Read".into()]);
     for _ in 0..2 {
         let err = cred.token(&request).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Storage);
@@ -166,9 +172,9 @@ async fn no_refresh_token_means_needs_reauth_without_a_request() {
     catch_all(&server).await;
     let clock = clock();
     let ctx = context(&clock, store_with(&[]).await);
-    let cred = credential(&ctx, &server, "inst-1", Grant::RefreshToken);
+    let cred = credential(&ctx, &server, INST_1, Grant::RefreshToken);
     let err = cred
-        .token(&TokenRequest::new("inst-1", vec!["User.Read".into()]))
+        .token(&TokenRequest::new(INST_1, vec!["User.Read".into()]))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NeedsReauth);
@@ -197,9 +203,9 @@ async fn client_secret_is_sent_in_the_body_and_string_lifetimes_parse() {
         .await;
     let clock = clock();
     let ctx = context(&clock, store_with(&[]).await);
-    let cred = credential(&ctx, &server, "inst-1", Grant::ClientCredentials);
+    let cred = credential(&ctx, &server, INST_1, Grant::ClientCredentials);
     let token = cred
-        .token(&TokenRequest::new("inst-1", vec!["api/.default".into()]))
+        .token(&TokenRequest::new(INST_1, vec!["api/.default".into()]))
         .await
         .unwrap();
     assert_eq!(token.secret(), "at-1");

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use auth_support::*;
 use futures::future::join_all;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_oauth::oauth_credential::Grant;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 /// 500 concurrent calls find an expired token; the token endpoint takes
 /// 2 s to answer. Exactly one token request is made and every call gets
@@ -33,16 +36,16 @@ async fn five_hundred_callers_with_an_expired_token_make_one_token_request() {
         .await;
 
     let clock = clock();
-    let store = store_with(&[("inst-1", "rt-1")]).await;
+    let store = store_with(&[(INST_1, "rt-1")]).await;
     let ctx = context(&clock, store);
-    let cred = Arc::new(credential(&ctx, &server, "inst-1", Grant::RefreshToken));
+    let cred = Arc::new(credential(&ctx, &server, INST_1, Grant::RefreshToken));
     let scopes = vec!["User.Read".to_string()];
     seed_expired(&ctx, &cred, &scopes, "at-old").await;
 
     let calls = (0..500).map(|_| {
         let cred = cred.clone();
         let scopes = scopes.clone();
-        tokio::spawn(async move { cred.token(&TokenRequest::new("inst-1", scopes)).await })
+        tokio::spawn(async move { cred.token(&TokenRequest::new(INST_1, scopes)).await })
     });
     let results = join_all(calls).await;
     assert_eq!(results.len(), 500);
@@ -82,9 +85,9 @@ async fn a_refused_token_is_refreshed_once_for_all_callers() {
         .await;
 
     let clock = clock();
-    let ctx = context(&clock, store_with(&[("inst-1", "rt-1")]).await);
-    let cred = Arc::new(credential(&ctx, &server, "inst-1", Grant::RefreshToken));
-    let request = TokenRequest::new("inst-1", vec!["Mail.Read".into()]);
+    let ctx = context(&clock, store_with(&[(INST_1, "rt-1")]).await);
+    let cred = Arc::new(credential(&ctx, &server, INST_1, Grant::RefreshToken));
+    let request = TokenRequest::new(INST_1, vec!["Mail.Read".into()]);
     let first = cred.token(&request).await.unwrap();
     assert_eq!(first.secret(), "at-1");
 
@@ -133,8 +136,8 @@ async fn tokens_are_refreshed_five_minutes_before_expiry() {
 
     let clock = clock();
     let ctx = context(&clock, store_with(&[]).await);
-    let cred = credential(&ctx, &server, "inst-1", Grant::ClientCredentials);
-    let request = TokenRequest::new("inst-1", vec![".default".into()]);
+    let cred = credential(&ctx, &server, INST_1, Grant::ClientCredentials);
+    let request = TokenRequest::new(INST_1, vec![".default".into()]);
     assert_eq!(cred.token(&request).await.unwrap().secret(), "at-1");
     clock.advance(Duration::from_secs(3600 - 301));
     assert_eq!(cred.token(&request).await.unwrap().secret(), "at-1");

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_core::InstallationId;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -96,7 +97,7 @@ pub async fn active_delegated(
     account: &str,
     code: &str,
     refresh: &str,
-) -> uuid::Uuid {
+) -> InstallationId {
     token_mock(
         "authorization_code",
         &format!("code={code}"),

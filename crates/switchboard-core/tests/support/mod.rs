@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use switchboard_core::InstallationId;
 use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::definition::ConnectorDefinition;
@@ -21,7 +22,7 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const CONNECTOR: &str = "testsvc";
-pub const INSTALLATION: &str = "inst-1";
+pub const INSTALLATION: InstallationId = InstallationId::from_u128(1);
 
 /// The test connector. Paths mirror Graph's shapes; permissions differ per
 /// variant so tests can see which were used.

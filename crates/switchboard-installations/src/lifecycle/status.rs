@@ -11,13 +11,14 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use switchboard_core::InstallationId;
 //! use switchboard_core::credential::{AccessToken, StaticCredential};
 //! use switchboard_installations::install::MemoryInstallationStore;
 //! use switchboard_installations::lifecycle::status::StatusTracking;
 //!
 //! let store = Arc::new(MemoryInstallationStore::new());
 //! let inner = Arc::new(StaticCredential::new(AccessToken::new("t", None)));
-//! let tracked = StatusTracking::new(inner, store, uuid::Uuid::new_v4());
+//! let tracked = StatusTracking::new(inner, store, InstallationId::new_random());
 //! assert!(format!("{tracked:?}").contains("StatusTracking"));
 //! ```
 
@@ -25,7 +26,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use uuid::Uuid;
+use switchboard_core::InstallationId;
 
 use crate::install::InstallationStore;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
@@ -35,7 +36,7 @@ use switchboard_core::error::{Error, ErrorKind, Result};
 pub struct StatusTracking {
     inner: Arc<dyn Credential>,
     store: Arc<dyn InstallationStore>,
-    installation: Uuid,
+    installation: InstallationId,
 }
 
 impl StatusTracking {
@@ -43,7 +44,7 @@ impl StatusTracking {
     pub fn new(
         inner: Arc<dyn Credential>,
         store: Arc<dyn InstallationStore>,
-        installation: Uuid,
+        installation: InstallationId,
     ) -> Self {
         StatusTracking {
             inner,
@@ -65,7 +66,7 @@ impl fmt::Debug for StatusTracking {
 /// Apply `err` to the stored installation `id` (re-reading on a version
 /// conflict). Returns whether the status changed. Storage failures are
 /// logged, not returned: the caller's error matters more.
-pub async fn record_error(store: &dyn InstallationStore, id: Uuid, err: &Error) -> bool {
+pub async fn record_error(store: &dyn InstallationStore, id: InstallationId, err: &Error) -> bool {
     if err.kind() != ErrorKind::NeedsReauth {
         return false;
     }

@@ -20,10 +20,10 @@
 //!     .await
 //!     .unwrap();
 //! let tokens = InstallationTokenStore::new(store.clone());
-//! let id = inst.id.to_string();
-//! assert!(tokens.load(&id).await.unwrap().is_none());
+//! let id = inst.id;
+//! assert!(tokens.load(id).await.unwrap().is_none());
 //! tokens
-//!     .compare_and_swap(&id, None, StoredTokens::new(Some(RefreshToken::new("rt".into()))))
+//!     .compare_and_swap(id, None, StoredTokens::new(Some(RefreshToken::new("rt".into()))))
 //!     .await
 //!     .unwrap();
 //! let secrets = store.load_secrets(inst.id).await.unwrap().unwrap();
@@ -36,7 +36,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use oauth2::RefreshToken;
 use secrecy::{ExposeSecret, SecretString};
-use uuid::Uuid;
+use switchboard_core::InstallationId;
 
 use crate::install::{InstallationSecrets, InstallationStore, not_found};
 use switchboard_core::error::{Error, ErrorKind, Result};
@@ -55,22 +55,13 @@ impl InstallationTokenStore {
     }
 }
 
-fn parse_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id).map_err(|_| {
-        Error::invalid_argument(
-            "installation_id",
-            format!("`{id}` is not an installation id (a UUID)"),
-        )
-    })
-}
-
 fn has_tokens(secrets: &InstallationSecrets) -> bool {
     secrets.refresh_token.is_some()
         || secrets.token_tenant_id.is_some()
         || !secrets.granted_scopes.is_empty()
 }
 
-fn conflict(id: Uuid) -> Error {
+fn conflict(id: InstallationId) -> Error {
     Error::new(
         ErrorKind::Conflict,
         format!("the tokens of installation {id} were changed by another writer; read them again"),
@@ -79,8 +70,7 @@ fn conflict(id: Uuid) -> Error {
 
 #[async_trait]
 impl TokenStore for InstallationTokenStore {
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
-        let id = parse_id(installation_id)?;
+    async fn load(&self, id: InstallationId) -> Result<Option<Versioned<StoredTokens>>> {
         let Some(current) = self.store.load_secrets(id).await? else {
             return Ok(None);
         };
@@ -105,11 +95,10 @@ impl TokenStore for InstallationTokenStore {
 
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        id: InstallationId,
         expected: Option<u64>,
         tokens: StoredTokens,
     ) -> Result<u64> {
-        let id = parse_id(installation_id)?;
         let current = self
             .store
             .load_secrets(id)
@@ -139,8 +128,7 @@ impl TokenStore for InstallationTokenStore {
             })
     }
 
-    async fn delete(&self, installation_id: &str) -> Result<()> {
-        let id = parse_id(installation_id)?;
+    async fn delete(&self, id: InstallationId) -> Result<()> {
         for _ in 0..5 {
             let Some(current) = self.store.load_secrets(id).await? else {
                 return Ok(());

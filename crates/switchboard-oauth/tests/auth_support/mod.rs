@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use oauth2::{AuthUrl, ClientId, ClientSecret, RedirectUrl, RefreshToken, TokenUrl};
 use serde_json::{Value, json};
+use switchboard_core::InstallationId;
 use switchboard_core::credential::AccessToken;
 use switchboard_oauth::client::OAuthClient;
 use switchboard_oauth::clock::ManualClock;
@@ -85,7 +86,7 @@ pub fn client(ctx: &AuthContext, server: &MockServer) -> OAuthClient {
 pub fn credential(
     ctx: &AuthContext,
     server: &MockServer,
-    installation: &str,
+    installation: InstallationId,
     grant: Grant,
 ) -> OAuthCredential {
     OAuthCredential::new(
@@ -97,12 +98,12 @@ pub fn credential(
     )
 }
 
-pub async fn store_with(pairs: &[(&str, &str)]) -> Arc<MemoryTokenStore> {
+pub async fn store_with(pairs: &[(InstallationId, &str)]) -> Arc<MemoryTokenStore> {
     let store = Arc::new(MemoryTokenStore::new());
     for (installation, rt) in pairs {
         store
             .compare_and_swap(
-                installation,
+                *installation,
                 None,
                 StoredTokens::new(Some(RefreshToken::new((*rt).into()))),
             )
