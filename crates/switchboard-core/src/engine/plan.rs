@@ -11,7 +11,7 @@ use crate::connector::Connector;
 use crate::definition::{AuthVariant, ConnectorDefinition, MethodDefinition};
 use crate::engine::classify::Failed;
 use crate::error::{Error, ErrorKind, Result};
-use crate::render::{RenderContext, RequestBody, render_with};
+use crate::render::{MethodTemplate, RequestBody};
 use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
@@ -143,14 +143,12 @@ impl Engine {
         plan: &Plan,
         args: &Arguments,
     ) -> Result<Outgoing> {
-        let render_ctx = RenderContext {
-            connector: plan.definition(),
-            method: plan.method(),
-            variant: plan.variant(),
-            base_url: &ctx.endpoints().base_url,
+        let base_url = &ctx.endpoints().base_url;
+        let mut rendered = match &plan.prepared_method().templates[plan.variant_index] {
+            Some(template) => template.render(plan.method(), base_url, args)?,
+            None => MethodTemplate::new(plan.definition(), plan.method(), plan.variant())?
+                .render(plan.method(), base_url, args)?,
         };
-        let fixed_headers = plan.prepared_method().headers.as_ref();
-        let mut rendered = render_with(&render_ctx, args, fixed_headers)?;
         plan.connector()
             .prepare(plan.method(), args, &mut rendered)?;
         let mut headers = rendered.headers;

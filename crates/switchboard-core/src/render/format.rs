@@ -40,12 +40,12 @@ pub(crate) fn describe(format: Format) -> &'static str {
 
 /// `8-4-4-4-12` hexadecimal digits.
 pub(crate) fn is_guid(value: &str) -> bool {
-    let groups: Vec<&str> = value.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    // 36 bytes: hyphens at 8, 13, 18 and 23, hexadecimal digits elsewhere.
+    value.len() == 36
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// A DNS host name: dot-separated labels of letters, digits and inner
