@@ -204,6 +204,13 @@ mod tests {
         assert!(!is_guid("6e7b768e07e248108459485f84f8f204"));
         assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f20g"));
         assert!(!is_guid("{6e7b768e-07e2-4810-8459-485f84f8f204}"));
+        // 36 characters, hyphens in the wrong places or doubled.
+        assert!(!is_guid("6e7b768-e07e2-4810-8459-485f84f8f204"));
+        assert!(!is_guid("6e7b768e-07e2-4810-8459--85f84f8f204"));
+        assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f2-4"));
+        assert!(!is_guid("6e7b768e+07e2-4810-8459-485f84f8f204"));
+        assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f20é"));
+        assert!(!is_guid(""));
     }
 
     #[test]
