@@ -295,9 +295,10 @@ impl MethodTemplate {
     /// The base URL with the method path appended to its own path (written
     /// once, parsed once by `set_path`), and the query.
     fn url(&self, base: &Url, args: &Arguments) -> Result<Url> {
-        let template = self.path.as_ref().map_err(|message| {
-            Error::new(ErrorKind::InvalidDefinition, message.clone())
-        })?;
+        let template = self
+            .path
+            .as_ref()
+            .map_err(|message| Error::new(ErrorKind::InvalidDefinition, message.clone()))?;
         let base_path = base.path().trim_end_matches('/');
         let mut path = String::with_capacity(base_path.len() + template.len() + 48);
         path.push_str(base_path);
@@ -536,9 +537,8 @@ fn parse_fixed_headers(
     for (name, value) in connector.default_headers.iter().chain(&method.headers) {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("`{name}` is not a valid HTTP header name"))?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            format!("header `{name}` has a value that is not a valid header value")
-        })?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header `{name}` has a value that is not a valid header value"))?;
         headers.insert(name, value);
     }
     Ok(headers)

@@ -92,7 +92,7 @@ impl Engine {
         };
         let prepared = Arc::clone(prepared);
         let def = prepared.connector.definition();
-        let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
+        let Some(&method_index) = prepared.method_index.get(method_id) else {
             let suggestion =
                 crate::suggest::similar(method_id, def.methods.iter().map(|m| m.id.as_str()))
                     .map(|id| format!("; did you mean `{id}`?"))
@@ -144,11 +144,12 @@ impl Engine {
         args: &Arguments,
     ) -> Result<Outgoing> {
         let base_url = &ctx.endpoints().base_url;
-        let mut rendered = match &plan.prepared_method().templates[plan.variant_index] {
-            Some(template) => template.render(plan.method(), base_url, args)?,
-            None => MethodTemplate::new(plan.definition(), plan.method(), plan.variant())?
-                .render(plan.method(), base_url, args)?,
-        };
+        let mut rendered =
+            match &plan.prepared_method().templates[plan.variant_index] {
+                Some(template) => template.render(plan.method(), base_url, args)?,
+                None => MethodTemplate::new(plan.definition(), plan.method(), plan.variant())?
+                    .render(plan.method(), base_url, args)?,
+            };
         plan.connector()
             .prepare(plan.method(), args, &mut rendered)?;
         let mut headers = rendered.headers;

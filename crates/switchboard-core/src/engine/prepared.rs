@@ -3,7 +3,7 @@
 //! [`MethodTemplate`] (principal resolved, path template parsed, patterns
 //! compiled, default and fixed headers parsed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::connector::{Connector, Registry};
@@ -14,6 +14,8 @@ use crate::render::MethodTemplate;
 pub(crate) struct PreparedConnector {
     pub(crate) connector: Arc<dyn Connector>,
     pub(crate) methods: Vec<PreparedMethod>,
+    /// Each method's index in the definition, by method id.
+    pub(crate) method_index: HashMap<String, usize>,
 }
 
 /// One method, prepared.
@@ -38,11 +40,17 @@ pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<Prep
                 .iter()
                 .map(|method| prepare_method(def, method))
                 .collect();
+            // The first of two methods with one id wins, as a scan would find it.
+            let mut method_index = HashMap::new();
+            for (index, method) in def.methods.iter().enumerate() {
+                method_index.entry(method.id.clone()).or_insert(index);
+            }
             (
                 connector.id().to_string(),
                 Arc::new(PreparedConnector {
                     connector: Arc::clone(connector),
                     methods,
+                    method_index,
                 }),
             )
         })

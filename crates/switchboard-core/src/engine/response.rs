@@ -136,8 +136,7 @@ impl Response {
 
     /// The selected headers ([`SELECTED_HEADERS`]).
     pub fn headers(&self) -> &HeaderMap {
-        self.selected
-            .get_or_init(|| select_headers(&self.received))
+        self.selected.get_or_init(|| select_headers(&self.received))
     }
 
     /// One selected header as text (the name in any case).
@@ -153,7 +152,10 @@ impl Response {
     /// assert_eq!(response.header("x-ms-ags-diagnostic"), None);
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        if !SELECTED_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        if !SELECTED_HEADERS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name))
+        {
             return None;
         }
         self.received.get(name).and_then(|v| v.to_str().ok())

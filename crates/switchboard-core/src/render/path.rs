@@ -164,9 +164,8 @@ fn encode_into(out: &mut String, value: &PathValue<'_>) -> Result<()> {
 fn check_segment(name: &str, part: &str, allow_hash: bool, multi: bool) -> Result<()> {
     // The usual value (an id, a GUID, a name) is plain ASCII with none of
     // the refused characters: one pass over its bytes, nothing to explain.
-    let plain = |b: &u8| {
-        b.is_ascii_graphic() && !matches!(b, b'/' | b'#' | b':' | b'\\' | b'?' | b'%')
-    };
+    let plain =
+        |b: &u8| b.is_ascii_graphic() && !matches!(b, b'/' | b'#' | b':' | b'\\' | b'?' | b'%');
     if !matches!(part, "" | "." | "..") && part.as_bytes().iter().all(plain) {
         return Ok(());
     }
@@ -228,7 +227,8 @@ mod tests {
         text: &str,
         style: PathStyle,
     ) -> std::result::Result<String, Option<Error>> {
-        let parsed = PathTemplate::parse(template, |n| (n == name).then_some(0)).map_err(|_| None)?;
+        let parsed =
+            PathTemplate::parse(template, |n| (n == name).then_some(0)).map_err(|_| None)?;
         let mut out = String::new();
         parsed
             .render_into(&mut out, |_| {
@@ -279,9 +279,19 @@ mod tests {
             let err = render_path("/root:/{p}:", "p", bad, PathStyle::Segments)
                 .unwrap_err()
                 .expect("an argument error");
-            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument, "{bad}");
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::InvalidArgument,
+                "{bad}"
+            );
         }
-        let out = render_path("/root:/{p}:", "p", "/Docs/Q1 plan.docx", PathStyle::Segments).unwrap();
+        let out = render_path(
+            "/root:/{p}:",
+            "p",
+            "/Docs/Q1 plan.docx",
+            PathStyle::Segments,
+        )
+        .unwrap();
         assert_eq!(out, "/root:/Docs/Q1%20plan.docx:");
     }
 }

@@ -81,7 +81,10 @@ pub(crate) fn check(param: &ParameterDefinition, pattern: &Pattern, value: &Valu
                         check_bounds(name, param, n, Bound::Value)?;
                     }
                 }
-                Value::String(s) if param.kind == ParameterType::String => {
+                Value::String(s)
+                    if param.kind == ParameterType::String
+                        && (param.minimum.is_some() || param.maximum.is_some()) =>
+                {
                     check_bounds(
                         name,
                         param,
