@@ -622,7 +622,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Who goes first in a round: the order flips every round.
 fn order(round: usize) -> [Side; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [Side::Switchboard, Side::Raw]
     } else {
         [Side::Raw, Side::Switchboard]
