@@ -56,12 +56,15 @@ pub fn apply(request: &mut RenderedRequest) -> bool {
     let mut filter = None;
     let mut orderby = false;
     let mut count = false;
-    for (key, value) in request.url.query_pairs() {
-        match key.as_ref() {
-            "$search" => search = Some(value.into_owned()),
-            "$filter" => filter = Some(value.into_owned()),
-            "$orderby" => orderby = true,
-            "$count" => count = true,
+    // Only the keys are decoded, and only the values of `$search` and
+    // `$filter` (a long `$select` is not copied on every call).
+    for pair in request.url.query().unwrap_or_default().split('&') {
+        let value = || decoded(pair).1;
+        match query_key(pair) {
+            Some("$search") => search = Some(value()),
+            Some("$filter") => filter = Some(value()),
+            Some("$orderby") => orderby = true,
+            Some("$count") => count = true,
             _ => {}
         }
     }
@@ -78,6 +81,31 @@ pub fn apply(request: &mut RenderedRequest) -> bool {
     true
 }
 
+/// Which of the query options that matter here a `key=value` pair sets.
+/// The key is decoded without a copy in the usual case (`%24filter`, as the
+/// engine writes it, or `$filter`).
+fn query_key(pair: &str) -> Option<&'static str> {
+    const KEYS: [&str; 4] = ["$search", "$filter", "$orderby", "$count"];
+    let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+    let encoded = |s: &str| s.contains(['%', '+']);
+    match key.strip_prefix("%24").or_else(|| key.strip_prefix('$')) {
+        Some(rest) if !encoded(rest) => KEYS.into_iter().find(|k| &k[1..] == rest),
+        _ if !encoded(key) => None,
+        _ => {
+            let key = decoded(pair).0;
+            KEYS.into_iter().find(|k| *k == key)
+        }
+    }
+}
+
+/// A `key=value` pair, form-decoded.
+fn decoded(pair: &str) -> (String, String) {
+    url::form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +118,32 @@ mod tests {
             url: url::Url::parse(url).unwrap(),
             headers: HeaderMap::new(),
             body: RequestBody::Empty,
+        }
+    }
+
+    #[test]
+    fn query_keys_are_recognised_however_they_are_encoded() {
+        for (pair, key) in [
+            ("%24filter=a+eq+1", Some("$filter")),
+            ("$filter=a", Some("$filter")),
+            ("%24count=true", Some("$count")),
+            ("%24Count=true", None),
+            ("%24%73earch=x", Some("$search")),
+            ("%2524filter=x", None),
+            ("%24select=id%2CdisplayName", None),
+            ("filter=a", None),
+            ("%24orderby", Some("$orderby")),
+            ("", None),
+        ] {
+            assert_eq!(query_key(pair), key, "{pair}");
+        }
+        for url in [
+            "https://graph.microsoft.com/v1.0/users?$filter=endsWith(mail,'@contoso.com')",
+            "https://graph.microsoft.com/v1.0/users?%24%66ilter=endsWith%28mail%2C%27%40contoso.com%27%29",
+        ] {
+            let mut r = request(url);
+            assert!(apply(&mut r), "{url}");
+            assert_eq!(r.headers.get(CONSISTENCY_LEVEL).unwrap(), "eventual");
         }
     }
 

@@ -62,7 +62,8 @@ use crate::definition::{
 };
 use crate::error::{Error, ErrorKind, Result};
 
-use path::PathValue;
+use path::{PathTemplate, PathValue};
+use value::Pattern;
 
 /// The content type of a binary payload.
 pub const OCTET_STREAM: &str = "application/octet-stream";
@@ -118,124 +119,270 @@ pub enum RequestBody {
 /// inconsistent (a path placeholder without a parameter, a bad pattern).
 /// See the [module documentation](self) for an example.
 pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedRequest> {
-    render_with(ctx, args, None)
+    MethodTemplate::new(ctx.connector, ctx.method, ctx.variant)?.render(
+        ctx.method,
+        ctx.base_url,
+        args,
+    )
 }
 
-/// [`render`], starting from the connector's default and the method's fixed
-/// headers already parsed (the engine parses them once, when it is built).
-pub(crate) fn render_with(
-    ctx: &RenderContext<'_>,
-    args: &Arguments,
-    fixed_headers: Option<&HeaderMap>,
-) -> Result<RenderedRequest> {
-    let method = ctx.method;
-    let variant = ctx.variant;
-    check_variant(ctx)?;
-    let principal = variant.principal.as_ref();
-    if method.uses_principal() && principal.is_none() {
-        return Err(Error::new(
-            ErrorKind::InvalidDefinition,
-            format!(
-                "method `{}` acts as a principal, but the `{}` variant defines none",
-                method.id, variant.id
-            ),
-        ));
-    }
-    let params = method.resolved_parameters(principal);
-    check_names(method, &params, args)?;
+/// One method for one variant, with everything that does not depend on the
+/// arguments done once: the principal resolved, the parameters in effect
+/// with their patterns compiled, the path template parsed, the connector's
+/// default and the method's fixed headers parsed. The engine keeps one per
+/// method and variant; [`render`] makes one for each call.
+///
+/// A problem in the definition (a path placeholder without a parameter, a
+/// header that does not parse, a pattern that does not compile) is kept and
+/// reported when a call needs that part, in the order [`render`] always
+/// reported it: after the arguments are checked.
+#[derive(Debug, Clone)]
+pub(crate) struct MethodTemplate {
+    params: Vec<TemplateParameter>,
+    path: std::result::Result<PathTemplate, String>,
+    headers: std::result::Result<HeaderMap, String>,
+    /// Whether the method declares body fields (the body is then a JSON
+    /// object, `{}` when none is given).
+    body_fields: bool,
+}
 
-    let mut path_values: Vec<(&str, PathValue)> = Vec::new();
-    let mut query: Vec<(&str, String)> = Vec::new();
-    let mut header_params: Vec<(&ParameterDefinition, Vec<String>)> = Vec::new();
-    let mut body_fields: Option<Map<String, Value>> = None;
-    let mut payload: Option<RequestBody> = None;
-    let mut binary_declared = false;
+/// A parameter in effect, with its compiled pattern.
+#[derive(Debug, Clone)]
+struct TemplateParameter {
+    def: ParameterDefinition,
+    pattern: Pattern,
+}
 
-    for param in &params {
-        if param.location == ParameterLocation::Body {
-            body_fields.get_or_insert_with(Map::new);
-        }
-        if param.kind == ParameterType::Binary {
-            binary_declared = true;
-            payload = binary_payload(&method.id, param, args)?.or(payload);
-            continue;
-        }
-        let Some(value) = argument(param, args)? else {
-            continue;
-        };
-        match param.location {
-            ParameterLocation::Path => {
-                path_values.push((
-                    param.name.as_str(),
-                    PathValue {
-                        text: path_text(param, value)?,
-                        style: param.path_style.unwrap_or_default(),
-                        allow_hash: param.format == Some(Format::UserId),
-                    },
-                ));
-            }
-            ParameterLocation::Query => {
-                for text in texts(param, value) {
-                    query.push((param.wire_name(), text));
-                }
-            }
-            ParameterLocation::Header => header_params.push((param, texts(param, value))),
-            ParameterLocation::Body => {
-                if let Some(fields) = body_fields.as_mut() {
-                    fields.insert(param.wire_name().to_owned(), value.clone());
-                }
-            }
-            ParameterLocation::Payload => payload = Some(RequestBody::Json(value.clone())),
-        }
-    }
-    if args.content().is_some() && !binary_declared {
-        return Err(Error::invalid_argument(
-            "content",
-            format!("method `{}` takes no binary content", method.id),
-        ));
-    }
-
-    // Only a path that starts with the principal placeholder needs a copy.
-    let template: Cow<'_, str> = if method.uses_principal() {
-        Cow::Owned(method.resolved_path(principal))
-    } else {
-        Cow::Borrowed(&method.path)
-    };
-    let url = build_url(
-        ctx.base_url,
-        &path::render_path(&template, &path_values)?,
-        &query,
-    );
-    let headers = build_headers(ctx, fixed_headers, &header_params)?;
-    let body = match (body_fields, payload) {
-        (Some(_), Some(_)) => {
+impl MethodTemplate {
+    /// Prepare `method` for `variant`. Fails when the variant does not
+    /// support the method, or the method acts as a principal the variant
+    /// does not define.
+    pub(crate) fn new(
+        connector: &ConnectorDefinition,
+        method: &MethodDefinition,
+        variant: &AuthVariant,
+    ) -> Result<MethodTemplate> {
+        check_variant(connector, method, variant)?;
+        let principal = variant.principal.as_ref();
+        if method.uses_principal() && principal.is_none() {
             return Err(Error::new(
                 ErrorKind::InvalidDefinition,
                 format!(
-                    "method `{}` declares both body fields and a whole-body payload",
-                    method.id
+                    "method `{}` acts as a principal, but the `{}` variant defines none",
+                    method.id, variant.id
                 ),
             ));
         }
-        (Some(fields), None) => RequestBody::Json(Value::Object(fields)),
-        (None, Some(payload)) => payload,
-        (None, None) => RequestBody::Empty,
-    };
-    Ok(RenderedRequest {
-        method: method.http_method.to_http(),
-        url,
-        headers,
-        body,
-    })
+        let params: Vec<TemplateParameter> = method
+            .resolved_parameters(principal)
+            .into_iter()
+            .map(|def| TemplateParameter {
+                pattern: Pattern::of(def),
+                def: def.clone(),
+            })
+            .collect();
+        let path = PathTemplate::parse(&method.resolved_path(principal), |name| {
+            params.iter().position(|p| {
+                p.def.name == name
+                    && p.def.location == ParameterLocation::Path
+                    && p.def.kind != ParameterType::Binary
+            })
+        });
+        Ok(MethodTemplate {
+            body_fields: params
+                .iter()
+                .any(|p| p.def.location == ParameterLocation::Body),
+            params,
+            path,
+            headers: parse_fixed_headers(connector, method),
+        })
+    }
+
+    /// Check `args` and render the request on `base_url` (see [`render`]).
+    pub(crate) fn render(
+        &self,
+        method: &MethodDefinition,
+        base_url: &Url,
+        args: &Arguments,
+    ) -> Result<RenderedRequest> {
+        self.check_names(method, args)?;
+
+        // Every argument is checked before anything is written.
+        let mut payload: Option<RequestBody> = None;
+        let mut binary_declared = false;
+        for param in &self.params {
+            let def = &param.def;
+            if def.kind == ParameterType::Binary {
+                binary_declared = true;
+                payload = binary_payload(&method.id, def, args)?.or(payload);
+                continue;
+            }
+            let Some(value) = argument(param, args)? else {
+                continue;
+            };
+            match def.location {
+                ParameterLocation::Path => {
+                    path_text(def, value)?;
+                }
+                ParameterLocation::Payload => payload = Some(RequestBody::Json(value.clone())),
+                _ => {}
+            }
+        }
+        if args.content().is_some() && !binary_declared {
+            return Err(Error::invalid_argument(
+                "content",
+                format!("method `{}` takes no binary content", method.id),
+            ));
+        }
+
+        let url = self.url(base_url, args)?;
+        let headers = self.headers(args)?;
+        let body = match (self.body_fields, payload) {
+            (true, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidDefinition,
+                    format!(
+                        "method `{}` declares both body fields and a whole-body payload",
+                        method.id
+                    ),
+                ));
+            }
+            (true, None) => RequestBody::Json(Value::Object(self.body(args))),
+            (false, Some(payload)) => payload,
+            (false, None) => RequestBody::Empty,
+        };
+        Ok(RenderedRequest {
+            method: method.http_method.to_http(),
+            url,
+            headers,
+            body,
+        })
+    }
+
+    /// Refuse argument names the method does not declare.
+    fn check_names(&self, method: &MethodDefinition, args: &Arguments) -> Result<()> {
+        for name in args.values().keys() {
+            if !self.params.iter().any(|p| &p.def.name == name) {
+                let known: Vec<&str> = self.params.iter().map(|p| p.def.name.as_str()).collect();
+                let allowed = if known.is_empty() {
+                    format!("method `{}` takes no arguments", method.id)
+                } else {
+                    format!(
+                        "is not a parameter of method `{}`; its parameters are: {}",
+                        method.id,
+                        known.join(", ")
+                    )
+                };
+                return Err(Error::invalid_argument(name.clone(), allowed));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameters of one location that have a value (checked already).
+    fn given<'a>(
+        &'a self,
+        location: ParameterLocation,
+        args: &'a Arguments,
+    ) -> impl Iterator<Item = (&'a ParameterDefinition, &'a Value)> + 'a {
+        self.params
+            .iter()
+            .map(|p| &p.def)
+            .filter(move |def| def.location == location && def.kind != ParameterType::Binary)
+            .filter_map(move |def| given_value(def, args).map(|value| (def, value)))
+    }
+
+    /// The base URL with the method path appended to its own path (written
+    /// once, parsed once by `set_path`), and the query.
+    fn url(&self, base: &Url, args: &Arguments) -> Result<Url> {
+        let template = self
+            .path
+            .as_ref()
+            .map_err(|message| Error::new(ErrorKind::InvalidDefinition, message.clone()))?;
+        let base_path = base.path().trim_end_matches('/');
+        let mut path = String::with_capacity(base_path.len() + template.len() + 48);
+        path.push_str(base_path);
+        template.render_into(&mut path, |index| {
+            let def = &self.params[index].def;
+            let value = given_value(def, args).ok_or_else(|| {
+                Error::invalid_argument(def.name.clone(), "is required but was not given")
+            })?;
+            Ok(PathValue {
+                name: &def.name,
+                text: path_text(def, value)?,
+                style: def.path_style.unwrap_or_default(),
+                allow_hash: def.format == Some(Format::UserId),
+            })
+        })?;
+        let mut url = base.clone();
+        url.set_path(&path);
+        url.set_fragment(None);
+        let mut query = self.given(ParameterLocation::Query, args).peekable();
+        if query.peek().is_some() {
+            let mut pairs = url.query_pairs_mut();
+            for (def, value) in query {
+                for_each_text(def, value, |text| {
+                    pairs.append_pair(def.wire_name(), text);
+                });
+            }
+        }
+        Ok(url)
+    }
+
+    /// Connector defaults, then the method's fixed headers, then header
+    /// parameters; a parameter replaces a default or fixed header of the
+    /// same name, and parameters sharing a name are each sent as their own
+    /// line.
+    fn headers(&self, args: &Arguments) -> Result<HeaderMap> {
+        let mut headers = self
+            .headers
+            .as_ref()
+            .map_err(|message| Error::new(ErrorKind::InvalidDefinition, message.clone()))?
+            .clone();
+        let mut replaced: Vec<HeaderName> = Vec::new();
+        for (def, value) in self.given(ParameterLocation::Header, args) {
+            let name = header_name(def.wire_name())?;
+            if !replaced.contains(&name) {
+                headers.remove(&name);
+                replaced.push(name.clone());
+            }
+            let mut refused = false;
+            for_each_text(def, value, |text| match HeaderValue::from_str(text) {
+                Ok(value) if !refused => {
+                    headers.append(name.clone(), value);
+                }
+                _ => refused = true,
+            });
+            if refused {
+                return Err(Error::invalid_argument(
+                    def.name.clone(),
+                    "must be a valid header value: visible ASCII characters and spaces only, \
+                     no line breaks or other control characters",
+                ));
+            }
+        }
+        Ok(headers)
+    }
+
+    /// The body fields given, by wire name.
+    fn body(&self, args: &Arguments) -> Map<String, Value> {
+        self.given(ParameterLocation::Body, args)
+            .map(|(def, value)| (def.wire_name().to_owned(), value.clone()))
+            .collect()
+    }
 }
 
 /// Refuse a method the installation's variant does not support.
-fn check_variant(ctx: &RenderContext<'_>) -> Result<()> {
-    let all = &ctx.connector.auth_variants;
-    if ctx.method.supports(&ctx.variant.id, all) {
+fn check_variant(
+    connector: &ConnectorDefinition,
+    method: &MethodDefinition,
+    variant: &AuthVariant,
+) -> Result<()> {
+    let all = &connector.auth_variants;
+    if method.supports(&variant.id, all) {
         return Ok(());
     }
-    let supported = ctx.method.supported_variants(all);
+    let supported = method.supported_variants(all);
     let list = if supported.is_empty() {
         "none".to_owned()
     } else {
@@ -245,55 +392,47 @@ fn check_variant(ctx: &RenderContext<'_>) -> Result<()> {
         ErrorKind::InvalidArgument,
         format!(
             "method `{}` is not available for the `{}` variant; variants that support it: {list}",
-            ctx.method.id, ctx.variant.id
+            method.id, variant.id
         ),
     )
     .with_field("variant"))
 }
 
-/// Refuse argument names the method does not declare.
-fn check_names(
-    method: &MethodDefinition,
-    params: &[&ParameterDefinition],
-    args: &Arguments,
-) -> Result<()> {
-    for name in args.values().keys() {
-        if !params.iter().any(|p| &p.name == name) {
-            let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-            let allowed = if known.is_empty() {
-                format!("method `{}` takes no arguments", method.id)
-            } else {
-                format!(
-                    "is not a parameter of method `{}`; its parameters are: {}",
-                    method.id,
-                    known.join(", ")
-                )
-            };
-            return Err(Error::invalid_argument(name.clone(), allowed));
-        }
-    }
-    Ok(())
+/// Whether the argument is an explicit `null` for an optional body field:
+/// sent as `null` (clearing a property in a PATCH), not checked.
+fn is_body_null(def: &ParameterDefinition, args: &Arguments) -> bool {
+    def.location == ParameterLocation::Body
+        && !def.is_required()
+        && matches!(args.get(&def.name), Some(Value::Null))
 }
 
-/// The checked value of one parameter: the argument, else the default.
-/// `null` counts as not given, except for body fields, where it is sent as
-/// `null` (clearing a property in a PATCH).
-fn argument<'v>(param: &'v ParameterDefinition, args: &'v Arguments) -> Result<Option<&'v Value>> {
-    let given = args.get(&param.name);
-    let value = match given {
-        Some(Value::Null) if param.location == ParameterLocation::Body && !param.is_required() => {
-            return Ok(given);
-        }
-        Some(Value::Null) | None => param.default.as_ref(),
-        Some(v) => Some(v),
-    };
-    match value {
+/// The value of one parameter: the argument, else the default. `null`
+/// counts as not given, except for optional body fields ([`is_body_null`]).
+fn given_value<'a>(def: &'a ParameterDefinition, args: &'a Arguments) -> Option<&'a Value> {
+    static NULL: Value = Value::Null;
+    if is_body_null(def, args) {
+        return Some(&NULL);
+    }
+    match args.get(&def.name) {
+        Some(Value::Null) | None => def.default.as_ref(),
+        given => given,
+    }
+}
+
+/// The checked value of one parameter ([`given_value`]); an error when a
+/// required one is missing.
+fn argument<'a>(param: &'a TemplateParameter, args: &'a Arguments) -> Result<Option<&'a Value>> {
+    let def = &param.def;
+    if is_body_null(def, args) {
+        return Ok(given_value(def, args));
+    }
+    match given_value(def, args) {
         Some(v) => {
-            value::check(param, v)?;
+            value::check(def, &param.pattern, v)?;
             Ok(Some(v))
         }
-        None if param.is_required() => Err(Error::invalid_argument(
-            param.name.clone(),
+        None if def.is_required() => Err(Error::invalid_argument(
+            def.name.clone(),
             "is required but was not given",
         )),
         None => Ok(None),
@@ -338,15 +477,15 @@ fn binary_payload(
 }
 
 /// A scalar as text: strings as they are, numbers and booleans as JSON text.
-fn scalar_text(value: &Value) -> String {
+fn scalar_text(value: &Value) -> Cow<'_, str> {
     match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
     }
 }
 
 /// A path argument as text; it must be a single value.
-fn path_text(param: &ParameterDefinition, value: &Value) -> Result<String> {
+fn path_text<'a>(param: &ParameterDefinition, value: &'a Value) -> Result<Cow<'a, str>> {
     match value {
         Value::Array(_) | Value::Object(_) | Value::Null => Err(Error::invalid_argument(
             param.name.clone(),
@@ -356,98 +495,53 @@ fn path_text(param: &ParameterDefinition, value: &Value) -> Result<String> {
     }
 }
 
-/// The texts a query or header argument is written as: one, or one per
-/// element for [`ArrayStyle::Repeat`].
-fn texts(param: &ParameterDefinition, value: &Value) -> Vec<String> {
+/// Each text a query or header argument is written as: one, or one per
+/// element for [`ArrayStyle::Repeat`], each through the parameter's
+/// `value_template`. A plain string is passed as it is, without a copy.
+fn for_each_text(param: &ParameterDefinition, value: &Value, mut f: impl FnMut(&str)) {
+    let mut emit = |text: &str| match &param.value_template {
+        Some(_) => f(&param.apply_template(text)),
+        None => f(text),
+    };
     let Value::Array(items) = value else {
-        return vec![param.apply_template(&scalar_text(value))];
+        return emit(&scalar_text(value));
     };
-    let items = items.iter().map(scalar_text);
-    let texts = match param.style.unwrap_or_default() {
-        ArrayStyle::Comma => vec![items.collect::<Vec<_>>().join(",")],
-        ArrayStyle::Space => vec![items.collect::<Vec<_>>().join(" ")],
-        ArrayStyle::Repeat => items.collect(),
-    };
-    texts.iter().map(|t| param.apply_template(t)).collect()
-}
-
-/// The base URL with the method path appended to its own path, and the query.
-fn build_url(base: &Url, path: &str, query: &[(&str, String)]) -> Url {
-    let mut url = base.clone();
-    let joined = format!("{}{}", base.path().trim_end_matches('/'), path);
-    url.set_path(&joined);
-    url.set_fragment(None);
-    if !query.is_empty() {
-        let mut pairs = url.query_pairs_mut();
-        for (name, value) in query {
-            pairs.append_pair(name, value);
+    let separator = match param.style.unwrap_or_default() {
+        ArrayStyle::Comma => ",",
+        ArrayStyle::Space => " ",
+        ArrayStyle::Repeat => {
+            for item in items {
+                emit(&scalar_text(item));
+            }
+            return;
         }
-    }
-    url
-}
-
-/// Connector defaults, then the method's fixed headers, then header
-/// parameters; a parameter replaces a default or fixed header of the same
-/// name, and parameters sharing a name are each sent as their own line.
-fn build_headers(
-    ctx: &RenderContext<'_>,
-    fixed_headers: Option<&HeaderMap>,
-    header_params: &[(&ParameterDefinition, Vec<String>)],
-) -> Result<HeaderMap> {
-    let mut headers = match fixed_headers {
-        Some(fixed) => fixed.clone(),
-        None => parse_fixed_headers(ctx)?,
     };
-    add_header_params(&mut headers, header_params)?;
-    Ok(headers)
+    let mut joined = String::with_capacity(items.len() * 16);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            joined.push_str(separator);
+        }
+        joined.push_str(&scalar_text(item));
+    }
+    emit(&joined);
 }
 
 /// The connector's default headers, then the method's fixed headers, which
-/// replace a default of the same name.
-fn parse_fixed_headers(ctx: &RenderContext<'_>) -> Result<HeaderMap> {
+/// replace a default of the same name; a problem is a definition error,
+/// returned as its message.
+fn parse_fixed_headers(
+    connector: &ConnectorDefinition,
+    method: &MethodDefinition,
+) -> std::result::Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
-    for (name, value) in ctx
-        .connector
-        .default_headers
-        .iter()
-        .chain(&ctx.method.headers)
-    {
-        let name = header_name(name)?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidDefinition,
-                format!("header `{name}` has a value that is not a valid header value"),
-            )
-        })?;
+    for (name, value) in connector.default_headers.iter().chain(&method.headers) {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a valid HTTP header name"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header `{name}` has a value that is not a valid header value"))?;
         headers.insert(name, value);
     }
     Ok(headers)
-}
-
-/// Header parameters, each replacing a default or fixed header of its name.
-fn add_header_params(
-    headers: &mut HeaderMap,
-    header_params: &[(&ParameterDefinition, Vec<String>)],
-) -> Result<()> {
-    let mut replaced = Vec::new();
-    for (param, texts) in header_params {
-        let name = header_name(param.wire_name())?;
-        if !replaced.contains(&name) {
-            headers.remove(&name);
-            replaced.push(name.clone());
-        }
-        for text in texts {
-            let value = HeaderValue::from_str(text).map_err(|_| {
-                Error::invalid_argument(
-                    param.name.clone(),
-                    "must be a valid header value: visible ASCII characters and spaces only, \
-                     no line breaks or other control characters",
-                )
-            })?;
-            headers.append(name.clone(), value);
-        }
-    }
-    Ok(())
 }
 
 fn header_name(name: &str) -> Result<HeaderName> {

@@ -17,7 +17,7 @@ use crate::engine::classify::{Verdict, parse_remote_details, response_error};
 use crate::engine::redirect::{
     MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
 };
-use crate::engine::response::{ByteStream, Response, ResponseBody, select_headers};
+use crate::engine::response::{ByteStream, Response, ResponseBody};
 use crate::engine::retry::{Decision, RetryAfterHeader, Stop, Trouble, decide, parse_retry_after};
 use crate::engine::retry_wait::RetryWait;
 use crate::engine::wire::{Failure, WireError, host_label, read_capped, read_prefix, within};
@@ -95,9 +95,10 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         async {
             let plan = self.plan(ctx, method_id)?;
-            let received = self.prepare_and_execute(ctx, &plan, &args).await?;
+            let mut received = self.prepare_and_execute(ctx, &plan, &args).await?;
             let status = received.response.status().as_u16();
-            let headers = select_headers(received.response.headers());
+            // Moved, not copied: the response shows only the selected ones.
+            let headers = std::mem::take(received.response.headers_mut());
             let bytes = read_body(received, &plan.method().id, self.response_cap(&plan)).await?;
             let body = if bytes.is_empty() {
                 ResponseBody::Empty

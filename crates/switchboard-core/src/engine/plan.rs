@@ -11,7 +11,7 @@ use crate::connector::Connector;
 use crate::definition::{AuthVariant, ConnectorDefinition, MethodDefinition};
 use crate::engine::classify::Failed;
 use crate::error::{Error, ErrorKind, Result};
-use crate::render::{RenderContext, RequestBody, render_with};
+use crate::render::{MethodTemplate, RequestBody};
 use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
@@ -92,7 +92,7 @@ impl Engine {
         };
         let prepared = Arc::clone(prepared);
         let def = prepared.connector.definition();
-        let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
+        let Some(&method_index) = prepared.method_index.get(method_id) else {
             let suggestion =
                 crate::suggest::similar(method_id, def.methods.iter().map(|m| m.id.as_str()))
                     .map(|id| format!("; did you mean `{id}`?"))
@@ -143,14 +143,13 @@ impl Engine {
         plan: &Plan,
         args: &Arguments,
     ) -> Result<Outgoing> {
-        let render_ctx = RenderContext {
-            connector: plan.definition(),
-            method: plan.method(),
-            variant: plan.variant(),
-            base_url: &ctx.endpoints().base_url,
-        };
-        let fixed_headers = plan.prepared_method().headers.as_ref();
-        let mut rendered = render_with(&render_ctx, args, fixed_headers)?;
+        let base_url = &ctx.endpoints().base_url;
+        let mut rendered =
+            match &plan.prepared_method().templates[plan.variant_index] {
+                Some(template) => template.render(plan.method(), base_url, args)?,
+                None => MethodTemplate::new(plan.definition(), plan.method(), plan.variant())?
+                    .render(plan.method(), base_url, args)?,
+            };
         plan.connector()
             .prepare(plan.method(), args, &mut rendered)?;
         let mut headers = rendered.headers;

@@ -1,20 +1,21 @@
 //! Per-method work done once, when the engine is built, instead of on
-//! every call: the scopes each variant asks for and the parsed default and
-//! fixed headers.
+//! every call: the scopes each variant asks for, and each variant's
+//! [`MethodTemplate`] (principal resolved, path template parsed, patterns
+//! compiled, default and fixed headers parsed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-use http::HeaderMap;
-use http::header::{HeaderName, HeaderValue};
 
 use crate::connector::{Connector, Registry};
 use crate::definition::{ConnectorDefinition, MethodDefinition};
+use crate::render::MethodTemplate;
 
 /// A connector with its methods prepared.
 pub(crate) struct PreparedConnector {
     pub(crate) connector: Arc<dyn Connector>,
     pub(crate) methods: Vec<PreparedMethod>,
+    /// Each method's index in the definition, by method id.
+    pub(crate) method_index: HashMap<String, usize>,
 }
 
 /// One method, prepared.
@@ -22,10 +23,10 @@ pub(crate) struct PreparedMethod {
     /// The method's permissions for each variant, by the variant's index in
     /// the definition: shared with every `TokenRequest` without copying.
     pub(crate) scopes: Vec<Arc<[String]>>,
-    /// The connector's default headers, then the method's fixed headers,
-    /// parsed. `None` when one of them does not parse: rendering then parses
-    /// them itself and reports the definition error.
-    pub(crate) headers: Option<HeaderMap>,
+    /// The method prepared for each variant, by the variant's index. `None`
+    /// when the variant cannot call it: the call prepares it again, which
+    /// reports why.
+    pub(crate) templates: Vec<Option<MethodTemplate>>,
 }
 
 /// Prepare every connector of the registry, by connector id.
@@ -39,11 +40,17 @@ pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<Prep
                 .iter()
                 .map(|method| prepare_method(def, method))
                 .collect();
+            // The first of two methods with one id wins, as a scan would find it.
+            let mut method_index = HashMap::new();
+            for (index, method) in def.methods.iter().enumerate() {
+                method_index.entry(method.id.clone()).or_insert(index);
+            }
             (
                 connector.id().to_string(),
                 Arc::new(PreparedConnector {
                     connector: Arc::clone(connector),
                     methods,
+                    method_index,
                 }),
             )
         })
@@ -51,25 +58,16 @@ pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<Prep
 }
 
 fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> PreparedMethod {
-    let scopes = def
-        .auth_variants
-        .iter()
-        .map(|variant| Arc::from(method.permissions_for(&variant.id)))
-        .collect();
     PreparedMethod {
-        scopes,
-        headers: fixed_headers(def, method),
+        scopes: def
+            .auth_variants
+            .iter()
+            .map(|variant| Arc::from(method.permissions_for(&variant.id)))
+            .collect(),
+        templates: def
+            .auth_variants
+            .iter()
+            .map(|variant| MethodTemplate::new(def, method, variant).ok())
+            .collect(),
     }
-}
-
-/// Defaults first, then the method's headers, which replace a default of
-/// the same name (the order `render` applies them in).
-fn fixed_headers(def: &ConnectorDefinition, method: &MethodDefinition) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in def.default_headers.iter().chain(&method.headers) {
-        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-        let value = HeaderValue::from_str(value).ok()?;
-        headers.insert(name, value);
-    }
-    Some(headers)
 }

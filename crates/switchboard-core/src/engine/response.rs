@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -103,19 +104,27 @@ impl fmt::Debug for ResponseBody {
 }
 
 /// A successful response.
+///
+/// It keeps the response's header map as it arrived (moved, not copied)
+/// and shows only [`SELECTED_HEADERS`]: [`Response::header`] looks one up
+/// in place; [`Response::headers`] builds the map of selected headers the
+/// first time it is asked for.
 #[derive(Clone)]
 pub struct Response {
     status: u16,
-    headers: HeaderMap,
+    received: HeaderMap,
+    selected: OnceLock<HeaderMap>,
     body: ResponseBody,
 }
 
 impl Response {
-    /// A response (the engine builds these; tests and hooks may too).
+    /// A response (the engine builds these; tests and hooks may too). Of
+    /// `headers`, only [`SELECTED_HEADERS`] are shown.
     pub fn new(status: u16, headers: HeaderMap, body: ResponseBody) -> Self {
         Response {
             status,
-            headers,
+            received: headers,
+            selected: OnceLock::new(),
             body,
         }
     }
@@ -127,12 +136,29 @@ impl Response {
 
     /// The selected headers ([`SELECTED_HEADERS`]).
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.selected.get_or_init(|| select_headers(&self.received))
     }
 
-    /// One selected header as text.
+    /// One selected header as text (the name in any case).
+    ///
+    /// ```
+    /// use switchboard_core::engine::response::{Response, ResponseBody};
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("request-id", "0e2b6f3c".parse().unwrap());
+    /// headers.insert("x-ms-ags-diagnostic", "{}".parse().unwrap());
+    /// let response = Response::new(200, headers, ResponseBody::Empty);
+    /// assert_eq!(response.header("Request-Id"), Some("0e2b6f3c"));
+    /// assert_eq!(response.header("x-ms-ags-diagnostic"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        if !SELECTED_HEADERS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        self.received.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The body.
@@ -178,7 +204,7 @@ impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers().keys().collect::<Vec<_>>())
             .field("body", &self.body.kind())
             .finish()
     }

@@ -49,12 +49,12 @@ pub fn describe(format: Format) -> &'static str {
 
 /// `8-4-4-4-12` hexadecimal digits.
 pub(crate) fn is_guid(value: &str) -> bool {
-    let groups: Vec<&str> = value.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    // 36 bytes: hyphens at 8, 13, 18 and 23, hexadecimal digits elsewhere.
+    value.len() == 36
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// A DNS host name: dot-separated labels of letters, digits and inner
@@ -213,6 +213,13 @@ mod tests {
         assert!(!is_guid("6e7b768e07e248108459485f84f8f204"));
         assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f20g"));
         assert!(!is_guid("{6e7b768e-07e2-4810-8459-485f84f8f204}"));
+        // 36 characters, hyphens in the wrong places or doubled.
+        assert!(!is_guid("6e7b768-e07e2-4810-8459-485f84f8f204"));
+        assert!(!is_guid("6e7b768e-07e2-4810-8459--85f84f8f204"));
+        assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f2-4"));
+        assert!(!is_guid("6e7b768e+07e2-4810-8459-485f84f8f204"));
+        assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f20é"));
+        assert!(!is_guid(""));
     }
 
     #[test]

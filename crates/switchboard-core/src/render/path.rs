@@ -18,7 +18,9 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::definition::PathStyle;
-use crate::error::{Error, ErrorKind, Result};
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
 
 /// Bytes that are percent-encoded in a path segment: everything except the
 /// RFC 3986 unreserved characters and the harmless `@ ! $ , ; =`.
@@ -38,57 +40,104 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// One path argument, as text, with how it is placed.
 #[derive(Debug)]
-pub(crate) struct PathValue {
+pub(crate) struct PathValue<'a> {
+    /// The parameter's name (for error messages).
+    pub name: &'a str,
     /// The argument as text (a string as is, a number as JSON text).
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Segment or segments.
     pub style: PathStyle,
     /// Whether `#` is allowed (parameters with `format: user_id`).
     pub allow_hash: bool,
 }
 
-/// Fill `template` (starting with `/`) with encoded values.
-///
-/// A placeholder without a value is a definition error: the caller has
-/// already checked that every required argument is present.
-pub(crate) fn render_path(template: &str, values: &[(&str, PathValue)]) -> Result<String> {
-    let Some(rest) = template.strip_prefix('/') else {
-        return Err(definition_error(format!(
-            "the path `{template}` does not start with `/`"
-        )));
-    };
-    let mut out = String::with_capacity(template.len() + 32);
-    for template_segment in rest.split('/') {
-        out.push('/');
-        let mut text = template_segment;
-        while let Some(open) = text.find('{') {
-            out.push_str(&text[..open]);
-            let after = &text[open + 1..];
-            let Some(close) = after.find('}') else {
-                return Err(definition_error(format!(
-                    "the path `{template}` has a `{{` without a closing `}}`"
-                )));
-            };
-            let name = &after[..close];
-            let Some((_, value)) = values.iter().find(|(n, _)| *n == name) else {
-                return Err(definition_error(format!(
-                    "the path `{template}` uses {{{name}}}, which is not a path parameter"
-                )));
-            };
-            encode_into(&mut out, name, value)?;
-            text = &after[close + 1..];
-        }
-        out.push_str(text);
-    }
-    Ok(out)
+/// A path template parsed once: literal text and placeholders, each
+/// placeholder already tied to its parameter (by the caller's index).
+#[derive(Debug, Clone)]
+pub(crate) struct PathTemplate {
+    pieces: Vec<Piece>,
+    /// The template's length, to size the rendered path.
+    len: usize,
 }
 
-fn definition_error(message: String) -> Error {
-    Error::new(ErrorKind::InvalidDefinition, message)
+#[derive(Debug, Clone)]
+enum Piece {
+    Literal(String),
+    Value(usize),
+}
+
+impl PathTemplate {
+    /// Parse `template` (starting with `/`); `parameter` gives the index of
+    /// the path parameter a placeholder names. A problem is a definition
+    /// error, returned as its message.
+    pub(crate) fn parse(
+        template: &str,
+        parameter: impl Fn(&str) -> Option<usize>,
+    ) -> std::result::Result<PathTemplate, String> {
+        let Some(rest) = template.strip_prefix('/') else {
+            return Err(format!("the path `{template}` does not start with `/`"));
+        };
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        for template_segment in rest.split('/') {
+            literal.push('/');
+            let mut text = template_segment;
+            while let Some(open) = text.find('{') {
+                literal.push_str(&text[..open]);
+                let after = &text[open + 1..];
+                let Some(close) = after.find('}') else {
+                    return Err(format!(
+                        "the path `{template}` has a `{{` without a closing `}}`"
+                    ));
+                };
+                let name = &after[..close];
+                let Some(index) = parameter(name) else {
+                    return Err(format!(
+                        "the path `{template}` uses {{{name}}}, which is not a path parameter"
+                    ));
+                };
+                if !literal.is_empty() {
+                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Value(index));
+                text = &after[close + 1..];
+            }
+            literal.push_str(text);
+        }
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Ok(PathTemplate {
+            pieces,
+            len: template.len(),
+        })
+    }
+
+    /// The template's length in bytes (a lower bound of the rendered path's).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Append the path to `out`, each placeholder's value (from `value`, by
+    /// the index `parse` was given) checked and encoded.
+    pub(crate) fn render_into<'a>(
+        &self,
+        out: &mut String,
+        mut value: impl FnMut(usize) -> Result<PathValue<'a>>,
+    ) -> Result<()> {
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Value(index) => encode_into(out, &value(*index)?)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Check one value and append it, encoded, to `out`.
-fn encode_into(out: &mut String, name: &str, value: &PathValue) -> Result<()> {
+fn encode_into(out: &mut String, value: &PathValue<'_>) -> Result<()> {
+    let name = value.name;
     match value.style {
         PathStyle::Segment => {
             check_segment(name, &value.text, value.allow_hash, false)?;
@@ -113,6 +162,13 @@ fn encode_into(out: &mut String, name: &str, value: &PathValue) -> Result<()> {
 
 /// Refuse what could escape a segment once Graph decodes the path.
 fn check_segment(name: &str, part: &str, allow_hash: bool, multi: bool) -> Result<()> {
+    // The usual value (an id, a GUID, a name) is plain ASCII with none of
+    // the refused characters: one pass over its bytes, nothing to explain.
+    let plain =
+        |b: &u8| b.is_ascii_graphic() && !matches!(b, b'/' | b'#' | b':' | b'\\' | b'?' | b'%');
+    if !matches!(part, "" | "." | "..") && part.as_bytes().iter().all(plain) {
+        return Ok(());
+    }
     let what = if multi {
         "each `/`-separated part of the path"
     } else {
@@ -164,46 +220,76 @@ fn check_segment(name: &str, part: &str, allow_hash: bool, multi: bool) -> Resul
 mod tests {
     use super::*;
 
-    fn one(name: &'static str, text: &str, style: PathStyle) -> Vec<(&'static str, PathValue)> {
-        Vec::from([(
-            name,
-            PathValue {
-                text: text.into(),
-                style,
-                allow_hash: false,
-            },
-        )])
+    /// Render `template` with one parameter `name` (index 0).
+    fn render_path(
+        template: &str,
+        name: &str,
+        text: &str,
+        style: PathStyle,
+    ) -> std::result::Result<String, Option<Error>> {
+        let parsed =
+            PathTemplate::parse(template, |n| (n == name).then_some(0)).map_err(|_| None)?;
+        let mut out = String::new();
+        parsed
+            .render_into(&mut out, |_| {
+                Ok(PathValue {
+                    name,
+                    text: Cow::Borrowed(text),
+                    style,
+                    allow_hash: false,
+                })
+            })
+            .map_err(Some)?;
+        Ok(out)
     }
 
     #[test]
     fn encodes_outside_unreserved_and_safe_sub_delims() {
         let out = render_path(
             "/items/{id}",
-            &one("id", "a b'()*+&:é=!$,;@~_-.", PathStyle::Segment),
+            "id",
+            "a b'()*+&:é=!$,;@~_-.",
+            PathStyle::Segment,
         )
         .unwrap();
         assert_eq!(out, "/items/a%20b%27%28%29%2A%2B%26%3A%C3%A9=!$,;@~_-.");
     }
 
     #[test]
+    fn literal_text_around_placeholders_is_kept() {
+        let out = render_path("/users('{id}')/x/{id}:", "id", "a b", PathStyle::Segment).unwrap();
+        assert_eq!(out, "/users('a%20b')/x/a%20b:");
+    }
+
+    #[test]
     fn unknown_placeholder_and_unclosed_brace_are_definition_errors() {
-        let err = render_path("/a/{y}", &one("x", "v", PathStyle::Segment)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
-        let err = render_path("/a/{x", &one("x", "v", PathStyle::Segment)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
-        let err = render_path("a/{x}", &one("x", "v", PathStyle::Segment)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidDefinition);
+        for (template, message) in [
+            ("/a/{y}", "uses {y}, which is not a path parameter"),
+            ("/a/{x", "without a closing"),
+            ("a/{x}", "does not start with `/`"),
+        ] {
+            let err = PathTemplate::parse(template, |n| (n == "x").then_some(0)).unwrap_err();
+            assert!(err.contains(message), "{template}: {err}");
+        }
     }
 
     #[test]
     fn segments_refuse_colon_and_empty_parts() {
         for bad in ["a:b", "a//b", "a/", "a/./b", "//a"] {
-            let err = render_path("/root:/{p}:", &one("p", bad, PathStyle::Segments)).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
+            let err = render_path("/root:/{p}:", "p", bad, PathStyle::Segments)
+                .unwrap_err()
+                .expect("an argument error");
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::InvalidArgument,
+                "{bad}"
+            );
         }
         let out = render_path(
             "/root:/{p}:",
-            &one("p", "/Docs/Q1 plan.docx", PathStyle::Segments),
+            "p",
+            "/Docs/Q1 plan.docx",
+            PathStyle::Segments,
         )
         .unwrap();
         assert_eq!(out, "/root:/Docs/Q1%20plan.docx:");

@@ -13,29 +13,78 @@ use super::format;
 use crate::definition::{ParameterDefinition, ParameterType};
 use crate::error::{Error, ErrorKind, Result};
 
-/// Check a value (never `null`, never for `binary`) against the parameter.
-pub(crate) fn check(param: &ParameterDefinition, value: &Value) -> Result<()> {
+/// A parameter's `pattern`, compiled once per method (whole-value match).
+#[derive(Debug, Clone)]
+pub(crate) enum Pattern {
+    /// The parameter has no pattern.
+    None,
+    /// The compiled pattern.
+    Compiled(Regex),
+    /// The pattern does not compile: a definition error, reported when a
+    /// value is checked against it (as if it were compiled then).
+    Invalid,
+}
+
+impl Pattern {
+    /// Compile the parameter's pattern, if it has one.
+    pub(crate) fn of(param: &ParameterDefinition) -> Pattern {
+        match compile_pattern(param) {
+            Ok(Some(re)) => Pattern::Compiled(re),
+            Ok(None) => Pattern::None,
+            Err(_) => Pattern::Invalid,
+        }
+    }
+
+    /// The regular expression, or the definition error.
+    fn regex<'a>(
+        &'a self,
+        param: &ParameterDefinition,
+        compiled: &'a mut Option<Regex>,
+    ) -> Result<Option<&'a Regex>> {
+        match self {
+            Pattern::None => Ok(None),
+            Pattern::Compiled(re) => Ok(Some(re)),
+            Pattern::Invalid => {
+                *compiled = compile_pattern(param)?;
+                Ok(compiled.as_ref())
+            }
+        }
+    }
+}
+
+/// Check a value (never `null`, never for `binary`) against the parameter
+/// and its compiled `pattern` ([`Pattern::of`]).
+pub(crate) fn check(param: &ParameterDefinition, pattern: &Pattern, value: &Value) -> Result<()> {
     let name = param.name.as_str();
+    let mut compiled = None;
     check_type(name, param.kind, param.items, value)?;
     match value {
         Value::Array(items) => {
             check_bounds(name, param, items.len() as f64, Bound::Length("items"))?;
-            let pattern = compile_pattern(param)?;
+            let pattern = pattern.regex(param, &mut compiled)?;
             for (index, item) in items.iter().enumerate() {
-                let field = format!("{name}[{index}]");
-                check_enum(&field, param, item)?;
-                check_string_rules(&field, param, pattern.as_ref(), item)?;
+                // The element's name is written only when it is refused.
+                if let Some(allowed) =
+                    check_enum(param, item).or_else(|| check_string_rules(param, pattern, item))
+                {
+                    return Err(Error::invalid_argument(format!("{name}[{index}]"), allowed));
+                }
             }
         }
         _ => {
-            check_enum(name, param, value)?;
+            if let Some(allowed) = check_enum(param, value) {
+                return Err(Error::invalid_argument(name, allowed));
+            }
             match value {
                 Value::Number(n) => {
                     if let Some(n) = n.as_f64() {
                         check_bounds(name, param, n, Bound::Value)?;
                     }
                 }
-                Value::String(s) if param.kind == ParameterType::String => {
+                Value::String(s)
+                    if param.kind == ParameterType::String
+                        && (param.minimum.is_some() || param.maximum.is_some()) =>
+                {
                     check_bounds(
                         name,
                         param,
@@ -45,8 +94,10 @@ pub(crate) fn check(param: &ParameterDefinition, value: &Value) -> Result<()> {
                 }
                 _ => {}
             }
-            let pattern = compile_pattern(param)?;
-            check_string_rules(name, param, pattern.as_ref(), value)?;
+            let pattern = pattern.regex(param, &mut compiled)?;
+            if let Some(allowed) = check_string_rules(param, pattern, value) {
+                return Err(Error::invalid_argument(name, allowed));
+            }
         }
     }
     Ok(())
@@ -132,16 +183,14 @@ fn check_type(
     Ok(())
 }
 
-fn check_enum(field: &str, param: &ParameterDefinition, value: &Value) -> Result<()> {
+/// What is allowed, when the value is not one of the parameter's `enum`.
+fn check_enum(param: &ParameterDefinition, value: &Value) -> Option<String> {
     match &param.allowed {
         Some(allowed) if !allowed.contains(value) => {
             let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            Err(Error::invalid_argument(
-                field,
-                format!("must be one of: {}", list.join(", ")),
-            ))
+            Some(format!("must be one of: {}", list.join(", ")))
         }
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -201,31 +250,26 @@ fn compile_pattern(param: &ParameterDefinition) -> Result<Option<Regex>> {
         })
 }
 
-/// `pattern` and `format` apply to string values (and string elements).
+/// `pattern` and `format` apply to string values (and string elements):
+/// what is allowed, when the value does not match.
 fn check_string_rules(
-    field: &str,
     param: &ParameterDefinition,
     pattern: Option<&Regex>,
     value: &Value,
-) -> Result<()> {
+) -> Option<String> {
     let Value::String(s) = value else {
-        return Ok(());
+        return None;
     };
     if let Some(re) = pattern
         && !re.is_match(s)
     {
-        return Err(Error::invalid_argument(
-            field,
-            format!(
-                "must match the pattern `{}`",
-                param.pattern.as_deref().unwrap_or_default()
-            ),
+        return Some(format!(
+            "must match the pattern `{}`",
+            param.pattern.as_deref().unwrap_or_default()
         ));
     }
-    if let Some(f) = param.format
-        && !format::matches(f, s)
-    {
-        return Err(Error::invalid_argument(field, format::describe(f)));
+    match param.format {
+        Some(f) if !format::matches(f, s) => Some(format::describe(f).to_owned()),
+        _ => None,
     }
-    Ok(())
 }
