@@ -16,7 +16,10 @@ use crate::App;
 use crate::errors::GraphError;
 use crate::odata::{Prefs, Query};
 use crate::state::Tenant;
-use crate::{action_parameters, calendars, datetime, drive, faults, mail, users};
+use crate::notifications::Watch;
+use crate::{
+    action_parameters, calendars, contacts, datetime, drive, faults, mail, subscriptions, users,
+};
 
 /// The JSON content type Graph answers with.
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -41,6 +44,10 @@ pub(crate) struct Caller {
     pub user_id: Option<String>,
     /// `scp` (delegated) or `roles` (application) values.
     pub permissions: Vec<String>,
+    /// The application (client) id the token was issued to (`appid`).
+    pub app_id: String,
+    /// The signed-in user's or the service principal's object id (`oid`).
+    pub object_id: String,
 }
 
 impl Caller {
@@ -106,6 +113,9 @@ pub(crate) enum ReplyBody {
     Json(Value),
     Empty,
     Bytes(String, Bytes),
+    /// A subscription that exists once its endpoints pass validation,
+    /// which happens after the state lock is released (`handle`).
+    Pending(Box<subscriptions::Pending>),
 }
 
 impl Reply {
@@ -151,6 +161,13 @@ impl Reply {
             headers: vec![(header::LOCATION, location)],
         }
     }
+    pub(crate) fn pending(p: Box<subscriptions::Pending>) -> Reply {
+        Reply {
+            status: StatusCode::ACCEPTED,
+            body: ReplyBody::Pending(p),
+            headers: Vec::new(),
+        }
+    }
     pub(crate) fn header(mut self, name: HeaderName, value: String) -> Reply {
         self.headers.push((name, value));
         self
@@ -191,11 +208,17 @@ impl Ctx {
         } else {
             delegated
         };
+        self.require_one_of(allowed)
+    }
+
+    /// Refuses the call unless the token carries one of `allowed` (or a
+    /// broader permission of the same resource).
+    pub(crate) fn require_one_of<S: AsRef<str>>(&self, allowed: &[S]) -> Result<(), GraphError> {
         if self
             .caller
             .permissions
             .iter()
-            .any(|p| allowed.iter().any(|a| implies(p, a)))
+            .any(|p| allowed.iter().any(|a| implies(p, a.as_ref())))
         {
             Ok(())
         } else {
@@ -374,7 +397,18 @@ pub(crate) async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let raw_path = uri.path().strip_prefix("/v1.0").unwrap_or("").to_string();
-    let outcome = handle_inner(&app, method.clone(), &uri, &raw_path, headers, body);
+    let outcome = match handle_inner(&app, method.clone(), &uri, &raw_path, headers, body) {
+        Ok((
+            Reply {
+                body: ReplyBody::Pending(pending),
+                ..
+            },
+            applied,
+        )) => subscriptions::complete(&app, *pending)
+            .await
+            .map(|reply| (reply, applied)),
+        other => other,
+    };
     let (status, response) = match outcome {
         Ok((reply, applied)) => (
             reply.status,
@@ -433,9 +467,19 @@ fn handle_inner(
         clock: 0,
     };
     let mut guard = app.lock();
-    let t = &mut guard.tenant;
-    ctx.clock = t.clock;
-    let reply = route(&mut ctx, t, &segs)?;
+    ctx.clock = guard.tenant.clock;
+    let watch = Watch::begin(&guard, &ctx.method, app.now());
+    let reply = if segs
+        .first()
+        .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"))
+    {
+        subscriptions::handle(&mut ctx, &mut guard, &segs)?
+    } else {
+        route(&mut ctx, &mut guard.tenant, &segs)?
+    };
+    if let Some(watch) = watch {
+        app.notifications.enqueue(watch.finish(app, &guard));
+    }
     Ok((reply, ctx.applied))
 }
 
@@ -526,6 +570,7 @@ fn principal(
             mail::handle(ctx, t, user, rest)
         }
         "drive" | "drives" => drive::by_user(ctx, t, user, rest),
+        "contacts" | "contactfolders" => contacts::handle(ctx, t, user, rest),
         _ => Err(GraphError::no_segment(&rest[0])),
     }
 }
@@ -546,6 +591,11 @@ fn render(
             r
         }
         ReplyBody::Empty => (reply.status, Body::empty()).into_response(),
+        ReplyBody::Pending(_) => {
+            // `handle` completes every pending reply before rendering
+            tracing::error!("a pending reply reached render");
+            (StatusCode::INTERNAL_SERVER_ERROR, Body::empty()).into_response()
+        }
         ReplyBody::Bytes(ct, b) => {
             let mut r = (reply.status, b).into_response();
             if let Ok(v) = HeaderValue::from_str(&ct) {
