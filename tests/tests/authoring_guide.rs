@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use switchboard_core::schema::definition_schema;
+use switchboard_core::definition::schema::definition_schema;
 
 fn guide() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/authoring.md"))

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use switchboard_core::connector::{DefinitionConnector, Registry};
-use switchboard_core::load::load_sources;
+use switchboard_core::definition::load::load_sources;
+use switchboard_core::definition::validate::MAX_PROBLEM_CHARS;
 use switchboard_core::render::{RenderContext, render};
 use switchboard_core::untrusted_text::is_unsafe_char;
-use switchboard_core::validate::MAX_PROBLEM_CHARS;
 use switchboard_core::{Arguments, Engine, ErrorKind};
 use switchboard_hostile::{config, json as hostile_json, mutate, text};
 
@@ -174,7 +174,7 @@ proptest! {
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         match load(&files) {
             Ok(def) => {
-                prop_assert!(switchboard_core::validate::validate(&def).is_empty());
+                prop_assert!(switchboard_core::definition::validate::validate(&def).is_empty());
             }
             Err(problems) => {
                 prop_assert!(!problems.is_empty());

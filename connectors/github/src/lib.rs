@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use switchboard_core::connector::Connector;
 use switchboard_core::definition::ConnectorDefinition;
-use switchboard_core::load::load_sources;
+use switchboard_core::definition::load::load_sources;
 use switchboard_core::{Registry, Result};
 
 /// The definition files, embedded; names are as validation reports them.

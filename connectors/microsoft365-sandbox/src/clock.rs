@@ -10,9 +10,10 @@
 //! sessions and the dates written into records keep the real clock, so
 //! moving the sandbox clock does not sign clients out.
 //!
-//! Moved by `POST /_sandbox/clock?advance=PT2H` (or `advance=7200`,
-//! seconds) and [`SandboxHandle::advance_clock`](crate::SandboxHandle::advance_clock);
-//! read by `GET /_sandbox/clock`. The offset is kept in the state file.
+//! Moved by `POST /_sandbox/clock` `{"advance_secs": 7200}` and
+//! [`SandboxHandle::advance_clock`](crate::SandboxHandle::advance_clock)
+//! (which move Graph's throttling windows too, `crate::limits`); read by
+//! `GET /_sandbox/clock`. The offset is kept in the state file.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -59,17 +60,6 @@ impl Clock {
     }
 }
 
-/// Reads an `advance` value: whole seconds (`7200`) or an ISO 8601
-/// duration (`PT2H`, `P8D`).
-pub(crate) fn parse_advance(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.starts_with('P') {
-        datetime::parse_duration(text)
-    } else {
-        text.parse::<i64>().ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,14 +74,5 @@ mod tests {
         assert_eq!(c.offset(), 7200);
         assert!(c.now() >= datetime::now() + 7200);
         assert_eq!(Clock::new(-5).offset(), 0);
-    }
-
-    #[test]
-    fn advance_values() {
-        assert_eq!(parse_advance("PT2H"), Some(7200));
-        assert_eq!(parse_advance(" 90 "), Some(90));
-        assert_eq!(parse_advance("P8D"), Some(8 * datetime::DAY));
-        assert_eq!(parse_advance("soon"), None);
-        assert_eq!(parse_advance("PT99999999999999999999H"), None);
     }
 }

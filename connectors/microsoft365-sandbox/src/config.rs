@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use switchboard_core::{Error, Result};
 
+use crate::limits::LimitsConfig;
+use crate::pacing::MAX_LATENCY;
 use crate::seed::Rng;
 
 /// A client secret: shown in no `Debug` output.
@@ -185,6 +187,14 @@ pub struct SandboxConfig {
     /// for users, `resyncChangesApplyDifferences` with a `Location` for
     /// drives. `None`: tokens never expire.
     pub delta_token_max_age: Option<Duration>,
+    /// Graph's throttling limits (default: Microsoft's numbers; see
+    /// [`LimitsConfig`]). `retry_after_secs` is also the `Retry-After` of
+    /// MailboxConcurrency refusals.
+    pub limits: LimitsConfig,
+    /// How long every Graph request takes to serve, at most one minute
+    /// (default 0): requests stay in flight that long, so the concurrency
+    /// limits are reached as against Graph.
+    pub latency: Duration,
 }
 
 /// Seven days: how long Microsoft says directory delta tokens last
@@ -209,6 +219,8 @@ impl SandboxConfig {
             reset_state: false,
             state_max_bytes: crate::DEFAULT_STATE_MAX_BYTES,
             delta_token_max_age: Some(DEFAULT_DELTA_TOKEN_MAX_AGE),
+            limits: LimitsConfig::default(),
+            latency: Duration::ZERO,
         }
     }
 
@@ -224,6 +236,38 @@ impl SandboxConfig {
     /// ```
     pub fn with_delta_token_max_age(mut self, age: Option<Duration>) -> Self {
         self.delta_token_max_age = age;
+        self
+    }
+
+    /// Sets Graph's throttling limits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_microsoft365_sandbox::{LimitsConfig, SandboxConfig};
+    ///
+    /// // 100 requests per 2 seconds per app and mailbox, so tests run fast
+    /// let config = SandboxConfig::new(7)
+    ///     .with_limits(LimitsConfig::default().with_outlook_window(100, Duration::from_secs(2)));
+    /// assert_eq!(config.limits.outlook_window_requests, 100);
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn with_limits(mut self, limits: LimitsConfig) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets how long every Graph request takes to serve.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_microsoft365_sandbox::SandboxConfig;
+    ///
+    /// let slow = SandboxConfig::new(7).with_latency(Duration::from_millis(50));
+    /// assert!(slow.validate().is_ok());
+    /// assert!(SandboxConfig::new(7).with_latency(Duration::from_secs(61)).validate().is_err());
+    /// ```
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
         self
     }
 
@@ -314,6 +358,13 @@ impl SandboxConfig {
                 "must be at least one second",
             ));
         }
+        if self.latency > MAX_LATENCY {
+            return Err(Error::invalid_argument(
+                "latency",
+                "must be from 0 to 60 seconds",
+            ));
+        }
+        self.limits.validate()?;
         let mut seen = std::collections::HashSet::new();
         for c in &self.clients {
             if c.client_id.trim().is_empty() {

@@ -22,6 +22,9 @@ pub(crate) struct GraphError {
     /// A `Location` header (a 410 for an expired delta token names where a
     /// fresh round starts).
     pub location: Option<String>,
+    /// More `innerError` members, after `date`, `request-id` and
+    /// `client-request-id` (throttling answers carry `code` and `status`).
+    pub inner: Vec<(&'static str, &'static str)>,
 }
 
 impl GraphError {
@@ -33,7 +36,43 @@ impl GraphError {
             retry_after: None,
             www_authenticate: false,
             location: None,
+            inner: Vec::new(),
         }
+    }
+
+    /// 429 `TooManyRequests` with `Retry-After`, in the shape of the sample
+    /// in Microsoft's throttling guidance (`concepts/throttling.md`, both
+    /// the 2021-07 and the 01/2025 pages: `innerError` carries `code`
+    /// "429", `message` "Please retry after" and `status` "429").
+    pub(crate) fn too_many_requests(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Please retry again later.",
+        );
+        e.retry_after = Some(retry_after_secs);
+        e.inner = vec![
+            ("code", "429"),
+            ("message", "Please retry after"),
+            ("status", "429"),
+        ];
+        e
+    }
+
+    /// 429 `ApplicationThrottled`, Outlook's answer when an app is over one
+    /// of its limits for a mailbox: `limit` is `MailboxConcurrency` or
+    /// `IncomingBytes`. Microsoft's pages do not show this body; its code
+    /// and message are as Graph returns them in public reports
+    /// (magodo/terraform-provider-outlook#21, alcionai/corso#3695 for
+    /// MailboxConcurrency; O365/python-o365#500 for IncomingBytes).
+    pub(crate) fn application_throttled(limit: &str, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ApplicationThrottled",
+            format!("Application is over its {limit} limit."),
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
     }
 
     /// 400 with a code.
@@ -124,15 +163,19 @@ impl GraphError {
         request_id: &str,
         client_request_id: Option<&str>,
     ) -> Response {
+        let mut inner = json!({
+            "date": datetime::iso_z(datetime::now()).trim_end_matches('Z').to_string() ,
+            "request-id": request_id,
+            "client-request-id": client_request_id.unwrap_or(request_id),
+        });
+        for (k, v) in &self.inner {
+            inner[*k] = json!(v);
+        }
         let body = json!({
             "error": {
                 "code": self.code,
                 "message": self.message,
-                "innerError": {
-                    "date": datetime::iso_z(datetime::now()).trim_end_matches('Z').to_string() ,
-                    "request-id": request_id,
-                    "client-request-id": client_request_id.unwrap_or(request_id),
-                }
+                "innerError": inner,
             }
         });
         let mut resp = (self.status, axum::Json(body)).into_response();

@@ -99,15 +99,7 @@ impl Faults {
 /// 429 and 503.
 pub(crate) fn error(fault: Fault, retry_after_secs: u64) -> GraphError {
     match fault {
-        Fault::Throttled => {
-            let mut e = GraphError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "Too many requests. Retry after the number of seconds in the Retry-After header.",
-            );
-            e.retry_after = Some(retry_after_secs);
-            e
-        }
+        Fault::Throttled => GraphError::too_many_requests(retry_after_secs),
         Fault::Unavailable => {
             let mut e = GraphError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -18,7 +18,8 @@ use crate::odata::{Prefs, Query};
 use crate::state::Tenant;
 use crate::notifications::Watch;
 use crate::{
-    action_parameters, calendars, contacts, datetime, drive, faults, mail, subscriptions, users,
+    action_parameters, calendars, contacts, datetime, drive, faults, limits, mail, subscriptions,
+    users,
 };
 
 /// The JSON content type Graph answers with.
@@ -44,7 +45,8 @@ pub(crate) struct Caller {
     pub user_id: Option<String>,
     /// `scp` (delegated) or `roles` (application) values.
     pub permissions: Vec<String>,
-    /// The application (client) id the token was issued to (`appid`).
+    /// The app (client) id the token was issued to (`appid`, lower case):
+    /// throttling limits are kept per app.
     pub app_id: String,
     /// The signed-in user's or the service principal's object id (`oid`).
     pub object_id: String,
@@ -392,38 +394,55 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = app.new_guid();
-    let client_request_id = headers
+    let client_request_id = client_request_id(&headers);
+    let raw_path = uri.path().strip_prefix("/v1.0").unwrap_or("").to_string();
+    let outcome = serve(&app, method.clone(), &uri, &raw_path, headers, body).await;
+    finish(
+        &app,
+        &method,
+        &raw_path,
+        &request_id,
+        client_request_id.as_deref(),
+        outcome,
+    )
+}
+
+/// The caller's `client-request-id`, which Graph echoes back.
+pub(crate) fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    headers
         .get("client-request-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let raw_path = uri.path().strip_prefix("/v1.0").unwrap_or("").to_string();
-    let outcome = match handle_inner(&app, method.clone(), &uri, &raw_path, headers, body) {
-        Ok((
-            Reply {
-                body: ReplyBody::Pending(pending),
-                ..
-            },
-            applied,
-        )) => subscriptions::complete(&app, *pending)
-            .await
-            .map(|reply| (reply, applied)),
-        other => other,
-    };
+        .map(str::to_string)
+}
+
+/// The response to a Graph request (`path` after `/v1.0`), with Graph's
+/// request ids; logged.
+pub(crate) fn finish(
+    app: &App,
+    method: &Method,
+    path: &str,
+    request_id: &str,
+    client_request_id: Option<&str>,
+    outcome: Result<(Reply, Vec<String>), GraphError>,
+) -> Response {
     let (status, response) = match outcome {
         Ok((reply, applied)) => (
             reply.status,
-            render(reply, applied, &request_id, client_request_id.as_deref()),
+            render(reply, applied, request_id, client_request_id),
         ),
         Err(e) => (
             e.status,
-            e.into_response_with(&request_id, client_request_id.as_deref()),
+            e.into_response_with(request_id, client_request_id),
         ),
     };
-    app.log_request(method.as_str(), &raw_path, status.as_u16());
+    app.log_request(method.as_str(), path, status.as_u16());
     response
 }
 
-fn handle_inner(
+/// A request's way to its handler: an injected fault, the token, Graph's
+/// throttling limits, the service time; each may answer first, and none
+/// has an effect on the tenant.
+async fn serve(
     app: &Arc<App>,
     method: Method,
     uri: &Uri,
@@ -436,6 +455,16 @@ fn handle_inner(
         return Err(faults::error(fault, app.faults.retry_after_secs()));
     }
     let caller = app.authenticate(&headers)?;
+    let segs = segments(raw_path);
+    let mailbox = limits::outlook_mailbox(&app.lock().tenant, caller.user_id.as_deref(), &segs);
+    let upload_bytes = match method {
+        Method::POST | Method::PUT | Method::PATCH => body.len() as u64,
+        _ => 0,
+    };
+    let _in_flight = app
+        .limits
+        .admit(&caller.app_id, mailbox.as_deref(), upload_bytes)?;
+    app.pacing.service_time().await;
     let query = Query::parse(uri.query())?;
     let prefs = Prefs::parse(
         headers
@@ -447,7 +476,6 @@ fn handle_inner(
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
-    let segs = segments(raw_path);
     let body = match (&method, segs.last()) {
         (&Method::POST, Some(last)) => action_parameters::canonical(last, body),
         _ => body,
@@ -466,6 +494,19 @@ fn handle_inner(
         eventual,
         clock: 0,
     };
+    let reply = match dispatch(&mut ctx, &segs)? {
+        Reply {
+            body: ReplyBody::Pending(pending),
+            ..
+        } => subscriptions::complete(app, *pending).await?,
+        reply => reply,
+    };
+    Ok((reply, ctx.applied))
+}
+
+/// Runs the handler under the state lock.
+fn dispatch(ctx: &mut Ctx, segs: &[String]) -> Result<Reply, GraphError> {
+    let app = ctx.app.clone();
     let mut guard = app.lock();
     ctx.clock = guard.tenant.clock;
     let watch = Watch::begin(&guard, &ctx.method, app.now());
@@ -473,14 +514,14 @@ fn handle_inner(
         .first()
         .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"))
     {
-        subscriptions::handle(&mut ctx, &mut guard, &segs)?
+        subscriptions::handle(ctx, &mut guard, segs)?
     } else {
-        route(&mut ctx, &mut guard.tenant, &segs)?
+        route(ctx, &mut guard.tenant, segs)?
     };
     if let Some(watch) = watch {
-        app.notifications.enqueue(watch.finish(app, &guard));
+        app.notifications.enqueue(watch.finish(&app, &guard));
     }
-    Ok((reply, ctx.applied))
+    Ok(reply)
 }
 
 fn route(ctx: &mut Ctx, t: &mut Tenant, segs: &[String]) -> Result<Reply, GraphError> {
@@ -575,6 +616,7 @@ fn principal(
     }
 }
 
+/// The HTTP response for a reply, with Graph's common headers.
 fn render(
     reply: Reply,
     applied: Vec<String>,

@@ -1092,7 +1092,7 @@ impl App {
                 _ => Vec::new(),
             }
         };
-        let app_id = claims["appid"].as_str().unwrap_or_default().to_string();
+        let app_id = claims["appid"].as_str().unwrap_or("").to_ascii_lowercase();
         let object_id = claims["oid"].as_str().unwrap_or_default().to_string();
         if claims["idtyp"] == "app" {
             Ok(Caller {

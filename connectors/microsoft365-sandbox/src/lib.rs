@@ -7,7 +7,16 @@
 //!   OneDrive operations of the Microsoft 365 connector, backed by an
 //!   in-memory tenant generated from a seed;
 //! - upload session URLs (`/upload/...`, no `Authorization` header wanted)
-//!   and, on a second origin, pre-authenticated download URLs.
+//!   and, on a second origin, pre-authenticated download URLs;
+//! - JSON batching at `/v1.0/$batch` (`batch`);
+//! - its own counters and controls under `/_sandbox/` (`control`): the
+//!   throttling statistics, the limits clock, and a hold that keeps Graph
+//!   requests in flight.
+//!
+//! It keeps Graph's throttling limits (`limits`, [`LimitsConfig`]):
+//! Outlook's 4 requests in flight, 10,000 requests per 10 minutes and
+//! 150 MB of uploads per 5 minutes per app and mailbox, and the global
+//! 130,000 requests per 10 seconds per app, each configurable.
 //!
 //! It checks permissions the way Graph does (the token's `scp` or `roles`
 //! must hold a permission that grants the operation), speaks OData (paging,
@@ -30,7 +39,12 @@
 //!   form); the other delta queries use `@removed`;
 //! - a permission also grants what a narrower one of the same resource
 //!   grants (`Mail.ReadWrite` covers `Mail.Read`), since Microsoft's lists
-//!   omit some broader permissions.
+//!   omit some broader permissions;
+//! - a request refused by a throttling limit uses none of its budgets, and
+//!   a MailboxConcurrency refusal carries the configured `retry_after_secs`
+//!   (Microsoft documents neither);
+//! - the error messages of refused `$batch` requests are the sandbox's own
+//!   (Microsoft documents only their status, 400).
 //!
 //! ```no_run
 //! # async fn demo() -> switchboard_core::Result<()> {
@@ -48,6 +62,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod action_parameters;
+mod batch;
 mod calendars;
 mod clock;
 mod config;
@@ -60,9 +75,11 @@ mod faults;
 mod graph;
 mod html_text;
 mod identity;
+mod limits;
 mod mail;
 mod notifications;
 mod odata;
+mod pacing;
 mod seed;
 mod server;
 mod state;
@@ -82,11 +99,16 @@ pub use config::{
     SandboxConfig,
 };
 pub use notifications::NotificationCounts;
+pub use limits::{
+    AppStats, LimitStats, LimitsConfig, MailboxStats, ThrottleCounts, ThrottledBatchStatus,
+};
 pub use server::{FaultCounts, RequestRecord, Sandbox, SandboxHandle, SeededUser};
 pub use state_file::DEFAULT_STATE_MAX_BYTES;
 
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
+use crate::limits::Limits;
+use crate::pacing::Pacing;
 use crate::state::State;
 use crate::state_file::Persistence;
 use crate::tokens::Signer;
@@ -100,6 +122,10 @@ pub(crate) struct App {
     pub signer: Signer,
     pub permissions: PermissionTable,
     pub faults: Faults,
+    /// Graph's throttling limits and their counters.
+    pub limits: Limits,
+    /// Artificial service time and the hold for tests.
+    pub pacing: Pacing,
     pub clients: Vec<ClientRegistration>,
     pub tenant_id: String,
     pub tenant_domain: String,

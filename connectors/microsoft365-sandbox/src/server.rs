@@ -20,12 +20,14 @@ use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
 use crate::identity::IdentityState;
+use crate::limits::{LimitStats, Limits, LimitsConfig};
+use crate::pacing::Pacing;
 use crate::state::State as SandboxState;
 use crate::state_file::{self, Fixed, Persistence, StateLock};
 use crate::tokens::Signer;
 use crate::clock::Clock;
 use crate::notifications::{Dispatcher, NotificationCounts, Watch};
-use crate::{App, control, datetime, drive, graph, identity, seed, tls, uploads};
+use crate::{App, batch, control, datetime, drive, graph, identity, seed, tls, uploads};
 
 /// Largest request body: a 60 MiB upload chunk and some.
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -244,6 +246,8 @@ impl Sandbox {
             permissions: PermissionTable::load(),
             faults: Faults::new(config.seed, config.throttle_rate, config.fail_rate)
                 .with_retry_after_secs(config.retry_after_secs),
+            limits: Limits::new(config.limits.clone(), config.retry_after_secs),
+            pacing: Pacing::new(config.latency),
             clients,
             tenant_id: state.tenant.tenant_id.clone(),
             tenant_domain: state.tenant.domain.clone(),
@@ -348,15 +352,11 @@ fn main_router(app: Arc<App>) -> Router {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(identity::keys))
         .route("/v1.0", any(graph_entry))
+        .route("/v1.0/$batch", any(batch::entry))
         .route("/v1.0/{*rest}", any(graph_entry))
+        .merge(control::routes())
         .route("/upload/{token}", any(uploads::handle))
         .route("/monitor/{token}", get(drive::monitor))
-        .route(
-            "/_sandbox/clock",
-            get(control::get_clock).post(control::post_clock),
-        )
-        .route("/_sandbox/lifecycle", post(control::post_lifecycle))
-        .route("/_sandbox/notifications/flush", post(control::post_flush))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
 }
@@ -501,12 +501,11 @@ impl SandboxHandle {
 
     /// Moves the sandbox clock ahead (subscriptions expire, delta tokens
     /// age); the offset is kept in the state file. Also
-    /// `POST /_sandbox/clock?advance=...`.
+    /// `POST /_sandbox/clock`; Graph's throttling windows pass with it.
     pub fn advance_clock(&self, by: Duration) -> Result<()> {
-        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
-        control::advance(&self.app, secs)
+        control::advance(&self.app, by.as_secs())
             .map(|_| ())
-            .map_err(|e| Error::invalid_argument("by", e.message))
+            .map_err(|e| Error::invalid_argument("by", e))
     }
 
     /// How far the sandbox clock runs ahead of the real one.
@@ -542,6 +541,40 @@ impl SandboxHandle {
             unavailable: f.unavailable.load(Ordering::SeqCst),
             gateway_timeouts: f.gateway_timeouts.load(Ordering::SeqCst),
         }
+    }
+
+    /// The throttling limits it keeps.
+    pub fn limits(&self) -> &LimitsConfig {
+        self.app.limits.config()
+    }
+
+    /// The throttling counters, as `GET /_sandbox/stats` answers them.
+    pub fn limit_stats(&self) -> LimitStats {
+        self.app.limits.stats()
+    }
+
+    /// Sets the throttling counters back to zero, as `DELETE /_sandbox/stats`.
+    pub fn reset_limit_stats(&self) {
+        self.app.limits.reset_stats();
+    }
+
+    /// Moves the limits clock forward by `by`, as `POST /_sandbox/clock`:
+    /// throttling windows pass without waiting. Returns how far ahead the
+    /// clock is now.
+    pub fn advance_limits_clock(&self, by: Duration) -> Duration {
+        self.app.limits.advance_clock(by)
+    }
+
+    /// Keeps every Graph request let through from now on in flight, until
+    /// [`release_requests`](Self::release_requests) or for `max` (at most
+    /// 10 minutes), as `POST /_sandbox/hold`.
+    pub fn hold_requests(&self, max: Duration) {
+        self.app.pacing.hold(max);
+    }
+
+    /// Lets held requests go on, as `POST /_sandbox/release`.
+    pub fn release_requests(&self) {
+        self.app.pacing.release();
     }
 
     /// Every Graph request answered so far, in order.

@@ -52,6 +52,9 @@ pub(crate) struct UploadSession {
     size: Option<u64>,
     received: Vec<u8>,
     expires: i64,
+    /// (app, mailbox) for a message attachment: its chunks go to Outlook
+    /// and count against that mailbox's throttling limits.
+    outlook: Option<(String, String)>,
 }
 
 fn status_body(s: &UploadSession) -> Value {
@@ -69,12 +72,17 @@ pub(crate) fn create(ctx: &Ctx, target: Target, size: Option<u64>) -> Result<Val
         Some(u) => json!({"user": {"id": u}}),
         None => json!({"application": {"displayName": "switchboard sandbox app"}}),
     };
+    let outlook = match &target {
+        Target::Attachment { owner, .. } => Some((ctx.caller.app_id.clone(), owner.clone())),
+        Target::DriveItem { .. } => None,
+    };
     let session = UploadSession {
         target,
         by,
         size,
         received: Vec::new(),
         expires: datetime::now() + SESSION_LIFETIME,
+        outlook,
     };
     let body = json!({
         "uploadUrl": format!("{}/upload/{token}", ctx.app.base_url),
@@ -146,6 +154,30 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = app.new_guid();
+    let outlook = app
+        .uploads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&token)
+        .and_then(|s| s.outlook.clone());
+    // an attachment's chunks count against its mailbox's limits
+    let slot = match &outlook {
+        Some((app_id, mailbox)) => {
+            let bytes = if method == Method::PUT {
+                body.len() as u64
+            } else {
+                0
+            };
+            match app.limits.admit(app_id, Some(mailbox), bytes) {
+                Ok(slot) => Some(slot),
+                Err(e) => return e.into_response_with(&request_id, None),
+            }
+        }
+        None => None,
+    };
+    if slot.is_some() {
+        app.pacing.service_time().await;
+    }
     match handle_inner(&app, &token, &method, &headers, body) {
         Ok(r) => r,
         Err(e) => e.into_response_with(&request_id, None),

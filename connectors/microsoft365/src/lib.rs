@@ -37,8 +37,8 @@ pub mod token_tenant;
 use std::sync::Arc;
 
 use switchboard_core::connector::{Connector, Endpoints, Settings};
+use switchboard_core::definition::load::load_sources;
 use switchboard_core::definition::{ConnectorDefinition, MethodDefinition, Pagination};
-use switchboard_core::load::load_sources;
 use switchboard_core::render::RenderedRequest;
 use switchboard_core::{Arguments, Registry, Result};
 

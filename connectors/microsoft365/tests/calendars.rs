@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
+use switchboard_core::engine::retry::RetryPolicy;
 use switchboard_core::paging::ContinuationKind;
-use switchboard_core::retry::RetryPolicy;
 use switchboard_core::{Arguments, ErrorKind};
 use wiremock::ResponseTemplate;
 

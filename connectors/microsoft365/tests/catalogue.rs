@@ -984,7 +984,7 @@ fn the_definitions_pass_the_core_validation() {
             include_str!("../definitions/subscriptions.json"),
         ),
     ];
-    match switchboard_core::load::load_sources(&files) {
+    match switchboard_core::definition::load::load_sources(&files) {
         Ok(def) => assert_eq!(def.methods.len(), connector().methods.len()),
         Err(problems) => panic!("{}", problems.into_error()),
     }

@@ -111,7 +111,7 @@ pub struct Global {
         long,
         global = true,
         env = "SWITCHBOARD_MAX_RESPONSE_BYTES",
-        default_value_t = switchboard_core::wire::DEFAULT_MAX_RESPONSE_BYTES,
+        default_value_t = switchboard_core::engine::wire::DEFAULT_MAX_RESPONSE_BYTES,
         value_parser = clap::value_parser!(u64).range(1..),
         value_name = "BYTES",
         help_heading = GLOBAL_HEADING
@@ -228,7 +228,12 @@ pub enum Command {
   switchboard sandbox --port 8400 --state ./sandbox.json
   switchboard sandbox --reset                  # forget everything, start from the seed
   switchboard sandbox --no-state --throttle-rate 0.3 --fail-rate 0.1
-  switchboard sandbox --tls --cert-path ./sandbox.pem")]
+  switchboard sandbox --tls --cert-path ./sandbox.pem
+  # Graph's limits scaled down so tests run in seconds; counters at GET /_sandbox/stats
+  switchboard sandbox --no-state --outlook-window-requests 100 --outlook-window-secs 2
+  # requests take 50 ms, so a 5th one in flight for a mailbox gets MailboxConcurrency
+  switchboard sandbox --no-state --latency-ms 50 --batch-throttled-status 424
+  switchboard sandbox --no-state --no-limits     # never throttle by itself")]
     Sandbox(SandboxArgs),
     /// Install a connector for an account: prints the installation id and the
     /// consent link (or, with --listen, waits for the browser and finishes).
@@ -380,6 +385,50 @@ pub struct SandboxArgs {
     /// The largest state file read or written, in MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub state_max_mb: u64,
+    #[command(flatten)]
+    pub limits: SandboxLimitArgs,
+}
+
+/// `switchboard sandbox`: Graph's throttling limits (per app and mailbox
+/// for Outlook, per app for the global one) and the service time.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Throttling (Graph's limits; a count of 0 switches one off)")]
+pub struct SandboxLimitArgs {
+    /// How long every Graph request takes, in milliseconds (0 to 60000;
+    /// default 0), so requests stay in flight as against Graph.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Requests one app may have in flight for one mailbox (Graph: 4).
+    #[arg(long, value_name = "N")]
+    pub outlook_concurrency: Option<u32>,
+    /// Requests one app may make to one mailbox per window (Graph: 10000).
+    #[arg(long, value_name = "N")]
+    pub outlook_window_requests: Option<u32>,
+    /// That window, in seconds (Graph: 600).
+    #[arg(long, value_name = "SECS")]
+    pub outlook_window_secs: Option<u64>,
+    /// Bytes of PATCH, POST and PUT bodies one app may send to one mailbox
+    /// per window (Graph: 150000000, 150 MB).
+    #[arg(long, value_name = "BYTES")]
+    pub outlook_upload_bytes: Option<u64>,
+    /// That window, in seconds (Graph: 300).
+    #[arg(long, value_name = "SECS")]
+    pub outlook_upload_window_secs: Option<u64>,
+    /// Requests one app may make to Graph per window, all services and
+    /// mailboxes together (Graph: 130000).
+    #[arg(long, value_name = "N")]
+    pub global_requests: Option<u32>,
+    /// That window, in seconds (Graph: 10).
+    #[arg(long, value_name = "SECS")]
+    pub global_window_secs: Option<u64>,
+    /// The status of a `$batch` response with a throttled request in it:
+    /// 200 (Graph's docs since 2025) or 424 (its 2021 docs).
+    #[arg(long, default_value = "200", value_parser = ["200", "424"], value_name = "STATUS")]
+    pub batch_throttled_status: String,
+    /// Switch every limit off (the sandbox then throttles only with
+    /// --throttle-rate).
+    #[arg(long, conflicts_with_all = ["outlook_concurrency", "outlook_window_requests", "outlook_upload_bytes", "global_requests"])]
+    pub no_limits: bool,
 }
 
 /// `switchboard install` options.

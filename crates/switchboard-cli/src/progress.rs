@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use switchboard_core::retry_wait::RetryWait;
+use switchboard_core::engine::retry_wait::RetryWait;
 
 /// The bar on screen now, if any: where retry waits are shown.
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use switchboard_core::connector::{Connector, DefinitionConnector};
+use switchboard_core::definition::load::load_connectors_dir;
 use switchboard_core::definition::{ConnectorDefinition, MethodDefinition};
-use switchboard_core::load::load_connectors_dir;
 use switchboard_core::{Error, ErrorKind, Registry, Result};
 
 /// The `--connectors-dir` of this run, set once before any command runs.
@@ -30,7 +30,7 @@ pub fn builtin() -> Result<Registry> {
 }
 
 /// Load the connectors under `dir` (see
-/// [`switchboard_core::load::load_connectors_dir`]) and register each as a
+/// [`switchboard_core::definition::load::load_connectors_dir`]) and register each as a
 /// definition-only connector. An id already registered (a built-in one, or
 /// twice in the directory) is an error naming the id.
 pub fn register_dir(registry: &mut Registry, dir: &Path) -> Result<Vec<String>> {

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_core::engine::retry::RetryPolicy;
 use switchboard_core::install::Installation;
 use switchboard_core::lifecycle::Installations;
 use switchboard_core::lifecycle::apps::{AppCredential, AppCredentials};
-use switchboard_core::retry::RetryPolicy;
 use switchboard_core::{Engine, Error, ErrorKind, Result};
 use switchboard_microsoft365::install_flow::Microsoft365Flow;
 use switchboard_store::Store;

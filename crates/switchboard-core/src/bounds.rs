@@ -6,7 +6,7 @@
 //! goes through [`later`], which never panics. Numbers from the network are
 //! clamped where they are parsed as well (token lifetimes to
 //! [`crate::auth::response::MAX_TOKEN_LIFETIME`], `Retry-After` to
-//! [`crate::retry::MAX_RETRY_AFTER`]), so the fallback below is only reached
+//! [`crate::engine::retry::MAX_RETRY_AFTER`]), so the fallback below is only reached
 //! by values nobody should send; it exists so that no value can crash.
 //!
 //! ```

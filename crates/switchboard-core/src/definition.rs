@@ -2,7 +2,8 @@
 //! their parameters.
 //!
 //! Definitions are JSON, loaded with serde (`deny_unknown_fields` everywhere)
-//! and checked as a whole by [`crate::validate`]. The JSON Schema at
+//! and checked as a whole by [`validate`]; [`load`] reads them from files or
+//! embedded text, [`schema`] generates the JSON Schema. The JSON Schema at
 //! `docs/schema/connector-definition.schema.json` is generated from these
 //! types with schemars.
 //!
@@ -30,6 +31,11 @@
 //! let me = Principal { path: "/me".into(), parameters: vec![] };
 //! assert_eq!(method.resolved_path(Some(&me)), "/me/messages");
 //! ```
+
+pub mod load;
+pub mod reserved_headers;
+pub mod schema;
+pub mod validate;
 
 use std::collections::BTreeMap;
 

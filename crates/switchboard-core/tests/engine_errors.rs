@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use switchboard_core::response::ResponseBody;
+use switchboard_core::engine::response::ResponseBody;
 use switchboard_core::{Arguments, ErrorKind};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};

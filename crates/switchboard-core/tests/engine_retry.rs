@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use support::*;
-use switchboard_core::retry::RetryPolicy;
+use switchboard_core::engine::retry::RetryPolicy;
 use switchboard_core::{Arguments, ErrorKind};
 use tokio::time::Instant;
 use wiremock::matchers::{body_json, header, method, path};
@@ -184,7 +184,7 @@ async fn an_enormous_retry_after_is_bounded_and_fails_fast() {
     assert_eq!(err.kind(), ErrorKind::Throttled);
     assert_eq!(
         err.retry_after(),
-        Some(switchboard_core::retry::MAX_RETRY_AFTER)
+        Some(switchboard_core::engine::retry::MAX_RETRY_AFTER)
     );
 }
 
@@ -612,7 +612,7 @@ async fn a_retry_sends_the_default_and_fixed_headers_again() {
 async fn each_wait_is_reported_to_the_retry_observer_before_it_is_taken() {
     use std::sync::{Arc, Mutex};
     use switchboard_core::engine::Engine;
-    use switchboard_core::retry_wait::RetryWait;
+    use switchboard_core::engine::retry_wait::RetryWait;
 
     let server = server().await;
     Mock::given(path("/v1.0/users/adele"))

@@ -32,12 +32,12 @@ use switchboard_core::auth::response::{
     MAX_TOKEN_LIFETIME, TokenErrorBody, TokenResponseBody, TokenSet,
 };
 use switchboard_core::auth::state::PendingState;
-use switchboard_core::challenge::{bearer_params, insufficient_claims};
-use switchboard_core::classify::parse_remote_details;
 use switchboard_core::connector::DefinitionConnector;
-use switchboard_core::link_header::{find_rel, next_link};
+use switchboard_core::engine::classify::parse_remote_details;
+use switchboard_core::engine::retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
+use switchboard_core::headers::challenge::{bearer_params, insufficient_claims};
+use switchboard_core::headers::link::{find_rel, next_link};
 use switchboard_core::paging::Continuation;
-use switchboard_core::retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 use switchboard_core::untrusted_text::is_unsafe_char;
 use switchboard_core::{Arguments, Error, ErrorKind};
 use switchboard_hostile::{

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use switchboard_core::schema::{SCHEMA_PATH, definition_schema, definition_schema_text};
+use switchboard_core::definition::schema::{
+    SCHEMA_PATH, definition_schema, definition_schema_text,
+};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

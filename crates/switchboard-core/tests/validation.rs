@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 use switchboard_core::ErrorKind;
 use switchboard_core::definition::ConnectorDefinition;
-use switchboard_core::load::{load_dir, load_sources};
-use switchboard_core::validate::{Problem, validate};
+use switchboard_core::definition::load::{load_dir, load_sources};
+use switchboard_core::definition::validate::{Problem, validate};
 
 const CONNECTOR: &str = "definitions/connector.json";
 const MAIL: &str = "definitions/mail.json";
@@ -1052,7 +1052,7 @@ fn load_dir_reports_files_as_directory_and_name() {
 /// terabyte is refused from its size); so are files past 16 MiB together.
 #[test]
 fn load_dir_bounds_what_it_reads() {
-    use switchboard_core::load::{MAX_CONNECTOR_BYTES, MAX_DEFINITION_FILE_BYTES};
+    use switchboard_core::definition::load::{MAX_CONNECTOR_BYTES, MAX_DEFINITION_FILE_BYTES};
     let (_tmp, dir) = definitions_dir();
     let huge = std::fs::File::create(dir.join("huge.json")).unwrap();
     huge.set_len(1 << 40).unwrap();
@@ -1095,7 +1095,7 @@ fn load_dir_of_a_missing_directory_says_so() {
 
 #[test]
 fn connectors_dir_loads_each_subdirectory_and_reports_problems_per_directory() {
-    use switchboard_core::load::load_connectors_dir;
+    use switchboard_core::definition::load::load_connectors_dir;
     let connector = |id: &str, version: &str| {
         format!(
             r#"{{"id": "{id}", "name": "N", "version": "{version}", "description": "d",

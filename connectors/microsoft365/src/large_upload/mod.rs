@@ -25,7 +25,7 @@
 //! `*.up.1drv.com`). Because no credential is sent, the URL need not be on
 //! the installation's allow-list; it must pass the same check the engine
 //! applies to cross-origin redirects it follows without credentials
-//! ([`HostPolicy::check_uncredentialed`](switchboard_core::hosts::HostPolicy::check_uncredentialed)):
+//! ([`HostPolicy::check_uncredentialed`](switchboard_core::engine::hosts::HostPolicy::check_uncredentialed)):
 //! `https` on the default port, a host name (no IP literal, no local name),
 //! no user info; plain http and other loopback ports only for an
 //! installation that itself runs on loopback (sandbox, tests). The URL
@@ -61,7 +61,7 @@ mod source;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::retry::GiveUp;
+use switchboard_core::engine::retry::GiveUp;
 
 use serde_json::Value;
 use switchboard_core::{Arguments, Engine, Error, ErrorKind, InstallationContext, Result};

@@ -93,7 +93,7 @@ async fn send(request: reqwest::RequestBuilder) -> Answer {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
-                switchboard_core::retry::parse_retry_after(v, std::time::SystemTime::now())
+                switchboard_core::engine::retry::parse_retry_after(v, std::time::SystemTime::now())
             });
         return Answer::Status {
             status,

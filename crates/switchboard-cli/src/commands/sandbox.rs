@@ -22,9 +22,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use switchboard_core::{Error, ErrorKind, Result};
-use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use switchboard_microsoft365_sandbox::{
+    LimitsConfig, Sandbox, SandboxConfig, SandboxHandle, ThrottledBatchStatus,
+};
 
-use crate::cli::SandboxArgs;
+use crate::cli::{SandboxArgs, SandboxLimitArgs};
 use crate::output::println_out;
 use crate::program::{invocation, path_hint, shell_quote};
 use crate::service::CLIENT_SECRET_ENV;
@@ -57,10 +59,48 @@ fn config(args: &SandboxArgs) -> Result<SandboxConfig> {
     config.tls_cert_path = args.cert_path.clone();
     config.token_lifetime = Duration::from_secs(args.token_lifetime);
     config.state_max_bytes = args.state_max_mb.saturating_mul(1024 * 1024);
+    config.latency = Duration::from_millis(args.limits.latency_ms);
+    config.limits = limits(&args.limits);
     if let Some(path) = state_file(args)? {
         config = config.with_state_file(path, args.reset);
     }
     Ok(config)
+}
+
+/// Graph's limits, with the numbers given on the command line in place of
+/// Microsoft's (the sandbox checks them at start).
+fn limits(args: &SandboxLimitArgs) -> LimitsConfig {
+    let mut limits = if args.no_limits {
+        LimitsConfig::off()
+    } else {
+        LimitsConfig::default()
+    };
+    let secs = Duration::from_secs;
+    if let Some(n) = args.outlook_concurrency {
+        limits.outlook_concurrency = n;
+    }
+    if let Some(n) = args.outlook_window_requests {
+        limits.outlook_window_requests = n;
+    }
+    if let Some(s) = args.outlook_window_secs {
+        limits.outlook_window = secs(s);
+    }
+    if let Some(n) = args.outlook_upload_bytes {
+        limits.outlook_upload_bytes = n;
+    }
+    if let Some(s) = args.outlook_upload_window_secs {
+        limits.outlook_upload_window = secs(s);
+    }
+    if let Some(n) = args.global_requests {
+        limits.global_requests = n;
+    }
+    if let Some(s) = args.global_window_secs {
+        limits.global_window = secs(s);
+    }
+    if args.batch_throttled_status == "424" {
+        limits.throttled_batch_status = ThrottledBatchStatus::FailedDependency;
+    }
+    limits
 }
 
 pub async fn run(args: SandboxArgs) -> Result<ExitCode> {
@@ -129,6 +169,7 @@ fn describe(sandbox: &SandboxHandle) -> Result<()> {
             first.user_principal_name, first.id
         ));
     }
+    info.push(format!("throttling: {}", throttling(sandbox)));
     // the secret goes in the environment, never in argv
     info.push(format!(
         "try: {CLIENT_SECRET_ENV}={secret} {program} install microsoft365 --variant application --cloud custom --login-url {url} --graph-url {url} --tenant {tenant} --client-id {id}",
@@ -142,6 +183,47 @@ fn describe(sandbox: &SandboxHandle) -> Result<()> {
         println_out(&line)?;
     }
     Ok(())
+}
+
+/// The limits the sandbox keeps, in one line, and where its counters are.
+fn throttling(sandbox: &SandboxHandle) -> String {
+    let l = sandbox.limits();
+    let mut outlook = Vec::new();
+    if l.outlook_concurrency > 0 {
+        outlook.push(format!("{} in flight", l.outlook_concurrency));
+    }
+    if l.outlook_window_requests > 0 {
+        outlook.push(format!(
+            "{} requests/{} s",
+            l.outlook_window_requests,
+            l.outlook_window.as_secs()
+        ));
+    }
+    if l.outlook_upload_bytes > 0 {
+        outlook.push(format!(
+            "{} upload bytes/{} s",
+            l.outlook_upload_bytes,
+            l.outlook_upload_window.as_secs()
+        ));
+    }
+    let outlook = if outlook.is_empty() {
+        "none".to_string()
+    } else {
+        format!("{} per app and mailbox", outlook.join(", "))
+    };
+    let global = if l.global_requests > 0 {
+        format!(
+            "{} requests/{} s per app",
+            l.global_requests,
+            l.global_window.as_secs()
+        )
+    } else {
+        "none".to_string()
+    };
+    format!(
+        "Outlook: {outlook}; global: {global}; counters at {}/_sandbox/stats",
+        sandbox.base_url()
+    )
 }
 
 /// Ctrl-C (SIGINT) or, on Unix, SIGTERM: either stops the sandbox

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use switchboard_core::Result;
-use switchboard_core::load::{load_connectors_dir, load_dir};
+use switchboard_core::definition::load::{load_connectors_dir, load_dir};
 
 use crate::exit;
 use crate::terminal_text;

@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
-use crate::wire::{
+use crate::engine::wire::{
     DEFAULT_TOKEN_DEADLINE, Failure, WireError, bytes_label, host_label, read_capped, within,
 };
 
@@ -150,8 +150,8 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
 }
 
 /// A response's `Retry-After`, parsed by the engine's rules
-/// ([`crate::retry::parse_retry_after`]: seconds or an HTTP date, capped).
+/// ([`crate::engine::retry::parse_retry_after`]: seconds or an HTTP date, capped).
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    crate::retry::parse_retry_after(value, now)
+    crate::engine::retry::parse_retry_after(value, now)
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::definition::ConnectorDefinition;
-use crate::load::load_sources;
-use crate::schema::definition_schema;
+use crate::definition::load::load_sources;
+use crate::definition::schema::definition_schema;
 
 /// Every problem in a connector's definition files: each file against the
 /// JSON Schema (`file: /pointer: schema: ...`), then the whole connector
@@ -83,7 +83,7 @@ pub fn check_definition_files(files: &[(&str, &str)]) -> ConnectorDefinition {
     }
 }
 
-/// Check every `*.json` file of a directory (as [`crate::load::load_dir`]
+/// Check every `*.json` file of a directory (as [`crate::definition::load::load_dir`]
 /// reads it) and return the loaded definition.
 ///
 /// # Panics

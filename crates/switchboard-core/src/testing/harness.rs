@@ -14,10 +14,10 @@ use super::expect::{Expect, ExpectMatcher, Reply, describe};
 use crate::arguments::Arguments;
 use crate::connector::{Connector, Endpoints, Registry, Settings};
 use crate::credential::{AccessToken, StaticCredential};
+use crate::engine::response::Response;
+use crate::engine::retry::{Jitter, RetryPolicy};
 use crate::engine::{Engine, InstallationContext};
 use crate::error::Error;
-use crate::response::Response;
-use crate::retry::{Jitter, RetryPolicy};
 
 /// The installation id the harness uses.
 pub const INSTALLATION_ID: &str = "test-installation";

@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use switchboard_core::retry::{parse_retry_after, RetryPolicy};
+//! use switchboard_core::engine::retry::{parse_retry_after, RetryPolicy};
 //!
 //! let policy = RetryPolicy::default();
 //! assert_eq!(policy.max_retries, 4);
@@ -39,7 +39,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// ```
 /// use std::time::Duration;
-/// use switchboard_core::retry::{Jitter, RetryPolicy};
+/// use switchboard_core::engine::retry::{Jitter, RetryPolicy};
 ///
 /// let quick = RetryPolicy {
 ///     max_retries: 2,
@@ -129,7 +129,7 @@ impl RetryPolicy {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use switchboard_core::retry::{parse_retry_after, MAX_RETRY_AFTER};
+/// use switchboard_core::engine::retry::{parse_retry_after, MAX_RETRY_AFTER};
 ///
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
@@ -269,7 +269,7 @@ impl RetryPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use switchboard_core::retry::{GiveUp, Jitter, RetryPolicy};
+    /// use switchboard_core::engine::retry::{GiveUp, Jitter, RetryPolicy};
     ///
     /// let policy = RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() };
     /// assert_eq!(policy.next_wait(0, None, Duration::ZERO), Ok(Duration::from_secs(1)));

@@ -7,14 +7,14 @@
 //! definitions/mail.json: /methods/3/path: {message_id} is used in the path but not declared as a path parameter
 //! ```
 //!
-//! [`crate::load`] runs these checks after parsing, with the [`Origins`] of
+//! [`crate::definition::load`] runs these checks after parsing, with the [`Origins`] of
 //! every method so pointers point into the file the method came from.
 //! [`validate`] checks a definition held in memory, as if it were one
 //! `connector.json`.
 //!
 //! ```
 //! use switchboard_core::definition::ConnectorDefinition;
-//! use switchboard_core::validate::validate;
+//! use switchboard_core::definition::validate::validate;
 //!
 //! let def: ConnectorDefinition = serde_json::from_value(serde_json::json!({
 //!     "id": "example", "name": "Example", "version": "1.0",
@@ -35,18 +35,18 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::definition::reserved_headers::is_reserved;
 use crate::definition::{
     ConnectorDefinition, HttpMethod, MethodDefinition, PRINCIPAL_PLACEHOLDER, Pagination,
     ParameterDefinition, ParameterLocation, ParameterType, Principal, ResponseKind,
 };
 use crate::error::{Error, ErrorKind};
-use crate::reserved_headers::is_reserved;
 use crate::untrusted_text::escape_unsafe;
 
 /// One problem in a definition: where it is and what is wrong.
 ///
 /// ```
-/// use switchboard_core::validate::Problem;
+/// use switchboard_core::definition::validate::Problem;
 ///
 /// let p = Problem::new("definitions/mail.json", "/methods/3/path", "must start with '/'");
 /// assert_eq!(p.to_string(), "definitions/mail.json: /methods/3/path: must start with '/'");
@@ -76,7 +76,7 @@ impl Problem {
     /// safe to print.
     ///
     /// ```
-    /// use switchboard_core::validate::Problem;
+    /// use switchboard_core::definition::validate::Problem;
     ///
     /// let p = Problem::new("mail.json", "/headers/X\u{1b}[2J", "\"X\u{1b}[2J\" is not a valid HTTP header name");
     /// assert_eq!(p.to_string(), r#"mail.json: /headers/X\u{1b}[2J: "X\u{1b}[2J" is not a valid HTTP header name"#);
@@ -116,7 +116,7 @@ impl fmt::Display for Problem {
 /// Every problem found in a definition; Display prints one per line.
 ///
 /// ```
-/// use switchboard_core::validate::{Problem, Problems};
+/// use switchboard_core::definition::validate::{Problem, Problems};
 /// use switchboard_core::ErrorKind;
 ///
 /// let problems = Problems::from(vec![
@@ -213,7 +213,7 @@ impl From<Problems> for Error {
 /// index in that file's `methods` array.
 ///
 /// ```
-/// use switchboard_core::validate::Origins;
+/// use switchboard_core::definition::validate::Origins;
 ///
 /// let mut origins = Origins::new("definitions/connector.json");
 /// origins.push_method("definitions/users.json", 0);
@@ -276,7 +276,7 @@ pub const IN_MEMORY_FILE: &str = "connector.json";
 ///   "methods": [{"id": "things.list_things", "category": "things", "name": "List things",
 ///                "description": "Lists things.", "http_method": "GET", "path": "things"}]
 /// }"#).unwrap();
-/// let problems = switchboard_core::validate::validate(&def);
+/// let problems = switchboard_core::definition::validate::validate(&def);
 /// assert_eq!(problems.len(), 1);
 /// assert_eq!(problems[0].to_string(), "connector.json: /methods/0/path: \"things\" must start with '/'");
 /// ```
@@ -292,7 +292,7 @@ pub fn validate(def: &ConnectorDefinition) -> Vec<Problem> {
 ///
 /// ```
 /// use switchboard_core::definition::ConnectorDefinition;
-/// use switchboard_core::validate::{validate_with_origins, Origins};
+/// use switchboard_core::definition::validate::{validate_with_origins, Origins};
 ///
 /// let def: ConnectorDefinition = serde_json::from_str(r#"{
 ///   "id": "example", "name": "Example", "version": "1.0.0", "description": "An example",
@@ -369,7 +369,7 @@ fn reserved_header_message(name: &str) -> String {
 /// Escape one reference token of a JSON pointer (RFC 6901).
 ///
 /// ```
-/// assert_eq!(switchboard_core::validate::escape_pointer_token("a/b~c"), "a~1b~0c");
+/// assert_eq!(switchboard_core::definition::validate::escape_pointer_token("a/b~c"), "a~1b~0c");
 /// ```
 pub fn escape_pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
@@ -798,7 +798,7 @@ impl<'a> Checker<'a> {
             );
         }
         if let Some(bytes) = m.max_response_bytes
-            && !crate::wire::METHOD_RESPONSE_BYTES_RANGE.contains(&bytes)
+            && !crate::engine::wire::METHOD_RESPONSE_BYTES_RANGE.contains(&bytes)
         {
             self.at_method(
                 position,

@@ -14,7 +14,7 @@
 //! use std::sync::{Arc, Mutex};
 //! use switchboard_core::connector::Registry;
 //! use switchboard_core::engine::Engine;
-//! use switchboard_core::retry_wait::RetryWait;
+//! use switchboard_core::engine::retry_wait::RetryWait;
 //!
 //! let seen: Arc<Mutex<Vec<String>>> = Arc::default();
 //! let log = seen.clone();
@@ -31,7 +31,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::retry::Trouble;
+use crate::engine::retry::Trouble;
 
 /// One wait before a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]

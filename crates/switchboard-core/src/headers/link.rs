@@ -15,11 +15,11 @@
 //!
 //! The target returned here is **not** trusted: the pager resolves it
 //! against the page's URL and it passes the installation's host allow-list
-//! ([`crate::hosts`]) before anything is sent to it.
+//! ([`crate::engine::hosts`]) before anything is sent to it.
 //!
 //! ```
 //! use http::{HeaderMap, HeaderValue};
-//! use switchboard_core::link_header::next_link;
+//! use switchboard_core::headers::link::next_link;
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("link", HeaderValue::from_static(
@@ -47,7 +47,7 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
 /// includes `relation` (case-insensitive).
 ///
 /// ```
-/// use switchboard_core::link_header::find_rel;
+/// use switchboard_core::headers::link::find_rel;
 ///
 /// let value = r#"<https://example.com/a?x=1,2>; title="a, b"; rel=next"#;
 /// assert_eq!(find_rel(value, "next").as_deref(), Some("https://example.com/a?x=1,2"));
@@ -99,7 +99,7 @@ fn next_link_value(input: &str) -> Option<(&str, Params, &str)> {
         if let Some(after_eq) = tail.strip_prefix('=') {
             let after_eq = after_eq.trim_start();
             if let Some(quoted) = after_eq.strip_prefix('"') {
-                let (unquoted, rest) = crate::quoted_string::read_quoted(quoted);
+                let (unquoted, rest) = crate::headers::quoted_string::read_quoted(quoted);
                 value = unquoted;
                 tail = rest;
             } else {

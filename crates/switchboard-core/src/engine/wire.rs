@@ -23,7 +23,7 @@
 //! retried by the engine's policy; a timeout may have reached the service.
 //!
 //! ```
-//! use switchboard_core::wire::{DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES};
+//! use switchboard_core::engine::wire::{DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES};
 //! assert_eq!(DEFAULT_ATTEMPT_DEADLINE.as_secs(), 100);
 //! assert_eq!(DEFAULT_MAX_RESPONSE_BYTES, 64 * 1024 * 1024);
 //! ```
@@ -55,7 +55,7 @@ pub const METHOD_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=10
 /// which can carry secrets (`$skiptoken`).
 ///
 /// ```
-/// use switchboard_core::wire::host_label;
+/// use switchboard_core::engine::wire::host_label;
 /// let url = url::Url::parse("https://graph.microsoft.com/v1.0/users?$skiptoken=SECRET").unwrap();
 /// assert_eq!(host_label(&url), "graph.microsoft.com");
 /// let url = url::Url::parse("http://127.0.0.1:8080/x").unwrap();
@@ -119,7 +119,7 @@ impl Failure {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use switchboard_core::wire::Failure;
+    /// use switchboard_core::engine::wire::Failure;
     /// assert_eq!(
     ///     Failure::Resolve.describe("nonexistent.invalid"),
     ///     "the host name `nonexistent.invalid` does not resolve (DNS)"

@@ -13,7 +13,7 @@
 //!   [`ErrorKind::UntrustedLink`] error and nothing is sent.
 //!
 //! ```
-//! use switchboard_core::redirect::{is_redirect, MAX_REDIRECTS};
+//! use switchboard_core::engine::redirect::{is_redirect, MAX_REDIRECTS};
 //!
 //! assert!(is_redirect(302));
 //! assert!(!is_redirect(304));
@@ -24,8 +24,8 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderValue, Method};
 use url::Url;
 
+use crate::engine::hosts::{HostPolicy, describe_origin};
 use crate::error::{Error, ErrorKind, Result};
-use crate::hosts::{HostPolicy, describe_origin};
 
 /// The most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;

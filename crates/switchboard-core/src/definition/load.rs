@@ -10,11 +10,11 @@
 //! connectors are loaded from a directory at run time with [`load_dir`].
 //!
 //! Loading parses every file, then validates the whole definition
-//! ([`crate::validate`]): every problem is returned at once, each naming its
+//! ([`crate::definition::validate`]): every problem is returned at once, each naming its
 //! file and a JSON pointer into it.
 //!
 //! ```
-//! use switchboard_core::load::load_sources;
+//! use switchboard_core::definition::load::load_sources;
 //!
 //! let connector = r#"{
 //!   "id": "example", "name": "Example", "version": "1.0.0", "description": "An example",
@@ -52,11 +52,11 @@ pub const MAX_CONNECTOR_BYTES: u64 = 16 * 1024 * 1024;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::definition::{ConnectorDefinition, MethodDefinition, MethodFile};
-use crate::validate::{
+use crate::definition::validate::{
     Origins, Problem, Problems, closest, escape_pointer_token, validate_methods_only,
     validate_with_origins,
 };
+use crate::definition::{ConnectorDefinition, MethodDefinition, MethodFile};
 
 /// Load a connector from named JSON texts: `(file name as reported, text)`.
 ///
@@ -65,7 +65,7 @@ use crate::validate::{
 /// method files, appended in the order given.
 ///
 /// ```
-/// use switchboard_core::load::load_sources;
+/// use switchboard_core::definition::load::load_sources;
 ///
 /// let problems = load_sources(&[("connector.json", "{\"id\": ")]).unwrap_err();
 /// assert_eq!(
@@ -155,9 +155,9 @@ pub fn load_sources(sources: &[(&str, &str)]) -> Result<ConnectorDefinition, Pro
 /// (`definitions/mail.json`).
 ///
 /// ```no_run
-/// let def = switchboard_core::load::load_dir(std::path::Path::new("connectors/microsoft365/definitions"))?;
+/// let def = switchboard_core::definition::load::load_dir(std::path::Path::new("connectors/microsoft365/definitions"))?;
 /// println!("{} methods", def.methods.len());
-/// # Ok::<(), switchboard_core::validate::Problems>(())
+/// # Ok::<(), switchboard_core::definition::validate::Problems>(())
 /// ```
 pub fn load_dir(path: &Path) -> Result<ConnectorDefinition, Problems> {
     let dir_name = path
@@ -439,7 +439,7 @@ fn definitions_in(dir: &Path) -> Option<std::path::PathBuf> {
 /// together, each prefixed with its connector's directory.
 ///
 /// ```
-/// use switchboard_core::load::load_connectors_dir;
+/// use switchboard_core::definition::load::load_connectors_dir;
 ///
 /// let root = tempfile::tempdir().unwrap();
 /// let dir = root.path().join("example");

@@ -6,7 +6,7 @@
 /// nothing left, when the string is unterminated).
 ///
 /// ```
-/// # use switchboard_core::quoted_string::read_quoted;
+/// # use switchboard_core::headers::quoted_string::read_quoted;
 /// assert_eq!(read_quoted(r#"a \"b\"" rest"#), ("a \"b\"".to_string(), " rest"));
 /// assert_eq!(read_quoted("unterminated"), ("unterminated".to_string(), ""));
 /// ```

@@ -6,7 +6,7 @@
 //! (`@microsoft.graph.downloadUrl`) and other secrets.
 //!
 //! ```
-//! use switchboard_core::response::{Response, ResponseBody};
+//! use switchboard_core::engine::response::{Response, ResponseBody};
 //!
 //! let response = Response::new(200, Default::default(), ResponseBody::Json(serde_json::json!({"id": "1"})));
 //! assert_eq!(response.json().unwrap()["id"], "1");

@@ -11,7 +11,7 @@
 //! that looks like a token redacted, shortened).
 //!
 //! ```
-//! use switchboard_core::classify::parse_remote_details;
+//! use switchboard_core::engine::classify::parse_remote_details;
 //!
 //! let body = br#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist.",
 //!   "innerError":{"date":"2026-05-01T10:00:00","request-id":"r-1","client-request-id":"c-1"}}}"#;

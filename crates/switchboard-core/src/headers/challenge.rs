@@ -7,7 +7,7 @@
 //! refused token, so it can get a token that satisfies them.
 //!
 //! ```
-//! use switchboard_core::challenge::insufficient_claims;
+//! use switchboard_core::headers::challenge::insufficient_claims;
 //!
 //! let header = r#"Bearer realm="", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ==""#;
 //! assert_eq!(insufficient_claims(header).as_deref(), Some(r#"{"access_token":{}}"#));
@@ -34,7 +34,7 @@ pub fn bearer_params(header: &str) -> Vec<(String, String)> {
         if let Some(value_part) = after.strip_prefix('=') {
             let value_part = value_part.trim_start();
             let (value, remaining) = if let Some(quoted) = value_part.strip_prefix('"') {
-                crate::quoted_string::read_quoted(quoted)
+                crate::headers::quoted_string::read_quoted(quoted)
             } else {
                 let end = value_part.find(',').unwrap_or(value_part.len());
                 (value_part[..end].trim().to_string(), &value_part[end..])

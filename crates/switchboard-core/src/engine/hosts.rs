@@ -31,7 +31,7 @@
 //!
 //! ```
 //! use switchboard_core::connector::Endpoints;
-//! use switchboard_core::hosts::HostPolicy;
+//! use switchboard_core::engine::hosts::HostPolicy;
 //! use url::Url;
 //!
 //! let policy = HostPolicy::new(&Endpoints {

@@ -9,7 +9,7 @@
 //! rewrite it.
 //!
 //! ```
-//! let schema = switchboard_core::schema::definition_schema();
+//! let schema = switchboard_core::definition::schema::definition_schema();
 //! assert_eq!(schema["title"], "switchboard connector definition file");
 //! assert_eq!(schema["anyOf"].as_array().map(Vec::len), Some(2));
 //! ```
@@ -41,7 +41,7 @@ enum DefinitionFile {
 /// The JSON Schema (draft 2020-12) of a definition file.
 ///
 /// ```
-/// let schema = switchboard_core::schema::definition_schema();
+/// let schema = switchboard_core::definition::schema::definition_schema();
 /// assert!(schema["$defs"]["MethodDefinition"].is_object());
 /// ```
 pub fn definition_schema() -> Value {
@@ -51,7 +51,7 @@ pub fn definition_schema() -> Value {
 /// The schema as committed: pretty-printed with a trailing newline.
 ///
 /// ```
-/// assert!(switchboard_core::schema::definition_schema_text().ends_with("}\n"));
+/// assert!(switchboard_core::definition::schema::definition_schema_text().ends_with("}\n"));
 /// ```
 pub fn definition_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&definition_schema()).unwrap_or_default();

@@ -10,7 +10,7 @@
 //! header would outlive the engine's rules for stripping it.
 //!
 //! ```
-//! use switchboard_core::reserved_headers::is_reserved;
+//! use switchboard_core::definition::reserved_headers::is_reserved;
 //!
 //! assert!(is_reserved("Content-Length") && is_reserved("host") && is_reserved("AUTHORIZATION"));
 //! assert!(!is_reserved("ConsistencyLevel") && !is_reserved("Prefer") && !is_reserved("Accept"));

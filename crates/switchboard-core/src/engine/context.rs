@@ -1,0 +1,115 @@
+use std::fmt;
+use std::sync::Arc;
+
+use crate::connector::{Endpoints, Settings};
+use crate::credential::Credential;
+use crate::engine::hosts::HostPolicy;
+
+/// For whom a call is made: one installation of one connector variant.
+///
+/// Cheap to clone. Debug shows ids, endpoints and setting *names* only; the
+/// credential's own Debug must redact (the [`Credential`] types here do).
+#[derive(Clone)]
+pub struct InstallationContext {
+    inner: Arc<ContextInner>,
+}
+
+#[derive(Clone)]
+struct ContextInner {
+    installation_id: Arc<str>,
+    connector_id: String,
+    variant_id: String,
+    endpoints: Endpoints,
+    hosts: HostPolicy,
+    credential: Arc<dyn Credential>,
+    settings: Settings,
+}
+
+impl InstallationContext {
+    /// A context from its parts. Prefer [`Engine::installation`], which
+    /// checks the connector and variant and asks the connector for the
+    /// endpoints.
+    pub fn new(
+        installation_id: impl Into<String>,
+        connector_id: impl Into<String>,
+        variant_id: impl Into<String>,
+        endpoints: Endpoints,
+        credential: Arc<dyn Credential>,
+    ) -> Self {
+        let hosts = HostPolicy::new(&endpoints);
+        InstallationContext {
+            inner: Arc::new(ContextInner {
+                installation_id: Arc::from(installation_id.into()),
+                connector_id: connector_id.into(),
+                variant_id: variant_id.into(),
+                endpoints,
+                hosts,
+                credential,
+                settings: Settings::new(),
+            }),
+        }
+    }
+
+    /// The same context with these settings (install parameters).
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        Arc::make_mut(&mut self.inner).settings = settings;
+        self
+    }
+
+    /// The installation id.
+    pub fn installation_id(&self) -> &str {
+        &self.inner.installation_id
+    }
+
+    /// The installation id, shared (the pipeline hands it to every token request).
+    pub(super) fn shared_installation_id(&self) -> &Arc<str> {
+        &self.inner.installation_id
+    }
+
+    /// The connector id.
+    pub fn connector_id(&self) -> &str {
+        &self.inner.connector_id
+    }
+
+    /// The auth variant id.
+    pub fn variant_id(&self) -> &str {
+        &self.inner.variant_id
+    }
+
+    /// Base URL and allowed hosts.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// The host allow-list built from the endpoints.
+    pub fn hosts(&self) -> &HostPolicy {
+        &self.inner.hosts
+    }
+
+    /// The installation's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The credential.
+    pub fn credential(&self) -> &Arc<dyn Credential> {
+        &self.inner.credential
+    }
+}
+
+impl fmt::Debug for InstallationContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationContext")
+            .field("installation_id", &self.inner.installation_id)
+            .field("connector_id", &self.inner.connector_id)
+            .field("variant_id", &self.inner.variant_id)
+            .field(
+                "base_url",
+                &self.inner.endpoints.base_url.origin().ascii_serialization(),
+            )
+            .field("hosts", &self.inner.hosts)
+            .field("credential", &self.inner.credential)
+            .field("settings", &self.inner.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}

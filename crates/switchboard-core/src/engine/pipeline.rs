@@ -1,0 +1,615 @@
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use http::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use tracing::Instrument;
+use url::Url;
+
+use crate::arguments::Arguments;
+use crate::credential::{AccessToken, TokenRequest};
+use crate::definition::ResponseKind;
+use crate::engine::classify::{Verdict, parse_remote_details, response_error};
+use crate::engine::redirect::{
+    MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
+};
+use crate::engine::response::{ByteStream, Response, ResponseBody, select_headers};
+use crate::engine::retry::{Decision, RetryAfterHeader, Stop, Trouble, decide, parse_retry_after};
+use crate::engine::retry_wait::RetryWait;
+use crate::engine::wire::{Failure, WireError, host_label, read_capped, read_prefix, within};
+use crate::error::{Error, ErrorKind, Result};
+use crate::headers::challenge::insufficient_claims;
+
+use super::Engine;
+use super::context::InstallationContext;
+use super::plan::{Outgoing, Plan};
+
+/// The most of an error body read to find the service's error details.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Where each send gets its headers (before the credential): the first
+/// send may take a prepared map; every later one (a retry, a redirect hop)
+/// gets a fresh map from `again`.
+struct RequestHeaders<'a> {
+    first: Option<HeaderMap>,
+    again: &'a (dyn Fn() -> Result<HeaderMap> + Sync),
+}
+
+impl RequestHeaders<'_> {
+    fn next(&mut self) -> Result<HeaderMap> {
+        match self.first.take() {
+            Some(headers) => Ok(headers),
+            None => (self.again)(),
+        }
+    }
+}
+
+/// A response whose headers arrived within its attempt's deadline; its
+/// body is read under the same deadline.
+pub(crate) struct Received {
+    pub(crate) response: reqwest::Response,
+    /// The attempt's deadline and its length (for messages).
+    deadline: Option<(tokio::time::Instant, Duration)>,
+}
+
+/// A transport failure and the host it happened with.
+struct Lost {
+    error: WireError,
+    host: String,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// A final, successful (non-error) response.
+    Done(Received),
+    /// 401 on a request that carried the credential.
+    Refused {
+        token: AccessToken,
+        claims: Option<String>,
+        response: Received,
+    },
+    /// An error response or a transport failure the retry policy judges.
+    Failed {
+        trouble: Trouble,
+        retry_after: RetryAfterHeader,
+        response: Option<Received>,
+        transport: Option<Lost>,
+        redirected: bool,
+    },
+}
+
+impl Engine {
+    /// Call a method once and return its response, body decoded in memory
+    /// (JSON, or bytes for methods whose response kind is `bytes`). For a
+    /// paged method this is the first page; use [`Engine::stream`] for records.
+    pub async fn call(
+        &self,
+        ctx: &InstallationContext,
+        method_id: &str,
+        args: Arguments,
+    ) -> Result<Response> {
+        let span = self.call_span(ctx, method_id);
+        async {
+            let plan = self.plan(ctx, method_id)?;
+            let received = self.prepare_and_execute(ctx, &plan, &args).await?;
+            let status = received.response.status().as_u16();
+            let headers = select_headers(received.response.headers());
+            let bytes = read_body(received, &plan.method().id, self.response_cap(&plan)).await?;
+            let body = if bytes.is_empty() {
+                ResponseBody::Empty
+            } else {
+                match plan.method().response {
+                    ResponseKind::Bytes => ResponseBody::Bytes(bytes),
+                    _ => ResponseBody::Json(decode_json(&bytes, &plan.method().id)?),
+                }
+            };
+            Ok(Response::new(status, headers, body))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Call a method once and stream its response body (file downloads):
+    /// nothing is buffered beyond the current chunk. Retries and redirects
+    /// happen before the body starts; a failure while reading the body is
+    /// a [`ErrorKind::Transport`] error from the stream.
+    pub async fn call_stream(
+        &self,
+        ctx: &InstallationContext,
+        method_id: &str,
+        args: Arguments,
+    ) -> Result<ByteStream> {
+        let span = self.call_span(ctx, method_id);
+        async {
+            let plan = self.plan(ctx, method_id)?;
+            let received = self.prepare_and_execute(ctx, &plan, &args).await?;
+            Ok(ByteStream::from_reqwest(received.response))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Prepare a call and run it through the pipeline. The first send takes
+    /// the prepared headers as they are; a retry or a redirect hop, which
+    /// needs them again, prepares the request again from the arguments.
+    async fn prepare_and_execute(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        args: &Arguments,
+    ) -> Result<Received> {
+        let mut outgoing = self.prepare(ctx, plan, args)?;
+        let prepared = std::mem::take(&mut outgoing.headers);
+        let rebuild = || self.prepare(ctx, plan, args).map(|again| again.headers);
+        let mut headers = RequestHeaders {
+            first: Some(prepared),
+            again: &rebuild,
+        };
+        self.execute_with(ctx, plan, &outgoing, &mut headers).await
+    }
+
+    /// The pipeline from the host check to a successful response: token,
+    /// send with redirects, classify, refresh once on 401, retry by policy.
+    pub(crate) async fn execute(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+    ) -> Result<Received> {
+        let copy = || Ok(outgoing.headers.clone());
+        let mut headers = RequestHeaders {
+            first: None,
+            again: &copy,
+        };
+        self.execute_with(ctx, plan, outgoing, &mut headers).await
+    }
+
+    async fn execute_with(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        headers: &mut RequestHeaders<'_>,
+    ) -> Result<Received> {
+        let policy = &self.inner.retry;
+        let started = tokio::time::Instant::now();
+        let method = plan.method();
+        let mut retries: u32 = 0;
+        let mut attempt: u32 = 0;
+        let mut reauth: Option<(AccessToken, Option<String>)> = None;
+        let mut reauthed = false;
+        loop {
+            attempt += 1;
+            let span = tracing::debug_span!(
+                "switchboard.attempt",
+                method = %method.id,
+                attempt,
+                status = tracing::field::Empty,
+                wait_ms = tracing::field::Empty,
+            );
+            let outcome = self
+                .attempt(ctx, plan, outgoing, headers, reauth.take(), &span)
+                .instrument(span.clone())
+                .await?;
+            match outcome {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Refused {
+                    token,
+                    claims,
+                    response,
+                } => {
+                    if reauthed {
+                        return Err(error_from_response(
+                            response,
+                            plan,
+                            Verdict::Unauthorized,
+                            None,
+                        )
+                        .await);
+                    }
+                    reauthed = true;
+                    span.in_scope(|| {
+                        tracing::debug!(
+                            claims_challenge = claims.is_some(),
+                            "credential refused; asking for a new token"
+                        )
+                    });
+                    reauth = Some((token, claims));
+                }
+                Attempt::Failed {
+                    trouble,
+                    retry_after,
+                    response,
+                    transport,
+                    redirected,
+                } => {
+                    let mut decision = decide(
+                        policy,
+                        trouble,
+                        outgoing.idempotent,
+                        retry_after,
+                        retries,
+                        started.elapsed(),
+                    );
+                    if redirected && !outgoing.idempotent {
+                        // The request may have had its effect before the redirect.
+                        if let Decision::Retry(_) = decision {
+                            decision = Decision::Stop(Stop::OutcomeUnknown);
+                        }
+                    }
+                    match decision {
+                        Decision::Retry(wait) => {
+                            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                            span.record("wait_ms", wait_ms);
+                            span.in_scope(|| {
+                                tracing::warn!(
+                                    reason = trouble_label(trouble),
+                                    wait_ms,
+                                    retry = retries + 1,
+                                    "retrying after a wait"
+                                )
+                            });
+                            drop(response);
+                            if let Some(observer) = &self.inner.on_retry_wait {
+                                observer.notify(&RetryWait::new(
+                                    &method.id,
+                                    ctx.installation_id(),
+                                    retries + 1,
+                                    policy.max_retries,
+                                    wait,
+                                    trouble,
+                                    retry_after.wait.is_some(),
+                                ));
+                            }
+                            tokio::time::sleep(wait).await;
+                            retries += 1;
+                        }
+                        Decision::Stop(stop) => {
+                            let (verdict, wait) = match stop {
+                                Stop::Final => (Verdict::Final, retry_after.wait),
+                                Stop::OutcomeUnknown => (Verdict::OutcomeUnknown, None),
+                                Stop::Exhausted { wait } => (Verdict::Exhausted { retries }, wait),
+                                Stop::WaitTooLong(wait) => (Verdict::WaitTooLong, Some(wait)),
+                            };
+                            span.in_scope(|| {
+                                tracing::debug!(
+                                    reason = trouble_label(trouble),
+                                    ?verdict,
+                                    "giving up"
+                                )
+                            });
+                            return Err(match response {
+                                Some(response) => {
+                                    error_from_response(response, plan, verdict, wait).await
+                                }
+                                None => transport_error(plan, verdict, transport),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: host check, token, send and follow redirects.
+    async fn attempt(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        request_headers: &mut RequestHeaders<'_>,
+        reauth: Option<(AccessToken, Option<String>)>,
+        span: &tracing::Span,
+    ) -> Result<Attempt> {
+        ctx.hosts().check_credentialed(&outgoing.url)?;
+        let mut request = TokenRequest::new(
+            Arc::clone(ctx.shared_installation_id()),
+            Arc::clone(plan.scopes()),
+        );
+        if let Some((rejected, claims)) = reauth {
+            request = request.with_rejected(rejected);
+            if let Some(claims) = claims {
+                request = request.with_claims(claims);
+            }
+        }
+        let token = ctx.credential().token(&request).await?;
+        // The deadline starts once the token is in hand (a token request
+        // has its own) and covers every hop of the attempt.
+        let deadline = self.inner.attempt_deadline.and_then(|limit| {
+            crate::bounds::instant_after(tokio::time::Instant::now(), limit).map(|at| (at, limit))
+        });
+        // Built for the first hop; a redirect hop that keeps the credential
+        // builds its own.
+        let mut bearer = Some(bearer_header(&token)?);
+
+        let follow_cross_origin = plan.method().follow_cross_origin_redirects;
+        // Redirect hops replace these; the first hop uses the outgoing request's.
+        let mut hop_url: Option<Url> = None;
+        let mut method = outgoing.method.clone();
+        let mut body = outgoing.body.clone();
+        let mut credentialed = true;
+        let mut redirected = false;
+        for hop in 0..=MAX_REDIRECTS {
+            let url = hop_url.as_ref().unwrap_or(&outgoing.url);
+            let mut headers = request_headers.next()?;
+            if credentialed {
+                let value = match bearer.take() {
+                    Some(value) => value,
+                    None => bearer_header(&token)?,
+                };
+                headers.insert(AUTHORIZATION, value);
+            } else {
+                strip_credentials(&mut headers);
+            }
+            if redirected && body.is_none() {
+                headers.remove(CONTENT_TYPE);
+                headers.remove(CONTENT_LENGTH);
+            }
+            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            *request.headers_mut() = headers;
+            if let Some(body) = &body {
+                *request.body_mut() = Some(body.clone().into());
+            }
+            let sent = within(deadline, async {
+                self.inner
+                    .client
+                    .execute(request)
+                    .await
+                    .map_err(WireError::from_reqwest)
+            });
+            let response = match sent.await {
+                Ok(response) => response,
+                Err(error) => {
+                    let trouble = trouble_of(error.failure);
+                    span.in_scope(|| {
+                        tracing::debug!(reason = trouble_label(trouble), "request failed")
+                    });
+                    return Ok(Attempt::Failed {
+                        trouble,
+                        retry_after: RetryAfterHeader::default(),
+                        response: None,
+                        transport: Some(Lost {
+                            error,
+                            host: host_label(url),
+                        }),
+                        redirected,
+                    });
+                }
+            };
+            let response = Received { response, deadline };
+            let status = response.response.status().as_u16();
+            span.record("status", status);
+            if is_redirect(status)
+                && let Some(location) = response.response.headers().get(LOCATION)
+            {
+                if hop == MAX_REDIRECTS {
+                    return Err(Error::new(
+                        ErrorKind::Remote,
+                        format!(
+                            "`{}` was redirected more than {MAX_REDIRECTS} times; stopped",
+                            plan.method().id
+                        ),
+                    )
+                    .with_remote(crate::error::RemoteDetails::status(status)));
+                }
+                let target = resolve_location(url, location)?;
+                let keep_credential =
+                    plan_hop(ctx.hosts(), url, &target, credentialed, follow_cross_origin)?;
+                span.in_scope(|| {
+                    tracing::debug!(
+                        status,
+                        hop = hop + 1,
+                        credentials = keep_credential,
+                        host = target.host_str().unwrap_or_default(),
+                        "following redirect"
+                    )
+                });
+                let (next, keep_body) = next_method(status, &method);
+                method = next;
+                if !keep_body {
+                    body = None;
+                }
+                credentialed = keep_credential;
+                redirected = true;
+                hop_url = Some(target);
+                continue;
+            }
+            if status == 401 && credentialed {
+                let claims = response
+                    .response
+                    .headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(insufficient_claims);
+                return Ok(Attempt::Refused {
+                    token,
+                    claims,
+                    response,
+                });
+            }
+            if status < 400 {
+                return Ok(Attempt::Done(response));
+            }
+            let retry_after = retry_after_of(response.response.headers());
+            return Ok(Attempt::Failed {
+                trouble: Trouble::Status(status),
+                retry_after,
+                response: Some(response),
+                transport: None,
+                redirected,
+            });
+        }
+        // The loop returns on every path; this is only reached if MAX_REDIRECTS were negative.
+        Err(Error::new(ErrorKind::Remote, "too many redirects"))
+    }
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive, written straight
+/// into the header's bytes.
+fn bearer_header(token: &AccessToken) -> Result<HeaderValue> {
+    const PREFIX: &[u8] = b"Bearer ";
+    let secret = token.secret().as_bytes();
+    let mut bytes = bytes::BytesMut::with_capacity(PREFIX.len() + secret.len());
+    bytes.extend_from_slice(PREFIX);
+    bytes.extend_from_slice(secret);
+    let mut value = HeaderValue::from_maybe_shared(bytes.freeze()).map_err(|_| {
+        Error::new(
+            ErrorKind::Configuration,
+            "the credential returned a token that cannot be sent in a header",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {
+    match headers.get(RETRY_AFTER) {
+        None => RetryAfterHeader::default(),
+        Some(value) => RetryAfterHeader {
+            present: true,
+            wait: value
+                .to_str()
+                .ok()
+                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+        },
+    }
+}
+
+/// What a transport failure means for retrying: a name that does not
+/// resolve is final; a failed connection sent nothing; a timeout or the
+/// deadline may have reached the service.
+fn trouble_of(failure: Failure) -> Trouble {
+    match failure {
+        Failure::Resolve => Trouble::Resolve,
+        Failure::Refused | Failure::Connect => Trouble::Connect,
+        Failure::Timeout | Failure::Deadline(_) => Trouble::Timeout,
+        _ => Trouble::Transport,
+    }
+}
+
+fn trouble_label(trouble: Trouble) -> String {
+    match trouble {
+        Trouble::Status(s) => format!("status {s}"),
+        Trouble::Resolve => "host name does not resolve".into(),
+        Trouble::Connect => "connection failed".into(),
+        Trouble::Timeout => "timed out".into(),
+        Trouble::Transport => "transport error".into(),
+    }
+}
+
+/// Build the error for an unsuccessful response, reading (a bounded part of)
+/// its body for the service's error details. The body itself is not kept.
+async fn error_from_response(
+    received: Received,
+    plan: &Plan,
+    verdict: Verdict,
+    wait: Option<Duration>,
+) -> Error {
+    let Received {
+        mut response,
+        deadline,
+    } = received;
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let request_id = header("request-id");
+    let client_request_id = header("client-request-id");
+    let wait = wait.or_else(|| retry_after_of(response.headers()).wait);
+    let body = read_prefix(&mut response, MAX_ERROR_BODY, deadline).await;
+    let mut details = parse_remote_details(status, &body);
+    if details.request_id.is_none() {
+        details.request_id = request_id;
+    }
+    if details.client_request_id.is_none() {
+        details.client_request_id = client_request_id;
+    }
+    response_error(plan.failed(), verdict, details, wait)
+}
+
+fn transport_error(plan: &Plan, verdict: Verdict, lost: Option<Lost>) -> Error {
+    let m = &plan.method().id;
+    let (what, source) = match lost {
+        Some(Lost { error, host }) => (error.failure.describe(&host), error.source),
+        None => (
+            "the connection failed while the request was in flight".into(),
+            None,
+        ),
+    };
+    let error = match verdict {
+        Verdict::OutcomeUnknown => Error::new(
+            ErrorKind::OutcomeUnknown,
+            format!(
+                "`{m}` may or may not have taken effect: {what}, and the request was not resent because repeating it is unsafe; check the resource's state before trying again"
+            ),
+        ),
+        Verdict::Exhausted { retries } => Error::new(
+            ErrorKind::Transient,
+            format!(
+                "`{m}` failed: {what}, through {retries} retries; check the network and try again later"
+            ),
+        ),
+        _ => Error::new(ErrorKind::Transport, format!("`{m}` failed: {what}")),
+    };
+    match source {
+        Some(source) => error.with_source(source),
+        None => error,
+    }
+}
+
+/// The whole body of a response held in memory: at most `cap` bytes after
+/// decompression, before the attempt's deadline.
+pub(super) async fn read_body(received: Received, method_id: &str, cap: u64) -> Result<Bytes> {
+    let Received {
+        mut response,
+        deadline,
+    } = received;
+    read_capped(&mut response, cap, deadline)
+        .await
+        .map_err(|e| {
+            // named only on failure: no allocation on the way to success
+            let what = e.failure.describe(&host_label(response.url()));
+            let error = match e.failure {
+                Failure::TooLarge(_) => Error::new(
+                    ErrorKind::Decode,
+                    format!(
+                        "the response to `{method_id}` was not read: {what}; raise the method's `max_response_bytes` or the engine's (EngineBuilder::max_response_bytes), or stream it"
+                    ),
+                )
+                .with_field("max_response_bytes"),
+                Failure::Deadline(_) => Error::new(
+                    ErrorKind::Transport,
+                    format!(
+                        "the response to `{method_id}` was not read to the end: {what}; raise it with EngineBuilder::attempt_deadline if the service is merely slow"
+                    ),
+                ),
+                _ => Error::new(
+                    ErrorKind::Transport,
+                    format!("the response to `{method_id}` was not read to the end: {what}"),
+                ),
+            };
+            match e.source {
+                Some(source) => error.with_source(source),
+                None => error,
+            }
+        })
+}
+
+pub(super) fn decode_json(bytes: &[u8], method_id: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("the response to `{method_id}` is not valid JSON"),
+        )
+        .with_source(e)
+    })
+}

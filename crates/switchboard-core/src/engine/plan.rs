@@ -1,0 +1,194 @@
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Method};
+use url::Url;
+
+use crate::arguments::Arguments;
+use crate::connector::Connector;
+use crate::definition::{AuthVariant, ConnectorDefinition, MethodDefinition};
+use crate::engine::classify::Failed;
+use crate::error::{Error, ErrorKind, Result};
+use crate::render::{RenderContext, RequestBody, render_with};
+use crate::untrusted_text::sanitize_identifier;
+
+use super::Engine;
+use super::context::InstallationContext;
+use super::prepared::{PreparedConnector, PreparedMethod};
+
+/// A resolved method call: which connector, method and variant.
+pub(crate) struct Plan {
+    prepared: Arc<PreparedConnector>,
+    method_index: usize,
+    variant_index: usize,
+}
+
+impl Plan {
+    fn connector(&self) -> &dyn Connector {
+        self.prepared.connector.as_ref()
+    }
+
+    fn prepared_method(&self) -> &PreparedMethod {
+        &self.prepared.methods[self.method_index]
+    }
+
+    pub(crate) fn definition(&self) -> &ConnectorDefinition {
+        self.connector().definition()
+    }
+
+    pub(crate) fn method(&self) -> &MethodDefinition {
+        &self.connector().definition().methods[self.method_index]
+    }
+
+    pub(crate) fn variant(&self) -> &AuthVariant {
+        &self.connector().definition().auth_variants[self.variant_index]
+    }
+
+    /// The method's permissions for the variant: the scopes asked for.
+    pub(crate) fn scopes(&self) -> &Arc<[String]> {
+        &self.prepared_method().scopes[self.variant_index]
+    }
+
+    pub(super) fn failed(&self) -> Failed<'_> {
+        Failed {
+            method_id: &self.method().id,
+            variant_id: &self.variant().id,
+            permissions: self.scopes().as_ref(),
+        }
+    }
+}
+
+/// A request ready for the pipeline (no credential yet).
+#[derive(Clone)]
+pub(crate) struct Outgoing {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
+    /// Whether repeating the request is safe: the method is idempotent, or
+    /// its idempotency key argument was given (`transactionId`).
+    pub(crate) idempotent: bool,
+}
+
+/// The URL's path and query can be secret (`$skiptoken`): only the origin shows.
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("method", &self.method)
+            .field("origin", &self.url.origin().ascii_serialization())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body", &self.body.as_ref().map(Bytes::len))
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Resolve connector, method and variant for a call.
+    pub(crate) fn plan(&self, ctx: &InstallationContext, method_id: &str) -> Result<Plan> {
+        let Some(prepared) = self.inner.prepared.get(ctx.connector_id()) else {
+            return Err(self.unknown_connector(ctx.connector_id()));
+        };
+        let prepared = Arc::clone(prepared);
+        let def = prepared.connector.definition();
+        let Some(method_index) = def.methods.iter().position(|m| m.id == method_id) else {
+            let suggestion =
+                crate::suggest::similar(method_id, def.methods.iter().map(|m| m.id.as_str()))
+                    .map(|id| format!("; did you mean `{id}`?"))
+                    .unwrap_or_default();
+            return Err(Error::invalid_argument(
+                "method",
+                format!(
+                    "connector `{}` has no method `{}`{suggestion}",
+                    def.id,
+                    sanitize_identifier(method_id)
+                ),
+            ));
+        };
+        let Some(variant_index) = def
+            .auth_variants
+            .iter()
+            .position(|v| v.id == ctx.variant_id())
+        else {
+            return Err(Error::invalid_argument(
+                "variant",
+                format!(
+                    "connector `{}` has no variant `{}`",
+                    def.id,
+                    sanitize_identifier(ctx.variant_id())
+                ),
+            ));
+        };
+        if !def.methods[method_index].supports(ctx.variant_id(), &def.auth_variants) {
+            return Err(Error::invalid_argument(
+                "method",
+                format!(
+                    "`{method_id}` is not available to installations using the `{}` variant",
+                    sanitize_identifier(ctx.variant_id())
+                ),
+            ));
+        }
+        Ok(Plan {
+            prepared,
+            method_index,
+            variant_index,
+        })
+    }
+
+    /// Validate and render the arguments, then let the connector adjust the request.
+    pub(super) fn prepare(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        args: &Arguments,
+    ) -> Result<Outgoing> {
+        let render_ctx = RenderContext {
+            connector: plan.definition(),
+            method: plan.method(),
+            variant: plan.variant(),
+            base_url: &ctx.endpoints().base_url,
+        };
+        let fixed_headers = plan.prepared_method().headers.as_ref();
+        let mut rendered = render_with(&render_ctx, args, fixed_headers)?;
+        plan.connector()
+            .prepare(plan.method(), args, &mut rendered)?;
+        let mut headers = rendered.headers;
+        let body = match rendered.body {
+            RequestBody::Empty => None,
+            RequestBody::Json(value) => {
+                let bytes = serde_json::to_vec(&value).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidArgument,
+                        "the request body could not be written as JSON",
+                    )
+                    .with_source(e)
+                })?;
+                if !headers.contains_key(CONTENT_TYPE) {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+                Some(Bytes::from(bytes))
+            }
+            RequestBody::Bytes {
+                content,
+                content_type,
+            } => {
+                let value = HeaderValue::from_str(&content_type).map_err(|_| {
+                    Error::invalid_argument(
+                        "content_type",
+                        "must be a valid header value such as `text/plain`",
+                    )
+                })?;
+                headers.insert(CONTENT_TYPE, value);
+                Some(content)
+            }
+        };
+        Ok(Outgoing {
+            method: rendered.method,
+            url: rendered.url,
+            headers,
+            body,
+            idempotent: plan.method().is_idempotent_for(args),
+        })
+    }
+}
