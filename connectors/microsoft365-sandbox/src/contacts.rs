@@ -278,9 +278,7 @@ fn contact_fields(input: &Map<String, Value>) -> Result<Map<String, Value>, Grap
                 return Err(wrong_type(key, "a string"));
             }
         } else if STRING_LISTS.contains(&key) {
-            let ok = v
-                .as_array()
-                .is_some_and(|a| a.iter().all(Value::is_string));
+            let ok = v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
             if !ok {
                 return Err(wrong_type(key, "an array of strings"));
             }
@@ -322,7 +320,10 @@ fn contact_fields(input: &Map<String, Value>) -> Result<Map<String, Value>, Grap
         } else if key == "birthday" {
             let ok = v.is_null() || v.as_str().and_then(datetime::parse_instant).is_some();
             if !ok {
-                return Err(wrong_type(key, "a date and time such as 1974-07-22T00:00:00Z"));
+                return Err(wrong_type(
+                    key,
+                    "a date and time such as 1974-07-22T00:00:00Z",
+                ));
             }
         } else {
             return Err(unknown_property(key, "contact"));

@@ -230,9 +230,9 @@ async fn post_lifecycle(
             )),
         );
     };
-    let result = send_lifecycle(&app, sub, event).await.map(|status| {
-        json!({"subscriptionId": sub, "lifecycleEvent": event, "receiverStatus": status})
-    });
+    let result = send_lifecycle(&app, sub, event).await.map(
+        |status| json!({"subscriptionId": sub, "lifecycleEvent": event, "receiverStatus": status}),
+    );
     respond(&app, result)
 }
 

@@ -14,9 +14,9 @@ use serde_json::Value;
 
 use crate::App;
 use crate::errors::GraphError;
+use crate::notifications::Watch;
 use crate::odata::{Prefs, Query};
 use crate::state::Tenant;
-use crate::notifications::Watch;
 use crate::{
     action_parameters, calendars, contacts, datetime, drive, faults, limits, mail, subscriptions,
     users,

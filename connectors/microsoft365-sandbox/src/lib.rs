@@ -98,10 +98,10 @@ pub use config::{
     ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, DEFAULT_DELTA_TOKEN_MAX_AGE,
     SandboxConfig,
 };
-pub use notifications::NotificationCounts;
 pub use limits::{
     AppStats, LimitStats, LimitsConfig, MailboxStats, ThrottleCounts, ThrottledBatchStatus,
 };
+pub use notifications::NotificationCounts;
 pub use server::{FaultCounts, RequestRecord, Sandbox, SandboxHandle, SeededUser};
 pub use state_file::DEFAULT_STATE_MAX_BYTES;
 

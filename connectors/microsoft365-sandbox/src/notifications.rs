@@ -255,7 +255,11 @@ pub(crate) async fn validate_endpoint(app: &crate::App, url: &str) -> Result<(),
         .to_ascii_lowercase();
     let mut body = Vec::new();
     let mut resp = resp;
-    while let Some(chunk) = resp.chunk().await.map_err(|_| "its answer broke off".to_string())? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|_| "its answer broke off".to_string())?
+    {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_VALIDATION_BODY {
             return Err(format!(
@@ -351,9 +355,11 @@ impl Watch {
         match sub.kind {
             Kind::Messages => {
                 let in_scope = |folder: &str| sub.target.as_deref().is_none_or(|f| f == folder);
-                for m in t.messages.iter().filter(|m| {
-                    m.version > since && m.owner == owner && in_scope(&m.parent)
-                }) {
+                for m in t
+                    .messages
+                    .iter()
+                    .filter(|m| m.version > since && m.owner == owner && in_scope(&m.parent))
+                {
                     out.push((self.kind_of(m), Entity::outlook(owner, "Message", m)));
                 }
                 for s in t.tombstones.iter().filter(|s| s.version > since) {
@@ -402,9 +408,11 @@ impl Watch {
             Kind::Drive => {
                 let drive = sub.target.as_deref().unwrap_or_default();
                 let scope = format!("drive|{drive}");
-                let changed = t.items.iter().any(|i| i.version > since && i.owner == drive)
-                    || t
-                        .tombstones
+                let changed = t
+                    .items
+                    .iter()
+                    .any(|i| i.version > since && i.owner == drive)
+                    || t.tombstones
                         .iter()
                         .any(|s| s.version > since && s.scope == scope);
                 if changed {
@@ -436,9 +444,11 @@ impl Watch {
                     // creating a user is reported as updated too
                     out.push(("updated", Entity::user(u.id())));
                 }
-                for s in t.tombstones.iter().filter(|s| {
-                    s.version > since && s.scope == "users" && wanted(&s.id)
-                }) {
+                for s in t
+                    .tombstones
+                    .iter()
+                    .filter(|s| s.version > since && s.scope == "users" && wanted(&s.id))
+                {
                     out.push(("deleted", Entity::user(&s.id)));
                 }
             }
@@ -461,7 +471,11 @@ impl Entity {
     /// `users/{user}/messages/{id}` and `Users/{user}/Messages/{id}`.
     fn outlook(owner: &str, type_name: &'static str, r: &Rec) -> Entity {
         let mut e = Entity::gone(owner, type_name, r.id());
-        e.etag = r.data.get("@odata.etag").and_then(Value::as_str).map(str::to_string);
+        e.etag = r
+            .data
+            .get("@odata.etag")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         e
     }
 

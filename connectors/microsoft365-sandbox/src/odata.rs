@@ -757,7 +757,11 @@ pub(crate) fn delta_cursor(ctx: &Ctx, scope: &str) -> Result<DeltaCursor, GraphE
         )
     };
     let drive = scope.starts_with("drive|");
-    let drive_token = if drive { ctx.query.param("token") } else { None };
+    let drive_token = if drive {
+        ctx.query.param("token")
+    } else {
+        None
+    };
     let latest = match (scope, &ctx.query.deltatoken, drive_token) {
         ("users", Some(t), _) => t.eq_ignore_ascii_case("latest"),
         (_, _, Some(t)) => t.eq_ignore_ascii_case("latest"),

@@ -16,17 +16,17 @@ use axum_server::Handle;
 use switchboard_core::{Error, ErrorKind, Result};
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
 use crate::identity::IdentityState;
 use crate::limits::{LimitStats, Limits, LimitsConfig};
+use crate::notifications::{Dispatcher, NotificationCounts, Watch};
 use crate::pacing::Pacing;
 use crate::state::State as SandboxState;
 use crate::state_file::{self, Fixed, Persistence, StateLock};
 use crate::tokens::Signer;
-use crate::clock::Clock;
-use crate::notifications::{Dispatcher, NotificationCounts, Watch};
 use crate::{App, batch, control, datetime, drive, graph, identity, seed, tls, uploads};
 
 /// Largest request body: a 60 MiB upload chunk and some.

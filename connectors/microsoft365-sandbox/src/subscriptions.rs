@@ -212,8 +212,7 @@ pub(crate) fn check_url(field: &str, url: &str) -> Result<(), GraphError> {
         return Err(bad());
     }
     let parsed = url::Url::parse(url).map_err(|_| bad())?;
-    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.fragment().is_some()
-    {
+    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.fragment().is_some() {
         return Err(bad());
     }
     match (parsed.scheme(), parsed.host()) {
@@ -455,9 +454,7 @@ pub(crate) fn handle(
                     state.subscriptions.remove(idx);
                     Ok(Reply::no_content())
                 }
-                (_, Some(other)) if other != "reauthorize" => {
-                    Err(GraphError::no_segment(&segs[2]))
-                }
+                (_, Some(other)) if other != "reauthorize" => Err(GraphError::no_segment(&segs[2])),
                 _ => Err(GraphError::method_not_allowed()),
             }
         }

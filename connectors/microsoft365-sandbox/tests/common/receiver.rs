@@ -100,9 +100,12 @@ async fn handle(
                 let encoded = raw.trim_start_matches("validationToken=").to_string();
                 (StatusCode::OK, [("content-type", "text/plain")], encoded).into_response()
             }
-            Validation::WrongContentType => {
-                (StatusCode::OK, [("content-type", "application/json")], token).into_response()
-            }
+            Validation::WrongContentType => (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                token,
+            )
+                .into_response(),
             Validation::Fail => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
     }
