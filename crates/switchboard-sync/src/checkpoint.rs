@@ -96,7 +96,9 @@ pub(crate) async fn commit(
     let text = checkpoint
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|e| Error::new(ErrorKind::Decode, "a checkpoint could not be written").with_source(e))?;
+        .map_err(|e| {
+            Error::new(ErrorKind::Decode, "a checkpoint could not be written").with_source(e)
+        })?;
     for _ in 0..WRITE_ATTEMPTS {
         let current = store
             .load_secrets(installation)

@@ -188,25 +188,40 @@ impl Syncer {
         );
         run.pages = Some(match &stored {
             Some(c) => self.engine.resume(ctx, c).into_pages(),
-            None => self.engine.stream(ctx, method_id, run.args.clone()).into_pages(),
+            None => self
+                .engine
+                .stream(ctx, method_id, run.args.clone())
+                .into_pages(),
         });
         Ok(run)
     }
 
     fn check_delta_method(&self, ctx: &InstallationContext, method_id: &str) -> Result<()> {
-        let connector = self.engine.registry().get(ctx.connector_id()).ok_or_else(|| {
-            Error::invalid_argument("connector", "the installation's connector is not registered")
-        })?;
+        let connector = self
+            .engine
+            .registry()
+            .get(ctx.connector_id())
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "connector",
+                    "the installation's connector is not registered",
+                )
+            })?;
         let method = connector.definition().method(method_id).ok_or_else(|| {
             Error::invalid_argument(
                 "method",
-                format!("`{method_id}` is not a method of connector `{}`", ctx.connector_id()),
+                format!(
+                    "`{method_id}` is not a method of connector `{}`",
+                    ctx.connector_id()
+                ),
             )
         })?;
         if method.pagination != Pagination::OdataDelta {
             return Err(Error::invalid_argument(
                 "method",
-                format!("`{method_id}` is not a delta method (its pagination is not odata_delta); only delta methods can be synced"),
+                format!(
+                    "`{method_id}` is not a delta method (its pagination is not odata_delta); only delta methods can be synced"
+                ),
             ));
         }
         Ok(())
@@ -270,7 +285,9 @@ impl SyncRun {
         if let Some(n) = self.unacknowledged {
             return Err(Error::invalid_argument(
                 "ack",
-                format!("page {n} was not acknowledged; acknowledge it (SyncRun::ack) before asking for the next one, or stop and the next run delivers it again"),
+                format!(
+                    "page {n} was not acknowledged; acknowledge it (SyncRun::ack) before asking for the next one, or stop and the next run delivers it again"
+                ),
             ));
         }
         loop {
@@ -331,13 +348,21 @@ impl SyncRun {
         if self.unacknowledged != Some(page.number) {
             return Err(Error::invalid_argument(
                 "ack",
-                format!("page {} is not the page awaiting acknowledgement", page.number),
+                format!(
+                    "page {} is not the page awaiting acknowledgement",
+                    page.number
+                ),
             ));
         }
         let syncer = &self.syncer;
         if !syncer
             .leases
-            .try_lease(self.installation, self.key.as_str(), &syncer.holder, syncer.lease_ttl)
+            .try_lease(
+                self.installation,
+                self.key.as_str(),
+                &syncer.holder,
+                syncer.lease_ttl,
+            )
             .await?
         {
             return Err(Error::new(
@@ -348,8 +373,13 @@ impl SyncRun {
                 ),
             ));
         }
-        checkpoint::commit(&syncer.store, self.installation, &self.key, page.checkpoint.as_ref())
-            .await?;
+        checkpoint::commit(
+            &syncer.store,
+            self.installation,
+            &self.key,
+            page.checkpoint.as_ref(),
+        )
+        .await?;
         self.unacknowledged = None;
         tracing::debug!(installation = %self.installation, method = %self.method_id, page = page.number, "sync checkpoint committed");
         Ok(())
