@@ -579,6 +579,22 @@ impl crate::key_registry::KeyedStore for SqliteStore {
     }
 }
 
+/// `NotFound` unless the installation exists (locks and leases belong to one).
+fn require_installation(conn: &Connection, path: &Path, id: Uuid) -> Result<()> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM installations WHERE id = ?1",
+            params![id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(not_found(id)),
+    }
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(MIGRATIONS_TABLE)?;
@@ -893,17 +909,7 @@ impl InstallationStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| storage(&path, e))?;
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM installations WHERE id = ?1",
-                    params![id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            if exists.is_none() {
-                return Err(not_found(id));
-            }
+            require_installation(&tx, &path, id)?;
             let taken = tx
                 .execute(
                     "INSERT INTO refresh_locks (installation_id, holder, expires_at) VALUES (?1, ?2, ?3)
@@ -1065,17 +1071,7 @@ impl switchboard_sync::SyncLeases for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| storage(&path, e))?;
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM installations WHERE id = ?1",
-                    params![installation.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            if exists.is_none() {
-                return Err(not_found(installation));
-            }
+            require_installation(&tx, &path, installation)?;
             let taken = tx
                 .execute(
                     "INSERT INTO sync_leases (installation_id, resource, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
