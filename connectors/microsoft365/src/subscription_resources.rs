@@ -4,7 +4,7 @@
 //! body names a *resource* (`me/mailFolders('inbox')/messages`). The method
 //! definitions (`definitions/subscriptions.json`) declare that request and
 //! the ones that manage a subscription. What the definition format has no
-//! place for lives in `definitions/subscription_resources.json`, read here:
+//! place for lives in `data/subscription_resources.json`, read here:
 //!
 //! - the **permissions** a subscription needs: Graph authorizes creating (and
 //!   later reading, renewing or deleting) a subscription with the permission
@@ -44,8 +44,8 @@ use switchboard_core::{Error, ErrorKind, Result};
 
 /// The embedded file, as `(name, text)` like [`crate::DEFINITION_FILES`].
 pub const SUBSCRIPTION_RESOURCES_FILE: (&str, &str) = (
-    "definitions/subscription_resources.json",
-    include_str!("../definitions/subscription_resources.json"),
+    "data/subscription_resources.json",
+    include_str!("../data/subscription_resources.json"),
 );
 
 /// The change types Graph knows.
@@ -109,7 +109,7 @@ struct File {
     resources: Vec<SubscriptionResource>,
 }
 
-/// Every resource of `definitions/subscription_resources.json`.
+/// Every resource of `data/subscription_resources.json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionResources {
     resources: Vec<SubscriptionResource>,

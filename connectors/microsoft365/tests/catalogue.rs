@@ -264,7 +264,7 @@ const NOT_IN_CATALOGUE: &[DocsBacked] = &[
 
 /// Subscribing needs the permission that reads the subscribed resource, and
 /// `permissions.json` keys nothing for `/subscriptions`. The permissions of
-/// each resource (`definitions/subscription_resources.json`) are checked as
+/// each resource (`data/subscription_resources.json`) are checked as
 /// grants of `GET` on the path that reads it, and the first one against the
 /// least permission the create-subscription page names for that resource
 /// (`api-reference/v1.0/api/subscription-post-subscriptions.md`,
