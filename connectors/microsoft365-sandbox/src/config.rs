@@ -78,6 +78,7 @@ pub const DEFAULT_APPLICATION_PERMISSIONS: &[&str] = &[
     "Mail.Send",
     "MailboxSettings.ReadWrite",
     "Files.ReadWrite.All",
+    "Contacts.ReadWrite",
 ];
 
 impl ClientRegistration {
@@ -178,6 +179,14 @@ pub struct SandboxConfig {
     /// The largest state file read or written (default
     /// [`crate::DEFAULT_STATE_MAX_BYTES`]).
     pub state_max_bytes: u64,
+    /// How long a delta or skip token stays usable, by the sandbox clock
+    /// (default [`DEFAULT_DELTA_TOKEN_MAX_AGE`], Microsoft's documented
+    /// limit for directory objects; Outlook's depends on a cache). An older
+    /// token is answered `410 Gone` as Graph does: `syncStateNotFound` for
+    /// messages, events and contacts, `resyncRequired` with a `Location`
+    /// for users, `resyncChangesApplyDifferences` with a `Location` for
+    /// drives. `None`: tokens never expire.
+    pub delta_token_max_age: Option<Duration>,
     /// Graph's throttling limits (default: Microsoft's numbers; see
     /// [`LimitsConfig`]). `retry_after_secs` is also the `Retry-After` of
     /// MailboxConcurrency refusals.
@@ -187,6 +196,10 @@ pub struct SandboxConfig {
     /// limits are reached as against Graph.
     pub latency: Duration,
 }
+
+/// Seven days: how long Microsoft says directory delta tokens last
+/// (`concepts/delta-query-overview.md`, "Token duration").
+pub const DEFAULT_DELTA_TOKEN_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl SandboxConfig {
     /// A plain-http sandbox on a free port with no faults.
@@ -205,9 +218,25 @@ impl SandboxConfig {
             state_file: None,
             reset_state: false,
             state_max_bytes: crate::DEFAULT_STATE_MAX_BYTES,
+            delta_token_max_age: Some(DEFAULT_DELTA_TOKEN_MAX_AGE),
             limits: LimitsConfig::default(),
             latency: Duration::ZERO,
         }
+    }
+
+    /// Sets how long delta tokens last (`None`: for ever).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_microsoft365_sandbox::SandboxConfig;
+    ///
+    /// let config = SandboxConfig::new(7).with_delta_token_max_age(Some(Duration::from_secs(3600)));
+    /// assert!(config.validate().is_ok());
+    /// assert!(SandboxConfig::new(7).with_delta_token_max_age(Some(Duration::ZERO)).validate().is_err());
+    /// ```
+    pub fn with_delta_token_max_age(mut self, age: Option<Duration>) -> Self {
+        self.delta_token_max_age = age;
+        self
     }
 
     /// Sets Graph's throttling limits.
@@ -313,6 +342,14 @@ impl SandboxConfig {
             return Err(Error::invalid_argument(
                 "state_max_bytes",
                 "must be at least 1 MiB (1048576 bytes)",
+            ));
+        }
+        if let Some(age) = self.delta_token_max_age
+            && !(1..=crate::clock::MAX_OFFSET_SECS as u64).contains(&age.as_secs())
+        {
+            return Err(Error::invalid_argument(
+                "delta_token_max_age",
+                "must be from 1 second to 10 years (or none: tokens never expire)",
             ));
         }
         if self.token_lifetime.as_secs() == 0 {

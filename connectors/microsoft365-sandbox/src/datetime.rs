@@ -235,7 +235,9 @@ pub(crate) fn dtz(ts: i64, tz: &str) -> serde_json::Value {
     serde_json::json!({ "dateTime": wall_clock(ts, offset), "timeZone": tz })
 }
 
-/// Parses an ISO 8601 duration such as `PT1H30M` into seconds.
+/// Parses an ISO 8601 duration such as `PT1H30M` into seconds (weeks,
+/// days, hours, minutes and seconds; no years or months). `None` for text
+/// that is not one, or whose value does not fit in an `i64`.
 pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     let s = s.strip_prefix('P')?;
     let (days_part, time_part) = match s.split_once('T') {
@@ -243,36 +245,24 @@ pub(crate) fn parse_duration(s: &str) -> Option<i64> {
         None => (s, ""),
     };
     let mut total = 0i64;
-    let mut num = String::new();
-    for c in days_part.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-        } else {
+    for (part, units) in [
+        (days_part, &[('W', 7 * DAY), ('D', DAY)][..]),
+        (time_part, &[('H', 3600), ('M', 60), ('S', 1)][..]),
+    ] {
+        let mut num = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
             let n: i64 = num.parse().ok()?;
             num.clear();
-            total += match c {
-                'D' => n * DAY,
-                'W' => n * 7 * DAY,
-                _ => return None,
-            };
+            let unit = units.iter().find(|(u, _)| *u == c)?.1;
+            total = total.checked_add(n.checked_mul(unit)?)?;
         }
-    }
-    for c in time_part.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-        } else {
-            let n: i64 = num.parse().ok()?;
-            num.clear();
-            total += match c {
-                'H' => n * 3600,
-                'M' => n * 60,
-                'S' => n,
-                _ => return None,
-            };
+        if !num.is_empty() {
+            return None;
         }
-    }
-    if !num.is_empty() {
-        return None;
     }
     Some(total)
 }
@@ -301,6 +291,12 @@ mod tests {
         let v = serde_json::json!({"dateTime": "2021-07-15T07:00:00", "timeZone": "Pacific Standard Time"});
         assert_eq!(parse_dtz(&v).unwrap(), t + 3600);
         assert_eq!(parse_duration("PT1H30M"), Some(5400));
+        assert_eq!(parse_duration("P1W2DT3S"), Some(9 * DAY + 3));
+        // too large for an i64 of seconds: refused, not a panic
+        assert_eq!(parse_duration("PT99999999999999999999S"), None);
+        assert_eq!(parse_duration("P999999999999999D"), None);
+        assert_eq!(parse_duration("PT5"), None);
+        assert_eq!(parse_duration("P1H"), None);
         assert!(parse_instant("2021-13-01T00:00:00Z").is_none());
     }
 }

@@ -19,6 +19,9 @@ pub(crate) struct GraphError {
     pub message: String,
     pub retry_after: Option<u64>,
     pub www_authenticate: bool,
+    /// A `Location` header (a 410 for an expired delta token names where a
+    /// fresh round starts).
+    pub location: Option<String>,
     /// More `innerError` members, after `date`, `request-id` and
     /// `client-request-id` (throttling answers carry `code` and `status`).
     pub inner: Vec<(&'static str, &'static str)>,
@@ -32,6 +35,7 @@ impl GraphError {
             message: message.into(),
             retry_after: None,
             www_authenticate: false,
+            location: None,
             inner: Vec::new(),
         }
     }
@@ -181,6 +185,13 @@ impl GraphError {
         }
         if let Some(v) = client_request_id.and_then(|c| HeaderValue::from_str(c).ok()) {
             h.insert("client-request-id", v);
+        }
+        if let Some(v) = self
+            .location
+            .as_deref()
+            .and_then(|l| HeaderValue::from_str(l).ok())
+        {
+            h.insert(header::LOCATION, v);
         }
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));

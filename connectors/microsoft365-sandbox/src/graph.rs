@@ -14,9 +14,13 @@ use serde_json::Value;
 
 use crate::App;
 use crate::errors::GraphError;
+use crate::notifications::Watch;
 use crate::odata::{Prefs, Query};
 use crate::state::Tenant;
-use crate::{action_parameters, calendars, datetime, drive, faults, limits, mail, users};
+use crate::{
+    action_parameters, calendars, contacts, datetime, drive, faults, limits, mail, subscriptions,
+    users,
+};
 
 /// The JSON content type Graph answers with.
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -41,9 +45,11 @@ pub(crate) struct Caller {
     pub user_id: Option<String>,
     /// `scp` (delegated) or `roles` (application) values.
     pub permissions: Vec<String>,
-    /// The app (client) id the token was issued to (`appid`): throttling
-    /// limits are kept per app.
+    /// The app (client) id the token was issued to (`appid`, lower case):
+    /// throttling limits are kept per app.
     pub app_id: String,
+    /// The signed-in user's or the service principal's object id (`oid`).
+    pub object_id: String,
 }
 
 impl Caller {
@@ -109,6 +115,9 @@ pub(crate) enum ReplyBody {
     Json(Value),
     Empty,
     Bytes(String, Bytes),
+    /// A subscription that exists once its endpoints pass validation,
+    /// which happens after the state lock is released (`handle`).
+    Pending(Box<subscriptions::Pending>),
 }
 
 impl Reply {
@@ -154,6 +163,13 @@ impl Reply {
             headers: vec![(header::LOCATION, location)],
         }
     }
+    pub(crate) fn pending(p: Box<subscriptions::Pending>) -> Reply {
+        Reply {
+            status: StatusCode::ACCEPTED,
+            body: ReplyBody::Pending(p),
+            headers: Vec::new(),
+        }
+    }
     pub(crate) fn header(mut self, name: HeaderName, value: String) -> Reply {
         self.headers.push((name, value));
         self
@@ -194,11 +210,17 @@ impl Ctx {
         } else {
             delegated
         };
+        self.require_one_of(allowed)
+    }
+
+    /// Refuses the call unless the token carries one of `allowed` (or a
+    /// broader permission of the same resource).
+    pub(crate) fn require_one_of<S: AsRef<str>>(&self, allowed: &[S]) -> Result<(), GraphError> {
         if self
             .caller
             .permissions
             .iter()
-            .any(|p| allowed.iter().any(|a| implies(p, a)))
+            .any(|p| allowed.iter().any(|a| implies(p, a.as_ref())))
         {
             Ok(())
         } else {
@@ -472,7 +494,13 @@ async fn serve(
         eventual,
         clock: 0,
     };
-    let reply = dispatch(&mut ctx, &segs)?;
+    let reply = match dispatch(&mut ctx, &segs)? {
+        Reply {
+            body: ReplyBody::Pending(pending),
+            ..
+        } => subscriptions::complete(app, *pending).await?,
+        reply => reply,
+    };
     Ok((reply, ctx.applied))
 }
 
@@ -480,9 +508,20 @@ async fn serve(
 fn dispatch(ctx: &mut Ctx, segs: &[String]) -> Result<Reply, GraphError> {
     let app = ctx.app.clone();
     let mut guard = app.lock();
-    let t = &mut guard.tenant;
-    ctx.clock = t.clock;
-    route(ctx, t, segs)
+    ctx.clock = guard.tenant.clock;
+    let watch = Watch::begin(&guard, &ctx.method, app.now());
+    let reply = if segs
+        .first()
+        .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"))
+    {
+        subscriptions::handle(ctx, &mut guard, segs)?
+    } else {
+        route(ctx, &mut guard.tenant, segs)?
+    };
+    if let Some(watch) = watch {
+        app.notifications.enqueue(watch.finish(&app, &guard));
+    }
+    Ok(reply)
 }
 
 fn route(ctx: &mut Ctx, t: &mut Tenant, segs: &[String]) -> Result<Reply, GraphError> {
@@ -572,6 +611,7 @@ fn principal(
             mail::handle(ctx, t, user, rest)
         }
         "drive" | "drives" => drive::by_user(ctx, t, user, rest),
+        "contacts" | "contactfolders" => contacts::handle(ctx, t, user, rest),
         _ => Err(GraphError::no_segment(&rest[0])),
     }
 }
@@ -593,6 +633,11 @@ fn render(
             r
         }
         ReplyBody::Empty => (reply.status, Body::empty()).into_response(),
+        ReplyBody::Pending(_) => {
+            // `handle` completes every pending reply before rendering
+            tracing::error!("a pending reply reached render");
+            (StatusCode::INTERNAL_SERVER_ERROR, Body::empty()).into_response()
+        }
         ReplyBody::Bytes(ct, b) => {
             let mut r = (reply.status, b).into_response();
             if let Ok(v) = HeaderValue::from_str(&ct) {

@@ -1093,17 +1093,20 @@ impl App {
             }
         };
         let app_id = claims["appid"].as_str().unwrap_or("").to_ascii_lowercase();
+        let object_id = claims["oid"].as_str().unwrap_or_default().to_string();
         if claims["idtyp"] == "app" {
             Ok(Caller {
                 user_id: None,
                 permissions: list(&claims["roles"]),
                 app_id,
+                object_id,
             })
         } else {
             Ok(Caller {
                 user_id: claims["oid"].as_str().map(str::to_string),
                 permissions: list(&claims["scp"]),
                 app_id,
+                object_id,
             })
         }
     }

@@ -64,7 +64,9 @@
 mod action_parameters;
 mod batch;
 mod calendars;
+mod clock;
 mod config;
+mod contacts;
 mod control;
 mod datetime;
 mod drive;
@@ -76,12 +78,14 @@ mod identity;
 mod installing;
 mod limits;
 mod mail;
+mod notifications;
 mod odata;
 mod pacing;
 mod seed;
 mod server;
 mod state;
 mod state_file;
+mod subscriptions;
 mod tls;
 mod tokens;
 mod uploads;
@@ -92,11 +96,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use config::{
-    ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, SandboxConfig,
+    ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, DEFAULT_DELTA_TOKEN_MAX_AGE,
+    SandboxConfig,
 };
 pub use limits::{
     AppStats, LimitStats, LimitsConfig, MailboxStats, ThrottleCounts, ThrottledBatchStatus,
 };
+pub use notifications::NotificationCounts;
 pub use server::{FaultCounts, RequestRecord, Sandbox, SandboxHandle, SeededUser};
 pub use state_file::DEFAULT_STATE_MAX_BYTES;
 
@@ -134,6 +140,12 @@ pub(crate) struct App {
     upload_ids: AtomicU64,
     /// Where the state is saved, with a state file.
     pub(crate) persistence: Option<Arc<Persistence>>,
+    /// The sandbox clock (real time plus an offset tests move).
+    pub(crate) clock: clock::Clock,
+    /// How long delta tokens last, in seconds (`None`: for ever).
+    pub(crate) delta_token_max_age: Option<i64>,
+    /// Sends change and lifecycle notifications.
+    pub(crate) notifications: notifications::Dispatcher,
 }
 
 /// The state lock's guard: taking the state mutably marks it changed, so
@@ -187,6 +199,11 @@ impl App {
         persistence
             .write(snapshot, self.upload_ids.load(Ordering::Relaxed))
             .await
+    }
+
+    /// The sandbox clock's current instant (Unix seconds).
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// A fresh GUID for request ids, trace ids and correlation ids.

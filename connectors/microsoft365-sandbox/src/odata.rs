@@ -742,6 +742,12 @@ pub(crate) struct DeltaCursor {
 }
 
 /// Reads `$deltatoken` / `$skiptoken` for the delta query `scope`.
+///
+/// "Sync from now" (an empty first round whose delta link reports only
+/// later changes) is `$deltaToken=latest` for users and `token=latest` for
+/// drives, as `concepts/delta-query-overview.md` says; other scopes do not
+/// have it. A token older than the sandbox's `delta_token_max_age` (by the
+/// sandbox clock) is answered 410 Gone: see [`expired_token`].
 pub(crate) fn delta_cursor(ctx: &Ctx, scope: &str) -> Result<DeltaCursor, GraphError> {
     let bad = || {
         GraphError::new(
@@ -750,13 +756,44 @@ pub(crate) fn delta_cursor(ctx: &Ctx, scope: &str) -> Result<DeltaCursor, GraphE
             "The delta token is invalid or belongs to another query; start a new delta round without a token.",
         )
     };
-    if let Some(token) = &ctx.query.deltatoken {
+    let drive = scope.starts_with("drive|");
+    let drive_token = if drive {
+        ctx.query.param("token")
+    } else {
+        None
+    };
+    let latest = match (scope, &ctx.query.deltatoken, drive_token) {
+        ("users", Some(t), _) => t.eq_ignore_ascii_case("latest"),
+        (_, _, Some(t)) => t.eq_ignore_ascii_case("latest"),
+        _ => false,
+    };
+    if latest {
+        return Ok(DeltaCursor {
+            since: ctx.clock,
+            upto: ctx.clock,
+            offset: 0,
+            extra: Value::Null,
+            fresh: false,
+        });
+    }
+    let max_age = ctx.app.delta_token_max_age;
+    let check_age = |p: &Value| -> Result<(), GraphError> {
+        let issued = p["t"].as_i64();
+        match (max_age, issued) {
+            (Some(max), Some(at)) if ctx.app.now().saturating_sub(at) > max => {
+                Err(expired_token(ctx, scope))
+            }
+            _ => Ok(()),
+        }
+    };
+    if let Some(token) = ctx.query.deltatoken.as_deref().or(drive_token) {
         let p = ctx
             .app
             .signer
             .open("delta", token)
             .filter(|p| p["s"] == scope)
             .ok_or_else(bad)?;
+        check_age(&p)?;
         return Ok(DeltaCursor {
             since: p["v"].as_u64().unwrap_or(0),
             upto: ctx.clock,
@@ -772,6 +809,7 @@ pub(crate) fn delta_cursor(ctx: &Ctx, scope: &str) -> Result<DeltaCursor, GraphE
             .open("deltaskip", token)
             .filter(|p| p["s"] == scope)
             .ok_or_else(bad)?;
+        check_age(&p)?;
         return Ok(DeltaCursor {
             since: p["v"].as_u64().unwrap_or(0),
             upto: p["u"].as_u64().unwrap_or(0),
@@ -787,6 +825,55 @@ pub(crate) fn delta_cursor(ctx: &Ctx, scope: &str) -> Result<DeltaCursor, GraphE
         extra: Value::Null,
         fresh: true,
     })
+}
+
+/// The 410 Gone for a delta or skip token older than the sandbox allows,
+/// as Graph documents it per resource:
+/// - messages, events, contacts (Outlook): `syncStateNotFound`, "the delta
+///   token is expired" (`concepts/errors.md`, `delta-query-overview.md`
+///   "Token duration");
+/// - users (directory): `resyncRequired` with a `Location` that starts a
+///   full round (`delta-query-overview.md` "Synchronization reset");
+/// - drives: `resyncChangesApplyDifferences` with a `Location` that starts
+///   a fresh enumeration (`api-reference/v1.0/api/driveitem-delta.md`).
+pub(crate) fn expired_token(ctx: &Ctx, scope: &str) -> GraphError {
+    let gone = axum::http::StatusCode::GONE;
+    let fresh = || {
+        let select = ctx
+            .query
+            .params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("$select"))
+            .map(|(_, v)| {
+                format!(
+                    "?$select={}",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+            .unwrap_or_default();
+        format!("{}/v1.0{}{select}", ctx.app.base_url, ctx.raw_path)
+    };
+    let mut e = if scope == "users" {
+        GraphError::new(
+            gone,
+            "resyncRequired",
+            "The delta token has expired; the app must reset the sync state and start again from the Location URL.",
+        )
+    } else if scope.starts_with("drive|") {
+        GraphError::new(
+            gone,
+            "resyncChangesApplyDifferences",
+            "The delta token has expired; enumerate again from the Location URL and replace local items with the server's.",
+        )
+    } else {
+        return GraphError::new(
+            gone,
+            "syncStateNotFound",
+            "The sync state generation is not found: the delta token has expired. Start a new delta round without a token.",
+        );
+    };
+    e.location = Some(fresh());
+    e
 }
 
 /// One page of a delta round: `changed` records (already filtered to the
@@ -826,7 +913,7 @@ pub(crate) fn delta_page(
     if end < total {
         let token = ctx.app.signer.seal(
             "deltaskip",
-            &json!({"s": scope, "v": cursor.since, "u": cursor.upto, "o": end, "x": cursor.extra}),
+            &json!({"s": scope, "v": cursor.since, "u": cursor.upto, "o": end, "x": cursor.extra, "t": ctx.app.now()}),
         );
         body.insert(
             "@odata.nextLink".into(),
@@ -835,7 +922,7 @@ pub(crate) fn delta_page(
     } else {
         let token = ctx.app.signer.seal(
             "delta",
-            &json!({"s": scope, "v": cursor.upto, "x": cursor.extra}),
+            &json!({"s": scope, "v": cursor.upto, "x": cursor.extra, "t": ctx.app.now()}),
         );
         body.insert(
             "@odata.deltaLink".into(),

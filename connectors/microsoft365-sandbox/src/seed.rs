@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime::{self, DAY};
 use crate::state::{Rec, Tenant};
-use crate::{calendars, drive, mail, users};
+use crate::{calendars, contacts, drive, mail, users};
 
 /// SplitMix64: small, fast and deterministic.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -174,6 +174,8 @@ pub(crate) fn build_tenant(seed: u64, now: i64) -> Tenant {
         contents: HashMap::new(),
         permissions: Vec::new(),
         tombstones: Vec::new(),
+        contact_folders: Vec::new(),
+        contacts: Vec::new(),
     };
     let today = now.div_euclid(DAY);
     seed_users(&mut t, &mut rng, today);
@@ -182,6 +184,11 @@ pub(crate) fn build_tenant(seed: u64, now: i64) -> Tenant {
         mail::seed_mailbox(&mut t, &mut rng, id, i, now);
         calendars::seed_calendars(&mut t, &mut rng, id, i, today);
         drive::seed_drive(&mut t, &mut rng, id, i, now);
+    }
+    // Contacts draw from their own stream: adding them changed no other id.
+    let mut contact_rng = Rng::new(seed ^ 0xC047_AC75);
+    for (i, id) in ids.iter().enumerate() {
+        contacts::seed_contacts(&mut t, &mut contact_rng, id, i, now);
     }
     // Everything seeded shares version 1: a first delta round returns all of it.
     t.clock = 1;

@@ -16,11 +16,13 @@ use axum_server::Handle;
 use switchboard_core::{Error, ErrorKind, Result};
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::Faults;
 use crate::graph::PermissionTable;
 use crate::identity::IdentityState;
 use crate::limits::{LimitStats, Limits, LimitsConfig};
+use crate::notifications::{Dispatcher, NotificationCounts, Watch};
 use crate::pacing::Pacing;
 use crate::state::State as SandboxState;
 use crate::state_file::{self, Fixed, Persistence, StateLock};
@@ -97,6 +99,8 @@ pub struct SandboxHandle {
     /// Writes the state file after changes; stopped by `stop_saver`.
     saver: Option<tokio::task::JoinHandle<()>>,
     stop_saver: watch::Sender<bool>,
+    /// Sends change and lifecycle notifications; aborted at shutdown.
+    notifier: tokio::task::JoinHandle<()>,
     /// Held while the sandbox uses its state file.
     _lock: Option<StateLock>,
 }
@@ -215,10 +219,13 @@ impl Sandbox {
                     tenant: seed::build_tenant(config.seed, datetime::now()),
                     identity: IdentityState::default(),
                     counter: 0,
+                    subscriptions: Vec::new(),
+                    clock_offset: 0,
                 };
                 (config.seed, clients, state, 0)
             }
         };
+        let clock_offset = state.clock_offset;
         let persistence = config.state_file.clone().map(|path| {
             Arc::new(Persistence::new(
                 path,
@@ -252,6 +259,11 @@ impl Sandbox {
             ids: AtomicU64::new(0),
             upload_ids: AtomicU64::new(upload_counter),
             persistence,
+            clock: Clock::new(clock_offset),
+            delta_token_max_age: config
+                .delta_token_max_age
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            notifications: Dispatcher::new()?,
         });
         // written at once: a path that cannot be written fails the start,
         // not the first change
@@ -306,6 +318,7 @@ impl Sandbox {
                 let _ = s2.serve(download_router.into_make_service()).await;
             }));
         }
+        let notifier = tokio::spawn(Dispatcher::run(app.clone()));
         let (stop_saver, stop) = watch::channel(false);
         let saver = app
             .persistence
@@ -322,6 +335,7 @@ impl Sandbox {
             restored: restored_from,
             saver,
             stop_saver,
+            notifier,
             _lock: lock,
         })
     }
@@ -444,9 +458,11 @@ impl SandboxHandle {
             .remove(&client_id.to_ascii_lowercase());
     }
 
-    /// Renames a user (a directory change that `users/delta` reports).
+    /// Renames a user (a directory change that `users/delta` reports, and
+    /// user subscriptions are notified of).
     pub fn rename_user(&self, id: &str, display_name: &str) -> Result<()> {
         let mut state = self.app.lock();
+        let watch = Watch::begin(&state, &axum::http::Method::PATCH, self.app.now());
         let t = &mut state.tenant;
         let v = t.tick();
         let user = t
@@ -456,12 +472,17 @@ impl SandboxHandle {
             .ok_or_else(|| Error::invalid_argument("id", "must be the id of a seeded user"))?;
         user.data.insert("displayName".into(), display_name.into());
         user.version = v;
+        if let Some(w) = watch {
+            self.app.notifications.enqueue(w.finish(&self.app, &state));
+        }
         Ok(())
     }
 
-    /// Deletes a user from the directory (`users/delta` reports `@removed`).
+    /// Deletes a user from the directory (`users/delta` reports `@removed`;
+    /// user subscriptions are notified).
     pub fn remove_user(&self, id: &str) -> Result<()> {
         let mut state = self.app.lock();
+        let watch = Watch::begin(&state, &axum::http::Method::DELETE, self.app.now());
         let t = &mut state.tenant;
         let before = t.users.len();
         t.users.retain(|u| u.id() != id);
@@ -472,7 +493,44 @@ impl SandboxHandle {
             ));
         }
         t.bury("users", id);
+        if let Some(w) = watch {
+            self.app.notifications.enqueue(w.finish(&self.app, &state));
+        }
         Ok(())
+    }
+
+    /// Moves the sandbox clock ahead (subscriptions expire, delta tokens
+    /// age); the offset is kept in the state file. Also
+    /// `POST /_sandbox/clock`; Graph's throttling windows pass with it.
+    pub fn advance_clock(&self, by: Duration) -> Result<()> {
+        control::advance(&self.app, by.as_secs())
+            .map(|_| ())
+            .map_err(|e| Error::invalid_argument("by", e))
+    }
+
+    /// How far the sandbox clock runs ahead of the real one.
+    pub fn clock_offset(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.app.clock.offset()).unwrap_or(0))
+    }
+
+    /// Sends lifecycle `event` (`missed`, `reauthorizationRequired`,
+    /// `subscriptionRemoved`) for a subscription and returns the status its
+    /// receiver answered. Also `POST /_sandbox/lifecycle`.
+    pub async fn lifecycle_event(&self, subscription: &str, event: &str) -> Result<u16> {
+        control::send_lifecycle(&self.app, subscription, event)
+            .await
+            .map_err(|e| Error::invalid_argument("subscription", e.message))
+    }
+
+    /// Waits until every queued notification was sent (at most `limit`);
+    /// whether that happened. Also `POST /_sandbox/notifications/flush`.
+    pub async fn notifications_idle(&self, limit: Duration) -> bool {
+        self.app.notifications.wait_idle(limit).await
+    }
+
+    /// What the notification sender did so far.
+    pub fn notification_counts(&self) -> NotificationCounts {
+        self.app.notifications.counts()
     }
 
     /// The faults injected so far.
@@ -556,6 +614,7 @@ impl SandboxHandle {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.notifier.abort();
         let _ = self.stop_saver.send(true);
         if let Some(saver) = self.saver {
             let _ = saver.await;

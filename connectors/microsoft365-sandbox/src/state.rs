@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::identity::IdentityState;
 use crate::seed::Rng;
+use crate::subscriptions::Subscription;
 
 /// One stored Graph object.
 #[derive(Clone, Serialize, Deserialize)]
@@ -93,6 +94,13 @@ pub(crate) struct Tenant {
     /// parent = drive item id
     pub permissions: Vec<Rec>,
     pub tombstones: Vec<Tombstone>,
+    /// owner = user id, parent = parent folder id ("" for the default
+    /// Contacts folder). Absent from state files written before contacts.
+    #[serde(default)]
+    pub contact_folders: Vec<Rec>,
+    /// owner = user id, parent = contact folder id
+    #[serde(default)]
+    pub contacts: Vec<Rec>,
 }
 
 impl Tenant {
@@ -135,6 +143,13 @@ pub(crate) struct State {
     pub identity: IdentityState,
     /// Counter for opaque ids.
     pub counter: u64,
+    /// Change-notification subscriptions (`crate::subscriptions`).
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    /// How many seconds the sandbox clock runs ahead of the real one
+    /// (`crate::clock`).
+    #[serde(default)]
+    pub clock_offset: i64,
 }
 
 impl State {

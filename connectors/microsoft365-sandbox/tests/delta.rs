@@ -208,3 +208,122 @@ async fn drive_and_calendar_view_delta_report_changes_and_deletions() {
     assert!(changes.iter().any(|c| c["subject"] == "Delta check"));
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn contact_delta_per_folder_reports_creates_updates_and_removals() {
+    let sb = start(33).await;
+    let token = user_token(&sb).await;
+    let folders = get(&sb, &token, "/me/contactFolders").await;
+    let default = folders.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["displayName"] == "Contacts")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start_path = format!("/me/contactFolders/{default}/contacts/delta");
+    let (first, link) = round(&sb, &token, &start_path).await;
+    assert!(!first.is_empty());
+    let created = post(
+        &sb,
+        &token,
+        &format!("/me/contactFolders/{default}/contacts"),
+        json!({"givenName": "Ada", "surname": "Lovelace"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let gone = first[0]["id"].as_str().unwrap();
+    let r = call(
+        &sb,
+        &token,
+        Method::DELETE,
+        &format!("/me/contacts/{gone}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let (changes, link) = round(&sb, &token, &link).await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["id"] == created.body["id"] && c["givenName"] == "Ada")
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["id"] == gone && c["@removed"]["reason"] == "deleted")
+    );
+    let (none, _) = round(&sb, &token, &link).await;
+    assert!(none.is_empty(), "{none:?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_delta_tokens_are_410_with_each_resources_code() {
+    let sb = switchboard_microsoft365_sandbox::Sandbox::start(
+        switchboard_microsoft365_sandbox::SandboxConfig::new(34)
+            .with_delta_token_max_age(Some(std::time::Duration::from_secs(3600))),
+    )
+    .await
+    .unwrap();
+    let token = user_token(&sb).await;
+    let (_, messages) = round(&sb, &token, "/me/mailFolders/inbox/messages/delta").await;
+    let (_, users) = round(&sb, &token, "/users/delta").await;
+    let (_, drive) = round(&sb, &token, "/me/drive/root/delta").await;
+    // still fresh
+    assert_eq!(get(&sb, &token, &messages).await.status, 200);
+    sb.advance_clock(std::time::Duration::from_secs(3601))
+        .unwrap();
+    let r = get(&sb, &token, &messages).await;
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "syncStateNotFound");
+    let r = get(&sb, &token, &users).await;
+    assert_eq!(r.status, 410);
+    assert_eq!(r.body["error"]["code"], "resyncRequired");
+    let location = r.headers["location"].to_str().unwrap().to_string();
+    assert!(location.ends_with("/v1.0/users/delta"), "{location}");
+    // the Location starts a full round again
+    let (again, _) = round(&sb, &token, &location).await;
+    assert!(!again.is_empty());
+    let r = get(&sb, &token, &drive).await;
+    assert_eq!(r.status, 410);
+    assert_eq!(r.body["error"]["code"], "resyncChangesApplyDifferences");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_latest_starts_from_now() {
+    let sb = start(35).await;
+    let token = user_token(&sb).await;
+    let r = get(&sb, &token, "/me/drive/root/delta?token=latest").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["value"].as_array().unwrap().is_empty());
+    let link = r.body["@odata.deltaLink"].as_str().unwrap().to_string();
+    let r = call(
+        &sb,
+        &token,
+        Method::PUT,
+        "/me/drive/root:/latest.txt:/content",
+        None,
+        &[],
+    )
+    .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.body);
+    let (changes, _) = round(&sb, &token, &link).await;
+    assert!(
+        changes.iter().any(|c| c["name"] == "latest.txt"),
+        "{changes:?}"
+    );
+    // only what changed since: the new file and the folder it went into
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["name"] == "latest.txt" || c.get("root").is_some()),
+        "{changes:?}"
+    );
+    sb.shutdown().await;
+}

@@ -30,6 +30,7 @@ pub mod install_flow;
 pub mod large_upload;
 pub mod permissions;
 pub mod small_upload;
+pub mod subscription_resources;
 pub mod tenant;
 pub mod token_tenant;
 
@@ -63,6 +64,14 @@ pub const DEFINITION_FILES: &[(&str, &str)] = &[
     (
         "definitions/onedrive.json",
         include_str!("../definitions/onedrive.json"),
+    ),
+    (
+        "definitions/contacts.json",
+        include_str!("../definitions/contacts.json"),
+    ),
+    (
+        "definitions/subscriptions.json",
+        include_str!("../definitions/subscriptions.json"),
     ),
 ];
 

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use switchboard_core::definition::{ConnectorDefinition, HttpMethod, MethodDefinition};
+use switchboard_microsoft365::subscription_resources::SubscriptionResources;
 
 mod common;
 use common::connector;
@@ -127,6 +128,195 @@ const NOT_IN_CATALOGUE: &[DocsBacked] = &[
         delegated_path: "/me/drive/items/{itemId}:/{fileName}:/createUploadSession",
         application_path: "/users/{userId}/drive/items/{itemId}:/{fileName}:/createUploadSession",
     },
+    // Contacts: the catalogue covers Users, Calendars, Mail and OneDrive only.
+    // Pages from docs-current (microsoft-graph-docs-contrib, see the
+    // reference's docs-current/SOURCE.txt); the folder operations it has no
+    // page for are the paths of the 2023 OpenAPI file PersonalContacts.yml,
+    // which models `/me` as `/users/{user-id}`.
+    DocsBacked {
+        method: "contacts.list_contact_folders",
+        docs_page: "docs-current api-reference/v1.0/api/user-list-contactfolders.md",
+        http_method: "GET",
+        delegated_path: "/me/contactFolders",
+        application_path: "/users/{id | userPrincipalName}/contactFolders",
+    },
+    DocsBacked {
+        method: "contacts.get_contact_folder",
+        docs_page: "docs-current api-reference/v1.0/api/contactfolder-get.md",
+        http_method: "GET",
+        delegated_path: "/me/contactFolders/{id}",
+        application_path: "/users/{id | userPrincipalName}/contactFolders/{id}",
+    },
+    DocsBacked {
+        method: "contacts.create_contact_folder",
+        docs_page: "docs-current api-reference/v1.0/api/user-post-contactfolders.md",
+        http_method: "POST",
+        delegated_path: "/me/contactFolders",
+        application_path: "/users/{id | userPrincipalName}/contactFolders",
+    },
+    DocsBacked {
+        method: "contacts.delete_contact_folder",
+        docs_page: "openapi-v1.0-2023/PersonalContacts.yml (users.DeleteContactFolders)",
+        http_method: "DELETE",
+        delegated_path: "/me/contactFolders/{contactFolder-id}",
+        application_path: "/users/{user-id}/contactFolders/{contactFolder-id}",
+    },
+    DocsBacked {
+        method: "contacts.list_contacts",
+        docs_page: "docs-current api-reference/v1.0/api/user-list-contacts.md",
+        http_method: "GET",
+        delegated_path: "/me/contacts",
+        application_path: "/users/{id | userPrincipalName}/contacts",
+    },
+    DocsBacked {
+        method: "contacts.list_folder_contacts",
+        docs_page: "docs-current api-reference/v1.0/api/user-list-contacts.md",
+        http_method: "GET",
+        delegated_path: "/me/contactfolders/{Id}/contacts",
+        application_path: "/users/{id | userPrincipalName}/contactfolders/{id}/contacts",
+    },
+    DocsBacked {
+        method: "contacts.get_contact",
+        docs_page: "docs-current api-reference/v1.0/api/contact-get.md",
+        http_method: "GET",
+        delegated_path: "/me/contacts/{id}",
+        application_path: "/users/{id | userPrincipalName}/contacts/{id}",
+    },
+    DocsBacked {
+        method: "contacts.create_contact",
+        docs_page: "docs-current api-reference/v1.0/api/user-post-contacts.md",
+        http_method: "POST",
+        delegated_path: "/me/contacts",
+        application_path: "/users/{id | userPrincipalName}/contacts",
+    },
+    DocsBacked {
+        method: "contacts.create_folder_contact",
+        docs_page: "openapi-v1.0-2023/PersonalContacts.yml (users.contactFolders.CreateContacts)",
+        http_method: "POST",
+        delegated_path: "/me/contactFolders/{contactFolder-id}/contacts",
+        application_path: "/users/{user-id}/contactFolders/{contactFolder-id}/contacts",
+    },
+    DocsBacked {
+        method: "contacts.update_contact",
+        docs_page: "docs-current api-reference/v1.0/api/contact-update.md",
+        http_method: "PATCH",
+        delegated_path: "/me/contacts/{id}",
+        application_path: "/users/{id | userPrincipalName}/contacts/{id}",
+    },
+    DocsBacked {
+        method: "contacts.delete_contact",
+        docs_page: "docs-current api-reference/v1.0/api/contact-delete.md",
+        http_method: "DELETE",
+        delegated_path: "/me/contacts/{id}",
+        application_path: "/users/{id | userPrincipalName}/contacts/{id}",
+    },
+    DocsBacked {
+        method: "contacts.contacts_delta",
+        docs_page: "docs-current api-reference/v1.0/api/contact-delta.md",
+        http_method: "GET",
+        delegated_path: "/me/contactFolders/{id}/contacts/delta",
+        application_path: "/users/{id}/contactFolders/{id}/contacts/delta",
+    },
+    // Subscriptions (docs-2021-07): one endpoint for every principal.
+    DocsBacked {
+        method: "subscriptions.create_subscription",
+        docs_page: "api-reference/v1.0/api/subscription-post-subscriptions.md",
+        http_method: "POST",
+        delegated_path: "/subscriptions",
+        application_path: "/subscriptions",
+    },
+    DocsBacked {
+        method: "subscriptions.list_subscriptions",
+        docs_page: "api-reference/v1.0/api/subscription-list.md",
+        http_method: "GET",
+        delegated_path: "/subscriptions",
+        application_path: "/subscriptions",
+    },
+    DocsBacked {
+        method: "subscriptions.get_subscription",
+        docs_page: "api-reference/v1.0/api/subscription-get.md",
+        http_method: "GET",
+        delegated_path: "/subscriptions/{id}",
+        application_path: "/subscriptions/{id}",
+    },
+    DocsBacked {
+        method: "subscriptions.renew_subscription",
+        docs_page: "api-reference/v1.0/api/subscription-update.md",
+        http_method: "PATCH",
+        delegated_path: "/subscriptions/{id}",
+        application_path: "/subscriptions/{id}",
+    },
+    DocsBacked {
+        method: "subscriptions.reauthorize_subscription",
+        docs_page: "docs-current concepts/change-notifications-lifecycle-events.md",
+        http_method: "POST",
+        delegated_path: "/subscriptions/{id}/reauthorize",
+        application_path: "/subscriptions/{id}/reauthorize",
+    },
+    DocsBacked {
+        method: "subscriptions.delete_subscription",
+        docs_page: "api-reference/v1.0/api/subscription-delete.md",
+        http_method: "DELETE",
+        delegated_path: "/subscriptions/{subscription-id}",
+        application_path: "/subscriptions/{subscription-id}",
+    },
+];
+
+/// Subscribing needs the permission that reads the subscribed resource, and
+/// `permissions.json` keys nothing for `/subscriptions`. The permissions of
+/// each resource (`data/subscription_resources.json`) are checked as
+/// grants of `GET` on the path that reads it, and the first one against the
+/// least permission the create-subscription page names for that resource
+/// (`api-reference/v1.0/api/subscription-post-subscriptions.md`,
+/// docs-2021-07): `(resource, "GET", path with {p} for the principal,
+/// delegated, application)`. The page writes the application permission for
+/// messages as `Mail.ReadBasic`; its name in the Application scheme is
+/// `Mail.ReadBasic.All`.
+const SUBSCRIBED_RESOURCES: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "messages",
+        "GET",
+        "{p}/mailFolders/{id}/messages",
+        "Mail.ReadBasic",
+        "Mail.ReadBasic.All",
+    ),
+    (
+        "events",
+        "GET",
+        "{p}/events",
+        "Calendars.Read",
+        "Calendars.Read",
+    ),
+    (
+        "contacts",
+        "GET",
+        "{p}/contacts",
+        "Contacts.Read",
+        "Contacts.Read",
+    ),
+    (
+        "drive",
+        "GET",
+        "{p}/drive/root",
+        "Files.ReadWrite.All",
+        "Files.ReadWrite.All",
+    ),
+    ("users", "GET", "/users", "User.Read.All", "User.Read.All"),
+];
+
+/// The subscription methods: Graph authorizes each with the permission of
+/// the subscribed resource (subscription-post-subscriptions.md, -get.md,
+/// -update.md, -delete.md, -list.md, docs-2021-07). The definition format
+/// cannot tie a permission to the `resource` argument, so each lists the
+/// first permission of every resource of subscription_resources.json, in
+/// its order; `check` holds them to exactly that.
+const SUBSCRIPTION_METHODS: &[&str] = &[
+    "subscriptions.create_subscription",
+    "subscriptions.list_subscriptions",
+    "subscriptions.get_subscription",
+    "subscriptions.renew_subscription",
+    "subscriptions.reauthorize_subscription",
+    "subscriptions.delete_subscription",
 ];
 
 /// Permissions whose grant is checked on another path than the method's own,
@@ -278,6 +468,7 @@ fn check(def: &ConnectorDefinition, reference: &Reference) -> Vec<String> {
             .iter()
             .find(|e| e["operation"].as_str() == Some(op))
     };
+    let subscriptions = SubscriptionResources::embedded().unwrap();
     let mut seen = BTreeSet::new();
     for method in &def.methods {
         let id = method.id.as_str();
@@ -353,6 +544,25 @@ fn check(def: &ConnectorDefinition, reference: &Reference) -> Vec<String> {
         }
 
         // 2. Permissions.
+        if SUBSCRIPTION_METHODS.contains(&id) {
+            for variant in &variants {
+                let want: Vec<&str> = subscriptions
+                    .iter()
+                    .filter_map(|r| r.permissions_for(variant).first().map(String::as_str))
+                    .collect();
+                let declared: Vec<&str> = method
+                    .permissions_for(variant)
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                if declared != want {
+                    problems.push(format!(
+                        "{id} ({variant}): lists {declared:?}, but subscriptions need the first permission of each subscription resource: {want:?}"
+                    ));
+                }
+            }
+            continue;
+        }
         for variant in &variants {
             let scheme = scheme(variant);
             let declared = method.permissions_for(variant);
@@ -413,6 +623,102 @@ fn check(def: &ConnectorDefinition, reference: &Reference) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Every problem with the permissions of the subscription resources: each
+/// must exist in the variant's scheme and grant reading the resource, and
+/// the first must be the one subscription-post-subscriptions.md names.
+fn check_subscription_resources(
+    def: &ConnectorDefinition,
+    resources: &SubscriptionResources,
+    reference: &Reference,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let listed: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+    let documented: Vec<&str> = SUBSCRIBED_RESOURCES.iter().map(|r| r.0).collect();
+    if listed != documented {
+        problems.push(format!(
+            "subscription_resources.json lists {listed:?}, SUBSCRIBED_RESOURCES documents {documented:?}"
+        ));
+    }
+    for (id, http, read_path, delegated, application) in SUBSCRIBED_RESOURCES {
+        let Some(resource) = resources.get(id) else {
+            continue;
+        };
+        for (variant, least_documented) in [("delegated", delegated), ("application", application)]
+        {
+            let scheme = scheme(variant);
+            let principal = def
+                .variant(variant)
+                .and_then(|v| v.principal.as_ref())
+                .map(|p| p.path.as_str())
+                .unwrap_or("");
+            let path = normalise(&read_path.replace("{p}", principal));
+            let (checked, grants) = reference.grants_with_fallbacks(&path, http, scheme);
+            let declared = resource.permissions_for(variant);
+            if declared.first().map(String::as_str) != Some(*least_documented) {
+                problems.push(format!(
+                    "{id} ({variant}): first permission {:?}, subscription-post-subscriptions.md names {least_documented}",
+                    declared.first()
+                ));
+            }
+            for perm in declared {
+                if !reference.has_scheme(perm, scheme) {
+                    problems.push(format!("{id} ({variant}): {perm} is not a {scheme} permission in Microsoft's reference"));
+                } else if !grants.contains_key(perm) {
+                    problems.push(format!(
+                        "{id} ({variant}): {perm} does not grant {http} {checked} in Microsoft's reference"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn subscription_resources_ask_for_the_permission_that_reads_them() {
+    let resources = SubscriptionResources::embedded().unwrap();
+    let problems = check_subscription_resources(&connector(), &resources, &reference());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_wrong_subscription_permission_is_reported() {
+    let text = switchboard_microsoft365::subscription_resources::SUBSCRIPTION_RESOURCES_FILE.1;
+    let mut file: Value = serde_json::from_str(text).unwrap();
+    // Calendars.ReadBasic reads events but is not what subscribing needs;
+    // Mail.Send does not read contacts at all.
+    file["resources"][1]["permissions"]["delegated"] = serde_json::json!(["Calendars.ReadBasic"]);
+    file["resources"][2]["permissions"]["application"] =
+        serde_json::json!(["Contacts.Read", "Mail.Send"]);
+    let resources = SubscriptionResources::parse(&file.to_string()).unwrap();
+    let problems = check_subscription_resources(&connector(), &resources, &reference());
+    assert_eq!(
+        problems,
+        [
+            "events (delegated): first permission Some(\"Calendars.ReadBasic\"), subscription-post-subscriptions.md names Calendars.Read",
+            "contacts (application): Mail.Send does not grant GET /users/{id}/contacts in Microsoft's reference",
+        ]
+    );
+}
+
+#[test]
+fn a_subscription_method_without_every_resources_permission_is_reported() {
+    let problems = with_method(
+        |m| {
+            m.permissions
+                .insert("delegated".into(), vec!["Mail.ReadBasic".into()]);
+        },
+        "subscriptions.renew_subscription",
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(
+            "subscriptions.renew_subscription (delegated): lists [\"Mail.ReadBasic\"]"
+        ),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -668,6 +974,14 @@ fn the_definitions_pass_the_core_validation() {
         (
             "definitions/onedrive.json",
             include_str!("../definitions/onedrive.json"),
+        ),
+        (
+            "definitions/contacts.json",
+            include_str!("../definitions/contacts.json"),
+        ),
+        (
+            "definitions/subscriptions.json",
+            include_str!("../definitions/subscriptions.json"),
         ),
     ];
     match switchboard_core::definition::load::load_sources(&files) {

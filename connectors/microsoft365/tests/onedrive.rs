@@ -129,6 +129,21 @@ async fn drive_delta_ends_with_the_delta_link() {
     }
 }
 
+/// `token=latest`: no items, only the link the next round starts from.
+#[tokio::test]
+async fn drive_delta_from_now_asks_for_the_latest_token() {
+    for who in BOTH {
+        let case = Case::get("onedrive.delta", "{principal}/drive/root/delta")
+            .args(json!({"token": "latest"}))
+            .query(&[("token", "latest")]);
+        let listing = delta_from_now(who, &case, fixture("driveitem-delta-latest")).await;
+        assert!(listing.records.is_empty());
+        let next = listing.continuation.unwrap();
+        assert_eq!(next.kind(), ContinuationKind::Delta);
+        assert_eq!(next.expose_link(), listing.delta_link);
+    }
+}
+
 /// No Authorization header at all.
 struct NoAuthorization;
 

@@ -190,6 +190,21 @@ async fn users_delta_ends_with_the_delta_link_continuation() {
     }
 }
 
+/// `$deltaToken=latest`: the directory's "sync from now".
+#[tokio::test]
+async fn users_delta_from_now_asks_for_the_latest_token() {
+    for who in BOTH {
+        let case = Case::get("users.delta", "/users/delta")
+            .args(json!({"delta_token": "latest", "select": ["displayName"]}))
+            .query(&[("$deltaToken", "latest"), ("$select", "displayName")]);
+        let listing = delta_from_now(who, &case, json!({"value": []})).await;
+        assert!(listing.records.is_empty());
+        let next = listing.continuation.unwrap();
+        assert_eq!(next.kind(), ContinuationKind::Delta);
+        assert_eq!(next.expose_link(), listing.delta_link);
+    }
+}
+
 #[tokio::test]
 async fn a_bad_argument_is_refused_before_anything_is_sent() {
     let server = server().await;

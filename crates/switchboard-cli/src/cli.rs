@@ -270,6 +270,14 @@ pub enum Command {
   switchboard call <installation> onedrive.download --param item_id=<id> --out ./file.bin
   switchboard call <installation> mail.send_mail --param 'message={\"subject\":\"Hi\"}'")]
     Call(CallArgs),
+    /// Print the changes of a delta method since the last run, then save
+    /// where this run ended (after each page) so the next run goes on from
+    /// there.
+    #[command(after_help = "Examples:
+  switchboard sync <installation> users.delta --output ndjson
+  switchboard sync <installation> mail.messages_delta --param user_id=<id> --param folder_id=inbox
+  switchboard sync <installation> users.delta --reset    # start over with a full round")]
+    Sync(SyncArgs),
     /// Check that an installation's grant works, with one cheap read.
     #[command(after_help = "Examples:
   switchboard test <installation>
@@ -507,6 +515,24 @@ pub struct ConsentReturn {
     /// How long --listen waits for the browser, in seconds.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub timeout: u64,
+}
+
+/// `switchboard sync` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// The installation id.
+    pub installation: String,
+    /// A delta method id (pagination odata_delta, e.g. users.delta).
+    pub method: String,
+    /// An argument, `name=value`; the value is JSON when it parses as JSON,
+    /// otherwise a string (repeatable). The same arguments name the same
+    /// checkpoint.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Forget the checkpoint and start with a full round (printed after a
+    /// `reset` change).
+    #[arg(long)]
+    pub reset: bool,
 }
 
 /// `switchboard call` options.

@@ -267,3 +267,31 @@ impl TokenStore for Store {
         }
     }
 }
+
+#[async_trait]
+impl switchboard_sync::SyncLeases for Store {
+    async fn try_lease(
+        &self,
+        installation: InstallationId,
+        resource: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.try_lease(installation, resource, holder, ttl).await,
+            Store::Postgres(s) => s.try_lease(installation, resource, holder, ttl).await,
+        }
+    }
+
+    async fn release_lease(
+        &self,
+        installation: InstallationId,
+        resource: &str,
+        holder: &str,
+    ) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.release_lease(installation, resource, holder).await,
+            Store::Postgres(s) => s.release_lease(installation, resource, holder).await,
+        }
+    }
+}

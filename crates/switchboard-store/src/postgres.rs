@@ -1081,3 +1081,57 @@ impl TokenStore for PostgresStore {
         Ok(())
     }
 }
+
+#[async_trait]
+impl switchboard_sync::SyncLeases for PostgresStore {
+    async fn try_lease(
+        &self,
+        installation: InstallationId,
+        resource: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        let text_id = installation.to_string();
+        let exists = client
+            .query_opt("SELECT 1 FROM installations WHERE id = $1", &[&text_id])
+            .await
+            .map_err(storage)?;
+        if exists.is_none() {
+            return Err(not_found(installation));
+        }
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let taken = client
+            .execute(
+                &format!(
+                    "INSERT INTO sync_leases (installation_id, resource, holder, expires_at)
+                     VALUES ($1, $2, $3, {DB_NOW_MS} + $4)
+                     ON CONFLICT (installation_id, resource) DO UPDATE
+                         SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                         WHERE sync_leases.holder = EXCLUDED.holder
+                            OR sync_leases.expires_at <= {DB_NOW_MS}"
+                ),
+                &[&text_id, &resource, &holder, &ttl_ms],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(taken > 0)
+    }
+
+    async fn release_lease(
+        &self,
+        installation: InstallationId,
+        resource: &str,
+        holder: &str,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM sync_leases WHERE installation_id = $1 AND resource = $2 AND holder = $3",
+                &[&installation.to_string(), &resource, &holder],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}

@@ -6,7 +6,9 @@
 //! `BEGIN IMMEDIATE`; PostgreSQL: `pg_advisory_xact_lock`) and records them
 //! in `schema_migrations`. Two processes starting together therefore apply
 //! each migration exactly once: the second waits for the lock, then sees the
-//! migrations recorded.
+//! migrations recorded. Each version is looked up on its own, so a
+//! database that already has a later version (applied by a newer build)
+//! still gets an earlier one it lacks.
 //!
 //! ```
 //! assert_eq!(switchboard_store::schema::MIGRATIONS[0].version, 1);
@@ -85,6 +87,19 @@ CREATE TABLE master_keys (
 );
 ",
     },
+    Migration {
+        version: 3,
+        name: "sync leases",
+        sql: "
+CREATE TABLE sync_leases (
+    installation_id TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (installation_id, resource)
+);
+",
+    },
 ];
 
 /// The record columns, in [`crate::row::RecordRow`] order.
@@ -99,3 +114,25 @@ pub(crate) const HOLDS_ENCRYPTED: &str = "(client_secret IS NOT NULL OR access_t
 /// The columns [`crate::row::for_each_secret`] reads, in its order.
 pub(crate) const ENCRYPTED_COLUMNS: &str =
     "id, client_secret, access_token, refresh_token, continuations";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_and_names_are_set() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(
+                pair[0].version < pair[1].version,
+                "{} then {}",
+                pair[0].version,
+                pair[1].version
+            );
+        }
+        assert!(
+            MIGRATIONS
+                .iter()
+                .all(|m| !m.name.is_empty() && !m.sql.trim().is_empty())
+        );
+    }
+}

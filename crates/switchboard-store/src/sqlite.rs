@@ -579,6 +579,22 @@ impl crate::key_registry::KeyedStore for SqliteStore {
     }
 }
 
+/// `NotFound` unless the installation exists (locks and leases belong to one).
+fn require_installation(conn: &Connection, path: &Path, id: InstallationId) -> Result<()> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM installations WHERE id = ?1",
+            params![id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(not_found(id)),
+    }
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(MIGRATIONS_TABLE)?;
@@ -901,17 +917,7 @@ impl InstallationStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| storage(&path, e))?;
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM installations WHERE id = ?1",
-                    params![id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            if exists.is_none() {
-                return Err(not_found(id));
-            }
+            require_installation(&tx, &path, id)?;
             let taken = tx
                 .execute(
                     "INSERT INTO refresh_locks (installation_id, holder, expires_at) VALUES (?1, ?2, ?3)
@@ -1051,6 +1057,58 @@ impl TokenStore for SqliteStore {
                      secrets_version = secrets_version + 1
                  WHERE id = ?2",
                 params![to_millis(SystemTime::now()), id.to_string()],
+            )
+            .map_err(|e| storage(&path, e))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl switchboard_sync::SyncLeases for SqliteStore {
+    async fn try_lease(
+        &self,
+        installation: InstallationId,
+        resource: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let path = self.path.clone();
+        let (resource, holder) = (resource.to_string(), holder.to_string());
+        self.with_conn(move |conn, _| {
+            let now = to_millis(SystemTime::now());
+            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            require_installation(&tx, &path, installation)?;
+            let taken = tx
+                .execute(
+                    "INSERT INTO sync_leases (installation_id, resource, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (installation_id, resource) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE sync_leases.holder = excluded.holder OR sync_leases.expires_at <= ?5",
+                    params![installation.to_string(), resource, holder, until, now],
+                )
+                .map_err(|e| storage(&path, e))?;
+            tx.commit().map_err(|e| storage(&path, e))?;
+            Ok(taken > 0)
+        })
+        .await
+    }
+
+    async fn release_lease(
+        &self,
+        installation: InstallationId,
+        resource: &str,
+        holder: &str,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let (resource, holder) = (resource.to_string(), holder.to_string());
+        self.with_conn(move |conn, _| {
+            conn.execute(
+                "DELETE FROM sync_leases WHERE installation_id = ?1 AND resource = ?2 AND holder = ?3",
+                params![installation.to_string(), resource, holder],
             )
             .map_err(|e| storage(&path, e))?;
             Ok(())

@@ -2,6 +2,8 @@
 //! the real identity endpoints, and call Graph with reqwest.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use base64::Engine as _;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -116,7 +118,7 @@ pub async fn delegated(sb: &SandboxHandle, scopes: &str, login_hint: Option<&str
 
 /// A delegated access token with the scopes the tests need.
 pub async fn user_token(sb: &SandboxHandle) -> String {
-    let scopes = "https://graph.microsoft.com/User.Read https://graph.microsoft.com/User.Read.All https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Calendars.ReadWrite https://graph.microsoft.com/Files.ReadWrite.All https://graph.microsoft.com/MailboxSettings.ReadWrite https://graph.microsoft.com/Calendars.Read.Shared offline_access";
+    let scopes = "https://graph.microsoft.com/User.Read https://graph.microsoft.com/User.Read.All https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Calendars.ReadWrite https://graph.microsoft.com/Files.ReadWrite.All https://graph.microsoft.com/MailboxSettings.ReadWrite https://graph.microsoft.com/Calendars.Read.Shared https://graph.microsoft.com/Contacts.ReadWrite offline_access";
     delegated(sb, scopes, None).await["access_token"]
         .as_str()
         .unwrap()

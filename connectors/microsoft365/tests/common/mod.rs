@@ -39,6 +39,8 @@ pub fn connector() -> ConnectorDefinition {
         include_str!("../../definitions/calendars.json"),
         include_str!("../../definitions/mail.json"),
         include_str!("../../definitions/onedrive.json"),
+        include_str!("../../definitions/contacts.json"),
+        include_str!("../../definitions/subscriptions.json"),
     ] {
         let file: MethodFile = serde_json::from_str(text).unwrap();
         def.methods.extend(file.methods);
@@ -438,6 +440,41 @@ pub async fn paged(who: Who, case: &Case, page1: Value, page2: Value, ending: En
         case.method_id,
         who.variant()
     );
+    Listing {
+        records,
+        continuation,
+        delta_link,
+    }
+}
+
+/// Stream a delta method that answers with one page and a delta link
+/// ("sync from now": `token=latest`, `$deltaToken=latest`): the page is
+/// `page` with its links replaced by a delta link on the mock server. The
+/// request must match exactly, once.
+pub async fn delta_from_now(who: Who, case: &Case, page: Value) -> Listing {
+    let server = server().await;
+    let delta_link = format!(
+        "{}{}?$deltatoken=from-now-token",
+        server.uri(),
+        case.full_path(who)
+    );
+    let mut only = page;
+    strip_links(&mut only);
+    only["@odata.deltaLink"] = Value::from(delta_link.clone());
+    case.mock(who, &case.query)
+        .respond_with(json_response(200, &only))
+        .named(format!("{} from now ({})", case.method_id, who.variant()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut stream = engine().stream(&ctx(&server, who), case.method_id, case.arguments(who));
+    let mut records = Vec::new();
+    while let Some(record) = stream.next().await {
+        records
+            .push(record.unwrap_or_else(|e| panic!("{} ({}): {e}", case.method_id, who.variant())));
+    }
+    let continuation = stream.continuation();
+    server.verify().await;
     Listing {
         records,
         continuation,

@@ -10,6 +10,7 @@ mod new;
 mod permissions;
 mod quickstart;
 mod sandbox;
+mod sync;
 mod validate;
 
 use std::process::ExitCode;
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> CliResult<ExitCode> {
         } => install::complete(&global, &installation, &callback, redirect_uri).await,
         Command::Reauth(args) => install::reauth(&global, args).await,
         Command::Call(args) => call::run(&global, args).await,
+        Command::Sync(args) => sync::run(&global, args).await,
         Command::Test { installation } => installations::test(&global, &installation).await,
         Command::Installations { account } => Ok(installations::list(&global, &account).await?),
         Command::Uninstall { installation } => {

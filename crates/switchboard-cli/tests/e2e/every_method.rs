@@ -32,7 +32,7 @@ impl Coverage<'_> {
         let needs_user = !matches!(
             method,
             "users.list_users" | "users.delta" | "calendars.find_meeting_times"
-        );
+        ) && !method.starts_with("subscriptions.");
         let principal = if needs_user {
             self.principal.clone()
         } else {
@@ -492,6 +492,162 @@ async fn exercise(cov: &mut Coverage<'_>, me_mail: &str, other_mail: &str) {
         .await;
 }
 
+/// A notification endpoint on loopback that passes Graph's validation
+/// handshake (echoes `validationToken` as text/plain) and accepts
+/// notifications with 202. Returns its URL.
+async fn receiver() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let token = url::Url::parse(&format!("http://x{target}"))
+                    .ok()
+                    .and_then(|u| {
+                        u.query_pairs()
+                            .find(|(k, _)| k == "validationToken")
+                            .map(|(_, v)| v.into_owned())
+                    });
+                let reply = match token {
+                    Some(t) => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{t}",
+                        t.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_string()
+                    }
+                };
+                let _ = conn.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// Contacts and change-notification subscriptions.
+async fn exercise_contacts_and_subscriptions(cov: &mut Coverage<'_>, mailbox: &str) {
+    let folders = cov.list("contacts.list_contact_folders", &[]).await;
+    let default = folders
+        .iter()
+        .find(|f| f["displayName"] == "Contacts")
+        .map(id_of)
+        .unwrap_or_else(|| panic!("no Contacts folder in {folders:?}"));
+    let got = cov
+        .call("contacts.get_contact_folder", &[p("folder_id", &default)])
+        .await;
+    assert_eq!(got["displayName"], "Contacts");
+    let folder = cov
+        .call(
+            "contacts.create_contact_folder",
+            &[p("display_name", format!("e2e {}", cov.variant))],
+        )
+        .await;
+    let folder_id = id_of(&folder);
+    let in_folder = cov
+        .call(
+            "contacts.create_folder_contact",
+            &[
+                p("folder_id", &folder_id),
+                p("given_name", "Folder"),
+                p("surname", "Person"),
+            ],
+        )
+        .await;
+    let listed = cov
+        .list(
+            "contacts.list_folder_contacts",
+            &[p("folder_id", &folder_id)],
+        )
+        .await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], in_folder["id"]);
+    let contact = cov
+        .call(
+            "contacts.create_contact",
+            &[p("given_name", "Pavel"), p("surname", "Bansky")],
+        )
+        .await;
+    let contact_id = id_of(&contact);
+    let updated = cov
+        .call(
+            "contacts.update_contact",
+            &[p("contact_id", &contact_id), p("job_title", "Engineer")],
+        )
+        .await;
+    assert_eq!(updated["jobTitle"], "Engineer");
+    let got = cov
+        .call("contacts.get_contact", &[p("contact_id", &contact_id)])
+        .await;
+    assert_eq!(got["givenName"], "Pavel");
+    let all = cov.list("contacts.list_contacts", &[]).await;
+    assert!(all.iter().any(|c| c["id"] == contact_id.as_str()));
+    let delta = cov
+        .list("contacts.contacts_delta", &[p("folder_id", &default)])
+        .await;
+    assert!(delta.iter().any(|c| c["id"] == contact_id.as_str()));
+    cov.call("contacts.delete_contact", &[p("contact_id", &contact_id)])
+        .await;
+    cov.call(
+        "contacts.delete_contact_folder",
+        &[p("folder_id", &folder_id)],
+    )
+    .await;
+
+    // subscriptions: the sandbox validates the receiver before creating one
+    let url = receiver().await;
+    let soon = iso(SystemTime::now() + Duration::from_secs(3600));
+    let later = iso(SystemTime::now() + Duration::from_secs(7200));
+    let sub = cov
+        .call(
+            "subscriptions.create_subscription",
+            &[
+                p("change_type", "created,updated"),
+                p("notification_url", &url),
+                p("lifecycle_notification_url", &url),
+                p("resource", format!("{mailbox}/contacts")),
+                p("expiration_date_time", &soon),
+                p("client_state", "e2e-client-state"),
+            ],
+        )
+        .await;
+    let sub_id = id_of(&sub);
+    let subs = cov.list("subscriptions.list_subscriptions", &[]).await;
+    assert!(subs.iter().any(|s| s["id"] == sub_id.as_str()), "{subs:?}");
+    let got = cov
+        .call(
+            "subscriptions.get_subscription",
+            &[p("subscription_id", &sub_id)],
+        )
+        .await;
+    assert_eq!(got["resource"], format!("{mailbox}/contacts"));
+    let renewed = cov
+        .call(
+            "subscriptions.renew_subscription",
+            &[
+                p("subscription_id", &sub_id),
+                p("expiration_date_time", &later),
+            ],
+        )
+        .await;
+    assert_eq!(renewed["id"], sub_id.as_str());
+    cov.call(
+        "subscriptions.reauthorize_subscription",
+        &[p("subscription_id", &sub_id)],
+    )
+    .await;
+    cov.call(
+        "subscriptions.delete_subscription",
+        &[p("subscription_id", &sub_id)],
+    )
+    .await;
+}
+
 fn expected_methods(variant: &str) -> BTreeSet<String> {
     let connector = switchboard_microsoft365::Microsoft365::new().unwrap();
     let def = switchboard_core::Connector::definition(&connector).clone();
@@ -526,6 +682,11 @@ async fn every_method_in_both_variants() {
             seen: BTreeSet::new(),
         };
         exercise(&mut cov, &me.mail, &other.mail).await;
+        let mailbox = match variant {
+            "delegated" => "me".to_string(),
+            _ => format!("users/{}", me.id),
+        };
+        exercise_contacts_and_subscriptions(&mut cov, &mailbox).await;
         let expected = expected_methods(variant);
         let missing: Vec<&String> = expected.difference(&cov.seen).collect();
         assert!(

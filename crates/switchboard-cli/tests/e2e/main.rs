@@ -15,3 +15,4 @@ mod permissions;
 mod quickstart;
 mod sandbox_command;
 mod sandbox_state;
+mod sync;

@@ -97,7 +97,9 @@ macro_rules! store_suite {
             one_refresh_across_two_nodes_and_both_see_the_same_token,
             migrations_run_once_when_stores_open_together,
             uninstall_erases_secrets_and_keeps_a_tombstone,
-            token_store_shares_the_rows_with_compare_and_swap
+            token_store_shares_the_rows_with_compare_and_swap,
+            sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire,
+            a_database_with_a_later_migration_still_gets_an_earlier_one
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -1353,5 +1355,121 @@ pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend)
             .unwrap_err()
             .kind(),
         ErrorKind::NotFound
+    );
+}
+
+pub async fn sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire(
+    b: &impl Backend,
+) {
+    use switchboard_sync::SyncLeases;
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let long = Duration::from_secs(60);
+    let users = "sync:users.delta_users:0000";
+    let mail = "sync:mail.delta_messages:1111";
+    assert!(
+        node_a
+            .try_lease(inst.id, users, "node-a", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !node_b
+            .try_lease(inst.id, users, "node-b", long)
+            .await
+            .unwrap()
+    );
+    // another resource of the same installation is free
+    assert!(
+        node_b
+            .try_lease(inst.id, mail, "node-b", long)
+            .await
+            .unwrap()
+    );
+    // the holder renews; a stranger's release changes nothing
+    assert!(
+        node_a
+            .try_lease(inst.id, users, "node-a", long)
+            .await
+            .unwrap()
+    );
+    node_b
+        .release_lease(inst.id, users, "node-b")
+        .await
+        .unwrap();
+    assert!(
+        !node_b
+            .try_lease(inst.id, users, "node-b", long)
+            .await
+            .unwrap()
+    );
+    node_a
+        .release_lease(inst.id, users, "node-a")
+        .await
+        .unwrap();
+    assert!(
+        node_b
+            .try_lease(inst.id, users, "node-b", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    // node-b dies holding a 1 ms lease: once it is over, node-a takes over
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        node_a
+            .try_lease(inst.id, users, "node-a", long)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.scalar("SELECT COUNT(*) FROM sync_leases").await,
+        "2",
+        "one row per (installation, resource)"
+    );
+    assert_eq!(
+        node_a
+            .try_lease(InstallationId::new_random(), users, "node-a", long)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+pub async fn a_database_with_a_later_migration_still_gets_an_earlier_one(b: &impl Backend) {
+    drop(store(b).await);
+    // as if a newer build recorded a version 99 and this one's version 3
+    // were not applied yet
+    b.exec(
+        "DELETE FROM schema_migrations WHERE version = 3;
+         DROP TABLE sync_leases;
+         INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'from a newer build', 0);",
+    )
+    .await;
+    let s = store(b).await;
+    assert_eq!(
+        b.scalar("SELECT COUNT(*) FROM schema_migrations WHERE version IN (3, 99)")
+            .await,
+        "2"
+    );
+    let inst = s
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    use switchboard_sync::SyncLeases;
+    assert!(
+        s.try_lease(inst.id, "sync:x", "node-a", Duration::from_secs(5))
+            .await
+            .unwrap()
     );
 }

@@ -1,0 +1,134 @@
+//! Where a sync resumes: the continuation after the last acknowledged page,
+//! kept with the installation's secrets (encrypted at rest with the
+//! installation and field bound in, redacted in Debug, erased on
+//! uninstall, re-encrypted on key rotation like every other secret).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use switchboard_core::InstallationId;
+use switchboard_core::paging::Continuation;
+use switchboard_core::{Arguments, Error, ErrorKind, Result};
+use switchboard_installations::install::InstallationStore;
+
+/// How often a checkpoint write is tried again when another writer (a
+/// token refresh) changed the secrets in between.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Names one sync of an installation: the method and its arguments.
+///
+/// ```
+/// use switchboard_core::Arguments;
+/// use switchboard_sync::ResourceKey;
+///
+/// let a = ResourceKey::new("mail.delta_messages", &Arguments::new().set("folder_id", "inbox"));
+/// let b = ResourceKey::new("mail.delta_messages", &Arguments::new().set("folder_id", "archive"));
+/// assert_ne!(a, b);
+/// assert!(a.as_str().starts_with("sync:mail.delta_messages:"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceKey(String);
+
+impl ResourceKey {
+    /// The key of `method_id` with `args` (their order does not matter).
+    pub fn new(method_id: &str, args: &Arguments) -> ResourceKey {
+        let sorted: BTreeMap<&String, &Value> = args.values().iter().collect();
+        let canonical = serde_json::to_string(&sorted).unwrap_or_default();
+        let digest = Sha256::digest(canonical.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        ResourceKey(format!("sync:{method_id}:{hex}"))
+    }
+
+    /// The key as stored (`sync:{method}:{hash of the arguments}`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The stored checkpoint of `key`, if any. A checkpoint that does not parse
+/// or belongs to another installation is an error naming the key, not a
+/// silent restart.
+pub(crate) async fn load(
+    store: &Arc<dyn InstallationStore>,
+    installation: InstallationId,
+    key: &ResourceKey,
+) -> Result<Option<Continuation>> {
+    let secrets = store
+        .load_secrets(installation)
+        .await?
+        .ok_or_else(|| switchboard_installations::install::not_found(installation))?;
+    let Some(text) = secrets.value.continuations.get(key.as_str()) else {
+        return Ok(None);
+    };
+    let continuation: Continuation = serde_json::from_str(text.expose_secret()).map_err(|_| {
+        Error::new(
+            ErrorKind::Decode,
+            format!(
+                "the stored sync checkpoint `{}` cannot be read; start over with a reset",
+                key.as_str()
+            ),
+        )
+    })?;
+    if continuation.installation_id() != installation {
+        return Err(Error::invalid_argument(
+            "checkpoint",
+            format!(
+                "the stored checkpoint `{}` belongs to another installation; start over with a reset",
+                key.as_str()
+            ),
+        ));
+    }
+    Ok(Some(continuation))
+}
+
+/// Stores `checkpoint` under `key` (`None` removes it), compare-and-swap on
+/// the secrets' version: a concurrent token write makes it read and try
+/// again, it never overwrites that write.
+pub(crate) async fn commit(
+    store: &Arc<dyn InstallationStore>,
+    installation: InstallationId,
+    key: &ResourceKey,
+    checkpoint: Option<&Continuation>,
+) -> Result<()> {
+    let text = checkpoint
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| {
+            Error::new(ErrorKind::Decode, "a checkpoint could not be written").with_source(e)
+        })?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = store
+            .load_secrets(installation)
+            .await?
+            .ok_or_else(|| switchboard_installations::install::not_found(installation))?;
+        let mut secrets = current.value;
+        match &text {
+            Some(text) => {
+                secrets
+                    .continuations
+                    .insert(key.as_str().to_string(), text.clone().into());
+            }
+            None => {
+                secrets.continuations.remove(key.as_str());
+            }
+        }
+        match store
+            .store_secrets(installation, current.version, secrets)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "the checkpoint `{}` was not stored: the installation's secrets changed {WRITE_ATTEMPTS} times while writing it; acknowledge the page again",
+            key.as_str()
+        ),
+    ))
+}
