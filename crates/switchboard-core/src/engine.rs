@@ -63,6 +63,7 @@ pub mod classify;
 mod context;
 pub mod hosts;
 mod pipeline;
+mod placement;
 mod plan;
 mod prepared;
 pub mod redirect;

@@ -16,6 +16,7 @@ use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
 use super::context::InstallationContext;
+use super::placement::CredentialSlot;
 use super::prepared::{PreparedConnector, PreparedMethod};
 
 /// A resolved method call: which connector, method and variant.
@@ -49,6 +50,11 @@ impl Plan {
     /// The method's permissions for the variant: the scopes asked for.
     pub(crate) fn scopes(&self) -> &Arc<[String]> {
         &self.prepared_method().scopes[self.variant_index]
+    }
+
+    /// Where the variant's credential goes.
+    pub(crate) fn credential_slot(&self) -> &CredentialSlot {
+        &self.prepared.slots[self.variant_index]
     }
 
     pub(super) fn failed(&self) -> Failed<'_> {
