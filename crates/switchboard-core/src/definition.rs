@@ -32,6 +32,7 @@
 //! assert_eq!(method.resolved_path(Some(&me)), "/me/messages");
 //! ```
 
+pub mod limits;
 pub mod load;
 pub mod reserved_headers;
 pub mod schema;
@@ -76,6 +77,11 @@ pub struct ConnectorDefinition {
     pub default_headers: BTreeMap<String, String>,
     /// The categories methods are grouped in.
     pub categories: Vec<Category>,
+    /// Limits the service keeps (concurrency, request and upload budgets
+    /// per app, tenant, mailbox or drive): the engine keeps them before the
+    /// service refuses. See [`limits`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<limits::LimitDefinition>,
     /// Methods defined in this file. More can come from [`MethodFile`]s.
     #[serde(default)]
     pub methods: Vec<MethodDefinition>,
@@ -272,6 +278,10 @@ pub struct MethodDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024, max = 1073741824))]
     pub max_response_bytes: Option<u64>,
+    /// Ids of the connector's `limits` that govern this method, besides
+    /// those that govern its whole category.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
