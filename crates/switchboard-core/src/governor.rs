@@ -68,8 +68,8 @@ use crate::definition::limits::{Budget, LimitDefinition};
 use crate::error::Result;
 
 use queue::{FairQueue, Waiter};
-pub use store::{LimitStore, MemoryLimitStore};
 use store::{LeaseRequest, TakeRequest};
+pub use store::{LimitStore, MemoryLimitStore};
 
 /// The default lease time of a node's concurrency slots.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
@@ -301,7 +301,8 @@ struct Blocks {
 
 impl Blocks {
     fn available(&mut self, now: Instant) -> u64 {
-        self.blocks.retain(|(until, left)| *until > now && *left > 0);
+        self.blocks
+            .retain(|(until, left)| *until > now && *left > 0);
         self.blocks.iter().fold(0, |s, (_, l)| s.saturating_add(*l))
     }
 
@@ -738,7 +739,11 @@ impl Governor {
                 state.held_until = Some(until);
             }
         }
-        tracing::info!(key, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "governor holds a key the service throttled");
+        tracing::info!(
+            key,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "governor holds a key the service throttled"
+        );
         if self.inner.shared {
             self.inner.store.hold(key, until).await?;
         }
@@ -796,8 +801,10 @@ impl Governor {
                     self.fair(&state, cap, demand.max(state.in_flight))
                         .max(if demand == 0 { state.slots } else { 0 })
                 };
-                let nothing_to_do =
-                    want == state.slots && !stale && state.others_wanting == 0 && demand <= state.slots;
+                let nothing_to_do = want == state.slots
+                    && !stale
+                    && state.others_wanting == 0
+                    && demand <= state.slots;
                 if (state.slots == 0 && want == 0) || nothing_to_do {
                     continue;
                 }
@@ -883,7 +890,8 @@ mod tests {
         let g = Governor::new();
         let first = g.admit("k", &cap(1), "a", 0).await.unwrap();
         let g2 = g.clone();
-        let cancelled = tokio::spawn(async move { g2.admit("k", &cap(1), "a", 0).await.map(|_| ()) });
+        let cancelled =
+            tokio::spawn(async move { g2.admit("k", &cap(1), "a", 0).await.map(|_| ()) });
         tokio::task::yield_now().await;
         cancelled.abort();
         let _ = cancelled.await;

@@ -480,7 +480,10 @@ impl<'a> Checker<'a> {
             } else if let Some(first) = seen.insert(&limit.id, i) {
                 self.at(
                     format!("{base}/id"),
-                    format!("limit \"{}\" is already declared at /limits/{first}", limit.id),
+                    format!(
+                        "limit \"{}\" is already declared at /limits/{first}",
+                        limit.id
+                    ),
                 );
             }
             match &limit.resource_parameter {
@@ -519,12 +522,18 @@ impl<'a> Checker<'a> {
                     format!("{n} requests in flight is outside the allowed range: from 1 to {MAX_CONCURRENCY}"),
                 );
             }
-            for (field, budget) in [("requests", &limit.requests), ("upload_bytes", &limit.upload_bytes)] {
+            for (field, budget) in [
+                ("requests", &limit.requests),
+                ("upload_bytes", &limit.upload_bytes),
+            ] {
                 let Some(budget) = budget else { continue };
                 if !(1..=MAX_BUDGET).contains(&budget.limit) {
                     self.at(
                         format!("{base}/{field}/limit"),
-                        format!("{} is outside the allowed range: from 1 to {MAX_BUDGET}", budget.limit),
+                        format!(
+                            "{} is outside the allowed range: from 1 to {MAX_BUDGET}",
+                            budget.limit
+                        ),
                     );
                 }
                 if !(1..=MAX_WINDOW_SECS).contains(&budget.window_secs) {

@@ -10,6 +10,7 @@ use http::header::{HeaderName, HeaderValue};
 
 use crate::connector::{Connector, Registry};
 use crate::definition::{ConnectorDefinition, MethodDefinition};
+use crate::engine::govern::{PreparedLimit, prepare_limits};
 
 /// A connector with its methods prepared.
 pub(crate) struct PreparedConnector {
@@ -26,6 +27,9 @@ pub(crate) struct PreparedMethod {
     /// parsed. `None` when one of them does not parse: rendering then parses
     /// them itself and reports the definition error.
     pub(crate) headers: Option<HeaderMap>,
+    /// The connector's limits that govern the method (empty: none, and
+    /// the admit stage costs nothing).
+    pub(crate) limits: Box<[PreparedLimit]>,
 }
 
 /// Prepare every connector of the registry, by connector id.
@@ -59,6 +63,7 @@ fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> Prepa
     PreparedMethod {
         scopes,
         headers: fixed_headers(def, method),
+        limits: prepare_limits(def, method),
     }
 }
 

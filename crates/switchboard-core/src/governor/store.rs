@@ -243,7 +243,11 @@ impl LimitStore for MemoryLimitStore {
             blocks.push_back((now, granted));
         }
         let retry_at = (granted < request.amount)
-            .then(|| blocks.front().map(|(at, _)| wall(after(*at, request.window))))
+            .then(|| {
+                blocks
+                    .front()
+                    .map(|(at, _)| wall(after(*at, request.window)))
+            })
             .flatten();
         Ok(TakeGrant { granted, retry_at })
     }
