@@ -1427,10 +1427,7 @@ pub async fn concurrent_leases_never_grant_more_than_the_cap(b: &impl Backend) {
     .await;
     let total: u32 = grants.iter().map(|g| g.slots).sum();
     assert_eq!(total, 4, "{grants:?}");
-    assert_eq!(
-        b.scalar("SELECT SUM(slots) FROM limit_leases").await,
-        "4"
-    );
+    assert_eq!(b.scalar("SELECT SUM(slots) FROM limit_leases").await, "4");
 }
 
 pub async fn budget_blocks_count_every_node_in_the_window(b: &impl Backend) {
@@ -1443,16 +1440,16 @@ pub async fn budget_blocks_count_every_node_in_the_window(b: &impl Backend) {
     assert_eq!(b1.granted, 4);
     let retry = b1.retry_at.expect("a time when the window has room");
     let wait = retry.duration_since(SystemTime::now()).unwrap_or_default();
-    assert!(wait > Duration::from_secs(590) && wait <= Duration::from_secs(600), "{wait:?}");
+    assert!(
+        wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+        "{wait:?}"
+    );
     assert_eq!(node_a.take(&take("a", 1)).await.unwrap().granted, 0);
     // a's block leaves the window: its 6 come back, b's 4 stay counted
     b.exec("UPDATE limit_blocks SET taken_at = taken_at - 600001 WHERE node = 'a'")
         .await;
     assert_eq!(node_a.take(&take("a", 100)).await.unwrap().granted, 6);
-    assert_eq!(
-        b.scalar("SELECT SUM(amount) FROM limit_blocks").await,
-        "10"
-    );
+    assert_eq!(b.scalar("SELECT SUM(amount) FROM limit_blocks").await, "10");
 }
 
 pub async fn a_hold_is_seen_by_every_node_and_the_later_one_stays(b: &impl Backend) {
@@ -1460,17 +1457,37 @@ pub async fn a_hold_is_seen_by_every_node_and_the_later_one_stays(b: &impl Backe
     let node_a = store(b).await;
     let node_b = store(b).await;
     let key = lease("a", 1, 4).key;
-    assert_eq!(node_b.lease(&lease("b", 1, 4)).await.unwrap().held_until, None);
+    assert_eq!(
+        node_b.lease(&lease("b", 1, 4)).await.unwrap().held_until,
+        None
+    );
     let now = SystemTime::now();
-    node_a.hold(&key, now + Duration::from_secs(120)).await.unwrap();
+    node_a
+        .hold(&key, now + Duration::from_secs(120))
+        .await
+        .unwrap();
     // an earlier hold does not shorten it
-    node_b.hold(&key, now + Duration::from_secs(5)).await.unwrap();
-    let seen = node_b.lease(&lease("b", 1, 4)).await.unwrap().held_until.unwrap();
+    node_b
+        .hold(&key, now + Duration::from_secs(5))
+        .await
+        .unwrap();
+    let seen = node_b
+        .lease(&lease("b", 1, 4))
+        .await
+        .unwrap()
+        .held_until
+        .unwrap();
     let left = seen.duration_since(SystemTime::now()).unwrap_or_default();
-    assert!(left > Duration::from_secs(110) && left <= Duration::from_secs(121), "{left:?}");
+    assert!(
+        left > Duration::from_secs(110) && left <= Duration::from_secs(121),
+        "{left:?}"
+    );
     // a hold that has passed is not reported
     b.exec("UPDATE limit_holds SET held_until = 1").await;
-    assert_eq!(node_a.lease(&lease("a", 1, 4)).await.unwrap().held_until, None);
+    assert_eq!(
+        node_a.lease(&lease("a", 1, 4)).await.unwrap().held_until,
+        None
+    );
 }
 
 pub async fn a_migration_missing_from_the_record_is_applied_whatever_else_is(b: &impl Backend) {
