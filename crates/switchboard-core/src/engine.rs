@@ -59,6 +59,7 @@
 //! assert_eq!(ctx.endpoints().base_url.as_str(), "https://api.example.com/");
 //! ```
 
+mod batch;
 pub mod classify;
 mod context;
 mod govern;
@@ -73,6 +74,7 @@ pub mod retry_wait;
 mod stream;
 pub mod wire;
 
+pub use batch::{BatchCall, MAX_BATCH_CALLS};
 pub use context::InstallationContext;
 pub use stream::{PageStream, RecordStream};
 

@@ -90,6 +90,34 @@ const MAX_USE_BY: Duration = Duration::from_secs(5);
 /// The most requests taken from a window's budget at once.
 const MAX_REQUEST_BLOCK: u64 = 100;
 
+/// What one admission uses of a key: one request, or a JSON batch's items
+/// on that key.
+///
+/// ```
+/// use switchboard_core::governor::Demand;
+/// assert_eq!(Demand::request(512), Demand { slots: 1, requests: 1, bytes: 512 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// Concurrency slots held while in flight (at most the key's cap).
+    pub slots: u32,
+    /// Requests counted against the request window.
+    pub requests: u64,
+    /// Bytes of request bodies counted against the upload window.
+    pub bytes: u64,
+}
+
+impl Demand {
+    /// One request carrying `bytes` bytes of body.
+    pub fn request(bytes: u64) -> Self {
+        Demand {
+            slots: 1,
+            requests: 1,
+            bytes,
+        }
+    }
+}
+
 /// What a key keeps: the numbers of one declared limit.
 ///
 /// ```
@@ -343,6 +371,7 @@ enum Step {
 #[must_use = "the request may be sent while the permit is held"]
 pub struct Permit {
     cell: Arc<KeyCell>,
+    slots: u32,
 }
 
 impl fmt::Debug for Permit {
@@ -356,7 +385,7 @@ impl fmt::Debug for Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut state = KeyState::lock(&self.cell);
-        state.in_flight = state.in_flight.saturating_sub(1);
+        state.in_flight = state.in_flight.saturating_sub(self.slots);
         state.queue.wake_head();
     }
 }
@@ -479,7 +508,7 @@ impl Governor {
         upload_bytes: u64,
     ) -> Result<Permit> {
         let installation: Arc<str> = Arc::from(installation);
-        self.admit_shared(key, rules, &installation, upload_bytes)
+        self.admit_shared(key, rules, &installation, Demand::request(upload_bytes))
             .await
     }
 
@@ -488,9 +517,19 @@ impl Governor {
         key: &str,
         rules: &Rules,
         installation: &Arc<str>,
-        upload_bytes: u64,
+        demand: Demand,
     ) -> Result<Permit> {
         self.start_keeper();
+        // what can never fit is cut to what fits in an empty key
+        let demand = Demand {
+            slots: demand.slots.clamp(1, rules.concurrency.unwrap_or(u32::MAX)),
+            requests: demand
+                .requests
+                .min(rules.requests.map_or(u64::MAX, |b| b.limit)),
+            bytes: demand
+                .bytes
+                .min(rules.upload_bytes.map_or(u64::MAX, |b| b.limit)),
+        };
         let cell = self.cell(key, rules);
         let ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
@@ -509,7 +548,7 @@ impl Governor {
         let started = Instant::now();
         let mut waited = false;
         loop {
-            let step = self.step(&cell, ticket, upload_bytes, waited, started);
+            let step = self.step(&cell, ticket, demand, waited, started);
             match step {
                 Step::Admitted => {
                     in_line.done = true;
@@ -524,8 +563,14 @@ impl Governor {
                         );
                     }
                     drop(in_line);
+                    let slots = if cell.rules.concurrency.is_some() {
+                        demand.slots
+                    } else {
+                        0
+                    };
                     return Ok(Permit {
                         cell: Arc::clone(&cell),
+                        slots,
                     });
                 }
                 Step::Wait(until) => {
@@ -555,7 +600,7 @@ impl Governor {
         &self,
         cell: &KeyCell,
         ticket: u64,
-        upload_bytes: u64,
+        demand: Demand,
         waited: bool,
         started: Instant,
     ) -> Step {
@@ -574,29 +619,27 @@ impl Governor {
         let mut need = Need::default();
         let mut blocked_locally = false;
         if let Some(cap) = rules.concurrency
-            && state.in_flight >= state.local_cap
+            && state.in_flight.saturating_add(demand.slots) > state.local_cap
         {
-            let wanted = cap.min(
-                state
-                    .in_flight
-                    .saturating_add(u32::try_from(state.queue.len()).unwrap_or(u32::MAX)),
-            );
+            let waiting = u32::try_from(state.queue.len()).unwrap_or(u32::MAX);
+            let wanted = cap.min(state.in_flight.saturating_add(waiting.max(demand.slots)));
             if state.slots < cap && state.local_cap == state.slots {
                 need.slots = Some(self.fair(&state, cap, wanted));
             } else {
                 blocked_locally = true;
             }
         }
-        if let Some(budget) = rules.requests
-            && state.requests.available(now) < 1
-        {
-            need.requests = MAX_REQUEST_BLOCK.min(budget.limit / 50).max(1);
+        if let Some(budget) = rules.requests {
+            let have = state.requests.available(now);
+            if have < demand.requests {
+                need.requests = (demand.requests - have)
+                    .max(MAX_REQUEST_BLOCK.min(budget.limit / 50))
+                    .max(1);
+            }
         }
         let mut bytes_wanted = 0;
-        if let Some(budget) = rules.upload_bytes
-            && upload_bytes > 0
-        {
-            bytes_wanted = upload_bytes.min(budget.limit);
+        if rules.upload_bytes.is_some() && demand.bytes > 0 {
+            bytes_wanted = demand.bytes;
             let have = state.bytes.available(now);
             if have < bytes_wanted {
                 need.bytes = bytes_wanted - have;
@@ -604,9 +647,11 @@ impl Governor {
         }
         let asks = need.slots.is_some() || need.requests > 0 || need.bytes > 0;
         if !asks && !blocked_locally {
-            state.in_flight += 1;
+            if rules.concurrency.is_some() {
+                state.in_flight = state.in_flight.saturating_add(demand.slots);
+            }
             if rules.requests.is_some() {
-                state.requests.use_up(1);
+                state.requests.use_up(demand.requests);
             }
             if bytes_wanted > 0 {
                 state.bytes.use_up(bytes_wanted);

@@ -345,6 +345,7 @@ pub(crate) fn validate_methods_only(
         default_headers: BTreeMap::new(),
         categories: Vec::new(),
         limits: Vec::new(),
+        batch: None,
         methods,
     };
     let mut checker = Checker {
@@ -460,6 +461,26 @@ impl<'a> Checker<'a> {
         self.auth_variants();
         self.categories();
         self.limits();
+        if let Some(batch) = &self.def.batch {
+            if !batch.path.starts_with('/') || batch.path.contains(['?', '#', '{']) {
+                self.at(
+                    "/batch/path",
+                    format!(
+                        "\"{}\" is not a batch path: give a path relative to the base URL, starting with '/', without query or placeholders (such as /$batch)",
+                        batch.path
+                    ),
+                );
+            }
+            if !(1..=100).contains(&batch.max_requests) {
+                self.at(
+                    "/batch/max_requests",
+                    format!(
+                        "{} is outside the allowed range: from 1 to 100",
+                        batch.max_requests
+                    ),
+                );
+            }
+        }
     }
 
     fn limits(&mut self) {

@@ -21,7 +21,7 @@ use crate::arguments::Arguments;
 use crate::definition::ConnectorDefinition;
 use crate::definition::limits::{LimitDefinition, LimitScope};
 use crate::error::Result;
-use crate::governor::{Governor, Permit, Rules};
+use crate::governor::{Demand, Governor, Permit, Rules};
 
 use super::context::InstallationContext;
 
@@ -52,8 +52,8 @@ pub(crate) fn prepare_limits(
 /// with the request for its retries and next pages.
 #[derive(Debug, Clone)]
 pub(crate) struct GovernedKey {
-    key: String,
-    rules: Rules,
+    pub(super) key: String,
+    pub(super) rules: Rules,
 }
 
 /// The keys of a call: `None` when no limit governs the method.
@@ -143,7 +143,7 @@ pub(crate) async fn admit(
                     &key.key,
                     &key.rules,
                     ctx.shared_installation_id(),
-                    upload_bytes,
+                    Demand::request(upload_bytes),
                 )
                 .await?,
         );

@@ -456,7 +456,7 @@ impl Engine {
                     response,
                 });
             }
-            if status < 400 {
+            if status < 400 || (outgoing.batch && status == 424) {
                 return Ok(Attempt::Done(response));
             }
             let retry_after = retry_after_of(response.response.headers());

@@ -78,6 +78,9 @@ pub(crate) struct Outgoing {
     pub(crate) idempotent: bool,
     /// The limit keys the request falls under (`None`: no limit governs it).
     pub(crate) keys: Option<Arc<[GovernedKey]>>,
+    /// A JSON batch: its 424 (Graph's 2021 envelope for a batch with a
+    /// throttled request) is an answer to read, not a failure.
+    pub(crate) batch: bool,
 }
 
 /// The URL's path and query can be secret (`$skiptoken`): only the origin shows.
@@ -198,6 +201,7 @@ impl Engine {
             body,
             idempotent: plan.method().is_idempotent_for(args),
             keys: keys_of(plan.definition(), plan.limits(), ctx, args),
+            batch: false,
         })
     }
 }

@@ -231,6 +231,7 @@ impl Walk {
                     body: None,
                     idempotent: true,
                     keys: self.keys.clone(),
+                    batch: false,
                 });
             }
             Next::Delta(link) => {
@@ -279,6 +280,7 @@ fn continuation_request(continuation: &Continuation) -> Result<Outgoing> {
         body: None,
         idempotent: true,
         keys: None,
+        batch: false,
     })
 }
 
