@@ -87,6 +87,23 @@ pub async fn sandbox_app_token(
         .to_string()
 }
 
+/// A sandbox started with `config`, and an app-only token for it.
+pub async fn sandbox_with_token(
+    config: switchboard_microsoft365_sandbox::SandboxConfig,
+) -> (switchboard_microsoft365_sandbox::SandboxHandle, String) {
+    let sb = switchboard_microsoft365_sandbox::Sandbox::start(config)
+        .await
+        .expect("a sandbox");
+    let token = sandbox_app_token(
+        sb.base_url(),
+        sb.tenant_id(),
+        &sb.client().client_id,
+        sb.client().client_secret.expose(),
+    )
+    .await;
+    (sb, token)
+}
+
 /// Whether the engine keeps the connector's declared limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limits {

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use switchboard_core::engine::BatchCall;
 use switchboard_core::governor::Governor;
 use switchboard_core::{Arguments, ErrorKind};
-use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig};
-use switchboard_tests::{Limits, context, engine, sandbox_app_token};
+use switchboard_microsoft365_sandbox::SandboxConfig;
+use switchboard_tests::{Limits, context, engine, sandbox_with_token};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -29,14 +29,7 @@ fn list_messages(user: &str) -> BatchCall {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_five_calls_go_in_three_batches_and_come_back_in_order() {
-    let sb = Sandbox::start(SandboxConfig::new(180)).await.unwrap();
-    let token = sandbox_app_token(
-        sb.base_url(),
-        sb.tenant_id(),
-        &sb.client().client_id,
-        sb.client().client_secret.expose(),
-    )
-    .await;
+    let (sb, token) = sandbox_with_token(SandboxConfig::new(180)).await;
     let users = sb.users();
     let engine = engine(Governor::new(), Limits::Declared);
     let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);
@@ -77,14 +70,7 @@ async fn forty_five_calls_go_in_three_batches_and_come_back_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_dependency_fails_its_dependants_with_424_and_spares_the_rest() {
-    let sb = Sandbox::start(SandboxConfig::new(181)).await.unwrap();
-    let token = sandbox_app_token(
-        sb.base_url(),
-        sb.tenant_id(),
-        &sb.client().client_id,
-        sb.client().client_secret.expose(),
-    )
-    .await;
+    let (sb, token) = sandbox_with_token(SandboxConfig::new(181)).await;
     let users = sb.users();
     let engine = engine(Governor::new(), Limits::Declared);
     let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);

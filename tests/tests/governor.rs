@@ -11,25 +11,15 @@ use futures::future::join_all;
 use serde_json::Value;
 use switchboard_core::governor::Governor;
 use switchboard_core::{Arguments, Engine, ErrorKind, InstallationContext};
-use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use switchboard_microsoft365_sandbox::{SandboxConfig, SandboxHandle};
 use switchboard_store::{KeyRing, Store};
-use switchboard_tests::{Limits, context, engine, sandbox_app_token};
+use switchboard_tests::{Limits, context, engine, sandbox_with_token};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn sandbox(seed: u64, latency_ms: u64) -> (SandboxHandle, String) {
-    let sb =
-        Sandbox::start(SandboxConfig::new(seed).with_latency(Duration::from_millis(latency_ms)))
-            .await
-            .unwrap();
-    let token = sandbox_app_token(
-        sb.base_url(),
-        sb.tenant_id(),
-        &sb.client().client_id,
-        sb.client().client_secret.expose(),
-    )
-    .await;
-    (sb, token)
+    sandbox_with_token(SandboxConfig::new(seed).with_latency(Duration::from_millis(latency_ms)))
+        .await
 }
 
 fn app(sb: &SandboxHandle) -> String {

@@ -183,20 +183,24 @@ fn take_grant(now: i64, window: i64, granted: i64, asked: u64, oldest: Option<i6
 /// The advisory lock of a key: its hash, in the `swbd` lock space.
 const KEY_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 17))";
 
+/// Lock `key` for the rest of the transaction; the database's time now.
+async fn lock_key(tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<i64> {
+    use crate::postgres::storage;
+    tx.execute(KEY_LOCK_SQL, &[&key]).await.map_err(storage)?;
+    Ok(tx
+        .query_one(&format!("SELECT {}", crate::postgres::DB_NOW_MS), &[])
+        .await
+        .map_err(storage)?
+        .get(0))
+}
+
 #[async_trait]
 impl LimitStore for PostgresStore {
     async fn lease(&self, request: &LeaseRequest) -> Result<LeaseGrant> {
         use crate::postgres::storage;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(storage)?;
-        tx.execute(KEY_LOCK_SQL, &[&request.key])
-            .await
-            .map_err(storage)?;
-        let now: i64 = tx
-            .query_one(&format!("SELECT {}", crate::postgres::DB_NOW_MS), &[])
-            .await
-            .map_err(storage)?
-            .get(0);
+        let now = lock_key(&tx, &request.key).await?;
         tx.execute(
             "DELETE FROM limit_leases WHERE limit_key = $1 AND expires_at <= $2",
             &[&request.key, &now],
@@ -253,14 +257,7 @@ impl LimitStore for PostgresStore {
         use crate::postgres::storage;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(storage)?;
-        tx.execute(KEY_LOCK_SQL, &[&request.key])
-            .await
-            .map_err(storage)?;
-        let now: i64 = tx
-            .query_one(&format!("SELECT {}", crate::postgres::DB_NOW_MS), &[])
-            .await
-            .map_err(storage)?
-            .get(0);
+        let now = lock_key(&tx, &request.key).await?;
         let window = duration_millis(request.window);
         tx.execute(
             "DELETE FROM limit_blocks WHERE limit_key = $1 AND taken_at <= $2",
