@@ -114,6 +114,19 @@ CREATE TABLE limit_holds (
     },
 ];
 
+/// The record columns, in [`crate::row::RecordRow`] order.
+pub(crate) const RECORD_COLUMNS: &str = "id, account, connector_id, connector_version, variant, cloud, tenant_id, tenant_key, settings, client, status, last_error, created_at, updated_at, version";
+
+/// The secret columns, in [`crate::row::SecretRow`] order, then the version.
+pub(crate) const SECRET_COLUMNS: &str = "client_secret, access_token, access_token_expires_at, refresh_token, token_tenant_id, granted_scopes, continuations, secrets_updated_at, secrets_version";
+
+/// Rows holding at least one encrypted value (SQL valid in both databases).
+pub(crate) const HOLDS_ENCRYPTED: &str = "(client_secret IS NOT NULL OR access_token IS NOT NULL OR refresh_token IS NOT NULL OR continuations <> '{}')";
+
+/// The columns [`crate::row::for_each_secret`] reads, in its order.
+pub(crate) const ENCRYPTED_COLUMNS: &str =
+    "id, client_secret, access_token, refresh_token, continuations";
+
 #[cfg(test)]
 mod tests {
     use super::MIGRATIONS;
@@ -128,16 +141,3 @@ mod tests {
         assert!(MIGRATIONS.iter().any(|m| m.version == 4));
     }
 }
-
-/// The record columns, in [`crate::row::RecordRow`] order.
-pub(crate) const RECORD_COLUMNS: &str = "id, account, connector_id, connector_version, variant, cloud, tenant_id, tenant_key, settings, client, status, last_error, created_at, updated_at, version";
-
-/// The secret columns, in [`crate::row::SecretRow`] order, then the version.
-pub(crate) const SECRET_COLUMNS: &str = "client_secret, access_token, access_token_expires_at, refresh_token, token_tenant_id, granted_scopes, continuations, secrets_updated_at, secrets_version";
-
-/// Rows holding at least one encrypted value (SQL valid in both databases).
-pub(crate) const HOLDS_ENCRYPTED: &str = "(client_secret IS NOT NULL OR access_token IS NOT NULL OR refresh_token IS NOT NULL OR continuations <> '{}')";
-
-/// The columns [`crate::row::for_each_secret`] reads, in its order.
-pub(crate) const ENCRYPTED_COLUMNS: &str =
-    "id, client_secret, access_token, refresh_token, continuations";
