@@ -10,7 +10,9 @@
 #   postgres TLS the tests named `postgres_tls_*`: the store and the CLI
 #                over TLS with the test CA; needs SWITCHBOARD_TEST_DATABASE_TLS_URL
 #                (set by the same script)
-#   doc tests    the examples in doc comments (nextest does not run them)
+#   doc tests    the examples in doc comments (nextest does not run them),
+#                the README's library example among them
+#   examples     every program in examples/, against the sandbox
 #   conformance  Microsoft's own Python clients (msal, msgraph-sdk) against
 #                the sandbox (scripts/conformance.sh); needs python3 and PyPI
 #
@@ -107,6 +109,8 @@ else
 fi
 
 stage "doc tests" cargo test --workspace --doc
+
+stage "examples" bash scripts/examples.sh
 
 stage "conformance (msal, msgraph-sdk)" bash scripts/conformance.sh
 

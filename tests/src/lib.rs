@@ -139,11 +139,10 @@ pub fn engine(governor: Governor, limits: Limits) -> Engine {
         .expect("an engine")
 }
 
-/// An application installation's context whose Graph and login are at
+/// A new application installation's context whose Graph and login are at
 /// `base_url` (a loopback stand-in), with a fixed token.
 pub fn context(
     engine: &Engine,
-    installation: &str,
     base_url: &str,
     tenant_id: &str,
     token: &str,
@@ -159,7 +158,7 @@ pub fn context(
     };
     engine
         .installation(
-            installation,
+            switchboard_core::InstallationId::new_random(),
             "microsoft365",
             "application",
             settings,

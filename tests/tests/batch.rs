@@ -32,7 +32,7 @@ async fn forty_five_calls_go_in_three_batches_and_come_back_in_order() {
     let (sb, token) = sandbox_with_token(SandboxConfig::new(180)).await;
     let users = sb.users();
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
     let calls: Vec<BatchCall> = (0..45)
         .map(|i| {
             if i % 3 == 0 {
@@ -73,7 +73,7 @@ async fn a_failed_dependency_fails_its_dependants_with_424_and_spares_the_rest()
     let (sb, token) = sandbox_with_token(SandboxConfig::new(181)).await;
     let users = sb.users();
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
     let missing = "00000000-0000-0000-0000-000000000000";
     let calls = vec![
         get_user(missing),
@@ -157,7 +157,7 @@ async fn a_throttled_item_is_sent_again_alone(batch_status: u16) {
     ])
     .await;
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", &server.uri(), "contoso.example", "t");
+    let ctx = context(&engine, &server.uri(), "contoso.example", "t");
     let started = std::time::Instant::now();
     let results = engine
         .batch(
@@ -203,7 +203,7 @@ async fn a_post_item_answered_500_is_outcome_unknown_and_never_resent() {
     ]})), (200, json!({"responses": [ok("1")]}))])
     .await;
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", &server.uri(), "contoso.example", "t");
+    let ctx = context(&engine, &server.uri(), "contoso.example", "t");
     let draft = BatchCall::new(
         "mail.create_draft",
         Arguments::new().set("user_id", ADELE).set("subject", "hi"),
@@ -241,7 +241,7 @@ async fn malformed_answers_fail_each_call_in_words_and_nothing_panics() {
     ] {
         let server = batch_server(vec![(200, body.clone())]).await;
         let engine = engine(Governor::new(), Limits::Declared);
-        let ctx = context(&engine, "inst-1", &server.uri(), "contoso.example", "t");
+        let ctx = context(&engine, &server.uri(), "contoso.example", "t");
         let draft = BatchCall::new("mail.create_draft", Arguments::new().set("user_id", ADELE));
         let results = engine
             .batch(&ctx, vec![get_user(ADELE), draft])
@@ -269,7 +269,7 @@ async fn a_huge_retry_after_on_an_item_fails_it_fast_as_throttled() {
     )])
     .await;
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", &server.uri(), "contoso.example", "t");
+    let ctx = context(&engine, &server.uri(), "contoso.example", "t");
     let results = engine
         .batch(&ctx, vec![list_messages(ADELE), get_user(ADELE)])
         .await
@@ -288,7 +288,7 @@ async fn a_huge_retry_after_on_an_item_fails_it_fast_as_throttled() {
 async fn bad_batches_are_refused_before_anything_is_sent() {
     let server = MockServer::start().await;
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", &server.uri(), "contoso.example", "t");
+    let ctx = context(&engine, &server.uri(), "contoso.example", "t");
     assert_eq!(
         engine.batch(&ctx, vec![]).await.unwrap_err().kind(),
         ErrorKind::InvalidArgument

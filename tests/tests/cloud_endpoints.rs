@@ -9,13 +9,14 @@
 mod lifecycle_support;
 
 use std::sync::Arc;
+use switchboard_core::InstallationId;
 
 use lifecycle_support::*;
 use serde_json::{Value, json};
 use switchboard_core::connector::Settings;
 use switchboard_core::credential::{AccessToken, StaticCredential};
-use switchboard_core::install::InstallationStatus;
 use switchboard_core::{Arguments, ErrorKind};
+use switchboard_installations::install::InstallationStatus;
 use url::Url;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -47,7 +48,7 @@ fn engine_installation_in_china_uses_chinas_graph_host() {
     for variant in ["delegated", "application"] {
         let ctx = engine
             .installation(
-                "inst-cn",
+                InstallationId::new_random(),
                 "microsoft365",
                 variant,
                 settings(json!({"cloud": "china", "tenant_id": TENANT})),
@@ -68,7 +69,7 @@ fn engine_installation_in_china_uses_chinas_graph_host() {
     ] {
         let ctx = engine
             .installation(
-                "inst",
+                InstallationId::new_random(),
                 "microsoft365",
                 "application",
                 settings(json!({"cloud": cloud})),
@@ -103,7 +104,7 @@ async fn engine_installation_in_a_custom_cloud_calls_its_graph_server() {
         }
         let ctx = engine
             .installation(
-                "inst-custom",
+                InstallationId::new_random(),
                 "microsoft365",
                 "application",
                 settings(value),
@@ -130,7 +131,7 @@ fn engine_installation_refuses_a_cloud_it_cannot_place() {
     let field = |value: Value| {
         engine
             .installation(
-                "i",
+                InstallationId::new_random(),
                 "microsoft365",
                 "application",
                 settings(value),
@@ -217,9 +218,13 @@ async fn lifecycle_contexts_in_china_use_chinas_hosts() {
     for variant in ["delegated", "application"] {
         let started = svc
             .install(
-                switchboard_core::lifecycle::InstallRequest::new("acct", "microsoft365", variant)
-                    .cloud("china")
-                    .setting("tenant_id", TENANT),
+                switchboard_installations::lifecycle::InstallRequest::new(
+                    "acct",
+                    "microsoft365",
+                    variant,
+                )
+                .cloud("china")
+                .setting("tenant_id", TENANT),
             )
             .await
             .unwrap();

@@ -45,7 +45,7 @@ async fn one_engine_keeps_four_in_flight_per_mailbox_and_the_sandbox_refuses_not
     let users = sb.users();
     let (a, b) = (users[0].id.clone(), users[1].id.clone());
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
     let (ra, rb) = tokio::join!(calls(&engine, &ctx, &a, 30), calls(&engine, &ctx, &b, 30));
     assert!(
         ra.iter().chain(&rb).all(|r| r.is_ok()),
@@ -80,7 +80,7 @@ async fn without_declared_limits_the_same_calls_meet_mailbox_concurrency_429s() 
     let (sb, token) = sandbox(171, 40).await;
     let a = sb.users()[0].id.clone();
     let engine = engine(Governor::new(), Limits::Removed);
-    let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
     let _ = calls(&engine, &ctx, &a, 30).await;
     let stats = sb.limit_stats();
     assert!(stats.throttled.concurrency > 0, "{stats:?}");
@@ -93,7 +93,7 @@ async fn a_cancelled_waiting_call_sends_nothing() {
     let (sb, token) = sandbox(172, 0).await;
     let a = sb.users()[0].id.clone();
     let engine = engine(Governor::new(), Limits::Declared);
-    let ctx = context(&engine, "inst-1", sb.base_url(), sb.tenant_id(), &token);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
     sb.hold_requests(Duration::from_secs(30));
     let held: Vec<_> = (0..4)
         .map(|_| {
@@ -250,7 +250,7 @@ async fn a_killed_processs_slots_come_back_when_its_lease_runs_out() {
         store.governor("survivor", Duration::from_secs(2)).await,
         Limits::Declared,
     );
-    let ctx = context(&survivor, "inst-2", sb.base_url(), sb.tenant_id(), &token);
+    let ctx = context(&survivor, sb.base_url(), sb.tenant_id(), &token);
     let results = calls(&survivor, &ctx, &a, 4).await;
     let waited = killed_at.elapsed();
     assert!(results.iter().all(|r| r.is_ok()));
@@ -300,8 +300,8 @@ async fn a_429_on_one_node_holds_the_key_for_the_other_until_retry_after_passes(
         store.governor("b", Duration::from_secs(10)).await,
         Limits::Declared,
     );
-    let ctx_a = context(&node_a, "inst-a", &server.uri(), "contoso.example", "t");
-    let ctx_b = context(&node_b, "inst-b", &server.uri(), "contoso.example", "t");
+    let ctx_a = context(&node_a, &server.uri(), "contoso.example", "t");
+    let ctx_b = context(&node_b, &server.uri(), "contoso.example", "t");
     let started = Instant::now();
     let first = tokio::spawn({
         let (e, c) = (node_a.clone(), ctx_a.clone());
@@ -333,7 +333,7 @@ async fn a_huge_retry_after_holds_the_key_no_longer_than_the_cap() {
         store.governor("a", Duration::from_secs(10)).await,
         Limits::Declared,
     );
-    let ctx = context(&node, "inst-a", &server.uri(), "contoso.example", "t");
+    let ctx = context(&node, &server.uri(), "contoso.example", "t");
     let err = node
         .call(&ctx, "mail.list_messages", list(ADELE))
         .await

@@ -8,13 +8,14 @@ mod lifecycle_support;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use switchboard_core::InstallationId;
 
 use lifecycle_support::*;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard_core::credential::AccessToken;
-use switchboard_core::install::InstallationStatus;
 use switchboard_core::{Arguments, ErrorKind};
+use switchboard_installations::install::InstallationStatus;
 use wiremock::matchers::{header, method, path, query_param as q};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -398,7 +399,7 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
             .to_string()
             .contains("uninstalled is final")
     );
-    let err = svc.get(uuid::Uuid::new_v4()).await.unwrap_err();
+    let err = svc.get(InstallationId::new_random()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
     // bad input names the field
@@ -412,7 +413,11 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
             "colour",
         ),
         (
-            switchboard_core::lifecycle::InstallRequest::new("a", "microsoft365", "delegated"),
+            switchboard_installations::lifecycle::InstallRequest::new(
+                "a",
+                "microsoft365",
+                "delegated",
+            ),
             "tenant_id",
         ),
         (request(&server, "a", "delegated").cloud("mars"), "cloud"),
@@ -657,7 +662,7 @@ async fn uninstall_erases_secrets_in_the_sqlite_file() {
         .unwrap();
     let id = started.installation.id;
     let file = stores.sqlite_path.clone().unwrap();
-    let columns = |id: uuid::Uuid| {
+    let columns = |id: InstallationId| {
         let conn = rusqlite::Connection::open(&file).unwrap();
         conn.query_row(
             "SELECT client_secret, access_token, refresh_token, continuations FROM installations WHERE id = ?1",

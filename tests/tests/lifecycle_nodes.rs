@@ -103,7 +103,7 @@ async fn two_engines_two_hundred_calls_one_token_request(stores: Stores) {
     for svc in [&node_a, &node_b] {
         assert_eq!(
             svc.get(id).await.unwrap().status,
-            switchboard_core::install::InstallationStatus::Active
+            switchboard_installations::install::InstallationStatus::Active
         );
     }
 }

@@ -73,6 +73,7 @@ mod faults;
 mod graph;
 mod html_text;
 mod identity;
+mod installing;
 mod limits;
 mod mail;
 mod odata;

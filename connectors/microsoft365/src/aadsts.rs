@@ -10,8 +10,8 @@
 //! [`RemoteDetails`](switchboard_core::error::RemoteDetails) for support.
 //!
 //! ```
-//! use switchboard_core::auth::client::TokenEndpointError;
-//! use switchboard_core::auth::response::TokenErrorBody;
+//! use switchboard_oauth::client::TokenEndpointError;
+//! use switchboard_oauth::response::TokenErrorBody;
 //! use switchboard_core::ErrorKind;
 //! use switchboard_microsoft365::aadsts::map_token_error;
 //!
@@ -23,9 +23,9 @@
 //! assert!(err.to_string().contains("Value"));
 //! ```
 
-use switchboard_core::auth::client::TokenEndpointError;
-use switchboard_core::auth::response::TokenErrorBody;
 use switchboard_core::{Error, ErrorKind};
+use switchboard_oauth::client::TokenEndpointError;
+use switchboard_oauth::response::TokenErrorBody;
 
 /// What a known AADSTS code means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

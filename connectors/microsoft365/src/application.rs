@@ -15,8 +15,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use switchboard_core::auth::context::AuthContext;
-//! use switchboard_core::auth::store::MemoryTokenStore;
+//! use switchboard_oauth::context::AuthContext;
+//! use switchboard_oauth::store::MemoryTokenStore;
 //! use switchboard_microsoft365::application::ApplicationAuth;
 //! use switchboard_microsoft365::cloud::Cloud;
 //! use switchboard_microsoft365::identity::MicrosoftApp;
@@ -26,7 +26,7 @@
 //! let app = MicrosoftApp::new("app-id")
 //!     .with_client_secret("secret")
 //!     .with_redirect_uri("https://platform.example.com/consent")?;
-//! let auth = ApplicationAuth::new(ctx, app, "inst-1", Cloud::Global, "contoso.onmicrosoft.com")?;
+//! let auth = ApplicationAuth::new(ctx, app, switchboard_core::InstallationId::from_u128(1), Cloud::Global, "contoso.onmicrosoft.com")?;
 //! let start = auth.admin_consent_url()?;
 //! # let _ = start; Ok(()) }
 //! ```
@@ -34,16 +34,17 @@
 use std::sync::Arc;
 
 use oauth2::TokenUrl;
-use switchboard_core::auth::callback::CallbackParams;
-use switchboard_core::auth::client::OAuthClient;
-use switchboard_core::auth::code_flow::AuthorizationStart;
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
-use switchboard_core::auth::provider::standard_callback_error;
-use switchboard_core::auth::state::StatePurpose;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_core::error::RemoteDetails;
 use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::client::OAuthClient;
+use switchboard_oauth::code_flow::AuthorizationStart;
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_oauth::provider::standard_callback_error;
+use switchboard_oauth::state::StatePurpose;
 
 use crate::cloud::Cloud;
 use crate::identity::{MicrosoftApp, MicrosoftProvider};
@@ -54,7 +55,7 @@ use crate::tenant::TenantId;
 pub struct ApplicationAuth {
     ctx: AuthContext,
     app: MicrosoftApp,
-    installation_id: String,
+    installation_id: InstallationId,
     cloud: Cloud,
     tenant: TenantId,
     client: OAuthClient,
@@ -66,7 +67,7 @@ pub struct ApplicationAuth {
 #[non_exhaustive]
 pub struct AdminConsent {
     /// The installation.
-    pub installation_id: String,
+    pub installation_id: InstallationId,
     /// The tenant that granted consent.
     pub tenant_id: String,
 }
@@ -78,7 +79,7 @@ impl ApplicationAuth {
     pub fn new(
         ctx: AuthContext,
         app: MicrosoftApp,
-        installation_id: impl Into<String>,
+        installation_id: InstallationId,
         cloud: Cloud,
         tenant_id: &str,
     ) -> Result<Self> {
@@ -103,7 +104,7 @@ impl ApplicationAuth {
         Ok(ApplicationAuth {
             ctx,
             app,
-            installation_id: installation_id.into(),
+            installation_id,
             cloud,
             tenant,
             client,
@@ -120,7 +121,7 @@ impl ApplicationAuth {
         let state =
             self.ctx
                 .states
-                .issue(&self.installation_id, StatePurpose::AdminConsent, None)?;
+                .issue(self.installation_id, StatePurpose::AdminConsent, None)?;
         let mut url = self.cloud.admin_consent_url(&self.tenant)?;
         url.query_pairs_mut()
             .append_pair("client_id", self.app.client_id())
@@ -142,7 +143,7 @@ impl ApplicationAuth {
             .with_field("state")
         })?;
         self.ctx.states.take(
-            &self.installation_id,
+            self.installation_id,
             StatePurpose::AdminConsent,
             state.secret(),
         )?;
@@ -193,12 +194,12 @@ impl ApplicationAuth {
             ));
         }
         // The callback is not proof: a token for the tenant is.
-        self.ctx.cache.forget_installation(&self.installation_id);
+        self.ctx.cache.forget_installation(self.installation_id);
         self.credential()
-            .token(&TokenRequest::new(self.installation_id.clone(), Vec::new()))
+            .token(&TokenRequest::new(self.installation_id, Vec::new()))
             .await?;
         Ok(AdminConsent {
-            installation_id: self.installation_id.clone(),
+            installation_id: self.installation_id,
             tenant_id: reported,
         })
     }
@@ -209,7 +210,7 @@ impl ApplicationAuth {
             self.ctx.clone(),
             self.client.clone(),
             InstallationIdentity::new(
-                self.installation_id.clone(),
+                self.installation_id,
                 self.cloud.authority(),
                 self.tenant.as_str(),
             ),

@@ -16,8 +16,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use switchboard_core::auth::context::AuthContext;
-//! use switchboard_core::auth::store::MemoryTokenStore;
+//! use switchboard_oauth::context::AuthContext;
+//! use switchboard_oauth::store::MemoryTokenStore;
 //! use switchboard_microsoft365::cloud::Cloud;
 //! use switchboard_microsoft365::delegated::DelegatedAuth;
 //! use switchboard_microsoft365::identity::MicrosoftApp;
@@ -27,7 +27,7 @@
 //! let app = MicrosoftApp::new("app-id")
 //!     .with_client_secret("secret")
 //!     .with_redirect_uri("https://platform.example.com/callback")?;
-//! let auth = DelegatedAuth::new(ctx, app, "inst-1", Cloud::Global, "contoso.onmicrosoft.com")?;
+//! let auth = DelegatedAuth::new(ctx, app, switchboard_core::InstallationId::from_u128(1), Cloud::Global, "contoso.onmicrosoft.com")?;
 //! let start = auth.begin(&["User.Read".into(), "Mail.Read".into()])?;
 //! // ... redirect the browser to start.url(), receive the callback ...
 //! let done = auth.complete(callback_query).await?;
@@ -37,12 +37,13 @@
 use std::sync::Arc;
 
 use oauth2::{AuthUrl, TokenUrl};
-use switchboard_core::auth::callback::CallbackParams;
-use switchboard_core::auth::client::OAuthClient;
-use switchboard_core::auth::code_flow::{AuthorizationCodeFlow, AuthorizationStart, Authorized};
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_core::InstallationId;
 use switchboard_core::{Error, Result};
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::client::OAuthClient;
+use switchboard_oauth::code_flow::{AuthorizationCodeFlow, AuthorizationStart, Authorized};
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 
 use crate::cloud::Cloud;
 use crate::identity::{MicrosoftApp, MicrosoftProvider};
@@ -52,7 +53,7 @@ use crate::tenant::TenantId;
 #[derive(Debug)]
 pub struct DelegatedAuth {
     ctx: AuthContext,
-    installation_id: String,
+    installation_id: InstallationId,
     cloud: Cloud,
     tenant: TenantId,
     client: OAuthClient,
@@ -66,7 +67,7 @@ impl DelegatedAuth {
     pub fn new(
         ctx: AuthContext,
         app: MicrosoftApp,
-        installation_id: impl Into<String>,
+        installation_id: InstallationId,
         cloud: Cloud,
         tenant_id: &str,
     ) -> Result<Self> {
@@ -88,7 +89,7 @@ impl DelegatedAuth {
         let provider = Arc::new(MicrosoftProvider::delegated(cloud.clone(), tenant.clone()));
         Ok(DelegatedAuth {
             ctx,
-            installation_id: installation_id.into(),
+            installation_id,
             cloud,
             tenant,
             client,
@@ -102,11 +103,11 @@ impl DelegatedAuth {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use switchboard_core::auth::{context::AuthContext, store::MemoryTokenStore};
+    /// # use switchboard_oauth::{context::AuthContext, store::MemoryTokenStore};
     /// # use switchboard_microsoft365::{cloud::Cloud, delegated::DelegatedAuth, identity::MicrosoftApp};
     /// # let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
     /// # let app = MicrosoftApp::new("app").with_redirect_uri("https://p.example.com/cb").unwrap();
-    /// let auth = DelegatedAuth::new(ctx, app, "inst-1", Cloud::UsGovernment, "common").unwrap();
+    /// let auth = DelegatedAuth::new(ctx, app, switchboard_core::InstallationId::from_u128(1), Cloud::UsGovernment, "common").unwrap();
     /// assert_eq!(
     ///     auth.consent_scopes(&["User.Read".into()]),
     ///     vec!["https://graph.microsoft.us/User.Read", "offline_access", "openid"],
@@ -131,14 +132,14 @@ impl DelegatedAuth {
     /// Start the sign-in for the permissions of the enabled methods.
     pub fn begin(&self, permissions: &[String]) -> Result<AuthorizationStart> {
         let scopes = self.consent_scopes(permissions);
-        self.flow.begin(&self.installation_id, &scopes, &[])
+        self.flow.begin(self.installation_id, &scopes, &[])
     }
 
     /// Finish the sign-in with the callback's query string.
     pub async fn complete(&self, callback_query: &str) -> Result<Authorized> {
         let params = CallbackParams::parse(callback_query)?;
         self.flow
-            .complete(&self.installation_id, params, self.provider.as_ref())
+            .complete(self.installation_id, params, self.provider.as_ref())
             .await
     }
 
@@ -148,7 +149,7 @@ impl DelegatedAuth {
             self.ctx.clone(),
             self.client.clone(),
             InstallationIdentity::new(
-                self.installation_id.clone(),
+                self.installation_id,
                 self.cloud.authority(),
                 self.tenant.as_str(),
             ),

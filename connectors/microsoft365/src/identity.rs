@@ -17,11 +17,11 @@
 //! ```
 
 use oauth2::{ClientId, ClientSecret, RedirectUrl};
-use switchboard_core::auth::callback::CallbackParams;
-use switchboard_core::auth::client::TokenEndpointError;
-use switchboard_core::auth::provider::{Provider, standard_callback_error};
-use switchboard_core::auth::response::TokenSet;
 use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::client::TokenEndpointError;
+use switchboard_oauth::provider::{Provider, standard_callback_error};
+use switchboard_oauth::response::TokenSet;
 
 use crate::cloud::Cloud;
 use crate::tenant::TenantId;

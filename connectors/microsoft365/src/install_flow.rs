@@ -1,5 +1,5 @@
 //! Microsoft 365's install flow for the lifecycle service
-//! ([`switchboard_core::lifecycle::Installations`]).
+//! ([`switchboard_installations::lifecycle::Installations`]).
 //!
 //! - **check**: the variant is `delegated` or `application`; the tenant is
 //!   required and checked for the variant ([`TenantId`]); the cloud is one
@@ -21,8 +21,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use switchboard_core::install::Installation;
-//! use switchboard_core::lifecycle::flow::InstallFlow;
+//! use switchboard_installations::install::Installation;
+//! use switchboard_installations::lifecycle::flow::InstallFlow;
 //! use switchboard_microsoft365::install_flow::Microsoft365Flow;
 //!
 //! let flow = Microsoft365Flow::new();
@@ -47,9 +47,11 @@ use serde_json::Value;
 use switchboard_core::connector::Settings;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::definition::{HttpMethod, ParameterLocation};
-use switchboard_core::install::Installation;
-use switchboard_core::lifecycle::flow::{Completed, ConnectionTest, FlowContext, InstallFlow};
 use switchboard_core::{Arguments, Error, ErrorKind, Result};
+use switchboard_installations::install::Installation;
+use switchboard_installations::lifecycle::flow::{
+    Completed, ConnectionTest, FlowContext, InstallFlow,
+};
 use url::Url;
 
 use crate::application::ApplicationAuth;
@@ -141,7 +143,7 @@ fn variant_auth(ctx: &FlowContext, inst: &Installation) -> Result<Variant> {
     let cloud = cloud_of(inst)?;
     let tenant = tenant_of(inst)?;
     let app = app_of(ctx)?;
-    let id = inst.id.to_string();
+    let id = inst.id;
     match inst.variant.as_str() {
         "delegated" => Ok(Variant::Delegated(Box::new(DelegatedAuth::new(
             ctx.auth.clone(),

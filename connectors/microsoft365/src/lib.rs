@@ -110,6 +110,23 @@ impl Connector for Microsoft365 {
     }
 }
 
+/// The Microsoft 365 connector with its install flow (delegated and
+/// application variants), to register with a switchboard once.
+///
+/// ```
+/// let connector = switchboard_microsoft365::connector().unwrap();
+/// assert_eq!(connector.id(), "microsoft365");
+/// assert!(connector.flow().is_some());
+/// ```
+pub fn connector() -> Result<switchboard_installations::installable::InstallableConnector> {
+    Ok(
+        switchboard_installations::installable::InstallableConnector::new(
+            Arc::new(Microsoft365::new()?),
+            Arc::new(install_flow::Microsoft365Flow::new()),
+        ),
+    )
+}
+
 /// Add the Microsoft 365 connector to a registry.
 pub fn register(registry: &mut Registry) -> Result<()> {
     registry.register(Arc::new(Microsoft365::new()?))

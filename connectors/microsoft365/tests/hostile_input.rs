@@ -13,9 +13,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value, json};
-use switchboard_core::auth::client::TokenEndpointError;
-use switchboard_core::auth::provider::Provider;
-use switchboard_core::auth::response::{TokenErrorBody, TokenSet};
 use switchboard_core::untrusted_text::is_unsafe_char;
 use switchboard_core::{Error, ErrorKind};
 use switchboard_hostile::{check, config, json as hostile_json, mutate, text};
@@ -24,6 +21,9 @@ use switchboard_microsoft365::cloud::Cloud;
 use switchboard_microsoft365::identity::MicrosoftProvider;
 use switchboard_microsoft365::tenant::TenantId;
 use switchboard_microsoft365::token_tenant::token_tenant;
+use switchboard_oauth::client::TokenEndpointError;
+use switchboard_oauth::provider::Provider;
+use switchboard_oauth::response::{TokenErrorBody, TokenSet};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 

@@ -7,11 +7,14 @@ mod identity_support;
 use identity_support::*;
 use serde_json::json;
 use switchboard_core::ErrorKind;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_microsoft365::application::ApplicationAuth;
 use switchboard_microsoft365::delegated::DelegatedAuth;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 /// (code, OAuth `error` Microsoft sends with it, expected kind, words the message must contain)
 const CASES: &[(u64, &str, ErrorKind, &str)] = &[
@@ -140,10 +143,10 @@ async fn each_aadsts_code_maps_to_a_typed_actionable_error() {
             .await;
         let clock = clock();
         let auth =
-            ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+            ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
         let err = auth
             .credential()
-            .token(&TokenRequest::new("inst-1", vec![]))
+            .token(&TokenRequest::new(INST_1, vec![]))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), kind, "AADSTS{code}");
@@ -200,10 +203,10 @@ async fn the_mapping_follows_error_codes_and_error_never_the_description() {
             .await;
         let clock = clock();
         let auth =
-            ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+            ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
         let err = auth
             .credential()
-            .token(&TokenRequest::new("inst-1", vec![]))
+            .token(&TokenRequest::new(INST_1, vec![]))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), kind, "{body}");
@@ -243,14 +246,13 @@ async fn an_expired_grant_needs_reauth_and_starts_the_quiet_period() {
         .mount(&server)
         .await;
     let clock = clock();
-    let auth =
-        DelegatedAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+    let auth = DelegatedAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
     let state = query(auth.begin(&["User.Read".into()]).unwrap().url())["state"].clone();
     auth.complete(&format!("code=c&state={state}"))
         .await
         .unwrap();
     let cred = auth.credential();
-    let request = TokenRequest::new("inst-1", vec!["User.Read".into()]);
+    let request = TokenRequest::new(INST_1, vec!["User.Read".into()]);
     let err = cred.token(&request).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NeedsReauth);
     clock.advance(std::time::Duration::from_secs(30));

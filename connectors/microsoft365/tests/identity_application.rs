@@ -5,11 +5,14 @@ mod identity_support;
 
 use identity_support::*;
 use switchboard_core::ErrorKind;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_microsoft365::application::ApplicationAuth;
 use switchboard_microsoft365::cloud::Cloud;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 fn token_path() -> String {
     format!("/{TENANT}/oauth2/v2.0/token")
@@ -29,13 +32,13 @@ async fn client_credentials_ask_for_the_clouds_default_scope_on_the_tenant() {
         .await;
     let clock = clock();
     let auth =
-        ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+        ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
     let cred = auth.credential();
     // The method's permissions do not change the scope: `.default` always.
-    let request = TokenRequest::new("inst-1", vec!["User.Read.All".into()]);
+    let request = TokenRequest::new(INST_1, vec!["User.Read.All".into()]);
     let first = cred.token(&request).await.unwrap();
     let second = cred
-        .token(&TokenRequest::new("inst-1", vec!["Mail.Read".into()]))
+        .token(&TokenRequest::new(INST_1, vec!["Mail.Read".into()]))
         .await
         .unwrap();
     assert!(first.same_secret(&second), "served from the cache");
@@ -52,14 +55,8 @@ async fn client_credentials_ask_for_the_clouds_default_scope_on_the_tenant() {
 #[test]
 fn the_admin_consent_url_names_tenant_client_scope_redirect_and_state() {
     let clock = clock();
-    let auth = ApplicationAuth::new(
-        context(&clock),
-        app(),
-        "inst-1",
-        Cloud::UsGovernment,
-        TENANT,
-    )
-    .unwrap();
+    let auth =
+        ApplicationAuth::new(context(&clock), app(), INST_1, Cloud::UsGovernment, TENANT).unwrap();
     let url = auth.admin_consent_url().unwrap().into_url();
     assert_eq!(url.host_str(), Some("login.microsoftonline.us"));
     assert_eq!(url.path(), format!("/{TENANT}/v2.0/adminconsent"));
@@ -82,13 +79,13 @@ fn the_application_variant_refuses_shared_tenants_and_malformed_ids() {
         "?x",
     ] {
         let err =
-            ApplicationAuth::new(context(&clock), app(), "inst-1", Cloud::Global, bad).unwrap_err();
+            ApplicationAuth::new(context(&clock), app(), INST_1, Cloud::Global, bad).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         assert_eq!(err.field(), Some("tenant_id"), "{bad}");
     }
     let no_secret = switchboard_microsoft365::identity::MicrosoftApp::new(CLIENT_ID);
-    let err =
-        ApplicationAuth::new(context(&clock), no_secret, "i", Cloud::Global, TENANT).unwrap_err();
+    let err = ApplicationAuth::new(context(&clock), no_secret, INST_1, Cloud::Global, TENANT)
+        .unwrap_err();
     assert_eq!(err.field(), Some("client_secret"));
 }
 
@@ -104,7 +101,7 @@ async fn a_granted_consent_is_proven_by_one_token_request() {
         .await;
     let clock = clock();
     let auth =
-        ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+        ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
     let state = query(auth.admin_consent_url().unwrap().url())["state"].clone();
     let upper = TENANT.to_uppercase();
     let done = auth
@@ -121,7 +118,7 @@ async fn a_callback_for_another_tenant_or_with_an_error_is_refused_without_a_tok
     catch_all(&server).await;
     let clock = clock();
     let auth =
-        ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+        ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
 
     let state = query(auth.admin_consent_url().unwrap().url())["state"].clone();
     let err = auth
@@ -181,7 +178,7 @@ async fn a_forged_success_callback_fails_on_the_token_request() {
         .await;
     let clock = clock();
     let auth =
-        ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+        ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
     let state = query(auth.admin_consent_url().unwrap().url())["state"].clone();
     let err = auth
         .complete_admin_consent(&format!("admin_consent=True&tenant={TENANT}&state={state}"))

@@ -8,11 +8,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use identity_support::*;
 use sha2::{Digest, Sha256};
 use switchboard_core::ErrorKind;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_microsoft365::cloud::Cloud;
 use switchboard_microsoft365::delegated::DelegatedAuth;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 #[test]
 fn the_authorize_url_asks_for_the_enabled_methods_on_the_clouds_graph_host() {
@@ -20,7 +23,7 @@ fn the_authorize_url_asks_for_the_enabled_methods_on_the_clouds_graph_host() {
     let auth = DelegatedAuth::new(
         context(&clock),
         app(),
-        "inst-1",
+        INST_1,
         Cloud::UsGovernmentDod,
         TENANT,
     )
@@ -41,7 +44,9 @@ fn the_authorize_url_asks_for_the_enabled_methods_on_the_clouds_graph_host() {
     );
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["code_challenge"].len(), 43);
-    assert!(URL_SAFE_NO_PAD.decode(&q["state"]).unwrap().len() >= 16);
+    let (id, random) = q["state"].split_once('.').unwrap();
+    assert_eq!(id, INST_1.as_uuid().simple().to_string());
+    assert!(URL_SAFE_NO_PAD.decode(random).unwrap().len() >= 16);
 }
 
 #[test]
@@ -49,7 +54,7 @@ fn the_delegated_variant_accepts_shared_tenants_but_not_malformed_ids() {
     let clock = clock();
     for ok in ["organizations", "common", "contoso.onmicrosoft.com", TENANT] {
         assert!(
-            DelegatedAuth::new(context(&clock), app(), "i", Cloud::Global, ok).is_ok(),
+            DelegatedAuth::new(context(&clock), app(), INST_1, Cloud::Global, ok).is_ok(),
             "{ok}"
         );
     }
@@ -62,7 +67,8 @@ fn the_delegated_variant_accepts_shared_tenants_but_not_malformed_ids() {
         "contoso.com?a=b",
         "%2F",
     ] {
-        let err = DelegatedAuth::new(context(&clock), app(), "i", Cloud::Global, bad).unwrap_err();
+        let err =
+            DelegatedAuth::new(context(&clock), app(), INST_1, Cloud::Global, bad).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         assert_eq!(err.field(), Some("tenant_id"), "{bad}");
     }
@@ -101,7 +107,7 @@ async fn sign_in_then_refresh_with_rotation() {
     let clock = clock();
     let ctx = context(&clock);
     let store = ctx.store.clone();
-    let auth = DelegatedAuth::new(ctx, app(), "inst-1", cloud(&server), TENANT).unwrap();
+    let auth = DelegatedAuth::new(ctx, app(), INST_1, cloud(&server), TENANT).unwrap();
     let start = auth.begin(&["User.Read".into()]).unwrap();
     let q = query(start.url());
     let done = auth
@@ -115,13 +121,13 @@ async fn sign_in_then_refresh_with_rotation() {
 
     let token = auth
         .credential()
-        .token(&TokenRequest::new("inst-1", vec!["Mail.Read".into()]))
+        .token(&TokenRequest::new(INST_1, vec!["Mail.Read".into()]))
         .await
         .unwrap();
     assert_eq!(token.secret(), jwt(TENANT, "r1"));
     assert_eq!(
         store
-            .load("inst-1")
+            .load(INST_1)
             .await
             .unwrap()
             .unwrap()
@@ -152,8 +158,7 @@ async fn callback_errors_become_typed_errors_without_a_token_request() {
     let server = MockServer::start().await;
     catch_all(&server).await;
     let clock = clock();
-    let auth =
-        DelegatedAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+    let auth = DelegatedAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
     for (code, kind) in [
         ("access_denied", ErrorKind::Consent),
         ("consent_required", ErrorKind::Consent),

@@ -14,17 +14,21 @@ use common::{GUEST_UPN, GUEST_UPN_IN_PATH};
 use futures::future::join_all;
 use oauth2::RefreshToken;
 use serde_json::{Value, json};
-use switchboard_core::auth::clock::ManualClock;
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::store::{MemoryTokenStore, StoredTokens};
+use switchboard_core::InstallationId;
 use switchboard_core::credential::Credential;
 use switchboard_core::{Arguments, Engine, InstallationContext};
 use switchboard_microsoft365::application::ApplicationAuth;
 use switchboard_microsoft365::cloud::{Cloud, CustomCloud};
 use switchboard_microsoft365::delegated::DelegatedAuth;
 use switchboard_microsoft365::identity::MicrosoftApp;
+use switchboard_oauth::clock::ManualClock;
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::store::{MemoryTokenStore, StoredTokens};
 use wiremock::matchers::{any, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
+const INST_APP: InstallationId = InstallationId::from_u128(3);
 
 const TENANT: &str = "0d2f1a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
 const CLIENT_ID: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
@@ -95,7 +99,11 @@ fn app() -> MicrosoftApp {
 
 impl Setup {
     /// A signed-in delegated installation: its refresh token is stored.
-    async fn delegated(&self, installation: &str, refresh_token: &str) -> InstallationContext {
+    async fn delegated(
+        &self,
+        installation: InstallationId,
+        refresh_token: &str,
+    ) -> InstallationContext {
         self.auth
             .store
             .compare_and_swap(
@@ -117,7 +125,7 @@ impl Setup {
         self.context(installation, "delegated", Arc::new(auth.credential()))
     }
 
-    fn application(&self, installation: &str) -> InstallationContext {
+    fn application(&self, installation: InstallationId) -> InstallationContext {
         let auth = ApplicationAuth::new(
             self.auth.clone(),
             app(),
@@ -131,7 +139,7 @@ impl Setup {
 
     fn context(
         &self,
-        installation: &str,
+        installation: InstallationId,
         variant: &str,
         credential: Arc<dyn Credential>,
     ) -> InstallationContext {
@@ -182,7 +190,7 @@ async fn delegated_obtains_and_refreshes_its_token_through_the_engine() {
             .mount(&s.graph)
             .await;
     }
-    let ctx = s.delegated("inst-1", "rt-1").await;
+    let ctx = s.delegated(INST_1, "rt-1").await;
     let first = s
         .engine
         .call(&ctx, "users.get_user", Arguments::new())
@@ -211,7 +219,7 @@ async fn delegated_obtains_and_refreshes_its_token_through_the_engine() {
             form["scope"]
         );
     }
-    let stored = s.auth.store.load("inst-1").await.unwrap().unwrap();
+    let stored = s.auth.store.load(INST_1).await.unwrap().unwrap();
     assert_eq!(stored.value.refresh_token.unwrap().secret(), "rt-3");
     s.login.verify().await;
     s.graph.verify().await;
@@ -240,7 +248,7 @@ async fn application_obtains_and_refreshes_its_token_through_the_engine() {
             .mount(&s.graph)
             .await;
     }
-    let ctx = s.application("inst-app");
+    let ctx = s.application(INST_APP);
     let args = || Arguments::new().set("user_id", GUEST_UPN);
     let r = s
         .engine
@@ -302,7 +310,7 @@ async fn five_hundred_concurrent_calls_with_an_expired_token_make_one_token_requ
         .expect(500)
         .mount(&s.graph)
         .await;
-    let ctx = s.delegated("inst-1", "rt-1").await;
+    let ctx = s.delegated(INST_1, "rt-1").await;
     s.engine
         .call(&ctx, "users.get_user", Arguments::new())
         .await
@@ -381,7 +389,10 @@ async fn fifty_installations_make_fifty_token_requests_and_never_share_tokens() 
     }
     let mut contexts = Vec::new();
     for i in 0..50 {
-        contexts.push(s.delegated(&format!("inst-{i}"), &format!("rt-{i}")).await);
+        contexts.push(
+            s.delegated(InstallationId::from_u128(100 + i), &format!("rt-{i}"))
+                .await,
+        );
     }
     let calls = (0..4).flat_map(|_| {
         contexts.iter().enumerate().map(|(i, ctx)| {

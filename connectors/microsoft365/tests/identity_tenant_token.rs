@@ -4,11 +4,14 @@ mod identity_support;
 
 use identity_support::*;
 use switchboard_core::ErrorKind;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_microsoft365::application::ApplicationAuth;
 use switchboard_microsoft365::delegated::DelegatedAuth;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 #[tokio::test]
 async fn an_application_token_for_another_tenant_is_refused_and_not_cached() {
@@ -24,11 +27,11 @@ async fn an_application_token_for_another_tenant_is_refused_and_not_cached() {
         .await;
     let clock = clock();
     let auth =
-        ApplicationAuth::new(context(&clock), app(), "inst-1", cloud(&server), TENANT).unwrap();
+        ApplicationAuth::new(context(&clock), app(), INST_1, cloud(&server), TENANT).unwrap();
     let cred = auth.credential();
     for _ in 0..2 {
         let err = cred
-            .token(&TokenRequest::new("inst-1", vec![]))
+            .token(&TokenRequest::new(INST_1, vec![]))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
@@ -68,7 +71,7 @@ async fn a_delegated_token_for_another_tenant_than_the_signed_in_one_is_refused(
     let clock = clock();
     let ctx = context(&clock);
     let store = ctx.store.clone();
-    let auth = DelegatedAuth::new(ctx, app(), "inst-1", cloud(&server), "organizations").unwrap();
+    let auth = DelegatedAuth::new(ctx, app(), INST_1, cloud(&server), "organizations").unwrap();
     let state = query(auth.begin(&["User.Read".into()]).unwrap().url())["state"].clone();
     let done = auth
         .complete(&format!("code=c&state={state}"))
@@ -79,12 +82,12 @@ async fn a_delegated_token_for_another_tenant_than_the_signed_in_one_is_refused(
     let cred = auth.credential();
     for _ in 0..2 {
         let err = cred
-            .token(&TokenRequest::new("inst-1", vec!["User.Read".into()]))
+            .token(&TokenRequest::new(INST_1, vec!["User.Read".into()]))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
     }
-    let stored = store.load("inst-1").await.unwrap().unwrap().value;
+    let stored = store.load(INST_1).await.unwrap().unwrap().value;
     assert_eq!(stored.refresh_token.unwrap().secret(), "rt-1");
     assert_eq!(stored.tenant_id.as_deref(), Some(TENANT));
     server.verify().await;

@@ -15,8 +15,8 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use switchboard_core::install::InstallationStatus;
 use switchboard_core::{Error, ErrorKind};
+use switchboard_installations::install::InstallationStatus;
 
 /// Bad input: arguments, settings, definitions, configuration, or an
 /// installation id the store does not hold.

@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use comfy_table::Table;
 use serde::Serialize;
-use switchboard_core::install::Installation;
+use switchboard_installations::install::Installation;
 
 use crate::output::{kv_table, table};
 

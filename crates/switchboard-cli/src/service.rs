@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_core::InstallationId;
 use switchboard_core::engine::retry::RetryPolicy;
-use switchboard_core::install::Installation;
-use switchboard_core::lifecycle::Installations;
-use switchboard_core::lifecycle::apps::{AppCredential, AppCredentials};
 use switchboard_core::{Engine, Error, ErrorKind, Result};
+use switchboard_installations::install::Installation;
+use switchboard_installations::lifecycle::Installations;
+use switchboard_installations::lifecycle::apps::{AppCredential, AppCredentials};
 use switchboard_microsoft365::install_flow::Microsoft365Flow;
 use switchboard_store::Store;
-use uuid::Uuid;
 
 use crate::cli::Global;
 use crate::exit::{self, CliResult, Failure};
@@ -106,7 +106,7 @@ pub async fn open_read_only(global: &Global) -> Result<Option<(Installations, St
     }
 }
 
-fn unknown_installation(id: Uuid, location: &StoreLocation) -> Failure {
+fn unknown_installation(id: InstallationId, location: &StoreLocation) -> Failure {
     Error::invalid_argument(
         "installation",
         format!(
@@ -142,7 +142,7 @@ pub async fn open_installation(
 /// The failure for `err`, an installation's lifecycle refusing a command:
 /// when its state is the reason, the exit code says the state
 /// ([`exit::code_for_status`]).
-pub async fn refused(service: &Installations, id: Uuid, err: Error) -> Failure {
+pub async fn refused(service: &Installations, id: InstallationId, err: Error) -> Failure {
     if err.field() != Some("status") {
         return err.into();
     }
@@ -156,8 +156,8 @@ pub async fn refused(service: &Installations, id: Uuid, err: Error) -> Failure {
 }
 
 /// An installation id argument.
-pub fn installation_id(text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text.trim()).map_err(|_| {
+pub fn installation_id(text: &str) -> Result<InstallationId> {
+    text.trim().parse::<InstallationId>().map_err(|_| {
         Error::invalid_argument(
             "installation",
             format!(

@@ -290,7 +290,7 @@ fn main() {
             .expect("raw client");
         let base = format!("http://127.0.0.1:{port}/v1.0");
         let ctx = InstallationContext::new(
-            "bench-installation",
+            switchboard_core::InstallationId::from_u128(1),
             "bench",
             "delegated",
             Endpoints {

@@ -14,7 +14,7 @@
 //!
 //! # tokio_test_block_on(async {
 //! let cred = StaticCredential::new(AccessToken::new("secret-token", None));
-//! let token = cred.token(&TokenRequest::new("inst-1", vec!["User.Read".into()])).await.unwrap();
+//! let token = cred.token(&TokenRequest::new(switchboard_core::InstallationId::from_u128(1), vec!["User.Read".into()])).await.unwrap();
 //! assert_eq!(token.secret(), "secret-token");
 //! assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
 //! # });
@@ -31,6 +31,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::installation_id::InstallationId;
 
 /// A bearer token. Its Debug never shows the secret.
 ///
@@ -79,21 +80,23 @@ impl fmt::Debug for AccessToken {
 
 /// What the engine asks a credential for.
 ///
-/// The engine builds one for every attempt, so the installation id and the
-/// scopes are shared (`Arc`): cloning a request copies no strings.
+/// The engine builds one for every attempt, so the scopes are shared
+/// (`Arc`): cloning a request copies no strings.
 ///
 /// ```
+/// use switchboard_core::InstallationId;
 /// use switchboard_core::credential::TokenRequest;
 ///
-/// let request = TokenRequest::new("inst-1", vec!["User.Read".to_string()]);
-/// assert_eq!(&*request.installation_id, "inst-1");
+/// let id = InstallationId::new_random();
+/// let request = TokenRequest::new(id, vec!["User.Read".to_string()]);
+/// assert_eq!(request.installation_id, id);
 /// assert_eq!(*request.scopes, ["User.Read"]);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TokenRequest {
     /// The installation the call is for.
-    pub installation_id: Arc<str>,
+    pub installation_id: InstallationId,
     /// The permissions the method declares for the variant (least privileged
     /// first). A credential maps them to scopes as its flow requires.
     pub scopes: Arc<[String]>,
@@ -104,11 +107,11 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
-    /// A plain request for a token. Both arguments may be shared already
-    /// (`Arc<str>`, `Arc<[String]>`) or owned (`String`/`&str`, `Vec<String>`).
-    pub fn new(installation_id: impl Into<Arc<str>>, scopes: impl Into<Arc<[String]>>) -> Self {
+    /// A plain request for a token. The scopes may be shared already
+    /// (`Arc<[String]>`) or owned (`Vec<String>`).
+    pub fn new(installation_id: InstallationId, scopes: impl Into<Arc<[String]>>) -> Self {
         TokenRequest {
-            installation_id: installation_id.into(),
+            installation_id,
             scopes: scopes.into(),
             rejected: None,
             claims: None,

@@ -49,7 +49,7 @@
 //! let engine = Engine::builder(registry).build().unwrap();
 //! let ctx = engine
 //!     .installation(
-//!         "inst-1",
+//!         switchboard_core::InstallationId::from_u128(1),
 //!         "example",
 //!         "token",
 //!         Default::default(),
@@ -92,6 +92,7 @@ use crate::engine::wire::{
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::governor::Governor;
+use crate::installation_id::InstallationId;
 use crate::paging::DEFAULT_MAX_PAGES;
 use crate::untrusted_text::sanitize_identifier;
 
@@ -355,9 +356,9 @@ impl Engine {
         self.inner.max_response_bytes
     }
 
-    /// The OAuth adapter over the engine's client, with the engine's token
-    /// deadline ([`EngineBuilder::token_deadline`]): hand it to the auth
-    /// services so token requests share the pool and the limits.
+    /// The deadline of a token request ([`EngineBuilder::token_deadline`]);
+    /// the OAuth services read it to send token requests through
+    /// [`Engine::http_client`] under the same limits.
     ///
     /// ```
     /// use std::time::Duration;
@@ -367,11 +368,10 @@ impl Engine {
     ///     .token_deadline(Some(Duration::from_secs(5)))
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(engine.oauth_http().deadline(), Some(Duration::from_secs(5)));
+    /// assert_eq!(engine.token_deadline(), Some(Duration::from_secs(5)));
     /// ```
-    pub fn oauth_http(&self) -> crate::auth::http::OAuthHttpClient {
-        crate::auth::http::OAuthHttpClient::new(self.inner.client.clone())
-            .with_deadline(self.inner.token_deadline)
+    pub fn token_deadline(&self) -> Option<Duration> {
+        self.inner.token_deadline
     }
 
     /// The cap on a buffered body of `plan`'s method: its own, or the engine's.
@@ -385,7 +385,7 @@ impl Engine {
     /// exist and asks the connector for the endpoints of these settings.
     pub fn installation(
         &self,
-        installation_id: impl Into<String>,
+        installation_id: InstallationId,
         connector_id: &str,
         variant_id: &str,
         settings: Settings,

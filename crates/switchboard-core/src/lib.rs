@@ -28,7 +28,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod arguments;
-pub mod auth;
 pub mod bounds;
 pub mod connector;
 pub mod credential;
@@ -38,16 +37,13 @@ pub mod error;
 pub mod files;
 pub mod governor;
 pub mod headers;
-pub mod install;
-pub mod lifecycle;
+pub mod installation_id;
 pub mod paging;
 pub mod render;
-pub mod shared_token;
 pub mod suggest;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod untrusted_text;
-pub mod versioning;
 
 pub use arguments::Arguments;
 pub use connector::{Connector, Registry};
@@ -58,4 +54,5 @@ pub use engine::retry::RetryPolicy;
 pub use engine::{Engine, EngineBuilder, InstallationContext};
 pub use engine::{PageStream, RecordStream};
 pub use error::{Error, ErrorKind, Result};
+pub use installation_id::InstallationId;
 pub use paging::{Continuation, Page};

@@ -55,6 +55,7 @@ use url::Url;
 
 use crate::definition::Pagination;
 use crate::error::{Error, ErrorKind, Result};
+use crate::installation_id::InstallationId;
 
 /// The default cap on pages per stream: 10,000. That is ten million records
 /// at Graph's largest page size, and hours of crawling at its default page
@@ -105,7 +106,7 @@ pub enum ContinuationKind {
 /// ```
 /// use switchboard_core::paging::{Continuation, ContinuationKind};
 ///
-/// let json = r#"{"installation_id":"inst-1","method_id":"users.delta_users","kind":"delta",
+/// let json = r#"{"installation_id":"0d7e6a4b-1111-4222-8333-444455556666","method_id":"users.delta_users","kind":"delta",
 ///   "link":"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=SECRET","headers":[]}"#;
 /// let c: Continuation = serde_json::from_str(json).unwrap();
 /// assert_eq!(c.kind(), ContinuationKind::Delta);
@@ -114,7 +115,7 @@ pub enum ContinuationKind {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Continuation {
-    installation_id: String,
+    installation_id: InstallationId,
     method_id: String,
     kind: ContinuationKind,
     link: SecretLink,
@@ -125,8 +126,8 @@ pub struct Continuation {
 
 impl Continuation {
     /// The installation the continuation belongs to.
-    pub fn installation_id(&self) -> &str {
-        &self.installation_id
+    pub fn installation_id(&self) -> InstallationId {
+        self.installation_id
     }
 
     /// The method it continues.
@@ -167,7 +168,7 @@ impl fmt::Debug for Continuation {
 
 /// What every continuation of one walk shares.
 pub(crate) struct ResumeBase {
-    installation_id: String,
+    installation_id: InstallationId,
     method_id: String,
     headers: Vec<(String, String)>,
 }
@@ -184,7 +185,7 @@ pub(crate) struct Resume {
 impl Resume {
     pub(crate) fn continuation(&self) -> Continuation {
         Continuation {
-            installation_id: self.base.installation_id.clone(),
+            installation_id: self.base.installation_id,
             method_id: self.base.method_id.clone(),
             kind: self.kind,
             link: SecretLink::new(self.link.as_str()),
@@ -271,7 +272,7 @@ impl Pager {
     pub(crate) fn new(
         pagination: Pagination,
         records: Option<&str>,
-        installation_id: &str,
+        installation_id: InstallationId,
         method_id: &str,
         headers: Vec<(String, String)>,
         first: &Url,
@@ -287,7 +288,7 @@ impl Pager {
             pagination,
             pointer: records.unwrap_or(default_pointer).to_string(),
             base: Arc::new(ResumeBase {
-                installation_id: installation_id.to_string(),
+                installation_id,
                 method_id: method_id.to_string(),
                 headers,
             }),
@@ -508,7 +509,7 @@ mod tests {
     #[test]
     fn continuation_round_trips_and_redacts() {
         let c = Continuation {
-            installation_id: "i".into(),
+            installation_id: InstallationId::from(uuid::Uuid::nil()),
             method_id: "users.list_users".into(),
             kind: ContinuationKind::NextPage,
             link: SecretLink::new("https://graph.microsoft.com/v1.0/users?$skiptoken=SKIPSECRET"),

@@ -43,7 +43,7 @@
 //! assert_eq!(err.field(), Some("thing_id"));
 //! ```
 
-pub(crate) mod format;
+pub mod format;
 mod path;
 mod value;
 

@@ -42,7 +42,7 @@ async fn scopes_are_the_method_permissions_for_the_variant_and_the_token_is_sent
         .unwrap();
     let requests = delegated.requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(&*requests[0].installation_id, INSTALLATION);
+    assert_eq!(requests[0].installation_id, INSTALLATION);
     assert_eq!(*requests[0].scopes, vec!["User.Read", "User.ReadBasic.All"]);
     assert!(requests[0].rejected.is_none());
 

@@ -212,12 +212,24 @@ async fn engine_installation_checks_connector_and_variant() {
     let engine = engine();
     let cred = RecordingCredential::new();
     let err = engine
-        .installation("i", CONNECTOR, "robot", Default::default(), cred.clone())
+        .installation(
+            INSTALLATION,
+            CONNECTOR,
+            "robot",
+            Default::default(),
+            cred.clone(),
+        )
         .unwrap_err();
     assert_eq!(err.field(), Some("variant"));
     assert!(err.to_string().contains("delegated, application"), "{err}");
     let ctx = engine
-        .installation("i", CONNECTOR, "application", Default::default(), cred)
+        .installation(
+            INSTALLATION,
+            CONNECTOR,
+            "application",
+            Default::default(),
+            cred,
+        )
         .unwrap();
     assert_eq!(
         ctx.endpoints().base_url.as_str(),

@@ -7,18 +7,15 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use oauth2::{ClientId, ClientSecret, TokenUrl};
 use serde_json::json;
-use support::raw::{RawServer, closed_port};
 use support::*;
-use switchboard_core::auth::client::{OAuthClient, TokenEndpointError};
-use switchboard_core::auth::http::{HttpError, OAuthHttpClient};
 use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
 use switchboard_core::engine::retry::RetryPolicy;
 use switchboard_core::engine::{Engine, InstallationContext};
 use switchboard_core::{Arguments, ErrorKind};
+use switchboard_hostile::raw::{RawServer, closed_port};
 use tokio::time::Instant;
 use url::Url;
 use wiremock::matchers::{method, path};
@@ -146,59 +143,6 @@ async fn headers_that_trickle_leave_a_post_outcome_unknown_and_it_is_not_resent(
         vec!["POST /v1.0/me/sendMail HTTP/1.1"]
     );
     assert_eq!(cred.calls(), 1);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_host() {
-    // the token answer's body trickles; so does another one's head
-    for server in [
-        RawServer::trickling_body(600, GAP).await,
-        RawServer::trickling_head(GAP).await,
-    ] {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let oauth_http = OAuthHttpClient::new(http).with_deadline(Some(Duration::from_secs(30)));
-        let client = OAuthClient::new(
-            oauth_http,
-            ClientId::new("app".into()),
-            Some(ClientSecret::new("secret".into())),
-            TokenUrl::new(format!("{}/tenant-a/oauth2/v2.0/token", server.base())).unwrap(),
-        );
-        let start = Instant::now();
-        let err = client
-            .client_credentials(
-                &["https://graph.example/.default".into()],
-                &[],
-                SystemTime::now(),
-            )
-            .await
-            .unwrap_err();
-        let TokenEndpointError::Http(HttpError::Transport(message)) = &err else {
-            panic!("expected a transport failure, got {err:?}");
-        };
-        assert_eq!(
-            message,
-            &format!(
-                "`{}` did not send the whole response within the deadline of 30s",
-                server.host()
-            )
-        );
-        assert_eq!(start.elapsed(), Duration::from_secs(30));
-        assert_eq!(server.connections(), 1);
-        assert_eq!(
-            server.request_lines(),
-            vec!["POST /tenant-a/oauth2/v2.0/token HTTP/1.1"]
-        );
-        let err = err.into_error();
-        assert_eq!(err.kind(), ErrorKind::Transport);
-        assert!(
-            err.to_string()
-                .starts_with("the token endpoint could not be reached: `127.0.0.1:"),
-            "{err}"
-        );
-    }
 }
 
 /// A registry whose `users.get_user` declares its own cap.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use support::{RecordingCredential, catch_all, policy};
+use switchboard_core::InstallationId;
 use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
 use switchboard_core::definition::ConnectorDefinition;
 use switchboard_core::engine::{Engine, InstallationContext};
@@ -17,6 +18,8 @@ use switchboard_core::{Arguments, ErrorKind};
 use url::Url;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 fn definition() -> ConnectorDefinition {
     serde_json::from_value(json!({
@@ -53,7 +56,7 @@ fn engine() -> Engine {
 
 fn ctx(server: &MockServer) -> InstallationContext {
     InstallationContext::new(
-        "inst-1",
+        INST_1,
         "linky",
         "token",
         Endpoints {

@@ -469,7 +469,7 @@ async fn a_partly_read_page_is_read_again_on_resume() {
 async fn a_continuation_from_another_installation_is_refused() {
     let server = server().await;
     let continuation: Continuation = serde_json::from_value(json!({
-        "installation_id": "someone-else", "method_id": "users.list_users", "kind": "next_page",
+        "installation_id": "0d7e6a4b-1111-4222-8333-444455556666", "method_id": "users.list_users", "kind": "next_page",
         "link": format!("{}/v1.0/users?$skiptoken=x", server.uri())
     }))
     .unwrap();

@@ -13,11 +13,14 @@ use futures::{StreamExt, TryStreamExt};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use support::*;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::engine::InstallationContext;
 use switchboard_core::{Arguments, ErrorKind};
 use wiremock::matchers::{path, query_param};
 use wiremock::{Mock, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 const SECRETS: &[&str] = &[
     "ACCESS-SECRET",
@@ -254,7 +257,7 @@ async fn no_secret_reaches_logs_debug_or_display_on_any_error_path() {
     assert_eq!(chunks.concat(), b"data");
 
     // A token request after a refusal carries the refused token: redacted.
-    let request = TokenRequest::new("inst-1", vec!["User.Read".into()])
+    let request = TokenRequest::new(INST_1, vec!["User.Read".into()])
         .with_rejected(AccessToken::new("ACCESS-SECRET-X", None));
     show("token request", format!("{request:?}"));
 

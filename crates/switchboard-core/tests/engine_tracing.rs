@@ -54,7 +54,7 @@ async fn call_and_attempt_spans_carry_method_attempt_status_and_wait() {
     assert_eq!(calls.len(), 1, "{logs}");
     assert!(
         calls[0].contains(
-            "switchboard.call{method=users.get_user installation=inst-1 connector=testsvc variant=delegated}"
+            "switchboard.call{method=users.get_user installation=00000000-0000-0000-0000-000000000001 connector=testsvc variant=delegated}"
         ),
         "{}",
         calls[0]

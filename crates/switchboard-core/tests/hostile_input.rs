@@ -1,22 +1,22 @@
 //! Hostile input for everything the core parses from the network or from
-//! stored text: token responses and token errors, service error bodies,
-//! `Retry-After`, `WWW-Authenticate`, `Link`, continuations, stored pending
-//! authorizations and callback query strings.
+//! stored text: service error bodies, `Retry-After`, `WWW-Authenticate`,
+//! `Link` and continuations (token responses, token errors, pending
+//! authorizations and callback queries are the OAuth crate's, in its own
+//! `tests/hostile_input.rs`).
 //!
 //! Property tests: no input panics, and what comes out is bounded (a wait
 //! never above its cap, a token lifetime clamped, an error message short,
 //! free of control characters and of anything that looks like a token).
 //! Parsers that have an inverse round-trip. The HTTP targets at the end send
-//! hostile answers from a real local server through the engine and the
-//! OAuth client.
+//! hostile answers from a real local server through the engine.
 //!
 //! Case counts are small so this adds seconds to a test run;
 //! `SWITCHBOARD_FUZZ_SCALE=100` multiplies them (see docs/engine.md).
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -25,13 +25,7 @@ use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value, json};
-use switchboard_core::auth::callback::CallbackParams;
-use switchboard_core::auth::client::{OAuthClient, TokenEndpointError};
-use switchboard_core::auth::http::OAuthHttpClient;
-use switchboard_core::auth::response::{
-    MAX_TOKEN_LIFETIME, TokenErrorBody, TokenResponseBody, TokenSet,
-};
-use switchboard_core::auth::state::PendingState;
+use switchboard_core::InstallationId;
 use switchboard_core::connector::DefinitionConnector;
 use switchboard_core::engine::classify::parse_remote_details;
 use switchboard_core::engine::retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
@@ -40,10 +34,15 @@ use switchboard_core::headers::link::{find_rel, next_link};
 use switchboard_core::paging::Continuation;
 use switchboard_core::untrusted_text::is_unsafe_char;
 use switchboard_core::{Arguments, Error, ErrorKind};
+use switchboard_hostile::server::{Stage, answer, now};
+use switchboard_hostile::text::planted_secret;
 use switchboard_hostile::{
     check, config, http as hostile_http, json as hostile_json, mutate, text,
 };
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::ResponseTemplate;
+
+const INST_2: InstallationId = InstallationId::from_u128(2);
+const INST_LINKS: InstallationId = InstallationId::from_u128(4);
 
 // ---------------------------------------------------------------------------
 // What every error built from remote text must satisfy.
@@ -59,102 +58,6 @@ const MAX_ERROR_DISPLAY: usize = 2_000;
 fn assert_presentable(err: &Error, secrets: &[&str]) -> Result<(), TestCaseError> {
     check::presentable(&err.to_string(), MAX_ERROR_DISPLAY, is_unsafe_char, secrets)?;
     check::presentable(&format!("{err:?}"), usize::MAX, |_| false, secrets)
-}
-
-/// Something that looks like a token: a JWT or a long opaque string.
-fn planted_secret() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[A-Za-z0-9_-]{48,80}",
-        (
-            "[A-Za-z0-9_-]{8,40}",
-            "[A-Za-z0-9_-]{8,40}",
-            "[A-Za-z0-9_-]{8,40}"
-        )
-            .prop_map(|(a, b, c)| format!("eyJ{a}.{b}.{c}")),
-    ]
-}
-
-/// A time "now" may be: any second from 1970 to the year 3000.
-fn now() -> impl Strategy<Value = SystemTime> {
-    (0u64..32_503_680_000).prop_map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
-// ---------------------------------------------------------------------------
-// Token endpoint answers.
-
-proptest! {
-    #![proptest_config(config(256))]
-
-    /// Any token response parses or fails cleanly, and a parsed lifetime
-    /// never puts the expiry further than `MAX_TOKEN_LIFETIME` from now
-    /// (`"expires_in": 1e30` used to panic adding it to the clock).
-    #[test]
-    fn token_responses_never_panic_and_lifetimes_are_clamped(
-        body in prop_oneof![
-            hostile_json::object(hostile_json::TOKEN_RESPONSE_FIELDS),
-            mutate::mutated(
-                json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": "3599",
-                       "access_token": "eyJ0eXAi.eyJ0aWQi.c2ln", "refresh_token": "0.AAA", "scope": "User.Read"}),
-                hostile_json::TOKEN_RESPONSE_FIELDS,
-                3,
-            ).prop_map(|v| v.to_string()),
-        ],
-        now in now(),
-    ) {
-        if let Ok(parsed) = serde_json::from_str::<TokenResponseBody>(&body) {
-            let set = TokenSet::from_response(parsed, now);
-            for at in [set.access_token.expires_at(), set.ext_expires_at].into_iter().flatten() {
-                prop_assert!(at >= now);
-                prop_assert!(at.duration_since(now).unwrap_or_default() <= MAX_TOKEN_LIFETIME);
-            }
-        }
-    }
-
-    /// Lifetimes of every magnitude, as numbers or numeric strings.
-    #[test]
-    fn token_lifetimes_of_every_magnitude(
-        lifetime in prop_oneof![hostile_json::number(), hostile_json::number().prop_map(hostile_json::quote)],
-        now in now(),
-    ) {
-        let body = format!(r#"{{"access_token":"at","expires_in":{lifetime},"ext_expires_in":{lifetime}}}"#);
-        if let Ok(parsed) = serde_json::from_str::<TokenResponseBody>(&body) {
-            let set = TokenSet::from_response(parsed, now);
-            let at = set.access_token.expires_at();
-            prop_assert!(at.is_some_and(|at| at >= now && at.duration_since(now).unwrap_or_default() <= MAX_TOKEN_LIFETIME));
-        }
-    }
-
-    /// A token error body becomes an error that names the OAuth code but
-    /// never the server's description, and stays presentable.
-    #[test]
-    fn token_error_bodies_give_presentable_errors(
-        body in hostile_json::object(hostile_json::TOKEN_ERROR_FIELDS),
-        secret in planted_secret(),
-        place in 0usize..4,
-    ) {
-        let body = plant(&body, hostile_json::TOKEN_ERROR_FIELDS, place, &secret);
-        if let Ok(parsed) = serde_json::from_str::<TokenErrorBody>(&body) {
-            let description = parsed.error_description.clone().unwrap_or_default();
-            let err = TokenEndpointError::OAuth(Box::new(parsed)).into_error();
-            assert_presentable(&err, &[&secret])?;
-            if description.chars().count() >= 24 {
-                prop_assert!(!err.to_string().contains(&description));
-            }
-        }
-    }
-}
-
-/// `body` with `secret` set as the value of one of `fields` (when `body` is
-/// an object).
-fn plant(body: &str, fields: &[&str], place: usize, secret: &str) -> String {
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut map)) => {
-            let field = fields[place % fields.len()];
-            map.insert(field.to_string(), Value::String(format!("x {secret} y")));
-            Value::Object(map).to_string()
-        }
-        _ => body.to_string(),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -441,213 +344,27 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------
-// Stored pending authorizations and callback query strings.
-
-const CALLBACK_PARAMS: &[&str] = &[
-    "code",
-    "state",
-    "error",
-    "error_description",
-    "admin_consent",
-    "tenant",
-    "scope",
-];
-
-proptest! {
-    #![proptest_config(config(256))]
-
-    /// A stored pending authorization that was tampered with reads back or
-    /// fails with a storage error.
-    #[test]
-    fn stored_pending_state_never_panics(
-        text in prop_oneof![
-            hostile_json::object(&["state", "installation_id", "admin_consent", "issued_at_ms", "verifier"]),
-            mutate::mutated(
-                json!({"state": "s", "installation_id": "i", "admin_consent": false, "issued_at_ms": 1_700_000_000_000u64, "verifier": "v"}),
-                &["state", "installation_id", "admin_consent", "issued_at_ms", "verifier"],
-                4,
-            ).prop_map(|v| v.to_string()),
-        ],
-    ) {
-        if let Err(err) = PendingState::from_secret_text(&text) {
-            prop_assert_eq!(err.kind(), ErrorKind::Storage);
-        }
-    }
-
-    /// Any query string: parameters are read once each; a known one given
-    /// twice is refused with its name.
-    #[test]
-    fn callback_queries(pairs in proptest::collection::vec(
-        (
-            prop_oneof![
-                select(CALLBACK_PARAMS).prop_map(str::to_string),
-                text::short_text(),
-            ],
-            text::text(),
-        ),
-        0..8,
-    ), raw in text::text(), use_raw in any::<bool>()) {
-        let query = if use_raw {
-            raw
-        } else {
-            url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish()
-        };
-        let repeated = CALLBACK_PARAMS
-            .iter()
-            .any(|k| pairs.iter().filter(|(n, _)| n == k).count() > 1);
-        match CallbackParams::parse(&query) {
-            Ok(params) => {
-                prop_assert!(use_raw || !repeated);
-                if !use_raw && let Some((_, state)) = pairs.iter().find(|(n, _)| n == "state") {
-                    prop_assert_eq!(params.state.map(|s| s.secret().clone()), Some(state.clone()));
-                }
-            }
-            Err(err) => {
-                prop_assert!(use_raw || repeated);
-                prop_assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-                prop_assert!(err.to_string().contains("more than once"));
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Hostile answers from a real local server, through the engine and the
 // OAuth client.
 
-/// One runtime and one server for every case of the HTTP targets: each
-/// case sets the answer, sends, and reads how many requests arrived.
-struct Stage {
-    runtime: tokio::runtime::Runtime,
-    server: MockServer,
-    answer: Scripted,
-    /// Never retries (no waits); gives up on a silent server after 30
-    /// seconds rather than hanging the test.
-    engine: switchboard_core::Engine,
-}
-
-#[derive(Clone, Default)]
-struct Scripted {
-    next: Arc<Mutex<Option<ResponseTemplate>>>,
-    received: Arc<Mutex<Vec<Request>>>,
-}
-
-impl Respond for Scripted {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        self.received.lock().unwrap().push(request.clone());
-        self.next
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or_else(|| ResponseTemplate::new(599))
-    }
-}
-
-impl Stage {
-    fn get() -> &'static Stage {
-        static STAGE: std::sync::OnceLock<Stage> = std::sync::OnceLock::new();
-        STAGE.get_or_init(|| {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            let answer = Scripted::default();
-            let server = runtime.block_on(async {
-                let server = MockServer::start().await;
-                Mock::given(wiremock::matchers::any())
-                    .respond_with(answer.clone())
-                    .mount(&server)
-                    .await;
-                server
-            });
-            let mut registry = support::registry();
-            registry
-                .register(Arc::new(DefinitionConnector::new(link_connector())))
-                .unwrap();
-            let engine = switchboard_core::Engine::builder(registry)
-                .retry_policy(RetryPolicy::never())
-                .read_timeout(Some(Duration::from_secs(30)))
-                .build()
-                .unwrap();
-            Stage {
-                runtime,
-                server,
-                answer,
-                engine,
-            }
-        })
-    }
-
-    /// Answer the next requests with `template`; forget earlier requests.
-    fn answer_with(&self, template: ResponseTemplate) {
-        *self.answer.next.lock().unwrap() = Some(template);
-        self.answer.received.lock().unwrap().clear();
-    }
-
-    fn received(&self) -> Vec<Request> {
-        self.answer.received.lock().unwrap().clone()
-    }
-}
-
-/// A response a hostile or confused service may send.
-#[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, Vec<u8>)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn template(&self) -> ResponseTemplate {
-        let mut template = ResponseTemplate::new(self.status).set_body_bytes(self.body.clone());
-        for (name, value) in &self.headers {
-            if let Ok(value) = HeaderValue::from_bytes(value) {
-                template = template.append_header(*name, value);
-            }
-        }
-        template
-    }
-}
-
-const ANSWER_HEADERS: &[&str] = &[
-    "request-id",
-    "client-request-id",
-    "retry-after",
-    "www-authenticate",
-    "link",
-    "location",
-    "content-type",
-];
-
-fn answer(body: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = Answer> {
-    let status = prop_oneof![
-        4 => select(&[200u16, 201, 204, 301, 302, 303, 307, 308, 400, 401, 403, 404, 409, 412, 429, 500, 502, 503, 504][..]),
-        // 1xx are interim answers: one with nothing after it is a silent
-        // server, the overall deadline's business, not a parser's.
-        1 => 200u16..1000,
-    ];
-    let header_value = prop_oneof![
-        2 => text::bytes(),
-        1 => hostile_http::date().prop_map(String::into_bytes),
-        1 => select(&[
-            "/v1.0/users/adele",
-            "http://127.0.0.1:1/elsewhere",
-            "https://graph.microsoft.com/v1.0/users",
-            "//evil.example/x",
-            r#"Bearer error="insufficient_claims", claims="e30=""#,
-            "</v1.0/users?page=2>; rel=\"next\"",
-            "application/json",
-            "text/html",
-            "99999999999999999999",
-        ][..]).prop_map(|s| s.as_bytes().to_vec()),
-    ];
-    (
-        status,
-        proptest::collection::vec((select(ANSWER_HEADERS), header_value), 0..5),
-        body,
-    )
-        .prop_map(|(status, headers, body)| Answer {
-            status,
-            headers,
-            body,
-        })
+/// One server for every case of the HTTP targets (each case sets the
+/// answer, sends, and reads how many requests arrived), and an engine that
+/// never retries (no waits) and gives up on a silent server after 30
+/// seconds rather than hanging the test.
+fn stage() -> &'static (Stage, switchboard_core::Engine) {
+    static STAGE: OnceLock<(Stage, switchboard_core::Engine)> = OnceLock::new();
+    STAGE.get_or_init(|| {
+        let mut registry = support::registry();
+        registry
+            .register(Arc::new(DefinitionConnector::new(link_connector())))
+            .unwrap();
+        let engine = switchboard_core::Engine::builder(registry)
+            .retry_policy(RetryPolicy::never())
+            .read_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .unwrap();
+        (Stage::start(), engine)
+    })
 }
 
 proptest! {
@@ -665,13 +382,13 @@ proptest! {
         ]),
         secret in planted_secret(),
     ) {
-        let stage = Stage::get();
+        let (stage, engine) = stage();
         let mut answer = answer;
         answer.headers.push(("request-id", format!("rid {secret}").into_bytes()));
         stage.answer_with(answer.template());
         let ctx = support::ctx(&stage.server, support::RecordingCredential::new());
         let result = stage.runtime.block_on(
-            stage.engine.call(&ctx, "users.get_user", Arguments::new().set("id", "adele")),
+            engine.call(&ctx, "users.get_user", Arguments::new().set("id", "adele")),
         );
         let received = stage.received().len();
         // one attempt, one more after a 401, each following at most 5 redirects
@@ -686,46 +403,6 @@ proptest! {
         }
     }
 
-    /// Whatever the token endpoint answers, the OAuth client gives a token
-    /// whose expiry is clamped or an error that is presentable.
-    #[test]
-    fn token_endpoint_survives_hostile_answers(
-        answer in answer(prop_oneof![
-            hostile_json::object(hostile_json::TOKEN_RESPONSE_FIELDS).prop_map(String::into_bytes),
-            hostile_json::object(hostile_json::TOKEN_ERROR_FIELDS).prop_map(String::into_bytes),
-            mutate::mutated(
-                json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0eXAi.eyJ0aWQi.c2ln"}),
-                hostile_json::TOKEN_RESPONSE_FIELDS,
-                3,
-            ).prop_map(|v| v.to_string().into_bytes()),
-            text::bytes(),
-        ]),
-        secret in planted_secret(),
-        json_type in any::<bool>(),
-        now in now(),
-    ) {
-        let stage = Stage::get();
-        let mut answer = answer;
-        answer.headers.retain(|(n, _)| *n != "content-type");
-        let content_type = if json_type { "application/json".to_string() } else { format!("text/plain; {secret}") };
-        answer.headers.push(("content-type", content_type.into_bytes()));
-        stage.answer_with(answer.template());
-        let client = OAuthClient::new(
-            OAuthHttpClient::new(stage.engine.http_client().clone()),
-            oauth2::ClientId::new("client".into()),
-            Some(oauth2::ClientSecret::new("client-secret-value".into())),
-            oauth2::TokenUrl::new(format!("{}/token", stage.server.uri())).unwrap(),
-        );
-        let result = stage.runtime.block_on(client.client_credentials(&["scope".into()], &[], now));
-        prop_assert_eq!(stage.received().len(), 1);
-        match result {
-            Ok(set) => {
-                let at = set.access_token.expires_at();
-                prop_assert!(at.is_none_or(|at| at >= now && at.duration_since(now).unwrap_or_default() <= MAX_TOKEN_LIFETIME));
-            }
-            Err(err) => assert_presentable(&err.into_error(), &[&secret, "client-secret-value"])?,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -764,7 +441,7 @@ fn seed_continuation() -> Value {
         "installation_id": support::INSTALLATION,
         "method_id": "users.list_users",
         "kind": "next_page",
-        "link": format!("{}/v1.0/users?$skiptoken={SKIP_TOKEN}", Stage::get().server.uri()),
+        "link": format!("{}/v1.0/users?$skiptoken={SKIP_TOKEN}", stage().0.server.uri()),
         "headers": [["consistencylevel", "eventual"], ["prefer", "odata.maxpagesize=2"]],
     })
 }
@@ -791,7 +468,7 @@ const CONTINUATION_HEADER_NAMES: &[&str] = &[
 /// A continuation as stored, with its fields chosen among plausible and
 /// tampered values: links to other origins, foreign header names.
 fn forged_continuation() -> impl Strategy<Value = String> {
-    let origin = Stage::get().server.uri();
+    let origin = stage().0.server.uri();
     let port = url::Url::parse(&origin).unwrap().port().unwrap_or(80);
     let links = vec![
         format!("{origin}/v1.0/users?$skiptoken={SKIP_TOKEN}"),
@@ -828,7 +505,10 @@ fn forged_continuation() -> impl Strategy<Value = String> {
     (
         prop_oneof![2 => Just(links[0].clone()), 1 => select(links)],
         proptest::collection::vec(header, 0..4),
-        prop_oneof![4 => Just(support::INSTALLATION), 1 => select(&["inst-2", ""][..])],
+        prop_oneof![
+            4 => Just(support::INSTALLATION.to_string()),
+            1 => select(vec![INST_2.to_string(), String::new(), "inst-1".to_string()]),
+        ],
         prop_oneof![
             4 => Just("users.list_users"),
             1 => select(&["users.delta_users", "mail.send_mail", "users.get_me", "nope"][..]),
@@ -878,11 +558,11 @@ proptest! {
         let Ok(continuation) = serde_json::from_str::<Continuation>(&stored) else {
             return Ok(());
         };
-        let stage = Stage::get();
+        let (stage, engine) = stage();
         stage.answer_with(ResponseTemplate::new(200).set_body_json(json!({"value": [{"id": "1"}]})));
         let ctx = support::ctx(&stage.server, support::RecordingCredential::new());
         let first = stage.runtime.block_on(async {
-            stage.engine.resume(&ctx, &continuation).with_max_pages(1).try_next().await
+            engine.resume(&ctx, &continuation).with_max_pages(1).try_next().await
         });
         let received = stage.received();
         prop_assert!(received.len() <= 1);
@@ -939,7 +619,7 @@ fn link_connector() -> switchboard_core::ConnectorDefinition {
 /// Next-page targets: same origin (relative, absolute, odd but equal),
 /// other origins, other schemes, malformed.
 fn link_targets() -> impl Strategy<Value = String> {
-    let origin = Stage::get().server.uri();
+    let origin = stage().0.server.uri();
     let port = url::Url::parse(&origin).unwrap().port().unwrap_or(80);
     let targets = vec![
         format!("{origin}/v1.0/things?page=2"),
@@ -974,7 +654,7 @@ proptest! {
         params in proptest::collection::vec(link_param(), 0..2),
         raw in proptest::option::of(text::bytes()),
     ) {
-        let stage = Stage::get();
+        let (stage, engine) = stage();
         let link = match &raw {
             Some(bytes) => bytes.clone(),
             None => link_value(&target, "next", &params).into_bytes(),
@@ -989,10 +669,10 @@ proptest! {
             allowed_hosts: vec!["127.0.0.1".into()],
         };
         let ctx = switchboard_core::InstallationContext::new(
-            "inst-links", "linksvc", "token", endpoints, support::RecordingCredential::new(),
+            INST_LINKS, "linksvc", "token", endpoints, support::RecordingCredential::new(),
         );
         let pages: Vec<_> = stage.runtime.block_on(async {
-            let mut stream = stage.engine.stream(&ctx, "things.list_things", Arguments::new()).with_max_pages(3).into_pages();
+            let mut stream = engine.stream(&ctx, "things.list_things", Arguments::new()).with_max_pages(3).into_pages();
             let mut pages = Vec::new();
             while let Some(page) = stream.try_next().await.transpose() {
                 let failed = page.is_err();

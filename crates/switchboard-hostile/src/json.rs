@@ -253,3 +253,21 @@ pub fn any_value(keys: &'static [&'static str]) -> impl Strategy<Value = Value> 
         ]
     })
 }
+
+/// `body` with `secret` set as the value of one of `fields`, chosen by
+/// `place` (when `body` is a JSON object; otherwise `body` unchanged).
+///
+/// ```
+/// let planted = switchboard_hostile::json::plant(r#"{"a":1}"#, &["error"], 0, "S3CRET");
+/// assert!(planted.contains("S3CRET"));
+/// ```
+pub fn plant(body: &str, fields: &[&str], place: usize, secret: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut map)) => {
+            let field = fields[place % fields.len()];
+            map.insert(field.to_string(), Value::String(format!("x {secret} y")));
+            Value::Object(map).to_string()
+        }
+        _ => body.to_string(),
+    }
+}

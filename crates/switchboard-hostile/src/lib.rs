@@ -38,10 +38,13 @@
 //!     .unwrap();
 //! //! ```
 
+pub mod bomb;
 pub mod check;
 pub mod http;
 pub mod json;
 pub mod mutate;
+pub mod raw;
+pub mod server;
 pub mod text;
 
 use proptest::test_runner::Config;

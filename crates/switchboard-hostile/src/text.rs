@@ -176,3 +176,26 @@ pub fn floor_char_boundary(s: &str, at: usize) -> usize {
     }
     at
 }
+
+/// Something that looks like a token, to plant in an answer and look for
+/// in what comes out: a JWT (`eyJ...`) or a long opaque string.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+///
+/// let mut runner = TestRunner::deterministic();
+/// let secret = switchboard_hostile::text::planted_secret().new_tree(&mut runner).unwrap().current();
+/// assert!(secret.len() >= 48);
+/// ```
+pub fn planted_secret() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9_-]{48,80}",
+        (
+            "[A-Za-z0-9_-]{8,40}",
+            "[A-Za-z0-9_-]{8,40}",
+            "[A-Za-z0-9_-]{8,40}"
+        )
+            .prop_map(|(a, b, c)| format!("eyJ{a}.{b}.{c}")),
+    ]
+}

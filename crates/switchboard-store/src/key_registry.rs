@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use switchboard_core::InstallationId;
 use switchboard_core::{Error, ErrorKind, Result};
-use uuid::Uuid;
 
 use crate::keyring::KeyRing;
 
@@ -56,7 +56,13 @@ pub(crate) struct IdUsage {
 impl KeyUsage {
     /// Count one stored value (`v1:<key id>:...`; anything else is not
     /// counted: it is no value of any key).
-    pub(crate) fn record(&mut self, ring: Option<&KeyRing>, id: Uuid, field: &str, stored: &str) {
+    pub(crate) fn record(
+        &mut self,
+        ring: Option<&KeyRing>,
+        id: InstallationId,
+        field: &str,
+        stored: &str,
+    ) {
         let Some(key_id) = KeyRing::key_id_of(stored) else {
             return;
         };
@@ -309,7 +315,7 @@ mod tests {
         ))
         .unwrap();
         let ring = ring_of(entries.into_iter().map(|e| e.key).collect());
-        let id = Uuid::new_v4();
+        let id = InstallationId::new_random();
         // a value written under the second copy
         let second = parse_entries(&format!("{}\n", ring_entry(&ring, 1))).unwrap();
         let writer = KeyRing::from_keys(second.into_iter().map(|e| e.key).collect(), "w");

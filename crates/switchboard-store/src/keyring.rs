@@ -20,15 +20,15 @@
 //!
 //! ```
 //! use switchboard_store::keyring::KeyRing;
-//! use uuid::Uuid;
+//! use switchboard_core::InstallationId;
 //!
 //! let ring = KeyRing::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
-//! let id = Uuid::new_v4();
+//! let id = InstallationId::new_random();
 //! let stored = ring.encrypt(id, "refresh_token", b"rt-secret").unwrap();
 //! assert!(stored.starts_with("v1:k1:"));
 //! assert_eq!(&*ring.decrypt(id, "refresh_token", &stored).unwrap(), b"rt-secret");
 //! // the same text in another installation's row does not decrypt
-//! assert!(ring.decrypt(Uuid::new_v4(), "refresh_token", &stored).is_err());
+//! assert!(ring.decrypt(InstallationId::new_random(), "refresh_token", &stored).is_err());
 //! ```
 
 use std::fmt;
@@ -40,9 +40,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
+use switchboard_core::InstallationId;
 use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, ErrorKind, Result};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 /// The environment variable a key ring is read from.
@@ -365,12 +365,17 @@ impl KeyRing {
         Ok(key)
     }
 
-    fn associated_data(installation: Uuid, field: &str, key_id: &str) -> Vec<u8> {
+    fn associated_data(installation: InstallationId, field: &str, key_id: &str) -> Vec<u8> {
         format!("switchboard/{FORMAT}|{installation}|{field}|{key_id}").into_bytes()
     }
 
     /// Encrypt `plaintext` for `field` of `installation` under the newest key.
-    pub fn encrypt(&self, installation: Uuid, field: &str, plaintext: &[u8]) -> Result<String> {
+    pub fn encrypt(
+        &self,
+        installation: InstallationId,
+        field: &str,
+        plaintext: &[u8],
+    ) -> Result<String> {
         let key = self.newest()?;
         let cipher = XChaCha20Poly1305::new_from_slice(key.key.expose_secret())
             .map_err(|_| key_error("master key has the wrong length"))?;
@@ -412,7 +417,7 @@ impl KeyRing {
     /// was altered or moved; they never include the value.
     pub fn decrypt(
         &self,
-        installation: Uuid,
+        installation: InstallationId,
         field: &str,
         stored: &str,
     ) -> Result<Zeroizing<Vec<u8>>> {
@@ -424,7 +429,7 @@ impl KeyRing {
     /// position) opened the value.
     pub(crate) fn decrypt_with_index(
         &self,
-        installation: Uuid,
+        installation: InstallationId,
         field: &str,
         stored: &str,
     ) -> Result<(Zeroizing<Vec<u8>>, usize)> {
@@ -487,14 +492,14 @@ mod tests {
     #[test]
     fn values_are_bound_to_installation_field_and_key_id() {
         let ring = KeyRing::generate("k1").unwrap();
-        let a = Uuid::new_v4();
+        let a = InstallationId::new_random();
         let stored = ring.encrypt(a, "refresh_token", b"secret-1").unwrap();
         assert_eq!(
             &*ring.decrypt(a, "refresh_token", &stored).unwrap(),
             b"secret-1"
         );
         let other_inst = ring
-            .decrypt(Uuid::new_v4(), "refresh_token", &stored)
+            .decrypt(InstallationId::new_random(), "refresh_token", &stored)
             .unwrap_err();
         assert_eq!(other_inst.kind(), ErrorKind::Storage);
         assert!(
@@ -516,7 +521,7 @@ mod tests {
     #[test]
     fn two_encryptions_of_one_value_differ() {
         let ring = KeyRing::generate("k1").unwrap();
-        let id = Uuid::new_v4();
+        let id = InstallationId::new_random();
         assert_ne!(
             ring.encrypt(id, "f", b"same").unwrap(),
             ring.encrypt(id, "f", b"same").unwrap()
@@ -526,7 +531,7 @@ mod tests {
     #[test]
     fn rotation_keeps_old_values_readable_and_writes_with_the_newest() {
         let old = KeyRing::generate("k1").unwrap();
-        let id = Uuid::new_v4();
+        let id = InstallationId::new_random();
         let stored_old = old.encrypt(id, "f", b"v").unwrap();
         let rotated = old
             .with_keys_from(KeyRing::generate("k2").unwrap())
@@ -540,7 +545,7 @@ mod tests {
     #[test]
     fn missing_key_and_plaintext_are_clear_errors() {
         let ring = KeyRing::generate("k2").unwrap();
-        let id = Uuid::new_v4();
+        let id = InstallationId::new_random();
         let other = KeyRing::generate("k1").unwrap();
         let stored = other.encrypt(id, "refresh_token", b"v").unwrap();
         let err = ring.decrypt(id, "refresh_token", &stored).unwrap_err();
@@ -608,7 +613,7 @@ mod tests {
         let first = KeyRing::from_keys(vec![entries[0].key.clone_key()], "a");
         let second = KeyRing::from_keys(vec![entries[1].key.clone_key()], "b");
         let both = KeyRing::from_keys(entries.into_iter().map(|e| e.key).collect(), "file");
-        let id = Uuid::new_v4();
+        let id = InstallationId::new_random();
         let a = first.encrypt(id, "f", b"one").unwrap();
         let b = second.encrypt(id, "f", b"two").unwrap();
         assert_eq!(both.decrypt_with_index(id, "f", &a).unwrap().1, 0);

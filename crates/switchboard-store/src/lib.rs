@@ -11,7 +11,7 @@
 //! from a store spec (`sqlite:PATH` or `postgres://...`).
 //!
 //! ```
-//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 //! use switchboard_store::{keyring::KeyRing, Store};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -44,10 +44,12 @@ pub mod sqlite;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore, Versioned};
+use switchboard_core::InstallationId;
 use switchboard_core::{Error, Result};
-use uuid::Uuid;
+use switchboard_installations::install::{
+    Installation, InstallationSecrets, InstallationStore, Versioned,
+};
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 
 pub use keyring::KeyRing;
 pub use open::{MasterKeys, OpenOptions, Opened, redacted_spec};
@@ -189,7 +191,7 @@ impl InstallationStore for Store {
         self.inner().create(installation, secrets).await
     }
 
-    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+    async fn get(&self, id: InstallationId) -> Result<Option<Installation>> {
         self.inner().get(id).await
     }
 
@@ -201,35 +203,46 @@ impl InstallationStore for Store {
         self.inner().update(installation).await
     }
 
-    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+    async fn load_secrets(
+        &self,
+        id: InstallationId,
+    ) -> Result<Option<Versioned<InstallationSecrets>>> {
         self.inner().load_secrets(id).await
     }
 
     async fn store_secrets(
         &self,
-        id: Uuid,
+        id: InstallationId,
         expected: u64,
         secrets: InstallationSecrets,
     ) -> Result<u64> {
         self.inner().store_secrets(id, expected, secrets).await
     }
 
-    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+    async fn erase_secrets(&self, id: InstallationId) -> Result<u64> {
         self.inner().erase_secrets(id).await
     }
 
-    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+    async fn try_lock_refresh(
+        &self,
+        id: InstallationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
         self.inner().try_lock_refresh(id, holder, ttl).await
     }
 
-    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+    async fn unlock_refresh(&self, id: InstallationId, holder: &str) -> Result<()> {
         self.inner().unlock_refresh(id, holder).await
     }
 }
 
 #[async_trait]
 impl TokenStore for Store {
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
+    async fn load(
+        &self,
+        installation_id: InstallationId,
+    ) -> Result<Option<Versioned<StoredTokens>>> {
         match self {
             Store::Sqlite(s) => TokenStore::load(s, installation_id).await,
             Store::Postgres(s) => TokenStore::load(s, installation_id).await,
@@ -238,7 +251,7 @@ impl TokenStore for Store {
 
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         expected: Option<u64>,
         tokens: StoredTokens,
     ) -> Result<u64> {
@@ -248,7 +261,7 @@ impl TokenStore for Store {
         }
     }
 
-    async fn delete(&self, installation_id: &str) -> Result<()> {
+    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
         match self {
             Store::Sqlite(s) => TokenStore::delete(s, installation_id).await,
             Store::Postgres(s) => TokenStore::delete(s, installation_id).await,

@@ -30,22 +30,22 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
-use switchboard_core::install::{
+use switchboard_core::InstallationId;
+use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
-use uuid::Uuid;
 
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
 use crate::postgres_tls::{self, TlsSettings};
+use crate::row::TokenColumns;
 use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
-use crate::row::{TokenColumns, parse_installation_id};
 use crate::schema::{
     ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
     SECRET_COLUMNS,
@@ -99,7 +99,7 @@ impl Registration {
 /// Tally the encrypted values of the rows `rows` yields.
 fn tally(usage: &mut KeyUsage, ring: Option<&KeyRing>, row: &Row) -> Result<()> {
     let text_id: String = row.try_get(0).map_err(storage)?;
-    let Ok(id) = Uuid::parse_str(&text_id) else {
+    let Ok(id) = text_id.parse::<InstallationId>() else {
         return Ok(());
     };
     let client_secret: Option<String> = row.try_get(1).map_err(storage)?;
@@ -590,7 +590,7 @@ impl PostgresStore {
             .collect::<Result<_>>()?;
         let mut report = ReencryptReport::default();
         for text_id in ids {
-            let Ok(id) = Uuid::parse_str(&text_id) else {
+            let Ok(id) = text_id.parse::<InstallationId>() else {
                 continue;
             };
             let tx = client.transaction().await.map_err(storage)?;
@@ -644,7 +644,12 @@ impl PostgresStore {
         Ok(report)
     }
 
-    async fn write_secrets(&self, id: Uuid, s: &SecretRow, expected: Option<i64>) -> Result<u64> {
+    async fn write_secrets(
+        &self,
+        id: InstallationId,
+        s: &SecretRow,
+        expected: Option<i64>,
+    ) -> Result<u64> {
         let client = self.client().await?;
         let text_id = id.to_string();
         let registration = Registration::of(&self.ring);
@@ -784,7 +789,7 @@ impl InstallationStore for PostgresStore {
         ))
     }
 
-    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+    async fn get(&self, id: InstallationId) -> Result<Option<Installation>> {
         let client = self.client().await?;
         client
             .query_opt(
@@ -878,7 +883,10 @@ impl InstallationStore for PostgresStore {
         Ok(stored)
     }
 
-    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+    async fn load_secrets(
+        &self,
+        id: InstallationId,
+    ) -> Result<Option<Versioned<InstallationSecrets>>> {
         let client = self.client().await?;
         let found = client
             .query_opt(
@@ -901,7 +909,7 @@ impl InstallationStore for PostgresStore {
 
     async fn store_secrets(
         &self,
-        id: Uuid,
+        id: InstallationId,
         expected: u64,
         secrets: InstallationSecrets,
     ) -> Result<u64> {
@@ -910,7 +918,7 @@ impl InstallationStore for PostgresStore {
             .await
     }
 
-    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+    async fn erase_secrets(&self, id: InstallationId) -> Result<u64> {
         let version = self
             .write_secrets(id, &SecretRow::erased(SystemTime::now()), None)
             .await?;
@@ -925,7 +933,12 @@ impl InstallationStore for PostgresStore {
         Ok(version)
     }
 
-    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+    async fn try_lock_refresh(
+        &self,
+        id: InstallationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
         let client = self.client().await?;
         let text_id = id.to_string();
         let exists = client
@@ -953,7 +966,7 @@ impl InstallationStore for PostgresStore {
         Ok(taken > 0)
     }
 
-    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+    async fn unlock_refresh(&self, id: InstallationId, holder: &str) -> Result<()> {
         let client = self.client().await?;
         client
             .execute(
@@ -974,8 +987,11 @@ const TOKENS_PRESENT: &str =
 /// version. "No record" means no token data yet.
 #[async_trait]
 impl TokenStore for PostgresStore {
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
-        let id = parse_installation_id(installation_id)?;
+    async fn load(
+        &self,
+        installation_id: InstallationId,
+    ) -> Result<Option<Versioned<StoredTokens>>> {
+        let id = installation_id;
         let client = self.client().await?;
         let found = client
             .query_opt(
@@ -998,11 +1014,11 @@ impl TokenStore for PostgresStore {
 
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         expected: Option<u64>,
         tokens: StoredTokens,
     ) -> Result<u64> {
-        let id = parse_installation_id(installation_id)?;
+        let id = installation_id;
         let cols = TokenColumns::encrypt(&self.ring, id, &tokens)?;
         let now = to_millis(SystemTime::now());
         let expected_i = expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
@@ -1049,8 +1065,8 @@ impl TokenStore for PostgresStore {
         })
     }
 
-    async fn delete(&self, installation_id: &str) -> Result<()> {
-        let id = parse_installation_id(installation_id)?;
+    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
+        let id = installation_id;
         let client = self.client().await?;
         client
             .execute(

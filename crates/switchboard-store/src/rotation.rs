@@ -10,7 +10,7 @@
 //! at a time, each under the old key or the new one.
 //!
 //! ```
-//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 //! use switchboard_store::{MasterKeys, OpenOptions, Store};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -12,12 +12,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oauth2::RefreshToken;
 use secrecy::{ExposeSecret, SecretString};
-use switchboard_core::auth::store::StoredTokens;
+use switchboard_core::InstallationId;
 use switchboard_core::credential::AccessToken;
-use switchboard_core::install::{ClientCredentials, Installation, InstallationSecrets};
 use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, ErrorKind, Result};
-use uuid::Uuid;
+use switchboard_installations::install::{ClientCredentials, Installation, InstallationSecrets};
+use switchboard_oauth::store::StoredTokens;
 
 use crate::keyring::KeyRing;
 
@@ -95,8 +95,10 @@ impl RecordRow {
     }
 
     pub(crate) fn into_installation(self) -> Result<Installation> {
-        let id =
-            Uuid::parse_str(&self.id).map_err(|_| corrupt(&self.id, "the id is not a UUID"))?;
+        let id = self
+            .id
+            .parse::<InstallationId>()
+            .map_err(|_| corrupt(&self.id, "the id is not a UUID"))?;
         let status = self.status.parse().map_err(|_| {
             corrupt(
                 &self.id,
@@ -156,7 +158,7 @@ impl SecretRow {
     /// Encrypt `secrets` of installation `id` under the ring's newest key.
     pub(crate) fn encrypt(
         ring: &KeyRing,
-        id: Uuid,
+        id: InstallationId,
         secrets: &InstallationSecrets,
         now: SystemTime,
     ) -> Result<Self> {
@@ -197,7 +199,11 @@ impl SecretRow {
     }
 
     /// Decrypt the row of installation `id`.
-    pub(crate) fn decrypt(&self, ring: &KeyRing, id: Uuid) -> Result<InstallationSecrets> {
+    pub(crate) fn decrypt(
+        &self,
+        ring: &KeyRing,
+        id: InstallationId,
+    ) -> Result<InstallationSecrets> {
         let dec = |field: &str, stored: &str| -> Result<SecretString> {
             let bytes = ring.decrypt(id, field, stored)?;
             let text = std::str::from_utf8(&bytes).map_err(|_| {
@@ -304,7 +310,7 @@ pub struct ReencryptReport {
     pub already_current: usize,
     /// Installations whose secrets could not be read (key missing, row
     /// altered); they were left as they are.
-    pub failed: Vec<(Uuid, Error)>,
+    pub failed: Vec<(InstallationId, Error)>,
     /// Keys the store stopped recording because, with every row rewritten,
     /// no secret uses them: they may be removed from the key file or the
     /// variable. Empty when any row failed.
@@ -320,7 +326,11 @@ pub(crate) struct TokenColumns {
 }
 
 impl TokenColumns {
-    pub(crate) fn encrypt(ring: &KeyRing, id: Uuid, tokens: &StoredTokens) -> Result<Self> {
+    pub(crate) fn encrypt(
+        ring: &KeyRing,
+        id: InstallationId,
+        tokens: &StoredTokens,
+    ) -> Result<Self> {
         Ok(TokenColumns {
             refresh_token: tokens
                 .refresh_token
@@ -336,7 +346,7 @@ impl TokenColumns {
     /// data (the token store's "no record").
     pub(crate) fn decrypt(
         ring: &KeyRing,
-        id: Uuid,
+        id: InstallationId,
         row: &SecretRow,
     ) -> Result<Option<StoredTokens>> {
         let scopes: Vec<String> = serde_json::from_str(&row.granted_scopes)
@@ -359,14 +369,4 @@ impl TokenColumns {
         tokens.updated_at = row.secrets_updated_at.map(from_millis);
         Ok(Some(tokens))
     }
-}
-
-/// The installation id a token store was given, as a UUID.
-pub(crate) fn parse_installation_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id).map_err(|_| {
-        Error::invalid_argument(
-            "installation_id",
-            format!("`{id}` is not an installation id (a UUID)"),
-        )
-    })
 }

@@ -7,7 +7,7 @@
 //! `synchronous=FULL` keeps committed writes across a power cut.
 //!
 //! ```
-//! use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+//! use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 //! use switchboard_store::{keyring::KeyRing, sqlite::SqliteStore};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -33,18 +33,18 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
-use switchboard_core::install::{
+use switchboard_core::InstallationId;
+use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_core::{Error, ErrorKind, Result};
-use uuid::Uuid;
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
+use crate::row::TokenColumns;
 use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
-use crate::row::{TokenColumns, parse_installation_id};
 use crate::schema::{
     ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
     SECRET_COLUMNS,
@@ -200,7 +200,7 @@ fn scan_usage(conn: &Connection, ring: Option<&KeyRing>) -> rusqlite::Result<Key
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let text_id: String = row.get(0)?;
-        let Ok(id) = Uuid::parse_str(&text_id) else {
+        let Ok(id) = text_id.parse::<InstallationId>() else {
             continue;
         };
         let client_secret: Option<String> = row.get(1)?;
@@ -495,7 +495,7 @@ impl SqliteStore {
             };
             let mut report = ReencryptReport::default();
             for text_id in ids {
-                let Ok(id) = Uuid::parse_str(&text_id) else {
+                let Ok(id) = text_id.parse::<InstallationId>() else {
                     continue;
                 };
                 let tx = conn
@@ -692,7 +692,7 @@ impl InstallationStore for SqliteStore {
         .await
     }
 
-    async fn get(&self, id: Uuid) -> Result<Option<Installation>> {
+    async fn get(&self, id: InstallationId) -> Result<Option<Installation>> {
         let path = self.path.clone();
         self.with_conn(move |conn, _| {
             conn.query_row(
@@ -792,7 +792,10 @@ impl InstallationStore for SqliteStore {
         .await
     }
 
-    async fn load_secrets(&self, id: Uuid) -> Result<Option<Versioned<InstallationSecrets>>> {
+    async fn load_secrets(
+        &self,
+        id: InstallationId,
+    ) -> Result<Option<Versioned<InstallationSecrets>>> {
         let path = self.path.clone();
         self.with_conn(move |conn, ring| {
             let found = conn
@@ -816,7 +819,7 @@ impl InstallationStore for SqliteStore {
 
     async fn store_secrets(
         &self,
-        id: Uuid,
+        id: InstallationId,
         expected: u64,
         secrets: InstallationSecrets,
     ) -> Result<u64> {
@@ -850,7 +853,7 @@ impl InstallationStore for SqliteStore {
         .await
     }
 
-    async fn erase_secrets(&self, id: Uuid) -> Result<u64> {
+    async fn erase_secrets(&self, id: InstallationId) -> Result<u64> {
         let path = self.path.clone();
         self.with_conn(move |conn, _| {
             let tx = conn
@@ -884,7 +887,12 @@ impl InstallationStore for SqliteStore {
         .await
     }
 
-    async fn try_lock_refresh(&self, id: Uuid, holder: &str, ttl: Duration) -> Result<bool> {
+    async fn try_lock_refresh(
+        &self,
+        id: InstallationId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
         let path = self.path.clone();
         let holder = holder.to_string();
         self.with_conn(move |conn, _| {
@@ -918,7 +926,7 @@ impl InstallationStore for SqliteStore {
         .await
     }
 
-    async fn unlock_refresh(&self, id: Uuid, holder: &str) -> Result<()> {
+    async fn unlock_refresh(&self, id: InstallationId, holder: &str) -> Result<()> {
         let path = self.path.clone();
         let holder = holder.to_string();
         self.with_conn(move |conn, _| {
@@ -936,7 +944,7 @@ impl InstallationStore for SqliteStore {
 const TOKENS_PRESENT: &str =
     "(refresh_token IS NOT NULL OR token_tenant_id IS NOT NULL OR granted_scopes <> '[]')";
 
-fn tokens_conflict(id: Uuid) -> Error {
+fn tokens_conflict(id: InstallationId) -> Error {
     Error::new(
         ErrorKind::Conflict,
         format!("the tokens of installation {id} were changed by another writer; read them again"),
@@ -948,8 +956,11 @@ fn tokens_conflict(id: Uuid) -> Error {
 /// version. "No record" means no token data yet.
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn load(&self, installation_id: &str) -> Result<Option<Versioned<StoredTokens>>> {
-        let id = parse_installation_id(installation_id)?;
+    async fn load(
+        &self,
+        installation_id: InstallationId,
+    ) -> Result<Option<Versioned<StoredTokens>>> {
+        let id = installation_id;
         let path = self.path.clone();
         self.with_conn(move |conn, ring| {
             let found = conn
@@ -975,11 +986,11 @@ impl TokenStore for SqliteStore {
 
     async fn compare_and_swap(
         &self,
-        installation_id: &str,
+        installation_id: InstallationId,
         expected: Option<u64>,
         tokens: StoredTokens,
     ) -> Result<u64> {
-        let id = parse_installation_id(installation_id)?;
+        let id = installation_id;
         let path = self.path.clone();
         self.with_conn(move |conn, ring| {
             let cols = TokenColumns::encrypt(ring, id, &tokens)?;
@@ -1030,8 +1041,8 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn delete(&self, installation_id: &str) -> Result<()> {
-        let id = parse_installation_id(installation_id)?;
+    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
+        let id = installation_id;
         let path = self.path.clone();
         self.with_conn(move |conn, _| {
             conn.execute(

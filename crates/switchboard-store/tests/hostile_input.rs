@@ -14,13 +14,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use proptest::sample::select;
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_core::InstallationId;
 use switchboard_core::untrusted_text::is_unsafe_char;
 use switchboard_core::{Error, ErrorKind};
 use switchboard_hostile::{check, config, text};
+use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::sqlite::SqliteStore;
 use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Store};
-use uuid::Uuid;
 
 fn assert_presentable(err: &Error, secrets: &[&str]) -> Result<(), TestCaseError> {
     check::presentable(&err.to_string(), 2_000, is_unsafe_char, secrets)?;
@@ -157,8 +157,8 @@ fn ring() -> &'static KeyRing {
 
 /// A stored value: a real one altered (a byte flipped, cut short, relabelled,
 /// extended) or any text.
-fn stored_value() -> impl Strategy<Value = (Uuid, String)> {
-    let id = Uuid::from_u128(7);
+fn stored_value() -> impl Strategy<Value = (InstallationId, String)> {
+    let id = InstallationId::from_u128(7);
     let real = ring()
         .encrypt(id, "refresh_token", b"rt-secret-value")
         .unwrap();
@@ -180,7 +180,7 @@ fn stored_value() -> impl Strategy<Value = (Uuid, String)> {
             let real = real.clone();
             move |label| (id, format!("{label}{}", real.splitn(3, ':').nth(2).unwrap_or_default()))
         }),
-        1 => Just((Uuid::from_u128(8), real.clone())),
+        1 => Just((InstallationId::from_u128(8), real.clone())),
         2 => text::text().prop_map(move |t| (id, t)),
     ]
 }
@@ -211,7 +211,7 @@ proptest! {
     /// Encryption round-trips any bytes for any field.
     #[test]
     fn encryption_round_trips(plain in text::bytes(), field in text::short_text(), id in any::<u128>()) {
-        let id = Uuid::from_u128(id);
+        let id = InstallationId::from_u128(id);
         let stored = ring().encrypt(id, &field, &plain).unwrap();
         prop_assert_eq!(&ring().decrypt(id, &field, &stored).unwrap()[..], &plain[..]);
         prop_assert_eq!(KeyRing::key_id_of(&stored), Some("k2"));
@@ -317,7 +317,7 @@ proptest! {
         let secrets = InstallationSecrets::default()
             .with_client_secret("cs-value")
             .with_refresh_token("rt-value");
-        let account = format!("acct-{}", Uuid::new_v4());
+        let account = format!("acct-{}", InstallationId::new_random());
         let created = db.runtime.block_on(db.store.create(
             Installation::new(account.clone(), "microsoft365", "1.0.0", "delegated"),
             secrets,

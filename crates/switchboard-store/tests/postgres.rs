@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use suite::{Backend, KeyBox, SECRET_COLUMNS_SQL};
 use switchboard_core::ErrorKind;
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::postgres::{PostgresOptions, PostgresStore};
 use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 use tokio::net::{TcpListener, TcpStream};

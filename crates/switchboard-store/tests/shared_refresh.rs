@@ -9,17 +9,18 @@ mod database_url;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use switchboard_core::InstallationId;
 
 use oauth2::{ClientId, ClientSecret, TokenUrl};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use switchboard_core::auth::client::OAuthClient;
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
-use switchboard_core::auth::provider::Provider;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
-use switchboard_core::shared_token::{SharedTokenCredential, SharedTokenPolicy};
+use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_installations::shared_token::{SharedTokenCredential, SharedTokenPolicy};
+use switchboard_oauth::client::OAuthClient;
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_oauth::provider::Provider;
 use switchboard_store::postgres::{PostgresOptions, PostgresStore};
 use switchboard_store::sqlite::SqliteStore;
 use switchboard_store::{KeyRing, Store};
@@ -70,7 +71,7 @@ async fn token_endpoint(server: &MockServer, old_rt: &str, access: &str, new_rt:
 fn node(
     store: &Store,
     server: &MockServer,
-    installation: uuid::Uuid,
+    installation: InstallationId,
     name: &str,
 ) -> SharedTokenCredential {
     node_with(
@@ -85,7 +86,7 @@ fn node(
 fn node_with(
     store: &Store,
     server: &MockServer,
-    installation: uuid::Uuid,
+    installation: InstallationId,
     name: &str,
     policy: SharedTokenPolicy,
 ) -> SharedTokenCredential {
@@ -103,11 +104,7 @@ fn node_with(
     let oauth = OAuthCredential::new(
         ctx,
         client,
-        InstallationIdentity::new(
-            installation.to_string(),
-            "https://login.example.test",
-            "tenant-a",
-        ),
+        InstallationIdentity::new(installation, "https://login.example.test", "tenant-a"),
         Grant::RefreshToken,
         Arc::new(PassThrough),
     );
@@ -167,7 +164,7 @@ macro_rules! on_both_stores {
     };
 }
 
-async fn installation_with_expired_token(store: &Store, rt: &str) -> uuid::Uuid {
+async fn installation_with_expired_token(store: &Store, rt: &str) -> InstallationId {
     let expired = SystemTime::now() - Duration::from_secs(60);
     store
         .create(
@@ -199,7 +196,7 @@ async fn two_nodes_two_hundred_calls_one_token_request(kind: &str, store_a: Stor
             node_b.clone()
         };
         calls.push(tokio::spawn(async move {
-            cred.token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
+            cred.token(&TokenRequest::new(id, vec!["User.Read".into()]))
                 .await
         }));
     }
@@ -246,7 +243,7 @@ async fn a_crashed_lease_holder_blocks_only_until_its_lease_expires(
     );
     let survivor = node(&store_b, &server, id, "node-b");
     let token = survivor
-        .token(&TokenRequest::new(id.to_string(), vec!["User.Read".into()]))
+        .token(&TokenRequest::new(id, vec!["User.Read".into()]))
         .await
         .unwrap();
     assert_eq!(token.secret(), "at-after-crash", "{kind}");
@@ -315,7 +312,7 @@ async fn a_holder_that_dies_mid_refresh_is_taken_over_once_its_short_lease_lapse
         .with_poll_interval(Duration::from_millis(10))
         .with_max_wait(Duration::from_secs(10));
     let doomed = Arc::new(node_with(&store_a, &server, id, "doomed", policy));
-    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let request = TokenRequest::new(id, vec!["User.Read".into()]);
     let holder = {
         let (doomed, request) = (doomed.clone(), request.clone());
         tokio::spawn(async move { doomed.token(&request).await })
@@ -388,7 +385,7 @@ async fn a_live_holder_renews_its_lease_through_a_slow_refresh(
         .with_poll_interval(Duration::from_millis(10));
     let holder = Arc::new(node_with(&store_a, &server, id, "holder", policy));
     let waiter = Arc::new(node_with(&store_b, &server, id, "waiter", policy));
-    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let request = TokenRequest::new(id, vec!["User.Read".into()]);
     let first = {
         let (holder, request) = (holder.clone(), request.clone());
         tokio::spawn(async move { holder.token(&request).await })
@@ -431,7 +428,7 @@ async fn a_refused_stored_token_is_refreshed_once(kind: &str, store_a: Store, st
         .unwrap()
         .id;
     let cred = node(&store_b, &server, id, "node-b");
-    let request = TokenRequest::new(id.to_string(), vec!["User.Read".into()]);
+    let request = TokenRequest::new(id, vec!["User.Read".into()]);
     // still valid: served from the store, no token request
     assert_eq!(cred.token(&request).await.unwrap().secret(), "at-first");
     let refused = request.with_rejected(AccessToken::new("at-first", Some(fresh)));

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use suite::{Backend, KeyBox, SECRET_COLUMNS_SQL};
 use switchboard_core::ErrorKind;
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::sqlite::{SqliteOptions, SqliteStore};
 use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 

@@ -40,7 +40,7 @@ async fn main() {
         .lease_ttl(Duration::from_millis(ttl_ms.parse().unwrap_or(10_000)))
         .build();
     let engine = engine(governor, Limits::Declared);
-    let ctx = context(&engine, node, base_url, tenant, token);
+    let ctx = context(&engine, base_url, tenant, token);
     let calls: usize = calls.parse().unwrap_or(0);
     let started = Instant::now();
     let results = futures::future::join_all((0..calls).map(|_| {

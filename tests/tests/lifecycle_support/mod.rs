@@ -6,15 +6,16 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_core::InstallationId;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use switchboard_core::install::{InstallationStore, MemoryInstallationStore};
-use switchboard_core::lifecycle::apps::{AppCredential, AppCredentials};
-use switchboard_core::lifecycle::{InstallRequest, Installations};
-use switchboard_core::shared_token::SharedTokenPolicy;
 use switchboard_core::{Engine, Registry, RetryPolicy};
+use switchboard_installations::install::{InstallationStore, MemoryInstallationStore};
+use switchboard_installations::lifecycle::apps::{AppCredential, AppCredentials};
+use switchboard_installations::lifecycle::{InstallRequest, Installations};
+use switchboard_installations::shared_token::SharedTokenPolicy;
 use switchboard_microsoft365::install_flow::Microsoft365Flow;
 use switchboard_store::postgres::{PostgresOptions, PostgresStore};
 use switchboard_store::sqlite::SqliteStore;
@@ -96,7 +97,7 @@ pub async fn active_delegated(
     account: &str,
     code: &str,
     refresh: &str,
-) -> uuid::Uuid {
+) -> InstallationId {
     token_mock(
         "authorization_code",
         &format!("code={code}"),

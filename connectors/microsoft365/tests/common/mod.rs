@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use switchboard_core::Arguments;
+use switchboard_core::InstallationId;
 use switchboard_core::connector::{Connector, Endpoints, Registry};
 use switchboard_core::credential::{AccessToken, Credential, StaticCredential};
 use switchboard_core::definition::{ConnectorDefinition, MethodFile};
@@ -26,6 +27,8 @@ use switchboard_microsoft365::Microsoft365;
 use url::Url;
 use wiremock::matchers::{any, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+const INST_1: InstallationId = InstallationId::from_u128(1);
 
 /// connector.json with the methods of every category file appended.
 pub fn connector() -> ConnectorDefinition {
@@ -131,7 +134,7 @@ pub fn ctx_with(
     credential: Arc<dyn Credential>,
 ) -> InstallationContext {
     InstallationContext::new(
-        "inst-1",
+        INST_1,
         "microsoft365",
         who.variant(),
         endpoints(server),

@@ -7,11 +7,11 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use switchboard_core::auth::clock::ManualClock;
-use switchboard_core::auth::context::AuthContext;
-use switchboard_core::auth::store::MemoryTokenStore;
 use switchboard_microsoft365::cloud::{Cloud, CustomCloud};
 use switchboard_microsoft365::identity::MicrosoftApp;
+use switchboard_oauth::clock::ManualClock;
+use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::store::MemoryTokenStore;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use switchboard_core::files::read_limited_string;
-use switchboard_core::lifecycle::{ConsentStarted, InstallRequest, Installations};
 use switchboard_core::{Error, Result};
+use switchboard_installations::lifecycle::{ConsentStarted, InstallRequest, Installations};
 
 use crate::cli::{ConsentReturn, Global, InstallArgs, ReauthArgs};
 use crate::exit::CliResult;
@@ -52,7 +52,7 @@ fn print_started(global: &Global, started: &ConsentStarted, redirect_uri: &str) 
 
 fn print_installation(
     global: &Global,
-    inst: &switchboard_core::install::Installation,
+    inst: &switchboard_installations::install::Installation,
 ) -> Result<()> {
     let row = InstallationRow::from(inst);
     emit_one(global.output, &row, |r| {

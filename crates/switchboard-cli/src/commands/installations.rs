@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use switchboard_core::install::InstallationStatus;
-use switchboard_core::lifecycle::report::ConnectionReport;
 use switchboard_core::{Error, Result};
+use switchboard_installations::install::InstallationStatus;
+use switchboard_installations::lifecycle::report::ConnectionReport;
 
 use crate::cli::Global;
 use crate::exit::{self, CliResult};

@@ -14,11 +14,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use switchboard_core::lifecycle::{InstallRequest, Installations};
+use switchboard_core::InstallationId;
 use switchboard_core::{Arguments, Error, ErrorKind, InstallationContext, Result};
+use switchboard_installations::lifecycle::Installations;
 use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use switchboard_store::KeyRing;
-use uuid::Uuid;
 
 use crate::call::read_records;
 use crate::cli::{Global, Output};
@@ -76,7 +76,10 @@ async fn run_with(global: &Global, sandbox: &SandboxHandle) -> Result<ExitCode> 
     }
 
     // one account per run, so a persistent --store can run this again
-    let account = format!("quickstart-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let account = format!(
+        "quickstart-{}",
+        &InstallationId::new_random().as_uuid().simple().to_string()[..8]
+    );
     let delegated = install(&service, sandbox, &account, "delegated").await?;
     let application = install(&service, sandbox, &account, "application").await?;
     if tables {
@@ -188,49 +191,13 @@ async fn install(
     sandbox: &SandboxHandle,
     account: &str,
     variant: &str,
-) -> Result<Uuid> {
-    let app = sandbox.client();
-    let request = InstallRequest::new(account, "microsoft365", variant)
-        .setting("tenant_id", sandbox.tenant_id())
-        .cloud("custom")
-        .setting("login_url", sandbox.login_url())
-        .setting("graph_url", sandbox.graph_url())
-        .own_client(
-            app.client_id.clone(),
-            Some(app.client_secret.expose().to_string()),
-        );
-    let started = service.install(request).await?;
-    let callback = follow_consent(started.consent_url.as_str()).await?;
+) -> Result<InstallationId> {
+    let started = service
+        .install(sandbox.install_request(account, variant))
+        .await?;
+    let callback = sandbox.consent(&started.consent_url).await?;
     let active = service.complete(started.installation.id, &callback).await?;
     Ok(active.id)
-}
-
-/// Open a consent link as a browser would, without following the redirect
-/// back: returns the `Location` (the redirect URI with its query).
-pub async fn follow_consent(url: &str) -> Result<String> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| {
-            Error::new(ErrorKind::Configuration, "could not build an HTTP client").with_source(e)
-        })?;
-    let response = http.get(url).send().await.map_err(|e| {
-        Error::new(ErrorKind::Transport, "could not open the consent link")
-            .with_source(e.without_url())
-    })?;
-    let status = response.status();
-    if !status.is_redirection() {
-        return Err(Error::new(
-            ErrorKind::Consent,
-            format!("the consent page answered HTTP {status} instead of redirecting back"),
-        ));
-    }
-    response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .ok_or_else(|| Error::new(ErrorKind::Consent, "the consent redirect has no Location"))
 }
 
 fn real_tenant_help() -> String {

@@ -15,13 +15,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::Cli;
 
-#[path = "../../../switchboard-core/tests/support/bomb.rs"]
-pub mod bomb;
-#[allow(dead_code)] // the core's tests use the rest
-#[path = "../../../switchboard-core/tests/support/raw.rs"]
-pub mod raw;
-
-pub use raw::RawServer;
+pub use switchboard_hostile::raw::RawServer;
+pub use switchboard_hostile::{bomb, raw};
 
 /// The tenant of every fake installation.
 pub const TENANT: &str = "6b1c2d3e-0000-4000-8000-00000000aa11";

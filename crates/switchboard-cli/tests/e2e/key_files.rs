@@ -5,16 +5,16 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use switchboard_core::InstallationId;
 
-use switchboard_core::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
 use switchboard_store::{MasterKeys, OpenOptions, Store};
-use uuid::Uuid;
 
 use crate::harness::Cli;
 
 /// Installations with secrets in the CLI's store, written through the
 /// library with the CLI's key file.
-async fn seed(cli: &Cli, count: usize) -> Vec<Uuid> {
+async fn seed(cli: &Cli, count: usize) -> Vec<InstallationId> {
     let store = open(cli).await;
     let mut ids = Vec::new();
     for i in 0..count {
@@ -44,7 +44,7 @@ async fn open(cli: &Cli) -> Store {
 }
 
 /// Every seeded installation's secrets read back.
-async fn assert_readable(cli: &Cli, ids: &[Uuid]) {
+async fn assert_readable(cli: &Cli, ids: &[InstallationId]) {
     let store = open(cli).await;
     for id in ids {
         let secrets = store.load_secrets(*id).await.unwrap().unwrap().value;

@@ -411,12 +411,14 @@ impl Engine {
                 entry.1.slots = (entry.1.slots + 1).min(parallel);
             }
         }
+        let installation: std::sync::Arc<str> =
+            std::sync::Arc::from(ctx.installation_id().to_string());
         let mut permits = Vec::with_capacity(per_key.len());
         for (key, (rules, demand)) in per_key {
             permits.push(
                 self.inner
                     .governor
-                    .admit_shared(key, rules, ctx.shared_installation_id(), demand)
+                    .admit_shared(key, rules, &installation, demand)
                     .await?,
             );
         }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use crate::connector::{Endpoints, Settings};
 use crate::credential::Credential;
 use crate::engine::hosts::HostPolicy;
+use crate::installation_id::InstallationId;
 
 /// For whom a call is made: one installation of one connector variant.
 ///
@@ -16,7 +17,7 @@ pub struct InstallationContext {
 
 #[derive(Clone)]
 struct ContextInner {
-    installation_id: Arc<str>,
+    installation_id: InstallationId,
     connector_id: String,
     variant_id: String,
     endpoints: Endpoints,
@@ -31,7 +32,7 @@ impl InstallationContext {
     /// checks the connector and variant and asks the connector for the
     /// endpoints.
     pub fn new(
-        installation_id: impl Into<String>,
+        installation_id: InstallationId,
         connector_id: impl Into<String>,
         variant_id: impl Into<String>,
         endpoints: Endpoints,
@@ -40,7 +41,7 @@ impl InstallationContext {
         let hosts = HostPolicy::new(&endpoints);
         InstallationContext {
             inner: Arc::new(ContextInner {
-                installation_id: Arc::from(installation_id.into()),
+                installation_id,
                 connector_id: connector_id.into(),
                 variant_id: variant_id.into(),
                 endpoints,
@@ -68,8 +69,9 @@ impl InstallationContext {
     /// # use switchboard_core::connector::Endpoints;
     /// # use switchboard_core::credential::{AccessToken, StaticCredential};
     /// # use switchboard_core::engine::InstallationContext;
+    /// # use switchboard_core::installation_id::InstallationId;
     /// let endpoints = Endpoints::new("https://api.example.com".parse().unwrap(), vec!["api.example.com".into()]);
-    /// let ctx = InstallationContext::new("i-1", "example", "token", endpoints,
+    /// let ctx = InstallationContext::new(InstallationId::new_random(), "example", "token", endpoints,
     ///     Arc::new(StaticCredential::new(AccessToken::new("t", None))))
     ///     .with_limit_app("57a2cc41-000f-4a18-a496-32da721798be");
     /// assert_eq!(ctx.limit_app(), Some("57a2cc41-000f-4a18-a496-32da721798be"));
@@ -85,13 +87,8 @@ impl InstallationContext {
     }
 
     /// The installation id.
-    pub fn installation_id(&self) -> &str {
-        &self.inner.installation_id
-    }
-
-    /// The installation id, shared (the pipeline hands it to every token request).
-    pub(crate) fn shared_installation_id(&self) -> &Arc<str> {
-        &self.inner.installation_id
+    pub fn installation_id(&self) -> InstallationId {
+        self.inner.installation_id
     }
 
     /// The connector id.

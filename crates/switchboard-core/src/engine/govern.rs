@@ -135,6 +135,7 @@ pub(crate) async fn admit(
     let Some(keys) = keys else {
         return Ok(Permits::default());
     };
+    let installation: Arc<str> = Arc::from(ctx.installation_id().to_string());
     let mut held = Vec::with_capacity(keys.len());
     for key in keys.iter() {
         held.push(
@@ -142,7 +143,7 @@ pub(crate) async fn admit(
                 .admit_shared(
                     &key.key,
                     &key.rules,
-                    ctx.shared_installation_id(),
+                    &installation,
                     Demand::request(upload_bytes),
                 )
                 .await?,

@@ -324,10 +324,7 @@ impl Engine {
             )
             .await?,
         );
-        let mut request = TokenRequest::new(
-            Arc::clone(ctx.shared_installation_id()),
-            Arc::clone(plan.scopes()),
-        );
+        let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
         if let Some((rejected, claims)) = reauth {
             request = request.with_rejected(rejected);
             if let Some(claims) = claims {

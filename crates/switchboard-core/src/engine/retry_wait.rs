@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::retry::Trouble;
+use crate::installation_id::InstallationId;
 
 /// One wait before a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub struct RetryWait {
     /// The method being called (`users.list_users`).
     pub method_id: String,
     /// The installation it is called for.
-    pub installation_id: String,
+    pub installation_id: InstallationId,
     /// Which retry follows the wait: 1 for the first.
     pub retry: u32,
     /// The most retries the policy allows.
@@ -57,7 +58,7 @@ pub struct RetryWait {
 impl RetryWait {
     pub(crate) fn new(
         method_id: &str,
-        installation_id: &str,
+        installation_id: InstallationId,
         retry: u32,
         max_retries: u32,
         wait: Duration,
@@ -66,7 +67,7 @@ impl RetryWait {
     ) -> Self {
         RetryWait {
             method_id: method_id.to_string(),
-            installation_id: installation_id.to_string(),
+            installation_id,
             retry,
             max_retries,
             wait,
@@ -142,7 +143,7 @@ mod tests {
     fn says_how_long_and_why() {
         let w = RetryWait::new(
             "users.list_users",
-            "i",
+            crate::InstallationId::from(uuid::Uuid::nil()),
             1,
             4,
             Duration::from_secs(3),
@@ -155,7 +156,7 @@ mod tests {
         );
         let w = RetryWait::new(
             "m",
-            "i",
+            crate::InstallationId::from(uuid::Uuid::nil()),
             2,
             4,
             Duration::from_millis(1500),
@@ -168,7 +169,7 @@ mod tests {
         );
         let w = RetryWait::new(
             "m",
-            "i",
+            crate::InstallationId::from(uuid::Uuid::nil()),
             1,
             2,
             Duration::from_millis(20),

@@ -504,7 +504,7 @@ mod tests {
     #[test]
     fn a_continuation_resumes_with_a_get_of_its_link_and_headers() {
         let c: Continuation = serde_json::from_value(json!({
-            "installation_id": "i", "method_id": "users.list_users", "kind": "next_page",
+            "installation_id": "0d7e6a4b-1111-4222-8333-444455556666", "method_id": "users.list_users", "kind": "next_page",
             "link": "https://graph.microsoft.com/v1.0/users?$skiptoken=SKIPSECRET",
             "headers": [["consistencylevel", "eventual"]]
         }))
@@ -517,7 +517,7 @@ mod tests {
     #[test]
     fn bad_continuations_are_refused() {
         let c: Continuation = serde_json::from_value(json!({
-            "installation_id": "i", "method_id": "m", "kind": "next_page", "link": "not a url"
+            "installation_id": "0d7e6a4b-1111-4222-8333-444455556666", "method_id": "m", "kind": "next_page", "link": "not a url"
         }))
         .unwrap();
         assert_eq!(
@@ -525,7 +525,7 @@ mod tests {
             Some("continuation")
         );
         let c: Continuation = serde_json::from_value(json!({
-            "installation_id": "i", "method_id": "m", "kind": "next_page",
+            "installation_id": "0d7e6a4b-1111-4222-8333-444455556666", "method_id": "m", "kind": "next_page",
             "link": "https://graph.microsoft.com/", "headers": [["bad name", "v"]]
         }))
         .unwrap();
@@ -540,7 +540,7 @@ mod tests {
             "transfer-encoding",
         ] {
             let c: Continuation = serde_json::from_value(json!({
-                "installation_id": "i", "method_id": "m", "kind": "next_page",
+                "installation_id": "0d7e6a4b-1111-4222-8333-444455556666", "method_id": "m", "kind": "next_page",
                 "link": "https://graph.microsoft.com/", "headers": [[reserved, "100"]]
             }))
             .unwrap();

@@ -173,8 +173,14 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// `64 MiB`, `1500 bytes`.
-pub(crate) fn bytes_label(n: u64) -> String {
+/// A size in words: `64 MiB`, `1500 bytes`.
+///
+/// ```
+/// use switchboard_core::engine::wire::bytes_label;
+/// assert_eq!(bytes_label(64 * 1024 * 1024), "64 MiB");
+/// assert_eq!(bytes_label(1500), "1500 bytes");
+/// ```
+pub fn bytes_label(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const KIB: u64 = 1024;
     if n >= MIB && n.is_multiple_of(MIB) {
@@ -188,16 +194,16 @@ pub(crate) fn bytes_label(n: u64) -> String {
 
 /// A failure with its cause, when reqwest gave one.
 #[derive(Debug)]
-pub(crate) struct WireError {
+pub struct WireError {
     /// What happened.
-    pub(crate) failure: Failure,
+    pub failure: Failure,
     /// reqwest's error, its URL removed.
-    pub(crate) source: Option<reqwest::Error>,
+    pub source: Option<reqwest::Error>,
 }
 
 impl WireError {
     /// From a reqwest error (its URL is dropped: it may carry secrets).
-    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
+    pub fn from_reqwest(err: reqwest::Error) -> Self {
         WireError {
             failure: Failure::of(&err),
             source: Some(err.without_url()),
@@ -213,7 +219,7 @@ impl WireError {
 }
 
 /// Run `work` until `deadline` (if any); `limit` is reported in the error.
-pub(crate) async fn within<T>(
+pub async fn within<T>(
     deadline: Option<(Instant, Duration)>,
     work: impl Future<Output = Result<T, WireError>>,
 ) -> Result<T, WireError> {
@@ -228,7 +234,7 @@ pub(crate) async fn within<T>(
 
 /// Read a whole body into memory, at most `cap` bytes after decompression,
 /// before `deadline`. Stops reading as soon as the cap is passed.
-pub(crate) async fn read_capped(
+pub async fn read_capped(
     response: &mut reqwest::Response,
     cap: u64,
     deadline: Option<(Instant, Duration)>,
@@ -272,7 +278,7 @@ pub(crate) async fn read_capped(
 /// The first `max` bytes of a body (an error body, read for its details),
 /// or fewer when it is shorter, broken off or late. Never fails: what was
 /// read is what there is.
-pub(crate) async fn read_prefix(
+pub async fn read_prefix(
     response: &mut reqwest::Response,
     max: usize,
     deadline: Option<(Instant, Duration)>,

@@ -9,7 +9,16 @@ use url::Url;
 use crate::definition::Format;
 
 /// Whether `value` has the named format.
-pub(crate) fn matches(format: Format, value: &str) -> bool {
+///
+/// ```
+/// use switchboard_core::definition::Format;
+/// use switchboard_core::render::format::{describe, matches};
+///
+/// assert!(matches(Format::TenantId, "contoso.onmicrosoft.com"));
+/// assert!(!matches(Format::TenantId, "common"));
+/// assert!(describe(Format::TenantId).contains("GUID"));
+/// ```
+pub fn matches(format: Format, value: &str) -> bool {
     match format {
         Format::Guid => is_guid(value),
         Format::UserId => is_guid(value) || is_upn(value),
@@ -21,7 +30,7 @@ pub(crate) fn matches(format: Format, value: &str) -> bool {
 }
 
 /// What a value of the format looks like, for error messages.
-pub(crate) fn describe(format: Format) -> &'static str {
+pub fn describe(format: Format) -> &'static str {
     match format {
         Format::Guid => "must be a GUID such as 6e7b768e-07e2-4810-8459-485f84f8f204",
         Format::UserId => {

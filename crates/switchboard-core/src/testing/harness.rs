@@ -20,7 +20,8 @@ use crate::engine::{Engine, InstallationContext};
 use crate::error::Error;
 
 /// The installation id the harness uses.
-pub const INSTALLATION_ID: &str = "test-installation";
+pub const INSTALLATION_ID: crate::InstallationId =
+    crate::InstallationId::from_u128(0x7e57_0000_0000_4000_8000_0000_0000_0001);
 /// The bearer token the harness installs (a fake one).
 pub const TOKEN: &str = "test-token";
 

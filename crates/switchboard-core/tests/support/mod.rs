@@ -4,15 +4,13 @@
 //! the test on any unexpected request, and tracing capture.
 #![allow(dead_code)]
 
-pub mod bomb;
-pub mod raw;
-
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use switchboard_core::InstallationId;
 use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::definition::ConnectorDefinition;
@@ -24,7 +22,7 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const CONNECTOR: &str = "testsvc";
-pub const INSTALLATION: &str = "inst-1";
+pub const INSTALLATION: InstallationId = InstallationId::from_u128(1);
 
 /// The test connector. Paths mirror Graph's shapes; permissions differ per
 /// variant so tests can see which were used.

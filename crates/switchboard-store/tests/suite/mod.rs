@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+use switchboard_core::InstallationId;
 
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use switchboard_core::ErrorKind;
-use switchboard_core::auth::store::{StoredTokens, TokenStore};
 use switchboard_core::credential::AccessToken;
-use switchboard_core::install::{
+use switchboard_installations::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
 };
+use switchboard_oauth::store::{StoredTokens, TokenStore};
 use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 
 /// A fresh database and raw access to it.
@@ -187,7 +188,7 @@ pub async fn create_get_and_list_round_trip(b: &impl Backend) {
         expected.into_iter().map(|e| e.2).collect::<Vec<_>>()
     );
     assert!(s.list_by_account("nobody").await.unwrap().is_empty());
-    assert!(s.get(uuid::Uuid::new_v4()).await.unwrap().is_none());
+    assert!(s.get(InstallationId::new_random()).await.unwrap().is_none());
     let secrets = s.load_secrets(created.id).await.unwrap().unwrap();
     assert_eq!(secrets.version, 1);
     assert_eq!(
@@ -311,7 +312,7 @@ pub async fn record_updates_are_compare_and_swap(b: &impl Backend) {
     assert_eq!(now.status, InstallationStatus::Active);
     assert_eq!(now.version, 2);
     let mut missing = on_a.clone();
-    missing.id = uuid::Uuid::new_v4();
+    missing.id = InstallationId::new_random();
     assert_eq!(
         node_a.update(&missing).await.unwrap_err().kind(),
         ErrorKind::NotFound
@@ -359,7 +360,7 @@ pub async fn secrets_round_trip_and_writes_are_compare_and_swap(b: &impl Backend
     let still = s.load_secrets(inst.id).await.unwrap().unwrap();
     assert_eq!(still.version, 2);
     assert!(still.value.refresh_token.is_some());
-    let missing = uuid::Uuid::new_v4();
+    let missing = InstallationId::new_random();
     assert_eq!(
         s.store_secrets(missing, 1, InstallationSecrets::default())
             .await
@@ -1017,7 +1018,7 @@ pub async fn duplicate_key_ids_are_repaired_only_with_proof(b: &impl Backend) {
         .await
         .unwrap()
         .store;
-    let rt = |v: switchboard_core::install::Versioned<InstallationSecrets>| {
+    let rt = |v: switchboard_installations::install::Versioned<InstallationSecrets>| {
         v.value.refresh_token.unwrap().expose_secret().to_string()
     };
     assert_eq!(rt(s.load_secrets(inst.id).await.unwrap().unwrap()), "rt");
@@ -1102,7 +1103,7 @@ pub async fn refresh_lock_is_exclusive_across_store_instances_and_expires(b: &im
     );
     assert_eq!(
         node_a
-            .try_lock_refresh(uuid::Uuid::new_v4(), "node-a", long)
+            .try_lock_refresh(InstallationId::new_random(), "node-a", long)
             .await
             .unwrap_err()
             .kind(),
@@ -1115,7 +1116,7 @@ pub async fn refresh_lock_is_exclusive_across_store_instances_and_expires(b: &im
 /// once (counted) and save with compare-and-swap; others wait and re-read.
 async fn token_for(
     store: Store,
-    id: uuid::Uuid,
+    id: InstallationId,
     node: String,
     refreshes: Arc<AtomicUsize>,
 ) -> String {
@@ -1268,7 +1269,7 @@ pub async fn uninstall_erases_secrets_and_keeps_a_tombstone(b: &impl Backend) {
             .unwrap()
     );
     assert_eq!(
-        s.erase_secrets(uuid::Uuid::new_v4())
+        s.erase_secrets(InstallationId::new_random())
             .await
             .unwrap_err()
             .kind(),
@@ -1286,23 +1287,23 @@ pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend)
         )
         .await
         .unwrap();
-    let id = inst.id.to_string();
+    let id = inst.id;
     // no token data yet: "no record"
-    assert!(TokenStore::load(&node_a, &id).await.unwrap().is_none());
+    assert!(TokenStore::load(&node_a, id).await.unwrap().is_none());
     let tokens = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-1".into())))
         .with_tenant(Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into()))
         .with_scopes(vec!["User.Read".into(), "offline_access".into()]);
     let v = node_a
-        .compare_and_swap(&id, None, tokens.clone())
+        .compare_and_swap(id, None, tokens.clone())
         .await
         .unwrap();
     // a second writer that also saw "no record" loses
     let err = node_b
-        .compare_and_swap(&id, None, tokens.clone())
+        .compare_and_swap(id, None, tokens.clone())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
-    let loaded = TokenStore::load(&node_b, &id).await.unwrap().unwrap();
+    let loaded = TokenStore::load(&node_b, id).await.unwrap().unwrap();
     assert_eq!(loaded.version, v);
     assert_eq!(
         loaded.value.refresh_token.as_ref().unwrap().secret(),
@@ -1316,14 +1317,11 @@ pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend)
     assert!(loaded.value.updated_at.is_some());
     // rotation by node b; node a's stale write loses
     let rotated = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-2".into())));
-    let v2 = node_b
-        .compare_and_swap(&id, Some(v), rotated)
-        .await
-        .unwrap();
+    let v2 = node_b.compare_and_swap(id, Some(v), rotated).await.unwrap();
     assert_eq!(v2, v + 1);
     assert_eq!(
         node_a
-            .compare_and_swap(&id, Some(v), tokens.clone())
+            .compare_and_swap(id, Some(v), tokens.clone())
             .await
             .unwrap_err()
             .kind(),
@@ -1342,22 +1340,20 @@ pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend)
     );
     assert!(!b.dump().await.contains("rt-token-store"));
     // delete forgets the tokens only
-    TokenStore::delete(&node_a, &id).await.unwrap();
-    assert!(TokenStore::load(&node_b, &id).await.unwrap().is_none());
+    TokenStore::delete(&node_a, id).await.unwrap();
+    assert!(TokenStore::load(&node_b, id).await.unwrap().is_none());
     let secrets = node_b.load_secrets(inst.id).await.unwrap().unwrap();
     assert!(secrets.value.refresh_token.is_none());
     assert_eq!(
         secrets.value.client_secret.unwrap().expose_secret(),
         "cs-kept"
     );
-    // bad and unknown ids
-    let err = TokenStore::load(&node_a, "inst-1").await.unwrap_err();
-    assert_eq!(err.field(), Some("installation_id"));
-    let unknown = uuid::Uuid::new_v4().to_string();
-    assert!(TokenStore::load(&node_a, &unknown).await.unwrap().is_none());
+    // unknown ids (a malformed one is no longer expressible: ids are `InstallationId`s)
+    let unknown = InstallationId::new_random();
+    assert!(TokenStore::load(&node_a, unknown).await.unwrap().is_none());
     assert_eq!(
         node_a
-            .compare_and_swap(&unknown, None, tokens)
+            .compare_and_swap(unknown, None, tokens)
             .await
             .unwrap_err()
             .kind(),

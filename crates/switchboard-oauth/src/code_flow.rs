@@ -1,0 +1,223 @@
+//! The authorization code flow with PKCE: `begin` and `complete`.
+//!
+//! [`AuthorizationCodeFlow::begin`] makes a PKCE S256 pair and a one-time
+//! `state` bound to the installation (the verifier stays in the
+//! [`crate::state::StateStore`]), and returns the authorize URL.
+//! [`AuthorizationCodeFlow::complete`] consumes the state (refusing one that
+//! is unknown, used, expired or another installation's), turns an `error=`
+//! callback into a typed error, exchanges the code with the verifier,
+//! checks the tokens, and stores the refresh token. It returns a summary
+//! with no secret in it.
+//!
+//! ```no_run
+//! use oauth2::{AuthUrl, ClientId, RedirectUrl, TokenUrl};
+//! use std::sync::Arc;
+//! use switchboard_oauth::client::OAuthClient;
+//! use switchboard_oauth::code_flow::AuthorizationCodeFlow;
+//! use switchboard_oauth::context::AuthContext;
+//! use switchboard_oauth::store::MemoryTokenStore;
+//!
+//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+//! let client = OAuthClient::new(ctx.http.clone(), ClientId::new("app".into()), None,
+//!         TokenUrl::new("https://login.example.com/token".into()).unwrap())
+//!     .with_authorize_url(AuthUrl::new("https://login.example.com/authorize".into()).unwrap())
+//!     .with_redirect_uri(RedirectUrl::new("https://platform.example.com/callback".into()).unwrap());
+//! let flow = AuthorizationCodeFlow::new(ctx, client);
+//! let start = flow.begin(switchboard_core::InstallationId::from_u128(1), &["openid".into()], &[]).unwrap();
+//! // send the user's browser to start.url()
+//! # let _ = start;
+//! ```
+
+use std::fmt;
+
+use url::Url;
+
+use crate::callback::CallbackParams;
+use crate::client::OAuthClient;
+use crate::context::AuthContext;
+use crate::oauth_credential::with_retry;
+use crate::pkce::new_pkce_pair;
+use crate::provider::Provider;
+use crate::state::StatePurpose;
+use crate::store::StoredTokens;
+use switchboard_core::InstallationId;
+use switchboard_core::error::{Error, ErrorKind, Result};
+
+/// Where to send the user's browser. The URL carries the `state`, so it
+/// is not shown by Debug.
+pub struct AuthorizationStart {
+    url: Url,
+}
+
+impl AuthorizationStart {
+    /// A start for a prepared URL (used by provider flows that build their
+    /// own URL, such as admin consent).
+    pub fn new(url: Url) -> Self {
+        AuthorizationStart { url }
+    }
+
+    /// The authorize URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL, consumed.
+    pub fn into_url(self) -> Url {
+        self.url
+    }
+}
+
+impl fmt::Debug for AuthorizationStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "AuthorizationStart({}://{}{} [query redacted])",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or_default(),
+            self.url.path()
+        )
+    }
+}
+
+/// What a completed authorization established. No secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Authorized {
+    /// The installation.
+    pub installation_id: InstallationId,
+    /// The tenant the tokens belong to, when the provider could tell.
+    pub tenant_id: Option<String>,
+    /// The scopes the server says it granted (empty when it did not say).
+    pub scopes: Vec<String>,
+}
+
+/// The authorization code + PKCE flow for one client registration.
+#[derive(Debug, Clone)]
+pub struct AuthorizationCodeFlow {
+    ctx: AuthContext,
+    client: OAuthClient,
+}
+
+impl AuthorizationCodeFlow {
+    /// A flow; `client` must have an authorize URL and a redirect URI.
+    pub fn new(ctx: AuthContext, client: OAuthClient) -> Self {
+        AuthorizationCodeFlow { ctx, client }
+    }
+
+    /// Start: a fresh PKCE pair and state, and the authorize URL.
+    pub fn begin(
+        &self,
+        installation_id: InstallationId,
+        scopes: &[String],
+        extra: &[(String, String)],
+    ) -> Result<AuthorizationStart> {
+        let (challenge, verifier) = new_pkce_pair();
+        let state = self.ctx.states.issue(
+            installation_id,
+            StatePurpose::AuthorizationCode,
+            Some(verifier),
+        )?;
+        let url = self
+            .client
+            .authorize_url(scopes, &state, challenge, extra)?;
+        Ok(AuthorizationStart { url })
+    }
+
+    /// Finish with the callback's parameters.
+    pub async fn complete(
+        &self,
+        installation_id: InstallationId,
+        params: CallbackParams,
+        provider: &dyn Provider,
+    ) -> Result<Authorized> {
+        let state = params.state.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Consent,
+                "the authorization response has no `state`; start the authorization again",
+            )
+            .with_field("state")
+        })?;
+        let verifier = self
+            .ctx
+            .states
+            .take(
+                installation_id,
+                StatePurpose::AuthorizationCode,
+                state.secret(),
+            )?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Consent,
+                    "the authorization's PKCE verifier is missing; start the authorization again",
+                )
+            })?;
+        if params.error.is_some() {
+            return Err(provider.map_callback_error(&params));
+        }
+        let code = params.code.ok_or_else(|| {
+            Error::invalid_argument("code", "the callback must carry either `code` or `error`")
+        })?;
+        // A code is single-use: a 429/5xx retry would be refused anyway, so
+        // the exchange is tried once (the retry policy still maps the wait).
+        let mut code = Some(code);
+        let mut verifier = Some(verifier);
+        let set = with_retry(&self.ctx, provider, |now| {
+            let pair = code.take().zip(verifier.take());
+            let client = self.client.clone();
+            async move {
+                match pair {
+                    Some((code, verifier)) => client.exchange_code(code, verifier, &[], now).await,
+                    None => Err(crate::client::TokenEndpointError::Other(
+                        "the authorization code was already used".into(),
+                    )),
+                }
+            }
+        })
+        .await?;
+        let tenant_id = provider.check_tokens(&set, None)?;
+        let refresh_token = set.refresh_token.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Configuration,
+                "the identity service returned no refresh token; request the `offline_access` scope",
+            )
+        })?;
+        let scopes = set.scopes.clone().unwrap_or_default();
+        let tokens = StoredTokens::new(Some(refresh_token))
+            .with_tenant(tenant_id.clone())
+            .with_scopes(scopes.clone());
+        let store = self.ctx.store.as_ref();
+        let mut expected = store.load(installation_id).await?.map(|r| r.version);
+        let mut saved = false;
+        for _ in 0..3 {
+            match store
+                .compare_and_swap(installation_id, expected, tokens.clone())
+                .await
+            {
+                Ok(_) => {
+                    saved = true;
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    expected = store.load(installation_id).await?.map(|r| r.version);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !saved {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                format!(
+                    "the tokens of installation `{installation_id}` could not be stored: too many concurrent writers"
+                ),
+            ));
+        }
+        // New grant: old tokens and any re-authentication hold are stale.
+        self.ctx.cache.forget_installation(installation_id);
+        tracing::info!(installation = %installation_id, "authorization completed");
+        Ok(Authorized {
+            installation_id,
+            tenant_id,
+            scopes,
+        })
+    }
+}

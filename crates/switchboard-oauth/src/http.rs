@@ -1,0 +1,178 @@
+//! Our adapter between the `oauth2` crate and the engine's `reqwest` client.
+//!
+//! `oauth2` builds token requests as [`http::Request`]s and hands them to an
+//! [`oauth2::AsyncHttpClient`]. Its own reqwest integration targets another
+//! reqwest version, so [`OAuthHttpClient`] implements the trait over the
+//! one client the engine shares (its pool, timeouts and "no redirects"
+//! policy apply to token calls too).
+//!
+//! Only `200`, `400` and `401` answers are handed back to `oauth2` (a token
+//! or an OAuth error body, RFC 6749 §5.1 and §5.2). Any other status (429,
+//! 5xx, a redirect) becomes [`HttpError::Status`] with the `Retry-After` the
+//! server sent, and the body is dropped unread: it is not an OAuth answer
+//! and must not reach a message.
+//!
+//! Each token request has a deadline for its headers and body together
+//! (default [`DEFAULT_TOKEN_DEADLINE`], 30 s; [`OAuthHttpClient::with_deadline`],
+//! or `EngineBuilder::token_deadline` through `Engine::oauth_http`), and an
+//! answer is read to at most 1 MiB after decompression. A failure names the
+//! token endpoint's host, never its path.
+//!
+//! ```
+//! use std::time::Duration;
+//! use switchboard_oauth::http::OAuthHttpClient;
+//!
+//! let client = reqwest::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none())
+//!     .build()
+//!     .unwrap();
+//! let oauth_http = OAuthHttpClient::new(client).with_deadline(Some(Duration::from_secs(10)));
+//! assert_eq!(oauth_http.deadline(), Some(Duration::from_secs(10)));
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+
+use switchboard_core::engine::wire::{
+    DEFAULT_TOKEN_DEADLINE, Failure, WireError, bytes_label, host_label, read_capped, within,
+};
+
+use switchboard_core::Engine;
+
+/// Token responses larger than this are refused (they are a few KiB).
+const MAX_BODY: u64 = 1 << 20;
+
+/// An [`oauth2::AsyncHttpClient`] over a shared [`reqwest::Client`].
+#[derive(Debug, Clone)]
+pub struct OAuthHttpClient {
+    client: reqwest::Client,
+    deadline: Option<Duration>,
+}
+
+impl OAuthHttpClient {
+    /// Wrap the engine's client, with the default deadline
+    /// ([`DEFAULT_TOKEN_DEADLINE`]). Build it with redirects off
+    /// (`reqwest::redirect::Policy::none()`): a token endpoint that
+    /// redirects is answered with [`HttpError::Status`].
+    pub fn new(client: reqwest::Client) -> Self {
+        OAuthHttpClient {
+            client,
+            deadline: Some(DEFAULT_TOKEN_DEADLINE),
+        }
+    }
+
+    /// The engine's client under the engine's token deadline
+    /// ([`Engine::token_deadline`]): token requests share the connection
+    /// pool and the limits of every other request.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_core::{Engine, Registry};
+    /// use switchboard_oauth::http::OAuthHttpClient;
+    ///
+    /// let engine = Engine::builder(Registry::new())
+    ///     .token_deadline(Some(Duration::from_secs(5)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(OAuthHttpClient::for_engine(&engine).deadline(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn for_engine(engine: &Engine) -> Self {
+        OAuthHttpClient::new(engine.http_client().clone()).with_deadline(engine.token_deadline())
+    }
+
+    /// The same adapter with another deadline per token request (`None`:
+    /// none; the client's own timeouts still apply).
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The deadline of one token request.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// The wrapped client.
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// Why a token request produced no OAuth answer. Never carries a body,
+/// a token or a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The request could not be sent or the answer not read.
+    #[error("the token endpoint could not be reached: {0}")]
+    Transport(String),
+    /// The token endpoint answered with a status that is not an OAuth
+    /// answer (429, 5xx, 3xx, 404...).
+    #[error("the token endpoint answered HTTP {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What the `Retry-After` header asked for, if anything.
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint's answer was larger than 1 MiB.
+    #[error("the token endpoint's answer is larger than {}", bytes_label(MAX_BODY))]
+    TooLarge,
+}
+
+type CallFuture<'c> =
+    Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
+    type Error = HttpError;
+    type Future = CallFuture<'c>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
+            let host = host_label(request.url());
+            let deadline = self.deadline.and_then(|limit| {
+                switchboard_core::bounds::instant_after(tokio::time::Instant::now(), limit)
+                    .map(|at| (at, limit))
+            });
+            let lost = |e: WireError| HttpError::Transport(e.failure.describe(&host));
+            let mut response = within(deadline, async {
+                self.client
+                    .execute(request)
+                    .await
+                    .map_err(WireError::from_reqwest)
+            })
+            .await
+            .map_err(lost)?;
+            let status = response.status();
+            if !matches!(status.as_u16(), 200 | 400 | 401) {
+                return Err(HttpError::Status {
+                    status: status.as_u16(),
+                    retry_after: retry_after(response.headers(), SystemTime::now()),
+                });
+            }
+            let headers = response.headers().clone();
+            let body = read_capped(&mut response, MAX_BODY, deadline)
+                .await
+                .map_err(|e| match e.failure {
+                    Failure::TooLarge(_) => HttpError::TooLarge,
+                    _ => lost(e),
+                })?;
+            let mut out = http::Response::new(body.to_vec());
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            Ok(out)
+        })
+    }
+}
+
+/// A response's `Retry-After`, parsed by the engine's rules
+/// ([`switchboard_core::engine::retry::parse_retry_after`]: seconds or an HTTP date, capped).
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    switchboard_core::engine::retry::parse_retry_after(value, now)
+}

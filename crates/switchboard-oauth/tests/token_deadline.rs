@@ -1,0 +1,67 @@
+//! Deadlines on the token endpoint: an answer that trickles in (head or
+//! body) fails at the token deadline, naming the host, after one request.
+
+use std::time::{Duration, SystemTime};
+
+use oauth2::{ClientId, ClientSecret, TokenUrl};
+use switchboard_core::ErrorKind;
+use switchboard_hostile::raw::RawServer;
+use switchboard_oauth::client::{OAuthClient, TokenEndpointError};
+use switchboard_oauth::http::{HttpError, OAuthHttpClient};
+use tokio::time::Instant;
+
+/// The gap between two bytes of a trickling answer.
+const GAP: Duration = Duration::from_secs(20);
+
+#[tokio::test(start_paused = true)]
+async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_host() {
+    // the token answer's body trickles; so does another one's head
+    for server in [
+        RawServer::trickling_body(600, GAP).await,
+        RawServer::trickling_head(GAP).await,
+    ] {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let oauth_http = OAuthHttpClient::new(http).with_deadline(Some(Duration::from_secs(30)));
+        let client = OAuthClient::new(
+            oauth_http,
+            ClientId::new("app".into()),
+            Some(ClientSecret::new("secret".into())),
+            TokenUrl::new(format!("{}/tenant-a/oauth2/v2.0/token", server.base())).unwrap(),
+        );
+        let start = Instant::now();
+        let err = client
+            .client_credentials(
+                &["https://graph.example/.default".into()],
+                &[],
+                SystemTime::now(),
+            )
+            .await
+            .unwrap_err();
+        let TokenEndpointError::Http(HttpError::Transport(message)) = &err else {
+            panic!("expected a transport failure, got {err:?}");
+        };
+        assert_eq!(
+            message,
+            &format!(
+                "`{}` did not send the whole response within the deadline of 30s",
+                server.host()
+            )
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        assert_eq!(server.connections(), 1);
+        assert_eq!(
+            server.request_lines(),
+            vec!["POST /tenant-a/oauth2/v2.0/token HTTP/1.1"]
+        );
+        let err = err.into_error();
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        assert!(
+            err.to_string()
+                .starts_with("the token endpoint could not be reached: `127.0.0.1:"),
+            "{err}"
+        );
+    }
+}
