@@ -70,7 +70,10 @@ impl InstallationContext {
     /// # use switchboard_core::credential::{AccessToken, StaticCredential};
     /// # use switchboard_core::engine::InstallationContext;
     /// # use switchboard_core::installation_id::InstallationId;
-    /// let endpoints = Endpoints::new("https://api.example.com".parse().unwrap(), vec!["api.example.com".into()]);
+    /// let endpoints = Endpoints {
+    ///     base_url: "https://api.example.com".parse().unwrap(),
+    ///     allowed_hosts: vec!["api.example.com".into()],
+    /// };
     /// let ctx = InstallationContext::new(InstallationId::new_random(), "example", "token", endpoints,
     ///     Arc::new(StaticCredential::new(AccessToken::new("t", None))))
     ///     .with_limit_app("57a2cc41-000f-4a18-a496-32da721798be");
