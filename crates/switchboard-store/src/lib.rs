@@ -39,6 +39,7 @@ mod rotation;
 mod row;
 pub mod schema;
 pub mod sqlite;
+mod subscriptions;
 
 use std::time::Duration;
 

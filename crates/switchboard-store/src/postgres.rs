@@ -251,7 +251,7 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-fn storage(e: impl fmt::Display) -> Error {
+pub(crate) fn storage(e: impl fmt::Display) -> Error {
     Error::new(
         ErrorKind::Storage,
         format!(
@@ -521,7 +521,7 @@ impl PostgresStore {
         })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| {
             let (settings, host) = &*self.tls;
             if let deadpool_postgres::PoolError::Backend(pg) = &e

@@ -100,6 +100,23 @@ CREATE TABLE sync_leases (
 );
 ",
     },
+    // 4 and 5 are taken by work in parallel (the request governor); the
+    // runner applies each missing version on its own, so gaps are fine.
+    Migration {
+        version: 6,
+        name: "change-notification subscriptions",
+        sql: "
+CREATE TABLE subscriptions (
+    id TEXT PRIMARY KEY,
+    installation_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at);
+CREATE INDEX subscriptions_by_installation ON subscriptions (installation_id, expires_at);
+",
+    },
 ];
 
 /// The record columns, in [`crate::row::RecordRow`] order.

@@ -88,7 +88,7 @@ impl SqliteOptions {
 /// An [`InstallationStore`] in one SQLite file. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
-    path: Arc<PathBuf>,
+    pub(crate) path: Arc<PathBuf>,
     conn: Arc<Mutex<Connection>>,
     ring: Arc<KeyRing>,
 }
@@ -102,7 +102,7 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-fn storage(path: &Path, e: impl fmt::Display) -> Error {
+pub(crate) fn storage(path: &Path, e: impl fmt::Display) -> Error {
     Error::new(
         ErrorKind::Storage,
         format!(
@@ -462,7 +462,7 @@ impl SqliteStore {
     }
 
     /// Run `f` on the connection on a blocking thread.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &KeyRing) -> Result<T> + Send + 'static,

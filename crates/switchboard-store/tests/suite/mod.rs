@@ -99,7 +99,8 @@ macro_rules! store_suite {
             uninstall_erases_secrets_and_keeps_a_tombstone,
             token_store_shares_the_rows_with_compare_and_swap,
             sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire,
-            a_database_with_a_later_migration_still_gets_an_earlier_one
+            a_database_with_a_later_migration_still_gets_an_earlier_one,
+            subscription_records_are_shared_listed_by_expiry_and_replaced
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -1472,4 +1473,84 @@ pub async fn a_database_with_a_later_migration_still_gets_an_earlier_one(b: &imp
             .await
             .unwrap()
     );
+}
+
+pub async fn subscription_records_are_shared_listed_by_expiry_and_replaced(b: &impl Backend) {
+    use switchboard_sync::{SubscriptionRecord, SubscriptionStore, SubscriptionTarget};
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let t0 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let target = |name: &str| {
+        SubscriptionTarget::new(
+            name,
+            format!("users/u/{name}"),
+            "created",
+            "https://platform.example/notify",
+            Duration::from_secs(600),
+        )
+        .with_delta(
+            "mail.messages_delta",
+            serde_json::json!({"folder_id": "inbox"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+    };
+    let late = SubscriptionRecord::new(
+        "sub-late",
+        inst.id,
+        target("events"),
+        t0 + Duration::from_secs(7200),
+    );
+    let soon = SubscriptionRecord::new(
+        "sub-soon",
+        inst.id,
+        target("messages"),
+        t0 + Duration::from_secs(60),
+    );
+    node_a.put_subscription(&late).await.unwrap();
+    node_a.put_subscription(&soon).await.unwrap();
+    // another node sees both, soonest first
+    assert_eq!(
+        node_b.subscriptions_of(inst.id).await.unwrap(),
+        [soon.clone(), late.clone()]
+    );
+    assert_eq!(
+        node_b.get_subscription("sub-late").await.unwrap(),
+        Some(late.clone())
+    );
+    assert_eq!(node_b.get_subscription("nope").await.unwrap(), None);
+    let due = node_b
+        .subscriptions_expiring(t0 + Duration::from_secs(3600), 10)
+        .await
+        .unwrap();
+    assert_eq!(due, [soon.clone()]);
+    let all = node_b
+        .subscriptions_expiring(t0 + Duration::from_secs(86_400), 1)
+        .await
+        .unwrap();
+    assert_eq!(all, [soon.clone()], "the limit holds");
+    // replaced in place, then deleted
+    let renewed = SubscriptionRecord::new(
+        "sub-soon",
+        inst.id,
+        target("messages"),
+        t0 + Duration::from_secs(9000),
+    );
+    node_b.put_subscription(&renewed).await.unwrap();
+    assert_eq!(
+        node_a.subscriptions_of(inst.id).await.unwrap(),
+        [late.clone(), renewed]
+    );
+    node_a.delete_subscription("sub-soon").await.unwrap();
+    node_a.delete_subscription("sub-soon").await.unwrap();
+    assert_eq!(node_b.subscriptions_of(inst.id).await.unwrap(), [late]);
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM subscriptions").await, "1");
 }
