@@ -154,7 +154,7 @@ async fn a_change_is_notified_verified_and_synced_and_forgeries_are_refused() {
     let listed = switchboard_sync::SubscriptionStore::subscriptions_of(&stored, w.client.id())
         .await
         .unwrap();
-    assert_eq!(listed, [record.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&record));
     let lifetime = record.expires_at.duration_since(SystemTime::now()).unwrap();
     assert!(
         lifetime > Duration::from_secs(10_080 * 60 - 180)

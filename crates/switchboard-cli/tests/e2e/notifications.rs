@@ -78,10 +78,7 @@ async fn subscribe_receive_and_sync_through_the_binary() {
     let sub = record["id"].as_str().unwrap().to_string();
     assert_eq!(record["resource"], "messages");
     assert_eq!(record["delta_method"], "mail.messages_delta");
-    let listed = env
-        .cli
-        .json(&["subscriptions", &id])
-        .await;
+    let listed = env.cli.json(&["subscriptions", &id]).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["id"], sub.as_str());
 

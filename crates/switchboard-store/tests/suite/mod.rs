@@ -1531,12 +1531,12 @@ pub async fn subscription_records_are_shared_listed_by_expiry_and_replaced(b: &i
         .subscriptions_expiring(t0 + Duration::from_secs(3600), 10)
         .await
         .unwrap();
-    assert_eq!(due, [soon.clone()]);
+    assert_eq!(due, std::slice::from_ref(&soon));
     let all = node_b
         .subscriptions_expiring(t0 + Duration::from_secs(86_400), 1)
         .await
         .unwrap();
-    assert_eq!(all, [soon.clone()], "the limit holds");
+    assert_eq!(all, std::slice::from_ref(&soon), "the limit holds");
     // replaced in place, then deleted
     let renewed = SubscriptionRecord::new(
         "sub-soon",
