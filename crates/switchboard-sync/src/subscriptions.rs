@@ -296,29 +296,22 @@ impl SubscriptionManager {
             ));
         }
         let installation = record.installation;
-        let lease = lease_name(&record.id);
-        if !self
-            .leases
-            .try_lease(installation, &lease, &self.holder, LEASE_TTL)
-            .await?
-        {
-            return Ok(LifecycleOutcome::Skipped);
-        }
-        let outcome = async {
-            let ctx = self.installations.context(installation).await?;
-            if event == "reauthorizationRequired" {
-                Ok(LifecycleOutcome::Renewed(
-                    self.renew_record(&ctx, record).await?,
-                ))
-            } else {
-                let removed = record.id.clone();
-                let record = self.recreate(&ctx, record).await?;
-                Ok(LifecycleOutcome::Recreated { removed, record })
-            }
-        }
-        .await;
-        self.release(installation, &lease).await;
-        outcome
+        let id = record.id.clone();
+        let outcome = self
+            .under_lease(installation, &id, async || {
+                let ctx = self.installations.context(installation).await?;
+                if event == "reauthorizationRequired" {
+                    Ok(LifecycleOutcome::Renewed(
+                        self.renew_record(&ctx, record).await?,
+                    ))
+                } else {
+                    let removed = record.id.clone();
+                    let record = self.recreate(&ctx, record).await?;
+                    Ok(LifecycleOutcome::Recreated { removed, record })
+                }
+            })
+            .await?;
+        Ok(outcome.unwrap_or(LifecycleOutcome::Skipped))
     }
 
     /// The delta method and arguments that read what `record` watches, if
@@ -334,35 +327,54 @@ impl SubscriptionManager {
 
     async fn renew_one(&self, record: SubscriptionRecord, horizon: SystemTime) -> Result<Swept> {
         let installation = record.installation;
-        let lease = lease_name(&record.id);
+        let swept = self
+            .under_lease(installation, &record.id, async || {
+                // another node may have renewed it between the listing and the lease
+                let Some(current) = self.records.get_subscription(&record.id).await? else {
+                    return Ok(Swept::Skipped);
+                };
+                if current.expires_at >= horizon {
+                    return Ok(Swept::Skipped);
+                }
+                let ctx = self.installations.context(installation).await?;
+                match self.renew_record(&ctx, current.clone()).await {
+                    Ok(r) => Ok(Swept::Renewed(r)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        let old = current.id.clone();
+                        Ok(Swept::Recreated(old, self.recreate(&ctx, current).await?))
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(swept.unwrap_or(Swept::Skipped))
+    }
+
+    /// Runs `work` holding the lease on subscription `id`; `None` when
+    /// another node holds it. The lease is given up afterwards either way.
+    async fn under_lease<T>(
+        &self,
+        installation: InstallationId,
+        id: &str,
+        work: impl AsyncFnOnce() -> Result<T>,
+    ) -> Result<Option<T>> {
+        let lease = lease_name(id);
         if !self
             .leases
             .try_lease(installation, &lease, &self.holder, LEASE_TTL)
             .await?
         {
-            return Ok(Swept::Skipped);
+            return Ok(None);
         }
-        let result = async {
-            // another node may have renewed it between the listing and the lease
-            let Some(current) = self.records.get_subscription(&record.id).await? else {
-                return Ok(Swept::Skipped);
-            };
-            if current.expires_at >= horizon {
-                return Ok(Swept::Skipped);
-            }
-            let ctx = self.installations.context(installation).await?;
-            match self.renew_record(&ctx, current.clone()).await {
-                Ok(r) => Ok(Swept::Renewed(r)),
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let old = current.id.clone();
-                    Ok(Swept::Recreated(old, self.recreate(&ctx, current).await?))
-                }
-                Err(e) => Err(e),
-            }
+        let result = work().await;
+        if let Err(e) = self
+            .leases
+            .release_lease(installation, &lease, &self.holder)
+            .await
+        {
+            tracing::warn!(error = %e, "a subscription lease was not released; it expires by itself");
         }
-        .await;
-        self.release(installation, &lease).await;
-        result
+        result.map(Some)
     }
 
     async fn renew_record(
@@ -438,16 +450,6 @@ impl SubscriptionManager {
             lifetime - CLOCK_SLACK,
         ))
     }
-
-    async fn release(&self, installation: InstallationId, lease: &str) {
-        if let Err(e) = self
-            .leases
-            .release_lease(installation, lease, &self.holder)
-            .await
-        {
-            tracing::warn!(error = %e, "a subscription lease was not released; it expires by itself");
-        }
-    }
 }
 
 enum Swept {
@@ -478,4 +480,17 @@ fn parse_expiry(subscription: &Value) -> Option<SystemTime> {
     }
     let ts: jiff::Timestamp = text.parse().ok()?;
     SystemTime::try_from(ts).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Platforms run the sweep and lifecycle handling in spawned tasks.
+    #[allow(dead_code)]
+    fn futures_are_send(manager: &SubscriptionManager) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(manager.renew_due(Duration::from_secs(60)));
+        is_send(manager.handle_lifecycle("id", "missed"));
+    }
 }
