@@ -181,7 +181,7 @@ pub(crate) struct RotationLock {
 }
 
 /// The database's clock in Unix milliseconds.
-const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+pub(crate) const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]

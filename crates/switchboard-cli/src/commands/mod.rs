@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod batch;
 mod call;
 mod connectors;
 mod install;
@@ -78,6 +79,7 @@ pub async fn run(cli: Cli) -> CliResult<ExitCode> {
                 .await
             }
         },
+        Command::Batch(args) => batch::run(&global, args).await,
         Command::Test { installation } => installations::test(&global, &installation).await,
         Command::Installations { account } => Ok(installations::list(&global, &account).await?),
         Command::Uninstall { installation } => {
