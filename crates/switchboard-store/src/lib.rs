@@ -35,6 +35,7 @@ pub mod keyring;
 mod open;
 pub mod postgres;
 pub mod postgres_tls;
+mod read_pool;
 mod rotation;
 mod row;
 pub mod schema;
