@@ -62,6 +62,7 @@
 pub mod classify;
 mod context;
 pub mod hosts;
+mod link;
 mod pipeline;
 mod plan;
 mod prepared;
@@ -73,6 +74,7 @@ mod stream;
 pub mod wire;
 
 pub use context::InstallationContext;
+pub use link::LinkRequest;
 pub use stream::{PageStream, RecordStream};
 
 use std::collections::BTreeMap;

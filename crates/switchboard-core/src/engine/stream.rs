@@ -218,6 +218,8 @@ impl Walk {
                     headers: self.page_headers.clone(),
                     body: None,
                     idempotent: true,
+                    resumable: false,
+                    credentialed: true,
                 });
             }
             Next::Delta(link) => {
@@ -265,6 +267,8 @@ fn continuation_request(continuation: &Continuation) -> Result<Outgoing> {
         headers,
         body: None,
         idempotent: true,
+        resumable: false,
+        credentialed: true,
     })
 }
 
