@@ -19,9 +19,9 @@
 
 use std::time::{Duration, Instant};
 
-use switchboard::{InstallationId, KeyRing, Store, Switchboard};
 use switchboard::switchboard_installations::install::InstallationStore;
 use switchboard::switchboard_store::sqlite::{SqliteOptions, SqliteStore};
+use switchboard::{InstallationId, KeyRing, Store, Switchboard};
 use switchboard_microsoft365_sandbox::{Sandbox, SandboxConfig};
 
 const CONCURRENT: usize = 200;
@@ -42,7 +42,8 @@ async fn contender(
 ) -> Result<Contender, Box<dyn std::error::Error>> {
     let options = SqliteOptions::default().with_readers(readers);
     let path = dir.join(format!("readers-{readers}.db"));
-    let store = Store::Sqlite(SqliteStore::open_with(path, KeyRing::generate("k1")?, options).await?);
+    let store =
+        Store::Sqlite(SqliteStore::open_with(path, KeyRing::generate("k1")?, options).await?);
     let sb = Switchboard::builder()
         .store(store.clone())
         .connector(switchboard_microsoft365::connector()?)
@@ -135,7 +136,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 c.client.push(t);
             }
         }
-        println!("{CONCURRENT} concurrent lookups per batch, {batches} batches each, 2 runtime workers");
+        println!(
+            "{CONCURRENT} concurrent lookups per batch, {batches} batches each, 2 runtime workers"
+        );
         for c in &mut contenders {
             summary(&c.name, "store.get(id)", &mut c.get);
         }
