@@ -148,6 +148,10 @@ impl Engine {
             idempotent,
             resumable: request.resumable && idempotent,
             credentialed: request.credentialed,
+            // a link is not governed by the method's limits (an upload
+            // URL is another service's host)
+            keys: None,
+            batch: false,
         };
         let span = self.call_span(ctx, plan.label());
         async {

@@ -14,6 +14,7 @@ use crate::arguments::Arguments;
 use crate::credential::{AccessToken, TokenRequest};
 use crate::definition::ResponseKind;
 use crate::engine::classify::{Verdict, parse_remote_details, response_error};
+use crate::engine::govern::{self, Permits};
 use crate::engine::redirect::{
     MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
 };
@@ -56,6 +57,9 @@ pub(crate) struct Received {
     pub(crate) response: reqwest::Response,
     /// The attempt's deadline and its length (for messages).
     deadline: Option<(tokio::time::Instant, Duration)>,
+    /// The governor's permits, given back when the response is dropped
+    /// (after its body is read, for a body held in memory).
+    pub(crate) permits: Permits,
 }
 
 /// A transport failure and the host it happened with.
@@ -234,6 +238,9 @@ impl Engine {
                     } else {
                         Repeat::from(outgoing.idempotent)
                     };
+                    if let (Trouble::Status(429), Some(wait)) = (trouble, retry_after.wait) {
+                        govern::hold(&self.inner.governor, outgoing.keys.as_ref(), wait).await;
+                    }
                     let mut decision = decide(
                         policy,
                         trouble,
@@ -312,8 +319,25 @@ impl Engine {
         reauth: Option<(AccessToken, Option<String>)>,
         span: &tracing::Span,
     ) -> Result<Attempt> {
-        let token = if outgoing.credentialed {
+        if outgoing.credentialed {
             ctx.hosts().check_credentialed(&outgoing.url)?;
+        } else {
+            // a pre-authenticated link (an upload URL): no token is asked
+            // for or sent, so the link need not be on the allow-list
+            ctx.hosts().check_uncredentialed(&outgoing.url)?;
+        }
+        // admit: wait for the governor's permits on the request's limit keys
+        let upload_bytes = outgoing.body.as_ref().map_or(0, |b| b.len() as u64);
+        let mut permits = Some(
+            govern::admit(
+                &self.inner.governor,
+                outgoing.keys.as_ref(),
+                ctx,
+                upload_bytes,
+            )
+            .await?,
+        );
+        let token = if outgoing.credentialed {
             let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
             if let Some((rejected, claims)) = reauth {
                 request = request.with_rejected(rejected);
@@ -323,9 +347,6 @@ impl Engine {
             }
             Some(ctx.credential().token(&request).await?)
         } else {
-            // a pre-authenticated link (an upload URL): no token is asked
-            // for or sent, so the link need not be on the allow-list
-            ctx.hosts().check_uncredentialed(&outgoing.url)?;
             None
         };
         // The deadline starts once the token is in hand (a token request
@@ -391,7 +412,11 @@ impl Engine {
                     });
                 }
             };
-            let response = Received { response, deadline };
+            let mut response = Received {
+                response,
+                deadline,
+                permits: Permits::default(),
+            };
             let status = response.response.status().as_u16();
             span.record("status", status);
             if is_redirect(status)
@@ -429,6 +454,8 @@ impl Engine {
                 hop_url = Some(target);
                 continue;
             }
+            // the final response of the attempt holds the permits until it is read
+            response.permits = permits.take().unwrap_or_default();
             if status == 401
                 && credentialed
                 && let Some(token) = token
@@ -446,7 +473,7 @@ impl Engine {
                     response,
                 });
             }
-            if status < 400 {
+            if status < 400 || (outgoing.batch && status == 424) {
                 return Ok(Attempt::Done(response));
             }
             let retry_after = retry_after_of(response.response.headers());
@@ -527,6 +554,7 @@ async fn error_from_response(
     let Received {
         mut response,
         deadline,
+        permits: _permits,
     } = received;
     let status = response.status().as_u16();
     let header = |name: &str| {
@@ -586,6 +614,7 @@ pub(super) async fn read_body(received: Received, method_id: &str, cap: u64) -> 
     let Received {
         mut response,
         deadline,
+        permits: _permits,
     } = received;
     read_capped(&mut response, cap, deadline)
         .await

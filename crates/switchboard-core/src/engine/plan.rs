@@ -16,6 +16,7 @@ use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
 use super::context::InstallationContext;
+use super::govern::{GovernedKey, PreparedLimit, keys_of};
 use super::prepared::{PreparedConnector, PreparedMethod};
 
 /// A resolved method call: which connector, method and variant.
@@ -65,6 +66,11 @@ impl Plan {
         self.label.as_deref().unwrap_or(&self.method().id)
     }
 
+    /// The limits that govern the method.
+    pub(crate) fn limits(&self) -> &[PreparedLimit] {
+        &self.prepared_method().limits
+    }
+
     pub(super) fn failed(&self) -> Failed<'_> {
         Failed {
             method_id: self.label(),
@@ -91,6 +97,11 @@ pub(crate) struct Outgoing {
     /// URL passes the check for uncredentialed requests instead of the
     /// allow-list, and no token is asked for.
     pub(crate) credentialed: bool,
+    /// The limit keys the request falls under (`None`: no limit governs it).
+    pub(crate) keys: Option<Arc<[GovernedKey]>>,
+    /// A JSON batch: its 424 (Graph's 2021 envelope for a batch with a
+    /// throttled request) is an answer to read, not a failure.
+    pub(crate) batch: bool,
 }
 
 /// The URL's path and query can be secret (`$skiptoken`): only the origin shows.
@@ -212,6 +223,8 @@ impl Engine {
             idempotent: plan.method().is_idempotent_for(args),
             resumable: false,
             credentialed: true,
+            keys: keys_of(plan.definition(), plan.limits(), ctx, args),
+            batch: false,
         })
     }
 }
