@@ -36,6 +36,7 @@ pub mod limits;
 mod open;
 pub mod postgres;
 pub mod postgres_tls;
+mod read_pool;
 mod rotation;
 mod row;
 pub mod schema;
