@@ -13,10 +13,7 @@ use switchboard_core::InstallationId;
 use switchboard_core::paging::Continuation;
 use switchboard_core::{Arguments, Error, ErrorKind, Result};
 use switchboard_installations::install::InstallationStore;
-
-/// How often a checkpoint write is tried again when another writer (a
-/// token refresh) changed the secrets in between.
-const WRITE_ATTEMPTS: usize = 8;
+use switchboard_installations::modify::{Edit, modify_secrets};
 
 /// Names one sync of an installation: the method and its arguments.
 ///
@@ -84,8 +81,8 @@ pub(crate) async fn load(
     Ok(Some(continuation))
 }
 
-/// Stores `checkpoint` under `key` (`None` removes it), compare-and-swap on
-/// the secrets' version: a concurrent token write makes it read and try
+/// Stores `checkpoint` under `key` (`None` removes it) with
+/// [`modify_secrets`]: a concurrent token write makes it read and try
 /// again, it never overwrites that write.
 pub(crate) async fn commit(
     store: &Arc<dyn InstallationStore>,
@@ -99,36 +96,32 @@ pub(crate) async fn commit(
         .map_err(|e| {
             Error::new(ErrorKind::Decode, "a checkpoint could not be written").with_source(e)
         })?;
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = store
-            .load_secrets(installation)
-            .await?
-            .ok_or_else(|| switchboard_installations::install::not_found(installation))?;
-        let mut secrets = current.value;
+    let key_name = key.as_str();
+    modify_secrets(store.as_ref(), installation, |secrets| {
         match &text {
             Some(text) => {
                 secrets
                     .continuations
-                    .insert(key.as_str().to_string(), text.clone().into());
+                    .insert(key_name.to_string(), text.clone().into());
             }
             None => {
-                secrets.continuations.remove(key.as_str());
+                secrets.continuations.remove(key_name);
             }
         }
-        match store
-            .store_secrets(installation, current.version, secrets)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
+        Ok(Edit::Write(()))
+    })
+    .await
+    .map_err(|e| {
+        if e.kind() == ErrorKind::Conflict {
+            Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the checkpoint `{key_name}` was not stored: {}; acknowledge the page again",
+                    e.message()
+                ),
+            )
+        } else {
+            e
         }
-    }
-    Err(Error::new(
-        ErrorKind::Conflict,
-        format!(
-            "the checkpoint `{}` was not stored: the installation's secrets changed {WRITE_ATTEMPTS} times while writing it; acknowledge the page again",
-            key.as_str()
-        ),
-    ))
+    })
 }
