@@ -278,6 +278,16 @@ pub enum Command {
   switchboard sync <installation> mail.messages_delta --param user_id=<id> --param folder_id=inbox
   switchboard sync <installation> users.delta --reset    # start over with a full round")]
     Sync(SyncArgs),
+    /// Run calls from an NDJSON file as JSON batches (20 per request where
+    /// the connector allows); print each call's result as an NDJSON line.
+    #[command(after_help = "Each line of the file is one call:
+  {\"method\": \"users.get_user\", \"params\": {\"user_id\": \"<id>\"}}
+  {\"method\": \"mail.list_messages\", \"params\": {\"user_id\": \"<id>\", \"top\": 5}, \"depends_on\": [0]}
+Each output line: {\"call\": N, \"method\": ..., \"status\": 200, \"body\": ...} or {\"call\": N, \"method\": ..., \"error\": {\"kind\", \"status\", \"message\"}}.
+
+Examples:
+  switchboard batch <installation> --file calls.ndjson")]
+    Batch(BatchArgs),
     /// Check that an installation's grant works, with one cheap read.
     #[command(after_help = "Examples:
   switchboard test <installation>
@@ -558,6 +568,16 @@ pub struct CallArgs {
     /// Table columns (comma-separated field names; default: chosen from the records).
     #[arg(long, value_delimiter = ',', value_name = "FIELDS")]
     pub columns: Vec<String>,
+}
+
+/// `switchboard batch <installation> --file calls.ndjson`
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The installation id.
+    pub installation: String,
+    /// The calls, one JSON object per line (at most 16 MiB, 10000 calls).
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
 }
 
 /// `switchboard keys ...`

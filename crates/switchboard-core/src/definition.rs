@@ -32,6 +32,7 @@
 //! assert_eq!(method.resolved_path(Some(&me)), "/me/messages");
 //! ```
 
+pub mod limits;
 pub mod load;
 pub mod reserved_headers;
 pub mod schema;
@@ -76,9 +77,31 @@ pub struct ConnectorDefinition {
     pub default_headers: BTreeMap<String, String>,
     /// The categories methods are grouped in.
     pub categories: Vec<Category>,
+    /// Limits the service keeps (concurrency, request and upload budgets
+    /// per app, tenant, mailbox or drive): the engine keeps them before the
+    /// service refuses. See [`limits`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<limits::LimitDefinition>,
+    /// JSON batching, when the service offers it (Graph's `/$batch`): see
+    /// [`crate::Engine::batch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchDefinition>,
     /// Methods defined in this file. More can come from [`MethodFile`]s.
     #[serde(default)]
     pub methods: Vec<MethodDefinition>,
+}
+
+/// Where and how a service takes JSON batches: `{"requests": [{"id",
+/// "method", "url", "headers", "body", "dependsOn"}]}` posted to `path`,
+/// answered `{"responses": [{"id", "status", "headers", "body"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDefinition {
+    /// The batch endpoint, relative to the base URL (`/$batch`).
+    pub path: String,
+    /// The most requests one batch holds (1 to 100; Graph: 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub max_requests: u32,
 }
 
 /// A file holding more methods of a connector (one per category, usually).
@@ -272,6 +295,10 @@ pub struct MethodDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024, max = 1073741824))]
     pub max_response_bytes: Option<u64>,
+    /// Ids of the connector's `limits` that govern this method, besides
+    /// those that govern its whole category.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {

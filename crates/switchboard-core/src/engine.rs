@@ -59,8 +59,10 @@
 //! assert_eq!(ctx.endpoints().base_url.as_str(), "https://api.example.com/");
 //! ```
 
+mod batch;
 pub mod classify;
 mod context;
+mod govern;
 pub mod hosts;
 mod pipeline;
 mod plan;
@@ -72,6 +74,7 @@ pub mod retry_wait;
 mod stream;
 pub mod wire;
 
+pub use batch::{BatchCall, MAX_BATCH_CALLS};
 pub use context::InstallationContext;
 pub use stream::{PageStream, RecordStream};
 
@@ -88,6 +91,7 @@ use crate::engine::wire::{
     DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOKEN_DEADLINE,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::governor::Governor;
 use crate::installation_id::InstallationId;
 use crate::paging::DEFAULT_MAX_PAGES;
 use crate::untrusted_text::sanitize_identifier;
@@ -127,9 +131,19 @@ pub struct EngineBuilder {
     user_agent: String,
     max_pages: usize,
     on_retry_wait: Option<RetryObserver>,
+    governor: Governor,
 }
 
 impl EngineBuilder {
+    /// The governor that keeps the connectors' declared limits (default: a
+    /// [`Governor`] for this process alone). Give every engine of a
+    /// platform a governor over the shared store
+    /// ([`Governor::builder`]`.store(..)`) to keep them across nodes.
+    pub fn governor(mut self, governor: Governor) -> Self {
+        self.governor = governor;
+        self
+    }
+
     /// Call `observer` just before each wait for a retry (after a 429, a
     /// 503, a lost connection...), for example to tell a person what the
     /// program waits for. See [`crate::engine::retry_wait`].
@@ -240,6 +254,7 @@ impl EngineBuilder {
                 max_response_bytes: self.max_response_bytes.max(1),
                 max_pages: self.max_pages.max(1),
                 on_retry_wait: self.on_retry_wait,
+                governor: self.governor,
             }),
         })
     }
@@ -262,6 +277,7 @@ struct EngineInner {
     max_response_bytes: u64,
     max_pages: usize,
     on_retry_wait: Option<RetryObserver>,
+    governor: Governor,
 }
 
 impl fmt::Debug for Engine {
@@ -299,7 +315,14 @@ impl Engine {
             user_agent: format!("switchboard/{}", env!("CARGO_PKG_VERSION")),
             max_pages: DEFAULT_MAX_PAGES,
             on_retry_wait: None,
+            governor: Governor::new(),
         }
+    }
+
+    /// The governor keeping the connectors' declared limits: poll
+    /// [`Governor::metrics`] for what is in flight and waiting per key.
+    pub fn governor(&self) -> &Governor {
+        &self.inner.governor
     }
 
     /// The shared HTTP client (automatic redirects off). OAuth token

@@ -35,6 +35,7 @@ pub mod definition;
 pub mod engine;
 pub mod error;
 pub mod files;
+pub mod governor;
 pub mod headers;
 pub mod installation_id;
 pub mod paging;

@@ -1139,3 +1139,115 @@ fn connectors_dir_loads_each_subdirectory_and_reports_problems_per_directory() {
         "{problems}"
     );
 }
+
+// ------------------------------------------------------------ limits
+
+fn outlook_limit() -> Value {
+    json!({
+        "id": "outlook_mailbox", "scope": "mailbox", "resource_parameter": "user_id",
+        "categories": ["mail"], "concurrency": 4,
+        "requests": {"limit": 10000, "window_secs": 600},
+        "upload_bytes": {"limit": 150000000, "window_secs": 300}
+    })
+}
+
+#[test]
+fn a_declared_limit_and_a_method_naming_it_are_valid() {
+    let mut c = connector();
+    set(&mut c, "/limits", json!([outlook_limit()]));
+    let mut m = method();
+    set(&mut m, "/limits", json!(["outlook_mailbox"]));
+    assert_eq!(problems(&c, &[get_message(), m]), Vec::<String>::new());
+}
+
+#[test]
+fn limits_report_each_bad_number_and_name_with_its_pointer() {
+    let mut c = connector();
+    let mut bad = outlook_limit();
+    set(&mut bad, "/id", json!("Outlook"));
+    set(&mut bad, "/categories", json!(["mali"]));
+    set(&mut bad, "/concurrency", json!(0));
+    set(
+        &mut bad,
+        "/requests",
+        json!({"limit": 0, "window_secs": 86401}),
+    );
+    let app_with_resource =
+        json!({"id": "global", "scope": "app", "resource_parameter": "user_id", "concurrency": 1});
+    let nothing = json!({"id": "nothing", "scope": "tenant"});
+    set(
+        &mut c,
+        "/limits",
+        json!([
+            bad,
+            app_with_resource,
+            nothing,
+            outlook_limit(),
+            outlook_limit()
+        ]),
+    );
+    assert_eq!(
+        problems(&c, &[method(), get_message()]),
+        [
+            format!(
+                "{CONNECTOR}: /limits/0/id: \"Outlook\" is not a valid limit id: use snake_case such as outlook_mailbox"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/0/categories/0: unknown category \"mali\": did you mean \"mail\"? (known categories: users, mail)"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/0/concurrency: 0 requests in flight is outside the allowed range: from 1 to 10000"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/0/requests/limit: 0 is outside the allowed range: from 1 to 9007199254740992"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/0/requests/window_secs: a window of 86401 seconds is outside the allowed range: from 1 to 86400 (one day)"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/1/resource_parameter: a limit kept per app has no resource argument: resource_parameter is for the mailbox and drive scopes"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/2: a limit keeps nothing: give concurrency, requests or upload_bytes"
+            ),
+            format!(
+                "{CONNECTOR}: /limits/4/id: limit \"outlook_mailbox\" is already declared at /limits/3"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_method_naming_an_unknown_limit_is_told_the_closest_one() {
+    let mut c = connector();
+    set(&mut c, "/limits", json!([outlook_limit()]));
+    let mut m = method();
+    set(&mut m, "/limits", json!(["outlook_mailbx"]));
+    assert_eq!(
+        problems(&c, &[get_message(), m]),
+        m1(
+            "/limits/0: unknown limit \"outlook_mailbx\": did you mean \"outlook_mailbox\"? (known limits: outlook_mailbox)"
+        )
+    );
+}
+
+#[test]
+fn a_limit_with_an_unknown_field_or_a_negative_number_is_refused_when_read() {
+    let mut c = connector();
+    let mut l = outlook_limit();
+    set(&mut l, "/concurency", json!(4));
+    set(&mut c, "/limits", json!([l]));
+    let p = problems(&c, &[method()]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(CONNECTOR) && p[0].contains("concurency"),
+        "{p:?}"
+    );
+    let mut c = connector();
+    let mut l = outlook_limit();
+    set(&mut l, "/concurrency", json!(-1));
+    set(&mut c, "/limits", json!([l]));
+    let p = problems(&c, &[method()]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("/limits/0/concurrency"), "{p:?}");
+}

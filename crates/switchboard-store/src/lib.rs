@@ -32,6 +32,7 @@
 mod key_registry;
 pub mod keyfile;
 pub mod keyring;
+pub mod limits;
 mod open;
 pub mod postgres;
 pub mod postgres_tls;

@@ -179,7 +179,7 @@ pub(crate) struct RotationLock {
 }
 
 /// The database's clock in Unix milliseconds.
-const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+pub(crate) const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
@@ -249,7 +249,7 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-fn storage(e: impl fmt::Display) -> Error {
+pub(crate) fn storage(e: impl fmt::Display) -> Error {
     Error::new(
         ErrorKind::Storage,
         format!(
@@ -519,7 +519,7 @@ impl PostgresStore {
         })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| {
             let (settings, host) = &*self.tls;
             if let deadpool_postgres::PoolError::Backend(pg) = &e

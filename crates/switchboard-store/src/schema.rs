@@ -6,9 +6,9 @@
 //! `BEGIN IMMEDIATE`; PostgreSQL: `pg_advisory_xact_lock`) and records them
 //! in `schema_migrations`. Two processes starting together therefore apply
 //! each migration exactly once: the second waits for the lock, then sees the
-//! migrations recorded. Each version is looked up on its own, so a
-//! database that already has a later version (applied by a newer build)
-//! still gets an earlier one it lacks.
+//! migrations recorded. Each version is looked up on its own, so versions
+//! may have gaps and a version added later with a smaller number (a
+//! branch merged after another) is still applied.
 //!
 //! ```
 //! assert_eq!(switchboard_store::schema::MIGRATIONS[0].version, 1);
@@ -100,6 +100,31 @@ CREATE TABLE sync_leases (
 );
 ",
     },
+    Migration {
+        version: 4,
+        name: "request governor leases, budget blocks and holds",
+        sql: "
+CREATE TABLE limit_leases (
+    limit_key TEXT NOT NULL,
+    node TEXT NOT NULL,
+    slots BIGINT NOT NULL,
+    wanted BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (limit_key, node)
+);
+CREATE TABLE limit_blocks (
+    limit_key TEXT NOT NULL,
+    node TEXT NOT NULL,
+    taken_at BIGINT NOT NULL,
+    amount BIGINT NOT NULL
+);
+CREATE INDEX limit_blocks_by_key ON limit_blocks (limit_key, taken_at);
+CREATE TABLE limit_holds (
+    limit_key TEXT PRIMARY KEY,
+    held_until BIGINT NOT NULL
+);
+",
+    },
 ];
 
 /// The record columns, in [`crate::row::RecordRow`] order.
@@ -119,6 +144,10 @@ pub(crate) const ENCRYPTED_COLUMNS: &str =
 mod tests {
     use super::*;
 
+    /// The runners apply each version not yet recorded, whatever came
+    /// before: a version merged in later (3, for instance, after 4 ran)
+    /// is applied on the next open. They need the versions unique and in
+    /// order.
     #[test]
     fn versions_increase_and_names_are_set() {
         for pair in MIGRATIONS.windows(2) {

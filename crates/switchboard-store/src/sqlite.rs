@@ -100,7 +100,7 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-fn storage(path: &Path, e: impl fmt::Display) -> Error {
+pub(crate) fn storage(path: &Path, e: impl fmt::Display) -> Error {
     Error::new(
         ErrorKind::Storage,
         format!(
@@ -460,7 +460,7 @@ impl SqliteStore {
     }
 
     /// Run `f` on the connection on a blocking thread.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &KeyRing) -> Result<T> + Send + 'static,

@@ -94,6 +94,19 @@ impl InstallationClient {
             .await
     }
 
+    /// Run many calls as JSON batches (for a connector that declares
+    /// `batch`: Microsoft 365 sends 20 per request), one result per call
+    /// in the order given; see [`switchboard_core::Engine::batch`].
+    pub async fn batch(
+        &self,
+        calls: Vec<switchboard_core::engine::BatchCall>,
+    ) -> Result<Vec<Result<Response>>> {
+        self.installations
+            .engine()
+            .batch(&self.context, calls)
+            .await
+    }
+
     /// Call a method and decode its JSON body as `T`.
     ///
     /// A body that does not fit `T` is an [`ErrorKind::Decode`] error

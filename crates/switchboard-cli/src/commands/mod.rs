@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod batch;
 mod call;
 mod connectors;
 mod install;
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Reauth(args) => install::reauth(&global, args).await,
         Command::Call(args) => call::run(&global, args).await,
         Command::Sync(args) => sync::run(&global, args).await,
+        Command::Batch(args) => batch::run(&global, args).await,
         Command::Test { installation } => installations::test(&global, &installation).await,
         Command::Installations { account } => Ok(installations::list(&global, &account).await?),
         Command::Uninstall { installation } => {

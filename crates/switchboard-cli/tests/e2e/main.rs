@@ -1,5 +1,6 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
+mod batch;
 mod every_method;
 mod exit_codes;
 mod fake_microsoft;

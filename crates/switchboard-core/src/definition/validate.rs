@@ -344,6 +344,8 @@ pub(crate) fn validate_methods_only(
         allowed_hosts: Vec::new(),
         default_headers: BTreeMap::new(),
         categories: Vec::new(),
+        limits: Vec::new(),
+        batch: None,
         methods,
     };
     let mut checker = Checker {
@@ -458,6 +460,114 @@ impl<'a> Checker<'a> {
         self.headers("/default_headers", None, &def.default_headers);
         self.auth_variants();
         self.categories();
+        self.limits();
+        if let Some(batch) = &self.def.batch {
+            if !batch.path.starts_with('/') || batch.path.contains(['?', '#', '{']) {
+                self.at(
+                    "/batch/path",
+                    format!(
+                        "\"{}\" is not a batch path: give a path relative to the base URL, starting with '/', without query or placeholders (such as /$batch)",
+                        batch.path
+                    ),
+                );
+            }
+            if !(1..=100).contains(&batch.max_requests) {
+                self.at(
+                    "/batch/max_requests",
+                    format!(
+                        "{} is outside the allowed range: from 1 to 100",
+                        batch.max_requests
+                    ),
+                );
+            }
+        }
+    }
+
+    fn limits(&mut self) {
+        use crate::definition::limits::{MAX_BUDGET, MAX_CONCURRENCY, MAX_WINDOW_SECS};
+        let def = self.def;
+        let categories: Vec<&str> = def.categories.iter().map(|c| c.id.as_str()).collect();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, limit) in def.limits.iter().enumerate() {
+            let base = format!("/limits/{i}");
+            if !is_snake(&limit.id) {
+                self.at(
+                    format!("{base}/id"),
+                    format!(
+                        "\"{}\" is not a valid limit id: use snake_case such as outlook_mailbox",
+                        limit.id
+                    ),
+                );
+            } else if let Some(first) = seen.insert(&limit.id, i) {
+                self.at(
+                    format!("{base}/id"),
+                    format!(
+                        "limit \"{}\" is already declared at /limits/{first}",
+                        limit.id
+                    ),
+                );
+            }
+            match &limit.resource_parameter {
+                Some(_) if !limit.scope.per_resource() => self.at(
+                    format!("{base}/resource_parameter"),
+                    format!(
+                        "a limit kept per {} has no resource argument: resource_parameter is for the mailbox and drive scopes",
+                        limit.scope.as_str()
+                    ),
+                ),
+                Some(name) if !is_snake(name) => self.at(
+                    format!("{base}/resource_parameter"),
+                    format!("\"{name}\" is not a parameter name: use snake_case such as user_id"),
+                ),
+                _ => {}
+            }
+            for (j, category) in limit.categories.iter().enumerate() {
+                if !categories.contains(&category.as_str()) {
+                    self.at(
+                        format!("{base}/categories/{j}"),
+                        unknown_with_suggestion("category", "categories", category, &categories),
+                    );
+                }
+            }
+            if !limit.keeps_anything() {
+                self.at(
+                    base.clone(),
+                    "a limit keeps nothing: give concurrency, requests or upload_bytes",
+                );
+            }
+            if let Some(n) = limit.concurrency
+                && !(1..=MAX_CONCURRENCY).contains(&n)
+            {
+                self.at(
+                    format!("{base}/concurrency"),
+                    format!("{n} requests in flight is outside the allowed range: from 1 to {MAX_CONCURRENCY}"),
+                );
+            }
+            for (field, budget) in [
+                ("requests", &limit.requests),
+                ("upload_bytes", &limit.upload_bytes),
+            ] {
+                let Some(budget) = budget else { continue };
+                if !(1..=MAX_BUDGET).contains(&budget.limit) {
+                    self.at(
+                        format!("{base}/{field}/limit"),
+                        format!(
+                            "{} is outside the allowed range: from 1 to {MAX_BUDGET}",
+                            budget.limit
+                        ),
+                    );
+                }
+                if !(1..=MAX_WINDOW_SECS).contains(&budget.window_secs) {
+                    self.at(
+                        format!("{base}/{field}/window_secs"),
+                        format!(
+                            "a window of {} seconds is outside the allowed range: from 1 to {MAX_WINDOW_SECS} (one day)",
+                            budget.window_secs
+                        ),
+                    );
+                }
+            }
+        }
     }
 
     fn install_parameters(&mut self) {
@@ -775,6 +885,18 @@ impl<'a> Checker<'a> {
         }
         self.method_parameters(position, m);
         self.headers("/headers", Some(position), &m.headers);
+        if self.with_connector {
+            let known: Vec<&str> = self.def.limits.iter().map(|l| l.id.as_str()).collect();
+            for (j, id) in m.limits.iter().enumerate() {
+                if !known.contains(&id.as_str()) {
+                    self.at_method(
+                        position,
+                        &format!("/limits/{j}"),
+                        unknown_with_suggestion("limit", "limits", id, &known),
+                    );
+                }
+            }
+        }
         if let Some(records) = &m.records
             && !is_json_pointer(records)
         {

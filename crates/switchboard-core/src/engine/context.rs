@@ -24,6 +24,7 @@ struct ContextInner {
     hosts: HostPolicy,
     credential: Arc<dyn Credential>,
     settings: Settings,
+    limit_app: Option<Arc<str>>,
 }
 
 impl InstallationContext {
@@ -47,6 +48,7 @@ impl InstallationContext {
                 hosts,
                 credential,
                 settings: Settings::new(),
+                limit_app: None,
             }),
         }
     }
@@ -55,6 +57,36 @@ impl InstallationContext {
     pub fn with_settings(mut self, settings: Settings) -> Self {
         Arc::make_mut(&mut self.inner).settings = settings;
         self
+    }
+
+    /// The same context with the app its limits are kept per (the app
+    /// registration's client id, say): installations of one app share
+    /// the limits the service keeps per app. Without it, every
+    /// installation of the connector counts as one app.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard_core::connector::Endpoints;
+    /// # use switchboard_core::credential::{AccessToken, StaticCredential};
+    /// # use switchboard_core::engine::InstallationContext;
+    /// # use switchboard_core::installation_id::InstallationId;
+    /// let endpoints = Endpoints {
+    ///     base_url: "https://api.example.com".parse().unwrap(),
+    ///     allowed_hosts: vec!["api.example.com".into()],
+    /// };
+    /// let ctx = InstallationContext::new(InstallationId::new_random(), "example", "token", endpoints,
+    ///     Arc::new(StaticCredential::new(AccessToken::new("t", None))))
+    ///     .with_limit_app("57a2cc41-000f-4a18-a496-32da721798be");
+    /// assert_eq!(ctx.limit_app(), Some("57a2cc41-000f-4a18-a496-32da721798be"));
+    /// ```
+    pub fn with_limit_app(mut self, app: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).limit_app = Some(Arc::from(app.into()));
+        self
+    }
+
+    /// The app limits are kept per, if the platform named one.
+    pub fn limit_app(&self) -> Option<&str> {
+        self.inner.limit_app.as_deref()
     }
 
     /// The installation id.

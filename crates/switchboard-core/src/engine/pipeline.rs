@@ -14,6 +14,7 @@ use crate::arguments::Arguments;
 use crate::credential::{AccessToken, TokenRequest};
 use crate::definition::ResponseKind;
 use crate::engine::classify::{Verdict, parse_remote_details, response_error};
+use crate::engine::govern::{self, Permits};
 use crate::engine::redirect::{
     MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
 };
@@ -54,6 +55,9 @@ pub(crate) struct Received {
     pub(crate) response: reqwest::Response,
     /// The attempt's deadline and its length (for messages).
     deadline: Option<(tokio::time::Instant, Duration)>,
+    /// The governor's permits, given back when the response is dropped
+    /// (after its body is read, for a body held in memory).
+    pub(crate) permits: Permits,
 }
 
 /// A transport failure and the host it happened with.
@@ -228,6 +232,9 @@ impl Engine {
                     transport,
                     redirected,
                 } => {
+                    if let (Trouble::Status(429), Some(wait)) = (trouble, retry_after.wait) {
+                        govern::hold(&self.inner.governor, outgoing.keys.as_ref(), wait).await;
+                    }
                     let mut decision = decide(
                         policy,
                         trouble,
@@ -307,6 +314,17 @@ impl Engine {
         span: &tracing::Span,
     ) -> Result<Attempt> {
         ctx.hosts().check_credentialed(&outgoing.url)?;
+        // admit: wait for the governor's permits on the request's limit keys
+        let upload_bytes = outgoing.body.as_ref().map_or(0, |b| b.len() as u64);
+        let mut permits = Some(
+            govern::admit(
+                &self.inner.governor,
+                outgoing.keys.as_ref(),
+                ctx,
+                upload_bytes,
+            )
+            .await?,
+        );
         let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
         if let Some((rejected, claims)) = reauth {
             request = request.with_rejected(rejected);
@@ -378,7 +396,11 @@ impl Engine {
                     });
                 }
             };
-            let response = Received { response, deadline };
+            let mut response = Received {
+                response,
+                deadline,
+                permits: Permits::default(),
+            };
             let status = response.response.status().as_u16();
             span.record("status", status);
             if is_redirect(status)
@@ -416,6 +438,8 @@ impl Engine {
                 hop_url = Some(target);
                 continue;
             }
+            // the final response of the attempt holds the permits until it is read
+            response.permits = permits.take().unwrap_or_default();
             if status == 401 && credentialed {
                 let claims = response
                     .response
@@ -430,7 +454,7 @@ impl Engine {
                     response,
                 });
             }
-            if status < 400 {
+            if status < 400 || (outgoing.batch && status == 424) {
                 return Ok(Attempt::Done(response));
             }
             let retry_after = retry_after_of(response.response.headers());
@@ -511,6 +535,7 @@ async fn error_from_response(
     let Received {
         mut response,
         deadline,
+        permits: _permits,
     } = received;
     let status = response.status().as_u16();
     let header = |name: &str| {
@@ -570,6 +595,7 @@ pub(super) async fn read_body(received: Received, method_id: &str, cap: u64) -> 
     let Received {
         mut response,
         deadline,
+        permits: _permits,
     } = received;
     read_capped(&mut response, cap, deadline)
         .await

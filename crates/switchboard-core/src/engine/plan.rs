@@ -16,6 +16,7 @@ use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
 use super::context::InstallationContext;
+use super::govern::{GovernedKey, PreparedLimit, keys_of};
 use super::prepared::{PreparedConnector, PreparedMethod};
 
 /// A resolved method call: which connector, method and variant.
@@ -51,6 +52,11 @@ impl Plan {
         &self.prepared_method().scopes[self.variant_index]
     }
 
+    /// The limits that govern the method.
+    pub(crate) fn limits(&self) -> &[PreparedLimit] {
+        &self.prepared_method().limits
+    }
+
     pub(super) fn failed(&self) -> Failed<'_> {
         Failed {
             method_id: &self.method().id,
@@ -70,6 +76,11 @@ pub(crate) struct Outgoing {
     /// Whether repeating the request is safe: the method is idempotent, or
     /// its idempotency key argument was given (`transactionId`).
     pub(crate) idempotent: bool,
+    /// The limit keys the request falls under (`None`: no limit governs it).
+    pub(crate) keys: Option<Arc<[GovernedKey]>>,
+    /// A JSON batch: its 424 (Graph's 2021 envelope for a batch with a
+    /// throttled request) is an answer to read, not a failure.
+    pub(crate) batch: bool,
 }
 
 /// The URL's path and query can be secret (`$skiptoken`): only the origin shows.
@@ -188,6 +199,8 @@ impl Engine {
             headers,
             body,
             idempotent: plan.method().is_idempotent_for(args),
+            keys: keys_of(plan.definition(), plan.limits(), ctx, args),
+            batch: false,
         })
     }
 }

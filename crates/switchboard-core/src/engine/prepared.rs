@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::connector::{Connector, Registry};
 use crate::definition::{ConnectorDefinition, MethodDefinition};
+use crate::engine::govern::{PreparedLimit, prepare_limits};
 use crate::render::MethodTemplate;
 
 /// A connector with its methods prepared.
@@ -27,6 +28,9 @@ pub(crate) struct PreparedMethod {
     /// when the variant cannot call it: the call prepares it again, which
     /// reports why.
     pub(crate) templates: Vec<Option<MethodTemplate>>,
+    /// The connector's limits that govern the method (empty: none, and
+    /// the admit stage costs nothing).
+    pub(crate) limits: Box<[PreparedLimit]>,
 }
 
 /// Prepare every connector of the registry, by connector id.
@@ -69,5 +73,6 @@ fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> Prepa
             .iter()
             .map(|variant| MethodTemplate::new(def, method, variant).ok())
             .collect(),
+        limits: prepare_limits(def, method),
     }
 }

@@ -72,7 +72,15 @@ impl Engine {
                     other => other,
                 },
             };
-            let outgoing = continuation_request(continuation)?;
+            let mut outgoing = continuation_request(continuation)?;
+            // a continuation keeps no arguments: a resumed walk is governed
+            // as the installation's own resource
+            outgoing.keys = super::govern::keys_of(
+                plan.definition(),
+                plan.limits(),
+                ctx,
+                &crate::Arguments::new(),
+            );
             Ok(Walk::new(
                 self.clone(),
                 ctx.clone(),
@@ -126,6 +134,8 @@ pub(crate) struct Walk {
     page_headers: HeaderMap,
     /// The paging strategy.
     pager: Pager,
+    /// The limit keys of the walk's requests.
+    keys: Option<Arc<[super::govern::GovernedKey]>>,
 }
 
 impl Walk {
@@ -153,7 +163,9 @@ impl Walk {
             &first.url,
             engine.max_pages(),
         );
+        let keys = first.keys.clone();
         Walk {
+            keys,
             engine,
             ctx,
             plan,
@@ -218,6 +230,8 @@ impl Walk {
                     headers: self.page_headers.clone(),
                     body: None,
                     idempotent: true,
+                    keys: self.keys.clone(),
+                    batch: false,
                 });
             }
             Next::Delta(link) => {
@@ -265,6 +279,8 @@ fn continuation_request(continuation: &Continuation) -> Result<Outgoing> {
         headers,
         body: None,
         idempotent: true,
+        keys: None,
+        batch: false,
     })
 }
 

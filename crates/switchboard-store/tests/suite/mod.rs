@@ -102,7 +102,12 @@ macro_rules! store_suite {
             grants_share_the_rows_and_no_write_is_lost,
             the_pending_authorization_is_an_encrypted_field_and_legacy_rows_read_it,
             sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire,
-            a_database_with_a_later_migration_still_gets_an_earlier_one
+            a_database_with_a_later_migration_still_gets_an_earlier_one,
+            limit_leases_share_a_cap_across_nodes_and_a_crashed_nodes_slots_come_back,
+            concurrent_leases_never_grant_more_than_the_cap,
+            budget_blocks_count_every_node_in_the_window,
+            a_hold_is_seen_by_every_node_and_the_later_one_stays,
+            a_migration_missing_from_the_record_is_applied_whatever_else_is
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -1520,4 +1525,145 @@ pub async fn a_database_with_a_later_migration_still_gets_an_earlier_one(b: &imp
             .await
             .unwrap()
     );
+}
+
+// ------------------------------------------------------------ request governor
+
+fn lease(node: &str, want: u32, cap: u32) -> switchboard_core::governor::store::LeaseRequest {
+    switchboard_core::governor::store::LeaseRequest {
+        key: "microsoft365/outlook_mailbox/app/mailbox/adele".into(),
+        node: node.into(),
+        want,
+        cap,
+        ttl: Duration::from_secs(60),
+    }
+}
+
+fn take(node: &str, amount: u64) -> switchboard_core::governor::store::TakeRequest {
+    switchboard_core::governor::store::TakeRequest {
+        key: "microsoft365/outlook_mailbox/app/mailbox/adele#requests".into(),
+        node: node.into(),
+        amount,
+        limit: 10,
+        window: Duration::from_secs(600),
+    }
+}
+
+pub async fn limit_leases_share_a_cap_across_nodes_and_a_crashed_nodes_slots_come_back(
+    b: &impl Backend,
+) {
+    use switchboard_core::governor::store::LimitStore;
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    assert_eq!(node_a.lease(&lease("a", 3, 4)).await.unwrap().slots, 3);
+    let got = node_b.lease(&lease("b", 4, 4)).await.unwrap();
+    assert_eq!((got.slots, got.others_wanting), (1, 0));
+    // a learns that b wants more than it holds; a renewal keeps a's 3
+    let a = node_a.lease(&lease("a", 3, 4)).await.unwrap();
+    assert_eq!((a.slots, a.others_wanting), (3, 1));
+    // a gives one back: b gets it
+    assert_eq!(node_a.lease(&lease("a", 2, 4)).await.unwrap().slots, 2);
+    assert_eq!(node_b.lease(&lease("b", 4, 4)).await.unwrap().slots, 2);
+    // a crashes: its lease runs out (moved into the past here) and b gets all 4
+    b.exec("UPDATE limit_leases SET expires_at = 0 WHERE node = 'a'")
+        .await;
+    assert_eq!(node_b.lease(&lease("b", 4, 4)).await.unwrap().slots, 4);
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM limit_leases").await, "1");
+    // wanting 0 gives the lease back
+    assert_eq!(node_b.lease(&lease("b", 0, 4)).await.unwrap().slots, 0);
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM limit_leases").await, "0");
+}
+
+pub async fn concurrent_leases_never_grant_more_than_the_cap(b: &impl Backend) {
+    use switchboard_core::governor::store::LimitStore;
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        nodes.push(store(b).await);
+    }
+    let grants = futures::future::join_all(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| async move { s.lease(&lease(&format!("n{i}"), 2, 4)).await.unwrap() }),
+    )
+    .await;
+    let total: u32 = grants.iter().map(|g| g.slots).sum();
+    assert_eq!(total, 4, "{grants:?}");
+    assert_eq!(b.scalar("SELECT SUM(slots) FROM limit_leases").await, "4");
+}
+
+pub async fn budget_blocks_count_every_node_in_the_window(b: &impl Backend) {
+    use switchboard_core::governor::store::LimitStore;
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let a = node_a.take(&take("a", 6)).await.unwrap();
+    assert_eq!((a.granted, a.retry_at), (6, None));
+    let b1 = node_b.take(&take("b", 6)).await.unwrap();
+    assert_eq!(b1.granted, 4);
+    let retry = b1.retry_at.expect("a time when the window has room");
+    let wait = retry.duration_since(SystemTime::now()).unwrap_or_default();
+    assert!(
+        wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+        "{wait:?}"
+    );
+    assert_eq!(node_a.take(&take("a", 1)).await.unwrap().granted, 0);
+    // a's block leaves the window: its 6 come back, b's 4 stay counted
+    b.exec("UPDATE limit_blocks SET taken_at = taken_at - 600001 WHERE node = 'a'")
+        .await;
+    assert_eq!(node_a.take(&take("a", 100)).await.unwrap().granted, 6);
+    assert_eq!(b.scalar("SELECT SUM(amount) FROM limit_blocks").await, "10");
+}
+
+pub async fn a_hold_is_seen_by_every_node_and_the_later_one_stays(b: &impl Backend) {
+    use switchboard_core::governor::store::LimitStore;
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let key = lease("a", 1, 4).key;
+    assert_eq!(
+        node_b.lease(&lease("b", 1, 4)).await.unwrap().held_until,
+        None
+    );
+    let now = SystemTime::now();
+    node_a
+        .hold(&key, now + Duration::from_secs(120))
+        .await
+        .unwrap();
+    // an earlier hold does not shorten it
+    node_b
+        .hold(&key, now + Duration::from_secs(5))
+        .await
+        .unwrap();
+    let seen = node_b
+        .lease(&lease("b", 1, 4))
+        .await
+        .unwrap()
+        .held_until
+        .unwrap();
+    let left = seen.duration_since(SystemTime::now()).unwrap_or_default();
+    assert!(
+        left > Duration::from_secs(110) && left <= Duration::from_secs(121),
+        "{left:?}"
+    );
+    // a hold that has passed is not reported
+    b.exec("UPDATE limit_holds SET held_until = 1").await;
+    assert_eq!(
+        node_a.lease(&lease("a", 1, 4)).await.unwrap().held_until,
+        None
+    );
+}
+
+pub async fn a_migration_missing_from_the_record_is_applied_whatever_else_is(b: &impl Backend) {
+    let _first = store(b).await;
+    // as if version 4 had not been applied while the versions around it were
+    b.exec(
+        "DROP TABLE limit_leases; DROP TABLE limit_blocks; DROP TABLE limit_holds; DELETE FROM schema_migrations WHERE version = 4",
+    )
+    .await;
+    let again = store(b).await;
+    assert_eq!(
+        b.scalar("SELECT COUNT(*) FROM schema_migrations").await,
+        switchboard_store::schema::MIGRATIONS.len().to_string()
+    );
+    use switchboard_core::governor::store::LimitStore;
+    assert_eq!(again.lease(&lease("a", 1, 4)).await.unwrap().slots, 1);
 }

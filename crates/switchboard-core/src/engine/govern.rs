@@ -1,0 +1,162 @@
+//! The pipeline's *admit* stage: a request waits for the [`Governor`]'s
+//! permits on every limit key it falls under before it is sent, and a 429
+//! with `Retry-After` holds those keys.
+//!
+//! Which limits govern a method is worked out once, when the engine is
+//! built ([`PreparedLimit`]); a method no limit governs passes this stage
+//! without a lock or an allocation.
+//!
+//! A key names the connector, the limit, the app and what the limit is
+//! kept per: `microsoft365/outlook_mailbox/APP/mailbox/adele@contoso.com`.
+//! The app is the installation context's [`InstallationContext::limit_app`]
+//! (the connector id unless the platform names its app registration); a
+//! mailbox or drive is the value of the limit's `resource_parameter`
+//! argument, lower-cased, or the installation itself when the call does not
+//! give it (a delegated call on `/me`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::arguments::Arguments;
+use crate::definition::ConnectorDefinition;
+use crate::definition::limits::{LimitDefinition, LimitScope};
+use crate::error::Result;
+use crate::governor::{Demand, Governor, Permit, Rules};
+
+use super::context::InstallationContext;
+
+/// A limit that governs a method: its index in the definition and rules.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedLimit {
+    index: usize,
+    rules: Rules,
+}
+
+/// The limits of `def` that govern method `method`.
+pub(crate) fn prepare_limits(
+    def: &ConnectorDefinition,
+    method: &crate::definition::MethodDefinition,
+) -> Box<[PreparedLimit]> {
+    def.limits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.keeps_anything() && l.governs(&method.category, &method.limits))
+        .map(|(index, l)| PreparedLimit {
+            index,
+            rules: Rules::from_definition(l),
+        })
+        .collect()
+}
+
+/// The keys one call falls under, worked out when it is prepared and kept
+/// with the request for its retries and next pages.
+#[derive(Debug, Clone)]
+pub(crate) struct GovernedKey {
+    pub(super) key: String,
+    pub(super) rules: Rules,
+}
+
+/// The keys of a call: `None` when no limit governs the method.
+pub(crate) fn keys_of(
+    def: &ConnectorDefinition,
+    limits: &[PreparedLimit],
+    ctx: &InstallationContext,
+    args: &Arguments,
+) -> Option<Arc<[GovernedKey]>> {
+    if limits.is_empty() {
+        return None;
+    }
+    let mut keys: Vec<GovernedKey> = limits
+        .iter()
+        .filter_map(|prepared| {
+            let limit = def.limits.get(prepared.index)?;
+            Some(GovernedKey {
+                key: key_for(def, limit, ctx, args),
+                rules: prepared.rules,
+            })
+        })
+        .collect();
+    // one order for every call, so two calls never wait on each other's keys
+    keys.sort_by(|a, b| a.key.cmp(&b.key));
+    keys.dedup_by(|a, b| a.key == b.key);
+    Some(keys.into())
+}
+
+fn key_for(
+    def: &ConnectorDefinition,
+    limit: &LimitDefinition,
+    ctx: &InstallationContext,
+    args: &Arguments,
+) -> String {
+    let own = || format!("installation:{}", ctx.installation_id());
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.to_lowercase(),
+        other => other.to_string(),
+    };
+    let resource = match limit.scope {
+        LimitScope::App => String::new(),
+        LimitScope::Tenant => ctx
+            .settings()
+            .get("tenant_id")
+            .map(text)
+            .unwrap_or_else(own),
+        _ => limit
+            .resource_parameter
+            .as_deref()
+            .and_then(|name| args.get(name))
+            .filter(|v| !v.is_null())
+            .map(text)
+            .unwrap_or_else(own),
+    };
+    format!(
+        "{}/{}/{}/{}/{}",
+        def.id,
+        limit.id,
+        ctx.limit_app().unwrap_or(&def.id),
+        limit.scope.as_str(),
+        resource
+    )
+}
+
+/// The permits a request holds while it is in flight (none when no limit
+/// governs it).
+#[derive(Debug, Default)]
+pub(crate) struct Permits {
+    _held: Vec<Permit>,
+}
+
+/// Wait for a permit on every key, in key order.
+pub(crate) async fn admit(
+    governor: &Governor,
+    keys: Option<&Arc<[GovernedKey]>>,
+    ctx: &InstallationContext,
+    upload_bytes: u64,
+) -> Result<Permits> {
+    let Some(keys) = keys else {
+        return Ok(Permits::default());
+    };
+    let installation: Arc<str> = Arc::from(ctx.installation_id().to_string());
+    let mut held = Vec::with_capacity(keys.len());
+    for key in keys.iter() {
+        held.push(
+            governor
+                .admit_shared(
+                    &key.key,
+                    &key.rules,
+                    &installation,
+                    Demand::request(upload_bytes),
+                )
+                .await?,
+        );
+    }
+    Ok(Permits { _held: held })
+}
+
+/// The service refused the request with a wait: hold its keys.
+pub(crate) async fn hold(governor: &Governor, keys: Option<&Arc<[GovernedKey]>>, wait: Duration) {
+    for key in keys.into_iter().flat_map(|k| k.iter()) {
+        if let Err(error) = governor.hold(&key.key, wait).await {
+            tracing::warn!(key = %key.key, %error, "governor could not record a hold in the store");
+        }
+    }
+}

@@ -1,0 +1,992 @@
+//! The request governor: keeps a service's declared limits before the
+//! service has to refuse.
+//!
+//! A connector declares its limits as data
+//! ([`crate::definition::limits`]); the engine asks the governor for a
+//! [`Permit`] on every key a request falls under just before it sends the
+//! request (the *admit* stage of the pipeline), and the permit is given
+//! back when the response has been read.
+//!
+//! Per key the governor keeps:
+//! - a **concurrency cap**: at most `concurrency` requests in flight;
+//! - **rolling-window budgets** of requests and of uploaded bytes;
+//! - a **hold**: after the service answered 429 with `Retry-After`, nothing
+//!   is sent on the key until that time.
+//!
+//! Calls that cannot go yet wait in a line per key that is fair across
+//! installations ([`queue`]); only the call whose turn it is looks at the
+//! key again, when capacity comes back (a permit given back) or at the time
+//! the budget or hold says: nothing polls in a loop. Dropping a waiting call
+//! (cancelling it) takes it out of the line and sends nothing.
+//!
+//! **Across nodes.** The key's capacity is shared through a
+//! [`LimitStore`]: a node holds a *lease* on some of a key's concurrency
+//! slots and takes *blocks* of a window's budget, and admits calls within
+//! what it holds without asking the store again. Leases expire unless
+//! renewed (a crashed node's slots come back after the lease time,
+//! [`GovernorBuilder::lease_ttl`], default 10 s); a background task renews
+//! them every [`GovernorBuilder::tick`] (default 100 ms), gives back slots
+//! a node no longer needs, and shrinks a node's share to a fair part of the
+//! cap when another node wants more than it holds. A hold is written to the
+//! store, and every node sees it at its next lease. A node that wants slots
+//! another node holds asks the store again after 25 ms, doubling to 250 ms.
+//!
+//! A block of a window's budget is used within a short *use-by* time
+//! (a tenth of the window, at most 5 s) and counted by the store over the
+//! window plus that time, so the requests a service counts in any window
+//! never exceed the budget, whichever node sent them.
+//!
+//! Without a store ([`Governor::new`]) the same code runs against a
+//! [`MemoryLimitStore`]: one process keeps the limits alone.
+//!
+//! ```
+//! use switchboard_core::governor::{Governor, Rules};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let governor = Governor::new();
+//! let rules = Rules { concurrency: Some(1), ..Rules::default() };
+//! let first = governor.admit("app:mailbox:adele", &rules, "inst-1", 0).await.unwrap();
+//! assert_eq!(governor.metrics()[0].in_flight, 1);
+//! drop(first);
+//! assert_eq!(governor.metrics()[0].in_flight, 0);
+//! # });
+//! ```
+
+mod queue;
+pub mod store;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::definition::limits::{Budget, LimitDefinition};
+use crate::error::Result;
+
+use queue::{FairQueue, Waiter};
+use store::{LeaseRequest, TakeRequest};
+pub use store::{LimitStore, MemoryLimitStore};
+
+/// The default lease time of a node's concurrency slots.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// The default interval of lease renewal and rebalancing.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(100);
+
+/// The longest a 429's `Retry-After` holds a key (longer values are cut).
+pub const MAX_HOLD: Duration = Duration::from_secs(15 * 60);
+
+/// How soon a node that got no slots asks the store again, at first and at most.
+const POLL_FIRST: Duration = Duration::from_millis(25);
+const POLL_MAX: Duration = Duration::from_millis(250);
+
+/// The longest use-by time of a budget block.
+const MAX_USE_BY: Duration = Duration::from_secs(5);
+
+/// The most requests taken from a window's budget at once.
+const MAX_REQUEST_BLOCK: u64 = 100;
+
+/// What one admission uses of a key: one request, or a JSON batch's items
+/// on that key.
+///
+/// ```
+/// use switchboard_core::governor::Demand;
+/// assert_eq!(Demand::request(512), Demand { slots: 1, requests: 1, bytes: 512 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// Concurrency slots held while in flight (at most the key's cap).
+    pub slots: u32,
+    /// Requests counted against the request window.
+    pub requests: u64,
+    /// Bytes of request bodies counted against the upload window.
+    pub bytes: u64,
+}
+
+impl Demand {
+    /// One request carrying `bytes` bytes of body.
+    pub fn request(bytes: u64) -> Self {
+        Demand {
+            slots: 1,
+            requests: 1,
+            bytes,
+        }
+    }
+}
+
+/// What a key keeps: the numbers of one declared limit.
+///
+/// ```
+/// use switchboard_core::governor::Rules;
+/// let def = serde_json::from_value(serde_json::json!({
+///     "id": "outlook_mailbox", "scope": "mailbox", "concurrency": 4,
+///     "requests": {"limit": 10000, "window_secs": 600}
+/// })).unwrap();
+/// let rules = Rules::from_definition(&def);
+/// assert_eq!(rules.concurrency, Some(4));
+/// assert!(rules.upload_bytes.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// The most requests in flight.
+    pub concurrency: Option<u32>,
+    /// Requests per rolling window.
+    pub requests: Option<Budget>,
+    /// Bytes of request bodies per rolling window.
+    pub upload_bytes: Option<Budget>,
+}
+
+impl Rules {
+    /// The numbers of a declared limit.
+    pub fn from_definition(limit: &LimitDefinition) -> Self {
+        Rules {
+            concurrency: limit.concurrency.filter(|n| *n > 0),
+            requests: limit.requests.filter(|b| b.limit > 0 && b.window_secs > 0),
+            upload_bytes: limit
+                .upload_bytes
+                .filter(|b| b.limit > 0 && b.window_secs > 0),
+        }
+    }
+}
+
+/// What the governor knows about one key, for a platform to poll
+/// ([`Governor::metrics`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyMetrics {
+    /// The key (`microsoft365/outlook_mailbox/APP/mailbox/USER`).
+    pub key: String,
+    /// Requests of this node in flight on the key now.
+    pub in_flight: u32,
+    /// Calls of this node waiting for the key now.
+    pub waiting: usize,
+    /// Concurrency slots this node holds (its lease).
+    pub slots: u32,
+    /// Requests admitted since the governor started.
+    pub admitted: u64,
+    /// How many of them had to wait.
+    pub waited: u64,
+    /// Their time spent waiting, in all.
+    pub time_waited: Duration,
+    /// Times the service answered 429 with a wait on the key.
+    pub holds: u64,
+    /// Until when the key is held, if it is.
+    pub held_until: Option<SystemTime>,
+}
+
+/// Builds a [`Governor`].
+#[derive(Debug, Clone)]
+pub struct GovernorBuilder {
+    store: Option<Arc<dyn LimitStore>>,
+    node: Option<String>,
+    lease_ttl: Duration,
+    tick: Duration,
+}
+
+impl GovernorBuilder {
+    /// Share the limits with every node using this store (SQLite for
+    /// several processes, PostgreSQL for several machines).
+    pub fn store(mut self, store: Arc<dyn LimitStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// This node's name in the store (default: a random one per governor).
+    pub fn node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// How long a node's slots are leased unless renewed (default 10 s,
+    /// at least 1 s): how long a crashed node's slots stay taken.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How often leases are renewed and rebalanced (default 100 ms, from
+    /// 10 ms to a third of the lease time).
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.tick = tick.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The governor.
+    pub fn build(self) -> Governor {
+        let shared = self.store.is_some();
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryLimitStore::default()));
+        let node = self
+            .node
+            .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
+        Governor {
+            inner: Arc::new(Inner {
+                store,
+                shared,
+                node,
+                lease_ttl: self.lease_ttl,
+                tick: self.tick.min(self.lease_ttl / 3),
+                keys: Mutex::new(HashMap::new()),
+                next_ticket: AtomicU64::new(1),
+                keeper_started: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+/// Keeps declared limits per key, for one process or for every node
+/// sharing a store. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Governor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn LimitStore>,
+    /// Whether other nodes share the store (the keeper runs then).
+    shared: bool,
+    node: String,
+    lease_ttl: Duration,
+    tick: Duration,
+    keys: Mutex<HashMap<Arc<str>, Arc<KeyCell>>>,
+    next_ticket: AtomicU64,
+    keeper_started: AtomicBool,
+}
+
+impl fmt::Debug for Governor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Governor")
+            .field("node", &self.inner.node)
+            .field("shared", &self.inner.shared)
+            .field("store", &self.inner.store)
+            .field("lease_ttl", &self.inner.lease_ttl)
+            .finish()
+    }
+}
+
+impl Default for Governor {
+    fn default() -> Self {
+        Governor::new()
+    }
+}
+
+/// One key: its rules and state.
+struct KeyCell {
+    key: Arc<str>,
+    rules: Rules,
+    state: Mutex<KeyState>,
+}
+
+#[derive(Default)]
+struct KeyState {
+    in_flight: u32,
+    /// Slots leased from the store.
+    slots: u32,
+    /// Admit while `in_flight < local_cap` (≤ slots; less while another
+    /// node waits for its fair part).
+    local_cap: u32,
+    others_wanting: u32,
+    requests: Blocks,
+    bytes: Blocks,
+    held_until: Option<Instant>,
+    queue: FairQueue,
+    /// The head is talking to the store.
+    leasing: bool,
+    /// Nothing to gain from the store before this (no room, or polling).
+    retry_at: Option<Instant>,
+    poll: Duration,
+    last_lease: Option<Instant>,
+    idle_ticks: u32,
+    admitted: u64,
+    waited: u64,
+    time_waited: Duration,
+    holds: u64,
+}
+
+/// A wall-clock time on tokio's clock (which tests can pause).
+fn local_instant(at: SystemTime) -> Instant {
+    let ahead = at.duration_since(SystemTime::now()).unwrap_or_default();
+    let now = Instant::now();
+    crate::bounds::instant_after(now, ahead).unwrap_or(now)
+}
+
+impl KeyState {
+    fn lock(cell: &KeyCell) -> MutexGuard<'_, KeyState> {
+        cell.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Blocks taken from a window's budget, each usable until its use-by time.
+#[derive(Default)]
+struct Blocks {
+    blocks: VecDeque<(Instant, u64)>,
+}
+
+impl Blocks {
+    fn available(&mut self, now: Instant) -> u64 {
+        self.blocks
+            .retain(|(until, left)| *until > now && *left > 0);
+        self.blocks.iter().fold(0, |s, (_, l)| s.saturating_add(*l))
+    }
+
+    fn use_up(&mut self, mut amount: u64) {
+        for (_, left) in self.blocks.iter_mut() {
+            let used = amount.min(*left);
+            *left -= used;
+            amount -= used;
+            if amount == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// The use-by time of a block of a window: a tenth of it, at most 5 s.
+fn use_by(window: Duration) -> Duration {
+    (window / 10).clamp(Duration::from_millis(1), MAX_USE_BY)
+}
+
+/// What the head needs from the store before it can go.
+#[derive(Debug, Default, Clone, Copy)]
+struct Need {
+    /// Lease this many slots in all.
+    slots: Option<u32>,
+    requests: u64,
+    bytes: u64,
+}
+
+enum Step {
+    Admitted,
+    /// Wait to be woken, or until this time.
+    Wait(Option<Instant>),
+    Ask(Need),
+}
+
+/// Permission to send one request on some keys; given back when dropped.
+#[must_use = "the request may be sent while the permit is held"]
+pub struct Permit {
+    cell: Arc<KeyCell>,
+    slots: u32,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("key", &self.cell.key)
+            .finish()
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut state = KeyState::lock(&self.cell);
+        state.in_flight = state.in_flight.saturating_sub(self.slots);
+        state.queue.wake_head();
+    }
+}
+
+/// Takes a waiting call out of its line if it is dropped (cancelled).
+struct InLine<'a> {
+    cell: &'a KeyCell,
+    ticket: u64,
+    done: bool,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            KeyState::lock(self.cell).queue.remove(self.ticket);
+        }
+    }
+}
+
+/// Clears the `leasing` flag however the store call ends (cancelled too).
+struct Asking<'a> {
+    cell: &'a KeyCell,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        let mut state = KeyState::lock(self.cell);
+        state.leasing = false;
+        state.queue.wake_head();
+    }
+}
+
+impl Governor {
+    /// A governor for this process alone.
+    pub fn new() -> Self {
+        Governor::builder().build()
+    }
+
+    /// Start building a governor (a shared store, lease times).
+    pub fn builder() -> GovernorBuilder {
+        GovernorBuilder {
+            store: None,
+            node: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            tick: DEFAULT_TICK,
+        }
+    }
+
+    /// This node's name in the store.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// What the governor knows about every key it has seen, by key.
+    pub fn metrics(&self) -> Vec<KeyMetrics> {
+        let mut out: Vec<KeyMetrics> = self
+            .cells()
+            .iter()
+            .map(|cell| {
+                let state = KeyState::lock(cell);
+                KeyMetrics {
+                    key: cell.key.to_string(),
+                    in_flight: state.in_flight,
+                    waiting: state.queue.len(),
+                    slots: state.slots,
+                    admitted: state.admitted,
+                    waited: state.waited,
+                    time_waited: state.time_waited,
+                    holds: state.holds,
+                    held_until: state
+                        .held_until
+                        .and_then(|t| t.checked_duration_since(Instant::now()))
+                        .filter(|left| !left.is_zero())
+                        .map(|left| crate::bounds::later(SystemTime::now(), left)),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    fn cells(&self) -> Vec<Arc<KeyCell>> {
+        self.inner
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn cell(&self, key: &str, rules: &Rules) -> Arc<KeyCell> {
+        let mut keys = self.inner.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cell) = keys.get(key)
+            && cell.rules == *rules
+        {
+            return Arc::clone(cell);
+        }
+        let key: Arc<str> = Arc::from(key);
+        let cell = Arc::new(KeyCell {
+            key: Arc::clone(&key),
+            rules: *rules,
+            state: Mutex::new(KeyState {
+                poll: POLL_FIRST,
+                ..KeyState::default()
+            }),
+        });
+        keys.insert(key, Arc::clone(&cell));
+        cell
+    }
+
+    /// Wait for the turn of `installation` on `key` and for room under
+    /// `rules` for one request carrying `upload_bytes` bytes of body.
+    /// Dropping the future while it waits sends nothing and leaves the line.
+    pub async fn admit(
+        &self,
+        key: &str,
+        rules: &Rules,
+        installation: &str,
+        upload_bytes: u64,
+    ) -> Result<Permit> {
+        let installation: Arc<str> = Arc::from(installation);
+        self.admit_shared(key, rules, &installation, Demand::request(upload_bytes))
+            .await
+    }
+
+    pub(crate) async fn admit_shared(
+        &self,
+        key: &str,
+        rules: &Rules,
+        installation: &Arc<str>,
+        demand: Demand,
+    ) -> Result<Permit> {
+        self.start_keeper();
+        // what can never fit is cut to what fits in an empty key
+        let demand = Demand {
+            slots: demand.slots.clamp(1, rules.concurrency.unwrap_or(u32::MAX)),
+            requests: demand
+                .requests
+                .min(rules.requests.map_or(u64::MAX, |b| b.limit)),
+            bytes: demand
+                .bytes
+                .min(rules.upload_bytes.map_or(u64::MAX, |b| b.limit)),
+        };
+        let cell = self.cell(key, rules);
+        let ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        KeyState::lock(&cell).queue.push(
+            installation,
+            Waiter {
+                ticket,
+                wake: Arc::clone(&wake),
+            },
+        );
+        let mut in_line = InLine {
+            cell: &cell,
+            ticket,
+            done: false,
+        };
+        let started = Instant::now();
+        let mut waited = false;
+        loop {
+            let step = self.step(&cell, ticket, demand, waited, started);
+            match step {
+                Step::Admitted => {
+                    in_line.done = true;
+                    if waited {
+                        let state = KeyState::lock(&cell);
+                        tracing::debug!(
+                            key = %cell.key,
+                            waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            in_flight = state.in_flight,
+                            waiting = state.queue.len(),
+                            "governor admitted a request after waiting"
+                        );
+                    }
+                    drop(in_line);
+                    let slots = if cell.rules.concurrency.is_some() {
+                        demand.slots
+                    } else {
+                        0
+                    };
+                    return Ok(Permit {
+                        cell: Arc::clone(&cell),
+                        slots,
+                    });
+                }
+                Step::Wait(until) => {
+                    waited = true;
+                    match until {
+                        Some(at) => {
+                            tokio::select! {
+                                _ = wake.notified() => {}
+                                _ = tokio::time::sleep_until(at) => {}
+                            }
+                        }
+                        None => wake.notified().await,
+                    }
+                }
+                Step::Ask(need) => {
+                    let asking = Asking { cell: &cell };
+                    let outcome = self.ask(&cell, need).await;
+                    drop(asking);
+                    outcome?;
+                }
+            }
+        }
+    }
+
+    /// Look at the key once: admit the head, or say what it waits for.
+    fn step(
+        &self,
+        cell: &KeyCell,
+        ticket: u64,
+        demand: Demand,
+        waited: bool,
+        started: Instant,
+    ) -> Step {
+        let mut state = KeyState::lock(cell);
+        if state.queue.head() != Some(ticket) || state.leasing {
+            return Step::Wait(None);
+        }
+        let now = Instant::now();
+        if let Some(until) = state.held_until {
+            if until > now {
+                return Step::Wait(Some(until));
+            }
+            state.held_until = None;
+        }
+        let rules = &cell.rules;
+        let mut need = Need::default();
+        let mut blocked_locally = false;
+        if let Some(cap) = rules.concurrency
+            && state.in_flight.saturating_add(demand.slots) > state.local_cap
+        {
+            let waiting = u32::try_from(state.queue.len()).unwrap_or(u32::MAX);
+            let wanted = cap.min(state.in_flight.saturating_add(waiting.max(demand.slots)));
+            if state.slots < cap && state.local_cap == state.slots {
+                need.slots = Some(self.fair(&state, cap, wanted));
+            } else {
+                blocked_locally = true;
+            }
+        }
+        if let Some(budget) = rules.requests {
+            let have = state.requests.available(now);
+            if have < demand.requests {
+                need.requests = (demand.requests - have)
+                    .max(MAX_REQUEST_BLOCK.min(budget.limit / 50))
+                    .max(1);
+            }
+        }
+        let mut bytes_wanted = 0;
+        if rules.upload_bytes.is_some() && demand.bytes > 0 {
+            bytes_wanted = demand.bytes;
+            let have = state.bytes.available(now);
+            if have < bytes_wanted {
+                need.bytes = bytes_wanted - have;
+            }
+        }
+        let asks = need.slots.is_some() || need.requests > 0 || need.bytes > 0;
+        if !asks && !blocked_locally {
+            if rules.concurrency.is_some() {
+                state.in_flight = state.in_flight.saturating_add(demand.slots);
+            }
+            if rules.requests.is_some() {
+                state.requests.use_up(demand.requests);
+            }
+            if bytes_wanted > 0 {
+                state.bytes.use_up(bytes_wanted);
+            }
+            state.admitted += 1;
+            if waited {
+                state.waited += 1;
+                state.time_waited = state.time_waited.saturating_add(started.elapsed());
+            }
+            state.queue.pop_head();
+            return Step::Admitted;
+        }
+        if blocked_locally && need.requests == 0 && need.bytes == 0 {
+            return Step::Wait(None);
+        }
+        if let Some(at) = state.retry_at {
+            if at > now {
+                return Step::Wait(Some(at));
+            }
+            state.retry_at = None;
+        }
+        if blocked_locally {
+            need.slots = None;
+        }
+        state.leasing = true;
+        Step::Ask(need)
+    }
+
+    /// The slots to ask for: what is wanted, or a fair part of the cap
+    /// while other nodes want more than they hold (never less than what is
+    /// in flight).
+    fn fair(&self, state: &KeyState, cap: u32, wanted: u32) -> u32 {
+        let share = if state.others_wanting > 0 {
+            (cap / state.others_wanting.saturating_add(1)).max(1)
+        } else {
+            cap
+        };
+        let target = if self.inner.shared { wanted } else { cap };
+        target.min(share).max(state.in_flight)
+    }
+
+    /// Ask the store for what the head needs (no lock held meanwhile).
+    async fn ask(&self, cell: &KeyCell, need: Need) -> Result<()> {
+        let store = &self.inner.store;
+        let now = Instant::now();
+        let mut progress = false;
+        let mut retry_at: Option<SystemTime> = None;
+        if let Some(want) = need.slots {
+            let cap = cell.rules.concurrency.unwrap_or(0);
+            let grant = store
+                .lease(&LeaseRequest {
+                    key: cell.key.to_string(),
+                    node: self.inner.node.clone(),
+                    want,
+                    cap,
+                    ttl: self.inner.lease_ttl,
+                })
+                .await?;
+            let mut state = KeyState::lock(cell);
+            progress |= grant.slots > state.slots;
+            apply_lease(&mut state, cap, grant, now);
+        }
+        for (need, budget, suffix) in [
+            (need.requests, cell.rules.requests, "requests"),
+            (need.bytes, cell.rules.upload_bytes, "upload_bytes"),
+        ] {
+            let Some(budget) = budget.filter(|_| need > 0) else {
+                continue;
+            };
+            let window = Duration::from_secs(budget.window_secs);
+            let use_by = use_by(window);
+            let grant = store
+                .take(&TakeRequest {
+                    key: format!("{}#{suffix}", cell.key),
+                    node: self.inner.node.clone(),
+                    amount: need,
+                    limit: budget.limit,
+                    window: window.saturating_add(use_by),
+                })
+                .await?;
+            if grant.granted > 0 {
+                progress |= grant.granted >= need;
+                let mut state = KeyState::lock(cell);
+                let blocks = if suffix == "requests" {
+                    &mut state.requests
+                } else {
+                    &mut state.bytes
+                };
+                if let Some(until) = crate::bounds::instant_after(now, use_by) {
+                    blocks.blocks.push_back((until, grant.granted));
+                }
+            }
+            if grant.granted < need {
+                retry_at = retry_at.max(grant.retry_at);
+            }
+        }
+        let mut state = KeyState::lock(cell);
+        if progress {
+            state.poll = POLL_FIRST;
+        } else {
+            let wait = match retry_at {
+                Some(at) => at.duration_since(SystemTime::now()).unwrap_or_default(),
+                None => {
+                    let poll = state.poll;
+                    state.poll = (poll * 2).min(POLL_MAX);
+                    poll
+                }
+            };
+            state.retry_at = crate::bounds::instant_after(Instant::now(), wait);
+            state.queue.wake_head();
+        }
+        Ok(())
+    }
+
+    /// The service refused `key` until `until` (a 429's `Retry-After`, at
+    /// most [`MAX_HOLD`] from now): nothing is sent on it by this node
+    /// until then, nor by the others once they see the hold in the store.
+    pub async fn hold(&self, key: &str, wait: Duration) -> Result<()> {
+        let wait = wait.min(MAX_HOLD);
+        let until = crate::bounds::later(SystemTime::now(), wait);
+        let cell = {
+            let keys = self.inner.keys.lock().unwrap_or_else(|e| e.into_inner());
+            keys.get(key).cloned()
+        };
+        if let Some(cell) = cell {
+            let mut state = KeyState::lock(&cell);
+            state.holds += 1;
+            let until = local_instant(until);
+            if state.held_until.is_none_or(|t| t < until) {
+                state.held_until = Some(until);
+            }
+        }
+        tracing::info!(
+            key,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "governor holds a key the service throttled"
+        );
+        if self.inner.shared {
+            self.inner.store.hold(key, until).await?;
+        }
+        Ok(())
+    }
+
+    /// Start the task that renews leases (shared stores only), once.
+    fn start_keeper(&self) {
+        if !self.inner.shared || self.inner.keeper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let tick = self.inner.tick;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut interval = tokio::time::interval(tick);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let governor = Governor { inner };
+                    governor.keep().await;
+                }
+            });
+        } else {
+            self.inner.keeper_started.store(false, Ordering::Release);
+        }
+    }
+
+    /// One round of the keeper: renew, shrink or give back each key's lease.
+    async fn keep(&self) {
+        for cell in self.cells() {
+            let Some(cap) = cell.rules.concurrency else {
+                continue;
+            };
+            let now = Instant::now();
+            let want = {
+                let mut state = KeyState::lock(&cell);
+                if state.leasing {
+                    continue;
+                }
+                let waiting = u32::try_from(state.queue.len()).unwrap_or(u32::MAX);
+                let demand = cap.min(state.in_flight.saturating_add(waiting));
+                if demand == 0 {
+                    state.idle_ticks = state.idle_ticks.saturating_add(1);
+                } else {
+                    state.idle_ticks = 0;
+                }
+                let stale = state
+                    .last_lease
+                    .is_none_or(|at| now.duration_since(at) >= self.inner.lease_ttl / 3);
+                let want = if demand == 0 && state.idle_ticks > 1 {
+                    0
+                } else {
+                    self.fair(&state, cap, demand.max(state.in_flight))
+                        .max(if demand == 0 { state.slots } else { 0 })
+                };
+                let nothing_to_do = want == state.slots
+                    && !stale
+                    && state.others_wanting == 0
+                    && demand <= state.slots;
+                if (state.slots == 0 && want == 0) || nothing_to_do {
+                    continue;
+                }
+                state.leasing = true;
+                want
+            };
+            let asking = Asking { cell: &cell };
+            let result = self
+                .inner
+                .store
+                .lease(&LeaseRequest {
+                    key: cell.key.to_string(),
+                    node: self.inner.node.clone(),
+                    want,
+                    cap,
+                    ttl: self.inner.lease_ttl,
+                })
+                .await;
+            match result {
+                Ok(grant) => {
+                    let mut state = KeyState::lock(&cell);
+                    apply_lease(&mut state, cap, grant, now);
+                    state.retry_at = None;
+                }
+                Err(error) => {
+                    tracing::warn!(key = %cell.key, %error, "governor could not renew a lease");
+                }
+            }
+            drop(asking);
+        }
+    }
+}
+
+/// Record a lease the store granted.
+fn apply_lease(state: &mut KeyState, cap: u32, grant: store::LeaseGrant, now: Instant) {
+    state.slots = grant.slots;
+    state.others_wanting = grant.others_wanting;
+    // while others wait, admit only up to a fair part: what is in flight
+    // above it drains, and the next lease gives the rest back
+    state.local_cap = if grant.others_wanting > 0 {
+        grant
+            .slots
+            .min((cap / grant.others_wanting.saturating_add(1)).max(1))
+    } else {
+        grant.slots
+    };
+    state.last_lease = Some(now);
+    if let Some(until) = grant.held_until.map(local_instant)
+        && state.held_until.is_none_or(|t| t < until)
+    {
+        state.held_until = Some(until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap(n: u32) -> Rules {
+        Rules {
+            concurrency: Some(n),
+            ..Rules::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_waits_for_a_permit_and_goes_when_one_is_given_back() {
+        let g = Governor::new();
+        let first = g.admit("k", &cap(1), "a", 0).await.unwrap();
+        let g2 = g.clone();
+        let waiting = tokio::spawn(async move { g2.admit("k", &cap(1), "b", 0).await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        assert_eq!(g.metrics()[0].waiting, 1);
+        assert!(!waiting.is_finished());
+        drop(first);
+        waiting.await.unwrap().unwrap();
+        let m = &g.metrics()[0];
+        assert_eq!((m.admitted, m.waited, m.in_flight, m.waiting), (2, 1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiting_call_leaves_the_line_and_the_next_one_goes() {
+        let g = Governor::new();
+        let first = g.admit("k", &cap(1), "a", 0).await.unwrap();
+        let g2 = g.clone();
+        let cancelled =
+            tokio::spawn(async move { g2.admit("k", &cap(1), "a", 0).await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        cancelled.abort();
+        let _ = cancelled.await;
+        assert_eq!(g.metrics()[0].waiting, 0);
+        drop(first);
+        let again = g.admit("k", &cap(1), "b", 0).await.unwrap();
+        assert_eq!(g.metrics()[0].admitted, 2);
+        drop(again);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_window_makes_the_next_call_wait_for_room() {
+        let g = Governor::new();
+        let rules = Rules {
+            requests: Some(Budget {
+                limit: 2,
+                window_secs: 60,
+            }),
+            ..Rules::default()
+        };
+        let start = Instant::now();
+        for _ in 0..2 {
+            drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // the window (plus its use-by time) must pass first; paused time
+        // advances only as far as the sleep the governor asks for
+        drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        assert!(start.elapsed() >= Duration::from_secs(60));
+        assert_eq!(g.metrics()[0].waited, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_keeps_every_call_back_until_it_passes() {
+        let g = Governor::new();
+        drop(g.admit("k", &cap(4), "a", 0).await.unwrap());
+        g.hold("k", Duration::from_secs(30)).await.unwrap();
+        let start = Instant::now();
+        drop(g.admit("k", &cap(4), "a", 0).await.unwrap());
+        assert!(start.elapsed() >= Duration::from_secs(29));
+        assert_eq!(g.metrics()[0].holds, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_hold_is_cut_to_the_maximum() {
+        let g = Governor::new();
+        drop(g.admit("k", &cap(4), "a", 0).await.unwrap());
+        g.hold("k", Duration::from_secs(u64::MAX)).await.unwrap();
+        let until = g.metrics()[0].held_until.unwrap();
+        let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+        assert!(left <= MAX_HOLD, "{left:?}");
+    }
+}

@@ -1,0 +1,355 @@
+//! The request governor against the sandbox (which keeps Graph's Outlook
+//! limits) and wiremock: what the service received and what callers got,
+//! in one engine, in two engines sharing a SQLite store, and in two
+//! processes sharing one.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::join_all;
+use serde_json::Value;
+use switchboard_core::governor::Governor;
+use switchboard_core::{Arguments, Engine, ErrorKind, InstallationContext};
+use switchboard_microsoft365_sandbox::{SandboxConfig, SandboxHandle};
+use switchboard_store::{KeyRing, Store};
+use switchboard_tests::{Limits, context, engine, sandbox_with_token};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn sandbox(seed: u64, latency_ms: u64) -> (SandboxHandle, String) {
+    sandbox_with_token(SandboxConfig::new(seed).with_latency(Duration::from_millis(latency_ms)))
+        .await
+}
+
+fn app(sb: &SandboxHandle) -> String {
+    sb.client().client_id.to_ascii_lowercase()
+}
+
+fn list(user: &str) -> Arguments {
+    Arguments::new().set("user_id", user).set("top", 1)
+}
+
+async fn calls(
+    engine: &Engine,
+    ctx: &InstallationContext,
+    user: &str,
+    n: usize,
+) -> Vec<switchboard_core::Result<switchboard_core::Response>> {
+    join_all((0..n).map(|_| engine.call(ctx, "mail.list_messages", list(user)))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_engine_keeps_four_in_flight_per_mailbox_and_the_sandbox_refuses_nothing() {
+    let (sb, token) = sandbox(170, 40).await;
+    let users = sb.users();
+    let (a, b) = (users[0].id.clone(), users[1].id.clone());
+    let engine = engine(Governor::new(), Limits::Declared);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
+    let (ra, rb) = tokio::join!(calls(&engine, &ctx, &a, 30), calls(&engine, &ctx, &b, 30));
+    assert!(
+        ra.iter().chain(&rb).all(|r| r.is_ok()),
+        "{:?}",
+        ra.iter().find(|r| r.is_err())
+    );
+
+    let stats = sb.limit_stats();
+    assert_eq!(stats.throttled.total(), 0, "{stats:?}");
+    for user in [&a, &b] {
+        let m = stats.mailbox(&app(&sb), user).unwrap();
+        assert_eq!(m.requests, 30);
+        assert_eq!(m.max_in_flight, 4, "four at a time, not fewer, not more");
+    }
+    let metrics = engine.governor().metrics();
+    assert_eq!(metrics.len(), 2, "{metrics:?}");
+    for m in &metrics {
+        assert_eq!((m.admitted, m.in_flight, m.waiting), (30, 0, 0), "{m:?}");
+        assert!(m.waited >= 26, "all but the first four waited: {m:?}");
+        assert!(
+            m.key
+                .starts_with("microsoft365/outlook_mailbox/microsoft365/mailbox/"),
+            "{}",
+            m.key
+        );
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_declared_limits_the_same_calls_meet_mailbox_concurrency_429s() {
+    let (sb, token) = sandbox(171, 40).await;
+    let a = sb.users()[0].id.clone();
+    let engine = engine(Governor::new(), Limits::Removed);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
+    let _ = calls(&engine, &ctx, &a, 30).await;
+    let stats = sb.limit_stats();
+    assert!(stats.throttled.concurrency > 0, "{stats:?}");
+    assert!(engine.governor().metrics().is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_waiting_call_sends_nothing() {
+    let (sb, token) = sandbox(172, 0).await;
+    let a = sb.users()[0].id.clone();
+    let engine = engine(Governor::new(), Limits::Declared);
+    let ctx = context(&engine, sb.base_url(), sb.tenant_id(), &token);
+    sb.hold_requests(Duration::from_secs(30));
+    let held: Vec<_> = (0..4)
+        .map(|_| {
+            let (engine, ctx, a) = (engine.clone(), ctx.clone(), a.clone());
+            tokio::spawn(async move { engine.call(&ctx, "mail.list_messages", list(&a)).await })
+        })
+        .collect();
+    let fifth = {
+        let (engine, ctx, a) = (engine.clone(), ctx.clone(), a.clone());
+        tokio::spawn(async move { engine.call(&ctx, "mail.list_messages", list(&a)).await })
+    };
+    wait_for(|| {
+        engine
+            .governor()
+            .metrics()
+            .first()
+            .is_some_and(|m| m.in_flight == 4 && m.waiting == 1)
+    })
+    .await;
+    fifth.abort();
+    assert!(fifth.await.unwrap_err().is_cancelled());
+    assert_eq!(engine.governor().metrics()[0].waiting, 0);
+    sb.release_requests();
+    for call in held {
+        call.await.unwrap().unwrap();
+    }
+    let path = format!("/users/{a}/messages");
+    assert_eq!(
+        sb.request_log().iter().filter(|r| r.path == path).count(),
+        4
+    );
+    assert_eq!(engine.governor().metrics()[0].admitted, 4);
+    sb.shutdown().await;
+}
+
+async fn wait_for(mut ready: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < until, "condition not reached in 20 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---------------------------------------------------------------- nodes
+
+struct SharedStore {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    ring_spec: String,
+}
+
+impl SharedStore {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        SharedStore {
+            _dir: dir,
+            path,
+            ring_spec: KeyRing::generate_entry("k1").unwrap(),
+        }
+    }
+
+    async fn governor(&self, node: &str, ttl: Duration) -> Governor {
+        let store = Store::open(
+            &format!("sqlite:{}", self.path.display()),
+            KeyRing::parse(&self.ring_spec).unwrap(),
+        )
+        .await
+        .unwrap();
+        Governor::builder()
+            .store(Arc::new(store))
+            .node(node)
+            .lease_ttl(ttl)
+            .build()
+    }
+
+    fn node(
+        &self,
+        sb: &SandboxHandle,
+        token: &str,
+        name: &str,
+        ttl_ms: u64,
+        calls: usize,
+        user: &str,
+    ) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_governor-node"))
+            .args([
+                self.path.to_str().unwrap(),
+                sb.base_url(),
+                sb.tenant_id(),
+                token,
+                name,
+                &ttl_ms.to_string(),
+                &calls.to_string(),
+                user,
+            ])
+            .env("SWITCHBOARD_TEST_RING", &self.ring_spec)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+}
+
+async fn report(child: tokio::process::Child) -> Value {
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_sqlite_store_keep_four_in_flight_together() {
+    let (sb, token) = sandbox(173, 30).await;
+    let a = sb.users()[0].id.clone();
+    let store = SharedStore::new();
+    // the store exists (and is migrated) before the processes open it
+    drop(store.governor("setup", Duration::from_secs(10)).await);
+    let one = store.node(&sb, &token, "process-1", 10_000, 40, &a);
+    let two = store.node(&sb, &token, "process-2", 10_000, 40, &a);
+    let (one, two) = tokio::join!(report(one), report(two));
+    assert_eq!(
+        (one["ok"].as_u64(), two["ok"].as_u64()),
+        (Some(40), Some(40)),
+        "{one} {two}"
+    );
+    eprintln!("process 1: {one}\nprocess 2: {two}");
+    let stats = sb.limit_stats();
+    assert_eq!(stats.throttled.total(), 0, "{stats:?}");
+    let m = stats.mailbox(&app(&sb), &a).unwrap();
+    assert_eq!(m.requests, 80);
+    assert!(m.max_in_flight <= 4 && m.max_in_flight >= 2, "{m:?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_processs_slots_come_back_when_its_lease_runs_out() {
+    let (sb, token) = sandbox(174, 0).await;
+    let a = sb.users()[0].id.clone();
+    let store = SharedStore::new();
+    drop(store.governor("setup", Duration::from_secs(10)).await);
+    sb.hold_requests(Duration::from_secs(30));
+    let mut doomed = store.node(&sb, &token, "doomed", 2_000, 4, &a);
+    wait_for(|| {
+        sb.limit_stats()
+            .mailbox(&app(&sb), &a)
+            .is_some_and(|m| m.in_flight == 4)
+    })
+    .await;
+    doomed.kill().await.unwrap();
+    let killed_at = Instant::now();
+    sb.release_requests();
+
+    let survivor = engine(
+        store.governor("survivor", Duration::from_secs(2)).await,
+        Limits::Declared,
+    );
+    let ctx = context(&survivor, sb.base_url(), sb.tenant_id(), &token);
+    let results = calls(&survivor, &ctx, &a, 4).await;
+    let waited = killed_at.elapsed();
+    assert!(results.iter().all(|r| r.is_ok()));
+    // the dead process's lease (2 s) held its four slots until it ran out
+    assert!(waited >= Duration::from_millis(1_000), "{waited:?}");
+    assert!(waited < Duration::from_secs(8), "{waited:?}");
+    assert_eq!(sb.limit_stats().throttled.total(), 0);
+    sb.shutdown().await;
+}
+
+// ---------------------------------------------------------------- holds
+
+const ADELE: &str = "6e7b768e-07e2-4810-8459-485f84f8f204";
+
+async fn graph_mock(retry_after: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users/6e7b768e-07e2-4810-8459-485f84f8f204/messages"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", retry_after)
+                .set_body_json(serde_json::json!({"error": {"code": "ApplicationThrottled", "message": "Application is over its MailboxConcurrency limit."}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/v1.0/users/6e7b768e-07e2-4810-8459-485f84f8f204/messages",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_one_node_holds_the_key_for_the_other_until_retry_after_passes() {
+    let server = graph_mock("2").await;
+    let store = SharedStore::new();
+    let node_a = engine(
+        store.governor("a", Duration::from_secs(10)).await,
+        Limits::Declared,
+    );
+    let node_b = engine(
+        store.governor("b", Duration::from_secs(10)).await,
+        Limits::Declared,
+    );
+    let ctx_a = context(&node_a, &server.uri(), "contoso.example", "t");
+    let ctx_b = context(&node_b, &server.uri(), "contoso.example", "t");
+    let started = Instant::now();
+    let first = tokio::spawn({
+        let (e, c) = (node_a.clone(), ctx_a.clone());
+        async move { e.call(&c, "mail.list_messages", list(ADELE)).await }
+    });
+    wait_for(|| {
+        node_a
+            .governor()
+            .metrics()
+            .first()
+            .is_some_and(|m| m.holds == 1)
+    })
+    .await;
+    let second = node_b.call(&ctx_b, "mail.list_messages", list(ADELE)).await;
+    let b_done = started.elapsed();
+    first.await.unwrap().unwrap();
+    second.unwrap();
+    // b sent nothing while the key was held: it went after the 2 s
+    assert!(b_done >= Duration::from_millis(1_500), "{b_done:?}");
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 3, "a's 429, a's retry, b's one request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_retry_after_holds_the_key_no_longer_than_the_cap() {
+    let server = graph_mock("99999999999999999999").await;
+    let store = SharedStore::new();
+    let node = engine(
+        store.governor("a", Duration::from_secs(10)).await,
+        Limits::Declared,
+    );
+    let ctx = context(&node, &server.uri(), "contoso.example", "t");
+    let err = node
+        .call(&ctx, "mail.list_messages", list(ADELE))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Throttled);
+    let cap = SystemTime::now() + switchboard_core::governor::MAX_HOLD;
+    let held = node.governor().metrics()[0].held_until.unwrap();
+    assert!(held <= cap, "{held:?}");
+    let conn = rusqlite::Connection::open(&store.path).unwrap();
+    let until: i64 = conn
+        .query_row("SELECT held_until FROM limit_holds", [], |r| r.get(0))
+        .unwrap();
+    let cap_ms = cap
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(until <= cap_ms + 1_000, "{until} vs {cap_ms}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
