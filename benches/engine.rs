@@ -1138,6 +1138,10 @@ fn main() {
         (60, 150, 30, 3, 9)
     };
     let (server, origin) = Server::start();
+    if args.iter().any(|a| a == "--installation-client") {
+        installation_client(&rt, &server, &origin, rounds, per_round);
+        return;
+    }
     let contenders = Contenders::new(&origin);
     check_same_requests(&rt, &contenders, &server);
     for call in Call::ALL {
