@@ -162,14 +162,8 @@ mod tests {
 
     async fn contended(losses: u32) -> (Contended, InstallationId) {
         let store = Contended::losing(losses);
-        let inst = store
-            .create(
-                Installation::new("acct", "c", "1.0.0", "delegated"),
-                InstallationSecrets::default(),
-            )
-            .await
-            .unwrap();
-        (store, inst.id)
+        let id = store.installation().await;
+        (store, id)
     }
 
     #[tokio::test]

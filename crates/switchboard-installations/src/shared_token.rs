@@ -410,7 +410,6 @@ impl SharedTokenCredential {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::install::{Installation, InstallationSecrets};
     use crate::test_store::Counting;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -434,18 +433,12 @@ mod tests {
 
     async fn setup(lifetime: Duration) -> (Arc<Counting>, Arc<Issuer>, SharedTokenCredential) {
         let store = Arc::new(Counting::default());
-        let inst = store
-            .create(
-                Installation::new("acct", "c", "1.0.0", "delegated"),
-                InstallationSecrets::default(),
-            )
-            .await
-            .unwrap();
+        let id = store.installation().await;
         let issuer = Arc::new(Issuer {
             issued: AtomicU32::new(0),
             lifetime,
         });
-        let cred = SharedTokenCredential::new(issuer.clone(), store.clone(), inst.id, "node-1");
+        let cred = SharedTokenCredential::new(issuer.clone(), store.clone(), id, "node-1");
         (store, issuer, cred)
     }
 

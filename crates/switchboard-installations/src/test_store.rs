@@ -31,6 +31,17 @@ impl Counting {
         }
     }
 
+    /// A new installation with empty secrets.
+    pub async fn installation(&self) -> InstallationId {
+        self.create(
+            Installation::new("acct", "c", "1.0.0", "delegated"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .expect("created")
+        .id
+    }
+
     /// Store reads of any kind that touch secrets or leases so far.
     pub fn secrets_and_lease_calls(&self) -> u32 {
         self.secrets_reads.load(Ordering::SeqCst)
