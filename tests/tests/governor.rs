@@ -101,6 +101,16 @@ async fn a_cancelled_waiting_call_sends_nothing() {
             tokio::spawn(async move { engine.call(&ctx, "mail.list_messages", list(&a)).await })
         })
         .collect();
+    // The four are in flight (held by the sandbox) before the fifth starts:
+    // tasks are not admitted in the order they were spawned.
+    wait_for(|| {
+        engine
+            .governor()
+            .metrics()
+            .first()
+            .is_some_and(|m| m.in_flight == 4)
+    })
+    .await;
     let fifth = {
         let (engine, ctx, a) = (engine.clone(), ctx.clone(), a.clone());
         tokio::spawn(async move { engine.call(&ctx, "mail.list_messages", list(&a)).await })

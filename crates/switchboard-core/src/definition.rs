@@ -44,6 +44,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The range a method's `max_response_bytes` may declare: 1 KiB to 1 GiB.
+/// Larger content belongs in a streamed download.
+pub const METHOD_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1024 * 1024 * 1024;
+
 /// The placeholder a method path starts with to act as the variant's principal.
 pub const PRINCIPAL_PLACEHOLDER: &str = "{principal}";
 

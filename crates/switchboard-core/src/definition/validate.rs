@@ -920,7 +920,7 @@ impl<'a> Checker<'a> {
             );
         }
         if let Some(bytes) = m.max_response_bytes
-            && !crate::engine::wire::METHOD_RESPONSE_BYTES_RANGE.contains(&bytes)
+            && !crate::definition::METHOD_RESPONSE_BYTES_RANGE.contains(&bytes)
         {
             self.at_method(
                 position,

@@ -112,7 +112,8 @@ struct Item {
 
 /// What became of one call in one batch.
 enum Outcome {
-    Done(Result<Response>),
+    /// Boxed: a response is large beside a wait.
+    Done(Box<Result<Response>>),
     Again(Duration),
 }
 
@@ -235,7 +236,7 @@ impl Engine {
             let mut wait = Duration::ZERO;
             for (i, outcome) in outcomes {
                 match outcome {
-                    Outcome::Done(result) => results[i] = Some(result),
+                    Outcome::Done(result) => results[i] = Some(*result),
                     Outcome::Again(w) => {
                         wait = wait.max(w);
                         if let Some(item) = items[i].as_mut() {
@@ -316,7 +317,7 @@ impl Engine {
         let fail_all = |error: &Error| -> Vec<(usize, Outcome)> {
             members
                 .iter()
-                .map(|(i, _)| (*i, Outcome::Done(Err(copy_error(error)))))
+                .map(|(i, _)| (*i, Outcome::Done(Box::new(Err(copy_error(error))))))
                 .collect()
         };
         let Some((_, first)) = members.first() else {
@@ -353,7 +354,7 @@ impl Engine {
             Err(e) => {
                 return members
                     .iter()
-                    .map(|(i, item)| (*i, Outcome::Done(Err(unanswered(&e, item)))))
+                    .map(|(i, item)| (*i, Outcome::Done(Box::new(Err(unanswered(&e, item))))))
                     .collect();
             }
         };
@@ -366,7 +367,7 @@ impl Engine {
                     ErrorKind::Decode,
                     format!("the batch answer has no response for call {i}"),
                 );
-                out.push((*i, Outcome::Done(Err(unanswered(&e, item)))));
+                out.push((*i, Outcome::Done(Box::new(Err(unanswered(&e, item))))));
                 continue;
             };
             let outcome = self.classify_answer(item, answer, started).await;
@@ -378,7 +379,7 @@ impl Engine {
         for (i, outcome) in out.iter_mut() {
             let answered_424 = answers.get(i).is_some_and(|a| a.status == 424);
             if answered_424
-                && matches!(outcome, Outcome::Done(Err(_)))
+                && matches!(outcome, Outcome::Done(result) if result.is_err())
                 && deps[*i].iter().any(|d| again.contains(d))
             {
                 *outcome = Outcome::Again(Duration::ZERO);
@@ -443,11 +444,11 @@ impl Engine {
                 }
                 (Some(value), _) => ResponseBody::Json(value.clone()),
             };
-            return Outcome::Done(Ok(Response::new(
+            return Outcome::Done(Box::new(Ok(Response::new(
                 answer.status,
                 select_headers(&answer.headers),
                 body,
-            )));
+            ))));
         }
         let retry_after = match answer.headers.get(http::header::RETRY_AFTER) {
             None => RetryAfterHeader::default(),
@@ -498,12 +499,12 @@ impl Engine {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
         }
-        Outcome::Done(Err(response_error(
+        Outcome::Done(Box::new(Err(response_error(
             item.plan.failed(),
             verdict,
             details,
             wait,
-        )))
+        ))))
     }
 }
 

@@ -47,9 +47,9 @@ pub const DEFAULT_TOKEN_DEADLINE: Duration = Duration::from_secs(30);
 /// 64 MiB, far above any Graph page (999 records of a few KiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The range a method's `max_response_bytes` may declare: 1 KiB to 1 GiB.
-/// Larger content belongs in a streamed download.
-pub const METHOD_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1024 * 1024 * 1024;
+/// The range a method's `max_response_bytes` may declare (a fact of the
+/// definition format, kept with it).
+pub use crate::definition::METHOD_RESPONSE_BYTES_RANGE;
 
 /// `host` or `host:port` of a URL, for messages: never a path or query,
 /// which can carry secrets (`$skiptoken`).
