@@ -361,7 +361,7 @@ impl Credential for SharedTokenCredential {
         {
             return Ok(token);
         }
-        let token = self.from_store(request).await?;
+        let token = self.through_store(request).await?;
         self.memory.put(self.installation, token.clone());
         Ok(token)
     }
@@ -369,7 +369,7 @@ impl Credential for SharedTokenCredential {
 
 impl SharedTokenCredential {
     /// The slow path: the stored token, or one refresh under the lease.
-    async fn from_store(&self, request: &TokenRequest) -> Result<AccessToken> {
+    async fn through_store(&self, request: &TokenRequest) -> Result<AccessToken> {
         let started = tokio::time::Instant::now();
         // a lease holder name unique to this call: two tasks of one node
         // must not both believe they hold the lease
