@@ -60,10 +60,10 @@
 
 pub mod apps;
 pub mod flow;
+pub mod grants;
 pub mod report;
 pub mod settings;
 pub mod status;
-pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -78,7 +78,8 @@ use crate::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
     check_transition, not_found,
 };
-use crate::shared_token::{SharedTokenCredential, SharedTokenPolicy};
+use crate::modify::{Edit, modify_record, modify_secrets};
+use crate::shared_token::{SharedTokenCredential, SharedTokenPolicy, TokenMemory};
 use switchboard_core::connector::Settings;
 use switchboard_core::credential::TokenRequest;
 use switchboard_core::definition::ConnectorDefinition;
@@ -89,13 +90,9 @@ use switchboard_oauth::state::PendingState;
 
 use apps::AppCredentials;
 use flow::{FlowContext, InstallFlow};
+use grants::InstallationGrants;
 use report::ConnectionReport;
 use status::StatusTracking;
-use tokens::InstallationTokenStore;
-
-/// The secrets entry that keeps a consent link's pending `state` (and PKCE
-/// verifier) until the callback.
-pub const PENDING_AUTHORIZATION: &str = "_pending_authorization";
 
 /// The install parameter that becomes [`Installation::tenant_id`].
 pub const TENANT_SETTING: &str = "tenant_id";
@@ -322,9 +319,9 @@ impl InstallationsBuilder {
         self
     }
 
-    /// Use these auth services (tests with a manual clock). Their token
-    /// store must keep tokens in this builder's installation store
-    /// ([`InstallationTokenStore`]); the default does.
+    /// Use these auth services (tests with a manual clock). Their grant
+    /// store must keep grants in this builder's installation store
+    /// ([`InstallationGrants`]); the default does.
     pub fn auth_context(mut self, auth: AuthContext) -> Self {
         self.auth = Some(auth);
         self
@@ -349,7 +346,7 @@ impl InstallationsBuilder {
             // Token requests share the engine's pool and its token deadline.
             None => AuthContext::new(
                 self.engine.http_client().clone(),
-                Arc::new(InstallationTokenStore::new(self.store.clone())),
+                Arc::new(InstallationGrants::new(self.store.clone())),
             )
             .with_http(switchboard_oauth::http::OAuthHttpClient::for_engine(
                 &self.engine,
@@ -365,6 +362,7 @@ impl InstallationsBuilder {
                 node: self.node,
                 policy: self.policy,
                 auth,
+                memory: Arc::new(TokenMemory::new()),
             }),
         })
     }
@@ -387,6 +385,8 @@ struct Inner {
     node: String,
     policy: SharedTokenPolicy,
     auth: AuthContext,
+    /// The access tokens this process holds (the credentials' fast path).
+    memory: Arc<TokenMemory>,
 }
 
 impl fmt::Debug for Installations {
@@ -524,6 +524,12 @@ impl Installations {
         Ok((url, pending))
     }
 
+    /// Drop every access token this process holds for `id`.
+    fn forget_tokens(&self, id: InstallationId) {
+        self.inner.auth.cache.forget_installation(id);
+        self.inner.memory.forget(id);
+    }
+
     /// Install a connector variant for an account: check the settings
     /// against the definition and the flow (tenant, cloud), store the
     /// installation as `PendingConsent` and return the consent link (the
@@ -579,11 +585,7 @@ impl Installations {
         };
         let fctx = self.flow_context(definition, &inst, &secrets)?;
         let (url, pending) = self.begin(flow.as_ref(), &fctx, &inst)?;
-        if let Some(pending) = pending {
-            secrets
-                .continuations
-                .insert(PENDING_AUTHORIZATION.into(), pending);
-        }
+        secrets.pending_authorization = pending;
         let created = self.inner.store.create(inst, secrets).await?;
         tracing::info!(installation = %created.id, connector = %created.connector_id, variant = %created.variant, "installation created; waiting for consent");
         Ok(ConsentStarted {
@@ -614,56 +616,20 @@ impl Installations {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Change the secrets with `edit`, re-reading on a version conflict.
-    async fn edit_secrets(
-        &self,
-        id: InstallationId,
-        edit: impl Fn(&mut InstallationSecrets) -> Result<()>,
-    ) -> Result<()> {
-        for _ in 0..5 {
-            let current = self.secrets(id).await?;
-            let mut value = current.value;
-            edit(&mut value)?;
-            match self
-                .inner
-                .store
-                .store_secrets(id, current.version, value)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("the secrets of installation {id} kept changing under us; try again"),
-        ))
-    }
-
-    /// Change the record's status to `to`, re-reading on a version
-    /// conflict; `check` sees the current record first.
+    /// Change the record's status to `to`; `to` sees the current record
+    /// first (see [`modify_record`]).
     async fn transition(
         &self,
         id: InstallationId,
         to: impl Fn(&Installation) -> Result<InstallationStatus>,
     ) -> Result<Installation> {
-        for _ in 0..5 {
-            let mut inst = self.get(id).await?;
-            let next = to(&inst)?;
+        let (stored, ()) = modify_record(self.inner.store.as_ref(), id, |inst| {
+            let next = to(inst)?;
             inst.set_status(next)?;
-            match self.inner.store.update(&inst).await {
-                Ok(stored) => return Ok(stored),
-                Err(e) if e.kind() == ErrorKind::Conflict && e.field() != Some("status") => {
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("installation {id} kept changing under us; try again"),
-        ))
+            Ok(Edit::Write(()))
+        })
+        .await?;
+        Ok(stored)
     }
 
     /// Finish consent with the callback alone: the installation is the one
@@ -723,31 +689,17 @@ impl Installations {
             )
             .with_field("state")
         };
-        let mut taken: Option<PendingState> = None;
-        for _ in 0..5 {
-            let current = self.secrets(id).await?;
-            let mut value = current.value;
-            let Some(text) = value.continuations.remove(PENDING_AUTHORIZATION) else {
-                break;
+        let taken = modify_secrets(self.inner.store.as_ref(), id, |secrets| {
+            let Some(text) = secrets.take_pending_authorization() else {
+                return Ok(Edit::Keep(None));
             };
             let pending = PendingState::from_secret_text(text.expose_secret())?;
             if !pending.matches(&presented) {
                 return Err(no_consent());
             }
-            match self
-                .inner
-                .store
-                .store_secrets(id, current.version, value)
-                .await
-            {
-                Ok(_) => {
-                    taken = Some(pending);
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
+            Ok(Edit::Write(Some(pending)))
+        })
+        .await?;
         let Some(pending) = taken else {
             return Err(no_consent());
         };
@@ -784,18 +736,16 @@ impl Installations {
     /// Store a failed consent's words as the pending installation's
     /// `last_error` (best effort).
     async fn record_last_error(&self, id: InstallationId, err: &Error) {
-        for _ in 0..3 {
-            let Ok(mut inst) = self.get(id).await else {
-                return;
-            };
+        let recorded = modify_record(self.inner.store.as_ref(), id, |inst| {
             if inst.status != InstallationStatus::PendingConsent {
-                return;
+                return Ok(Edit::Keep(()));
             }
             inst.last_error = Some(err.message().to_string());
-            match self.inner.store.update(&inst).await {
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                _ => return,
-            }
+            Ok(Edit::Write(()))
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(installation = %id, error = %e, "could not record why consent failed");
         }
     }
 
@@ -818,18 +768,14 @@ impl Installations {
         let secrets = self.secrets(id).await?.value;
         let fctx = self.flow_context(definition, &inst, &secrets)?;
         let (url, pending) = self.begin(flow.as_ref(), &fctx, &inst)?;
-        self.edit_secrets(id, |s| {
+        modify_secrets(self.inner.store.as_ref(), id, |s| {
             let mut cleared = std::mem::take(s).without_grant();
-            if let Some(p) = &pending {
-                cleared
-                    .continuations
-                    .insert(PENDING_AUTHORIZATION.into(), p.clone());
-            }
+            cleared.pending_authorization = pending.clone();
             *s = cleared;
-            Ok(())
+            Ok(Edit::Write(()))
         })
         .await?;
-        self.inner.auth.cache.forget_installation(id);
+        self.forget_tokens(id);
         let pending_inst = self
             .transition(id, |current| {
                 if current.status == InstallationStatus::Disabled {
@@ -886,7 +832,7 @@ impl Installations {
             .transition(id, |_| Ok(InstallationStatus::Uninstalled))
             .await?;
         self.inner.store.erase_secrets(id).await?;
-        self.inner.auth.cache.forget_installation(id);
+        self.forget_tokens(id);
         tracing::info!(installation = %id, "installation uninstalled; secrets erased");
         Ok(gone)
     }
@@ -953,7 +899,8 @@ impl Installations {
             id,
             self.inner.node.clone(),
         )
-        .with_policy(self.inner.policy);
+        .with_policy(self.inner.policy)
+        .with_memory(self.inner.memory.clone());
         let tracked = StatusTracking::new(Arc::new(shared), self.inner.store.clone(), id);
         // Endpoints come from the connector's hook for the installation's
         // cloud and settings, the one way every entry point gets them.

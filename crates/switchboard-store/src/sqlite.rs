@@ -44,12 +44,10 @@ use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_oauth::store::{StoredTokens, TokenStore};
 
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
 use crate::read_pool::ReadPool;
-use crate::row::TokenColumns;
 use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
 use crate::schema::{
     ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
@@ -993,124 +991,6 @@ impl InstallationStore for SqliteStore {
     }
 }
 
-const TOKENS_PRESENT: &str =
-    "(refresh_token IS NOT NULL OR token_tenant_id IS NOT NULL OR granted_scopes <> '[]')";
-
-fn tokens_conflict(id: InstallationId) -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        format!("the tokens of installation {id} were changed by another writer; read them again"),
-    )
-}
-
-/// The OAuth token store on the same rows: the refresh token, tenant and
-/// granted scopes of [`InstallationSecrets`], versioned by the secrets
-/// version. "No record" means no token data yet.
-#[async_trait]
-impl TokenStore for SqliteStore {
-    async fn load(
-        &self,
-        installation_id: InstallationId,
-    ) -> Result<Option<Versioned<StoredTokens>>> {
-        let id = installation_id;
-        let path = self.path.clone();
-        self.with_reader(move |conn, ring| {
-            let found = conn
-                .query_row(
-                    &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = ?1"),
-                    params![id.to_string()],
-                    read_secrets,
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            let Some((row, version)) = found else {
-                return Ok(None);
-            };
-            Ok(
-                TokenColumns::decrypt(ring, id, &row)?.map(|value| Versioned {
-                    version: version_u64(version),
-                    value,
-                }),
-            )
-        })
-        .await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        installation_id: InstallationId,
-        expected: Option<u64>,
-        tokens: StoredTokens,
-    ) -> Result<u64> {
-        let id = installation_id;
-        let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
-            let cols = TokenColumns::encrypt(ring, id, &tokens)?;
-            let now = to_millis(SystemTime::now());
-            let guard = match expected {
-                Some(_) => "secrets_version = ?6".to_string(),
-                None => format!("NOT {TOKENS_PRESENT} AND ?6 IS NULL"),
-            };
-            let expected_i = expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| storage(&path, e))?;
-            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
-            let changed = tx
-                .execute(
-                    &format!(
-                        "UPDATE installations SET refresh_token = ?1, token_tenant_id = ?2, granted_scopes = ?3,
-                             secrets_updated_at = ?4, secrets_version = secrets_version + 1
-                         WHERE id = ?5 AND {guard}"
-                    ),
-                    params![
-                        cols.refresh_token,
-                        cols.token_tenant_id,
-                        cols.granted_scopes,
-                        now,
-                        id.to_string(),
-                        expected_i
-                    ],
-                )
-                .map_err(|e| storage(&path, e))?;
-            let current: Option<i64> = tx
-                .query_row(
-                    "SELECT secrets_version FROM installations WHERE id = ?1",
-                    params![id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            match (changed, current) {
-                (_, None) => Err(not_found(id)),
-                (0, Some(_)) => Err(tokens_conflict(id)),
-                (_, Some(v)) => {
-                    tx.commit().map_err(|e| storage(&path, e))?;
-                    Ok(version_u64(v))
-                }
-            }
-        })
-        .await
-    }
-
-    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
-        let id = installation_id;
-        let path = self.path.clone();
-        self.with_conn(move |conn, _| {
-            conn.execute(
-                "UPDATE installations SET refresh_token = NULL, access_token = NULL, access_token_expires_at = NULL,
-                     token_tenant_id = NULL, granted_scopes = '[]', secrets_updated_at = ?1,
-                     secrets_version = secrets_version + 1
-                 WHERE id = ?2",
-                params![to_millis(SystemTime::now()), id.to_string()],
-            )
-            .map_err(|e| storage(&path, e))?;
-            Ok(())
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl switchboard_sync::SyncLeases for SqliteStore {
     async fn try_lease(
@@ -1206,7 +1086,6 @@ mod tests {
         assert_eq!(store.list_by_account("acct").await.unwrap().len(), 1);
         let secrets = store.load_secrets(id).await.unwrap().unwrap();
         assert_eq!(secrets.version, 1);
-        assert!(TokenStore::load(&store, id).await.unwrap().is_some());
         assert_eq!(store.key_state().await.unwrap().registered.len(), 1);
         release.send(()).unwrap();
         holder.join().unwrap();

@@ -78,8 +78,9 @@ pub(crate) async fn load(
     Ok(Some(continuation))
 }
 
-/// Stores `checkpoint` under `key` (`None` removes it), compare-and-swap on
-/// the secrets' version (see [`secret_entry::store`]).
+/// Stores `checkpoint` under `key` (`None` removes it) through
+/// [`secret_entry::store`]: a concurrent token write makes it read and try
+/// again, it never overwrites that write.
 pub(crate) async fn commit(
     store: &Arc<dyn InstallationStore>,
     installation: InstallationId,

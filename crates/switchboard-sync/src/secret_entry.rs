@@ -9,11 +9,10 @@ use secrecy::SecretString;
 use switchboard_core::InstallationId;
 use switchboard_core::{Error, ErrorKind, Result};
 use switchboard_installations::install::InstallationStore;
+use switchboard_installations::modify::{Edit, modify_secrets};
 
 /// How often a write is tried again when another writer (a token refresh)
 /// changed the secrets in between.
-const WRITE_ATTEMPTS: usize = 8;
-
 /// The entry `name` of `installation`'s secrets, if any.
 pub(crate) async fn load(
     store: &Arc<dyn InstallationStore>,
@@ -36,37 +35,29 @@ pub(crate) async fn store(
     name: &str,
     value: Option<&str>,
 ) -> Result<()> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = store
-            .load_secrets(installation)
-            .await?
-            .ok_or_else(|| switchboard_installations::install::not_found(installation))?;
-        let mut secrets = current.value;
-        match value {
+    modify_secrets(store.as_ref(), installation, |secrets| {
+        Ok(match value {
             Some(text) => {
                 secrets
                     .continuations
                     .insert(name.to_string(), text.to_string().into());
+                Edit::Write(())
             }
-            None => {
-                if secrets.continuations.remove(name).is_none() {
-                    return Ok(());
-                }
-            }
+            None => match secrets.continuations.remove(name) {
+                Some(_) => Edit::Write(()),
+                None => Edit::Keep(()),
+            },
+        })
+    })
+    .await
+    .map_err(|e| {
+        if e.kind() == ErrorKind::Conflict {
+            Error::new(
+                ErrorKind::Conflict,
+                format!("`{name}` was not stored: {}; try again", e.message()),
+            )
+        } else {
+            e
         }
-        match store
-            .store_secrets(installation, current.version, secrets)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::new(
-        ErrorKind::Conflict,
-        format!(
-            "`{name}` was not stored: the installation's secrets changed {WRITE_ATTEMPTS} times while writing it; try again"
-        ),
-    ))
+    })
 }
