@@ -446,6 +446,21 @@ fn event_fields() -> [(&'static str, &'static str, Value); 7] {
 
 const PREFER_TIMEZONE: &str = "Pacific Standard Time";
 
+/// A call's arguments, built as a caller builds them.
+fn call_arguments(call: Call) -> Arguments {
+    let args = Arguments::new().set("user_id", USER_ID);
+    match call {
+        Call::Get => args,
+        Call::List => Arguments::new()
+            .set("select", LIST_FIELDS.split(',').collect::<Vec<_>>())
+            .set("top", LIST_TOP),
+        Call::Create => event_fields()
+            .into_iter()
+            .fold(args, |args, (name, _, value)| args.set(name, value))
+            .set("prefer_timezone", PREFER_TIMEZONE),
+    }
+}
+
 /// Both contenders, built with the same HTTP client settings.
 struct Contenders {
     engine: Engine,
@@ -510,17 +525,7 @@ impl Contenders {
 
     /// The call through the engine, arguments built as a caller builds them.
     async fn switchboard(&self, call: Call) -> (u16, Value) {
-        let args = Arguments::new().set("user_id", USER_ID);
-        let args = match call {
-            Call::Get => args,
-            Call::List => Arguments::new()
-                .set("select", LIST_FIELDS.split(',').collect::<Vec<_>>())
-                .set("top", LIST_TOP),
-            Call::Create => event_fields()
-                .into_iter()
-                .fold(args, |args, (name, _, value)| args.set(name, value))
-                .set("prefer_timezone", PREFER_TIMEZONE),
-        };
+        let args = call_arguments(call);
         let response = self
             .engine
             .call(&self.ctx, call.method_id(), args)
@@ -569,10 +574,116 @@ impl Contenders {
     }
 }
 
+/// Two ways to make the same calls, measured against each other: `Side::Switchboard`
+/// is the one under test, `Side::Raw` the baseline.
+trait Pair {
+    async fn run(&self, side: Side, call: Call) -> (u16, Value);
+}
+
+impl Pair for Contenders {
+    async fn run(&self, side: Side, call: Call) -> (u16, Value) {
+        Contenders::run(self, side, call).await
+    }
+}
+
+/// The real path against the same calls with a static credential: a
+/// [`switchboard::Switchboard`] on a SQLite store (encrypted secrets), an
+/// application-variant installation made with `install` and activated as
+/// consent would (status `Active`, an access token stored in its secrets),
+/// and its [`switchboard::InstallationClient`]; the baseline is the same
+/// engine with a `StaticCredential` context for the same installation.
+struct StoreContenders {
+    client: switchboard::InstallationClient,
+    engine: Engine,
+    ctx: InstallationContext,
+    _dir: tempfile::TempDir,
+}
+
+impl StoreContenders {
+    async fn new(origin: &str) -> StoreContenders {
+        use switchboard::switchboard_installations::install::InstallationStatus;
+        use switchboard::switchboard_installations::modify::{Edit, modify_secrets};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec = format!("sqlite:{}", dir.path().join("bench.db").display());
+        let store =
+            switchboard::Store::open(&spec, switchboard::KeyRing::generate("k1").expect("key"))
+                .await
+                .expect("store");
+        let sb = switchboard::Switchboard::builder()
+            .store(store)
+            .connector(switchboard_microsoft365::connector().expect("connector"))
+            .redirect_uri("http://127.0.0.1/callback")
+            .engine(|e| e.user_agent(USER_AGENT))
+            .build()
+            .expect("switchboard");
+        let started = sb
+            .install(
+                switchboard::InstallRequest::new("acct-bench", "microsoft365", "application")
+                    .setting("tenant_id", TENANT)
+                    .cloud("custom")
+                    .setting("login_url", origin)
+                    .setting("graph_url", origin)
+                    .own_client(
+                        "11111111-2222-3333-4444-555555555555",
+                        Some("bench-secret".into()),
+                    ),
+            )
+            .await
+            .expect("install");
+        // What a completed admin consent leaves: an active installation
+        // and, after its first token request, a token in its secrets.
+        let id = started.installation.id;
+        let store = sb.installations().store().clone();
+        let mut active = started.installation.clone();
+        active
+            .set_status(InstallationStatus::Active)
+            .expect("active");
+        store.update(&active).await.expect("activate");
+        let token = AccessToken::new(TOKEN, Some(SystemTime::now() + Duration::from_secs(3600)));
+        modify_secrets(store.as_ref(), id, |s| {
+            s.access_token = Some(token.clone());
+            Ok(Edit::Write(()))
+        })
+        .await
+        .expect("token");
+        let client = sb.installation(id).await.expect("client");
+        let engine = sb.engine().clone();
+        let ctx = engine
+            .installation(
+                id,
+                "microsoft365",
+                "application",
+                client.context().settings().clone(),
+                Arc::new(StaticCredential::new(AccessToken::new(TOKEN, None))),
+            )
+            .expect("static context");
+        StoreContenders {
+            client,
+            engine,
+            ctx,
+            _dir: dir,
+        }
+    }
+}
+
+impl Pair for StoreContenders {
+    async fn run(&self, side: Side, call: Call) -> (u16, Value) {
+        let args = call_arguments(call);
+        let response = match side {
+            Side::Switchboard => self.client.call(call.method_id(), args).await,
+            Side::Raw => self.engine.call(&self.ctx, call.method_id(), args).await,
+        }
+        .expect("call");
+        let status = response.status();
+        (status, response.into_json().unwrap_or(Value::Null))
+    }
+}
+
 /// Check that both contenders send the same request and get the same
 /// answer: the request line with its target percent-decoded, every header
 /// (names lower-cased, order ignored) and the JSON body.
-fn check_same_requests(rt: &Runtime, contenders: &Contenders, server: &Server) {
+fn check_same_requests(rt: &Runtime, contenders: &impl Pair, server: &Server) {
     for call in Call::ALL {
         let (answers, received) = server.record(|| {
             rt.block_on(async {
@@ -669,7 +780,7 @@ fn micros(d: Duration) -> f64 {
 
 /// Wall time per call, the contenders alternating in rounds of
 /// `per_round` calls (the order flips each round).
-fn per_call(rt: &Runtime, contenders: &Contenders, call: Call, rounds: usize, per_round: usize) {
+fn per_call(rt: &Runtime, contenders: &impl Pair, call: Call, rounds: usize, per_round: usize) {
     let mut calls = [Vec::new(), Vec::new()];
     let mut round_means = Rounds::default();
     rt.block_on(async {
@@ -700,6 +811,37 @@ fn per_call(rt: &Runtime, contenders: &Contenders, call: Call, rounds: usize, pe
         micros(raw.1),
         micros(sb.1),
     );
+}
+
+/// The installation client on a SQLite store against a static credential.
+fn installation_client(
+    rt: &Runtime,
+    server: &Server,
+    origin: &str,
+    rounds: usize,
+    per_round: usize,
+) {
+    let pair = rt.block_on(StoreContenders::new(origin));
+    check_same_requests(rt, &pair, server);
+    rt.block_on(async {
+        for call in Call::ALL {
+            for _ in 0..500 {
+                pair.run(Side::Switchboard, call).await;
+                pair.run(Side::Raw, call).await;
+            }
+        }
+    });
+    println!(
+        "installation client (Switchboard on SQLite, application variant) vs a static credential, per call, µs \
+         ({rounds} alternating rounds of {per_round} calls; ratios client / static; target <= 1.02)"
+    );
+    println!(
+        "  {:<22} {:>7} {:>7} {:>7}   {:>7} {:>7}   {:>7} {:>7}",
+        "", "st p50", "cl p50", "ratio", "median", "best", "st p90", "cl p90"
+    );
+    for call in Call::ALL {
+        per_call(rt, &pair, call, rounds, per_round);
+    }
 }
 
 /// Heap operations per call on this thread (the client's current-thread
@@ -996,6 +1138,10 @@ fn main() {
         (60, 150, 30, 3, 9)
     };
     let (server, origin) = Server::start();
+    if args.iter().any(|a| a == "--installation-client") {
+        installation_client(&rt, &server, &origin, rounds, per_round);
+        return;
+    }
     let contenders = Contenders::new(&origin);
     check_same_requests(&rt, &contenders, &server);
     for call in Call::ALL {
@@ -1042,6 +1188,7 @@ fn main() {
         );
     }
 
+    installation_client(&rt, &server, &origin, rounds, per_round);
     concurrent(&origin, concurrent_rounds, batches);
     paging(&rt, &contenders, paging_runs);
     memory(&rt, &contenders);

@@ -72,6 +72,7 @@ async fn delegated_lifecycle(stores: Stores) {
     assert_eq!(active.status, InstallationStatus::Active, "{kind}");
     let secrets = stores.b.load_secrets(id).await.unwrap().unwrap().value;
     assert_eq!(secrets.refresh_token.unwrap().expose_secret(), "rt-1");
+    assert!(secrets.pending_authorization.is_none());
     assert!(!secrets.continuations.contains_key("_pending_authorization"));
 
     // the same callback again: the state was used
@@ -169,7 +170,7 @@ async fn delegated_lifecycle(stores: Stores) {
     assert_eq!(gone.status, InstallationStatus::Uninstalled);
     let secrets = stores.b.load_secrets(id).await.unwrap().unwrap().value;
     assert!(secrets.refresh_token.is_none() && secrets.access_token.is_none());
-    assert!(secrets.continuations.is_empty());
+    assert!(secrets.continuations.is_empty() && secrets.pending_authorization.is_none());
     let listed = svc.list_by_account("acct-1").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(

@@ -1,10 +1,18 @@
-//! Dates and times as Graph writes them, without a date library.
+//! Dates and times as Graph writes them, with jiff (the project's one date
+//! library) doing the calendar.
 //!
-//! Instants are `i64` seconds since the Unix epoch, in UTC. Time zones are a
-//! small table of fixed offsets (Windows and IANA names): daylight saving is
-//! not modelled, which is enough for a sandbox whose data it generates itself.
+//! Instants are `i64` seconds since the Unix epoch, in UTC; days are day
+//! numbers since 1970-01-01. Time zones are a small table of fixed offsets
+//! (Windows and IANA names): daylight saving is not modelled, which is
+//! enough for a sandbox whose data it generates itself. Instants outside
+//! jiff's years -9999 to 9999 are taken as the nearest bound.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime, Time};
+use jiff::fmt::temporal::{Pieces, PiecesOffset};
+use jiff::tz::Offset;
 
 /// Seconds in a day.
 pub(crate) const DAY: i64 = 86_400;
@@ -17,45 +25,77 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Days since 1970-01-01 for a civil date (proleptic Gregorian).
+/// The instant `ts`, clamped to what jiff represents.
+fn timestamp(ts: i64) -> Timestamp {
+    Timestamp::from_second(ts).unwrap_or(if ts < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// The civil date and time `offset` seconds from UTC at the instant `ts`.
+fn civil_at(ts: i64, offset: i64) -> DateTime {
+    let offset = i32::try_from(offset)
+        .ok()
+        .and_then(|o| Offset::from_seconds(o).ok())
+        .unwrap_or(Offset::UTC);
+    offset.to_datetime(timestamp(ts))
+}
+
+/// The instant of a civil date and time read as UTC.
+fn utc_seconds(dt: DateTime) -> i64 {
+    Offset::UTC
+        .to_timestamp(dt)
+        .map(Timestamp::as_second)
+        .unwrap_or(0)
+}
+
+fn date_of(days: i64) -> Date {
+    civil_at(days.saturating_mul(DAY), 0).date()
+}
+
+fn day_number(date: Date) -> i64 {
+    utc_seconds(date.to_datetime(Time::midnight())).div_euclid(DAY)
+}
+
+/// Days since 1970-01-01 for a civil date (0 for a date that does not exist).
+#[cfg(test)]
 pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let d = i64::from(d);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let date = (|| {
+        Date::new(
+            i16::try_from(y).ok()?,
+            i8::try_from(m).ok()?,
+            i8::try_from(d).ok()?,
+        )
+        .ok()
+    })();
+    date.map(day_number).unwrap_or(0)
 }
 
 /// The civil date of a day number.
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let date = date_of(z);
+    (
+        i64::from(date.year()),
+        u32::try_from(date.month()).unwrap_or(1),
+        u32::try_from(date.day()).unwrap_or(1),
+    )
 }
 
-/// Days in a month.
+/// Days in a month (0 for a month that does not exist).
 pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
-    let next = if m == 12 {
-        days_from_civil(y + 1, 1, 1)
-    } else {
-        days_from_civil(y, m + 1, 1)
-    };
-    (next - days_from_civil(y, m, 1)) as u32
+    (|| {
+        Date::new(i16::try_from(y).ok()?, i8::try_from(m).ok()?, 1)
+            .ok()
+            .map(|d| u32::try_from(d.days_in_month()).unwrap_or(0))
+    })()
+    .unwrap_or(0)
 }
 
 /// Day of the week of a day number: 0 = Sunday.
 pub(crate) fn weekday(days: i64) -> u32 {
-    (days + 4).rem_euclid(7) as u32
+    u32::try_from(date_of(days).weekday().to_sunday_zero_offset()).unwrap_or(0)
 }
 
 /// Graph's names of the days of the week, Sunday first.
@@ -77,36 +117,27 @@ pub(crate) fn weekday_index(name: &str) -> Option<u32> {
         .map(|i| i as u32)
 }
 
-fn split(ts: i64) -> (i64, u32, u32, i64, i64, i64) {
-    let days = ts.div_euclid(DAY);
-    let secs = ts.rem_euclid(DAY);
-    let (y, m, d) = civil_from_days(days);
-    (y, m, d, secs / 3600, (secs % 3600) / 60, secs % 60)
-}
-
 /// `2021-07-15T14:00:00Z`: Graph's format for `...DateTime` properties.
 pub(crate) fn iso_z(ts: i64) -> String {
-    let (y, m, d, hh, mm, ss) = split(ts);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    civil_at(ts, 0).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// `2021-07-15T14:00:00.0000000`: the wall-clock form inside a
 /// `dateTimeTimeZone`, for an instant shown at `offset` seconds from UTC.
 pub(crate) fn wall_clock(ts: i64, offset: i64) -> String {
-    let (y, m, d, hh, mm, ss) = split(ts + offset);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.0000000")
+    civil_at(ts, offset)
+        .strftime("%Y-%m-%dT%H:%M:%S.0000000")
+        .to_string()
 }
 
 /// `2021-07-15`: a date.
 pub(crate) fn date_string(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    date_of(days).strftime("%Y-%m-%d").to_string()
 }
 
 /// `2021-07-15 10:22:33Z`: the timestamp format of Microsoft identity errors.
 pub(crate) fn identity_timestamp(ts: i64) -> String {
-    let (y, m, d, hh, mm, ss) = split(ts);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}Z")
+    civil_at(ts, 0).strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
 /// Parses `YYYY-MM-DD` into a day number.
@@ -115,54 +146,29 @@ pub(crate) fn parse_date(s: &str) -> Option<i64> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let y: i64 = s.get(0..4)?.parse().ok()?;
-    let m: u32 = s.get(5..7)?.parse().ok()?;
-    let d: u32 = s.get(8..10)?.parse().ok()?;
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d))
+    s.parse::<Date>().ok().map(day_number)
 }
 
 /// A parsed ISO 8601 date-time: the wall-clock instant as if it were UTC,
-/// and the explicit offset if the text carried one (`Z` or `±hh:mm`).
+/// and the explicit offset if the text carried one (`Z` or `±hh:mm`). A
+/// date alone is its midnight; seconds and a fraction are optional.
 pub(crate) fn parse_iso(s: &str) -> Option<(i64, Option<i64>)> {
     let s = s.trim();
-    if s.len() == 10 {
-        return parse_date(s).map(|d| (d * DAY, None));
-    }
-    let (date, rest) = s.split_at_checked(10)?;
-    let days = parse_date(date)?;
-    let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
-    // Split the time from an offset.
-    let (time, offset) = if let Some(t) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix('z'))
-    {
-        (t, Some(0))
-    } else if let Some(pos) = rest.rfind(['+', '-']) {
-        let (t, off) = rest.split_at(pos);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let off = &off[1..];
-        let (h, m) = off
-            .split_once(':')
-            .unwrap_or((off.get(0..2)?, off.get(2..).unwrap_or("0")));
-        let h: i64 = h.parse().ok()?;
-        let m: i64 = if m.is_empty() { 0 } else { m.parse().ok()? };
-        (t, Some(sign * (h * 3600 + m * 60)))
-    } else {
-        (rest, None)
-    };
-    let time = time.split('.').next()?;
-    let mut parts = time.split(':');
-    let hh: i64 = parts.next()?.parse().ok()?;
-    let mm: i64 = parts.next()?.parse().ok()?;
-    let ss: i64 = match parts.next() {
-        Some(p) => p.parse().ok()?,
-        None => 0,
-    };
-    if parts.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
+    // four-digit years only: `+002021-...` is not a Graph form
+    if s.as_bytes().get(4) != Some(&b'-') {
         return None;
     }
-    Some((days * DAY + hh * 3600 + mm * 60 + ss, offset))
+    let pieces = Pieces::parse(s).ok()?;
+    let wall = pieces
+        .date()
+        .to_datetime(pieces.time().unwrap_or(Time::midnight()));
+    let offset = match pieces.offset() {
+        None => None,
+        Some(PiecesOffset::Zulu) => Some(0),
+        Some(PiecesOffset::Numeric(n)) => Some(i64::from(n.offset().seconds())),
+        Some(_) => return None,
+    };
+    Some((utc_seconds(wall), offset))
 }
 
 /// Parses an ISO instant; text without an offset is read as UTC.
@@ -298,5 +304,21 @@ mod tests {
         assert_eq!(parse_duration("PT5"), None);
         assert_eq!(parse_duration("P1H"), None);
         assert!(parse_instant("2021-13-01T00:00:00Z").is_none());
+        assert!(parse_instant("2021-02-29T00:00:00Z").is_none());
+        assert_eq!(parse_instant("2021-07-15 14:00Z"), Some(t));
+        assert_eq!(parse_instant("2021-07-15"), Some(t - 14 * 3600));
+        assert_eq!(identity_timestamp(t), "2021-07-15 14:00:00Z");
+        assert_eq!(date_string(days_from_civil(2024, 2, 29)), "2024-02-29");
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2023, 2), 28);
+        // hostile sizes clamp instead of overflowing or panicking
+        // (jiff's bounds: the last and first instants of years 9999 and -9999)
+        assert!(
+            iso_z(i64::MAX).starts_with("9999-12-"),
+            "{}",
+            iso_z(i64::MAX)
+        );
+        assert!(iso_z(i64::MIN).contains("9999-01-0"), "{}", iso_z(i64::MIN));
+        assert_eq!(wall_clock(t, i64::MAX), "2021-07-15T14:00:00.0000000");
     }
 }

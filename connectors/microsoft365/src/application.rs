@@ -16,13 +16,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use switchboard_oauth::context::AuthContext;
-//! use switchboard_oauth::store::MemoryTokenStore;
+//! use switchboard_oauth::grants::MemoryGrants;
 //! use switchboard_microsoft365::application::ApplicationAuth;
 //! use switchboard_microsoft365::cloud::Cloud;
 //! use switchboard_microsoft365::identity::MicrosoftApp;
 //!
 //! # fn run() -> switchboard_core::Result<()> {
-//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryGrants::new()));
 //! let app = MicrosoftApp::new("app-id")
 //!     .with_client_secret("secret")
 //!     .with_redirect_uri("https://platform.example.com/consent")?;

@@ -17,13 +17,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use switchboard_oauth::context::AuthContext;
-//! use switchboard_oauth::store::MemoryTokenStore;
+//! use switchboard_oauth::grants::MemoryGrants;
 //! use switchboard_microsoft365::cloud::Cloud;
 //! use switchboard_microsoft365::delegated::DelegatedAuth;
 //! use switchboard_microsoft365::identity::MicrosoftApp;
 //!
 //! # async fn run(callback_query: &str) -> switchboard_core::Result<()> {
-//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryGrants::new()));
 //! let app = MicrosoftApp::new("app-id")
 //!     .with_client_secret("secret")
 //!     .with_redirect_uri("https://platform.example.com/callback")?;
@@ -103,9 +103,9 @@ impl DelegatedAuth {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use switchboard_oauth::{context::AuthContext, store::MemoryTokenStore};
+    /// # use switchboard_oauth::{context::AuthContext, grants::MemoryGrants};
     /// # use switchboard_microsoft365::{cloud::Cloud, delegated::DelegatedAuth, identity::MicrosoftApp};
-    /// # let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+    /// # let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryGrants::new()));
     /// # let app = MicrosoftApp::new("app").with_redirect_uri("https://p.example.com/cb").unwrap();
     /// let auth = DelegatedAuth::new(ctx, app, switchboard_core::InstallationId::from_u128(1), Cloud::UsGovernment, "common").unwrap();
     /// assert_eq!(

@@ -87,14 +87,9 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// `8-4-4-4-12` hexadecimal digits.
+/// `8-4-4-4-12` hexadecimal digits (the engine's `guid` format).
 pub(crate) fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    switchboard_core::render::format::matches(switchboard_core::definition::Format::Guid, s)
 }
 
 /// A DNS name: two or more labels of letters, digits and inner hyphens, a

@@ -106,7 +106,7 @@ async fn sign_in_then_refresh_with_rotation() {
 
     let clock = clock();
     let ctx = context(&clock);
-    let store = ctx.store.clone();
+    let store = ctx.grants.clone();
     let auth = DelegatedAuth::new(ctx, app(), INST_1, cloud(&server), TENANT).unwrap();
     let start = auth.begin(&["User.Read".into()]).unwrap();
     let q = query(start.url());
@@ -127,11 +127,10 @@ async fn sign_in_then_refresh_with_rotation() {
     assert_eq!(token.secret(), jwt(TENANT, "r1"));
     assert_eq!(
         store
-            .load(INST_1)
+            .load_grant(INST_1)
             .await
             .unwrap()
             .unwrap()
-            .value
             .refresh_token
             .unwrap()
             .secret(),

@@ -23,7 +23,7 @@ use switchboard_microsoft365::delegated::DelegatedAuth;
 use switchboard_microsoft365::identity::MicrosoftApp;
 use switchboard_oauth::clock::ManualClock;
 use switchboard_oauth::context::AuthContext;
-use switchboard_oauth::store::{MemoryTokenStore, StoredTokens};
+use switchboard_oauth::grants::{MemoryGrants, StoredGrant};
 use wiremock::matchers::{any, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -76,7 +76,7 @@ async fn setup() -> Setup {
     let clock = ManualClock::new(SystemTime::now());
     let auth = AuthContext::with_clock(
         engine.http_client().clone(),
-        Arc::new(MemoryTokenStore::new()),
+        Arc::new(MemoryGrants::new()),
         Arc::new(clock.clone()),
     );
     let cloud = Cloud::Custom(CustomCloud::new(&login.uri(), &graph.uri()).unwrap());
@@ -104,14 +104,11 @@ impl Setup {
         installation: InstallationId,
         refresh_token: &str,
     ) -> InstallationContext {
+        let grant = StoredGrant::new(Some(RefreshToken::new(refresh_token.into())))
+            .with_tenant(Some(TENANT.into()));
         self.auth
-            .store
-            .compare_and_swap(
-                installation,
-                None,
-                StoredTokens::new(Some(RefreshToken::new(refresh_token.into())))
-                    .with_tenant(Some(TENANT.into())),
-            )
+            .grants
+            .modify_grant(installation, &|g| *g = grant.clone())
             .await
             .unwrap();
         let auth = DelegatedAuth::new(
@@ -219,8 +216,8 @@ async fn delegated_obtains_and_refreshes_its_token_through_the_engine() {
             form["scope"]
         );
     }
-    let stored = s.auth.store.load(INST_1).await.unwrap().unwrap();
-    assert_eq!(stored.value.refresh_token.unwrap().secret(), "rt-3");
+    let stored = s.auth.grants.load_grant(INST_1).await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token.unwrap().secret(), "rt-3");
     s.login.verify().await;
     s.graph.verify().await;
 }

@@ -70,7 +70,7 @@ async fn a_delegated_token_for_another_tenant_than_the_signed_in_one_is_refused(
         .await;
     let clock = clock();
     let ctx = context(&clock);
-    let store = ctx.store.clone();
+    let store = ctx.grants.clone();
     let auth = DelegatedAuth::new(ctx, app(), INST_1, cloud(&server), "organizations").unwrap();
     let state = query(auth.begin(&["User.Read".into()]).unwrap().url())["state"].clone();
     let done = auth
@@ -87,7 +87,7 @@ async fn a_delegated_token_for_another_tenant_than_the_signed_in_one_is_refused(
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
     }
-    let stored = store.load(INST_1).await.unwrap().unwrap().value;
+    let stored = store.load_grant(INST_1).await.unwrap().unwrap();
     assert_eq!(stored.refresh_token.unwrap().secret(), "rt-1");
     assert_eq!(stored.tenant_id.as_deref(), Some(TENANT));
     server.verify().await;

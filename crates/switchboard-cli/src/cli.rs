@@ -278,6 +278,29 @@ pub enum Command {
   switchboard sync <installation> mail.messages_delta --param user_id=<id> --param folder_id=inbox
   switchboard sync <installation> users.delta --reset    # start over with a full round")]
     Sync(SyncArgs),
+    /// Subscribe an installation to change notifications of a resource
+    /// (messages, events, contacts, drive, users), with the resource's
+    /// maximum lifetime; a `notifications serve` must be reachable at the
+    /// URL (Graph validates it before the subscription exists).
+    #[command(after_help = "Examples:
+  switchboard subscribe <installation> messages --notification-url https://host/graph --param user_id=<id> --param folder_id=inbox
+  switchboard subscribe <installation> users --notification-url https://host/graph")]
+    Subscribe(SubscribeArgs),
+    /// List an installation's change-notification subscriptions.
+    #[command(after_help = "Examples:
+  switchboard subscriptions <installation> --output json")]
+    Subscriptions {
+        /// The installation id.
+        installation: String,
+    },
+    /// Receive change notifications.
+    #[command(after_help = "Examples:
+  switchboard notifications serve --port 8080 --output ndjson")]
+    Notifications {
+        /// What to do.
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
     /// Run calls from an NDJSON file as JSON batches (20 per request where
     /// the connector allows); print each call's result as an NDJSON line.
     #[command(after_help = "Each line of the file is one call:
@@ -583,6 +606,53 @@ pub struct CallArgs {
     /// Table columns (comma-separated field names; default: chosen from the records).
     #[arg(long, value_delimiter = ',', value_name = "FIELDS")]
     pub columns: Vec<String>,
+}
+
+/// `switchboard subscribe` options.
+#[derive(Debug, Clone, Args)]
+pub struct SubscribeArgs {
+    /// The installation id.
+    pub installation: String,
+    /// What to watch: messages, events, contacts, drive or users.
+    pub resource: String,
+    /// Where Graph posts notifications (https; plain http only to loopback,
+    /// for the sandbox).
+    #[arg(long, value_name = "URL")]
+    pub notification_url: String,
+    /// Where Graph posts lifecycle notifications (default: the
+    /// notification URL).
+    #[arg(long, value_name = "URL")]
+    pub lifecycle_url: Option<String>,
+    /// `user_id=..` (application installations) and `folder_id=..`
+    /// (messages) (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+/// `switchboard notifications ...`
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Run the notification receiver and the renewal loop: prints each
+    /// verified notification as a JSON line, renews subscriptions before
+    /// they expire, and answers lifecycle events (renew, recreate, sync
+    /// what was missed, printing the changes).
+    #[command(after_help = "Examples:
+  switchboard notifications serve --port 8080")]
+    Serve {
+        /// The port to listen on (0: any free port; the first line printed
+        /// says which).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Renew subscriptions expiring within this many seconds.
+        #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+        renew_within: u64,
+        /// Look for subscriptions to renew every this many seconds.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        renew_every: u64,
+    },
 }
 
 /// `switchboard batch <installation> --file calls.ndjson`

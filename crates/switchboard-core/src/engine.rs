@@ -64,6 +64,7 @@ pub mod classify;
 mod context;
 mod govern;
 pub mod hosts;
+mod link;
 mod pipeline;
 mod placement;
 mod plan;
@@ -77,6 +78,7 @@ pub mod wire;
 
 pub use batch::{BatchCall, MAX_BATCH_CALLS};
 pub use context::InstallationContext;
+pub use link::LinkRequest;
 pub use stream::{PageStream, RecordStream};
 
 use std::collections::BTreeMap;

@@ -31,6 +31,7 @@ pub mod arguments;
 pub mod bounds;
 pub mod connector;
 pub mod credential;
+pub mod datetime;
 pub mod definition;
 pub mod engine;
 pub mod error;

@@ -435,7 +435,7 @@ fn date_time_default_must_be_rfc3339() {
             );
         }),
         m1(
-            "/parameters/1/default: default \"2026-11-22 09:00\" is not valid for type date-time: expected an RFC 3339 date-time string such as \"2026-11-22T09:00:00Z\""
+            "/parameters/1/default: default \"2026-11-22 09:00\" is not valid for type date-time: expected an ISO 8601 / RFC 3339 date and time such as 2026-11-22T09:00:00Z, 2026-11-22T09:00:00+01:00 or 2026-11-22T09:00:00.0000000"
         )
     );
     assert_eq!(
@@ -446,6 +446,65 @@ fn date_time_default_must_be_rfc3339() {
         }),
         Vec::<String>::new()
     );
+}
+
+/// A definition may declare as a default exactly the date-times a caller
+/// may pass as an argument: one check (`switchboard_core::datetime`) serves
+/// both. Graph reads a value without an offset as UTC, so it is allowed.
+#[test]
+fn date_time_defaults_and_arguments_agree() {
+    let c = serde_json::to_string(&connector()).unwrap();
+    let mut m = method();
+    m["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "since", "in": "query", "type": "date-time", "wire_name": "since"}));
+    let mail = serde_json::to_string(&json!({"methods": [m]})).unwrap();
+    let def = load_sources(&[(CONNECTOR, &c), (MAIL, &mail)]).unwrap();
+    let base = url::Url::parse("https://graph.example.com/v1.0").unwrap();
+    let ctx = switchboard_core::render::RenderContext {
+        connector: &def,
+        method: def.method("mail.list_messages").unwrap(),
+        variant: def.variant("delegated").unwrap(),
+        base_url: &base,
+    };
+    for (value, valid) in [
+        ("2024-01-01T00:00:00", true),
+        ("2024-01-01T00:00:00Z", true),
+        ("2024-01-01T00:00:00.0000000", true),
+        ("2024-01-01T00:00:00.123+05:30", true),
+        ("2024-01-01 00:00:00Z", false),
+        ("2024-01-01", false),
+        ("2024-02-30T00:00:00Z", false),
+        ("2024-01-01T00:00:00+0530", false),
+        ("2024-01-01T00:00:00.1234567891Z", false),
+    ] {
+        let as_default = method_problems(|m| {
+            m["parameters"].as_array_mut().unwrap().push(
+                json!({"name": "since", "in": "query", "type": "date-time", "default": value}),
+            );
+        });
+        let args = switchboard_core::Arguments::new().set("since", value);
+        let as_argument = switchboard_core::render::render(&ctx, &args);
+        assert_eq!(
+            as_default.is_empty(),
+            valid,
+            "default {value}: {as_default:?}"
+        );
+        assert_eq!(
+            as_argument.is_ok(),
+            valid,
+            "argument {value}: {as_argument:?}"
+        );
+        if let Ok(request) = as_argument {
+            // the value is sent as given
+            let sent: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+            assert!(
+                sent.contains(&("since".to_string(), value.to_string())),
+                "{sent:?}"
+            );
+        }
+    }
 }
 
 #[test]

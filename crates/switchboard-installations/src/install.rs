@@ -426,8 +426,21 @@ impl Installation {
     }
 }
 
-/// A value with the version it was read at (shared with the token store).
-pub use switchboard_oauth::store::Versioned;
+/// A value with the version it was read at.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    /// Version of the value; starts at 1 and grows by one per write.
+    pub version: u64,
+    /// The value.
+    pub value: T,
+}
+
+/// The continuation name under which secrets written before
+/// [`InstallationSecrets::pending_authorization`] existed kept the consent
+/// in progress. Read (and upgraded) by
+/// [`InstallationSecrets::take_pending_authorization`]; stores may use it to
+/// keep the field inside their continuations column.
+pub const LEGACY_PENDING_AUTHORIZATION: &str = "_pending_authorization";
 
 /// Secret install parameters (`secret: true` in the definition: API keys,
 /// personal access tokens, passwords) are kept in
@@ -461,6 +474,10 @@ pub struct InstallationSecrets {
     pub granted_scopes: Vec<String>,
     /// Stored continuation links (next/delta links) by name.
     pub continuations: BTreeMap<String, SecretString>,
+    /// The consent in progress: its one-time `state` and PKCE verifier
+    /// (`switchboard_oauth::state::PendingState` as secret text), kept
+    /// until the callback so that any node can complete it.
+    pub pending_authorization: Option<SecretString>,
     /// When the secrets were last written (set by the store).
     pub updated_at: Option<SystemTime>,
 }
@@ -489,6 +506,21 @@ impl InstallationSecrets {
         self.continuations
             .insert(name.into(), SecretString::from(link.into()));
         self
+    }
+
+    /// The same secrets with a consent in progress.
+    pub fn with_pending_authorization(mut self, pending: SecretString) -> Self {
+        self.pending_authorization = Some(pending);
+        self
+    }
+
+    /// Take the consent in progress out of the secrets. Secrets written
+    /// before it had its own field kept it as the continuation named
+    /// [`LEGACY_PENDING_AUTHORIZATION`]; that entry is taken too (and so
+    /// upgraded by the next write).
+    pub fn take_pending_authorization(&mut self) -> Option<SecretString> {
+        let legacy = self.continuations.remove(LEGACY_PENDING_AUTHORIZATION);
+        self.pending_authorization.take().or(legacy)
     }
 
     /// The same secrets with a secret install parameter (an API key, a
@@ -538,6 +570,7 @@ impl InstallationSecrets {
         self.granted_scopes.clear();
         self.continuations
             .retain(|name, _| name.starts_with(SECRET_PARAMETER_PREFIX));
+        self.pending_authorization = None;
         self
     }
 }
@@ -554,6 +587,10 @@ impl fmt::Debug for InstallationSecrets {
             .field(
                 "continuations",
                 &self.continuations.keys().collect::<Vec<_>>(),
+            )
+            .field(
+                "pending_authorization",
+                &set(self.pending_authorization.is_some()),
             )
             .finish()
     }
@@ -671,7 +708,9 @@ pub fn not_found(id: InstallationId) -> Error {
     )
 }
 
-/// The error for a write that lost a compare-and-swap.
+/// The error for a write that lost a compare-and-swap. Its field is
+/// [`VERSION_FIELD`], which is how [`crate::modify`] tells it from other
+/// conflicts (a duplicate install, a refused transition).
 pub fn version_conflict(id: InstallationId, what: &str, expected: u64, current: u64) -> Error {
     Error::new(
         ErrorKind::Conflict,
@@ -679,7 +718,11 @@ pub fn version_conflict(id: InstallationId, what: &str, expected: u64, current: 
             "the {what} of installation {id} changed (version {current}, expected {expected}); read it again and retry"
         ),
     )
+    .with_field(VERSION_FIELD)
 }
+
+/// The field of [`version_conflict`] errors.
+pub const VERSION_FIELD: &str = "version";
 
 #[async_trait]
 impl InstallationStore for MemoryInstallationStore {

@@ -27,5 +27,8 @@
 pub mod install;
 pub mod installable;
 pub mod lifecycle;
+pub mod modify;
 pub mod shared_token;
+#[cfg(test)]
+mod test_store;
 pub mod versioning;

@@ -61,11 +61,11 @@
 pub mod apps;
 pub mod flow;
 pub mod generic_flow;
+pub mod grants;
 pub mod report;
 pub mod secret_parameters;
 pub mod settings;
 pub mod status;
-pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -80,7 +80,8 @@ use crate::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
     check_transition, not_found,
 };
-use crate::shared_token::{SharedTokenCredential, SharedTokenPolicy};
+use crate::modify::{Edit, modify_record, modify_secrets};
+use crate::shared_token::{SharedTokenCredential, SharedTokenPolicy, TokenMemory};
 use switchboard_core::connector::Settings;
 use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_core::definition::ConnectorDefinition;
@@ -91,13 +92,9 @@ use switchboard_oauth::state::PendingState;
 
 use apps::AppCredentials;
 use flow::{FlowContext, InstallFlow};
+use grants::InstallationGrants;
 use report::ConnectionReport;
 use status::StatusTracking;
-use tokens::InstallationTokenStore;
-
-/// The secrets entry that keeps a consent link's pending `state` (and PKCE
-/// verifier) until the callback.
-pub const PENDING_AUTHORIZATION: &str = "_pending_authorization";
 
 /// The install parameter that becomes [`Installation::tenant_id`].
 pub const TENANT_SETTING: &str = "tenant_id";
@@ -342,9 +339,9 @@ impl InstallationsBuilder {
         self
     }
 
-    /// Use these auth services (tests with a manual clock). Their token
-    /// store must keep tokens in this builder's installation store
-    /// ([`InstallationTokenStore`]); the default does.
+    /// Use these auth services (tests with a manual clock). Their grant
+    /// store must keep grants in this builder's installation store
+    /// ([`InstallationGrants`]); the default does.
     pub fn auth_context(mut self, auth: AuthContext) -> Self {
         self.auth = Some(auth);
         self
@@ -369,7 +366,7 @@ impl InstallationsBuilder {
             // Token requests share the engine's pool and its token deadline.
             None => AuthContext::new(
                 self.engine.http_client().clone(),
-                Arc::new(InstallationTokenStore::new(self.store.clone())),
+                Arc::new(InstallationGrants::new(self.store.clone())),
             )
             .with_http(switchboard_oauth::http::OAuthHttpClient::for_engine(
                 &self.engine,
@@ -385,6 +382,7 @@ impl InstallationsBuilder {
                 node: self.node,
                 policy: self.policy,
                 auth,
+                memory: Arc::new(TokenMemory::new()),
             }),
         })
     }
@@ -407,6 +405,8 @@ struct Inner {
     node: String,
     policy: SharedTokenPolicy,
     auth: AuthContext,
+    /// The access tokens this process holds (the credentials' fast path).
+    memory: Arc<TokenMemory>,
 }
 
 impl fmt::Debug for Installations {
@@ -556,6 +556,12 @@ impl Installations {
         Ok((url, pending))
     }
 
+    /// Drop every access token this process holds for `id`.
+    fn forget_tokens(&self, id: InstallationId) {
+        self.inner.auth.cache.forget_installation(id);
+        self.inner.memory.forget(id);
+    }
+
     /// Install a connector variant for an account: check the settings
     /// against the definition and the flow (tenant, cloud), store the
     /// installation as `PendingConsent` and return the consent link (the
@@ -619,11 +625,7 @@ impl Installations {
             // The credential came with the install: nothing to consent to.
             inst.set_status(InstallationStatus::Active)?;
         }
-        if let Some(pending) = pending {
-            secrets
-                .continuations
-                .insert(PENDING_AUTHORIZATION.into(), pending);
-        }
+        secrets.pending_authorization = pending;
         let created = self.inner.store.create(inst, secrets).await?;
         tracing::info!(installation = %created.id, connector = %created.connector_id, variant = %created.variant, status = %created.status, "installation created");
         Ok(ConsentStarted {
@@ -654,56 +656,20 @@ impl Installations {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Change the secrets with `edit`, re-reading on a version conflict.
-    async fn edit_secrets(
-        &self,
-        id: InstallationId,
-        edit: impl Fn(&mut InstallationSecrets) -> Result<()>,
-    ) -> Result<()> {
-        for _ in 0..5 {
-            let current = self.secrets(id).await?;
-            let mut value = current.value;
-            edit(&mut value)?;
-            match self
-                .inner
-                .store
-                .store_secrets(id, current.version, value)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("the secrets of installation {id} kept changing under us; try again"),
-        ))
-    }
-
-    /// Change the record's status to `to`, re-reading on a version
-    /// conflict; `check` sees the current record first.
+    /// Change the record's status to `to`; `to` sees the current record
+    /// first (see [`modify_record`]).
     async fn transition(
         &self,
         id: InstallationId,
         to: impl Fn(&Installation) -> Result<InstallationStatus>,
     ) -> Result<Installation> {
-        for _ in 0..5 {
-            let mut inst = self.get(id).await?;
-            let next = to(&inst)?;
+        let (stored, ()) = modify_record(self.inner.store.as_ref(), id, |inst| {
+            let next = to(inst)?;
             inst.set_status(next)?;
-            match self.inner.store.update(&inst).await {
-                Ok(stored) => return Ok(stored),
-                Err(e) if e.kind() == ErrorKind::Conflict && e.field() != Some("status") => {
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("installation {id} kept changing under us; try again"),
-        ))
+            Ok(Edit::Write(()))
+        })
+        .await?;
+        Ok(stored)
     }
 
     /// Finish consent with the callback alone: the installation is the one
@@ -763,31 +729,17 @@ impl Installations {
             )
             .with_field("state")
         };
-        let mut taken: Option<PendingState> = None;
-        for _ in 0..5 {
-            let current = self.secrets(id).await?;
-            let mut value = current.value;
-            let Some(text) = value.continuations.remove(PENDING_AUTHORIZATION) else {
-                break;
+        let taken = modify_secrets(self.inner.store.as_ref(), id, |secrets| {
+            let Some(text) = secrets.take_pending_authorization() else {
+                return Ok(Edit::Keep(None));
             };
             let pending = PendingState::from_secret_text(text.expose_secret())?;
             if !pending.matches(&presented) {
                 return Err(no_consent());
             }
-            match self
-                .inner
-                .store
-                .store_secrets(id, current.version, value)
-                .await
-            {
-                Ok(_) => {
-                    taken = Some(pending);
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
+            Ok(Edit::Write(Some(pending)))
+        })
+        .await?;
         let Some(pending) = taken else {
             return Err(no_consent());
         };
@@ -824,18 +776,16 @@ impl Installations {
     /// Store a failed consent's words as the pending installation's
     /// `last_error` (best effort).
     async fn record_last_error(&self, id: InstallationId, err: &Error) {
-        for _ in 0..3 {
-            let Ok(mut inst) = self.get(id).await else {
-                return;
-            };
+        let recorded = modify_record(self.inner.store.as_ref(), id, |inst| {
             if inst.status != InstallationStatus::PendingConsent {
-                return;
+                return Ok(Edit::Keep(()));
             }
             inst.last_error = Some(err.message().to_string());
-            match self.inner.store.update(&inst).await {
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                _ => return,
-            }
+            Ok(Edit::Write(()))
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(installation = %id, error = %e, "could not record why consent failed");
         }
     }
 
@@ -861,18 +811,14 @@ impl Installations {
         if url.is_none() {
             return Err(generic_flow::no_consent_to_repeat(&inst));
         }
-        self.edit_secrets(id, |s| {
+        modify_secrets(self.inner.store.as_ref(), id, |s| {
             let mut cleared = std::mem::take(s).without_grant();
-            if let Some(p) = &pending {
-                cleared
-                    .continuations
-                    .insert(PENDING_AUTHORIZATION.into(), p.clone());
-            }
+            cleared.pending_authorization = pending.clone();
             *s = cleared;
-            Ok(())
+            Ok(Edit::Write(()))
         })
         .await?;
-        self.inner.auth.cache.forget_installation(id);
+        self.forget_tokens(id);
         let pending_inst = self
             .transition(id, |current| {
                 if current.status == InstallationStatus::Disabled {
@@ -929,7 +875,7 @@ impl Installations {
             .transition(id, |_| Ok(InstallationStatus::Uninstalled))
             .await?;
         self.inner.store.erase_secrets(id).await?;
-        self.inner.auth.cache.forget_installation(id);
+        self.forget_tokens(id);
         tracing::info!(installation = %id, "installation uninstalled; secrets erased");
         Ok(gone)
     }
@@ -1000,7 +946,8 @@ impl Installations {
                     id,
                     self.inner.node.clone(),
                 )
-                .with_policy(self.inner.policy),
+                .with_policy(self.inner.policy)
+                .with_memory(self.inner.memory.clone()),
             )
         } else {
             inner

@@ -5,9 +5,14 @@
 //! all tasks of the node) and keeps the installation's current access token
 //! in the [`InstallationStore`], encrypted like every secret. A call:
 //!
-//! 1. reads the stored token; if it is usable (not expiring within
+//! 0. returns the token this process already holds in memory
+//!    ([`TokenMemory`]) when it is usable (not expiring within
 //!    [`SharedTokenPolicy::refresh_before`], not the one the service just
-//!    refused) it is returned: no token request;
+//!    refused): no store read, no decryption, no token request. This is
+//!    every call but the first, until the token nears its expiry or is
+//!    refused;
+//! 1. otherwise reads the stored token; if it is usable it is kept in
+//!    memory and returned: no token request;
 //! 2. otherwise takes the installation's refresh lease
 //!    ([`InstallationStore::try_lock_refresh`]), reads again (another node
 //!    may have refreshed meanwhile), and only then asks the inner
@@ -63,14 +68,16 @@
 //! # });
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use switchboard_core::InstallationId;
 
 use crate::install::InstallationStore;
+use crate::modify::{Edit, modify_secrets};
 use switchboard_core::bounds::later;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::error::{Error, ErrorKind, Result};
@@ -151,6 +158,63 @@ impl SharedTokenPolicy {
     }
 }
 
+/// The access tokens a process holds, by installation: the fast path of
+/// [`SharedTokenCredential`]. One per process (the lifecycle service keeps
+/// it), so every client made for an installation shares it. Its Debug
+/// shows only a count.
+///
+/// ```
+/// use switchboard_core::InstallationId;
+/// use switchboard_core::credential::AccessToken;
+/// use switchboard_installations::shared_token::TokenMemory;
+///
+/// let memory = TokenMemory::new();
+/// let id = InstallationId::from_u128(1);
+/// memory.put(id, AccessToken::new("at", None));
+/// assert_eq!(memory.get(id).unwrap().secret(), "at");
+/// memory.forget(id);
+/// assert!(memory.get(id).is_none());
+/// ```
+#[derive(Default)]
+pub struct TokenMemory {
+    tokens: Mutex<HashMap<InstallationId, AccessToken>>,
+}
+
+impl TokenMemory {
+    /// Nothing held.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InstallationId, AccessToken>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The token held for `installation`.
+    pub fn get(&self, installation: InstallationId) -> Option<AccessToken> {
+        self.lock().get(&installation).cloned()
+    }
+
+    /// Hold `token` for `installation`.
+    pub fn put(&self, installation: InstallationId, token: AccessToken) {
+        self.lock().insert(installation, token);
+    }
+
+    /// Drop the token held for `installation` (re-authentication,
+    /// uninstall).
+    pub fn forget(&self, installation: InstallationId) {
+        self.lock().remove(&installation);
+    }
+}
+
+impl fmt::Debug for TokenMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenMemory")
+            .field("installations", &self.lock().len())
+            .finish()
+    }
+}
+
 /// A [`Credential`] whose tokens are shared, and refreshed once, across the
 /// nodes of a platform through an [`InstallationStore`].
 pub struct SharedTokenCredential {
@@ -159,6 +223,7 @@ pub struct SharedTokenCredential {
     installation: InstallationId,
     node: String,
     policy: SharedTokenPolicy,
+    memory: Arc<TokenMemory>,
 }
 
 impl fmt::Debug for SharedTokenCredential {
@@ -186,7 +251,15 @@ impl SharedTokenCredential {
             installation,
             node: node.into(),
             policy: SharedTokenPolicy::default(),
+            memory: Arc::new(TokenMemory::new()),
         }
+    }
+
+    /// The same credential holding its tokens in `memory` (shared by the
+    /// process's credentials; default: its own).
+    pub fn with_memory(mut self, memory: Arc<TokenMemory>) -> Self {
+        self.memory = memory;
+        self
     }
 
     /// The same credential with another policy.
@@ -221,28 +294,11 @@ impl SharedTokenCredential {
     /// secrets hold now (the inner credential may have just saved a rotated
     /// refresh token).
     async fn save(&self, token: &AccessToken) -> Result<()> {
-        let mut last = None;
-        for _ in 0..5 {
-            let current = self
-                .store
-                .load_secrets(self.installation)
-                .await?
-                .ok_or_else(|| crate::install::not_found(self.installation))?;
-            let mut value = current.value;
-            value.access_token = Some(token.clone());
-            match self
-                .store
-                .store_secrets(self.installation, current.version, value)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            Error::new(ErrorKind::Storage, "the access token could not be stored")
-        }))
+        modify_secrets(self.store.as_ref(), self.installation, |secrets| {
+            secrets.access_token = Some(token.clone());
+            Ok(Edit::Write(()))
+        })
+        .await
     }
 
     /// Renew the lease every [`SharedTokenPolicy::renew_every`] until
@@ -299,6 +355,21 @@ impl SharedTokenCredential {
 #[async_trait]
 impl Credential for SharedTokenCredential {
     async fn token(&self, request: &TokenRequest) -> Result<AccessToken> {
+        let rejected = request.rejected.as_ref();
+        if let Some(token) = self.memory.get(self.installation)
+            && self.usable(&token, rejected)
+        {
+            return Ok(token);
+        }
+        let token = self.through_store(request).await?;
+        self.memory.put(self.installation, token.clone());
+        Ok(token)
+    }
+}
+
+impl SharedTokenCredential {
+    /// The slow path: the stored token, or one refresh under the lease.
+    async fn through_store(&self, request: &TokenRequest) -> Result<AccessToken> {
         let started = tokio::time::Instant::now();
         // a lease holder name unique to this call: two tasks of one node
         // must not both believe they hold the lease
@@ -333,5 +404,115 @@ impl Credential for SharedTokenCredential {
             }
             tokio::time::sleep(self.policy.poll_interval).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store::Counting;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Issues `at-1`, `at-2`, ... each valid for `lifetime`, counting requests.
+    #[derive(Debug)]
+    struct Issuer {
+        issued: AtomicU32,
+        lifetime: Duration,
+    }
+
+    #[async_trait]
+    impl Credential for Issuer {
+        async fn token(&self, _: &TokenRequest) -> Result<AccessToken> {
+            let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(AccessToken::new(
+                format!("at-{n}"),
+                Some(SystemTime::now() + self.lifetime),
+            ))
+        }
+    }
+
+    async fn setup(lifetime: Duration) -> (Arc<Counting>, Arc<Issuer>, SharedTokenCredential) {
+        let store = Arc::new(Counting::default());
+        let id = store.installation().await;
+        let issuer = Arc::new(Issuer {
+            issued: AtomicU32::new(0),
+            lifetime,
+        });
+        let cred = SharedTokenCredential::new(issuer.clone(), store.clone(), id, "node-1");
+        (store, issuer, cred)
+    }
+
+    fn request(cred: &SharedTokenCredential) -> TokenRequest {
+        TokenRequest::new(cred.installation, vec![])
+    }
+
+    #[tokio::test]
+    async fn a_valid_token_in_memory_costs_no_store_call() {
+        let (store, issuer, cred) = setup(Duration::from_secs(3600)).await;
+        assert_eq!(cred.token(&request(&cred)).await.unwrap().secret(), "at-1");
+        let after_first = store.secrets_and_lease_calls();
+        assert!(after_first > 0, "the first call reads the store");
+        for _ in 0..100 {
+            assert_eq!(cred.token(&request(&cred)).await.unwrap().secret(), "at-1");
+        }
+        assert_eq!(store.secrets_and_lease_calls(), after_first);
+        assert_eq!(issuer.issued.load(Ordering::SeqCst), 1);
+        // another credential of the process sharing the memory: no store call either
+        let other =
+            SharedTokenCredential::new(issuer.clone(), store.clone(), cred.installation, "n")
+                .with_memory(cred.memory.clone());
+        assert_eq!(other.token(&request(&cred)).await.unwrap().secret(), "at-1");
+        assert_eq!(store.secrets_and_lease_calls(), after_first);
+    }
+
+    #[tokio::test]
+    async fn a_token_near_expiry_sends_every_call_to_the_store_and_a_refresh() {
+        // valid for less than `refresh_before`: never usable from memory
+        let (store, issuer, cred) = setup(Duration::from_secs(60)).await;
+        cred.token(&request(&cred)).await.unwrap();
+        let reads = store.secrets_reads.load(Ordering::SeqCst);
+        assert_eq!(cred.token(&request(&cred)).await.unwrap().secret(), "at-2");
+        assert!(store.secrets_reads.load(Ordering::SeqCst) > reads);
+        assert_eq!(issuer.issued.load(Ordering::SeqCst), 2);
+        let stored = store
+            .load_secrets(cred.installation)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.value.access_token.unwrap().secret(), "at-2");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_goes_to_the_store_which_may_hold_a_newer_one() {
+        let (store, issuer, cred) = setup(Duration::from_secs(3600)).await;
+        let first = cred.token(&request(&cred)).await.unwrap();
+        // another node refreshed meanwhile and stored its token
+        let newer = AccessToken::new(
+            "at-other-node",
+            Some(SystemTime::now() + Duration::from_secs(3600)),
+        );
+        modify_secrets(store.as_ref(), cred.installation, |s| {
+            s.access_token = Some(newer.clone());
+            Ok(Edit::Write(()))
+        })
+        .await
+        .unwrap();
+        // memory still answers while nothing was refused
+        assert_eq!(cred.token(&request(&cred)).await.unwrap().secret(), "at-1");
+        let reads = store.secrets_reads.load(Ordering::SeqCst);
+        let refused = request(&cred).with_rejected(first);
+        assert_eq!(
+            cred.token(&refused).await.unwrap().secret(),
+            "at-other-node"
+        );
+        assert_eq!(store.secrets_reads.load(Ordering::SeqCst), reads + 1);
+        assert_eq!(issuer.issued.load(Ordering::SeqCst), 1, "no token request");
+        // and memory holds the stored one now
+        let calls = store.secrets_and_lease_calls();
+        assert_eq!(
+            cred.token(&request(&cred)).await.unwrap().secret(),
+            "at-other-node"
+        );
+        assert_eq!(store.secrets_and_lease_calls(), calls);
     }
 }

@@ -15,9 +15,9 @@
 //! use switchboard_oauth::client::OAuthClient;
 //! use switchboard_oauth::code_flow::AuthorizationCodeFlow;
 //! use switchboard_oauth::context::AuthContext;
-//! use switchboard_oauth::store::MemoryTokenStore;
+//! use switchboard_oauth::grants::MemoryGrants;
 //!
-//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryGrants::new()));
 //! let client = OAuthClient::new(ctx.http.clone(), ClientId::new("app".into()), None,
 //!         TokenUrl::new("https://login.example.com/token".into()).unwrap())
 //!     .with_authorize_url(AuthUrl::new("https://login.example.com/authorize".into()).unwrap())
@@ -35,11 +35,11 @@ use url::Url;
 use crate::callback::CallbackParams;
 use crate::client::OAuthClient;
 use crate::context::AuthContext;
+use crate::grants::StoredGrant;
 use crate::oauth_credential::with_retry;
 use crate::pkce::new_pkce_pair;
 use crate::provider::Provider;
 use crate::state::StatePurpose;
-use crate::store::StoredTokens;
 use switchboard_core::InstallationId;
 use switchboard_core::error::{Error, ErrorKind, Result};
 
@@ -182,35 +182,14 @@ impl AuthorizationCodeFlow {
             )
         })?;
         let scopes = set.scopes.clone().unwrap_or_default();
-        let tokens = StoredTokens::new(Some(refresh_token))
+        let grant = StoredGrant::new(Some(refresh_token))
             .with_tenant(tenant_id.clone())
             .with_scopes(scopes.clone());
-        let store = self.ctx.store.as_ref();
-        let mut expected = store.load(installation_id).await?.map(|r| r.version);
-        let mut saved = false;
-        for _ in 0..3 {
-            match store
-                .compare_and_swap(installation_id, expected, tokens.clone())
-                .await
-            {
-                Ok(_) => {
-                    saved = true;
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Conflict => {
-                    expected = store.load(installation_id).await?.map(|r| r.version);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if !saved {
-            return Err(Error::new(
-                ErrorKind::Storage,
-                format!(
-                    "the tokens of installation `{installation_id}` could not be stored: too many concurrent writers"
-                ),
-            ));
-        }
+        // A new grant replaces whatever was held.
+        self.ctx
+            .grants
+            .modify_grant(installation_id, &|held| *held = grant.clone())
+            .await?;
         // New grant: old tokens and any re-authentication hold are stale.
         self.ctx.cache.forget_installation(installation_id);
         tracing::info!(installation = %installation_id, "authorization completed");

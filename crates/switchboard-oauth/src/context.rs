@@ -1,18 +1,18 @@
 //! The process-wide auth services, bundled: the HTTP adapter, the token
-//! cache, the credential store, the `state` store, the clock and the token
+//! cache, the grant store, the `state` store, the clock and the token
 //! endpoint retry rules. Build one per process (next to the engine) and
 //! clone it into every credential and flow.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use switchboard_oauth::context::AuthContext;
-//! use switchboard_oauth::store::MemoryTokenStore;
+//! use switchboard_oauth::grants::MemoryGrants;
 //!
 //! let http = reqwest::Client::builder()
 //!     .redirect(reqwest::redirect::Policy::none())
 //!     .build()
 //!     .unwrap();
-//! let ctx = AuthContext::new(http, Arc::new(MemoryTokenStore::new()));
+//! let ctx = AuthContext::new(http, Arc::new(MemoryGrants::new()));
 //! # let _ = ctx;
 //! ```
 
@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
+use crate::grants::GrantStore;
 use crate::http::OAuthHttpClient;
 use crate::state::StateStore;
-use crate::store::TokenStore;
 
 /// How a token request answered with 429 or 5xx is retried.
 ///
@@ -62,8 +62,8 @@ pub struct AuthContext {
     pub http: OAuthHttpClient,
     /// The access token cache (one refresh for all callers).
     pub cache: Arc<TokenCache>,
-    /// Where refresh tokens live.
-    pub store: Arc<dyn TokenStore>,
+    /// Where installations' grants (refresh tokens) live.
+    pub grants: Arc<dyn GrantStore>,
     /// Pending `state` values.
     pub states: Arc<StateStore>,
     /// The clock everything reads.
@@ -74,20 +74,20 @@ pub struct AuthContext {
 
 impl AuthContext {
     /// Services on the real clock.
-    pub fn new(http: reqwest::Client, store: Arc<dyn TokenStore>) -> Self {
-        Self::with_clock(http, store, Arc::new(SystemClock))
+    pub fn new(http: reqwest::Client, grants: Arc<dyn GrantStore>) -> Self {
+        Self::with_clock(http, grants, Arc::new(SystemClock))
     }
 
     /// Services on another clock (tests).
     pub fn with_clock(
         http: reqwest::Client,
-        store: Arc<dyn TokenStore>,
+        grants: Arc<dyn GrantStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         AuthContext {
             http: OAuthHttpClient::new(http),
             cache: Arc::new(TokenCache::new(clock.clone())),
-            store,
+            grants,
             states: Arc::new(StateStore::new(clock.clone())),
             clock,
             retry: TokenRetryPolicy::default(),

@@ -8,7 +8,8 @@
 //! - [`response`]: lenient token responses and OAuth error bodies;
 //! - [`pkce`] and [`state`]: PKCE S256 and the one-time `state`;
 //! - [`callback`]: the callback query string;
-//! - [`store`]: the credential store seam (refresh tokens, compare-and-swap);
+//! - [`grants`]: the grant seam (refresh token, tenant, scopes) the
+//!   installation store implements;
 //! - [`cache`]: the access token cache, one refresh for all callers,
 //!   quiet periods;
 //! - [`provider`]: what a connector decides (scopes, error meanings, token
@@ -34,10 +35,10 @@ pub mod client;
 pub mod clock;
 pub mod code_flow;
 pub mod context;
+pub mod grants;
 pub mod http;
 pub mod oauth_credential;
 pub mod pkce;
 pub mod provider;
 pub mod response;
 pub mod state;
-pub mod store;

@@ -5,7 +5,7 @@
 //! - [`Grant::ClientCredentials`]: every token comes from the client
 //!   credentials grant; nothing is stored.
 //! - [`Grant::RefreshToken`]: the installation's refresh token is read from
-//!   the [`TokenStore`]; a refresh that returns no refresh token keeps the
+//!   the [`GrantStore`](crate::grants::GrantStore); a refresh that returns no refresh token keeps the
 //!   old one; a rotated refresh token is **saved before** the new access
 //!   token is handed to anyone (a failed save fails the call).
 //!
@@ -20,7 +20,7 @@
 //! use switchboard_oauth::context::AuthContext;
 //! use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 //! use switchboard_oauth::provider::Provider;
-//! use switchboard_oauth::store::MemoryTokenStore;
+//! use switchboard_oauth::grants::MemoryGrants;
 //! use switchboard_core::credential::{Credential, TokenRequest};
 //!
 //! #[derive(Debug)]
@@ -29,7 +29,7 @@
 //!     fn scopes(&self, _: &[String]) -> Vec<String> { vec!["https://api.example.com/.default".into()] }
 //! }
 //! # async fn run() -> switchboard_core::Result<()> {
-//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryTokenStore::new()));
+//! let ctx = AuthContext::new(reqwest::Client::new(), Arc::new(MemoryGrants::new()));
 //! let client = OAuthClient::new(
 //!     ctx.http.clone(),
 //!     ClientId::new("app".into()),
@@ -55,13 +55,9 @@ use crate::context::{AuthContext, TokenRetryPolicy};
 use crate::http::HttpError;
 use crate::provider::Provider;
 use crate::response::TokenSet;
-use crate::store::{StoredTokens, TokenStore, Versioned};
 use switchboard_core::InstallationId;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::error::{Error, ErrorKind, Result};
-
-/// How many times a conflicting store write is retried.
-const SAVE_ATTEMPTS: u32 = 3;
 
 /// Which OAuth grant produces the access tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,73 +189,47 @@ impl OAuthCredential {
                 ),
             )
         };
-        let record = self
+        let held = self
             .ctx
-            .store
-            .load(installation)
+            .grants
+            .load_grant(installation)
             .await?
             .ok_or_else(no_grant)?;
-        let refresh_token = record.value.refresh_token.clone().ok_or_else(no_grant)?;
+        let refresh_token = held.refresh_token.clone().ok_or_else(no_grant)?;
         let set = with_retry(&self.ctx, self.provider.as_ref(), |now| {
             self.client.refresh(&refresh_token, scopes, extra, now)
         })
         .await?;
         let learned = self
             .provider
-            .check_tokens(&set, record.value.tenant_id.as_deref())?;
+            .check_tokens(&set, held.tenant_id.as_deref())?;
         let rotated = set
             .refresh_token
-            .as_ref()
+            .clone()
             .filter(|new| new.secret() != refresh_token.secret());
-        let learn_tenant = record.value.tenant_id.is_none() && learned.is_some();
-        if rotated.is_some() || learn_tenant {
-            let mut value = record.value.clone();
-            if let Some(new) = rotated {
-                value.refresh_token = Some(new.clone());
-            }
-            if learn_tenant {
-                value.tenant_id = learned;
-            }
+        let learned = learned.filter(|_| held.tenant_id.is_none());
+        if rotated.is_some() || learned.is_some() {
             // Saved before anyone sees the new access token: a token we
             // cannot store must not be used, or the rotated refresh token
-            // would be lost with the process.
-            save(self.ctx.store.as_ref(), installation, record, value).await?;
+            // would be lost with the process. On a conflict (another node
+            // refreshed at the same time) ours is written over the newer
+            // record: both refresh tokens are valid, and ours is the most
+            // recently issued one we know of.
+            self.ctx
+                .grants
+                .modify_grant(installation, &|grant| {
+                    if let Some(new) = &rotated {
+                        grant.refresh_token = Some(new.clone());
+                    }
+                    if grant.tenant_id.is_none() && learned.is_some() {
+                        grant.tenant_id = learned.clone();
+                    }
+                })
+                .await?;
             tracing::debug!(installation = %installation, "stored the rotated refresh token");
         }
         Ok(set.access_token)
     }
-}
-
-/// Write `value` over `record`; on a conflict (another node refreshed at
-/// the same time) write over the newer version: both refresh tokens are
-/// valid, and ours is the most recently issued one we know of.
-async fn save(
-    store: &dyn TokenStore,
-    installation: InstallationId,
-    record: Versioned<StoredTokens>,
-    value: StoredTokens,
-) -> Result<u64> {
-    let mut expected = Some(record.version);
-    let mut last = None;
-    for _ in 0..SAVE_ATTEMPTS {
-        match store
-            .compare_and_swap(installation, expected, value.clone())
-            .await
-        {
-            Ok(version) => return Ok(version),
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                expected = store.load(installation).await?.map(|r| r.version);
-                last = Some(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        Error::new(
-            ErrorKind::Storage,
-            "the rotated refresh token could not be stored",
-        )
-    }))
 }
 
 /// Run a token request, retrying 429 / 5xx after `Retry-After` as the

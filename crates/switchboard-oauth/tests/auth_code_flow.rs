@@ -14,7 +14,7 @@ use switchboard_core::ErrorKind;
 use switchboard_core::InstallationId;
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::code_flow::AuthorizationCodeFlow;
-use switchboard_oauth::store::TokenStore;
+use switchboard_oauth::grants::GrantStore;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -87,8 +87,8 @@ async fn the_pkce_verifier_is_sent_and_matches_the_s256_challenge() {
     );
     assert_eq!(sent["client_secret"], CLIENT_SECRET);
 
-    let stored = store.load(INST_1).await.unwrap().unwrap();
-    assert_eq!(stored.value.refresh_token.unwrap().secret(), "rt-1");
+    let stored = store.load_grant(INST_1).await.unwrap().unwrap();
+    assert_eq!(stored.refresh_token.unwrap().secret(), "rt-1");
     server.verify().await;
 }
 

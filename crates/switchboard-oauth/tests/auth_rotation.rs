@@ -9,8 +9,8 @@ use auth_support::*;
 use switchboard_core::InstallationId;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_oauth::grants::{GrantEdit, GrantStore, MemoryGrants, StoredGrant};
 use switchboard_oauth::oauth_credential::Grant;
-use switchboard_oauth::store::{MemoryTokenStore, StoredTokens, TokenStore, Versioned};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -19,40 +19,37 @@ const INST_1: InstallationId = InstallationId::from_u128(1);
 /// A store that records when it was written, and can be told to fail.
 #[derive(Debug, Default)]
 struct RecordingStore {
-    inner: MemoryTokenStore,
+    inner: MemoryGrants,
     writes: Mutex<Vec<String>>,
     fail_writes: bool,
 }
 
 #[async_trait]
-impl TokenStore for RecordingStore {
-    async fn load(
-        &self,
-        installation_id: InstallationId,
-    ) -> Result<Option<Versioned<StoredTokens>>> {
-        self.inner.load(installation_id).await
+impl GrantStore for RecordingStore {
+    async fn load_grant(&self, installation_id: InstallationId) -> Result<Option<StoredGrant>> {
+        self.inner.load_grant(installation_id).await
     }
-    async fn compare_and_swap(
+    async fn modify_grant(
         &self,
         installation_id: InstallationId,
-        expected: Option<u64>,
-        tokens: StoredTokens,
-    ) -> Result<u64> {
+        edit: GrantEdit<'_>,
+    ) -> Result<()> {
         if self.fail_writes {
             return Err(Error::new(ErrorKind::Storage, "disk full"));
         }
-        let rt = tokens
+        let mut written = self
+            .inner
+            .load_grant(installation_id)
+            .await?
+            .unwrap_or_default();
+        edit(&mut written);
+        let rt = written
             .refresh_token
             .as_ref()
             .map(|t| t.secret().clone())
             .unwrap_or_default();
         self.writes.lock().unwrap().push(rt);
-        self.inner
-            .compare_and_swap(installation_id, expected, tokens)
-            .await
-    }
-    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
-        self.inner.delete(installation_id).await
+        self.inner.modify_grant(installation_id, edit).await
     }
 }
 
@@ -63,11 +60,9 @@ async fn seeded(fail_writes: bool) -> Arc<RecordingStore> {
     };
     store
         .inner
-        .compare_and_swap(
-            INST_1,
-            None,
-            StoredTokens::new(Some(oauth2::RefreshToken::new("rt-1".into()))),
-        )
+        .modify_grant(INST_1, &|g| {
+            *g = StoredGrant::new(Some(oauth2::RefreshToken::new("rt-1".into())))
+        })
         .await
         .unwrap();
     Arc::new(store)
@@ -111,9 +106,8 @@ async fn a_rotated_refresh_token_is_stored_before_the_access_token_is_returned()
         1,
         "saved before the token was returned"
     );
-    let record = store.load(INST_1).await.unwrap().unwrap();
-    assert_eq!(record.version, 2);
-    assert_eq!(record.value.refresh_token.unwrap().secret(), "rt-2");
+    let record = store.load_grant(INST_1).await.unwrap().unwrap();
+    assert_eq!(record.refresh_token.unwrap().secret(), "rt-2");
 
     // The next refresh (after a 401) uses the rotated token; no rotation
     // this time, so the store keeps rt-2 and is not written.
@@ -130,8 +124,8 @@ async fn a_rotated_refresh_token_is_stored_before_the_access_token_is_returned()
         store.writes.lock().unwrap().as_slice(),
         ["rt-2".to_string()]
     );
-    let record = store.load(INST_1).await.unwrap().unwrap();
-    assert_eq!(record.value.refresh_token.unwrap().secret(), "rt-2");
+    let record = store.load_grant(INST_1).await.unwrap().unwrap();
+    assert_eq!(record.refresh_token.unwrap().secret(), "rt-2");
     server.verify().await;
 }
 

@@ -36,10 +36,12 @@ pub mod limits;
 mod open;
 pub mod postgres;
 pub mod postgres_tls;
+mod read_pool;
 mod rotation;
 mod row;
 pub mod schema;
 pub mod sqlite;
+mod subscriptions;
 
 use std::time::Duration;
 
@@ -49,7 +51,6 @@ use switchboard_core::{Error, Result};
 use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStore, Versioned,
 };
-use switchboard_oauth::store::{StoredTokens, TokenStore};
 
 pub use keyring::KeyRing;
 pub use open::{MasterKeys, OpenOptions, Opened, redacted_spec};
@@ -234,38 +235,6 @@ impl InstallationStore for Store {
 
     async fn unlock_refresh(&self, id: InstallationId, holder: &str) -> Result<()> {
         self.inner().unlock_refresh(id, holder).await
-    }
-}
-
-#[async_trait]
-impl TokenStore for Store {
-    async fn load(
-        &self,
-        installation_id: InstallationId,
-    ) -> Result<Option<Versioned<StoredTokens>>> {
-        match self {
-            Store::Sqlite(s) => TokenStore::load(s, installation_id).await,
-            Store::Postgres(s) => TokenStore::load(s, installation_id).await,
-        }
-    }
-
-    async fn compare_and_swap(
-        &self,
-        installation_id: InstallationId,
-        expected: Option<u64>,
-        tokens: StoredTokens,
-    ) -> Result<u64> {
-        match self {
-            Store::Sqlite(s) => s.compare_and_swap(installation_id, expected, tokens).await,
-            Store::Postgres(s) => s.compare_and_swap(installation_id, expected, tokens).await,
-        }
-    }
-
-    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => TokenStore::delete(s, installation_id).await,
-            Store::Postgres(s) => TokenStore::delete(s, installation_id).await,
-        }
     }
 }
 

@@ -36,7 +36,6 @@ use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_oauth::store::{StoredTokens, TokenStore};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -44,7 +43,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
 use crate::postgres_tls::{self, TlsSettings};
-use crate::row::TokenColumns;
 use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
 use crate::schema::{
     ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
@@ -972,109 +970,6 @@ impl InstallationStore for PostgresStore {
             .execute(
                 "DELETE FROM refresh_locks WHERE installation_id = $1 AND holder = $2",
                 &[&id.to_string(), &holder],
-            )
-            .await
-            .map_err(storage)?;
-        Ok(())
-    }
-}
-
-const TOKENS_PRESENT: &str =
-    "(refresh_token IS NOT NULL OR token_tenant_id IS NOT NULL OR granted_scopes <> '[]')";
-
-/// The OAuth token store on the same rows: the refresh token, tenant and
-/// granted scopes of [`InstallationSecrets`], versioned by the secrets
-/// version. "No record" means no token data yet.
-#[async_trait]
-impl TokenStore for PostgresStore {
-    async fn load(
-        &self,
-        installation_id: InstallationId,
-    ) -> Result<Option<Versioned<StoredTokens>>> {
-        let id = installation_id;
-        let client = self.client().await?;
-        let found = client
-            .query_opt(
-                &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = $1"),
-                &[&id.to_string()],
-            )
-            .await
-            .map_err(storage)?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let (row, version) = read_secrets(&found)?;
-        Ok(
-            TokenColumns::decrypt(&self.ring, id, &row)?.map(|value| Versioned {
-                version: version_u64(version),
-                value,
-            }),
-        )
-    }
-
-    async fn compare_and_swap(
-        &self,
-        installation_id: InstallationId,
-        expected: Option<u64>,
-        tokens: StoredTokens,
-    ) -> Result<u64> {
-        let id = installation_id;
-        let cols = TokenColumns::encrypt(&self.ring, id, &tokens)?;
-        let now = to_millis(SystemTime::now());
-        let expected_i = expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-        let guard = match expected {
-            Some(_) => "secrets_version = $6".to_string(),
-            None => format!("NOT {TOKENS_PRESENT} AND $6::bigint IS NULL"),
-        };
-        let text_id = id.to_string();
-        let client = self.client().await?;
-        let registration = Registration::of(&self.ring);
-        let mut params: Vec<Param<'_>> = vec![
-            &cols.refresh_token,
-            &cols.token_tenant_id,
-            &cols.granted_scopes,
-            &now,
-            &text_id,
-            &expected_i,
-        ];
-        let sql = registration.wrap(
-            &format!(
-                "UPDATE installations SET refresh_token = $1, token_tenant_id = $2, granted_scopes = $3,
-                     secrets_updated_at = $4, secrets_version = secrets_version + 1
-                 WHERE id = $5 AND {guard}
-                 RETURNING secrets_version"
-            ),
-            &mut params,
-        );
-        let written = client.query_opt(&sql, &params).await.map_err(storage)?;
-        if let Some(row) = written {
-            return Ok(version_u64(row.try_get(0).map_err(storage)?));
-        }
-        let exists = client
-            .query_opt("SELECT 1 FROM installations WHERE id = $1", &[&text_id])
-            .await
-            .map_err(storage)?;
-        Err(match exists {
-            None => not_found(id),
-            Some(_) => Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the tokens of installation {id} were changed by another writer; read them again"
-                ),
-            ),
-        })
-    }
-
-    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
-        let id = installation_id;
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE installations SET refresh_token = NULL, access_token = NULL, access_token_expires_at = NULL,
-                     token_tenant_id = NULL, granted_scopes = '[]', secrets_updated_at = $1,
-                     secrets_version = secrets_version + 1
-                 WHERE id = $2",
-                &[&to_millis(SystemTime::now()), &id.to_string()],
             )
             .await
             .map_err(storage)?;

@@ -5,19 +5,20 @@
 //! Timestamps are Unix milliseconds. Secret columns hold the key ring's
 //! `v1:<key_id>:<base64>` text (see [`crate::keyring`]); the associated data
 //! names the column (`client_secret`, `access_token`, `refresh_token`,
-//! `continuation:<name>`).
+//! `continuation:<name>`; the consent in progress is the continuation
+//! `_pending_authorization`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oauth2::RefreshToken;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard_core::InstallationId;
 use switchboard_core::credential::AccessToken;
 use switchboard_core::untrusted_text::sanitize_identifier;
 use switchboard_core::{Error, ErrorKind, Result};
-use switchboard_installations::install::{ClientCredentials, Installation, InstallationSecrets};
-use switchboard_oauth::store::StoredTokens;
+use switchboard_installations::install::{
+    ClientCredentials, Installation, InstallationSecrets, LEGACY_PENDING_AUTHORIZATION,
+};
 
 use crate::keyring::KeyRing;
 
@@ -169,6 +170,15 @@ impl SecretRow {
         for (name, link) in &secrets.continuations {
             continuations.insert(name.clone(), enc(&continuation_field(name), link)?);
         }
+        // The consent in progress is kept in the continuations column (one
+        // encrypted column fewer to migrate), under the name it always had
+        // there; reading it back puts it in its own field again.
+        if let Some(pending) = &secrets.pending_authorization {
+            continuations.insert(
+                LEGACY_PENDING_AUTHORIZATION.to_string(),
+                enc(&continuation_field(LEGACY_PENDING_AUTHORIZATION), pending)?,
+            );
+        }
         Ok(SecretRow {
             client_secret: secrets
                 .client_secret
@@ -237,6 +247,7 @@ impl SecretRow {
             let link = dec(&continuation_field(&name), &stored)?;
             secrets.continuations.insert(name, link);
         }
+        secrets.pending_authorization = secrets.continuations.remove(LEGACY_PENDING_AUTHORIZATION);
         secrets.updated_at = self.secrets_updated_at.map(from_millis);
         Ok(secrets)
     }
@@ -315,58 +326,4 @@ pub struct ReencryptReport {
     /// no secret uses them: they may be removed from the key file or the
     /// variable. Empty when any row failed.
     pub forgotten: Vec<String>,
-}
-
-/// The token-store columns (refresh token, tenant, scopes) of a
-/// [`StoredTokens`], the refresh token encrypted.
-pub(crate) struct TokenColumns {
-    pub refresh_token: Option<String>,
-    pub token_tenant_id: Option<String>,
-    pub granted_scopes: String,
-}
-
-impl TokenColumns {
-    pub(crate) fn encrypt(
-        ring: &KeyRing,
-        id: InstallationId,
-        tokens: &StoredTokens,
-    ) -> Result<Self> {
-        Ok(TokenColumns {
-            refresh_token: tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| ring.encrypt(id, REFRESH_TOKEN, t.secret().as_bytes()))
-                .transpose()?,
-            token_tenant_id: tokens.tenant_id.clone(),
-            granted_scopes: serde_json::to_string(&tokens.scopes).unwrap_or_else(|_| "[]".into()),
-        })
-    }
-
-    /// The [`StoredTokens`] of a secrets row; `None` when it holds no token
-    /// data (the token store's "no record").
-    pub(crate) fn decrypt(
-        ring: &KeyRing,
-        id: InstallationId,
-        row: &SecretRow,
-    ) -> Result<Option<StoredTokens>> {
-        let scopes: Vec<String> = serde_json::from_str(&row.granted_scopes)
-            .map_err(|_| corrupt(&id.to_string(), "the granted scopes are not a JSON array"))?;
-        if row.refresh_token.is_none() && row.token_tenant_id.is_none() && scopes.is_empty() {
-            return Ok(None);
-        }
-        let refresh_token = match &row.refresh_token {
-            Some(stored) => {
-                let bytes = ring.decrypt(id, REFRESH_TOKEN, stored)?;
-                let text = String::from_utf8(bytes.to_vec())
-                    .map_err(|_| corrupt(&id.to_string(), "the refresh token is not text"))?;
-                Some(RefreshToken::new(text))
-            }
-            None => None,
-        };
-        let mut tokens = StoredTokens::new(refresh_token)
-            .with_tenant(row.token_tenant_id.clone())
-            .with_scopes(scopes);
-        tokens.updated_at = row.secrets_updated_at.map(from_millis);
-        Ok(Some(tokens))
-    }
 }

@@ -125,6 +125,23 @@ CREATE TABLE limit_holds (
 );
 ",
     },
+    // 5 is left to work in parallel; the runner applies each missing
+    // version on its own, so a gap is fine.
+    Migration {
+        version: 6,
+        name: "change-notification subscriptions",
+        sql: "
+CREATE TABLE subscriptions (
+    id TEXT PRIMARY KEY,
+    installation_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at);
+CREATE INDEX subscriptions_by_installation ON subscriptions (installation_id, expires_at);
+",
+    },
 ];
 
 /// The record columns, in [`crate::row::RecordRow`] order.

@@ -1,7 +1,12 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! Every operation runs on a blocking thread (`spawn_blocking`) on the
-//! store's one connection. Writes use `BEGIN IMMEDIATE`, so several
+//! Every operation runs on a blocking thread (`spawn_blocking`). Writes,
+//! compare-and-swap and key registration run on the store's one writer
+//! connection; plain reads (`get`, `list_by_account`, `load_secrets`, token
+//! loads, key scans) run on a small pool of read-only connections
+//! ([`SqliteOptions::readers`], 4 by default), so readers wait neither for
+//! each other nor for a write in progress (WAL: a reader sees the last
+//! committed snapshot). Writes use `BEGIN IMMEDIATE`, so several
 //! processes can share the file: a writer waits up to the busy timeout for
 //! another, then fails with [`ErrorKind::Storage`] having changed nothing.
 //! `synchronous=FULL` keeps committed writes across a power cut.
@@ -39,11 +44,10 @@ use switchboard_installations::install::{
     Installation, InstallationSecrets, InstallationStatus, InstallationStore, Versioned, not_found,
     version_conflict,
 };
-use switchboard_oauth::store::{StoredTokens, TokenStore};
 
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
-use crate::row::TokenColumns;
+use crate::read_pool::ReadPool;
 use crate::row::{RecordRow, ReencryptReport, SecretRow, for_each_secret, to_millis};
 use crate::schema::{
     ENCRYPTED_COLUMNS, HOLDS_ENCRYPTED, MIGRATIONS, MIGRATIONS_TABLE, RECORD_COLUMNS,
@@ -60,6 +64,9 @@ pub struct SqliteOptions {
     /// missing file is an [`ErrorKind::NotFound`] error and nothing is
     /// created (read-only commands).
     pub create: bool,
+    /// How many read-only connections serve reads at once (default 4).
+    /// `0` runs reads on the writer connection, one operation at a time.
+    pub readers: usize,
 }
 
 impl Default for SqliteOptions {
@@ -67,6 +74,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             create: true,
+            readers: 4,
         }
     }
 }
@@ -83,13 +91,28 @@ impl SqliteOptions {
         self.create = create;
         self
     }
+
+    /// The same options with `readers` read-only connections (`0`: reads
+    /// share the writer connection).
+    ///
+    /// ```
+    /// use switchboard_store::sqlite::SqliteOptions;
+    /// assert_eq!(SqliteOptions::default().with_readers(8).readers, 8);
+    /// ```
+    pub fn with_readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
 }
 
 /// An [`InstallationStore`] in one SQLite file. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
-    path: Arc<PathBuf>,
+    pub(crate) path: Arc<PathBuf>,
+    /// The one writer: every write, compare-and-swap and key change.
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections for plain reads (`None`: reads use `conn`).
+    readers: Option<Arc<ReadPool>>,
     ring: Arc<KeyRing>,
 }
 
@@ -296,6 +319,7 @@ impl SqliteStore {
     ) -> Result<Self> {
         let path = path.into();
         let open_path = path.clone();
+        let (readers, busy_timeout) = (options.readers, options.busy_timeout);
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             if !options.create && !open_path.exists() {
                 return Err(Error::new(
@@ -321,9 +345,12 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| storage(&path, e))??;
+        // opened after the writer set WAL mode and migrated the schema
+        let readers = (readers > 0).then(|| Arc::new(ReadPool::new(&path, readers, busy_timeout)));
         Ok(SqliteStore {
             path: Arc::new(path),
             conn: Arc::new(Mutex::new(conn)),
+            readers,
             ring: Arc::new(ring),
         })
     }
@@ -347,6 +374,7 @@ impl SqliteStore {
         SqliteStore {
             path: self.path.clone(),
             conn: self.conn.clone(),
+            readers: self.readers.clone(),
             ring: Arc::new(ring),
         }
     }
@@ -354,14 +382,14 @@ impl SqliteStore {
     /// The registered keys and whether any value is encrypted.
     pub(crate) async fn key_state(&self) -> Result<KeyState> {
         let path = self.path.clone();
-        self.with_conn(move |conn, _| read_key_state(conn).map_err(|e| storage(&path, e)))
+        self.with_reader(move |conn, _| read_key_state(conn).map_err(|e| storage(&path, e)))
             .await
     }
 
     /// Tally every encrypted value by key id (and by which ring key opens it).
     pub(crate) async fn key_usage(&self, with_ring: bool) -> Result<KeyUsage> {
         let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
+        self.with_reader(move |conn, ring| {
             scan_usage(conn, with_ring.then_some(ring)).map_err(|e| storage(&path, e))
         })
         .await
@@ -461,7 +489,23 @@ impl SqliteStore {
         .map_err(|e| storage(&self.path, e))?
     }
 
-    /// Run `f` on the connection on a blocking thread.
+    /// Run the read `f` on a read-only connection of the pool (or on the
+    /// writer when the store has no readers) on a blocking thread.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &KeyRing) -> Result<T> + Send + 'static,
+    {
+        let Some(pool) = &self.readers else {
+            return self.with_conn(move |conn, ring| f(conn, ring)).await;
+        };
+        let ring = self.ring.clone();
+        pool.run(move |conn| f(conn, &ring))
+            .await
+            .map_err(|e| storage(&self.path, e))?
+    }
+
+    /// Run `f` on the writer connection on a blocking thread.
     pub(crate) async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -710,7 +754,7 @@ impl InstallationStore for SqliteStore {
 
     async fn get(&self, id: InstallationId) -> Result<Option<Installation>> {
         let path = self.path.clone();
-        self.with_conn(move |conn, _| {
+        self.with_reader(move |conn, _| {
             conn.query_row(
                 &format!("SELECT {RECORD_COLUMNS} FROM installations WHERE id = ?1"),
                 params![id.to_string()],
@@ -727,7 +771,7 @@ impl InstallationStore for SqliteStore {
     async fn list_by_account(&self, account: &str) -> Result<Vec<Result<Installation>>> {
         let path = self.path.clone();
         let account = account.to_string();
-        self.with_conn(move |conn, _| {
+        self.with_reader(move |conn, _| {
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT {RECORD_COLUMNS} FROM installations WHERE account = ?1 ORDER BY created_at, id"
@@ -813,7 +857,7 @@ impl InstallationStore for SqliteStore {
         id: InstallationId,
     ) -> Result<Option<Versioned<InstallationSecrets>>> {
         let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
+        self.with_reader(move |conn, ring| {
             let found = conn
                 .query_row(
                     &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = ?1"),
@@ -947,124 +991,6 @@ impl InstallationStore for SqliteStore {
     }
 }
 
-const TOKENS_PRESENT: &str =
-    "(refresh_token IS NOT NULL OR token_tenant_id IS NOT NULL OR granted_scopes <> '[]')";
-
-fn tokens_conflict(id: InstallationId) -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        format!("the tokens of installation {id} were changed by another writer; read them again"),
-    )
-}
-
-/// The OAuth token store on the same rows: the refresh token, tenant and
-/// granted scopes of [`InstallationSecrets`], versioned by the secrets
-/// version. "No record" means no token data yet.
-#[async_trait]
-impl TokenStore for SqliteStore {
-    async fn load(
-        &self,
-        installation_id: InstallationId,
-    ) -> Result<Option<Versioned<StoredTokens>>> {
-        let id = installation_id;
-        let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
-            let found = conn
-                .query_row(
-                    &format!("SELECT {SECRET_COLUMNS} FROM installations WHERE id = ?1"),
-                    params![id.to_string()],
-                    read_secrets,
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            let Some((row, version)) = found else {
-                return Ok(None);
-            };
-            Ok(
-                TokenColumns::decrypt(ring, id, &row)?.map(|value| Versioned {
-                    version: version_u64(version),
-                    value,
-                }),
-            )
-        })
-        .await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        installation_id: InstallationId,
-        expected: Option<u64>,
-        tokens: StoredTokens,
-    ) -> Result<u64> {
-        let id = installation_id;
-        let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
-            let cols = TokenColumns::encrypt(ring, id, &tokens)?;
-            let now = to_millis(SystemTime::now());
-            let guard = match expected {
-                Some(_) => "secrets_version = ?6".to_string(),
-                None => format!("NOT {TOKENS_PRESENT} AND ?6 IS NULL"),
-            };
-            let expected_i = expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| storage(&path, e))?;
-            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
-            let changed = tx
-                .execute(
-                    &format!(
-                        "UPDATE installations SET refresh_token = ?1, token_tenant_id = ?2, granted_scopes = ?3,
-                             secrets_updated_at = ?4, secrets_version = secrets_version + 1
-                         WHERE id = ?5 AND {guard}"
-                    ),
-                    params![
-                        cols.refresh_token,
-                        cols.token_tenant_id,
-                        cols.granted_scopes,
-                        now,
-                        id.to_string(),
-                        expected_i
-                    ],
-                )
-                .map_err(|e| storage(&path, e))?;
-            let current: Option<i64> = tx
-                .query_row(
-                    "SELECT secrets_version FROM installations WHERE id = ?1",
-                    params![id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            match (changed, current) {
-                (_, None) => Err(not_found(id)),
-                (0, Some(_)) => Err(tokens_conflict(id)),
-                (_, Some(v)) => {
-                    tx.commit().map_err(|e| storage(&path, e))?;
-                    Ok(version_u64(v))
-                }
-            }
-        })
-        .await
-    }
-
-    async fn delete(&self, installation_id: InstallationId) -> Result<()> {
-        let id = installation_id;
-        let path = self.path.clone();
-        self.with_conn(move |conn, _| {
-            conn.execute(
-                "UPDATE installations SET refresh_token = NULL, access_token = NULL, access_token_expires_at = NULL,
-                     token_tenant_id = NULL, granted_scopes = '[]', secrets_updated_at = ?1,
-                     secrets_version = secrets_version + 1
-                 WHERE id = ?2",
-                params![to_millis(SystemTime::now()), id.to_string()],
-            )
-            .map_err(|e| storage(&path, e))?;
-            Ok(())
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl switchboard_sync::SyncLeases for SqliteStore {
     async fn try_lease(
@@ -1114,5 +1040,74 @@ impl switchboard_sync::SyncLeases for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    async fn store_with(readers: usize) -> (tempfile::TempDir, SqliteStore, InstallationId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(
+            dir.path().join("s.db"),
+            KeyRing::generate("k1").unwrap(),
+            SqliteOptions::default().with_readers(readers),
+        )
+        .await
+        .unwrap();
+        let inst = store
+            .create(
+                Installation::new("acct", "microsoft365", "1.0.0", "delegated"),
+                InstallationSecrets::default().with_refresh_token("rt"),
+            )
+            .await
+            .unwrap();
+        (dir, store, inst.id)
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_wait_for_the_writer_connection() {
+        let (_dir, store, id) = store_with(2).await;
+        // a thread holds the writer connection (as a long write would)
+        let writer = store.conn.clone();
+        let (release, held) = mpsc::channel::<()>();
+        let (locked, is_locked) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _guard = writer.lock().unwrap();
+            locked.send(()).unwrap();
+            held.recv().unwrap();
+        });
+        is_locked.recv().unwrap();
+        // every plain read is served by the pool meanwhile
+        assert_eq!(store.get(id).await.unwrap().unwrap().account, "acct");
+        assert_eq!(store.list_by_account("acct").await.unwrap().len(), 1);
+        let secrets = store.load_secrets(id).await.unwrap().unwrap();
+        assert_eq!(secrets.version, 1);
+        assert_eq!(store.key_state().await.unwrap().registered.len(), 1);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_readers_reads_use_the_writer_and_see_every_write() {
+        for readers in [0, 3] {
+            let (_dir, store, id) = store_with(readers).await;
+            let secrets = store.load_secrets(id).await.unwrap().unwrap();
+            let v = store
+                .store_secrets(
+                    id,
+                    secrets.version,
+                    InstallationSecrets::default().with_refresh_token("rt-2"),
+                )
+                .await
+                .unwrap();
+            // a read right after a committed write sees it, on either path
+            let again = store.load_secrets(id).await.unwrap().unwrap();
+            assert_eq!(again.version, v, "readers = {readers}");
+            assert_eq!(store.readers.is_some(), readers > 0);
+        }
     }
 }

@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore};
+use switchboard_installations::lifecycle::grants::InstallationGrants;
 use switchboard_installations::shared_token::{SharedTokenCredential, SharedTokenPolicy};
 use switchboard_oauth::client::OAuthClient;
 use switchboard_oauth::context::AuthContext;
@@ -94,7 +95,10 @@ fn node_with(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let ctx = AuthContext::new(http, Arc::new(store.clone()));
+    let ctx = AuthContext::new(
+        http,
+        Arc::new(InstallationGrants::new(Arc::new(store.clone()))),
+    );
     let client = OAuthClient::new(
         ctx.http.clone(),
         ClientId::new("client-1".into()),

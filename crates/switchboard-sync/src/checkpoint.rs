@@ -14,9 +14,7 @@ use switchboard_core::paging::Continuation;
 use switchboard_core::{Arguments, Error, ErrorKind, Result};
 use switchboard_installations::install::InstallationStore;
 
-/// How often a checkpoint write is tried again when another writer (a
-/// token refresh) changed the secrets in between.
-const WRITE_ATTEMPTS: usize = 8;
+use crate::secret_entry;
 
 /// Names one sync of an installation: the method and its arguments.
 ///
@@ -56,11 +54,7 @@ pub(crate) async fn load(
     installation: InstallationId,
     key: &ResourceKey,
 ) -> Result<Option<Continuation>> {
-    let secrets = store
-        .load_secrets(installation)
-        .await?
-        .ok_or_else(|| switchboard_installations::install::not_found(installation))?;
-    let Some(text) = secrets.value.continuations.get(key.as_str()) else {
+    let Some(text) = secret_entry::load(store, installation, key.as_str()).await? else {
         return Ok(None);
     };
     let continuation: Continuation = serde_json::from_str(text.expose_secret()).map_err(|_| {
@@ -84,8 +78,8 @@ pub(crate) async fn load(
     Ok(Some(continuation))
 }
 
-/// Stores `checkpoint` under `key` (`None` removes it), compare-and-swap on
-/// the secrets' version: a concurrent token write makes it read and try
+/// Stores `checkpoint` under `key` (`None` removes it) through
+/// [`secret_entry::store`]: a concurrent token write makes it read and try
 /// again, it never overwrites that write.
 pub(crate) async fn commit(
     store: &Arc<dyn InstallationStore>,
@@ -99,36 +93,5 @@ pub(crate) async fn commit(
         .map_err(|e| {
             Error::new(ErrorKind::Decode, "a checkpoint could not be written").with_source(e)
         })?;
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = store
-            .load_secrets(installation)
-            .await?
-            .ok_or_else(|| switchboard_installations::install::not_found(installation))?;
-        let mut secrets = current.value;
-        match &text {
-            Some(text) => {
-                secrets
-                    .continuations
-                    .insert(key.as_str().to_string(), text.clone().into());
-            }
-            None => {
-                secrets.continuations.remove(key.as_str());
-            }
-        }
-        match store
-            .store_secrets(installation, current.version, secrets)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::new(
-        ErrorKind::Conflict,
-        format!(
-            "the checkpoint `{}` was not stored: the installation's secrets changed {WRITE_ATTEMPTS} times while writing it; acknowledge the page again",
-            key.as_str()
-        ),
-    ))
+    secret_entry::store(store, installation, key.as_str(), text.as_deref()).await
 }

@@ -45,7 +45,7 @@ pub trait SyncLeases: Send + Sync + std::fmt::Debug {
 /// use switchboard_sync::{MemorySyncLeases, SyncLeases};
 ///
 /// let leases = MemorySyncLeases::default();
-/// let id = uuid::InstallationId::new_random();
+/// let id = switchboard_core::InstallationId::new_random();
 /// let ttl = Duration::from_secs(60);
 /// assert!(leases.try_lease(id, "users.delta_users", "node-a", ttl).await.unwrap());
 /// assert!(!leases.try_lease(id, "users.delta_users", "node-b", ttl).await.unwrap());

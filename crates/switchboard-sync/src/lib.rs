@@ -21,15 +21,40 @@
 //! - **one node at a time** per (installation, method and arguments): a
 //!   lease in the shared store ([`SyncLeases`]), renewed on every
 //!   acknowledgement and taken over when its holder stops renewing.
+//!
+//! Change notifications: a [`SubscriptionManager`] creates subscriptions
+//! (maximum lifetime, a secret `clientState` per subscription kept
+//! encrypted), renews them before they expire (`renew_due`, once across
+//! nodes) and acts on lifecycle events; a [`Receiver`] answers Graph's
+//! validation handshake and verifies notification batches.
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+#[cfg(feature = "axum")]
+mod axum_route;
 mod change;
 mod checkpoint;
 mod lease;
+mod receiver;
 mod run;
+mod secret_entry;
+mod subscription;
+mod subscriptions;
 
+#[cfg(feature = "axum")]
+pub use axum_route::axum_router;
 pub use change::Change;
 pub use checkpoint::ResourceKey;
 pub use lease::{MemorySyncLeases, SyncLeases};
+pub use receiver::{
+    DEFAULT_MAX_BODY, DEFAULT_MAX_NOTIFICATIONS, MAX_VALIDATION_TOKEN, Notification, Received,
+    Receiver,
+};
 pub use run::{DEFAULT_LEASE_TTL, MAX_LEASE_TTL, SyncPage, SyncRun, Syncer, needs_resync};
+pub use subscription::{
+    MAX_SUBSCRIPTION_ID_LEN, MemorySubscriptionStore, SubscriptionRecord, SubscriptionStore,
+    SubscriptionTarget, check_subscription_id, client_state_name, rfc3339,
+};
+pub use subscriptions::{
+    CLOCK_SLACK, LifecycleOutcome, MAX_SWEEP, MAX_WITHIN, Now, RenewReport, SubscriptionManager,
+};

@@ -14,6 +14,7 @@ use switchboard_core::{
 use switchboard_installations::install::Installation;
 use switchboard_installations::lifecycle::Installations;
 use switchboard_installations::lifecycle::report::ConnectionReport;
+use switchboard_sync::{SyncRun, Syncer};
 
 /// A stream of records decoded as `T` (see [`InstallationClient::stream_as`]).
 pub type TypedStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
@@ -43,6 +44,7 @@ pub type TypedStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
 #[derive(Clone)]
 pub struct InstallationClient {
     installations: Installations,
+    syncer: Syncer,
     installation: Installation,
     context: InstallationContext,
 }
@@ -61,11 +63,13 @@ impl fmt::Debug for InstallationClient {
 impl InstallationClient {
     pub(crate) fn new(
         installations: Installations,
+        syncer: Syncer,
         installation: Installation,
         context: InstallationContext,
     ) -> Self {
         InstallationClient {
             installations,
+            syncer,
             installation,
             context,
         }
@@ -154,6 +158,48 @@ impl InstallationClient {
         self.installations
             .engine()
             .resume(&self.context, continuation)
+    }
+
+    /// Changes of a delta method since the last acknowledged page: pages of
+    /// [`Change`](switchboard_sync::Change)s (`Upsert`, `Delete`, `Reset`),
+    /// each page's checkpoint committed to the store (encrypted) when you
+    /// [`ack`](SyncRun::ack) it. The first sync of `(method_id, args)`
+    /// yields everything; a crash re-delivers at most the page not yet
+    /// acknowledged. One node at a time per `(method_id, args)`: while
+    /// another holds the lease this is an [`ErrorKind::Conflict`] error.
+    /// An expired delta state starts a full round by itself, announced by
+    /// `Change::Reset`. See docs/sync.md.
+    ///
+    /// ```no_run
+    /// # async fn run(client: switchboard::InstallationClient) -> switchboard::Result<()> {
+    /// use switchboard::{Arguments, Change};
+    ///
+    /// let args = Arguments::new().set("user_id", "adele@contoso.com").set("folder_id", "inbox");
+    /// let mut run = client.sync("mail.messages_delta", args).await?;
+    /// while let Some(page) = run.next_page().await? {
+    ///     for change in page.changes() {
+    ///         if let Change::Upsert(message) = change {
+    ///             println!("{}", message["subject"]);
+    ///         }
+    ///     }
+    ///     run.ack(page).await?;
+    /// }
+    /// run.finish().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn sync(&self, method_id: &str, args: Arguments) -> Result<SyncRun> {
+        self.syncer
+            .start(&self.context, method_id, args, false)
+            .await
+    }
+
+    /// [`sync`](Self::sync) from scratch: the stored checkpoint is ignored
+    /// (and replaced once the first page is acknowledged); the first change
+    /// is `Change::Reset`.
+    pub async fn resync(&self, method_id: &str, args: Arguments) -> Result<SyncRun> {
+        self.syncer
+            .start(&self.context, method_id, args, true)
+            .await
     }
 
     /// One cheap read that proves the grant, in words an administrator can

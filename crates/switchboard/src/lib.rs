@@ -6,7 +6,7 @@
 //! [`Switchboard::complete`] with the callback), then act for that
 //! installation through an [`InstallationClient`]
 //! ([`Switchboard::installation`]): `call`, `stream`, `stream_as::<T>`,
-//! `pages`, `resume`, `test`.
+//! `pages`, `resume`, `sync`, `test`.
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
@@ -42,10 +42,18 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod client;
+pub mod store;
 pub mod switchboard;
 
 pub use crate::client::{InstallationClient, TypedStream};
+pub use crate::store::{StoreParts, SwitchboardStore};
 pub use crate::switchboard::{Switchboard, SwitchboardBuilder};
+#[cfg(feature = "axum")]
+pub use switchboard_sync::axum_router;
+pub use switchboard_sync::{
+    Change, LifecycleOutcome, Notification, Received, Receiver, RenewReport, SubscriptionManager,
+    SubscriptionRecord, SubscriptionTarget, SyncPage, SyncRun,
+};
 
 pub use switchboard_core::paging::{Continuation, Page};
 pub use switchboard_core::{
@@ -65,6 +73,7 @@ pub use switchboard_core;
 pub use switchboard_installations;
 pub use switchboard_oauth;
 pub use switchboard_store;
+pub use switchboard_sync;
 
 /// The README's library example, compiled and run as a doc test against
 /// the sandbox.

@@ -2,15 +2,17 @@
 //! connectors, the store and the installation lifecycle.
 
 use std::fmt;
-use std::sync::Arc;
 
 use switchboard_core::{Engine, EngineBuilder, Error, ErrorKind, InstallationId, Registry, Result};
-use switchboard_installations::install::{Installation, InstallationStatus, InstallationStore};
+use switchboard_installations::install::{Installation, InstallationStatus};
 use switchboard_installations::installable::InstallableConnector;
 use switchboard_installations::lifecycle::apps::{AppCredential, AppCredentials};
 use switchboard_installations::lifecycle::{ConsentStarted, InstallRequest, Installations};
 
+use switchboard_sync::{Receiver, SubscriptionManager, Syncer};
+
 use crate::client::InstallationClient;
+use crate::store::{StoreParts, SwitchboardStore};
 
 /// The front door: install connectors for your customers' accounts and get
 /// a client for an installation. Cheap to clone; make one per process.
@@ -29,6 +31,9 @@ use crate::client::InstallationClient;
 #[derive(Clone)]
 pub struct Switchboard {
     installations: Installations,
+    syncer: Syncer,
+    subscriptions: SubscriptionManager,
+    receiver: Receiver,
 }
 
 impl fmt::Debug for Switchboard {
@@ -43,7 +48,7 @@ impl fmt::Debug for Switchboard {
 /// required; everything else has a default.
 #[must_use]
 pub struct SwitchboardBuilder {
-    store: Option<Arc<dyn InstallationStore>>,
+    store: Option<StoreParts>,
     connectors: Vec<InstallableConnector>,
     apps: AppCredentials,
     redirect_uri: Option<String>,
@@ -63,17 +68,11 @@ impl fmt::Debug for SwitchboardBuilder {
 }
 
 impl SwitchboardBuilder {
-    /// Where installations and their (encrypted) secrets live: a
-    /// `switchboard_store::Store` (SQLite or PostgreSQL), or any
-    /// [`InstallationStore`].
-    pub fn store(mut self, store: impl InstallationStore + 'static) -> Self {
-        self.store = Some(Arc::new(store));
-        self
-    }
-
-    /// The same, for a store already shared.
-    pub fn shared_store(mut self, store: Arc<dyn InstallationStore>) -> Self {
-        self.store = Some(store);
+    /// Where installations, their (encrypted) secrets and sync leases
+    /// live: a `switchboard_store::Store` (SQLite or PostgreSQL), the
+    /// in-memory store, or [`StoreParts`] of your own.
+    pub fn store(mut self, store: impl SwitchboardStore) -> Self {
+        self.store = Some(store.into_parts());
         self
     }
 
@@ -102,7 +101,8 @@ impl SwitchboardBuilder {
         self
     }
 
-    /// This process's name in refresh leases (default: a random id).
+    /// This process's name in refresh and sync leases (default: a random
+    /// id).
     pub fn node(mut self, node: impl Into<String>) -> Self {
         self.node = Some(node.into());
         self
@@ -152,7 +152,13 @@ impl SwitchboardBuilder {
             registry.register(connector.connector().clone())?;
         }
         let engine = (self.engine)(Engine::builder(registry)).build()?;
-        let mut installations = Installations::builder(engine, store).app_credentials(self.apps);
+        let mut syncer = Syncer::new(
+            engine.clone(),
+            store.installations().clone(),
+            store.sync_leases().clone(),
+        );
+        let mut installations = Installations::builder(engine, store.installations().clone())
+            .app_credentials(self.apps);
         for connector in &self.connectors {
             if let Some(flow) = connector.flow() {
                 if flow.connector_id() != connector.id() {
@@ -171,11 +177,27 @@ impl SwitchboardBuilder {
         if let Some(uri) = self.redirect_uri {
             installations = installations.redirect_uri(uri);
         }
+        let receiver = Receiver::new(store.subscriptions().clone(), store.installations().clone());
+        let mut holder = None;
         if let Some(node) = self.node {
+            syncer = syncer.with_holder(format!("{node}/sync"));
+            holder = Some(format!("{node}/subscriptions"));
             installations = installations.node(node);
         }
+        let installations = installations.build()?;
+        let mut subscriptions = SubscriptionManager::new(
+            installations.clone(),
+            store.subscriptions().clone(),
+            store.sync_leases().clone(),
+        );
+        if let Some(holder) = holder {
+            subscriptions = subscriptions.with_holder(holder);
+        }
         Ok(Switchboard {
-            installations: installations.build()?,
+            installations,
+            syncer,
+            subscriptions,
+            receiver,
         })
     }
 }
@@ -270,6 +292,7 @@ impl Switchboard {
         let context = self.installations.context_of(&installation).await?;
         Ok(InstallationClient::new(
             self.installations.clone(),
+            self.syncer.clone(),
             installation,
             context,
         ))
@@ -279,6 +302,18 @@ impl Switchboard {
     /// uninstall, list.
     pub fn installations(&self) -> &Installations {
         &self.installations
+    }
+
+    /// Change-notification subscriptions: create, renew (`renew_due`, safe
+    /// on every node), lifecycle events. See docs/notifications.md.
+    pub fn subscriptions(&self) -> &SubscriptionManager {
+        &self.subscriptions
+    }
+
+    /// The notification receiver to mount in your HTTP server: Graph's
+    /// validation handshake and verified notification batches.
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
     }
 
     /// The engine underneath.

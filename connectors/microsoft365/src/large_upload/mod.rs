@@ -8,17 +8,29 @@
 //! 2. The file is sent in fragments with `Content-Range` to the session's
 //!    `uploadUrl`. Fragments are a multiple of 327,680 bytes (320 KiB) and
 //!    under 60 MiB, as Microsoft requires; only the last may be shorter.
-//! 3. The service answers each fragment with `nextExpectedRanges`; the next
-//!    fragment starts where it says. After a failure (a dropped connection,
-//!    a timeout, 429 or 5xx) the session's status is read (GET on the upload
-//!    URL) and the upload resumes from its `nextExpectedRanges`.
-//! 4. Failures are retried like the engine retries: at most
-//!    [`RetryPolicy::max_retries`](switchboard_core::RetryPolicy) in a row
-//!    for one fragment, waiting `Retry-After` when the service sent one
-//!    (failing fast when it asks for more than the policy's `max_wait`),
-//!    jittered exponential backoff otherwise, within the policy's total
-//!    budget. When it gives up, or on a final error, the session is
-//!    cancelled (DELETE on the upload URL).
+//! 3. Every request to the session (PUT a fragment, GET its status, DELETE
+//!    it) goes through the engine's pipeline
+//!    ([`Engine::send_link`](switchboard_core::Engine::send_link)) on behalf
+//!    of `onedrive.create_upload_session`, so the engine's one retry table
+//!    applies: a fragment is resent after a failed connection, a timeout,
+//!    429 or any of 500, 502, 503 and 504 (Microsoft asks upload clients to
+//!    retry 5xx; the engine's table retries 500 and 502 only for requests
+//!    marked [`resumable`](switchboard_core::engine::LinkRequest::resumable)),
+//!    honouring `Retry-After` within the policy's `max_wait`, with jittered
+//!    backoff, within [`RetryPolicy::max_retries`](switchboard_core::RetryPolicy)
+//!    and the total budget.
+//! 4. The service answers each fragment with `nextExpectedRanges`; the next
+//!    fragment starts where it says. A fragment refused with 416 (the
+//!    service already had some of its bytes, e.g. after a connection dropped
+//!    mid-fragment and the engine resent it) makes the upload read the
+//!    session's status (GET on the upload URL) and resume from its
+//!    `nextExpectedRanges`. Fragments that move the upload no further (416,
+//!    or a 202 asking for the same bytes again) count against the policy's
+//!    `max_retries` in a row.
+//! 5. When a request fails for good (retries spent, a final status, a
+//!    `Retry-After` beyond the policy), the session is cancelled (DELETE on
+//!    the upload URL) and the error says so; a 404 means the session is
+//!    already gone, so nothing is cancelled.
 //!
 //! **No Authorization header** goes to the upload URL: it is
 //! pre-authenticated, on another host than Graph (`*.sharepoint.com`,
@@ -60,7 +72,6 @@ mod source;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 use switchboard_core::engine::retry::GiveUp;
 
 use serde_json::Value;
@@ -73,7 +84,7 @@ use url::Url;
 pub use source::UploadSource;
 
 use ranges::next_expected;
-use session::{Answer, UploadUrl};
+use session::UploadUrl;
 
 /// The unit fragments are made of: 320 KiB.
 pub const FRAGMENT_UNIT: u64 = 327_680;
@@ -197,64 +208,35 @@ impl LargeUpload {
             .await?
             .into_json()?;
         let url = upload_url(&created)?;
+        // before anything is read from the source (the pipeline checks
+        // every request to the URL again)
         self.ctx.hosts().check_uncredentialed(url.url())?;
-        let client = self.engine.http_client().clone();
-        let result = self.send_fragments(&client, &url).await;
-        match result {
+        match self.send_fragments(&url).await {
             Ok(item) => Ok(item),
             Err(Stopped::Gone(err)) => Err(err),
             Err(Stopped::Cancel(err)) => {
-                session::cancel(&client, &url).await;
-                Err(err)
+                session::cancel(&self.engine, &self.ctx, &url).await;
+                Err(cancelled(err))
             }
         }
     }
 
-    async fn send_fragments(
-        &mut self,
-        client: &reqwest::Client,
-        url: &UploadUrl,
-    ) -> std::result::Result<Value, Stopped> {
+    async fn send_fragments(&mut self, url: &UploadUrl) -> std::result::Result<Value, Stopped> {
         let total = self.total_len;
-        let mut retries = Retries::new(self.engine.retry_policy().clone());
+        let mut stalls = Stalls::new(self.engine.retry_policy().clone());
         let mut offset: u64 = 0;
         let mut resync = false;
         loop {
             if resync {
-                match session::status(client, url).await {
-                    Answer::Ok { body, .. } => {
-                        resync = false;
-                        if let Some(next) = next_expected(&body) {
-                            tracing::debug!(next, "resuming from the session's status");
-                            offset = next;
-                        }
-                        self.report(offset);
-                    }
-                    Answer::Status { status: 404, .. } => {
-                        return Err(Stopped::Gone(session::status_error(
-                            404,
-                            "the upload session",
-                        )));
-                    }
-                    Answer::Status {
-                        status,
-                        retry_after,
-                    } if retryable(status) => {
-                        retries.wait(Some(status), retry_after).await?;
-                        continue;
-                    }
-                    Answer::Status { status, .. } => {
-                        return Err(Stopped::Cancel(session::status_error(
-                            status,
-                            "the upload session",
-                        )));
-                    }
-                    Answer::Transport(e) => {
-                        tracing::debug!("reading the session status failed");
-                        retries.wait_transport(e).await?;
-                        continue;
-                    }
+                let answer = session::status(&self.engine, &self.ctx, url)
+                    .await
+                    .map_err(|e| stopped(e, "the upload session"))?;
+                resync = false;
+                if let Some(next) = next_expected(&answer.body) {
+                    tracing::debug!(next, "resuming from the session's status");
+                    offset = next;
                 }
+                self.report(offset);
             }
             if offset >= total {
                 return Err(Stopped::Cancel(Error::new(
@@ -269,55 +251,34 @@ impl LargeUpload {
                 .await
                 .map_err(Stopped::Cancel)?;
             tracing::debug!(start = offset, len, "sending fragment");
-            match session::put(client, url, offset, bytes, total).await {
-                Answer::Ok { status, body } if status == 200 || status == 201 => {
+            match session::put(&self.engine, &self.ctx, url, offset, bytes, total).await {
+                Ok(answer) if answer.status == 200 || answer.status == 201 => {
                     self.report(total);
-                    return Ok(body);
+                    return Ok(answer.body);
                 }
-                Answer::Ok { body, .. } => {
-                    let next = next_expected(&body).unwrap_or(offset + len);
+                Ok(answer) => {
+                    let next = next_expected(&answer.body).unwrap_or(offset + len);
                     if next > offset {
-                        retries.reset();
+                        stalls.reset();
                     } else {
                         // The service took the fragment but wants the same
-                        // bytes (or earlier ones) again: no progress. Counted
-                        // like a failure, so a service that never moves
-                        // forward cannot keep the upload going for ever.
-                        retries.wait_for("no progress", None).await?;
+                        // bytes (or earlier ones) again: no progress. Counted,
+                        // so a service that never moves forward cannot keep
+                        // the upload going for ever.
+                        stalls.wait_for("no progress").await?;
                     }
                     offset = next;
                     self.report(offset);
                 }
-                Answer::Status { status: 404, .. } => {
-                    return Err(Stopped::Gone(session::status_error(
-                        404,
-                        "the upload session",
-                    )));
-                }
-                Answer::Status {
-                    status,
-                    retry_after,
-                } if retryable(status) || status == 416 => {
-                    tracing::debug!(
-                        status,
-                        "fragment failed; will resume from the session status"
-                    );
-                    retries.wait(Some(status), retry_after).await?;
+                Err(e) if e.status() == Some(416) => {
+                    // The service has other bytes than this fragment assumed
+                    // (a resent fragment it had already received): read the
+                    // missing ranges and resume from them.
+                    tracing::debug!("fragment refused (416); resuming from the session status");
+                    stalls.wait_for("HTTP 416").await?;
                     resync = true;
                 }
-                Answer::Status { status, .. } => {
-                    return Err(Stopped::Cancel(session::status_error(
-                        status,
-                        "the upload service",
-                    )));
-                }
-                Answer::Transport(e) => {
-                    tracing::debug!(
-                        "fragment failed in transit; will resume from the session status"
-                    );
-                    retries.wait_transport(e).await?;
-                    resync = true;
-                }
+                Err(e) => return Err(stopped(e, "the upload service")),
             }
         }
     }
@@ -340,16 +301,53 @@ enum Stopped {
     Cancel(Error),
 }
 
-/// Failures in a row for the current fragment, judged by the engine's policy.
-struct Retries {
+/// How a failed request to the session ends the upload: the engine has
+/// already retried what its retry table retries. A status the upload
+/// protocol gives a meaning to gets the upload's advice, keeping what the
+/// service said.
+fn stopped(error: Error, what: &str) -> Stopped {
+    let Some(status @ (404 | 409 | 413 | 416 | 507)) = error.status() else {
+        return Stopped::Cancel(error);
+    };
+    let mut advised = session::status_error(status, what);
+    if let Some(remote) = error.remote() {
+        advised = advised.with_remote(remote.clone());
+    }
+    let advised = advised.with_source(error);
+    if status == 404 {
+        Stopped::Gone(advised)
+    } else {
+        Stopped::Cancel(advised)
+    }
+}
+
+/// The same error, saying the session was cancelled.
+fn cancelled(error: Error) -> Error {
+    let mut out = Error::new(
+        error.kind(),
+        format!("{}; the upload session was cancelled", error.message()),
+    );
+    if let Some(remote) = error.remote() {
+        out = out.with_remote(remote.clone());
+    }
+    if let Some(wait) = error.retry_after() {
+        out = out.with_retry_after(wait);
+    }
+    out.with_source(error)
+}
+
+/// Fragments in a row that moved the upload no further (a 202 asking for
+/// the same bytes again, a 416), bounded and spaced by the engine's retry
+/// policy. Failed requests are not counted here: the engine retried them.
+struct Stalls {
     policy: switchboard_core::RetryPolicy,
     started: Instant,
     in_a_row: u32,
 }
 
-impl Retries {
+impl Stalls {
     fn new(policy: switchboard_core::RetryPolicy) -> Self {
-        Retries {
+        Stalls {
             policy,
             started: Instant::now(),
             in_a_row: 0,
@@ -360,46 +358,18 @@ impl Retries {
         self.in_a_row = 0;
     }
 
-    async fn wait(
-        &mut self,
-        status: Option<u16>,
-        retry_after: Option<Duration>,
-    ) -> std::result::Result<(), Stopped> {
-        let what = match status {
-            Some(s) => format!("HTTP {s}"),
-            None => "a connection failure".to_string(),
-        };
-        self.wait_for(&what, retry_after).await
-    }
-
     /// Wait before another try after `what`, or stop as the policy says.
-    async fn wait_for(
-        &mut self,
-        what: &str,
-        retry_after: Option<Duration>,
-    ) -> std::result::Result<(), Stopped> {
+    async fn wait_for(&mut self, what: &str) -> std::result::Result<(), Stopped> {
         let wait = match self
             .policy
-            .next_wait(self.in_a_row, retry_after, self.started.elapsed())
+            .next_wait(self.in_a_row, None, self.started.elapsed())
         {
             Ok(wait) => wait,
-            Err(GiveUp::WaitTooLong(wait)) => {
-                return Err(Stopped::Cancel(
-                    Error::new(
-                        ErrorKind::Throttled,
-                        format!(
-                            "the upload service asked to wait {} s, longer than the retry policy allows; the upload was cancelled, try again later",
-                            wait.as_secs()
-                        ),
-                    )
-                    .with_retry_after(wait),
-                ));
-            }
-            Err(_) if self.in_a_row >= self.policy.max_retries => {
+            Err(GiveUp::Exhausted { .. }) if self.in_a_row >= self.policy.max_retries => {
                 return Err(Stopped::Cancel(Error::new(
                     ErrorKind::Transient,
                     format!(
-                        "the upload failed with {what} through {} retries; the upload session was cancelled, try again later",
+                        "the upload stalled ({what}) through {} retries",
                         self.in_a_row
                     ),
                 )));
@@ -407,9 +377,7 @@ impl Retries {
             Err(_) => {
                 return Err(Stopped::Cancel(Error::new(
                     ErrorKind::Transient,
-                    format!(
-                        "the upload failed with {what} and its retry time budget ran out; the upload session was cancelled"
-                    ),
+                    format!("the upload stalled ({what}) and its retry time budget ran out"),
                 )));
             }
         };
@@ -418,19 +386,6 @@ impl Retries {
         tokio::time::sleep(wait).await;
         Ok(())
     }
-
-    async fn wait_transport(&mut self, error: reqwest::Error) -> std::result::Result<(), Stopped> {
-        self.wait(None, None)
-            .await
-            .map_err(|stopped| match stopped {
-                Stopped::Cancel(e) => Stopped::Cancel(e.with_source(error)),
-                other => other,
-            })
-    }
-}
-
-fn retryable(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// Check a fragment size: a positive multiple of 327,680 bytes under 60 MiB.

@@ -1,17 +1,25 @@
 //! Requests to an upload session's URL: PUT a fragment, GET the status,
-//! DELETE to cancel. None carries an Authorization header: the URL is
-//! pre-authenticated (it holds its own token), so it is a secret and is
-//! never logged or shown.
+//! DELETE to cancel, each sent through the engine's pipeline
+//! ([`Engine::send_link`]) on behalf of `onedrive.create_upload_session`:
+//! the engine's one retry table, its redirect handling and its bounded
+//! reads. None carries an Authorization header: the URL is pre-authenticated
+//! (it holds its own token; Microsoft: "The Authorization header and bearer
+//! token should only be sent when issuing the POST during the first step",
+//! driveitem-createuploadsession), so it is a secret and is never logged or
+//! shown.
 
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, RETRY_AFTER};
+use http::header::CONTENT_RANGE;
+use http::{HeaderValue, Method};
 use serde_json::Value;
+use switchboard_core::engine::LinkRequest;
 use switchboard_core::error::RemoteDetails;
-use switchboard_core::{Error, ErrorKind};
+use switchboard_core::{Engine, Error, ErrorKind, InstallationContext, ResponseBody, Result};
 use url::Url;
 
+use super::CREATE_SESSION_METHOD;
 use super::ranges::content_range;
 
 /// An upload session's URL. Debug shows the origin only.
@@ -26,6 +34,12 @@ impl UploadUrl {
     pub(crate) fn url(&self) -> &Url {
         &self.0
     }
+
+    fn request(&self, method: Method, what: &str) -> LinkRequest {
+        LinkRequest::new(method, self.0.clone())
+            .without_credential()
+            .label(format!("{CREATE_SESSION_METHOD} ({what})"))
+    }
 }
 
 impl fmt::Debug for UploadUrl {
@@ -34,82 +48,67 @@ impl fmt::Debug for UploadUrl {
     }
 }
 
-/// How one request to the session ended.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    /// A success status and its JSON body (`Value::Null` when empty).
-    Ok { status: u16, body: Value },
-    /// An error status, with the wait its `Retry-After` asked for, if any.
-    Status {
-        status: u16,
-        retry_after: Option<std::time::Duration>,
-    },
-    /// The connection failed or timed out: the service may have part of it.
-    Transport(reqwest::Error),
+/// A success and its JSON body (`Value::Null` when empty).
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
-/// PUT one fragment.
+async fn send(engine: &Engine, ctx: &InstallationContext, request: LinkRequest) -> Result<Answer> {
+    let response = engine
+        .send_link(ctx, CREATE_SESSION_METHOD, request)
+        .await?;
+    let status = response.status();
+    let body = match response.into_body() {
+        ResponseBody::Json(value) => value,
+        _ => Value::Null,
+    };
+    Ok(Answer { status, body })
+}
+
+/// PUT one fragment: repeated by the engine after a failed connection, a
+/// timeout, 429 or any 5xx, as Microsoft asks for upload sessions.
 pub(crate) async fn put(
-    client: &reqwest::Client,
+    engine: &Engine,
+    ctx: &InstallationContext,
     url: &UploadUrl,
     start: u64,
     bytes: Bytes,
     total: u64,
-) -> Answer {
+) -> Result<Answer> {
     let len = bytes.len() as u64;
-    let request = client
-        .put(url.url().clone())
-        .header(CONTENT_RANGE, content_range(start, len, total))
-        .header(CONTENT_LENGTH, len)
+    let range = HeaderValue::from_str(&content_range(start, len, total)).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            "the fragment's range cannot be written",
+        )
+    })?;
+    let request = url
+        .request(Method::PUT, "fragment")
+        .resumable()
+        .header(CONTENT_RANGE, range)
         .body(bytes);
-    send(request).await
+    send(engine, ctx, request).await
 }
 
 /// GET the session's status (`nextExpectedRanges`).
-pub(crate) async fn status(client: &reqwest::Client, url: &UploadUrl) -> Answer {
-    send(client.get(url.url().clone())).await
+pub(crate) async fn status(
+    engine: &Engine,
+    ctx: &InstallationContext,
+    url: &UploadUrl,
+) -> Result<Answer> {
+    send(engine, ctx, url.request(Method::GET, "status")).await
 }
 
 /// DELETE the session. Best effort: the result is only logged.
-pub(crate) async fn cancel(client: &reqwest::Client, url: &UploadUrl) {
-    match send(client.delete(url.url().clone())).await {
-        Answer::Ok { status, .. } => tracing::debug!(status, "upload session cancelled"),
-        Answer::Status { status, .. } => {
-            tracing::warn!(status, "the upload session could not be cancelled")
-        }
-        Answer::Transport(_) => tracing::warn!("the upload session could not be cancelled"),
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(e) => return Answer::Transport(e.without_url()),
-    };
-    let status = response.status().as_u16();
-    if status >= 300 {
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                switchboard_core::engine::retry::parse_retry_after(v, std::time::SystemTime::now())
-            });
-        return Answer::Status {
-            status,
-            retry_after,
-        };
-    }
-    match response.bytes().await {
-        Ok(bytes) if bytes.is_empty() => Answer::Ok {
-            status,
-            body: Value::Null,
-        },
-        Ok(bytes) => Answer::Ok {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        },
-        Err(e) => Answer::Transport(e.without_url()),
+pub(crate) async fn cancel(engine: &Engine, ctx: &InstallationContext, url: &UploadUrl) {
+    match send(engine, ctx, url.request(Method::DELETE, "cancel")).await {
+        Ok(answer) => tracing::debug!(status = answer.status, "upload session cancelled"),
+        Err(e) => tracing::warn!(
+            status = e.status(),
+            kind = %e.kind(),
+            "the upload session could not be cancelled"
+        ),
     }
 }
 

@@ -11,7 +11,7 @@ use switchboard_microsoft365::cloud::{Cloud, CustomCloud};
 use switchboard_microsoft365::identity::MicrosoftApp;
 use switchboard_oauth::clock::ManualClock;
 use switchboard_oauth::context::AuthContext;
-use switchboard_oauth::store::MemoryTokenStore;
+use switchboard_oauth::grants::MemoryGrants;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -68,11 +68,7 @@ pub fn context(clock: &ManualClock) -> AuthContext {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    AuthContext::with_clock(
-        http,
-        Arc::new(MemoryTokenStore::new()),
-        Arc::new(clock.clone()),
-    )
+    AuthContext::with_clock(http, Arc::new(MemoryGrants::new()), Arc::new(clock.clone()))
 }
 
 pub fn app() -> MicrosoftApp {

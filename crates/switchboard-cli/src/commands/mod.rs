@@ -8,15 +8,17 @@ mod installations;
 mod keys;
 mod methods;
 mod new;
+mod notifications;
 mod permissions;
 mod quickstart;
 mod sandbox;
+mod subscriptions;
 mod sync;
 mod validate;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, KeysCommand, NewCommand};
+use crate::cli::{Cli, Command, KeysCommand, NewCommand, NotificationsCommand};
 use crate::exit::CliResult;
 use crate::store::StoreLocation;
 use installations::Change;
@@ -57,6 +59,26 @@ pub async fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Reauth(args) => install::reauth(&global, args).await,
         Command::Call(args) => call::run(&global, args).await,
         Command::Sync(args) => sync::run(&global, args).await,
+        Command::Subscribe(args) => subscriptions::subscribe(&global, args).await,
+        Command::Subscriptions { installation } => {
+            subscriptions::list(&global, &installation).await
+        }
+        Command::Notifications { command } => match command {
+            NotificationsCommand::Serve {
+                port,
+                bind,
+                renew_within,
+                renew_every,
+            } => {
+                notifications::serve(
+                    &global,
+                    std::net::SocketAddr::new(bind, port),
+                    std::time::Duration::from_secs(renew_within),
+                    std::time::Duration::from_secs(renew_every),
+                )
+                .await
+            }
+        },
         Command::Batch(args) => batch::run(&global, args).await,
         Command::Test { installation } => installations::test(&global, &installation).await,
         Command::Installations { account } => Ok(installations::list(&global, &account).await?),

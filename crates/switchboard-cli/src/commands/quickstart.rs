@@ -22,12 +22,12 @@ use switchboard_store::KeyRing;
 
 use crate::call::read_records;
 use crate::cli::{Global, Output};
-use crate::installation_view::rfc3339;
 use crate::output::{print_json, println_out};
 use crate::records::record_table;
 use crate::service::{self, DEFAULT_REDIRECT_URI};
 use crate::store::StoreLocation;
 use crate::terminal_text;
+use switchboard_core::datetime::format_utc;
 
 /// One table of the quickstart.
 struct Step {
@@ -111,8 +111,8 @@ async fn run_with(global: &Global, sandbox: &SandboxHandle) -> Result<ExitCode> 
             variant: "delegated",
             method: "calendars.calendar_view",
             args: Arguments::new()
-                .set("start", rfc3339(now))
-                .set("end", rfc3339(week))
+                .set("start", format_utc(now))
+                .set("end", format_utc(week))
                 .set("top", 10)
                 .set("orderby", serde_json::json!(["start/dateTime"])),
             columns: &["subject", "start", "end", "location"],

@@ -18,7 +18,7 @@ use crate::store::StoreLocation;
 
 /// A change as printed: `{"change": "upsert", "record": {..}}`,
 /// `{"change": "delete", "id": .., "reason": ..}`, `{"change": "reset"}`.
-fn as_json(change: &Change) -> Value {
+pub(crate) fn as_json(change: &Change) -> Value {
     match change {
         Change::Upsert(record) => json!({"change": "upsert", "record": record}),
         Change::Delete { id, reason } => json!({"change": "delete", "id": id, "reason": reason}),

@@ -13,6 +13,7 @@ mod hostile_network;
 mod install_flows;
 mod key_files;
 mod keys;
+mod notifications;
 mod permissions;
 mod quickstart;
 mod sandbox_command;

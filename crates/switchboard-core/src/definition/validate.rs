@@ -1771,7 +1771,7 @@ fn type_mismatch(
         T::Integer => value.is_i64() || value.is_u64(),
         T::Number => value.is_number(),
         T::Boolean => value.is_boolean(),
-        T::DateTime => value.as_str().is_some_and(is_rfc3339),
+        T::DateTime => value.as_str().is_some_and(crate::datetime::is_date_time),
         T::Object => value.is_object(),
         T::Binary => false,
         T::Array => match (value, items) {
@@ -1790,7 +1790,7 @@ fn type_mismatch(
         T::Integer => "a whole number".to_string(),
         T::Number => "a number".to_string(),
         T::Boolean => "true or false".to_string(),
-        T::DateTime => "an RFC 3339 date-time string such as \"2026-11-22T09:00:00Z\"".to_string(),
+        T::DateTime => crate::datetime::DATE_TIME_FORM.to_string(),
         T::Object => "a JSON object".to_string(),
         T::Binary => "no value: binary values are only given when calling".to_string(),
         T::Array => match items {
@@ -1927,44 +1927,4 @@ fn is_json_pointer(pointer: &str) -> bool {
         .iter()
         .enumerate()
         .all(|(i, b)| *b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
-fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
-    };
-    if b.len() < 20
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-        || !matches!(b[10], b'T' | b't')
-        || !digits(11..13)
-        || b[13] != b':'
-        || !digits(14..16)
-        || b[16] != b':'
-        || !digits(17..19)
-    {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
-        _ => false,
-    }
 }

@@ -337,6 +337,8 @@ impl Engine {
             headers,
             body: Some(Bytes::from(body.to_string())),
             idempotent: members.iter().all(|(_, item)| item.outgoing.idempotent),
+            resumable: false,
+            credentialed: true,
             keys: None,
             batch: true,
         };

@@ -17,7 +17,9 @@ use crate::engine::redirect::{
     MAX_REDIRECTS, is_redirect, next_method, plan_hop, resolve_location, strip_credentials,
 };
 use crate::engine::response::{ByteStream, Response, ResponseBody};
-use crate::engine::retry::{Decision, RetryAfterHeader, Stop, Trouble, decide, parse_retry_after};
+use crate::engine::retry::{
+    Decision, Repeat, RetryAfterHeader, Stop, Trouble, decide, parse_retry_after,
+};
 use crate::engine::retry_wait::RetryWait;
 use crate::engine::wire::{Failure, WireError, host_label, read_capped, read_prefix, within};
 use crate::error::{Error, ErrorKind, Result};
@@ -180,7 +182,6 @@ impl Engine {
     ) -> Result<Received> {
         let policy = &self.inner.retry;
         let started = tokio::time::Instant::now();
-        let method = plan.method();
         let mut retries: u32 = 0;
         let mut attempt: u32 = 0;
         let mut reauth: Option<(AccessToken, Option<String>)> = None;
@@ -189,7 +190,7 @@ impl Engine {
             attempt += 1;
             let span = tracing::debug_span!(
                 "switchboard.attempt",
-                method = %method.id,
+                method = %plan.label(),
                 attempt,
                 status = tracing::field::Empty,
                 wait_ms = tracing::field::Empty,
@@ -230,13 +231,18 @@ impl Engine {
                     transport,
                     redirected,
                 } => {
+                    let repeat = if outgoing.resumable {
+                        Repeat::Resumable
+                    } else {
+                        Repeat::from(outgoing.idempotent)
+                    };
                     if let (Trouble::Status(429), Some(wait)) = (trouble, retry_after.wait) {
                         govern::hold(&self.inner.governor, outgoing.keys.as_ref(), wait).await;
                     }
                     let mut decision = decide(
                         policy,
                         trouble,
-                        outgoing.idempotent,
+                        repeat,
                         retry_after,
                         retries,
                         started.elapsed(),
@@ -262,7 +268,7 @@ impl Engine {
                             drop(response);
                             if let Some(observer) = &self.inner.on_retry_wait {
                                 observer.notify(&RetryWait::new(
-                                    &method.id,
+                                    plan.label(),
                                     ctx.installation_id(),
                                     retries + 1,
                                     policy.max_retries,
@@ -311,7 +317,13 @@ impl Engine {
         reauth: Option<(AccessToken, Option<String>)>,
         span: &tracing::Span,
     ) -> Result<Attempt> {
-        ctx.hosts().check_credentialed(&outgoing.url)?;
+        if outgoing.credentialed {
+            ctx.hosts().check_credentialed(&outgoing.url)?;
+        } else {
+            // a pre-authenticated link (an upload URL): no token is asked
+            // for or sent, so the link need not be on the allow-list
+            ctx.hosts().check_uncredentialed(&outgoing.url)?;
+        }
         // admit: wait for the governor's permits on the request's limit keys
         let upload_bytes = outgoing.body.as_ref().map_or(0, |b| b.len() as u64);
         let mut permits = Some(
@@ -323,14 +335,18 @@ impl Engine {
             )
             .await?,
         );
-        let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
-        if let Some((rejected, claims)) = reauth {
-            request = request.with_rejected(rejected);
-            if let Some(claims) = claims {
-                request = request.with_claims(claims);
+        let token = if outgoing.credentialed {
+            let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
+            if let Some((rejected, claims)) = reauth {
+                request = request.with_rejected(rejected);
+                if let Some(claims) = claims {
+                    request = request.with_claims(claims);
+                }
             }
-        }
-        let token = ctx.credential().token(&request).await?;
+            Some(ctx.credential().token(&request).await?)
+        } else {
+            None
+        };
         // The deadline starts once the token is in hand (a token request
         // has its own) and covers every hop of the attempt.
         let deadline = self.inner.attempt_deadline.and_then(|limit| {
@@ -346,15 +362,15 @@ impl Engine {
         let mut hop_url: Option<Url> = None;
         let mut method = outgoing.method.clone();
         let mut body = outgoing.body.clone();
-        let mut credentialed = true;
+        let mut credentialed = token.is_some();
         let mut redirected = false;
         for hop in 0..=MAX_REDIRECTS {
             let url = hop_url.as_ref().unwrap_or(&outgoing.url);
             let mut headers = request_headers.next()?;
             let mut sent_url = None;
-            if credentialed {
-                slot.write_header(&mut headers, &token)?;
-                sent_url = slot.url_to_send(url, &token);
+            if credentialed && let Some(token) = &token {
+                slot.write_header(&mut headers, token)?;
+                sent_url = slot.url_to_send(url, token);
             } else {
                 strip_credentials(&mut headers);
                 if let Some(name) = slot.header_name() {
@@ -412,7 +428,7 @@ impl Engine {
                         ErrorKind::Remote,
                         format!(
                             "`{}` was redirected more than {MAX_REDIRECTS} times; stopped",
-                            plan.method().id
+                            plan.label()
                         ),
                     )
                     .with_remote(crate::error::RemoteDetails::status(status)));
@@ -441,7 +457,10 @@ impl Engine {
             }
             // the final response of the attempt holds the permits until it is read
             response.permits = permits.take().unwrap_or_default();
-            if status == 401 && credentialed {
+            if status == 401
+                && credentialed
+                && let Some(token) = token
+            {
                 let claims = response
                     .response
                     .headers()
@@ -543,7 +562,7 @@ async fn error_from_response(
 }
 
 fn transport_error(plan: &Plan, verdict: Verdict, lost: Option<Lost>) -> Error {
-    let m = &plan.method().id;
+    let m = plan.label();
     let (what, source) = match lost {
         Some(Lost { error, host }) => (error.failure.describe(&host), error.source),
         None => (

@@ -25,6 +25,9 @@ pub(crate) struct Plan {
     prepared: Arc<PreparedConnector>,
     method_index: usize,
     variant_index: usize,
+    /// What messages call the request, when not the method (a request to
+    /// a link the method's answer gave).
+    label: Option<String>,
 }
 
 impl Plan {
@@ -58,6 +61,17 @@ impl Plan {
         &self.prepared.slots[self.variant_index]
     }
 
+    /// The same plan, named `label` in messages.
+    pub(crate) fn labelled(mut self, label: String) -> Self {
+        self.label = Some(label);
+        self
+    }
+
+    /// What messages call the request: the method id, or the label.
+    pub(crate) fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.method().id)
+    }
+
     /// The limits that govern the method.
     pub(crate) fn limits(&self) -> &[PreparedLimit] {
         &self.prepared_method().limits
@@ -65,7 +79,7 @@ impl Plan {
 
     pub(super) fn failed(&self) -> Failed<'_> {
         Failed {
-            method_id: &self.method().id,
+            method_id: self.label(),
             variant_id: &self.variant().id,
             permissions: self.scopes().as_ref(),
         }
@@ -82,6 +96,13 @@ pub(crate) struct Outgoing {
     /// Whether repeating the request is safe: the method is idempotent, or
     /// its idempotency key argument was given (`transactionId`).
     pub(crate) idempotent: bool,
+    /// Whether the protocol says to repeat it after any server error
+    /// (500, 502, 503, 504): an upload session's fragment.
+    pub(crate) resumable: bool,
+    /// Whether it carries the installation's credential. Without it the
+    /// URL passes the check for uncredentialed requests instead of the
+    /// allow-list, and no token is asked for.
+    pub(crate) credentialed: bool,
     /// The limit keys the request falls under (`None`: no limit governs it).
     pub(crate) keys: Option<Arc<[GovernedKey]>>,
     /// A JSON batch: its 424 (Graph's 2021 envelope for a batch with a
@@ -150,6 +171,7 @@ impl Engine {
             prepared,
             method_index,
             variant_index,
+            label: None,
         })
     }
 
@@ -205,6 +227,8 @@ impl Engine {
             headers,
             body,
             idempotent: plan.method().is_idempotent_for(args),
+            resumable: false,
+            credentialed: true,
             keys: keys_of(plan.definition(), plan.limits(), ctx, args),
             batch: false,
         })

@@ -192,6 +192,31 @@ pub(crate) enum Stop {
     WaitTooLong(Duration),
 }
 
+/// Whether a request may be sent again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// It may already have had its effect (a POST, a PATCH).
+    Unsafe,
+    /// Repeating it has no further effect (GET, PUT, DELETE...).
+    Safe,
+    /// Safe, and its protocol says to repeat it after any server error
+    /// (500, 502, 503, 504): an upload session's fragment, which Microsoft
+    /// asks clients to retry on 5xx (driveitem-createuploadsession, "Best
+    /// practices").
+    Resumable,
+}
+
+impl From<bool> for Repeat {
+    /// `true`: idempotent.
+    fn from(idempotent: bool) -> Self {
+        if idempotent {
+            Repeat::Safe
+        } else {
+            Repeat::Unsafe
+        }
+    }
+}
+
 /// Retry after a wait, or stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -206,13 +231,16 @@ pub(crate) enum Decision {
 pub(crate) fn decide(
     policy: &RetryPolicy,
     trouble: Trouble,
-    idempotent: bool,
+    repeat: impl Into<Repeat>,
     retry_after: RetryAfterHeader,
     retries_done: u32,
     elapsed: Duration,
 ) -> Decision {
+    let repeat = repeat.into();
+    let idempotent = repeat != Repeat::Unsafe;
     let retryable = match trouble {
         Trouble::Status(429) => true,
+        Trouble::Status(500 | 502) => repeat == Repeat::Resumable,
         Trouble::Status(503) => idempotent || retry_after.present,
         Trouble::Status(504) => idempotent,
         Trouble::Connect => true,
@@ -390,6 +418,55 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    /// An upload session's fragment also retries 500 and 502, as Microsoft
+    /// asks; nothing else changes (408, 501, 507 stay final).
+    #[test]
+    fn resumable_requests_also_retry_500_and_502() {
+        let p = fixed();
+        for t in [
+            Trouble::Status(500),
+            Trouble::Status(502),
+            Trouble::Status(503),
+            Trouble::Status(504),
+            Trouble::Status(429),
+            Trouble::Connect,
+            Trouble::Timeout,
+            Trouble::Transport,
+        ] {
+            assert_eq!(
+                decide(&p, t, Repeat::Resumable, NO_HEADER, 0, Duration::ZERO),
+                Decision::Retry(Duration::from_secs(1)),
+                "{t:?}"
+            );
+        }
+        for status in [400, 404, 408, 409, 416, 501, 507] {
+            assert_eq!(
+                decide(
+                    &p,
+                    Trouble::Status(status),
+                    Repeat::Resumable,
+                    NO_HEADER,
+                    0,
+                    Duration::ZERO
+                ),
+                Decision::Stop(Stop::Final),
+                "{status}"
+            );
+        }
+        // the same budget as every request
+        assert_eq!(
+            decide(
+                &p,
+                Trouble::Status(500),
+                Repeat::Resumable,
+                NO_HEADER,
+                4,
+                Duration::ZERO
+            ),
+            Decision::Stop(Stop::Exhausted { wait: None })
+        );
     }
 
     #[test]

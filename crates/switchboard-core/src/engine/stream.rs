@@ -230,6 +230,8 @@ impl Walk {
                     headers: self.page_headers.clone(),
                     body: None,
                     idempotent: true,
+                    resumable: false,
+                    credentialed: true,
                     keys: self.keys.clone(),
                     batch: false,
                 });
@@ -279,6 +281,8 @@ fn continuation_request(continuation: &Continuation) -> Result<Outgoing> {
         headers,
         body: None,
         idempotent: true,
+        resumable: false,
+        credentialed: true,
         keys: None,
         batch: false,
     })

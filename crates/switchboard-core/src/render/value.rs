@@ -133,7 +133,7 @@ fn describe_type(kind: ParameterType, items: Option<ParameterType>) -> String {
         ParameterType::Integer => "must be an integer (a JSON number without a fraction)".into(),
         ParameterType::Number => "must be a number".into(),
         ParameterType::Boolean => "must be true or false".into(),
-        ParameterType::DateTime => format::DATE_TIME_ALLOWED.into(),
+        ParameterType::DateTime => format!("must be {}", crate::datetime::DATE_TIME_FORM),
         ParameterType::Array => match items {
             Some(item) => format!(
                 "must be an array whose items are each of type {}",
@@ -154,7 +154,7 @@ fn has_type(kind: ParameterType, value: &Value) -> bool {
         ParameterType::Integer => value.is_i64() || value.is_u64(),
         ParameterType::Number => value.is_number(),
         ParameterType::Boolean => value.is_boolean(),
-        ParameterType::DateTime => value.as_str().is_some_and(format::is_date_time),
+        ParameterType::DateTime => value.as_str().is_some_and(crate::datetime::is_date_time),
         ParameterType::Array => value.is_array(),
         ParameterType::Object => value.is_object(),
         ParameterType::Binary => false,

@@ -137,7 +137,7 @@ pub trait InstallFlow: Send + Sync + fmt::Debug {
     fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>>;
 
     /// Finish the consent with the callback's query string. Tokens are
-    /// stored through `ctx.auth.store` (the installation's secrets).
+    /// stored through `ctx.auth.grants` (the installation's secrets).
     async fn complete(
         &self,
         ctx: &FlowContext,

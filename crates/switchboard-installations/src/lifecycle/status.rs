@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use switchboard_core::InstallationId;
 
 use crate::install::InstallationStore;
+use crate::modify::{Edit, modify_record};
 use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
 use switchboard_core::error::{Error, ErrorKind, Result};
 
@@ -70,31 +71,26 @@ pub async fn record_error(store: &dyn InstallationStore, id: InstallationId, err
     if err.kind() != ErrorKind::NeedsReauth {
         return false;
     }
-    for _ in 0..5 {
-        let mut inst = match store.get(id).await {
-            Ok(Some(inst)) => inst,
-            Ok(None) => return false,
-            Err(e) => {
-                tracing::warn!(installation = %id, error = %e, "could not read the installation to record a re-authentication error");
-                return false;
-            }
-        };
-        if !inst.apply_error(err) {
-            return false;
+    let recorded = modify_record(store, id, |inst| {
+        Ok(if inst.apply_error(err) {
+            Edit::Write(true)
+        } else {
+            Edit::Keep(false)
+        })
+    })
+    .await;
+    match recorded {
+        Ok((_, true)) => {
+            tracing::warn!(installation = %id, "installation needs re-authentication");
+            true
         }
-        match store.update(&inst).await {
-            Ok(_) => {
-                tracing::warn!(installation = %id, "installation needs re-authentication");
-                return true;
-            }
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => {
-                tracing::warn!(installation = %id, error = %e, "could not record that the installation needs re-authentication");
-                return false;
-            }
+        Ok((_, false)) => false,
+        Err(e) if e.kind() == ErrorKind::NotFound => false,
+        Err(e) => {
+            tracing::warn!(installation = %id, error = %e, "could not record that the installation needs re-authentication");
+            false
         }
     }
-    false
 }
 
 #[async_trait]

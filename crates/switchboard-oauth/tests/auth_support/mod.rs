@@ -11,9 +11,9 @@ use switchboard_core::credential::AccessToken;
 use switchboard_oauth::client::OAuthClient;
 use switchboard_oauth::clock::ManualClock;
 use switchboard_oauth::context::AuthContext;
+use switchboard_oauth::grants::{GrantStore, MemoryGrants, StoredGrant};
 use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 use switchboard_oauth::provider::Provider;
-use switchboard_oauth::store::{MemoryTokenStore, StoredTokens, TokenStore};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -68,7 +68,7 @@ pub fn clock() -> ManualClock {
     ManualClock::new(SystemTime::now())
 }
 
-pub fn context(clock: &ManualClock, store: Arc<dyn TokenStore>) -> AuthContext {
+pub fn context(clock: &ManualClock, store: Arc<dyn GrantStore>) -> AuthContext {
     AuthContext::with_clock(http(), store, Arc::new(clock.clone()))
 }
 
@@ -98,15 +98,12 @@ pub fn credential(
     )
 }
 
-pub async fn store_with(pairs: &[(InstallationId, &str)]) -> Arc<MemoryTokenStore> {
-    let store = Arc::new(MemoryTokenStore::new());
+pub async fn store_with(pairs: &[(InstallationId, &str)]) -> Arc<MemoryGrants> {
+    let store = Arc::new(MemoryGrants::new());
     for (installation, rt) in pairs {
+        let grant = StoredGrant::new(Some(RefreshToken::new((*rt).into())));
         store
-            .compare_and_swap(
-                *installation,
-                None,
-                StoredTokens::new(Some(RefreshToken::new((*rt).into()))),
-            )
+            .modify_grant(*installation, &|g| *g = grant.clone())
             .await
             .unwrap();
     }

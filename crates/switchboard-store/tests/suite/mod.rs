@@ -17,8 +17,10 @@ use switchboard_core::ErrorKind;
 use switchboard_core::credential::AccessToken;
 use switchboard_installations::install::{
     ClientCredentials, Installation, InstallationSecrets, InstallationStatus, InstallationStore,
+    LEGACY_PENDING_AUTHORIZATION,
 };
-use switchboard_oauth::store::{StoredTokens, TokenStore};
+use switchboard_installations::lifecycle::grants::InstallationGrants;
+use switchboard_oauth::grants::{GrantStore, StoredGrant};
 use switchboard_store::{KeyRing, MasterKeys, OpenOptions, Opened, Store};
 
 /// A fresh database and raw access to it.
@@ -97,9 +99,11 @@ macro_rules! store_suite {
             one_refresh_across_two_nodes_and_both_see_the_same_token,
             migrations_run_once_when_stores_open_together,
             uninstall_erases_secrets_and_keeps_a_tombstone,
-            token_store_shares_the_rows_with_compare_and_swap,
+            grants_share_the_rows_and_no_write_is_lost,
+            the_pending_authorization_is_an_encrypted_field_and_legacy_rows_read_it,
             sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire,
             a_database_with_a_later_migration_still_gets_an_earlier_one,
+            subscription_records_are_shared_listed_by_expiry_and_replaced,
             limit_leases_share_a_cap_across_nodes_and_a_crashed_nodes_slots_come_back,
             concurrent_leases_never_grant_more_than_the_cap,
             budget_blocks_count_every_node_in_the_window,
@@ -1279,9 +1283,11 @@ pub async fn uninstall_erases_secrets_and_keeps_a_tombstone(b: &impl Backend) {
     );
 }
 
-pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend) {
-    let node_a = store(b).await;
-    let node_b = store(b).await;
+pub async fn grants_share_the_rows_and_no_write_is_lost(b: &impl Backend) {
+    let node_a: Arc<dyn InstallationStore> = Arc::new(store(b).await);
+    let node_b: Arc<dyn InstallationStore> = Arc::new(store(b).await);
+    let grants_a = InstallationGrants::new(node_a.clone());
+    let grants_b = InstallationGrants::new(node_b.clone());
     let inst = node_a
         .create(
             new_installation("acct", "contoso.example"),
@@ -1290,48 +1296,46 @@ pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend)
         .await
         .unwrap();
     let id = inst.id;
-    // no token data yet: "no record"
-    assert!(TokenStore::load(&node_a, id).await.unwrap().is_none());
-    let tokens = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-1".into())))
+    // no grant yet
+    assert!(grants_a.load_grant(id).await.unwrap().is_none());
+    let grant = StoredGrant::new(Some(oauth2::RefreshToken::new("rt-token-store-1".into())))
         .with_tenant(Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into()))
         .with_scopes(vec!["User.Read".into(), "offline_access".into()]);
-    let v = node_a
-        .compare_and_swap(id, None, tokens.clone())
+    grants_a
+        .modify_grant(id, &|g| *g = grant.clone())
         .await
         .unwrap();
-    // a second writer that also saw "no record" loses
-    let err = node_b
-        .compare_and_swap(id, None, tokens.clone())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Conflict);
-    let loaded = TokenStore::load(&node_b, id).await.unwrap().unwrap();
-    assert_eq!(loaded.version, v);
+    let loaded = grants_b.load_grant(id).await.unwrap().unwrap();
     assert_eq!(
-        loaded.value.refresh_token.as_ref().unwrap().secret(),
+        loaded.refresh_token.as_ref().unwrap().secret(),
         "rt-token-store-1"
     );
     assert_eq!(
-        loaded.value.tenant_id.as_deref(),
+        loaded.tenant_id.as_deref(),
         Some("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
     );
-    assert_eq!(loaded.value.scopes, vec!["User.Read", "offline_access"]);
-    assert!(loaded.value.updated_at.is_some());
-    // rotation by node b; node a's stale write loses
-    let rotated = StoredTokens::new(Some(oauth2::RefreshToken::new("rt-token-store-2".into())));
-    let v2 = node_b.compare_and_swap(id, Some(v), rotated).await.unwrap();
-    assert_eq!(v2, v + 1);
+    assert_eq!(loaded.scopes, vec!["User.Read", "offline_access"]);
+    // two nodes edit at once (a rotation here, a new scope there): both
+    // edits land, compare-and-swap makes the loser read and edit again
+    let rotate = grants_a.modify_grant(id, &|g| {
+        g.refresh_token = Some(oauth2::RefreshToken::new("rt-token-store-2".into()))
+    });
+    let widen = grants_b.modify_grant(id, &|g| g.scopes.push("Mail.Read".into()));
+    let (rotated, widened) = tokio::join!(rotate, widen);
+    rotated.unwrap();
+    widened.unwrap();
+    let loaded = grants_a.load_grant(id).await.unwrap().unwrap();
     assert_eq!(
-        node_a
-            .compare_and_swap(id, Some(v), tokens.clone())
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Conflict
+        loaded.refresh_token.as_ref().unwrap().secret(),
+        "rt-token-store-2"
+    );
+    assert_eq!(
+        loaded.scopes,
+        vec!["User.Read", "offline_access", "Mail.Read"]
     );
     // the same rows: the installation's secrets see the token, keep the client secret
     let secrets = node_a.load_secrets(inst.id).await.unwrap().unwrap();
-    assert_eq!(secrets.version, v2);
+    assert_eq!(secrets.version, 4);
     assert_eq!(
         secrets.value.refresh_token.unwrap().expose_secret(),
         "rt-token-store-2"
@@ -1341,26 +1345,71 @@ pub async fn token_store_shares_the_rows_with_compare_and_swap(b: &impl Backend)
         "cs-kept"
     );
     assert!(!b.dump().await.contains("rt-token-store"));
-    // delete forgets the tokens only
-    TokenStore::delete(&node_a, id).await.unwrap();
-    assert!(TokenStore::load(&node_b, id).await.unwrap().is_none());
+    // clearing the grant forgets the tokens only
+    grants_a
+        .modify_grant(id, &|g| *g = StoredGrant::default())
+        .await
+        .unwrap();
+    assert!(grants_b.load_grant(id).await.unwrap().is_none());
     let secrets = node_b.load_secrets(inst.id).await.unwrap().unwrap();
     assert!(secrets.value.refresh_token.is_none());
     assert_eq!(
         secrets.value.client_secret.unwrap().expose_secret(),
         "cs-kept"
     );
-    // unknown ids (a malformed one is no longer expressible: ids are `InstallationId`s)
+    // unknown ids
     let unknown = InstallationId::new_random();
-    assert!(TokenStore::load(&node_a, unknown).await.unwrap().is_none());
+    assert!(grants_a.load_grant(unknown).await.unwrap().is_none());
     assert_eq!(
-        node_a
-            .compare_and_swap(unknown, None, tokens)
+        grants_a
+            .modify_grant(unknown, &|g| *g = grant.clone())
             .await
             .unwrap_err()
             .kind(),
         ErrorKind::NotFound
     );
+}
+
+pub async fn the_pending_authorization_is_an_encrypted_field_and_legacy_rows_read_it(
+    b: &impl Backend,
+) {
+    let store = store(b).await;
+    let pending = "pending-state-and-verifier-secret";
+    let inst = store
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default()
+                .with_pending_authorization(pending.to_string().into())
+                .with_continuation("users", "https://graph.example/next"),
+        )
+        .await
+        .unwrap();
+    let read = store.load_secrets(inst.id).await.unwrap().unwrap().value;
+    assert_eq!(
+        read.pending_authorization.as_ref().unwrap().expose_secret(),
+        pending
+    );
+    // a field of its own, not one of the continuations
+    assert_eq!(read.continuations.keys().collect::<Vec<_>>(), ["users"]);
+    assert!(!b.dump().await.contains(pending));
+    // secrets written before the field existed kept it as a continuation
+    // entry: it is read into the field (and taken from there)
+    let mut legacy = InstallationSecrets::default();
+    legacy.continuations.insert(
+        LEGACY_PENDING_AUTHORIZATION.into(),
+        "legacy-pending".to_string().into(),
+    );
+    let other = store
+        .create(new_installation("acct-2", "contoso.example"), legacy)
+        .await
+        .unwrap();
+    let mut read = store.load_secrets(other.id).await.unwrap().unwrap().value;
+    assert!(read.continuations.is_empty());
+    assert_eq!(
+        read.take_pending_authorization().unwrap().expose_secret(),
+        "legacy-pending"
+    );
+    assert!(read.pending_authorization.is_none());
 }
 
 pub async fn sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire(
@@ -1477,6 +1526,86 @@ pub async fn a_database_with_a_later_migration_still_gets_an_earlier_one(b: &imp
             .await
             .unwrap()
     );
+}
+
+pub async fn subscription_records_are_shared_listed_by_expiry_and_replaced(b: &impl Backend) {
+    use switchboard_sync::{SubscriptionRecord, SubscriptionStore, SubscriptionTarget};
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let t0 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let target = |name: &str| {
+        SubscriptionTarget::new(
+            name,
+            format!("users/u/{name}"),
+            "created",
+            "https://platform.example/notify",
+            Duration::from_secs(600),
+        )
+        .with_delta(
+            "mail.messages_delta",
+            serde_json::json!({"folder_id": "inbox"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+    };
+    let late = SubscriptionRecord::new(
+        "sub-late",
+        inst.id,
+        target("events"),
+        t0 + Duration::from_secs(7200),
+    );
+    let soon = SubscriptionRecord::new(
+        "sub-soon",
+        inst.id,
+        target("messages"),
+        t0 + Duration::from_secs(60),
+    );
+    node_a.put_subscription(&late).await.unwrap();
+    node_a.put_subscription(&soon).await.unwrap();
+    // another node sees both, soonest first
+    assert_eq!(
+        node_b.subscriptions_of(inst.id).await.unwrap(),
+        [soon.clone(), late.clone()]
+    );
+    assert_eq!(
+        node_b.get_subscription("sub-late").await.unwrap(),
+        Some(late.clone())
+    );
+    assert_eq!(node_b.get_subscription("nope").await.unwrap(), None);
+    let due = node_b
+        .subscriptions_expiring(t0 + Duration::from_secs(3600), 10)
+        .await
+        .unwrap();
+    assert_eq!(due, std::slice::from_ref(&soon));
+    let all = node_b
+        .subscriptions_expiring(t0 + Duration::from_secs(86_400), 1)
+        .await
+        .unwrap();
+    assert_eq!(all, std::slice::from_ref(&soon), "the limit holds");
+    // replaced in place, then deleted
+    let renewed = SubscriptionRecord::new(
+        "sub-soon",
+        inst.id,
+        target("messages"),
+        t0 + Duration::from_secs(9000),
+    );
+    node_b.put_subscription(&renewed).await.unwrap();
+    assert_eq!(
+        node_a.subscriptions_of(inst.id).await.unwrap(),
+        [late.clone(), renewed]
+    );
+    node_a.delete_subscription("sub-soon").await.unwrap();
+    node_a.delete_subscription("sub-soon").await.unwrap();
+    assert_eq!(node_b.subscriptions_of(inst.id).await.unwrap(), [late]);
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM subscriptions").await, "1");
 }
 
 // ------------------------------------------------------------ request governor

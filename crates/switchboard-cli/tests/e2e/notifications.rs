@@ -1,0 +1,153 @@
+//! `switchboard notifications serve`, `subscribe` and `subscriptions`
+//! through the binary against the sandbox: the receiver process answers the
+//! validation handshake, a message created through the API is notified and
+//! `sync` then yields exactly it, a `missed` lifecycle event leads to a
+//! delta sync, forgeries are refused.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_microsoft365_sandbox::SandboxConfig;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::ChildStdout;
+
+use crate::harness::Env;
+
+/// The next JSON line the receiver printed (within 20 s).
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("a line within 20 s")
+        .unwrap()
+        .expect("the receiver is still running");
+    serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+}
+
+#[tokio::test]
+async fn subscribe_receive_and_sync_through_the_binary() {
+    let env = Env::start(SandboxConfig::new(95)).await;
+    let id = env.install_application(&[]).await;
+    let user = env.sandbox.users()[0].id.clone();
+    let mut serve = env
+        .cli
+        .command(&[
+            "notifications",
+            "serve",
+            "--port",
+            "0",
+            "--output",
+            "ndjson",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let listening = next_line(&mut lines).await;
+    let url = listening["listening"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let user_param = format!("user_id={user}");
+    let params = [
+        "--param",
+        user_param.as_str(),
+        "--param",
+        "folder_id=drafts",
+    ];
+    // the first sync takes everything; from now on only changes
+    let mut sync_args = vec![
+        "sync",
+        id.as_str(),
+        "mail.messages_delta",
+        "--output",
+        "ndjson",
+    ];
+    sync_args.extend(params);
+    env.cli.ok(&sync_args).await;
+
+    let mut subscribe = vec![
+        "subscribe",
+        id.as_str(),
+        "messages",
+        "--notification-url",
+        url.as_str(),
+    ];
+    subscribe.extend(params);
+    let record = env.cli.json(&subscribe).await;
+    let sub = record["id"].as_str().unwrap().to_string();
+    assert_eq!(record["resource"], "messages");
+    assert_eq!(record["delta_method"], "mail.messages_delta");
+    let listed = env.cli.json(&["subscriptions", &id]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], sub.as_str());
+
+    // a message created through the API is notified, then synced alone
+    let created = env
+        .cli
+        .json(&[
+            "call",
+            &id,
+            "mail.create_draft",
+            "--param",
+            &user_param,
+            "--param",
+            "subject=watched",
+        ])
+        .await;
+    let n = next_line(&mut lines).await;
+    assert_eq!(n["notification"], "change", "{n}");
+    assert_eq!(n["subscription"], sub.as_str());
+    assert_eq!(n["change_type"], "created");
+    assert_eq!(n["resource_id"], created["id"]);
+    let changes = env.cli.ok(&sync_args).await.ndjson();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["record"]["id"], created["id"]);
+
+    // a forged notification is refused and prints nothing
+    let forged = json!({"value": [{"subscriptionId": sub, "clientState": "guess",
+        "changeType": "created", "resource": "x"}]});
+    let status = reqwest::Client::new()
+        .post(&url)
+        .json(&forged)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+
+    // missed: the receiver syncs the resource (nothing new since)
+    let before = env
+        .sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.path.contains("/messages/delta"))
+        .count();
+    assert_eq!(
+        env.sandbox.lifecycle_event(&sub, "missed").await.unwrap(),
+        202
+    );
+    let n = next_line(&mut lines).await;
+    assert_eq!(n["notification"], "lifecycle", "{n}");
+    assert_eq!(n["event"], "missed");
+    assert_eq!(n["outcome"], "sync");
+    // reauthorizationRequired after it: renewed; its line also proves the
+    // sync above finished before it (one loop)
+    assert_eq!(
+        env.sandbox
+            .lifecycle_event(&sub, "reauthorizationRequired")
+            .await
+            .unwrap(),
+        202
+    );
+    let n = next_line(&mut lines).await;
+    assert_eq!(n["outcome"], "renewed", "{n}");
+    let after = env
+        .sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.path.contains("/messages/delta"))
+        .count();
+    assert_eq!(after - before, 1, "one delta request for the missed event");
+    serve.kill().await.unwrap();
+}
