@@ -14,7 +14,9 @@ use crate::arguments::Arguments;
 use crate::definition::Pagination;
 use crate::definition::reserved_headers::is_reserved;
 use crate::error::{Error, Result};
-use crate::paging::{Continuation, ContinuationKind, Next, Page, Pager, Resume, as_sent};
+use crate::paging::{
+    Continuation, ContinuationKind, Next, Page, Pager, Resume, as_sent, check_resumed, first_url,
+};
 use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
@@ -35,8 +37,9 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         let walk = span.in_scope(|| {
             let plan = self.plan(ctx, method_id)?;
-            let outgoing = self.prepare(ctx, &plan, &args)?;
+            let mut outgoing = self.prepare(ctx, &plan, &args)?;
             let pagination = plan.method().pagination;
+            outgoing.url = first_url(plan.method(), outgoing.url);
             Ok::<_, Error>(Walk::new(
                 self.clone(),
                 ctx.clone(),
@@ -73,6 +76,7 @@ impl Engine {
                 },
             };
             let mut outgoing = continuation_request(continuation)?;
+            check_resumed(plan.method(), &outgoing.url)?;
             // a continuation keeps no arguments: a resumed walk is governed
             // as the installation's own resource
             outgoing.keys = super::govern::keys_of(
@@ -156,9 +160,8 @@ impl Walk {
             .collect();
         let pager = Pager::new(
             pagination,
-            plan.method().records.as_deref(),
+            plan.method(),
             ctx.installation_id(),
-            &plan.method().id,
             header_pairs,
             &first.url,
             engine.max_pages(),
