@@ -1,6 +1,7 @@
 //! Paged results: a [`RecordStream`] of records that follows
 //! `@odata.nextLink` (or, for `link_header` paging, the RFC 8288
-//! `Link: <...>; rel="next"` response header) one page at a time, can be consumed page by page
+//! `Link: <...>; rel="next"` response header, or a cursor or counter) one
+//! page at a time, can be consumed page by page
 //! ([`RecordStream::into_pages`]), and gives a serialisable [`Continuation`]
 //! to resume later ([`Engine::resume`](crate::engine::Engine::resume)).
 //!
@@ -21,6 +22,13 @@
 //! walk), a few hundred instructions per page; two different links collide
 //! with probability about n²/2¹²⁹, below 10⁻³⁰ for the page limit, and the
 //! keys are secret, so a server cannot aim for a collision.
+//!
+//! **Cursor and counter paging** (`cursor`, `offset`, `page`; see
+//! [`crate::definition::paging`]) make the next request from the page's
+//! own URL with one query parameter replaced: the cursor read from the
+//! body, or the offset / page number counted on. The result is a URL like
+//! any next link, so the loop guard (a repeated cursor is a repeated
+//! request), the page limit and continuations work unchanged.
 //!
 //! For delta methods (`odata_delta`) the stream ends with the
 //! `@odata.deltaLink` as its continuation: store it and resume from it for

@@ -503,6 +503,28 @@ async fn a_counted_walk_resumes_at_its_count_and_refuses_an_altered_one() {
     assert_eq!(err.field(), Some("continuation"), "{err}");
 }
 
+#[tokio::test]
+async fn a_call_of_a_counted_method_asks_for_the_first_page_as_a_stream_does() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/pages"))
+        .and(query_param("page", "1"))
+        .and(query_param("per_page", "2"))
+        .respond_with(ok(json!([{"id": 1}, {"id": 2}])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let response = engine()
+        .call(&ctx(&server), "items.list_pages", Arguments::new())
+        .await
+        .unwrap();
+    assert_eq!(response.json(), Some(&json!([{"id": 1}, {"id": 2}])));
+    assert_eq!(
+        queries(&server).await,
+        vec![pairs(&[("page", "1"), ("per_page", "2")])]
+    );
+}
+
 /// Matches requests without this query parameter.
 struct NoParam(&'static str);
 

@@ -93,7 +93,11 @@ fn each_kind_needs_its_rule_and_no_other() {
         )
     );
     assert_eq!(
-        problems(changed(cursor_method(), "/pagination", json!("link_header"))),
+        problems(changed(
+            cursor_method(),
+            "/pagination",
+            json!("link_header")
+        )),
         at(
             "/cursor",
             "only a method with \"pagination\": \"cursor\" reads a cursor, and this one is paged with link_header"
@@ -126,7 +130,11 @@ fn cursor_and_counter_paging_need_a_get() {
 #[test]
 fn pointers_must_be_json_pointers() {
     assert_eq!(
-        problems(changed(cursor_method(), "/cursor/pointer", json!("meta.next"))),
+        problems(changed(
+            cursor_method(),
+            "/cursor/pointer",
+            json!("meta.next")
+        )),
         at(
             "/cursor/pointer",
             "\"meta.next\" is not a JSON pointer: use a path such as /meta/next_cursor ('~' only as ~0 or ~1)"
@@ -158,21 +166,33 @@ fn pointers_must_be_json_pointers() {
 #[test]
 fn the_pagers_parameters_are_its_own() {
     assert_eq!(
-        problems(changed(cursor_method(), "/cursor/parameter", json!("limit"))),
+        problems(changed(
+            cursor_method(),
+            "/cursor/parameter",
+            json!("limit")
+        )),
         at(
             "/cursor/parameter",
             "\"limit\" is also the query parameter `page_size` of this method: the pager writes it on every page, so remove the parameter or page with another name"
         )
     );
     assert_eq!(
-        problems(changed(counter_method(), "/counter/size_parameter", json!("q"))),
+        problems(changed(
+            counter_method(),
+            "/counter/size_parameter",
+            json!("q")
+        )),
         at(
             "/counter/size_parameter",
             "\"q\" is also the query parameter `query` of this method: the pager writes it on every page, so remove the parameter or page with another name"
         )
     );
     assert_eq!(
-        problems(changed(counter_method(), "/counter/size_parameter", json!("offset"))),
+        problems(changed(
+            counter_method(),
+            "/counter/size_parameter",
+            json!("offset")
+        )),
         at(
             "/counter/size_parameter",
             "\"offset\" already names another of the pager's query parameters: the page size and the counter need names of their own"
@@ -180,7 +200,10 @@ fn the_pagers_parameters_are_its_own() {
     );
     assert_eq!(
         problems(changed(cursor_method(), "/cursor/parameter", json!(""))),
-        at("/cursor/parameter", "the query parameter name cannot be empty")
+        at(
+            "/cursor/parameter",
+            "the query parameter name cannot be empty"
+        )
     );
 }
 
@@ -211,7 +234,11 @@ fn counter_sizes_starts_and_stop_rules() {
         )
     );
     assert_eq!(
-        problems(changed(counter_method(), "/counter/stop", json!("short_page"))),
+        problems(changed(
+            counter_method(),
+            "/counter/stop",
+            json!("short_page")
+        )),
         at(
             "/counter/total",
             "\"total\" is read only with \"stop\": \"total\", and this counter stops on short_page"
@@ -240,6 +267,9 @@ fn unknown_fields_in_a_rule_are_named() {
     );
     let found = problems(typo);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with(&format!("{FILE}: /methods/0/cursor")), "{found:?}");
+    assert!(
+        found[0].starts_with(&format!("{FILE}: /methods/0/cursor")),
+        "{found:?}"
+    );
     assert!(found[0].contains("has_mor"), "{found:?}");
 }

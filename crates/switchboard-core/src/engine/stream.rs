@@ -15,7 +15,7 @@ use crate::definition::Pagination;
 use crate::definition::reserved_headers::is_reserved;
 use crate::error::{Error, Result};
 use crate::paging::{
-    Continuation, ContinuationKind, Next, Page, Pager, Resume, as_sent, check_resumed, first_url,
+    Continuation, ContinuationKind, Next, Page, Pager, Resume, as_sent, check_resumed,
 };
 use crate::untrusted_text::sanitize_identifier;
 
@@ -37,9 +37,8 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         let walk = span.in_scope(|| {
             let plan = self.plan(ctx, method_id)?;
-            let mut outgoing = self.prepare(ctx, &plan, &args)?;
+            let outgoing = self.prepare(ctx, &plan, &args)?;
             let pagination = plan.method().pagination;
-            outgoing.url = first_url(plan.method(), outgoing.url);
             Ok::<_, Error>(Walk::new(
                 self.clone(),
                 ctx.clone(),
