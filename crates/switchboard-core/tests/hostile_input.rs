@@ -1,6 +1,6 @@
 //! Hostile input for everything the core parses from the network or from
 //! stored text: service error bodies, `Retry-After`, `WWW-Authenticate`,
-//! `Link` and continuations (token responses, token errors, pending
+//! `Link`, paging cursors and continuations (token responses, token errors, pending
 //! authorizations and callback queries are the OAuth crate's, in its own
 //! `tests/hostile_input.rs`).
 //!
