@@ -6,13 +6,11 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use futures::TryStreamExt;
 use serde_json::{Value, json};
-use support::{RecordingCredential, catch_all, policy};
+use support::{NoQuery, RecordingCredential, server};
 use switchboard_core::InstallationId;
-use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
+use switchboard_core::connector::Endpoints;
 use switchboard_core::definition::ConnectorDefinition;
 use switchboard_core::engine::{Engine, InstallationContext};
 use switchboard_core::{Arguments, ErrorKind};
@@ -67,17 +65,7 @@ fn definition() -> ConnectorDefinition {
 }
 
 fn engine() -> Engine {
-    let mut registry = Registry::new();
-    registry
-        .register(Arc::new(DefinitionConnector::new(definition())))
-        .unwrap();
-    Engine::builder(registry)
-        .retry_policy(policy())
-        .connect_timeout(None)
-        .read_timeout(None)
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap()
+    support::engine_for(definition())
 }
 
 fn ctx(server: &MockServer) -> InstallationContext {
@@ -91,12 +79,6 @@ fn ctx(server: &MockServer) -> InstallationContext {
         },
         RecordingCredential::new(),
     )
-}
-
-async fn server() -> MockServer {
-    let server = MockServer::builder().start().await;
-    catch_all(&server).await;
-    server
 }
 
 fn ok(body: Value) -> ResponseTemplate {
@@ -130,7 +112,7 @@ async fn a_cursor_from_the_body_is_sent_as_the_named_parameter_until_it_is_empty
     let server = server().await;
     Mock::given(method("GET"))
         .and(path("/users.list"))
-        .and(NoParam("cursor"))
+        .and(NoQuery("cursor"))
         .and(header("authorization", "Bearer tok-1"))
         .respond_with(ok(json!({
             "ok": true, "members": [{"id": 1}, {"id": 2}],
@@ -174,7 +156,7 @@ async fn a_cursor_with_delimiters_is_one_encoded_value_and_adds_no_parameter() {
     let sly = "a&team=EVIL#x y%2F";
     Mock::given(method("GET"))
         .and(path("/users.list"))
-        .and(NoParam("cursor"))
+        .and(NoQuery("cursor"))
         .respond_with(ok(json!({
             "members": [{"id": 1}], "response_metadata": {"next_cursor": sly}
         })))
@@ -209,7 +191,7 @@ async fn has_more_false_ends_a_cursor_walk_even_with_a_cursor() {
     let server = server().await;
     Mock::given(method("GET"))
         .and(path("/flagged"))
-        .and(NoParam("after"))
+        .and(NoQuery("after"))
         .respond_with(ok(
             json!({"data": [{"id": 1}], "next": "c1", "has_more": true}),
         ))
@@ -239,7 +221,7 @@ async fn a_cursor_returned_twice_is_an_error_not_an_endless_loop() {
     let server = server().await;
     Mock::given(method("GET"))
         .and(path("/users.list"))
-        .and(NoParam("cursor"))
+        .and(NoQuery("cursor"))
         .respond_with(ok(
             json!({"members": [{"id": 1}], "response_metadata": {"next_cursor": "SAME"}}),
         ))
@@ -303,7 +285,7 @@ async fn the_page_limit_holds_and_a_cursor_walk_resumes_from_its_continuation() 
     for n in 1..=3 {
         let mock = Mock::given(method("GET")).and(path("/users.list"));
         let mock = if n == 1 {
-            mock.and(NoParam("cursor"))
+            mock.and(NoQuery("cursor"))
         } else {
             mock.and(query_param("cursor", format!("CUR{n}SECRET")))
         };
@@ -523,13 +505,4 @@ async fn a_call_of_a_counted_method_asks_for_the_first_page_as_a_stream_does() {
         queries(&server).await,
         vec![pairs(&[("page", "1"), ("per_page", "2")])]
     );
-}
-
-/// Matches requests without this query parameter.
-struct NoParam(&'static str);
-
-impl wiremock::Match for NoParam {
-    fn matches(&self, request: &Request) -> bool {
-        !request.url.query_pairs().any(|(k, _)| k == self.0)
-    }
 }
