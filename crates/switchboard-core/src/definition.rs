@@ -35,6 +35,7 @@
 pub mod auth;
 pub mod limits;
 pub mod load;
+pub mod paging;
 pub mod reserved_headers;
 pub mod schema;
 pub mod validate;
@@ -298,6 +299,14 @@ pub struct MethodDefinition {
     /// the whole body, which for a top-level JSON array gives its elements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<String>,
+    /// For `"pagination": "cursor"`: where the next cursor is and which
+    /// query parameter carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<paging::CursorPaging>,
+    /// For `"pagination": "offset"` or `"page"`: the counting query
+    /// parameter, the page size and when the listing ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<paging::CounterPaging>,
     /// Whether repeating the request is safe. Derived from the HTTP method
     /// unless declared (a POST with a `transactionId` may declare itself idempotent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -526,6 +535,15 @@ pub enum Pagination {
     /// until a page has none (GitHub, GitLab). The link passes the host
     /// allow-list like any other; a repeated link is an error.
     LinkHeader,
+    /// A cursor read from each page's body (see `cursor`) and sent as a
+    /// query parameter, until a page has none (Slack, Stripe-like APIs).
+    Cursor,
+    /// An offset query parameter that advances by the records received
+    /// (see `counter`), until the stop rule says the listing is complete.
+    Offset,
+    /// A page-number query parameter that advances by one (see `counter`),
+    /// until the stop rule says the listing is complete.
+    Page,
 }
 
 impl Pagination {
@@ -536,6 +554,9 @@ impl Pagination {
             Pagination::OdataNextLink => "odata_next_link",
             Pagination::OdataDelta => "odata_delta",
             Pagination::LinkHeader => "link_header",
+            Pagination::Cursor => "cursor",
+            Pagination::Offset => "offset",
+            Pagination::Page => "page",
         }
     }
 }

@@ -36,6 +36,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::definition::auth::{ApiKeyAuth, ApiKeyLocation};
+use crate::definition::paging::{CounterPaging, MAX_COUNTER_VALUE, StopRule};
 use crate::definition::reserved_headers::is_reserved;
 use crate::definition::{
     AuthKind, AuthVariant, ConnectorDefinition, HttpMethod, MethodDefinition,
@@ -1147,6 +1148,144 @@ impl<'a> Checker<'a> {
                     "/pagination",
                     "a method whose response is bytes cannot be paged: use \"pagination\": \"none\"",
                 );
+            }
+        }
+        self.method_query_paging(position, m);
+    }
+
+    /// Cursor and counter paging: the rule its kind needs (and no other),
+    /// a GET, JSON pointers that are pointers, and parameter names that are
+    /// the pager's alone.
+    fn method_query_paging(&mut self, position: usize, m: &MethodDefinition) {
+        let kind = m.pagination.as_str();
+        let counted = matches!(m.pagination, Pagination::Offset | Pagination::Page);
+        match (&m.cursor, m.pagination == Pagination::Cursor) {
+            (None, true) => self.at_method(
+                position,
+                "/pagination",
+                "a method paged with cursor needs \"cursor\": {\"pointer\": where the next cursor is in a page, \"parameter\": the query parameter that sends it}",
+            ),
+            (Some(_), false) => self.at_method(
+                position,
+                "/cursor",
+                format!("only a method with \"pagination\": \"cursor\" reads a cursor, and this one is paged with {kind}"),
+            ),
+            _ => {}
+        }
+        match (&m.counter, counted) {
+            (None, true) => self.at_method(
+                position,
+                "/pagination",
+                format!("a method paged with {kind} needs \"counter\": {{\"parameter\": the query parameter that counts, \"size\": records a page}}"),
+            ),
+            (Some(_), false) => self.at_method(
+                position,
+                "/counter",
+                format!("only a method with \"pagination\": \"offset\" or \"page\" counts pages, and this one is paged with {kind}"),
+            ),
+            _ => {}
+        }
+        if (counted || m.pagination == Pagination::Cursor) && m.http_method != HttpMethod::Get {
+            self.at_method(
+                position,
+                "/http_method",
+                format!("a method paged with {kind} must be a GET: its next pages are GETs of the same URL with the {kind} query parameter changed"),
+            );
+        }
+        let mut pointers: Vec<(String, &str)> = Vec::new();
+        let mut names: Vec<(String, &str)> = Vec::new();
+        if let Some(cursor) = &m.cursor {
+            pointers.push(("/cursor/pointer".into(), &cursor.pointer));
+            if cursor.pointer.is_empty() {
+                self.at_method(
+                    position,
+                    "/cursor/pointer",
+                    "the cursor cannot be the whole body: give the JSON pointer to it, such as /meta/next_cursor",
+                );
+            }
+            if let Some(more) = &cursor.has_more {
+                pointers.push(("/cursor/has_more".into(), more));
+            }
+            names.push(("/cursor/parameter".into(), &cursor.parameter));
+        }
+        if let Some(counter) = &m.counter {
+            self.counter_rule(position, counter);
+            for (field, pointer) in [("total", &counter.total), ("has_more", &counter.has_more)] {
+                if let Some(pointer) = pointer {
+                    pointers.push((format!("/counter/{field}"), pointer));
+                }
+            }
+            names.push(("/counter/parameter".into(), &counter.parameter));
+            if let Some(size) = &counter.size_parameter {
+                names.push(("/counter/size_parameter".into(), size));
+            }
+        }
+        for (at, pointer) in pointers {
+            if !is_json_pointer(pointer) {
+                self.at_method(
+                    position,
+                    &at,
+                    format!("\"{pointer}\" is not a JSON pointer: use a path such as /meta/next_cursor ('~' only as ~0 or ~1)"),
+                );
+            }
+        }
+        for (i, (at, name)) in names.iter().enumerate() {
+            if name.is_empty() {
+                self.at_method(position, at, "the query parameter name cannot be empty");
+            } else if names[..i].iter().any(|(_, earlier)| earlier == name) {
+                self.at_method(
+                    position,
+                    at,
+                    format!("\"{name}\" already names another of the pager's query parameters: the page size and the counter need names of their own"),
+                );
+            } else if let Some(p) = m
+                .parameters
+                .iter()
+                .find(|p| p.location == ParameterLocation::Query && p.wire_name() == *name)
+            {
+                self.at_method(
+                    position,
+                    at,
+                    format!(
+                        "\"{name}\" is also the query parameter `{}` of this method: the pager writes it on every page, so remove the parameter or page with another name",
+                        p.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A counter's page size, start value and stop rule.
+    fn counter_rule(&mut self, position: usize, counter: &CounterPaging) {
+        if !(1..=MAX_COUNTER_VALUE).contains(&counter.size) {
+            self.at_method(
+                position,
+                "/counter/size",
+                format!("{} is not a page size: give the number of records a page holds, from 1 to 2^53", counter.size),
+            );
+        }
+        if counter.start.is_some_and(|start| start > MAX_COUNTER_VALUE) {
+            self.at_method(position, "/counter/start", "the start value is above 2^53");
+        }
+        for (field, rule, pointer) in [
+            ("total", StopRule::Total, &counter.total),
+            ("has_more", StopRule::HasMore, &counter.has_more),
+        ] {
+            match (pointer.is_some(), counter.stop == rule) {
+                (false, true) => self.at_method(
+                    position,
+                    "/counter/stop",
+                    format!("\"stop\": \"{field}\" needs \"{field}\", the JSON pointer to it in a page"),
+                ),
+                (true, false) => self.at_method(
+                    position,
+                    &format!("/counter/{field}"),
+                    format!(
+                        "\"{field}\" is read only with \"stop\": \"{field}\", and this counter stops on {}",
+                        counter.stop.as_str()
+                    ),
+                ),
+                _ => {}
             }
         }
     }

@@ -223,7 +223,8 @@ impl Engine {
         };
         Ok(Outgoing {
             method: rendered.method,
-            url: rendered.url,
+            // counted paging's first page, for a call and a stream alike
+            url: crate::paging::first_url(plan.method(), rendered.url),
             headers,
             body,
             idempotent: plan.method().is_idempotent_for(args),
