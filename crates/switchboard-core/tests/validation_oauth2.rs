@@ -76,10 +76,18 @@ fn the_kind_needs_its_object_and_only_that_kind_takes_it() {
         .as_object_mut()
         .unwrap()
         .remove("oauth2");
-    has(&problems(def), "/auth_variants/0/oauth2", "must declare its grant");
+    has(
+        &problems(def),
+        "/auth_variants/0/oauth2",
+        "must declare its grant",
+    );
     let mut def = connector();
     def["auth_variants"][0]["kind"] = json!("bearer_token");
-    has(&problems(def), "/auth_variants/0/oauth2", "belongs to variants of kind oauth2");
+    has(
+        &problems(def),
+        "/auth_variants/0/oauth2",
+        "belongs to variants of kind oauth2",
+    );
 }
 
 #[test]
@@ -88,20 +96,40 @@ fn endpoints_fit_the_grant_and_live_on_identity_hosts() {
     let p = oauth(|o| {
         o.as_object_mut().unwrap().remove("authorization_url");
     });
-    has(&p, &format!("{base}/authorization_url"), "needs an authorization_url");
+    has(
+        &p,
+        &format!("{base}/authorization_url"),
+        "needs an authorization_url",
+    );
     let p = oauth(|o| o["grant"] = json!("client_credentials"));
-    has(&p, &format!("{base}/authorization_url"), "only grant authorization_code");
+    has(
+        &p,
+        &format!("{base}/authorization_url"),
+        "only grant authorization_code",
+    );
     let p = oauth(|o| o["token_url"] = json!("https://api.acme.example/token"));
     has(&p, &format!("{base}/token_url"), "not in identity_hosts");
     let p = oauth(|o| o["token_url"] = json!("http://login.acme.example/token"));
-    has(&p, &format!("{base}/token_url"), "not an absolute https URL");
+    has(
+        &p,
+        &format!("{base}/token_url"),
+        "not an absolute https URL",
+    );
     let p = oauth(|o| o["token_url"] = json!("https://login.acme.example/{client_key}/token"));
     has(&p, &format!("{base}/token_url"), "secret install parameter");
     let p = oauth(|o| o["revocation_url"] = json!("https://login.acme.example/{nope}/revoke"));
-    has(&p, &format!("{base}/revocation_url"), "{nope} is not an install parameter");
+    has(
+        &p,
+        &format!("{base}/revocation_url"),
+        "{nope} is not an install parameter",
+    );
     // loopback fakes may use plain http
     let p = oauth(|o| o["token_url"] = json!("http://localhost:8080/token"));
-    has(&p, &format!("{base}/token_url"), "localhost is not in identity_hosts");
+    has(
+        &p,
+        &format!("{base}/token_url"),
+        "localhost is not in identity_hosts",
+    );
 }
 
 #[test]
@@ -109,7 +137,11 @@ fn identity_and_api_hosts_do_not_overlap() {
     let mut def = connector();
     def["identity_hosts"] = json!(["login.acme.example", "api.acme.example", "Bad/Host"]);
     let p = problems(def);
-    has(&p, "/identity_hosts/1", "both an identity host and an API host");
+    has(
+        &p,
+        "/identity_hosts/1",
+        "both an identity host and an API host",
+    );
     has(&p, "/identity_hosts/2", "not a bare host name");
 }
 
@@ -120,7 +152,9 @@ fn pkce_is_turned_off_only_with_a_reason() {
     has(&p, &format!("{base}/pkce/reason"), "needs a reason");
     let p = oauth(|o| o["pkce"] = json!({"enabled": false, "reason": "  "}));
     has(&p, &format!("{base}/pkce/reason"), "needs a reason");
-    let p = oauth(|o| o["pkce"] = json!({"enabled": false, "reason": "the service refuses code_challenge"}));
+    let p = oauth(|o| {
+        o["pkce"] = json!({"enabled": false, "reason": "the service refuses code_challenge"})
+    });
     assert_eq!(p, Vec::<String>::new());
     let p = oauth(|o| {
         o["grant"] = json!("client_credentials");
@@ -128,27 +162,59 @@ fn pkce_is_turned_off_only_with_a_reason() {
         o["refresh_token_rotates"] = json!(false);
         o["pkce"] = json!({"enabled": true});
     });
-    has(&p, &format!("{base}/pkce"), "belongs to grant authorization_code");
+    has(
+        &p,
+        &format!("{base}/pkce"),
+        "belongs to grant authorization_code",
+    );
 }
 
 #[test]
 fn parameters_settings_and_fields_are_checked() {
     let base = "/auth_variants/0/oauth2";
     let p = oauth(|o| o["authorization_parameters"] = json!({"state": "x", "redirect_uri": "y"}));
-    has(&p, &format!("{base}/authorization_parameters/state"), "written by the flow");
-    has(&p, &format!("{base}/authorization_parameters/redirect_uri"), "written by the flow");
+    has(
+        &p,
+        &format!("{base}/authorization_parameters/state"),
+        "written by the flow",
+    );
+    has(
+        &p,
+        &format!("{base}/authorization_parameters/redirect_uri"),
+        "written by the flow",
+    );
     let p = oauth(|o| o["scope_separator"] = json!("and"));
-    has(&p, &format!("{base}/scope_separator"), "1 to 4 spaces or ASCII punctuation");
+    has(
+        &p,
+        &format!("{base}/scope_separator"),
+        "1 to 4 spaces or ASCII punctuation",
+    );
     let p = oauth(|o| o["settings_from_token"] = json!({"client_key": "k", "missing": "m"}));
-    has(&p, &format!("{base}/settings_from_token/client_key"), "is secret");
-    has(&p, &format!("{base}/settings_from_token/missing"), "not an install parameter");
+    has(
+        &p,
+        &format!("{base}/settings_from_token/client_key"),
+        "is secret",
+    );
+    has(
+        &p,
+        &format!("{base}/settings_from_token/missing"),
+        "not an install parameter",
+    );
     let p = oauth(|o| o["token_response"]["keep_fields"] = json!(["ok", "bad field"]));
-    has(&p, &format!("{base}/token_response"), "\"bad field\" is not a token response field name");
+    has(
+        &p,
+        &format!("{base}/token_response"),
+        "\"bad field\" is not a token response field name",
+    );
     let p = oauth(|o| {
         o["grant"] = json!("client_credentials");
         o.as_object_mut().unwrap().remove("authorization_url");
     });
-    has(&p, &format!("{base}/refresh_token_rotates"), "no refresh token to rotate");
+    has(
+        &p,
+        &format!("{base}/refresh_token_rotates"),
+        "no refresh token to rotate",
+    );
 }
 
 #[test]
@@ -159,17 +225,29 @@ fn the_refresh_token_grant_names_a_secret_parameter() {
         o.as_object_mut().unwrap().remove("authorization_url");
     };
     let p = oauth(refresh);
-    has(&p, &format!("{base}/refresh_token_parameter"), "needs the secret install parameter");
+    has(
+        &p,
+        &format!("{base}/refresh_token_parameter"),
+        "needs the secret install parameter",
+    );
     let p = oauth(|o| {
         refresh(o);
         o["refresh_token_parameter"] = json!("tenant_id");
     });
-    has(&p, &format!("{base}/refresh_token_parameter"), "declare it with \"secret\": true");
+    has(
+        &p,
+        &format!("{base}/refresh_token_parameter"),
+        "declare it with \"secret\": true",
+    );
     let p = oauth(|o| {
         refresh(o);
         o["refresh_token_parameter"] = json!("refresh_token");
     });
     assert_eq!(p, Vec::<String>::new());
     let p = oauth(|o| o["refresh_token_parameter"] = json!("refresh_token"));
-    has(&p, &format!("{base}/refresh_token_parameter"), "only grant refresh_token");
+    has(
+        &p,
+        &format!("{base}/refresh_token_parameter"),
+        "only grant refresh_token",
+    );
 }

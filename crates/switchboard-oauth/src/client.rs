@@ -160,8 +160,9 @@ impl OAuthClient {
         match (&self.secret, self.basic) {
             (Some(secret), true) => {
                 // RFC 6749 §2.3.1: each part form-encoded, then Basic.
-                let encode =
-                    |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let encode = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 let pair = format!("{}:{}", encode(client_id), encode(secret.secret()));
                 let basic = base64::engine::general_purpose::STANDARD.encode(pair);
                 request = request.header(http::header::AUTHORIZATION, format!("Basic {basic}"));

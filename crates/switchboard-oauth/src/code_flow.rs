@@ -167,14 +167,11 @@ impl AuthorizationCodeFlow {
             )
             .with_field("state")
         })?;
-        let verifier = self
-            .ctx
-            .states
-            .take(
-                installation_id,
-                StatePurpose::AuthorizationCode,
-                state.secret(),
-            )?;
+        let verifier = self.ctx.states.take(
+            installation_id,
+            StatePurpose::AuthorizationCode,
+            state.secret(),
+        )?;
         if self.pkce && verifier.is_none() {
             return Err(Error::new(
                 ErrorKind::Consent,

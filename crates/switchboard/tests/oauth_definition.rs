@@ -161,7 +161,10 @@ async fn a_hundred_concurrent_callers_share_one_refresh() {
         }
     });
     let statuses = futures::future::join_all(calls).await;
-    assert!(statuses.iter().all(|s| matches!(s, Ok(200))), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, Ok(200))),
+        "{statuses:?}"
+    );
     sb.installations().uninstall(id).await.unwrap();
     // the expectations (1 exchange, 1 refresh, 100 calls, 1 revocation) are
     // checked when the server drops; say so here too

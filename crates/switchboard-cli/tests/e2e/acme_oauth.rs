@@ -154,7 +154,10 @@ async fn oauth_install_consent_call_refresh_and_revoke_through_the_binary() {
             "http://localhost/callback",
         ])
         .await;
-    assert_eq!(started["installation"]["status"], "pending_consent", "{started}");
+    assert_eq!(
+        started["installation"]["status"], "pending_consent",
+        "{started}"
+    );
     let id = started["installation"]["id"].as_str().unwrap().to_string();
     let consent = Url::parse(started["consent_url"].as_str().unwrap()).unwrap();
     assert_eq!(consent.host_str(), Some("localhost"));
@@ -192,7 +195,13 @@ async fn oauth_install_consent_call_refresh_and_revoke_through_the_binary() {
     let report = cli.json(&["--connectors-dir", &dir, "test", &id]).await;
     assert_eq!(report["ok"], true, "{report}");
     let first = cli
-        .json(&["--connectors-dir", &dir, "call", &id, "contacts.list_contacts"])
+        .json(&[
+            "--connectors-dir",
+            &dir,
+            "call",
+            &id,
+            "contacts.list_contacts",
+        ])
         .await;
     assert_eq!(first, json!([{"id": 1}]), "{first}");
     let crawl = cli
@@ -213,7 +222,9 @@ async fn oauth_install_consent_call_refresh_and_revoke_through_the_binary() {
         "the refused link is named: {crawl}"
     );
 
-    let gone = cli.json(&["--connectors-dir", &dir, "uninstall", &id]).await;
+    let gone = cli
+        .json(&["--connectors-dir", &dir, "uninstall", &id])
+        .await;
     assert_eq!(gone["status"], "uninstalled", "{gone}");
 
     // Where each credential went: bearer tokens only to the API host, the
@@ -224,7 +235,12 @@ async fn oauth_install_consent_call_refresh_and_revoke_through_the_binary() {
         if auth.starts_with("Bearer ") {
             assert_eq!(host(request), "127.0.0.1", "{request:?}");
         }
-        if auth.starts_with("Basic ") || request.body.windows(CLIENT_SECRET.len()).any(|w| w == CLIENT_SECRET.as_bytes()) {
+        if auth.starts_with("Basic ")
+            || request
+                .body
+                .windows(CLIENT_SECRET.len())
+                .any(|w| w == CLIENT_SECRET.as_bytes())
+        {
             assert_eq!(host(request), "localhost", "{}", request.url);
         }
     }
@@ -232,7 +248,10 @@ async fn oauth_install_consent_call_refresh_and_revoke_through_the_binary() {
         .iter()
         .filter(|r| r.method.as_str() == "GET" && r.url.path().starts_with("/oauth"))
         .count();
-    assert_eq!(to_identity_with_get, 0, "the link to the token endpoint was not followed");
+    assert_eq!(
+        to_identity_with_get, 0,
+        "the link to the token endpoint was not followed"
+    );
     let db = std::fs::read(cli.dir().join("store.db")).unwrap();
     for secret in [CLIENT_SECRET, "rt-1", "rt-2", "at-2"] {
         assert!(

@@ -994,17 +994,32 @@ impl<'a> Checker<'a> {
             _ => {}
         }
         let separator = oauth.scope_separator();
-        if separator.is_empty() || separator.len() > 4 || !separator.chars().all(|c| c == ' ' || c.is_ascii_punctuation()) {
+        if separator.is_empty()
+            || separator.len() > 4
+            || !separator
+                .chars()
+                .all(|c| c == ' ' || c.is_ascii_punctuation())
+        {
             self.at(
                 format!("{base}/scope_separator"),
                 "the scope separator must be 1 to 4 spaces or ASCII punctuation characters (\" \" or \",\")",
             );
         }
         for (name, value) in &oauth.authorization_parameters {
-            let pointer = format!("{base}/authorization_parameters/{}", escape_pointer_token(name));
+            let pointer = format!(
+                "{base}/authorization_parameters/{}",
+                escape_pointer_token(name)
+            );
             if RESERVED_AUTHORIZATION_PARAMETERS.contains(&name.as_str()) {
-                self.at(pointer, format!("{name} is written by the flow itself and cannot be set here"));
-            } else if name.is_empty() || name.len() > 64 || value.len() > 512 || name.chars().chain(value.chars()).any(char::is_control) {
+                self.at(
+                    pointer,
+                    format!("{name} is written by the flow itself and cannot be set here"),
+                );
+            } else if name.is_empty()
+                || name.len() > 64
+                || value.len() > 512
+                || name.chars().chain(value.chars()).any(char::is_control)
+            {
                 self.at(pointer, "extra authorization parameters need a name of 1 to 64 characters and a value of at most 512, without control characters");
             }
         }
@@ -1017,11 +1032,23 @@ impl<'a> Checker<'a> {
         self.oauth2_parameters(&base, oauth);
         let response = &oauth.token_response;
         if response.keep_fields.len() > 16 {
-            self.at(format!("{base}/token_response/keep_fields"), "keep at most 16 fields");
+            self.at(
+                format!("{base}/token_response/keep_fields"),
+                "keep at most 16 fields",
+            );
         }
-        let fields = response.expires_in_field.iter().chain(&response.refresh_token_field).chain(&response.keep_fields);
+        let fields = response
+            .expires_in_field
+            .iter()
+            .chain(&response.refresh_token_field)
+            .chain(&response.keep_fields);
         for field in fields {
-            if field.is_empty() || field.len() > 64 || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
+            if field.is_empty()
+                || field.len() > 64
+                || !field
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+            {
                 self.at(
                     format!("{base}/token_response"),
                     format!("\"{field}\" is not a token response field name: use 1 to 64 letters, digits, '_', '-' or '.'"),
@@ -1046,7 +1073,10 @@ impl<'a> Checker<'a> {
             (None, _) => {}
         }
         for (setting, field) in &oauth.settings_from_token {
-            let pointer = format!("{base}/settings_from_token/{}", escape_pointer_token(setting));
+            let pointer = format!(
+                "{base}/settings_from_token/{}",
+                escape_pointer_token(setting)
+            );
             match find(setting) {
                 None => self.at(pointer, format!("{setting} is not an install parameter: declare it (not secret, not required) so the token response can fill it")),
                 Some(p) if p.secret => self.at(pointer, format!("install parameter {setting} is secret; settings from the token response are shown and used in URLs, so they cannot be secret")),

@@ -136,15 +136,20 @@ impl<'a> DefinitionOAuth<'a> {
         let authority = token_url.origin().ascii_serialization();
         let app = ctx.app()?;
         let response = &oauth.token_response;
-        let http = ctx.auth.http.clone().with_answer_shape(TokenAnswerShape::new(
-            response.format == TokenBodyFormat::Form,
-            response.expires_in_field.clone(),
-            response.refresh_token_field.clone(),
-        ));
+        let http = ctx
+            .auth
+            .http
+            .clone()
+            .with_answer_shape(TokenAnswerShape::new(
+                response.format == TokenBodyFormat::Form,
+                response.expires_in_field.clone(),
+                response.refresh_token_field.clone(),
+            ));
         let mut client = OAuthClient::new(
             http,
             ClientId::new(app.client_id().to_string()),
-            app.client_secret().map(|s| ClientSecret::new(s.to_string())),
+            app.client_secret()
+                .map(|s| ClientSecret::new(s.to_string())),
             TokenUrl::from_url(token_url),
         );
         if oauth.client_authentication == ClientAuthentication::ClientSecretBasic {
@@ -183,7 +188,8 @@ impl<'a> DefinitionOAuth<'a> {
             .chain(self.oauth.settings_from_token.values())
             .cloned()
             .collect();
-        let flow = AuthorizationCodeFlow::new(ctx.auth.clone(), self.client.clone()).keep_fields(keep);
+        let flow =
+            AuthorizationCodeFlow::new(ctx.auth.clone(), self.client.clone()).keep_fields(keep);
         if self.oauth.uses_pkce() {
             flow
         } else {
@@ -200,7 +206,12 @@ impl<'a> DefinitionOAuth<'a> {
         let mut permissions: Vec<String> = Vec::new();
         for id in &ctx.enabled_methods {
             if let Some(method) = ctx.definition.method(id) {
-                permissions.extend(method.permissions_for(&installation.variant).iter().cloned());
+                permissions.extend(
+                    method
+                        .permissions_for(&installation.variant)
+                        .iter()
+                        .cloned(),
+                );
             }
         }
         let scopes = self.provider.scopes(&permissions);
@@ -210,7 +221,9 @@ impl<'a> DefinitionOAuth<'a> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let start = self.code_flow(ctx).begin(installation.id, &scopes, &extra)?;
+        let start = self
+            .code_flow(ctx)
+            .begin(installation.id, &scopes, &extra)?;
         Ok(Some(start.into_url()))
     }
 
@@ -237,7 +250,11 @@ impl<'a> DefinitionOAuth<'a> {
     }
 
     /// The credential: client credentials, or the stored refresh token.
-    pub fn credential(&self, ctx: &FlowContext, installation: &Installation) -> Arc<dyn Credential> {
+    pub fn credential(
+        &self,
+        ctx: &FlowContext,
+        installation: &Installation,
+    ) -> Arc<dyn Credential> {
         let grant = match self.oauth.grant {
             DeclaredGrant::ClientCredentials => Grant::ClientCredentials,
             _ => Grant::RefreshToken,

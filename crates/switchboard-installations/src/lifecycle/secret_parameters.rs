@@ -139,7 +139,11 @@ pub fn require_credential(
         .oauth2
         .as_ref()
         .and_then(|o| o.refresh_token_parameter.as_deref());
-    for name in variant.credential_parameters().into_iter().chain(refresh_token) {
+    for name in variant
+        .credential_parameters()
+        .into_iter()
+        .chain(refresh_token)
+    {
         let given = taken.iter().any(|(n, _)| n == name)
             || settings.get(name).is_some_and(|v| !v.is_null());
         if !given {
