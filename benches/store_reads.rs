@@ -52,7 +52,11 @@ async fn contender(
     let started = sb
         .install(sandbox.install_request("acct-bench", "application"))
         .await?;
-    let callback = sandbox.consent(&started.consent_url).await?;
+    let consent_url = started
+        .consent_url
+        .as_ref()
+        .ok_or("the application variant returns a consent link")?;
+    let callback = sandbox.consent(consent_url).await?;
     let installation = sb.complete(&callback).await?;
     let name = if readers == 0 {
         "reads on the writer (before)".to_string()
