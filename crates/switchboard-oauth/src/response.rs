@@ -273,7 +273,7 @@ impl oauth2::ErrorResponse for TokenErrorBody {}
 /// ```
 /// use switchboard_oauth::response::TokenAnswerShape;
 ///
-/// let shape = TokenAnswerShape { form: true, ..Default::default() };
+/// let shape = TokenAnswerShape::new(true, None, None);
 /// let (status, json) = shape
 ///     .normalise(200, Some("application/x-www-form-urlencoded"), b"access_token=gho_1&scope=repo")
 ///     .unwrap();
