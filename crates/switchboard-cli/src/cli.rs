@@ -142,8 +142,9 @@ pub fn ignored_globals(path: &[&str]) -> Vec<&'static str> {
         ["validate"] => (false, false, false, false, true),
         ["sandbox"] | ["keys", "generate"] | ["new", ..] => (false, false, false, false, false),
         // consent exchanges a code or proves a grant with a token request
-        ["install" | "complete" | "reauth"] => (true, true, true, false, true),
-        ["installations" | "uninstall" | "disable" | "enable"] | ["keys"] | ["keys", "rotate"] => {
+        // uninstall revokes the grant where the definition declares how
+        ["install" | "complete" | "reauth" | "uninstall"] => (true, true, true, false, true),
+        ["installations" | "disable" | "enable"] | ["keys"] | ["keys", "rotate"] => {
             (true, true, false, false, false)
         }
         ["quickstart"] => (true, true, true, true, false),

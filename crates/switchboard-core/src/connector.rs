@@ -62,13 +62,7 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// `allowed_hosts`.
     fn endpoints(&self, settings: &Settings) -> Result<Endpoints> {
         let def = self.definition();
-        let base = fill_template(&def.base_url, settings)?;
-        let base_url = Url::parse(&base).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("base URL `{base}` built from the settings is not a valid URL: {e}"),
-            )
-        })?;
+        let base_url = crate::render::url_template::fill(&def.base_url, settings)?;
         Ok(Endpoints {
             base_url,
             allowed_hosts: def.allowed_hosts.clone(),
@@ -86,41 +80,6 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
         let _ = (method, args, request);
         Ok(())
     }
-}
-
-/// Replace `{name}` placeholders with string settings. Values may not
-/// contain characters that would change the URL's structure.
-fn fill_template(template: &str, settings: &Settings) -> Result<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let end = after.find('}').ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidDefinition,
-                format!("base URL template `{template}` has an unclosed `{{`"),
-            )
-        })?;
-        let name = &after[..end];
-        let value = settings.get(name).and_then(Value::as_str).ok_or_else(|| {
-            Error::invalid_argument(name, "is required by the connector's base URL")
-        })?;
-        if value.is_empty()
-            || !value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            return Err(Error::invalid_argument(
-                name,
-                "may contain only letters, digits, `-` and `.`",
-            ));
-        }
-        out.push_str(value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// A connector that is only data: no hooks beyond the defaults. Used for
@@ -176,25 +135,5 @@ impl Registry {
     /// All connectors, ordered by id.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
         self.connectors.values()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_fills_settings_and_refuses_url_characters() {
-        let mut settings = Settings::new();
-        settings.insert("subdomain".into(), Value::from("acme"));
-        assert_eq!(
-            fill_template("https://{subdomain}.example.com/api", &settings).unwrap(),
-            "https://acme.example.com/api"
-        );
-        settings.insert("subdomain".into(), Value::from("evil.com/x?"));
-        let err = fill_template("https://{subdomain}.example.com", &settings).unwrap_err();
-        assert_eq!(err.field(), Some("subdomain"));
-        let err = fill_template("https://{missing}.example.com", &Settings::new()).unwrap_err();
-        assert_eq!(err.field(), Some("missing"));
     }
 }

@@ -35,6 +35,7 @@
 pub mod auth;
 pub mod limits;
 pub mod load;
+pub mod oauth2;
 pub mod paging;
 pub mod reserved_headers;
 pub mod schema;
@@ -76,8 +77,15 @@ pub struct ConnectorDefinition {
     pub install_parameters: Vec<InstallParameter>,
     /// The ways an installation can authenticate; each method says which it supports.
     pub auth_variants: Vec<AuthVariant>,
-    /// Exact host names a credential may be sent to (https, default port).
+    /// Exact host names a credential may be sent to (https, default port):
+    /// the API hosts. Tokens and keys go only to these.
     pub allowed_hosts: Vec<String>,
+    /// Exact host names of the identity service an `oauth2` variant's
+    /// authorization, token and revocation URLs point at. They may share no
+    /// host with `allowed_hosts`: the client secret goes only here, tokens
+    /// never do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_hosts: Vec<String>,
     /// Headers sent with every request (`Accept: application/json`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub default_headers: BTreeMap<String, String>,
@@ -210,6 +218,10 @@ pub struct AuthVariant {
     /// password (required for that kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic: Option<auth::BasicAuth>,
+    /// For kind `oauth2`: the grant, the identity service's endpoints and
+    /// how its answers read (required for that kind). See [`oauth2`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<oauth2::OAuth2Auth>,
 }
 
 impl AuthVariant {
@@ -217,7 +229,9 @@ impl AuthVariant {
     pub fn uses_permissions(&self) -> bool {
         matches!(
             self.kind,
-            AuthKind::Oauth2AuthorizationCode | AuthKind::Oauth2ClientCredentials
+            AuthKind::Oauth2AuthorizationCode
+                | AuthKind::Oauth2ClientCredentials
+                | AuthKind::Oauth2
         )
     }
 }
@@ -231,6 +245,9 @@ pub enum AuthKind {
     Oauth2AuthorizationCode,
     /// OAuth 2 client credentials, acting as the application.
     Oauth2ClientCredentials,
+    /// OAuth 2 declared entirely in the variant's `oauth2` object (grant,
+    /// endpoints, token response): installable with no Rust.
+    Oauth2,
     /// A bearer token given at install time (personal access token).
     BearerToken,
     /// An API key given at install time, sent in a header (with an optional

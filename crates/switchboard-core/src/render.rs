@@ -45,6 +45,7 @@
 
 pub mod format;
 mod path;
+pub mod url_template;
 mod value;
 
 use std::borrow::Cow;

@@ -62,6 +62,7 @@ pub mod apps;
 pub mod flow;
 pub mod generic_flow;
 pub mod grants;
+pub mod oauth_flow;
 pub mod report;
 pub mod secret_parameters;
 pub mod settings;
@@ -592,6 +593,12 @@ impl Installations {
         let mut checked =
             settings::check_settings(definition, &request.settings, flow.extra_settings())?;
         let secret_parameters = secret_parameters::take(definition, &mut checked)?;
+        secret_parameters::require_credential(
+            definition,
+            &request.variant,
+            &secret_parameters,
+            &checked,
+        )?;
         settings::enabled_methods(definition, &request.variant, checked.get(settings::ENABLED))?;
         let tenant = match checked.remove(TENANT_SETTING) {
             None | Some(Value::Null) => None,
@@ -616,8 +623,18 @@ impl Installations {
             client_secret: request.client_secret,
             ..Default::default()
         };
+        // Grant `refresh_token`: the refresh token the installer gave is
+        // the grant itself, kept where every refresh reads it.
+        let given_refresh_token = definition
+            .variant(&inst.variant)
+            .and_then(|v| v.oauth2.as_ref())
+            .and_then(|o| o.refresh_token_parameter.as_deref());
         for (name, value) in secret_parameters {
-            secrets = secrets.with_secret_parameter(&name, value);
+            if Some(name.as_str()) == given_refresh_token {
+                secrets.refresh_token = Some(SecretString::from(value));
+            } else {
+                secrets = secrets.with_secret_parameter(&name, value);
+            }
         }
         let fctx = self.flow_context(definition, &inst, &secrets)?;
         let (url, pending) = self.begin(flow.as_ref(), &fctx, &inst)?;
@@ -755,6 +772,17 @@ impl Installations {
                 return Err(err);
             }
         };
+        if !completed.settings.is_empty() {
+            // Settings the consent filled (`settings_from_token`) are
+            // stored before the installation turns active and is used.
+            modify_record(self.inner.store.as_ref(), id, |record| {
+                for (name, value) in &completed.settings {
+                    record.settings.insert(name.clone(), value.clone());
+                }
+                Ok(Edit::Write(()))
+            })
+            .await?;
+        }
         let active = self
             .transition(id, |current| {
                 if current.status != InstallationStatus::PendingConsent {
@@ -871,6 +899,7 @@ impl Installations {
     /// secret (client secret, tokens, links, pending consent) is erased.
     /// The record stays as a tombstone.
     pub async fn uninstall(&self, id: InstallationId) -> Result<Installation> {
+        self.revoke_grant(id).await;
         let gone = self
             .transition(id, |_| Ok(InstallationStatus::Uninstalled))
             .await?;
@@ -878,6 +907,29 @@ impl Installations {
         self.forget_tokens(id);
         tracing::info!(installation = %id, "installation uninstalled; secrets erased");
         Ok(gone)
+    }
+
+    /// Revoke the installation's grant where its flow can (a declared
+    /// revocation URL). Best effort: a failure is logged, and the
+    /// uninstall still erases every secret we hold.
+    async fn revoke_grant(&self, id: InstallationId) {
+        let revoked = async {
+            let inst = self.get(id).await?;
+            if inst.status == InstallationStatus::Uninstalled {
+                return Ok(false);
+            }
+            let (flow, definition) = self.flow(&inst.connector_id)?;
+            let secrets = self.secrets(id).await?.value;
+            let fctx = self.flow_context(definition, &inst, &secrets)?;
+            flow.revoke(&fctx, &inst).await
+        };
+        match revoked.await {
+            Ok(true) => tracing::info!(installation = %id, "grant revoked at the identity service"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(installation = %id, error = %e, "could not revoke the grant; erasing it anyway")
+            }
+        }
     }
 
     /// What [`Engine::call`] needs to act for the installation: endpoints of

@@ -30,7 +30,7 @@ use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionRespons
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, StandardRevocableToken, TokenUrl,
+    RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenUrl,
 };
 use url::Url;
 
@@ -58,6 +58,10 @@ type Inner = oauth2::Client<
 pub struct OAuthClient {
     inner: Inner,
     http: OAuthHttpClient,
+    /// The secret again, for revocation requests (`oauth2` has no getter).
+    secret: Option<ClientSecret>,
+    basic: bool,
+    revocation_url: Option<RevocationUrl>,
 }
 
 /// Extra form parameters for a token request (`claims`, provider extras).
@@ -76,16 +80,103 @@ impl OAuthClient {
             .set_auth_type(AuthType::RequestBody)
             .set_auth_uri_option(None)
             .set_token_uri(token_url);
-        if let Some(secret) = client_secret {
+        if let Some(secret) = client_secret.clone() {
             inner = inner.set_client_secret(secret);
         }
-        OAuthClient { inner, http }
+        OAuthClient {
+            inner,
+            http,
+            secret: client_secret,
+            basic: false,
+            revocation_url: None,
+        }
     }
 
     /// Set the authorization endpoint (needed for [`OAuthClient::authorize_url`]).
     pub fn with_authorize_url(mut self, url: AuthUrl) -> Self {
         self.inner = self.inner.set_auth_uri_option(Some(url));
         self
+    }
+
+    /// Send the client id and secret in an `Authorization: Basic` header
+    /// (`client_secret_basic`) rather than in the request body.
+    pub fn with_client_secret_basic(mut self) -> Self {
+        self.inner = self.inner.set_auth_type(AuthType::BasicAuth);
+        self.basic = true;
+        self
+    }
+
+    /// Set the RFC 7009 revocation endpoint (needed for [`OAuthClient::revoke`]).
+    pub fn with_revocation_url(mut self, url: RevocationUrl) -> Self {
+        self.revocation_url = Some(url);
+        self
+    }
+
+    /// Revoke a refresh token at the revocation endpoint (RFC 7009 §2.1),
+    /// which ends the whole grant, with the client authentication of token
+    /// requests. The request is built here
+    /// rather than by `oauth2`, which refuses a plain-http endpoint even on
+    /// a loopback test server; it goes through the same [`OAuthHttpClient`].
+    pub async fn revoke(&self, refresh_token: &RefreshToken) -> Result<(), TokenEndpointError> {
+        use oauth2::AsyncHttpClient as _;
+        let url = self.revocation_url.as_ref().ok_or_else(|| {
+            TokenEndpointError::Other("no revocation endpoint is configured".into())
+        })?;
+        let request = self.revocation_request(url, refresh_token)?;
+        let response = self
+            .http
+            .call(request)
+            .await
+            .map_err(TokenEndpointError::Http)?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        match serde_json::from_slice::<TokenErrorBody>(response.body()) {
+            Ok(body) => Err(TokenEndpointError::OAuth(Box::new(body))),
+            // Not an OAuth error body: say only that (never the body).
+            Err(_) => Err(TokenEndpointError::Decode { path: ".".into() }),
+        }
+    }
+
+    /// The RFC 7009 request (built apart: the form serializer is not `Send`).
+    fn revocation_request(
+        &self,
+        url: &RevocationUrl,
+        refresh_token: &RefreshToken,
+    ) -> Result<oauth2::HttpRequest, TokenEndpointError> {
+        use base64::Engine as _;
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", refresh_token.secret())
+            .append_pair("token_type_hint", "refresh_token");
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(url.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        let client_id = self.inner.client_id().as_str();
+        match (&self.secret, self.basic) {
+            (Some(secret), true) => {
+                // RFC 6749 §2.3.1: each part form-encoded, then Basic.
+                let encode = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let pair = format!("{}:{}", encode(client_id), encode(secret.secret()));
+                let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                request = request.header(http::header::AUTHORIZATION, format!("Basic {basic}"));
+            }
+            (secret, _) => {
+                form.append_pair("client_id", client_id);
+                if let Some(secret) = secret {
+                    form.append_pair("client_secret", secret.secret());
+                }
+            }
+        }
+        request
+            .body(form.finish().into_bytes())
+            .map_err(|e| TokenEndpointError::Other(e.to_string()))
     }
 
     /// Set the redirect URI sent with the authorize URL and the code exchange.
@@ -111,12 +202,12 @@ impl OAuthClient {
 
     /// An authorization URL: `response_type=code`, the client id, the
     /// redirect URI, `scopes` (space separated), `state`, the S256 PKCE
-    /// challenge, then `extra` parameters.
+    /// challenge (when given), then `extra` parameters.
     pub fn authorize_url(
         &self,
         scopes: &[String],
         state: &CsrfToken,
-        challenge: PkceCodeChallenge,
+        challenge: Option<PkceCodeChallenge>,
         extra: &[(String, String)],
     ) -> Result<Url> {
         let state = state.clone();
@@ -129,8 +220,10 @@ impl OAuthClient {
                     format!("cannot build the authorization URL: {e}"),
                 )
             })?
-            .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
-            .set_pkce_challenge(challenge);
+            .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())));
+        if let Some(challenge) = challenge {
+            request = request.set_pkce_challenge(challenge);
+        }
         for (name, value) in extra {
             request = request.add_extra_param(name.clone(), value.clone());
         }
@@ -155,15 +248,19 @@ impl OAuthClient {
         finish(result, now)
     }
 
-    /// Authorization code grant with the PKCE verifier (RFC 6749 §4.1.3, RFC 7636).
+    /// Authorization code grant with the PKCE verifier, when PKCE was used
+    /// (RFC 6749 §4.1.3, RFC 7636).
     pub async fn exchange_code(
         &self,
         code: AuthorizationCode,
-        verifier: PkceCodeVerifier,
+        verifier: Option<PkceCodeVerifier>,
         extra: &[(String, String)],
         now: SystemTime,
     ) -> Result<TokenSet, TokenEndpointError> {
-        let mut request = self.inner.exchange_code(code).set_pkce_verifier(verifier);
+        let mut request = self.inner.exchange_code(code);
+        if let Some(verifier) = verifier {
+            request = request.set_pkce_verifier(verifier);
+        }
         for (name, value) in extra {
             request = request.add_extra_param(name.clone(), value.clone());
         }

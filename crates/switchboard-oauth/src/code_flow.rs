@@ -28,6 +28,7 @@
 //! # let _ = start;
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use url::Url;
@@ -89,6 +90,9 @@ pub struct Authorized {
     pub tenant_id: Option<String>,
     /// The scopes the server says it granted (empty when it did not say).
     pub scopes: Vec<String>,
+    /// The token answer's fields the flow was asked to keep
+    /// ([`AuthorizationCodeFlow::keep_fields`]), such as an `instance_url`.
+    pub fields: BTreeMap<String, String>,
 }
 
 /// The authorization code + PKCE flow for one client registration.
@@ -96,12 +100,33 @@ pub struct Authorized {
 pub struct AuthorizationCodeFlow {
     ctx: AuthContext,
     client: OAuthClient,
+    pkce: bool,
+    keep: Vec<String>,
 }
 
 impl AuthorizationCodeFlow {
     /// A flow; `client` must have an authorize URL and a redirect URI.
     pub fn new(ctx: AuthContext, client: OAuthClient) -> Self {
-        AuthorizationCodeFlow { ctx, client }
+        AuthorizationCodeFlow {
+            ctx,
+            client,
+            pkce: true,
+            keep: Vec::new(),
+        }
+    }
+
+    /// The same flow without PKCE, for a service that refuses it (a
+    /// definition must say why). The one-time `state` still guards it.
+    pub fn without_pkce(mut self) -> Self {
+        self.pkce = false;
+        self
+    }
+
+    /// The same flow keeping these token-answer fields in
+    /// [`Authorized::fields`] (string values only).
+    pub fn keep_fields(mut self, names: Vec<String>) -> Self {
+        self.keep = names;
+        self
     }
 
     /// Start: a fresh PKCE pair and state, and the authorize URL.
@@ -111,12 +136,17 @@ impl AuthorizationCodeFlow {
         scopes: &[String],
         extra: &[(String, String)],
     ) -> Result<AuthorizationStart> {
-        let (challenge, verifier) = new_pkce_pair();
-        let state = self.ctx.states.issue(
-            installation_id,
-            StatePurpose::AuthorizationCode,
-            Some(verifier),
-        )?;
+        let (challenge, verifier) = match self.pkce {
+            true => {
+                let (challenge, verifier) = new_pkce_pair();
+                (Some(challenge), Some(verifier))
+            }
+            false => (None, None),
+        };
+        let state =
+            self.ctx
+                .states
+                .issue(installation_id, StatePurpose::AuthorizationCode, verifier)?;
         let url = self
             .client
             .authorize_url(scopes, &state, challenge, extra)?;
@@ -137,20 +167,17 @@ impl AuthorizationCodeFlow {
             )
             .with_field("state")
         })?;
-        let verifier = self
-            .ctx
-            .states
-            .take(
-                installation_id,
-                StatePurpose::AuthorizationCode,
-                state.secret(),
-            )?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Consent,
-                    "the authorization's PKCE verifier is missing; start the authorization again",
-                )
-            })?;
+        let verifier = self.ctx.states.take(
+            installation_id,
+            StatePurpose::AuthorizationCode,
+            state.secret(),
+        )?;
+        if self.pkce && verifier.is_none() {
+            return Err(Error::new(
+                ErrorKind::Consent,
+                "the authorization's PKCE verifier is missing; start the authorization again",
+            ));
+        }
         if params.error.is_some() {
             return Err(provider.map_callback_error(&params));
         }
@@ -193,10 +220,16 @@ impl AuthorizationCodeFlow {
         // New grant: old tokens and any re-authentication hold are stale.
         self.ctx.cache.forget_installation(installation_id);
         tracing::info!(installation = %installation_id, "authorization completed");
+        let fields = self
+            .keep
+            .iter()
+            .filter_map(|name| Some((name.clone(), set.fields.get(name)?.to_string())))
+            .collect();
         Ok(Authorized {
             installation_id,
             tenant_id,
             scopes,
+            fields,
         })
     }
 }

@@ -32,6 +32,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
@@ -40,6 +41,7 @@ use switchboard_core::engine::wire::{
     DEFAULT_TOKEN_DEADLINE, Failure, WireError, bytes_label, host_label, read_capped, within,
 };
 
+use crate::response::TokenAnswerShape;
 use switchboard_core::Engine;
 
 /// Token responses larger than this are refused (they are a few KiB).
@@ -50,6 +52,7 @@ const MAX_BODY: u64 = 1 << 20;
 pub struct OAuthHttpClient {
     client: reqwest::Client,
     deadline: Option<Duration>,
+    shape: Option<Arc<TokenAnswerShape>>,
 }
 
 impl OAuthHttpClient {
@@ -61,6 +64,7 @@ impl OAuthHttpClient {
         OAuthHttpClient {
             client,
             deadline: Some(DEFAULT_TOKEN_DEADLINE),
+            shape: None,
         }
     }
 
@@ -87,6 +91,13 @@ impl OAuthHttpClient {
     /// none; the client's own timeouts still apply).
     pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// The same adapter reading answers as `shape` says (a definition's
+    /// `token_response`): see [`TokenAnswerShape`].
+    pub fn with_answer_shape(mut self, shape: TokenAnswerShape) -> Self {
+        self.shape = Some(Arc::new(shape));
         self
     }
 
@@ -162,7 +173,25 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
                     Failure::TooLarge(_) => HttpError::TooLarge,
                     _ => lost(e),
                 })?;
-            let mut out = http::Response::new(body.to_vec());
+            let mut headers = headers;
+            let mut status = status;
+            let mut body = body.to_vec();
+            let content_type = headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            if let Some((new_status, json)) = self
+                .shape
+                .as_ref()
+                .and_then(|shape| shape.normalise(status.as_u16(), content_type, &body))
+            {
+                status = http::StatusCode::from_u16(new_status).unwrap_or(status);
+                body = json;
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+            }
+            let mut out = http::Response::new(body);
             *out.status_mut() = status;
             *out.headers_mut() = headers;
             Ok(out)

@@ -26,6 +26,7 @@
 //! assert!(body.refresh_token().is_some());
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -58,6 +59,53 @@ pub struct TokenResponseBody {
     refresh_token: Option<RefreshToken>,
     #[serde(default, rename = "scope", deserialize_with = "space_delimited")]
     scopes: Option<Vec<Scope>>,
+    /// The answer's other string fields (an `instance_url`, a tenant id).
+    #[serde(flatten)]
+    fields: ResponseFields,
+}
+
+/// The most other fields of a token answer kept, and the longest value.
+pub const MAX_RESPONSE_FIELDS: usize = 32;
+/// The longest other field value kept, in bytes.
+pub const MAX_RESPONSE_FIELD_BYTES: usize = 2048;
+
+/// A token answer's other string fields, at most [`MAX_RESPONSE_FIELDS`]
+/// of at most [`MAX_RESPONSE_FIELD_BYTES`] each (longer ones, non-strings
+/// and the rest are dropped). They may hold secrets (an `id_token`), so
+/// Debug shows only their names; a flow keeps only those its definition
+/// names.
+#[derive(Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct ResponseFields(BTreeMap<String, String>);
+
+impl ResponseFields {
+    /// A field's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl fmt::Debug for ResponseFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for ResponseFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let all = BTreeMap::<String, Value>::deserialize(deserializer)?;
+        Ok(ResponseFields(
+            all.into_iter()
+                .filter_map(|(name, value)| match value {
+                    Value::String(text) if text.len() <= MAX_RESPONSE_FIELD_BYTES => {
+                        Some((name, text))
+                    }
+                    _ => None,
+                })
+                .take(MAX_RESPONSE_FIELDS)
+                .collect(),
+        ))
+    }
 }
 
 fn bearer() -> BasicTokenType {
@@ -215,6 +263,92 @@ impl fmt::Display for TokenErrorBody {
 
 impl oauth2::ErrorResponse for TokenErrorBody {}
 
+/// How a token endpoint's answers read when they stray from RFC 6749
+/// JSON, as a definition's `token_response` declares: a form-encoded body
+/// (GitHub's classic endpoint without `Accept: application/json`), other
+/// names for `expires_in` and `refresh_token`. An answer of status 200
+/// that carries `error` and no `access_token` (GitHub again) is read as the
+/// OAuth error it is.
+///
+/// ```
+/// use switchboard_oauth::response::TokenAnswerShape;
+///
+/// let shape = TokenAnswerShape::new(true, None, None);
+/// let (status, json) = shape
+///     .normalise(200, Some("application/x-www-form-urlencoded"), b"access_token=gho_1&scope=repo")
+///     .unwrap();
+/// assert_eq!(status, 200);
+/// assert_eq!(String::from_utf8(json).unwrap(), r#"{"access_token":"gho_1","scope":"repo"}"#);
+/// let (status, _) = shape
+///     .normalise(200, Some("application/json"), br#"{"error":"bad_verification_code"}"#)
+///     .unwrap();
+/// assert_eq!(status, 400);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenAnswerShape {
+    /// Whether a form-encoded answer is accepted.
+    pub form: bool,
+    /// The field holding the lifetime, when not `expires_in`.
+    pub expires_in_field: Option<String>,
+    /// The field holding the refresh token, when not `refresh_token`.
+    pub refresh_token_field: Option<String>,
+}
+
+impl TokenAnswerShape {
+    /// A shape with the three settings.
+    pub fn new(
+        form: bool,
+        expires_in_field: Option<String>,
+        refresh_token_field: Option<String>,
+    ) -> Self {
+        TokenAnswerShape {
+            form,
+            expires_in_field,
+            refresh_token_field,
+        }
+    }
+
+    /// The answer rewritten as RFC 6749 JSON with its status, or `None`
+    /// when it is left as it is (not a JSON or declared form object).
+    pub fn normalise(
+        &self,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<(u16, Vec<u8>)> {
+        let is_form = content_type.is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+        let mut fields: serde_json::Map<String, Value> = if is_form && self.form {
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        } else {
+            serde_json::from_slice(body).ok()?
+        };
+        for (declared, standard) in [
+            (&self.expires_in_field, "expires_in"),
+            (&self.refresh_token_field, "refresh_token"),
+        ] {
+            if let Some(value) = declared.as_deref().and_then(|name| fields.remove(name)) {
+                fields.insert(standard.to_string(), value);
+            }
+        }
+        let status = if status == 200
+            && fields.contains_key("error")
+            && !fields.contains_key("access_token")
+        {
+            400
+        } else {
+            status
+        };
+        serde_json::to_vec(&fields).ok().map(|json| (status, json))
+    }
+}
+
 /// What a successful token request produced, in switchboard's types.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -227,6 +361,8 @@ pub struct TokenSet {
     pub ext_expires_at: Option<SystemTime>,
     /// The scopes the server says it granted, when it says.
     pub scopes: Option<Vec<String>>,
+    /// The answer's other string fields (Debug shows only their names).
+    pub fields: ResponseFields,
 }
 
 impl TokenSet {
@@ -244,6 +380,7 @@ impl TokenSet {
             refresh_token: body.refresh_token,
             ext_expires_at,
             scopes,
+            fields: body.fields,
         }
     }
 }

@@ -297,15 +297,26 @@ fn request(args: &InstallArgs) -> Result<InstallRequest> {
         }
         return Ok(req);
     }
-    let tenant = args.tenant.as_deref().ok_or_else(|| {
-        Error::invalid_argument(
-            "--tenant",
-            "is required: the customer's directory (tenant) ID, a GUID or a verified domain such as contoso.onmicrosoft.com",
-        )
-    })?;
-    let mut req = InstallRequest::new(&args.account, &args.connector, variant)
-        .setting("tenant_id", tenant.to_string())
-        .cloud(args.cloud.clone());
+    // A variant that declares its OAuth as data (kind `oauth2`) has no
+    // directory tenant unless its URLs use one (then it is a `--param`).
+    let declared = def
+        .variant(variant)
+        .is_some_and(|v| v.kind == switchboard_core::definition::AuthKind::Oauth2);
+    let mut req = InstallRequest::new(&args.account, &args.connector, variant);
+    match (args.tenant.as_deref(), declared) {
+        (Some(tenant), _) => {
+            req = req
+                .setting("tenant_id", tenant.to_string())
+                .cloud(args.cloud.clone());
+        }
+        (None, true) => {}
+        (None, false) => {
+            return Err(Error::invalid_argument(
+                "--tenant",
+                "is required: the customer's directory (tenant) ID, a GUID or a verified domain such as contoso.onmicrosoft.com",
+            ));
+        }
+    }
     for (name, value) in parameters {
         req = req.setting(name, value);
     }

@@ -1,5 +1,6 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
+mod acme_oauth;
 mod batch;
 mod definition_only;
 mod every_method;

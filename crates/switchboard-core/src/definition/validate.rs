@@ -37,6 +37,7 @@ use serde_json::Value;
 
 use crate::definition::auth::{ApiKeyAuth, ApiKeyLocation};
 use crate::definition::paging::{CounterPaging, MAX_COUNTER_VALUE, StopRule};
+use crate::definition::oauth2::{Grant, OAuth2Auth, RESERVED_AUTHORIZATION_PARAMETERS};
 use crate::definition::reserved_headers::is_reserved;
 use crate::definition::{
     AuthKind, AuthVariant, ConnectorDefinition, HttpMethod, MethodDefinition,
@@ -345,6 +346,7 @@ pub(crate) fn validate_methods_only(
         install_parameters: Vec::new(),
         auth_variants: Vec::new(),
         allowed_hosts: Vec::new(),
+        identity_hosts: Vec::new(),
         default_headers: BTreeMap::new(),
         categories: Vec::new(),
         limits: Vec::new(),
@@ -460,6 +462,7 @@ impl<'a> Checker<'a> {
         self.install_parameters();
         self.base_url();
         self.allowed_hosts();
+        self.identity_hosts();
         self.headers("/default_headers", None, &def.default_headers);
         self.auth_variants();
         self.categories();
@@ -725,6 +728,29 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Identity hosts: bare host names, none of them an API host (a token
+    /// must never reach the identity service through a method URL, nor the
+    /// client secret an API host).
+    fn identity_hosts(&mut self) {
+        for (i, host) in self.def.identity_hosts.iter().enumerate() {
+            if !is_host_name(host) {
+                self.at(
+                    format!("/identity_hosts/{i}"),
+                    format!(
+                        "\"{host}\" is not a bare host name: give only a lower-case host such as login.example.com (no scheme, port, path or wildcard)"
+                    ),
+                );
+            } else if self.def.allowed_hosts.contains(host) {
+                self.at(
+                    format!("/identity_hosts/{i}"),
+                    format!(
+                        "{host} is both an identity host and an API host (allowed_hosts); the lists must not overlap, so tokens never reach the identity service and the client secret never reaches the API"
+                    ),
+                );
+            }
+        }
+    }
+
     /// Checks header names and values; `method` is Some for a method's headers.
     fn headers(&mut self, base: &str, method: Option<usize>, headers: &BTreeMap<String, String>) {
         for (name, value) in headers {
@@ -789,6 +815,7 @@ impl<'a> Checker<'a> {
                 self.principal(&base, principal);
             }
             self.credential(&base, variant);
+            self.oauth2(&base, variant);
             if let Some(test) = &variant.test_method {
                 self.test_method(&base, variant, test);
             }
@@ -918,6 +945,180 @@ impl<'a> Checker<'a> {
                 ),
                 Some(_) => {}
             }
+        }
+    }
+
+    /// An `oauth2` variant's declaration: present exactly for that kind,
+    /// endpoints that fit the grant, on identity hosts, templated only from
+    /// non-secret install parameters; PKCE off only with a reason; extra
+    /// parameters that do not shadow the flow's own; settings and refresh
+    /// token parameters that exist.
+    fn oauth2(&mut self, base: &str, variant: &AuthVariant) {
+        let oauth = match (&variant.oauth2, variant.kind) {
+            (Some(oauth), AuthKind::Oauth2) => oauth,
+            (Some(_), _) => {
+                return self.at(
+                    format!("{base}/oauth2"),
+                    "`oauth2` belongs to variants of kind oauth2; remove it or change `kind`",
+                );
+            }
+            (None, AuthKind::Oauth2) => {
+                return self.at(
+                    format!("{base}/oauth2"),
+                    "a variant of kind oauth2 must declare its grant and token_url in an `oauth2` object",
+                );
+            }
+            (None, _) => return,
+        };
+        let base = format!("{base}/oauth2");
+        let code = oauth.grant == Grant::AuthorizationCode;
+        if code != oauth.authorization_url.is_some() {
+            let message = if code {
+                "grant authorization_code needs an authorization_url"
+            } else {
+                "only grant authorization_code uses an authorization_url; remove it"
+            };
+            self.at(format!("{base}/authorization_url"), message);
+        }
+        for (field, template) in oauth.endpoints() {
+            self.identity_url(&format!("{base}/{field}"), template);
+        }
+        match &oauth.pkce {
+            Some(_) if !code => self.at(
+                format!("{base}/pkce"),
+                "PKCE belongs to grant authorization_code; remove it",
+            ),
+            Some(pkce) if !pkce.enabled && pkce.reason.as_deref().is_none_or(|r| r.trim().is_empty()) => self.at(
+                format!("{base}/pkce/reason"),
+                "PKCE is on by default; turning it off needs a reason (which service limitation requires it)",
+            ),
+            _ => {}
+        }
+        let separator = oauth.scope_separator();
+        if separator.is_empty()
+            || separator.len() > 4
+            || !separator
+                .chars()
+                .all(|c| c == ' ' || c.is_ascii_punctuation())
+        {
+            self.at(
+                format!("{base}/scope_separator"),
+                "the scope separator must be 1 to 4 spaces or ASCII punctuation characters (\" \" or \",\")",
+            );
+        }
+        for (name, value) in &oauth.authorization_parameters {
+            let pointer = format!(
+                "{base}/authorization_parameters/{}",
+                escape_pointer_token(name)
+            );
+            if RESERVED_AUTHORIZATION_PARAMETERS.contains(&name.as_str()) {
+                self.at(
+                    pointer,
+                    format!("{name} is written by the flow itself and cannot be set here"),
+                );
+            } else if name.is_empty()
+                || name.len() > 64
+                || value.len() > 512
+                || name.chars().chain(value.chars()).any(char::is_control)
+            {
+                self.at(pointer, "extra authorization parameters need a name of 1 to 64 characters and a value of at most 512, without control characters");
+            }
+        }
+        if oauth.grant == Grant::ClientCredentials && oauth.refresh_token_rotates {
+            self.at(
+                format!("{base}/refresh_token_rotates"),
+                "grant client_credentials has no refresh token to rotate; remove it",
+            );
+        }
+        self.oauth2_parameters(&base, oauth);
+        let response = &oauth.token_response;
+        if response.keep_fields.len() > 16 {
+            self.at(
+                format!("{base}/token_response/keep_fields"),
+                "keep at most 16 fields",
+            );
+        }
+        let fields = response
+            .expires_in_field
+            .iter()
+            .chain(&response.refresh_token_field)
+            .chain(&response.keep_fields);
+        for field in fields {
+            if field.is_empty()
+                || field.len() > 64
+                || !field
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+            {
+                self.at(
+                    format!("{base}/token_response"),
+                    format!("\"{field}\" is not a token response field name: use 1 to 64 letters, digits, '_', '-' or '.'"),
+                );
+            }
+        }
+    }
+
+    /// The install parameters an `oauth2` object names: the refresh token
+    /// (secret) and the settings filled from the token response (not secret).
+    fn oauth2_parameters(&mut self, base: &str, oauth: &OAuth2Auth) {
+        let find = |name: &str| self.def.install_parameters.iter().find(|p| p.name == name);
+        let pointer = format!("{base}/refresh_token_parameter");
+        match (&oauth.refresh_token_parameter, oauth.grant) {
+            (None, Grant::RefreshToken) => self.at(pointer, "grant refresh_token needs the secret install parameter that holds the refresh token"),
+            (Some(_), grant) if grant != Grant::RefreshToken => self.at(pointer, "only grant refresh_token reads a refresh token from an install parameter; remove it"),
+            (Some(name), _) => match find(name) {
+                None => self.at(pointer, format!("{name} is not an install parameter")),
+                Some(p) if !p.secret => self.at(pointer, format!("install parameter {name} holds a refresh token: declare it with \"secret\": true")),
+                Some(_) => {}
+            },
+            (None, _) => {}
+        }
+        for (setting, field) in &oauth.settings_from_token {
+            let pointer = format!(
+                "{base}/settings_from_token/{}",
+                escape_pointer_token(setting)
+            );
+            match find(setting) {
+                None => self.at(pointer, format!("{setting} is not an install parameter: declare it (not secret, not required) so the token response can fill it")),
+                Some(p) if p.secret => self.at(pointer, format!("install parameter {setting} is secret; settings from the token response are shown and used in URLs, so they cannot be secret")),
+                Some(_) if field.is_empty() || field.len() > 64 => self.at(pointer, "name the token response field, 1 to 64 characters"),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// An identity endpoint template: placeholders name non-secret install
+    /// parameters, the URL is https with no fragment, and a literal host is
+    /// one of `identity_hosts`.
+    fn identity_url(&mut self, pointer: &str, template: &str) {
+        let names = match placeholders(template) {
+            Ok(names) => names,
+            Err(message) => return self.at(pointer, message),
+        };
+        let mut substituted = template.to_string();
+        for name in &names {
+            match self.def.install_parameters.iter().find(|p| &p.name == name) {
+                None => self.at(pointer, format!("{{{name}}} is not an install parameter")),
+                Some(p) if p.secret => self.at(pointer, format!("{{{name}}} is a secret install parameter; a secret must never be part of a URL")),
+                Some(_) => {}
+            }
+            substituted = substituted.replace(&format!("{{{name}}}"), "placeholder");
+        }
+        match url::Url::parse(&substituted) {
+            // Plain http only on loopback: a local fake or sandbox.
+            Ok(url)
+                if url.fragment().is_none()
+                    && (url.scheme() == "https"
+                        || (url.scheme() == "http"
+                            && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))) =>
+            {
+                if let Some(host) = url.host_str().filter(|_| !host_has_placeholder(template))
+                    && !self.def.identity_hosts.iter().any(|h| h == host)
+                {
+                    self.at(pointer, format!("the host {host} is not in identity_hosts: add it there (and not to allowed_hosts)"));
+                }
+            }
+            _ => self.at(pointer, format!("\"{template}\" is not an absolute https URL without a fragment, such as https://login.example.com/oauth/token (http only on a loopback host)")),
         }
     }
 

@@ -136,7 +136,7 @@ impl PathTemplate {
 }
 
 /// Check one value and append it, encoded, to `out`.
-fn encode_into(out: &mut String, value: &PathValue<'_>) -> Result<()> {
+pub(crate) fn encode_into(out: &mut String, value: &PathValue<'_>) -> Result<()> {
     let name = value.name;
     match value.style {
         PathStyle::Segment => {

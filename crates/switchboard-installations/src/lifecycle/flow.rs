@@ -11,6 +11,7 @@
 //! | callback | [`InstallFlow::complete`] | finish the OAuth flow; tokens land in the installation's secrets |
 //! | every call | [`InstallFlow::credential`] | the credential that signs requests |
 //! | test connection | [`InstallFlow::connection_test`] | which cheap read proves the grant |
+//! | uninstall | [`InstallFlow::revoke`] | end the grant at the identity service, when it offers that |
 //!
 //! Where requests go is not a flow hook: the lifecycle service asks the
 //! connector's own endpoints hook ([`crate::Connector::endpoints`]) through
@@ -85,12 +86,26 @@ pub struct Completed {
     pub tenant_id: Option<String>,
     /// The scopes or permissions granted, when the service said.
     pub scopes: Vec<String>,
+    /// Settings the consent filled (a definition's `settings_from_token`,
+    /// such as an `instance_url`): the lifecycle service stores them with
+    /// the installation's other settings.
+    pub settings: BTreeMap<String, serde_json::Value>,
 }
 
 impl Completed {
     /// A completion with what is known.
     pub fn new(tenant_id: Option<String>, scopes: Vec<String>) -> Self {
-        Completed { tenant_id, scopes }
+        Completed {
+            tenant_id,
+            scopes,
+            settings: BTreeMap::new(),
+        }
+    }
+
+    /// The same completion with settings to store.
+    pub fn with_settings(mut self, settings: BTreeMap<String, serde_json::Value>) -> Self {
+        self.settings = settings;
+        self
     }
 }
 
@@ -158,6 +173,13 @@ pub trait InstallFlow: Send + Sync + fmt::Debug {
     /// is an install parameter (nothing to refresh) says `false`.
     fn shares_tokens(&self, _installation: &Installation) -> bool {
         true
+    }
+
+    /// End the grant at the identity service on uninstall (a declared
+    /// revocation URL), before the installation's secrets are erased.
+    /// Returns whether a revocation was sent. The default sends none.
+    async fn revoke(&self, _ctx: &FlowContext, _installation: &Installation) -> Result<bool> {
+        Ok(false)
     }
 
     /// The cheap read that proves the grant, or `None` when getting a token

@@ -1,8 +1,9 @@
 //! [`DefinitionFlow`]: the install flow of a connector described only by
-//! data, for variants whose credential the installer gives at install
-//! time: `api_key`, `bearer_token` and `basic`.
+//! data: variants whose credential the installer gives at install time
+//! (`api_key`, `bearer_token` and `basic`), and variants of kind `oauth2`,
+//! whose declared flow [`super::oauth_flow`] runs.
 //!
-//! Nothing is consented to: the credential is a secret install parameter
+//! For the first three nothing is consented to: the credential is a secret install parameter
 //! (see [`super::secret_parameters`]), so [`InstallFlow::begin`] returns no
 //! link and the installation is `Active` as soon as it is stored. Each call
 //! sends the credential where the variant declares
@@ -10,9 +11,13 @@
 //! [`Installations::test_connection`](super::Installations::test_connection)
 //! calls.
 //!
-//! OAuth variants (`oauth2_authorization_code`, `oauth2_client_credentials`)
-//! are not served here: their endpoints cannot be declared in a definition
-//! yet, so such a connector still needs its own flow (Microsoft 365 has one).
+//! An `oauth2` variant with grant `authorization_code` returns a consent
+//! link from `begin`; `complete` exchanges the code and stores the grant;
+//! its credential refreshes through the shared token path; uninstall
+//! revokes at the declared revocation URL. Variants of the older kinds
+//! `oauth2_authorization_code` and `oauth2_client_credentials` declare no
+//! endpoints, so they need their connector's own flow (Microsoft 365 has
+//! one).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,6 +45,7 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use super::flow::{Completed, ConnectionTest, FlowContext, InstallFlow};
+use super::oauth_flow::DefinitionOAuth;
 use crate::install::Installation;
 use switchboard_core::arguments::Arguments;
 use switchboard_core::credential::{AccessToken, Credential, StaticCredential};
@@ -74,6 +80,7 @@ impl DefinitionFlow {
             })?;
         match variant.kind {
             AuthKind::ApiKey | AuthKind::Basic => Ok(variant),
+            AuthKind::Oauth2 if variant.oauth2.is_some() => Ok(variant),
             AuthKind::BearerToken if variant.bearer_token.is_some() => Ok(variant),
             AuthKind::BearerToken => Err(Error::invalid_argument(
                 "variant",
@@ -85,11 +92,27 @@ impl DefinitionFlow {
             _ => Err(Error::invalid_argument(
                 "variant",
                 format!(
-                    "variant `{}` of connector `{}` uses OAuth, whose endpoints a definition cannot declare yet; install it through the connector's own flow",
+                    "variant `{}` of connector `{}` uses OAuth without declaring its endpoints (kind oauth2 with an `oauth2` object does); install it through the connector's own flow",
                     variant.id, self.definition.id
                 ),
             )),
         }
+    }
+}
+
+impl DefinitionFlow {
+    /// The declared OAuth of an `oauth2` installation, `None` for the
+    /// other kinds.
+    fn oauth<'a>(
+        &'a self,
+        ctx: &FlowContext,
+        installation: &Installation,
+    ) -> Result<Option<DefinitionOAuth<'a>>> {
+        let variant = self.variant(installation)?;
+        if variant.kind != AuthKind::Oauth2 {
+            return Ok(None);
+        }
+        DefinitionOAuth::new(ctx, &self.definition, variant, installation).map(Some)
     }
 }
 
@@ -116,17 +139,30 @@ impl InstallFlow for DefinitionFlow {
         self.variant(installation).map(|_| ())
     }
 
-    fn begin(&self, _ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
-        self.variant(installation).map(|_| None)
+    fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
+        match self.oauth(ctx, installation)? {
+            Some(oauth) => oauth.begin(ctx, installation),
+            None => Ok(None),
+        }
     }
 
     async fn complete(
         &self,
-        _ctx: &FlowContext,
+        ctx: &FlowContext,
         installation: &Installation,
-        _callback_query: &str,
+        callback_query: &str,
     ) -> Result<Completed> {
-        Err(no_consent_to_repeat(installation))
+        match self.oauth(ctx, installation)? {
+            Some(oauth) => oauth.complete(ctx, installation, callback_query).await,
+            None => Err(no_consent_to_repeat(installation)),
+        }
+    }
+
+    async fn revoke(&self, ctx: &FlowContext, installation: &Installation) -> Result<bool> {
+        match self.oauth(ctx, installation)? {
+            Some(oauth) => oauth.revoke(ctx, installation).await,
+            None => Ok(false),
+        }
     }
 
     fn credential(
@@ -134,6 +170,9 @@ impl InstallFlow for DefinitionFlow {
         ctx: &FlowContext,
         installation: &Installation,
     ) -> Result<Arc<dyn Credential>> {
+        if let Some(oauth) = self.oauth(ctx, installation)? {
+            return Ok(oauth.credential(ctx, installation));
+        }
         let variant = self.variant(installation)?;
         let names = variant.credential_parameters();
         // A secret comes from the encrypted secrets; a non-secret one (a
@@ -174,8 +213,9 @@ impl InstallFlow for DefinitionFlow {
         ))))
     }
 
-    fn shares_tokens(&self, _installation: &Installation) -> bool {
-        false
+    fn shares_tokens(&self, installation: &Installation) -> bool {
+        self.variant(installation)
+            .is_ok_and(|v| v.kind == AuthKind::Oauth2)
     }
 
     fn connection_test(

@@ -100,3 +100,61 @@ pub fn of(
         })
         .collect()
 }
+
+/// Check that the install parameters holding the variant's credential
+/// (an API key, a token, a user and password, a refresh token given for
+/// grant `refresh_token`) were given: as `taken` secrets or plain
+/// `settings`. A connector whose variants hold their credentials in
+/// different parameters declares them not `required`; this says which the
+/// chosen variant needs.
+///
+/// ```
+/// use serde_json::json;
+/// use switchboard_core::definition::ConnectorDefinition;
+/// use switchboard_installations::lifecycle::secret_parameters::require_credential;
+///
+/// let def: ConnectorDefinition = serde_json::from_value(json!({
+///   "id": "acme", "name": "Acme", "version": "1.0.0", "description": "Acme CRM",
+///   "base_url": "https://api.acme.example", "allowed_hosts": ["api.acme.example"],
+///   "install_parameters": [{"name": "api_key", "label": "API key", "secret": true}],
+///   "auth_variants": [{"id": "key", "name": "API key", "kind": "api_key",
+///     "api_key": {"parameter": "api_key", "in": "header", "name": "X-Api-Key"}}],
+///   "categories": [{"id": "things", "name": "Things"}]
+/// })).unwrap();
+/// let none = serde_json::Map::new();
+/// let err = require_credential(&def, "key", &[], &none).unwrap_err();
+/// assert_eq!(err.field(), Some("api_key"));
+/// assert!(require_credential(&def, "key", &[("api_key".into(), "k".into())], &none).is_ok());
+/// ```
+pub fn require_credential(
+    definition: &ConnectorDefinition,
+    variant: &str,
+    taken: &[(String, String)],
+    settings: &Settings,
+) -> Result<()> {
+    let Some(variant) = definition.variant(variant) else {
+        return Ok(());
+    };
+    let refresh_token = variant
+        .oauth2
+        .as_ref()
+        .and_then(|o| o.refresh_token_parameter.as_deref());
+    for name in variant
+        .credential_parameters()
+        .into_iter()
+        .chain(refresh_token)
+    {
+        let given = taken.iter().any(|(n, _)| n == name)
+            || settings.get(name).is_some_and(|v| !v.is_null());
+        if !given {
+            return Err(Error::invalid_argument(
+                name,
+                format!(
+                    "is required by variant `{}`: it holds the variant's credential",
+                    variant.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! OAuth 2 declared as data, run on switchboard-oauth's machinery: the
+//! part of [`super::generic_flow::DefinitionFlow`] that serves variants of
+//! kind `oauth2`.
+//!
+//! [`DefinitionOAuth`] turns a variant's `oauth2` object and an
+//! installation's settings into the one [`OAuthClient`] (endpoints filled
+//! from the settings by the renderer's URL templates, client
+//! authentication, the answer shape), then uses the existing pieces: the
+//! [`AuthorizationCodeFlow`] for consent, the [`OAuthCredential`] for
+//! tokens (cached, one refresh for all callers; shared across nodes by the
+//! lifecycle service), [`OAuthClient::revoke`] on uninstall.
+//!
+//! **Host rules.** Every identity endpoint must pass the engine's host
+//! check against the connector's `identity_hosts` (https on the default
+//! port, or the loopback origin a test configured) and must not be an API
+//! host: the client secret and codes go only to identity hosts, and the
+//! engine sends tokens only to `allowed_hosts`.
+//!
+//! ```
+//! use switchboard_core::definition::AuthVariant;
+//! use switchboard_installations::lifecycle::oauth_flow::DefinitionProvider;
+//! use switchboard_oauth::provider::Provider;
+//!
+//! let variant: AuthVariant = serde_json::from_value(serde_json::json!({
+//!     "id": "oauth", "name": "Sign in", "kind": "oauth2", "extra_scopes": ["offline"],
+//!     "oauth2": {"grant": "client_credentials", "token_url": "https://login.example.com/token",
+//!                "scope_separator": ","}
+//! })).unwrap();
+//! let provider = DefinitionProvider::of(&variant);
+//! assert_eq!(provider.scopes(&["contacts.read".into()]), vec!["contacts.read,offline"]);
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use oauth2::{AuthUrl, ClientId, ClientSecret, RedirectUrl, RevocationUrl, TokenUrl};
+use serde_json::Value;
+use url::Url;
+
+use super::flow::{Completed, FlowContext};
+use crate::install::Installation;
+use switchboard_core::connector::Endpoints;
+use switchboard_core::credential::Credential;
+use switchboard_core::definition::oauth2::{
+    ClientAuthentication, Grant as DeclaredGrant, OAuth2Auth, TokenBodyFormat,
+};
+use switchboard_core::definition::{AuthVariant, ConnectorDefinition};
+use switchboard_core::engine::hosts::HostPolicy;
+use switchboard_core::error::{Error, ErrorKind, Result};
+use switchboard_core::render::url_template;
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::client::OAuthClient;
+use switchboard_oauth::code_flow::AuthorizationCodeFlow;
+use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
+use switchboard_oauth::provider::Provider;
+use switchboard_oauth::response::TokenAnswerShape;
+
+/// The scopes a definition's `oauth2` variant asks for: each permission
+/// with the variant's `scope_prefix`, then its `extra_scopes`, joined with
+/// the declared separator when it is not a space.
+#[derive(Debug, Clone)]
+pub struct DefinitionProvider {
+    prefix: String,
+    extra: Vec<String>,
+    separator: String,
+}
+
+impl DefinitionProvider {
+    /// The provider of a variant.
+    pub fn of(variant: &AuthVariant) -> Self {
+        DefinitionProvider {
+            prefix: variant.scope_prefix.clone().unwrap_or_default(),
+            extra: variant.extra_scopes.clone(),
+            separator: variant
+                .oauth2
+                .as_ref()
+                .map_or(" ", OAuth2Auth::scope_separator)
+                .to_string(),
+        }
+    }
+}
+
+impl Provider for DefinitionProvider {
+    fn scopes(&self, permissions: &[String]) -> Vec<String> {
+        let mut scopes: Vec<String> = Vec::new();
+        let all = permissions
+            .iter()
+            .map(|p| format!("{}{p}", self.prefix))
+            .chain(self.extra.iter().cloned());
+        for scope in all {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if self.separator == " " || scopes.is_empty() {
+            scopes
+        } else {
+            // `oauth2` joins scopes with spaces: hand it one, pre-joined.
+            vec![scopes.join(&self.separator)]
+        }
+    }
+}
+
+/// One installation's OAuth as its definition declares it.
+#[derive(Debug)]
+pub struct DefinitionOAuth<'a> {
+    oauth: &'a OAuth2Auth,
+    client: OAuthClient,
+    provider: Arc<DefinitionProvider>,
+    authority: String,
+}
+
+impl<'a> DefinitionOAuth<'a> {
+    /// Build the client for `installation` of `variant` (which must be of
+    /// kind `oauth2`): endpoints filled from its settings and checked
+    /// against the identity hosts, the platform's app, the redirect URI.
+    pub fn new(
+        ctx: &FlowContext,
+        definition: &ConnectorDefinition,
+        variant: &'a AuthVariant,
+        installation: &Installation,
+    ) -> Result<Self> {
+        let oauth = variant.oauth2.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidDefinition,
+                format!("variant `{}` declares no `oauth2` object", variant.id),
+            )
+        })?;
+        let settings: serde_json::Map<String, Value> = installation
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let endpoint = |template: &str| identity_endpoint(definition, template, &settings);
+        let token_url = endpoint(&oauth.token_url)?;
+        let authority = token_url.origin().ascii_serialization();
+        let app = ctx.app()?;
+        let response = &oauth.token_response;
+        let http = ctx
+            .auth
+            .http
+            .clone()
+            .with_answer_shape(TokenAnswerShape::new(
+                response.format == TokenBodyFormat::Form,
+                response.expires_in_field.clone(),
+                response.refresh_token_field.clone(),
+            ));
+        let mut client = OAuthClient::new(
+            http,
+            ClientId::new(app.client_id().to_string()),
+            app.client_secret()
+                .map(|s| ClientSecret::new(s.to_string())),
+            TokenUrl::from_url(token_url),
+        );
+        if oauth.client_authentication == ClientAuthentication::ClientSecretBasic {
+            client = client.with_client_secret_basic();
+        }
+        if let Some(template) = &oauth.authorization_url {
+            client = client.with_authorize_url(AuthUrl::from_url(endpoint(template)?));
+            let redirect = ctx.redirect_uri.as_deref().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Configuration,
+                    "an authorization code variant needs the platform's redirect URI (set it on the installations service)",
+                )
+                .with_field("redirect_uri")
+            })?;
+            let redirect = RedirectUrl::new(redirect.to_string())
+                .map_err(|e| Error::invalid_argument("redirect_uri", e.to_string()))?;
+            client = client.with_redirect_uri(redirect);
+        }
+        if let Some(template) = &oauth.revocation_url {
+            client = client.with_revocation_url(RevocationUrl::from_url(endpoint(template)?));
+        }
+        Ok(DefinitionOAuth {
+            oauth,
+            client,
+            provider: Arc::new(DefinitionProvider::of(variant)),
+            authority,
+        })
+    }
+
+    fn code_flow(&self, ctx: &FlowContext) -> AuthorizationCodeFlow {
+        let keep = self
+            .oauth
+            .token_response
+            .keep_fields
+            .iter()
+            .chain(self.oauth.settings_from_token.values())
+            .cloned()
+            .collect();
+        let flow =
+            AuthorizationCodeFlow::new(ctx.auth.clone(), self.client.clone()).keep_fields(keep);
+        if self.oauth.uses_pkce() {
+            flow
+        } else {
+            flow.without_pkce()
+        }
+    }
+
+    /// The consent link (grant `authorization_code`), or `None`: the
+    /// other grants need no person to consent.
+    pub fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
+        if self.oauth.grant != DeclaredGrant::AuthorizationCode {
+            return Ok(None);
+        }
+        let mut permissions: Vec<String> = Vec::new();
+        for id in &ctx.enabled_methods {
+            if let Some(method) = ctx.definition.method(id) {
+                permissions.extend(
+                    method
+                        .permissions_for(&installation.variant)
+                        .iter()
+                        .cloned(),
+                );
+            }
+        }
+        let scopes = self.provider.scopes(&permissions);
+        let extra: Vec<(String, String)> = self
+            .oauth
+            .authorization_parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let start = self
+            .code_flow(ctx)
+            .begin(installation.id, &scopes, &extra)?;
+        Ok(Some(start.into_url()))
+    }
+
+    /// Finish the consent: exchange the code, store the grant, and return
+    /// the settings the token answer fills (`settings_from_token`).
+    pub async fn complete(
+        &self,
+        ctx: &FlowContext,
+        installation: &Installation,
+        callback_query: &str,
+    ) -> Result<Completed> {
+        let params = CallbackParams::parse(callback_query)?;
+        let authorized = self
+            .code_flow(ctx)
+            .complete(installation.id, params, self.provider.as_ref())
+            .await?;
+        let mut settings = BTreeMap::new();
+        for (setting, field) in &self.oauth.settings_from_token {
+            if let Some(value) = authorized.fields.get(field) {
+                settings.insert(setting.clone(), Value::String(value.clone()));
+            }
+        }
+        Ok(Completed::new(authorized.tenant_id, authorized.scopes).with_settings(settings))
+    }
+
+    /// The credential: client credentials, or the stored refresh token.
+    pub fn credential(
+        &self,
+        ctx: &FlowContext,
+        installation: &Installation,
+    ) -> Arc<dyn Credential> {
+        let grant = match self.oauth.grant {
+            DeclaredGrant::ClientCredentials => Grant::ClientCredentials,
+            _ => Grant::RefreshToken,
+        };
+        Arc::new(OAuthCredential::new(
+            ctx.auth.clone(),
+            self.client.clone(),
+            InstallationIdentity::new(
+                installation.id,
+                self.authority.clone(),
+                installation.tenant_id.clone().unwrap_or_default(),
+            ),
+            grant,
+            self.provider.clone(),
+        ))
+    }
+
+    /// Revoke the stored refresh token at the declared revocation URL.
+    /// Returns whether a revocation was sent.
+    pub async fn revoke(&self, ctx: &FlowContext, installation: &Installation) -> Result<bool> {
+        if self.oauth.revocation_url.is_none() {
+            return Ok(false);
+        }
+        let Some(token) = ctx
+            .auth
+            .grants
+            .load_grant(installation.id)
+            .await?
+            .and_then(|g| g.refresh_token)
+        else {
+            return Ok(false);
+        };
+        self.client
+            .revoke(&token)
+            .await
+            .map_err(|e| self.provider.map_token_error(e))?;
+        Ok(true)
+    }
+}
+
+/// An identity endpoint filled from the settings: it must pass the host
+/// check against `identity_hosts`, and must not be an API host.
+fn identity_endpoint(
+    definition: &ConnectorDefinition,
+    template: &str,
+    settings: &serde_json::Map<String, Value>,
+) -> Result<Url> {
+    let url = url_template::fill(template, settings)?;
+    let policy = HostPolicy::new(&Endpoints {
+        base_url: url.clone(),
+        allowed_hosts: definition.identity_hosts.clone(),
+    });
+    policy.check_credentialed(&url)?;
+    let api_host = url
+        .host_str()
+        .is_some_and(|host| definition.allowed_hosts.iter().any(|h| h == host));
+    if api_host {
+        return Err(Error::new(
+            ErrorKind::InvalidDefinition,
+            format!(
+                "the identity endpoint's host {} is also an API host; the client secret must never reach the API",
+                url.host_str().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(url)
+}
