@@ -1,8 +1,12 @@
 //! GitHub for switchboard: repositories and issues through the GitHub REST
-//! API, with a personal access token.
+//! API, with a personal access token or through an OAuth app.
 //!
 //! [`connector`] gives it with the generic install flow of definition-only
-//! connectors: the token is a secret install parameter.
+//! connectors: the personal access token is a secret install parameter;
+//! the `oauth_app` variant's consent, token exchange and refresh are
+//! declared in `definitions/connector.json`. The settings
+//! `local_api_origin` and `local_identity_origin` point it at a local fake
+//! (tests, development; loopback origins only).
 //!
 //! This connector is data only: its definitions (`definitions/*.json`,
 //! embedded in the binary) use the core's `link_header` pagination for

@@ -39,6 +39,7 @@ pub mod files;
 pub mod governor;
 pub mod headers;
 pub mod installation_id;
+pub mod local_origins;
 pub mod paging;
 pub mod render;
 pub mod suggest;

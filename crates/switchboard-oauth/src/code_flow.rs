@@ -202,14 +202,22 @@ impl AuthorizationCodeFlow {
         })
         .await?;
         let tenant_id = provider.check_tokens(&set, None)?;
-        let refresh_token = set.refresh_token.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Configuration,
-                "the identity service returned no refresh token; request the `offline_access` scope",
-            )
-        })?;
+        // No refresh token and no lifetime: a non-expiring access token
+        // (GitHub OAuth apps without expiring user tokens) is the grant.
+        // A token that expires with no way to renew it is refused.
+        let grant = match (&set.refresh_token, set.access_token.expires_at()) {
+            (Some(refresh_token), _) => StoredGrant::new(Some(refresh_token.clone())),
+            (None, None) => StoredGrant::non_expiring(set.access_token.clone()),
+            (None, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Configuration,
+                    "the identity service returned an expiring access token and no refresh token; request offline access (for example the `offline_access` scope)",
+                )
+                .with_field("refresh_token"));
+            }
+        };
         let scopes = set.scopes.clone().unwrap_or_default();
-        let grant = StoredGrant::new(Some(refresh_token))
+        let grant = grant
             .with_tenant(tenant_id.clone())
             .with_scopes(scopes.clone());
         // A new grant replaces whatever was held.

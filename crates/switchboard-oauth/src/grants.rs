@@ -42,6 +42,7 @@ use async_trait::async_trait;
 use oauth2::RefreshToken;
 
 use switchboard_core::InstallationId;
+use switchboard_core::credential::AccessToken;
 use switchboard_core::error::Result;
 
 /// An installation's grant as the OAuth flows see it.
@@ -55,6 +56,11 @@ pub struct StoredGrant {
     pub tenant_id: Option<String>,
     /// The scopes granted at the last authorization.
     pub scopes: Vec<String>,
+    /// A non-expiring access token held as the grant itself: what a
+    /// service answers when it issues no refresh token and no lifetime
+    /// (GitHub OAuth apps without expiring user tokens). It is used until
+    /// the service refuses it; then a person must sign in again.
+    pub access_token: Option<AccessToken>,
 }
 
 impl StoredGrant {
@@ -64,7 +70,24 @@ impl StoredGrant {
             refresh_token,
             tenant_id: None,
             scopes: Vec::new(),
+            access_token: None,
         }
+    }
+
+    /// A grant holding a non-expiring access token and no refresh token.
+    pub fn non_expiring(access_token: AccessToken) -> Self {
+        StoredGrant {
+            access_token: Some(access_token),
+            ..StoredGrant::new(None)
+        }
+    }
+
+    /// The non-expiring access token held as the grant, when that is what
+    /// the grant is (no refresh token, a token without an expiry).
+    pub fn non_expiring_token(&self) -> Option<&AccessToken> {
+        self.access_token
+            .as_ref()
+            .filter(|t| self.refresh_token.is_none() && t.expires_at().is_none())
     }
 
     /// The same grant with the tenant set.
@@ -79,9 +102,18 @@ impl StoredGrant {
         self
     }
 
+    /// The same grant with an access token held (see [`Self::access_token`]).
+    pub fn with_access_token(mut self, access_token: Option<AccessToken>) -> Self {
+        self.access_token = access_token;
+        self
+    }
+
     /// Whether anything is held.
     pub fn is_empty(&self) -> bool {
-        self.refresh_token.is_none() && self.tenant_id.is_none() && self.scopes.is_empty()
+        self.refresh_token.is_none()
+            && self.tenant_id.is_none()
+            && self.scopes.is_empty()
+            && self.access_token.is_none()
     }
 }
 

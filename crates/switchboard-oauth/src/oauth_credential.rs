@@ -104,6 +104,7 @@ pub struct OAuthCredential {
     grant: Grant,
     provider: Arc<dyn Provider>,
     pinned_tenant: Mutex<Option<String>>,
+    rotation_required: bool,
 }
 
 impl fmt::Debug for OAuthCredential {
@@ -132,7 +133,18 @@ impl OAuthCredential {
             grant,
             provider,
             pinned_tenant: Mutex::new(None),
+            rotation_required: false,
         }
+    }
+
+    /// The same credential for a service whose refresh tokens rotate on
+    /// every refresh (a definition's `refresh_token_rotates: true`): a
+    /// refresh answer without a new refresh token is then an error naming
+    /// `refresh_token`, and its access token is not used. Without this, a
+    /// refresh answer that carries no refresh token keeps the stored one.
+    pub fn requiring_rotation(mut self, required: bool) -> Self {
+        self.rotation_required = required;
+        self
     }
 
     /// The installation this credential serves.
@@ -151,7 +163,12 @@ impl OAuthCredential {
         )
     }
 
-    async fn fetch(&self, scopes: &[String], claims: Option<&str>) -> Result<AccessToken> {
+    async fn fetch(
+        &self,
+        scopes: &[String],
+        claims: Option<&str>,
+        rejected: Option<&AccessToken>,
+    ) -> Result<AccessToken> {
         let extra: Vec<(String, String)> = claims
             .map(|c| vec![("claims".to_string(), c.to_string())])
             .unwrap_or_default();
@@ -175,11 +192,16 @@ impl OAuthCredential {
                 }
                 Ok(set.access_token)
             }
-            Grant::RefreshToken => self.refresh(scopes, &extra).await,
+            Grant::RefreshToken => self.refresh(scopes, &extra, rejected).await,
         }
     }
 
-    async fn refresh(&self, scopes: &[String], extra: &[(String, String)]) -> Result<AccessToken> {
+    async fn refresh(
+        &self,
+        scopes: &[String],
+        extra: &[(String, String)],
+        rejected: Option<&AccessToken>,
+    ) -> Result<AccessToken> {
         let installation = self.identity.installation_id;
         let no_grant = || {
             Error::new(
@@ -195,11 +217,31 @@ impl OAuthCredential {
             .load_grant(installation)
             .await?
             .ok_or_else(no_grant)?;
+        if let Some(token) = held.non_expiring_token() {
+            // Nothing to refresh with: the token is used until the service
+            // refuses it, then a person must sign in again.
+            if rejected.is_some_and(|r| r.same_secret(token)) {
+                return Err(Error::new(
+                    ErrorKind::NeedsReauth,
+                    format!(
+                        "the service refused installation `{installation}`'s non-expiring access token and it cannot be refreshed; a user must sign in again"
+                    ),
+                ));
+            }
+            return Ok(token.clone());
+        }
         let refresh_token = held.refresh_token.clone().ok_or_else(no_grant)?;
         let set = with_retry(&self.ctx, self.provider.as_ref(), |now| {
             self.client.refresh(&refresh_token, scopes, extra, now)
         })
         .await?;
+        if self.rotation_required && set.refresh_token.is_none() {
+            return Err(Error::new(
+                ErrorKind::Remote,
+                "the refresh answer carries no new refresh token, but the definition says refresh tokens rotate (`refresh_token_rotates`); the stored one is kept",
+            )
+            .with_field("refresh_token"));
+        }
         let learned = self
             .provider
             .check_tokens(&set, held.tenant_id.as_deref())?;
@@ -297,7 +339,7 @@ impl Credential for OAuthCredential {
         let cache: &TokenCache = &self.ctx.cache;
         cache
             .get_or_refresh(&key, request.rejected.as_ref(), claims.is_some(), || {
-                self.fetch(&key.scopes, claims)
+                self.fetch(&key.scopes, claims, request.rejected.as_ref())
             })
             .await
     }

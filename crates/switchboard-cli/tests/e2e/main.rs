@@ -8,6 +8,7 @@ mod exit_codes;
 mod fake_microsoft;
 mod faults;
 mod first_hour;
+mod github;
 mod harness;
 mod hostile_input;
 mod hostile_network;

@@ -82,8 +82,11 @@ pub struct OAuth2Auth {
     #[serde(default)]
     pub token_response: TokenResponseFormat,
     /// Whether each refresh returns a new refresh token that replaces the
-    /// old one (saved before the new access token is used). When `false`,
-    /// a refresh answer without a refresh token keeps the old one.
+    /// old one (saved before the new access token is used). With `true`, a
+    /// refresh answer without a new refresh token is an error naming
+    /// `refresh_token` (its access token is not used, the stored refresh
+    /// token is kept). With `false` (the default), such an answer keeps
+    /// the stored refresh token; a new one, when sent, still replaces it.
     #[serde(default)]
     pub refresh_token_rotates: bool,
     /// For grant `refresh_token`: the secret install parameter holding the

@@ -51,6 +51,7 @@ use switchboard_core::arguments::Arguments;
 use switchboard_core::credential::{AccessToken, Credential, StaticCredential};
 use switchboard_core::definition::{AuthKind, AuthVariant, ConnectorDefinition};
 use switchboard_core::error::{Error, ErrorKind, Result};
+use switchboard_core::local_origins;
 
 /// The install flow every definition-only connector gets: its credential
 /// is given at install. Cheap to clone.
@@ -135,7 +136,20 @@ impl InstallFlow for DefinitionFlow {
         &self.definition.id
     }
 
+    /// The loopback overrides of [`switchboard_core::local_origins`]: a
+    /// definition-only connector's endpoints all come from its data, so
+    /// they can all be moved to a local fake.
+    fn extra_settings(&self) -> &[&str] {
+        &local_origins::SETTINGS
+    }
+
     fn check(&self, installation: &mut Installation) -> Result<()> {
+        let settings: serde_json::Map<String, serde_json::Value> = installation
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        local_origins::LocalOrigins::from_settings(&settings)?;
         self.variant(installation).map(|_| ())
     }
 

@@ -1,7 +1,10 @@
 //! The OAuth flows' [`GrantStore`] seam on the one [`InstallationStore`]:
 //! the refresh token, the grant's tenant and the granted scopes are fields
 //! of the installation's [`InstallationSecrets`], encrypted with them and
-//! changed with [`modify_secrets`] like every other secret.
+//! changed with [`modify_secrets`] like every other secret. A non-expiring
+//! access token held as the grant (no refresh token) is the secrets'
+//! `access_token`, the slot the shared token cache keeps the current
+//! access token in: for such a grant both are the same token.
 //!
 //! So the tokens of an authorization land in the installation's own row,
 //! and a refresh token written by one node is seen by all.
@@ -64,6 +67,7 @@ fn grant_of(secrets: &InstallationSecrets) -> StoredGrant {
     )
     .with_tenant(secrets.token_tenant_id.clone())
     .with_scopes(secrets.granted_scopes.clone())
+    .with_access_token(secrets.access_token.clone())
 }
 
 #[async_trait]
@@ -84,6 +88,7 @@ impl GrantStore for InstallationGrants {
                 .map(|t| SecretString::from(t.secret().to_string()));
             secrets.token_tenant_id = grant.tenant_id;
             secrets.granted_scopes = grant.scopes;
+            secrets.access_token = grant.access_token;
             Ok(Edit::Write(()))
         })
         .await

@@ -13,7 +13,8 @@
 //! **Host rules.** Every identity endpoint must pass the engine's host
 //! check against the connector's `identity_hosts` (https on the default
 //! port, or the loopback origin a test configured) and must not be an API
-//! host: the client secret and codes go only to identity hosts, and the
+//! host. The `local_identity_origin` setting moves every identity endpoint
+//! to a loopback fake ([`switchboard_core::local_origins`]): the client secret and codes go only to identity hosts, and the
 //! engine sends tokens only to `allowed_hosts`.
 //!
 //! ```
@@ -47,6 +48,7 @@ use switchboard_core::definition::oauth2::{
 use switchboard_core::definition::{AuthVariant, ConnectorDefinition};
 use switchboard_core::engine::hosts::HostPolicy;
 use switchboard_core::error::{Error, ErrorKind, Result};
+use switchboard_core::local_origins::LocalOrigins;
 use switchboard_core::render::url_template;
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::client::OAuthClient;
@@ -269,7 +271,8 @@ impl<'a> DefinitionOAuth<'a> {
             ),
             grant,
             self.provider.clone(),
-        ))
+        )
+        .requiring_rotation(self.oauth.refresh_token_rotates))
     }
 
     /// Revoke the stored refresh token at the declared revocation URL.
@@ -302,7 +305,7 @@ fn identity_endpoint(
     template: &str,
     settings: &serde_json::Map<String, Value>,
 ) -> Result<Url> {
-    let url = url_template::fill(template, settings)?;
+    let url = LocalOrigins::from_settings(settings)?.identity_url(url_template::fill(template, settings)?);
     let policy = HostPolicy::new(&Endpoints {
         base_url: url.clone(),
         allowed_hosts: definition.identity_hosts.clone(),
