@@ -60,14 +60,15 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// Endpoints for an installation's settings. The default fills the
     /// definition's `base_url` template from the settings, moves it to the
     /// `local_api_origin` setting when one is set (a loopback fake; see
-    /// [`crate::local_origins`]), and uses the definition's `allowed_hosts`.
+    /// [`crate::local_origins`]; its host is then the only allowed host),
+    /// and uses the definition's `allowed_hosts`.
     fn endpoints(&self, settings: &Settings) -> Result<Endpoints> {
         let def = self.definition();
         let base_url = crate::render::url_template::fill(&def.base_url, settings)?;
-        let base_url = crate::local_origins::LocalOrigins::from_settings(settings)?.api_url(base_url);
+        let local = crate::local_origins::LocalOrigins::from_settings(settings)?;
         Ok(Endpoints {
-            base_url,
-            allowed_hosts: def.allowed_hosts.clone(),
+            base_url: local.api_url(base_url),
+            allowed_hosts: local.api_hosts(&def.allowed_hosts),
         })
     }
 

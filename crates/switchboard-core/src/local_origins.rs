@@ -9,9 +9,11 @@
 //!
 //! - `local_api_origin` replaces the scheme, host and port of the
 //!   definition's `base_url` (its path is kept), so every method call goes
-//!   there; the engine sends the token to that exact origin only.
+//!   there; the engine sends the token to that exact origin only (the
+//!   declared `allowed_hosts` no longer apply).
 //! - `local_identity_origin` does the same for the `oauth2` authorization,
-//!   token and revocation URLs (their paths and queries are kept).
+//!   token and revocation URLs (their paths and queries are kept), in place
+//!   of the declared `identity_hosts`.
 //!
 //! Each must be `http://127.0.0.1:PORT`, `http://localhost:PORT` or
 //! `http://[::1]:PORT` with no path, query or user info; anything else is
@@ -81,6 +83,25 @@ impl LocalOrigins {
     /// when set.
     pub fn identity_url(&self, url: Url) -> Url {
         rebase(url, self.identity.as_ref())
+    }
+
+    /// The API hosts: the local origin's host alone when one is set (a
+    /// credential then never leaves for the declared hosts), else
+    /// `declared`.
+    pub fn api_hosts(&self, declared: &[String]) -> Vec<String> {
+        hosts(self.api.as_ref(), declared)
+    }
+
+    /// The identity hosts, like [`Self::api_hosts`].
+    pub fn identity_hosts(&self, declared: &[String]) -> Vec<String> {
+        hosts(self.identity.as_ref(), declared)
+    }
+}
+
+fn hosts(origin: Option<&Url>, declared: &[String]) -> Vec<String> {
+    match origin.and_then(Url::host) {
+        Some(host) => vec![host.to_string()],
+        None => declared.to_vec(),
     }
 }
 
@@ -175,10 +196,16 @@ mod tests {
         .unwrap();
         let api = o.api_url(Url::parse("https://api.github.com").unwrap());
         assert_eq!(api.as_str(), "http://127.0.0.1:1000/");
-        let token = o.identity_url(
-            Url::parse("https://github.com/login/oauth/access_token?a=b").unwrap(),
+        let token =
+            o.identity_url(Url::parse("https://github.com/login/oauth/access_token?a=b").unwrap());
+        assert_eq!(
+            token.as_str(),
+            "http://localhost:2000/login/oauth/access_token?a=b"
         );
-        assert_eq!(token.as_str(), "http://localhost:2000/login/oauth/access_token?a=b");
+        let declared = vec!["github.com".to_string()];
+        assert_eq!(o.identity_hosts(&declared), vec!["localhost"]);
+        assert_eq!(o.api_hosts(&declared), vec!["127.0.0.1"]);
+        assert_eq!(LocalOrigins::default().api_hosts(&declared), declared);
         let none = LocalOrigins::default();
         let url = Url::parse("https://github.com/x").unwrap();
         assert_eq!(none.identity_url(url.clone()), url);

@@ -34,8 +34,7 @@ async fn consent(
     let flow = AuthorizationCodeFlow::new(ctx.clone(), client(ctx, server));
     let start = flow.begin(INST_1, &["repo".into()], &[]).unwrap();
     let query: HashMap<String, String> = start.url().query_pairs().into_owned().collect();
-    let params =
-        CallbackParams::parse(&format!("code=the-code&state={}", query["state"])).unwrap();
+    let params = CallbackParams::parse(&format!("code=the-code&state={}", query["state"])).unwrap();
     flow.complete(INST_1, params, &PassThrough).await
 }
 
@@ -122,8 +121,8 @@ async fn refresh_token_rotates_decides_what_an_answer_without_refresh_token_mean
         let clock = clock();
         let store = store_with(&[(INST_1, "rt-1")]).await;
         let ctx = context(&clock, store.clone());
-        let cred = credential(&ctx, &server, INST_1, Grant::RefreshToken)
-            .requiring_rotation(required);
+        let cred =
+            credential(&ctx, &server, INST_1, Grant::RefreshToken).requiring_rotation(required);
         let got = cred
             .token(&TokenRequest::new(INST_1, vec!["repo".into()]))
             .await;

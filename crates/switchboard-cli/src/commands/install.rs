@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use switchboard_core::files::read_limited_string;
+use switchboard_core::local_origins;
 use switchboard_core::{Error, Result};
 use switchboard_installations::lifecycle::{ConsentStarted, InstallRequest, Installations};
 
@@ -183,7 +184,9 @@ fn name_value<'a>(flag: &str, item: &'a str) -> Result<(&'a str, &'a str)> {
 
 /// The install parameters of `--param`, `--secret-env`, `--secret-file`
 /// and `--secret-stdin`, checked against the definition: a secret given
-/// with `--param` is refused (it would show in the process list).
+/// with `--param` is refused (it would show in the process list). The
+/// reserved settings `local_api_origin` / `local_identity_origin` pass
+/// through to the install flow, which accepts only loopback origins.
 fn install_parameters(
     def: &switchboard_core::ConnectorDefinition,
     args: &InstallArgs,
@@ -212,7 +215,11 @@ fn install_parameters(
     let mut out = Vec::new();
     for item in &args.params {
         let (name, value) = name_value("--param", item)?;
-        if declared("--param", name)?.secret {
+        // The loopback overrides are settings of every definition-driven
+        // connector, not install parameters; the install flow checks them.
+        let reserved = local_origins::SETTINGS.contains(&name)
+            && !def.install_parameters.iter().any(|p| p.name == name);
+        if !reserved && declared("--param", name)?.secret {
             return Err(Error::invalid_argument(
                 "--param",
                 format!(

@@ -76,7 +76,9 @@ async fn user_repos(api: &MockServer, bearer: &str, times: u64) {
     Mock::given(method("GET"))
         .and(path("/user/repos"))
         .and(header("authorization", format!("Bearer {bearer}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"full_name": "octo/hello"}])))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"full_name": "octo/hello"}])),
+        )
         .expect(times)
         .mount(api)
         .await;
@@ -96,8 +98,6 @@ async fn list_issues(cli: &Cli, id: &str) -> serde_json::Value {
         "--param",
         "repo=hello",
         "--all",
-        "--output",
-        "json",
     ])
     .await
 }
@@ -171,7 +171,9 @@ async fn oauth_app_without_expiring_tokens_consents_calls_and_needs_reauth_on_40
         .and(header("accept", "application/json"))
         .and(body_string_contains("grant_type=authorization_code"))
         .and(body_string_contains("code=code-1"))
-        .and(body_string_contains(format!("client_secret={CLIENT_SECRET}").as_str()))
+        .and(body_string_contains(
+            format!("client_secret={CLIENT_SECRET}").as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": TOKEN, "scope": "repo", "token_type": "bearer"
         })))

@@ -36,8 +36,8 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::definition::auth::{ApiKeyAuth, ApiKeyLocation};
-use crate::definition::paging::{CounterPaging, MAX_COUNTER_VALUE, StopRule};
 use crate::definition::oauth2::{Grant, OAuth2Auth, RESERVED_AUTHORIZATION_PARAMETERS};
+use crate::definition::paging::{CounterPaging, MAX_COUNTER_VALUE, StopRule};
 use crate::definition::reserved_headers::is_reserved;
 use crate::definition::{
     AuthKind, AuthVariant, ConnectorDefinition, HttpMethod, MethodDefinition,

@@ -261,18 +261,20 @@ impl<'a> DefinitionOAuth<'a> {
             DeclaredGrant::ClientCredentials => Grant::ClientCredentials,
             _ => Grant::RefreshToken,
         };
-        Arc::new(OAuthCredential::new(
-            ctx.auth.clone(),
-            self.client.clone(),
-            InstallationIdentity::new(
-                installation.id,
-                self.authority.clone(),
-                installation.tenant_id.clone().unwrap_or_default(),
-            ),
-            grant,
-            self.provider.clone(),
+        Arc::new(
+            OAuthCredential::new(
+                ctx.auth.clone(),
+                self.client.clone(),
+                InstallationIdentity::new(
+                    installation.id,
+                    self.authority.clone(),
+                    installation.tenant_id.clone().unwrap_or_default(),
+                ),
+                grant,
+                self.provider.clone(),
+            )
+            .requiring_rotation(self.oauth.refresh_token_rotates),
         )
-        .requiring_rotation(self.oauth.refresh_token_rotates))
     }
 
     /// Revoke the stored refresh token at the declared revocation URL.
@@ -305,10 +307,11 @@ fn identity_endpoint(
     template: &str,
     settings: &serde_json::Map<String, Value>,
 ) -> Result<Url> {
-    let url = LocalOrigins::from_settings(settings)?.identity_url(url_template::fill(template, settings)?);
+    let local = LocalOrigins::from_settings(settings)?;
+    let url = local.identity_url(url_template::fill(template, settings)?);
     let policy = HostPolicy::new(&Endpoints {
         base_url: url.clone(),
-        allowed_hosts: definition.identity_hosts.clone(),
+        allowed_hosts: local.identity_hosts(&definition.identity_hosts),
     });
     policy.check_credentialed(&url)?;
     let api_host = url
