@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime::{self, DAY, WEEKDAYS};
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::{Rng, obj};
 use crate::html_text;
 use crate::mail::{self, recipient};
 use crate::odata::{self, ListOptions};
-use crate::seed::{Rng, obj};
+use crate::request::{Ctx, Reply};
 use crate::state::{Rec, Tenant};
 
 /// Separates a series master's id from an occurrence's date in occurrence ids.

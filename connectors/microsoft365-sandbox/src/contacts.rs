@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime;
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::{Rng, obj};
 use crate::odata::{self, ListOptions};
-use crate::seed::{Rng, obj};
+use crate::request::{Ctx, Reply};
 use crate::state::{Rec, Tenant};
 
 /// Most e-mail addresses a contact holds (Outlook's three).
