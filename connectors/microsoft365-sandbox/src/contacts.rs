@@ -654,7 +654,7 @@ fn delta(ctx: &mut Ctx, t: &Tenant, user: &str, folder: &str) -> Result<Reply, G
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == scope && s.version > cursor.since)
+            .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
             .map(|s| {
                 (
                     s.version,

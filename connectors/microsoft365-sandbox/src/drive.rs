@@ -1550,7 +1550,7 @@ fn delta(ctx: &mut Ctx, t: &mut Tenant, drive: &str) -> Result<Reply, GraphError
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == scope && s.version > cursor.since)
+            .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
             .map(|s| {
                 (
                     s.version,

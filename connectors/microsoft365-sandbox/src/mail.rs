@@ -443,7 +443,7 @@ pub(crate) fn handle(
             entries.extend(
                 t.tombstones
                     .iter()
-                    .filter(|s| s.scope == scope && s.version > cursor.since)
+                    .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
                     .map(|s| {
                         (
                             s.version,
@@ -526,7 +526,7 @@ pub(crate) fn handle(
                 .iter()
                 .map(|r| (r.version, present_message(ctx, r)))
                 .collect();
-            entries.extend(t.tombstones.iter().filter(|s| s.scope == scope && s.version > cursor.since).map(|s| {
+            entries.extend(t.tombstones.iter().filter(|s| s.scope == scope && cursor.reports_removal(s.version)).map(|s| {
                 (s.version, json!({"@odata.type": "#microsoft.graph.message", "id": s.id, "@removed": {"reason": "deleted"}}))
             }));
             entries.sort_by_key(|(v, _)| *v);

@@ -627,6 +627,17 @@ pub(crate) struct DeltaCursor {
     pub fresh: bool,
 }
 
+impl DeltaCursor {
+    /// Whether a removal (a tombstone) at change counter `version` is
+    /// reported in this round: one after `since`; in a full round (no
+    /// delta token, `since` 0) only one made after the round began, since
+    /// "resources that have been created and deleted prior to the initial
+    /// delta query won't be returned" (`concepts/delta-query-overview.md`).
+    pub(crate) fn reports_removal(&self, version: u64) -> bool {
+        version > self.since && (self.since > 0 || version > self.upto)
+    }
+}
+
 /// Reads `$deltatoken` / `$skiptoken` for the delta query `scope`.
 ///
 /// "Sync from now" (an empty first round whose delta link reports only

@@ -153,7 +153,7 @@ pub(crate) fn delta(ctx: &mut Ctx, t: &mut Tenant) -> Result<Reply, GraphError> 
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == "users" && s.version > cursor.since)
+            .filter(|s| s.scope == "users" && cursor.reports_removal(s.version))
             .map(|s| {
                 (
                     s.version,
