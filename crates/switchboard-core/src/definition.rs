@@ -32,6 +32,7 @@
 //! assert_eq!(method.resolved_path(Some(&me)), "/me/messages");
 //! ```
 
+pub mod auth;
 pub mod limits;
 pub mod load;
 pub mod reserved_headers;
@@ -192,6 +193,22 @@ pub struct AuthVariant {
     /// (`https://graph.microsoft.com/`). Empty: the permission is the scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_prefix: Option<String>,
+    /// A method that takes no arguments and proves an installation's
+    /// credential (`users.get_me`): what "test connection" calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_method: Option<String>,
+    /// For kind `api_key`: the install parameter holding the key and where
+    /// it is sent (required for that kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<auth::ApiKeyAuth>,
+    /// For kind `bearer_token`: the install parameter holding the token.
+    /// Without it the variant cannot be installed through the generic flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<auth::BearerTokenAuth>,
+    /// For kind `basic`: the install parameters holding the user and the
+    /// password (required for that kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<auth::BasicAuth>,
 }
 
 impl AuthVariant {
@@ -215,8 +232,12 @@ pub enum AuthKind {
     Oauth2ClientCredentials,
     /// A bearer token given at install time (personal access token).
     BearerToken,
-    /// An API key sent in a header.
+    /// An API key given at install time, sent in a header (with an optional
+    /// prefix) or a query parameter, as its `api_key` object says.
     ApiKey,
+    /// A user name and password (or an API key as the user) given at
+    /// install time, sent as `Authorization: Basic`.
+    Basic,
 }
 
 /// Who a variant's calls act as.

@@ -17,6 +17,7 @@ use crate::untrusted_text::sanitize_identifier;
 use super::Engine;
 use super::context::InstallationContext;
 use super::govern::{GovernedKey, PreparedLimit, keys_of};
+use super::placement::CredentialSlot;
 use super::prepared::{PreparedConnector, PreparedMethod};
 
 /// A resolved method call: which connector, method and variant.
@@ -53,6 +54,11 @@ impl Plan {
     /// The method's permissions for the variant: the scopes asked for.
     pub(crate) fn scopes(&self) -> &Arc<[String]> {
         &self.prepared_method().scopes[self.variant_index]
+    }
+
+    /// Where the variant's credential goes.
+    pub(crate) fn credential_slot(&self) -> &CredentialSlot {
+        &self.prepared.slots[self.variant_index]
     }
 
     /// The same plan, named `label` in messages.
