@@ -249,41 +249,27 @@ impl Ctx {
     /// This request's URL with `key=value` instead of any earlier skip or
     /// delta token.
     pub(crate) fn link_with(&self, key: &str, value: &str) -> String {
-        let mut parts: Vec<String> = self
-            .query
-            .params
-            .iter()
-            .filter(|(k, _)| {
-                !k.eq_ignore_ascii_case("$skiptoken") && !k.eq_ignore_ascii_case("$deltatoken")
-            })
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, QUERY_ESCAPE),
-                    utf8_percent_encode(v, QUERY_ESCAPE)
-                )
-            })
-            .collect();
-        parts.push(format!(
-            "{key}={}",
-            utf8_percent_encode(value, QUERY_ESCAPE)
-        ));
-        format!(
-            "{}/v1.0{}?{}",
-            self.app.base_url,
-            self.raw_path,
-            parts.join("&")
+        self.link_keeping(
+            |k| !k.eq_ignore_ascii_case("$skiptoken") && !k.eq_ignore_ascii_case("$deltatoken"),
+            key,
+            value,
         )
     }
 
     /// A delta or next link: only `$select` is kept beside the token (the
     /// token carries the rest).
     pub(crate) fn delta_link(&self, key: &str, value: &str) -> String {
+        self.link_keeping(|k| k.eq_ignore_ascii_case("$select"), key, value)
+    }
+
+    /// This request's URL with the query parameters `keep` accepts, then
+    /// `key=value`.
+    fn link_keeping(&self, keep: impl Fn(&str) -> bool, key: &str, value: &str) -> String {
         let mut parts: Vec<String> = self
             .query
             .params
             .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("$select"))
+            .filter(|(k, _)| keep(k))
             .map(|(k, v)| {
                 format!(
                     "{}={}",

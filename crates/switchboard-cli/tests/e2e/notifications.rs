@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard_microsoft365_sandbox::SandboxConfig;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::ChildStdout;
+use tokio::process::{Child, ChildStdout};
 
 use crate::harness::Env;
 
@@ -25,28 +25,52 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
     serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
 }
 
+/// `notifications serve` on a free port with `extra` arguments: the
+/// process, its output lines and the URL it listens on.
+async fn serve(env: &Env, extra: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>, String) {
+    let mut args = vec![
+        "notifications",
+        "serve",
+        "--port",
+        "0",
+        "--output",
+        "ndjson",
+    ];
+    args.extend(extra);
+    let mut child = env
+        .cli
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = next_line(&mut lines).await;
+    let url = listening["listening"].as_str().unwrap().to_string();
+    (child, lines, url)
+}
+
+/// A draft created through the API in `user`'s mailbox.
+async fn create_draft(env: &Env, id: &str, user_param: &str, subject: &str) -> Value {
+    env.cli
+        .json(&[
+            "call",
+            id,
+            "mail.create_draft",
+            "--param",
+            user_param,
+            "--param",
+            &format!("subject={subject}"),
+        ])
+        .await
+}
+
 #[tokio::test]
 async fn subscribe_receive_and_sync_through_the_binary() {
     let env = Env::start(SandboxConfig::new(95)).await;
     let id = env.install_application(&[]).await;
     let user = env.sandbox.users()[0].id.clone();
-    let mut serve = env
-        .cli
-        .command(&[
-            "notifications",
-            "serve",
-            "--port",
-            "0",
-            "--output",
-            "ndjson",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let listening = next_line(&mut lines).await;
-    let url = listening["listening"].as_str().unwrap().to_string();
+    let (mut serve, mut lines, url) = serve(&env, &[]).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let user_param = format!("user_id={user}");
@@ -84,18 +108,7 @@ async fn subscribe_receive_and_sync_through_the_binary() {
     assert_eq!(listed[0]["id"], sub.as_str());
 
     // a message created through the API is notified, then synced alone
-    let created = env
-        .cli
-        .json(&[
-            "call",
-            &id,
-            "mail.create_draft",
-            "--param",
-            &user_param,
-            "--param",
-            "subject=watched",
-        ])
-        .await;
+    let created = create_draft(&env, &id, &user_param, "watched").await;
     let n = next_line(&mut lines).await;
     assert_eq!(n["notification"], "change", "{n}");
     assert_eq!(n["subscription"], sub.as_str());
@@ -170,29 +183,8 @@ async fn renewal_through_the_binary_keeps_a_subscription_alive_past_its_first_ex
     let user = env.sandbox.users()[0].id.clone();
     // the receiver; its own renewal loop looks once at start (nothing is
     // due by this machine's clock) and then not for a day
-    let mut serve = env
-        .cli
-        .command(&[
-            "notifications",
-            "serve",
-            "--port",
-            "0",
-            "--renew-within",
-            "60",
-            "--renew-every",
-            "86400",
-            "--output",
-            "ndjson",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let url = next_line(&mut lines).await["listening"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut serve, mut lines, url) =
+        serve(&env, &["--renew-within", "60", "--renew-every", "86400"]).await;
     let user_param = format!("user_id={user}");
     let record = env
         .cli
@@ -298,18 +290,7 @@ async fn renewal_through_the_binary_keeps_a_subscription_alive_past_its_first_ex
         "{got} {now}"
     );
     // and delivers: a message created now is notified to the receiver
-    let created = env
-        .cli
-        .json(&[
-            "call",
-            &id,
-            "mail.create_draft",
-            "--param",
-            &user_param,
-            "--param",
-            "subject=still watched",
-        ])
-        .await;
+    let created = create_draft(&env, &id, &user_param, "still watched").await;
     let n = next_line(&mut lines).await;
     assert_eq!(n["notification"], "change", "{n}");
     assert_eq!(n["subscription"], sub.as_str());
