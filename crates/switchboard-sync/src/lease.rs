@@ -81,6 +81,31 @@ pub trait SyncLeases: Send + Sync + std::fmt::Debug {
 
 /// Who holds which lease, for how long: the condition of
 /// [`SyncLeases::store_secrets_leased`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore, MemoryInstallationStore};
+/// use switchboard_sync::{LeaseHold, MemorySyncLeases, SyncLeases, is_lease_lost};
+///
+/// let store = Arc::new(MemoryInstallationStore::new());
+/// let inst = store
+///     .create(Installation::new("acct", "c", "1.0.0", "delegated"), InstallationSecrets::default())
+///     .await
+///     .unwrap();
+/// let leases = MemorySyncLeases::new(store.clone());
+/// let hold = LeaseHold { installation: inst.id, resource: "sync:x", holder: "node-a", ttl: Duration::from_secs(60) };
+/// let version = store.load_secrets(inst.id).await.unwrap().unwrap().version;
+/// // not held: refused, nothing written
+/// let err = leases.store_secrets_leased(&hold, version, InstallationSecrets::default()).await.unwrap_err();
+/// assert!(is_lease_lost(&err));
+/// // held: written, and the lease renewed
+/// assert!(leases.try_lease(inst.id, "sync:x", "node-a", hold.ttl).await.unwrap());
+/// let written = leases.store_secrets_leased(&hold, version, InstallationSecrets::default()).await.unwrap();
+/// assert_eq!(written, version + 1);
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct LeaseHold<'a> {
     /// The installation.
