@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use switchboard_core::{Error, Result};
 
+use crate::generated::Rng;
 use crate::limits::LimitsConfig;
 use crate::pacing::MAX_LATENCY;
-use crate::seed::Rng;
 
 /// A client secret: shown in no `Debug` output.
 ///

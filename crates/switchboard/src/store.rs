@@ -19,9 +19,10 @@ use switchboard_sync::{MemorySubscriptionStore, MemorySyncLeases, SubscriptionSt
 /// use switchboard_installations::install::MemoryInstallationStore;
 /// use switchboard_sync::{MemorySubscriptionStore, MemorySyncLeases};
 ///
+/// let installations = Arc::new(MemoryInstallationStore::new());
 /// let parts = StoreParts::new(
-///     Arc::new(MemoryInstallationStore::new()),
-///     Arc::new(MemorySyncLeases::default()),
+///     installations.clone(),
+///     Arc::new(MemorySyncLeases::new(installations)),
 ///     Arc::new(MemorySubscriptionStore::default()),
 /// );
 /// let sb = switchboard::Switchboard::builder()
@@ -102,9 +103,10 @@ impl SwitchboardStore for switchboard_store::Store {
 /// In memory, leases hold within this process only: one process, or tests.
 impl SwitchboardStore for MemoryInstallationStore {
     fn into_parts(self) -> StoreParts {
+        let store: Arc<dyn InstallationStore> = Arc::new(self);
         StoreParts::new(
-            Arc::new(self),
-            Arc::new(MemorySyncLeases::default()),
+            store.clone(),
+            Arc::new(MemorySyncLeases::new(store.clone())),
             Arc::new(MemorySubscriptionStore::default()),
         )
     }
