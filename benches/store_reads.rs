@@ -52,7 +52,7 @@ async fn contender(
     let started = sb
         .install(sandbox.install_request("acct-bench", "application"))
         .await?;
-    let callback = sandbox.consent(&started.consent_url).await?;
+    let callback = sandbox.consent(started.consent_link()?).await?;
     let installation = sb.complete(&callback).await?;
     let name = if readers == 0 {
         "reads on the writer (before)".to_string()

@@ -48,10 +48,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .install(sandbox.install_request("acct-42", "application"))
         .await?;
     println!("installation {} created", started.installation.id);
-    println!("an administrator would open: {}", started.consent_url);
+    println!("an administrator would open: {}", started.consent_link()?);
 
     // 2. The administrator consents; the callback comes back to the platform.
-    let callback = sandbox.consent(&started.consent_url).await?;
+    let callback = sandbox.consent(started.consent_link()?).await?;
     let installation = sb.complete(&callback).await?;
     println!(
         "installation {} is {}",

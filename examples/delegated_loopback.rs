@@ -52,12 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = sb
         .install(sandbox.install_request("acct-7", "delegated"))
         .await?;
-    println!("open this link to sign in: {}", started.consent_url);
+    println!("open this link to sign in: {}", started.consent_link()?);
 
     // The person's browser: opens the link and follows the redirects, the
     // last of which lands on our listener.
     let browser = tokio::spawn({
-        let url = started.consent_url.clone();
+        let url = started.consent_link()?.clone();
         async move { reqwest::get(url.as_str()).await?.text().await }
     });
 

@@ -171,7 +171,7 @@ async fn lifecycle_contexts_in_a_custom_cloud_call_its_graph_server() {
         .install(request(&server, "acct", "application"))
         .await
         .unwrap();
-    let state = query_param(&started.consent_url, "state").unwrap();
+    let state = query_param(started.consent_link().unwrap(), "state").unwrap();
     let token = jwt("custom-cloud");
     token_mock(
         "client_credentials",
@@ -230,11 +230,11 @@ async fn lifecycle_contexts_in_china_use_chinas_hosts() {
             .unwrap();
         // consent goes to China's identity service, for China's Graph
         assert_eq!(
-            started.consent_url.host_str(),
+            started.consent_link().unwrap().host_str(),
             Some("login.partner.microsoftonline.cn"),
             "{variant}"
         );
-        let scope = query_param(&started.consent_url, "scope").unwrap();
+        let scope = query_param(started.consent_link().unwrap(), "scope").unwrap();
         assert!(
             scope.contains(&format!("https://{CHINA_GRAPH}/")),
             "{scope}"

@@ -30,7 +30,7 @@ async fn delegated_lifecycle(stores: Stores) {
         .install(request(&server, "acct-1", "delegated").enable(["users"]))
         .await
         .unwrap();
-    let url = &started.consent_url;
+    let url = started.consent_link().unwrap();
     assert_eq!(url.path(), format!("/{TENANT}/oauth2/v2.0/authorize"));
     assert_eq!(query_param(url, "client_id").as_deref(), Some(CLIENT_ID));
     assert_eq!(query_param(url, "response_type").as_deref(), Some("code"));
@@ -137,7 +137,7 @@ async fn delegated_lifecycle(stores: Stores) {
         again.installation.status,
         InstallationStatus::PendingConsent
     );
-    let new_state = query_param(&again.consent_url, "state").unwrap();
+    let new_state = query_param(again.consent_link().unwrap(), "state").unwrap();
     assert_ne!(new_state, state);
     let secrets = stores.b.load_secrets(id).await.unwrap().unwrap().value;
     assert!(!secrets.has_grant(), "{kind}: tokens deleted");
@@ -205,7 +205,7 @@ async fn application_lifecycle(stores: Stores) {
         .install(request(&server, "acct-2", "application"))
         .await
         .unwrap();
-    let url = &started.consent_url;
+    let url = started.consent_link().unwrap();
     assert_eq!(url.path(), format!("/{TENANT}/v2.0/adminconsent"));
     assert_eq!(query_param(url, "client_id").as_deref(), Some(CLIENT_ID));
     assert_eq!(
@@ -329,7 +329,7 @@ async fn wrong_states_and_bad_settings_are_refused_clearly() {
     let id = started.installation.id;
 
     // only a callback with this consent's state is its answer
-    let state = query_param(&started.consent_url, "state").unwrap();
+    let state = query_param(started.consent_link().unwrap(), "state").unwrap();
     let answer = format!("http://localhost/callback?admin_consent=True&state={state}");
     assert!(started.is_callback_for(&answer));
     assert!(started.is_callback_for(&format!("?state={state}&error=access_denied")));
@@ -619,7 +619,7 @@ async fn a_failed_admin_consent_is_explained_and_stays_pending() {
         .install(request(&server, "acct-7", "application"))
         .await
         .unwrap();
-    let state = query_param(&started.consent_url, "state").unwrap();
+    let state = query_param(started.consent_link().unwrap(), "state").unwrap();
     token_mock(
         "client_credentials",
         "client_id=",

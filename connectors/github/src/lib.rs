@@ -1,6 +1,9 @@
 //! GitHub for switchboard: repositories and issues through the GitHub REST
 //! API, with a personal access token.
 //!
+//! [`connector`] gives it with the generic install flow of definition-only
+//! connectors: the token is a secret install parameter.
+//!
 //! This connector is data only: its definitions (`definitions/*.json`,
 //! embedded in the binary) use the core's `link_header` pagination for
 //! GitHub's `Link: <...>; rel="next"` pages, a top-level array as the
@@ -67,6 +70,24 @@ impl Connector for GitHub {
     fn definition(&self) -> &ConnectorDefinition {
         &self.definition
     }
+}
+
+/// The GitHub connector with its install flow, to register with a
+/// switchboard once. The personal access token is the install parameter
+/// `token` (secret: stored encrypted, never shown); no consent is needed,
+/// so the installation is active as soon as it is stored.
+///
+/// ```
+/// let connector = switchboard_github::connector().unwrap();
+/// assert_eq!(connector.id(), "github");
+/// assert!(connector.flow().is_some());
+/// ```
+pub fn connector() -> Result<switchboard_installations::installable::InstallableConnector> {
+    Ok(
+        switchboard_installations::installable::InstallableConnector::with_definition_flow(
+            Arc::new(GitHub::new()?),
+        ),
+    )
 }
 
 /// Add the GitHub connector to a registry.

@@ -109,8 +109,9 @@ fn tenant_of(inst: &Installation) -> Result<TenantId> {
 }
 
 fn app_of(ctx: &FlowContext) -> Result<MicrosoftApp> {
-    let mut app = MicrosoftApp::new(ctx.app.client_id());
-    if let Some(secret) = ctx.app.client_secret() {
+    let ctx_app = ctx.app()?;
+    let mut app = MicrosoftApp::new(ctx_app.client_id());
+    if let Some(secret) = ctx_app.client_secret() {
         app = app.with_client_secret(secret);
     }
     if let Some(uri) = &ctx.redirect_uri {
@@ -244,14 +245,14 @@ impl InstallFlow for Microsoft365Flow {
         Ok(())
     }
 
-    fn begin(&self, ctx: &FlowContext, inst: &Installation) -> Result<Url> {
+    fn begin(&self, ctx: &FlowContext, inst: &Installation) -> Result<Option<Url>> {
         need_redirect(ctx)?;
         match variant_auth(ctx, inst)? {
             Variant::Delegated(auth) => {
                 let permissions = permissions(ctx, inst, auth.cloud())?;
-                Ok(auth.begin(&permissions)?.into_url())
+                Ok(Some(auth.begin(&permissions)?.into_url()))
             }
-            Variant::Application(auth) => Ok(auth.admin_consent_url()?.into_url()),
+            Variant::Application(auth) => Ok(Some(auth.admin_consent_url()?.into_url())),
         }
     }
 

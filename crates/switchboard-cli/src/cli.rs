@@ -519,6 +519,21 @@ pub struct InstallArgs {
     /// Only these categories or methods (repeatable; default: all).
     #[arg(long, value_name = "ID")]
     pub enable: Vec<String>,
+    /// An install parameter of the connector (repeatable). Secret ones
+    /// are refused here: give them with --secret-env, --secret-file or
+    /// --secret-stdin.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A secret install parameter from an environment variable (repeatable).
+    #[arg(long, value_name = "NAME=VARIABLE")]
+    pub secret_env: Vec<String>,
+    /// A secret install parameter from a file, surrounding whitespace
+    /// removed (repeatable).
+    #[arg(long, value_name = "NAME=PATH")]
+    pub secret_file: Vec<String>,
+    /// A secret install parameter from the first line of standard input.
+    #[arg(long, value_name = "NAME", conflicts_with = "client_secret_stdin")]
+    pub secret_stdin: Option<String>,
     /// Where consent returns.
     #[command(flatten)]
     pub consent: ConsentReturn,

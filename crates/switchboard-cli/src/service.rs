@@ -10,6 +10,8 @@ use switchboard_core::{Engine, Error, ErrorKind, Result};
 use switchboard_installations::install::Installation;
 use switchboard_installations::lifecycle::Installations;
 use switchboard_installations::lifecycle::apps::{AppCredential, AppCredentials};
+use switchboard_installations::lifecycle::flow::InstallFlow;
+use switchboard_installations::lifecycle::generic_flow::DefinitionFlow;
 use switchboard_microsoft365::install_flow::Microsoft365Flow;
 use switchboard_store::Store;
 
@@ -79,8 +81,23 @@ pub fn installations(
     store: Store,
     redirect_uri: Option<&str>,
 ) -> Result<Installations> {
-    Installations::builder(engine, Arc::new(store))
-        .flow(Arc::new(Microsoft365Flow::new()))
+    // Microsoft 365 has its own flow; every other connector (GitHub, those
+    // of --connectors-dir) is installed through the generic flow of its
+    // definition.
+    let generic: Vec<Arc<dyn InstallFlow>> = engine
+        .registry()
+        .iter()
+        .filter(|c| c.id() != "microsoft365")
+        .map(|c| {
+            Arc::new(DefinitionFlow::new(Arc::new(c.definition().clone()))) as Arc<dyn InstallFlow>
+        })
+        .collect();
+    let mut builder =
+        Installations::builder(engine, Arc::new(store)).flow(Arc::new(Microsoft365Flow::new()));
+    for flow in generic {
+        builder = builder.flow(flow);
+    }
+    builder
         .app_credentials(platform_apps())
         .redirect_uri(redirect_uri.unwrap_or(DEFAULT_REDIRECT_URI))
         .build()

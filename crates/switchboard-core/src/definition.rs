@@ -32,8 +32,10 @@
 //! assert_eq!(method.resolved_path(Some(&me)), "/me/messages");
 //! ```
 
+pub mod auth;
 pub mod limits;
 pub mod load;
+pub mod paging;
 pub mod reserved_headers;
 pub mod schema;
 pub mod validate;
@@ -192,6 +194,22 @@ pub struct AuthVariant {
     /// (`https://graph.microsoft.com/`). Empty: the permission is the scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_prefix: Option<String>,
+    /// A method that takes no arguments and proves an installation's
+    /// credential (`users.get_me`): what "test connection" calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_method: Option<String>,
+    /// For kind `api_key`: the install parameter holding the key and where
+    /// it is sent (required for that kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<auth::ApiKeyAuth>,
+    /// For kind `bearer_token`: the install parameter holding the token.
+    /// Without it the variant cannot be installed through the generic flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<auth::BearerTokenAuth>,
+    /// For kind `basic`: the install parameters holding the user and the
+    /// password (required for that kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<auth::BasicAuth>,
 }
 
 impl AuthVariant {
@@ -215,8 +233,12 @@ pub enum AuthKind {
     Oauth2ClientCredentials,
     /// A bearer token given at install time (personal access token).
     BearerToken,
-    /// An API key sent in a header.
+    /// An API key given at install time, sent in a header (with an optional
+    /// prefix) or a query parameter, as its `api_key` object says.
     ApiKey,
+    /// A user name and password (or an API key as the user) given at
+    /// install time, sent as `Authorization: Basic`.
+    Basic,
 }
 
 /// Who a variant's calls act as.
@@ -277,6 +299,14 @@ pub struct MethodDefinition {
     /// the whole body, which for a top-level JSON array gives its elements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<String>,
+    /// For `"pagination": "cursor"`: where the next cursor is and which
+    /// query parameter carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<paging::CursorPaging>,
+    /// For `"pagination": "offset"` or `"page"`: the counting query
+    /// parameter, the page size and when the listing ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<paging::CounterPaging>,
     /// Whether repeating the request is safe. Derived from the HTTP method
     /// unless declared (a POST with a `transactionId` may declare itself idempotent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -505,6 +535,15 @@ pub enum Pagination {
     /// until a page has none (GitHub, GitLab). The link passes the host
     /// allow-list like any other; a repeated link is an error.
     LinkHeader,
+    /// A cursor read from each page's body (see `cursor`) and sent as a
+    /// query parameter, until a page has none (Slack, Stripe-like APIs).
+    Cursor,
+    /// An offset query parameter that advances by the records received
+    /// (see `counter`), until the stop rule says the listing is complete.
+    Offset,
+    /// A page-number query parameter that advances by one (see `counter`),
+    /// until the stop rule says the listing is complete.
+    Page,
 }
 
 impl Pagination {
@@ -515,6 +554,9 @@ impl Pagination {
             Pagination::OdataNextLink => "odata_next_link",
             Pagination::OdataDelta => "odata_delta",
             Pagination::LinkHeader => "link_header",
+            Pagination::Cursor => "cursor",
+            Pagination::Offset => "offset",
+            Pagination::Page => "page",
         }
     }
 }

@@ -66,6 +66,7 @@ mod govern;
 pub mod hosts;
 mod link;
 mod pipeline;
+mod placement;
 mod plan;
 mod prepared;
 pub mod redirect;

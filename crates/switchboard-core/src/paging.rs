@@ -1,6 +1,7 @@
 //! Paged results: a [`RecordStream`] of records that follows
 //! `@odata.nextLink` (or, for `link_header` paging, the RFC 8288
-//! `Link: <...>; rel="next"` response header) one page at a time, can be consumed page by page
+//! `Link: <...>; rel="next"` response header, or a cursor or counter) one
+//! page at a time, can be consumed page by page
 //! ([`RecordStream::into_pages`]), and gives a serialisable [`Continuation`]
 //! to resume later ([`Engine::resume`](crate::engine::Engine::resume)).
 //!
@@ -21,6 +22,13 @@
 //! walk), a few hundred instructions per page; two different links collide
 //! with probability about n²/2¹²⁹, below 10⁻³⁰ for the page limit, and the
 //! keys are secret, so a server cannot aim for a collision.
+//!
+//! **Cursor and counter paging** (`cursor`, `offset`, `page`; see
+//! [`crate::definition::paging`]) make the next request from the page's
+//! own URL with one query parameter replaced: the cursor read from the
+//! body, or the offset / page number counted on. The result is a URL like
+//! any next link, so the loop guard (a repeated cursor is a repeated
+//! request), the page limit and continuations work unchanged.
 //!
 //! For delta methods (`odata_delta`) the stream ends with the
 //! `@odata.deltaLink` as its continuation: store it and resume from it for
@@ -53,9 +61,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::definition::Pagination;
+use crate::definition::paging::{CounterPaging, CursorPaging};
+use crate::definition::{MethodDefinition, Pagination};
 use crate::error::{Error, ErrorKind, Result};
 use crate::installation_id::InstallationId;
+
+mod query_paging;
+
+use query_paging::Count;
 
 /// The default cap on pages per stream: 10,000. That is ten million records
 /// at Graph's largest page size, and hours of crawling at its default page
@@ -256,6 +269,10 @@ pub(crate) enum Next {
 /// it never sends anything: the engine's loop does.
 pub(crate) struct Pager {
     pagination: Pagination,
+    /// The method's cursor rule, for `cursor` paging.
+    cursor: Option<CursorPaging>,
+    /// The method's counter rule, for `offset` and `page` paging.
+    counter: Option<CounterPaging>,
     /// JSON pointer to a page's records.
     pointer: String,
     /// What this walk's continuations share.
@@ -271,25 +288,30 @@ impl Pager {
     /// `first`; `headers` are sent again with every next link.
     pub(crate) fn new(
         pagination: Pagination,
-        records: Option<&str>,
+        method: &MethodDefinition,
         installation_id: InstallationId,
-        method_id: &str,
         headers: Vec<(String, String)>,
         first: &Url,
         max_pages: usize,
     ) -> Self {
         let default_pointer = match pagination {
-            Pagination::None | Pagination::LinkHeader => "",
-            _ => "/value",
+            Pagination::OdataNextLink | Pagination::OdataDelta => "/value",
+            _ => "",
         };
         let mut seen = Visited::new();
         seen.insert(first);
         Pager {
             pagination,
-            pointer: records.unwrap_or(default_pointer).to_string(),
+            cursor: method.cursor.clone(),
+            counter: method.counter.clone(),
+            pointer: method
+                .records
+                .as_deref()
+                .unwrap_or(default_pointer)
+                .to_string(),
             base: Arc::new(ResumeBase {
                 installation_id,
-                method_id: method_id.to_string(),
+                method_id: method.id.clone(),
                 headers,
             }),
             seen,
@@ -336,12 +358,14 @@ impl Pager {
         let method_id = &self.base.method_id;
         let (next_link, delta_link) = match self.pagination {
             Pagination::LinkHeader => (link_next, None),
-            _ => (
+            Pagination::OdataNextLink | Pagination::OdataDelta => (
                 take_link(&mut body, "@odata.nextLink"),
                 take_link(&mut body, "@odata.deltaLink"),
             ),
+            _ => (None, None),
         };
         let records = select_records(&mut body, &self.pointer, method_id)?;
+        let queried = self.query_next(url, &body, records.len());
         drop(body);
         let mut page = Page {
             number,
@@ -351,7 +375,23 @@ impl Pager {
         if self.pagination == Pagination::None {
             return Ok((page, Next::End));
         }
-        let next = if let Some(link) = next_link {
+        let next = if let Some(queried) = queried {
+            match queried {
+                Ok(Some(next)) if self.seen.insert(&next) => {
+                    page.resume = Some(self.resume(ContinuationKind::NextPage, &next));
+                    Next::Fetch(next)
+                }
+                Ok(Some(_)) => Next::Stop(Error::new(
+                    ErrorKind::Remote,
+                    format!(
+                        "the service returned a {} cursor for `{method_id}` that leads to a page already requested; stopped to avoid an endless loop",
+                        self.pagination.as_str()
+                    ),
+                )),
+                Ok(None) => Next::End,
+                Err(err) => Next::Stop(err),
+            }
+        } else if let Some(link) = next_link {
             match url.join(&link).map(as_sent) {
                 Ok(next) if self.seen.insert(&next) => {
                     page.resume = Some(self.resume(ContinuationKind::NextPage, &next));
@@ -394,6 +434,51 @@ impl Pager {
         };
         Ok((page, next))
     }
+}
+
+impl Pager {
+    /// For cursor and counter paging, the next request (`None` inside: the
+    /// listing is complete); `None` for the kinds that follow links.
+    fn query_next(&self, url: &Url, body: &Value, records: usize) -> Option<Result<Option<Url>>> {
+        let method_id = &self.base.method_id;
+        if self.pagination == Pagination::Cursor {
+            return Some(match &self.cursor {
+                Some(rule) => query_paging::cursor_next(rule, url, body, method_id),
+                None => Err(no_rule(method_id, "cursor")),
+            });
+        }
+        let count = Count::of(self.pagination)?;
+        Some(match &self.counter {
+            Some(rule) => query_paging::counter_next(count, rule, url, body, records, method_id),
+            None => Err(no_rule(method_id, "counter")),
+        })
+    }
+}
+
+/// The first request of a walk of `method` whose arguments render to
+/// `url`: for `offset` and `page` paging, with the counter at its start
+/// value and the declared page size; otherwise `url` itself.
+pub(crate) fn first_url(method: &MethodDefinition, url: Url) -> Url {
+    match (Count::of(method.pagination), &method.counter) {
+        (Some(count), Some(rule)) => query_paging::counter_first(count, rule, &url),
+        _ => url,
+    }
+}
+
+/// Refuse a resumed request of `method` that its pager could not continue
+/// (a counted link whose count is not a number), before it is sent.
+pub(crate) fn check_resumed(method: &MethodDefinition, url: &Url) -> Result<()> {
+    match (Count::of(method.pagination), &method.counter) {
+        (Some(count), Some(rule)) => query_paging::counter_value(count, rule, url).map(drop),
+        _ => Ok(()),
+    }
+}
+
+fn no_rule(method_id: &str, field: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidDefinition,
+        format!("`{method_id}` is paged by {field} but declares no `{field}`"),
+    )
 }
 
 /// A link as it goes on the wire: without its fragment (scheme and host

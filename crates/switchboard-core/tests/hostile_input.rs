@@ -1,6 +1,6 @@
 //! Hostile input for everything the core parses from the network or from
 //! stored text: service error bodies, `Retry-After`, `WWW-Authenticate`,
-//! `Link` and continuations (token responses, token errors, pending
+//! `Link`, paging cursors and continuations (token responses, token errors, pending
 //! authorizations and callback queries are the OAuth crate's, in its own
 //! `tests/hostile_input.rs`).
 //!
@@ -43,6 +43,7 @@ use wiremock::ResponseTemplate;
 
 const INST_2: InstallationId = InstallationId::from_u128(2);
 const INST_LINKS: InstallationId = InstallationId::from_u128(4);
+const INST_CURSOR: InstallationId = InstallationId::from_u128(5);
 
 // ---------------------------------------------------------------------------
 // What every error built from remote text must satisfy.
@@ -357,6 +358,9 @@ fn stage() -> &'static (Stage, switchboard_core::Engine) {
         let mut registry = support::registry();
         registry
             .register(Arc::new(DefinitionConnector::new(link_connector())))
+            .unwrap();
+        registry
+            .register(Arc::new(DefinitionConnector::new(cursor_connector())))
             .unwrap();
         let engine = switchboard_core::Engine::builder(registry)
             .retry_policy(RetryPolicy::never())
@@ -711,6 +715,99 @@ proptest! {
                     assert_presentable(err, &[])?;
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cursor paging with hostile cursors and `has_more` flags.
+
+/// A connector whose listing pages by a body cursor with a `has_more` flag.
+fn cursor_connector() -> switchboard_core::ConnectorDefinition {
+    serde_json::from_value(json!({
+        "id": "cursorsvc", "name": "Cursor paging", "version": "1.0.0",
+        "description": "Pages by body cursors",
+        "base_url": "https://api.example.com",
+        "allowed_hosts": ["api.example.com"],
+        "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+        "categories": [{"id": "things", "name": "Things"}],
+        "methods": [{"id": "things.list_things", "category": "things", "name": "List things",
+            "description": "All things.", "http_method": "GET", "path": "/things",
+            "parameters": [{"name": "kind", "in": "query", "type": "string", "default": "all"}],
+            "pagination": "cursor", "records": "/data",
+            "cursor": {"pointer": "/meta/next", "parameter": "after", "has_more": "/more"}}]
+    }))
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// Whatever a page holds as its cursor and `has_more` flag (the same
+    /// page every time), the walk sends the cursor only when it is a
+    /// non-empty string of at most 4096 bytes and the flag is `true`, sends
+    /// it exactly as received in one parameter beside the method's own,
+    /// stops at the repeat, and every error is presentable and never quotes
+    /// the cursor.
+    #[test]
+    fn cursor_paging_sends_only_bounded_string_cursors(
+        cursor in prop_oneof![
+            4 => text::text().prop_map(Value::String),
+            2 => hostile_json::any_value(&["next", "after"]),
+            1 => (4090usize..4100).prop_map(|n| Value::String("c".repeat(n))),
+        ],
+        more in prop_oneof![4 => Just(Some(json!(true))), 1 => proptest::option::of(hostile_json::any_value(&["more"]))],
+    ) {
+        let (stage, engine) = stage();
+        let mut body = json!({"data": [{"id": 1}], "meta": {"next": cursor}});
+        if let Some(more) = &more {
+            body["more"] = more.clone();
+        }
+        stage.answer_with(ResponseTemplate::new(200).set_body_json(body));
+        let endpoints = switchboard_core::connector::Endpoints {
+            base_url: url::Url::parse(&stage.server.uri()).unwrap(),
+            allowed_hosts: vec!["127.0.0.1".into()],
+        };
+        let ctx = switchboard_core::InstallationContext::new(
+            INST_CURSOR, "cursorsvc", "token", endpoints, support::RecordingCredential::new(),
+        );
+        let (records, error) = stage.runtime.block_on(async {
+            let mut stream = engine.stream(&ctx, "things.list_things", Arguments::new()).with_max_pages(5);
+            let mut records = 0;
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(_)) => records += 1,
+                    Ok(None) => break (records, None),
+                    Err(err) => break (records, Some(err)),
+                }
+            }
+        });
+        let received = stage.received();
+        // What must happen: the flag is read first, then the cursor.
+        let expected: (usize, Option<ErrorKind>) = match (&more, &cursor) {
+            (Some(Value::Bool(true)), Value::String(c)) if !c.is_empty() && c.len() <= 4096 => {
+                let query: Vec<(String, String)> = match received.get(1) {
+                    Some(second) => second.url.query_pairs().into_owned().collect(),
+                    None => Vec::new(),
+                };
+                prop_assert_eq!(query, vec![("kind".to_string(), "all".to_string()), ("after".to_string(), c.clone())]);
+                (2, Some(ErrorKind::Remote))
+            }
+            (Some(Value::Bool(true)), Value::Null) => (1, None),
+            (Some(Value::Bool(true)), Value::String(c)) if c.is_empty() => (1, None),
+            (Some(Value::Bool(true)), _) => (1, Some(ErrorKind::Decode)),
+            (None | Some(Value::Null | Value::Bool(false)), _) => (1, None),
+            (Some(_), _) => (1, Some(ErrorKind::Decode)),
+        };
+        prop_assert_eq!(received.len(), expected.0);
+        prop_assert_eq!(records, expected.0, "one record a page");
+        prop_assert_eq!(error.as_ref().map(Error::kind), expected.1, "{:?}", error);
+        if let Some(err) = &error {
+            let secret = match &cursor {
+                Value::String(c) if c.chars().count() >= 16 => vec![c.as_str()],
+                _ => vec![],
+            };
+            assert_presentable(err, &secret)?;
         }
     }
 }

@@ -442,6 +442,14 @@ pub struct Versioned<T> {
 /// keep the field inside their continuations column.
 pub const LEGACY_PENDING_AUTHORIZATION: &str = "_pending_authorization";
 
+/// Secret install parameters (`secret: true` in the definition: API keys,
+/// personal access tokens, passwords) are kept in
+/// [`InstallationSecrets::continuations`] under this prefix and the
+/// parameter's name, so they are encrypted at rest like every secret
+/// (the store binds each entry to the installation and the entry's name)
+/// and never land in the plain settings.
+pub const SECRET_PARAMETER_PREFIX: &str = "_parameter.";
+
 /// An installation's secrets. Every secret is a redacting type: Debug shows
 /// which fields are set, never their values.
 ///
@@ -515,19 +523,53 @@ impl InstallationSecrets {
         self.pending_authorization.take().or(legacy)
     }
 
-    /// Whether a grant is held (a refresh or access token).
+    /// The same secrets with a secret install parameter (an API key, a
+    /// personal access token, a password: see [`SECRET_PARAMETER_PREFIX`]).
+    ///
+    /// ```
+    /// use secrecy::ExposeSecret;
+    /// use switchboard_installations::install::InstallationSecrets;
+    ///
+    /// let secrets = InstallationSecrets::default().with_secret_parameter("api_key", "k-123");
+    /// assert_eq!(secrets.secret_parameter("api_key").unwrap().expose_secret(), "k-123");
+    /// assert!(secrets.has_grant());
+    /// assert!(!format!("{secrets:?}").contains("k-123"));
+    /// ```
+    pub fn with_secret_parameter(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.continuations.insert(
+            format!("{SECRET_PARAMETER_PREFIX}{name}"),
+            SecretString::from(value.into()),
+        );
+        self
+    }
+
+    /// A secret install parameter's value.
+    pub fn secret_parameter(&self, name: &str) -> Option<&SecretString> {
+        self.continuations
+            .get(&format!("{SECRET_PARAMETER_PREFIX}{name}"))
+    }
+
+    /// Whether a grant is held (a refresh or access token, or a secret
+    /// install parameter such as an API key).
     pub fn has_grant(&self) -> bool {
-        self.refresh_token.is_some() || self.access_token.is_some()
+        self.refresh_token.is_some()
+            || self.access_token.is_some()
+            || self
+                .continuations
+                .keys()
+                .any(|k| k.starts_with(SECRET_PARAMETER_PREFIX))
     }
 
     /// The same secrets with the grant and the links erased; the client
-    /// secret is kept (re-authentication still needs it).
+    /// secret and the secret install parameters are kept
+    /// (re-authentication still needs them).
     pub fn without_grant(mut self) -> Self {
         self.access_token = None;
         self.refresh_token = None;
         self.token_tenant_id = None;
         self.granted_scopes.clear();
-        self.continuations.clear();
+        self.continuations
+            .retain(|name, _| name.starts_with(SECRET_PARAMETER_PREFIX));
         self.pending_authorization = None;
         self
     }

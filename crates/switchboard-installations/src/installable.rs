@@ -23,8 +23,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use switchboard_core::Connector;
+use switchboard_core::connector::DefinitionConnector;
+use switchboard_core::definition::ConnectorDefinition;
 
 use crate::lifecycle::flow::InstallFlow;
+use crate::lifecycle::generic_flow::DefinitionFlow;
 
 /// A connector (its definition and hooks) with its install flow, if it
 /// has one. Cheap to clone.
@@ -42,6 +45,37 @@ impl InstallableConnector {
             connector,
             flow: Some(flow),
         }
+    }
+
+    /// A connector described only by its definition, installed through
+    /// the generic [`DefinitionFlow`]: its `api_key`, `bearer_token` and
+    /// `basic` variants take their credential as a secret install
+    /// parameter and need no consent.
+    ///
+    /// ```
+    /// use switchboard_core::definition::ConnectorDefinition;
+    /// use switchboard_installations::installable::InstallableConnector;
+    ///
+    /// let def: ConnectorDefinition = serde_json::from_value(serde_json::json!({
+    ///   "id": "acme", "name": "Acme", "version": "1.0.0", "description": "Acme CRM",
+    ///   "base_url": "https://api.acme.example", "allowed_hosts": ["api.acme.example"],
+    ///   "install_parameters": [{"name": "api_key", "label": "API key", "required": true, "secret": true}],
+    ///   "auth_variants": [{"id": "key", "name": "API key", "kind": "api_key",
+    ///     "api_key": {"parameter": "api_key", "in": "header", "name": "X-Api-Key"}}],
+    ///   "categories": [{"id": "things", "name": "Things"}]
+    /// })).unwrap();
+    /// let connector = InstallableConnector::from_definition(def);
+    /// assert!(connector.flow().is_some());
+    /// ```
+    pub fn from_definition(definition: ConnectorDefinition) -> Self {
+        Self::with_definition_flow(Arc::new(DefinitionConnector::new(definition)))
+    }
+
+    /// `connector` (hooks and all) installed through the generic
+    /// [`DefinitionFlow`] of its definition.
+    pub fn with_definition_flow(connector: Arc<dyn Connector>) -> Self {
+        let flow = DefinitionFlow::new(Arc::new(connector.definition().clone()));
+        InstallableConnector::new(connector, Arc::new(flow))
     }
 
     /// A connector with no install flow of its own: its methods can be

@@ -50,7 +50,7 @@
 //! let started = installations
 //!     .install(InstallRequest::new("acct-42", "microsoft365", "delegated").setting("tenant_id", "contoso.onmicrosoft.com"))
 //!     .await?;
-//! println!("open {}", started.consent_url);
+//! println!("open {}", started.consent_link()?);
 //! // ... the browser comes back to the redirect URI ...
 //! let active = installations.complete(started.installation.id, "?code=...&state=...").await?;
 //! let ctx = installations.context(active.id).await?;
@@ -60,8 +60,10 @@
 
 pub mod apps;
 pub mod flow;
+pub mod generic_flow;
 pub mod grants;
 pub mod report;
+pub mod secret_parameters;
 pub mod settings;
 pub mod status;
 
@@ -81,7 +83,7 @@ use crate::install::{
 use crate::modify::{Edit, modify_record, modify_secrets};
 use crate::shared_token::{SharedTokenCredential, SharedTokenPolicy, TokenMemory};
 use switchboard_core::connector::Settings;
-use switchboard_core::credential::TokenRequest;
+use switchboard_core::credential::{Credential, TokenRequest};
 use switchboard_core::definition::ConnectorDefinition;
 use switchboard_core::engine::{Engine, InstallationContext};
 use switchboard_core::error::{Error, ErrorKind, Result};
@@ -216,7 +218,9 @@ pub struct ConsentStarted {
     pub installation: Installation,
     /// The URL the user (delegated) or an administrator (application)
     /// opens. It carries a one-time `state`: give it only to that person.
-    pub consent_url: Url,
+    /// `None` when the variant needs no consent (an API key, token or
+    /// password given at install): the installation is already `Active`.
+    pub consent_url: Option<Url>,
 }
 
 impl fmt::Debug for ConsentStarted {
@@ -225,17 +229,33 @@ impl fmt::Debug for ConsentStarted {
             .field("installation", &self.installation)
             .field(
                 "consent_url",
-                &format!(
-                    "{}{} [query redacted]",
-                    self.consent_url.origin().ascii_serialization(),
-                    self.consent_url.path()
-                ),
+                &self.consent_url.as_ref().map(|url| {
+                    format!(
+                        "{}{} [query redacted]",
+                        url.origin().ascii_serialization(),
+                        url.path()
+                    )
+                }),
             )
             .finish()
     }
 }
 
 impl ConsentStarted {
+    /// The consent link, or an [`ErrorKind::Conflict`] saying the
+    /// installation needs none (it is active already).
+    pub fn consent_link(&self) -> Result<&Url> {
+        self.consent_url.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "installation {} needs no consent: its credential came with the install and it is {}",
+                    self.installation.id, self.installation.status
+                ),
+            )
+        })
+    }
+
     /// Whether `callback` (the URL a browser came back to, or its query)
     /// carries this consent's one-time `state`, compared in constant time.
     ///
@@ -256,7 +276,7 @@ impl ConsentStarted {
     /// ```
     pub fn is_callback_for(&self, callback: &str) -> bool {
         use subtle::ConstantTimeEq;
-        let Some(expected) = state_of(&self.consent_url) else {
+        let Some(expected) = self.consent_url.as_ref().and_then(state_of) else {
             return false;
         };
         let Ok(query) = callback_query(callback) else {
@@ -495,7 +515,16 @@ impl Installations {
         inst: &Installation,
         secrets: &InstallationSecrets,
     ) -> Result<FlowContext> {
-        let app = self.inner.apps.resolve(&inst.client, secrets)?;
+        // A variant without OAuth (its credential came with the install)
+        // needs no app registration.
+        let oauth = definition
+            .variant(&inst.variant)
+            .is_none_or(|v| v.uses_permissions());
+        let app = match self.inner.apps.resolve(&inst.client, secrets) {
+            Ok(app) => Some(app),
+            Err(_) if !oauth => None,
+            Err(e) => return Err(e),
+        };
         let enabled = settings::enabled_methods(
             definition,
             &inst.variant,
@@ -507,6 +536,7 @@ impl Installations {
             redirect_uri: self.inner.redirect_uri.clone(),
             definition: definition.clone(),
             enabled_methods: enabled,
+            secret_parameters: secret_parameters::of(definition, secrets),
         })
     }
 
@@ -516,9 +546,11 @@ impl Installations {
         flow: &dyn InstallFlow,
         fctx: &FlowContext,
         inst: &Installation,
-    ) -> Result<(Url, Option<SecretString>)> {
+    ) -> Result<(Option<Url>, Option<SecretString>)> {
         let url = flow.begin(fctx, inst)?;
-        let pending = state_of(&url)
+        let pending = url
+            .as_ref()
+            .and_then(state_of)
             .and_then(|s| self.inner.auth.states.export(&s))
             .map(|p| p.to_secret_text());
         Ok((url, pending))
@@ -559,6 +591,7 @@ impl Installations {
         }
         let mut checked =
             settings::check_settings(definition, &request.settings, flow.extra_settings())?;
+        let secret_parameters = secret_parameters::take(definition, &mut checked)?;
         settings::enabled_methods(definition, &request.variant, checked.get(settings::ENABLED))?;
         let tenant = match checked.remove(TENANT_SETTING) {
             None | Some(Value::Null) => None,
@@ -583,11 +616,18 @@ impl Installations {
             client_secret: request.client_secret,
             ..Default::default()
         };
+        for (name, value) in secret_parameters {
+            secrets = secrets.with_secret_parameter(&name, value);
+        }
         let fctx = self.flow_context(definition, &inst, &secrets)?;
         let (url, pending) = self.begin(flow.as_ref(), &fctx, &inst)?;
+        if url.is_none() {
+            // The credential came with the install: nothing to consent to.
+            inst.set_status(InstallationStatus::Active)?;
+        }
         secrets.pending_authorization = pending;
         let created = self.inner.store.create(inst, secrets).await?;
-        tracing::info!(installation = %created.id, connector = %created.connector_id, variant = %created.variant, "installation created; waiting for consent");
+        tracing::info!(installation = %created.id, connector = %created.connector_id, variant = %created.variant, status = %created.status, "installation created");
         Ok(ConsentStarted {
             installation: created,
             consent_url: url,
@@ -768,6 +808,9 @@ impl Installations {
         let secrets = self.secrets(id).await?.value;
         let fctx = self.flow_context(definition, &inst, &secrets)?;
         let (url, pending) = self.begin(flow.as_ref(), &fctx, &inst)?;
+        if url.is_none() {
+            return Err(generic_flow::no_consent_to_repeat(&inst));
+        }
         modify_secrets(self.inner.store.as_ref(), id, |s| {
             let mut cleared = std::mem::take(s).without_grant();
             cleared.pending_authorization = pending.clone();
@@ -893,15 +936,23 @@ impl Installations {
         let secrets = self.secrets(id).await?.value;
         let fctx = self.flow_context(definition, inst, &secrets)?;
         let inner = flow.credential(&fctx, inst)?;
-        let shared = SharedTokenCredential::new(
-            inner,
-            self.inner.store.clone(),
-            id,
-            self.inner.node.clone(),
-        )
-        .with_policy(self.inner.policy)
-        .with_memory(self.inner.memory.clone());
-        let tracked = StatusTracking::new(Arc::new(shared), self.inner.store.clone(), id);
+        // A credential given at install (an API key) has nothing to refresh
+        // and is already in the store: it is not shared again.
+        let credential: Arc<dyn Credential> = if flow.shares_tokens(inst) {
+            Arc::new(
+                SharedTokenCredential::new(
+                    inner,
+                    self.inner.store.clone(),
+                    id,
+                    self.inner.node.clone(),
+                )
+                .with_policy(self.inner.policy)
+                .with_memory(self.inner.memory.clone()),
+            )
+        } else {
+            inner
+        };
+        let tracked = StatusTracking::new(credential, self.inner.store.clone(), id);
         // Endpoints come from the connector's hook for the installation's
         // cloud and settings, the one way every entry point gets them.
         self.inner.engine.installation(

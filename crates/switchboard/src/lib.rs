@@ -23,7 +23,7 @@
 //! let started = sb
 //!     .install(InstallRequest::new("acct-42", "microsoft365", "application").setting("tenant_id", "contoso.onmicrosoft.com"))
 //!     .await?;
-//! println!("send the administrator to {}", started.consent_url);
+//! println!("send the administrator to {}", started.consent_link()?);
 //! // ... the administrator consents; your callback handler gets the URL:
 //! let installation = sb.complete(callback_url).await?;
 //! let client = sb.installation(installation.id).await?;

@@ -264,10 +264,13 @@ impl Switchboard {
         }
     }
 
-    /// Install a connector variant for an account. The installation is
-    /// stored as pending consent; send the person who consents to
-    /// [`ConsentStarted::consent_url`] and hand the URL they come back to
-    /// to [`complete`](Self::complete).
+    /// Install a connector variant for an account. An OAuth variant's
+    /// installation is stored as pending consent: send the person who
+    /// consents to [`ConsentStarted::consent_url`] and hand the URL they
+    /// come back to to [`complete`](Self::complete). A variant whose
+    /// credential is a secret install parameter (`api_key`,
+    /// `bearer_token`, `basic`) needs no consent: the installation is
+    /// `Active` at once and `consent_url` is `None`.
     pub async fn install(&self, request: InstallRequest) -> Result<ConsentStarted> {
         self.installations.install(request).await
     }

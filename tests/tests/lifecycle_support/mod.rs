@@ -112,7 +112,7 @@ pub async fn active_delegated(
         .install(request(server, account, "delegated").enable(["users"]))
         .await
         .unwrap();
-    let state = query_param(&started.consent_url, "state").unwrap();
+    let state = query_param(started.consent_link().unwrap(), "state").unwrap();
     let id = started.installation.id;
     svc.complete(id, &format!("{REDIRECT}?code={code}&state={state}"))
         .await

@@ -16,18 +16,19 @@ use crate::output::emit_one;
 use crate::service::{self, DEFAULT_REDIRECT_URI};
 use crate::{registry, typos};
 
-/// The JSON of `install` and `reauth`.
+/// The JSON of `install` and `reauth`. `consent_url` is `null` when the
+/// variant needs no consent (its credential came with the install).
 #[derive(Serialize)]
 struct Started {
     installation: InstallationRow,
-    consent_url: String,
+    consent_url: Option<String>,
     redirect_uri: String,
 }
 
 fn print_started(global: &Global, started: &ConsentStarted, redirect_uri: &str) -> Result<()> {
     let out = Started {
         installation: InstallationRow::from(&started.installation),
-        consent_url: started.consent_url.to_string(),
+        consent_url: started.consent_url.as_ref().map(|url| url.to_string()),
         redirect_uri: redirect_uri.to_string(),
     };
     let who = if started.installation.variant == "application" {
@@ -36,6 +37,12 @@ fn print_started(global: &Global, started: &ConsentStarted, redirect_uri: &str) 
         "the user"
     };
     emit_one(global.output, &out, |o| {
+        let Some(consent_url) = &o.consent_url else {
+            let table = detail_table(&o.installation, Vec::new());
+            return format!(
+                "{table}\nno consent needed: the credential came with the install; the installation is active"
+            );
+        };
         // the link on a line of its own: a table cell would wrap it
         let table = detail_table(
             &o.installation,
@@ -43,7 +50,7 @@ fn print_started(global: &Global, started: &ConsentStarted, redirect_uri: &str) 
         );
         format!(
             "{table}\nconsent link for {who} (one use):\n{}\nthen: {} complete {} --callback '<URL the browser ended on>'",
-            o.consent_url,
+            consent_url,
             crate::program::invocation(),
             o.installation.id
         )
@@ -101,6 +108,39 @@ fn in_flag_terms(err: Error) -> Error {
 /// The most of a secret file or standard input read.
 const MAX_SECRET_BYTES: usize = 64 * 1024;
 
+/// A secret read from a file (at most [`MAX_SECRET_BYTES`]); `field` names
+/// the flag in errors.
+fn secret_from_file(field: &str, path: &std::path::Path, what: &str) -> Result<String> {
+    read_limited_string(path, MAX_SECRET_BYTES as u64).map_err(|e| {
+        Error::invalid_argument(
+            field,
+            format!("{} {e} (the file holds the {what} only)", path.display()),
+        )
+    })
+}
+
+/// The first line of standard input (at most [`MAX_SECRET_BYTES`]).
+fn secret_from_stdin(field: &str) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_SECRET_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::invalid_argument(field, format!("cannot read standard input: {e}")))?;
+    if bytes.len() > MAX_SECRET_BYTES {
+        return Err(Error::invalid_argument(
+            field,
+            format!(
+                "standard input has more than {MAX_SECRET_BYTES} bytes; give the secret value only"
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::invalid_argument(field, "standard input is not UTF-8 text"))?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
 /// The app's client secret: `--client-secret-file`, `--client-secret-stdin`,
 /// else `SWITCHBOARD_CLIENT_SECRET`. Never from the command line.
 fn client_secret(args: &InstallArgs) -> Result<Option<String>> {
@@ -114,42 +154,13 @@ fn client_secret(args: &InstallArgs) -> Result<Option<String>> {
         ));
     }
     let (field, text) = if let Some(path) = &args.client_secret_file {
-        let text = read_limited_string(path, MAX_SECRET_BYTES as u64).map_err(|e| {
-            Error::invalid_argument(
-                "--client-secret-file",
-                format!(
-                    "{} {e} (a client secret file holds the secret value only)",
-                    path.display()
-                ),
-            )
-        })?;
+        let text = secret_from_file("--client-secret-file", path, "client secret value")?;
         ("--client-secret-file", text)
     } else if args.client_secret_stdin {
-        use std::io::Read;
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .take(MAX_SECRET_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| {
-                Error::invalid_argument(
-                    "--client-secret-stdin",
-                    format!("cannot read standard input: {e}"),
-                )
-            })?;
-        if bytes.len() > MAX_SECRET_BYTES {
-            return Err(Error::invalid_argument(
-                "--client-secret-stdin",
-                format!(
-                    "standard input has more than {MAX_SECRET_BYTES} bytes; give the secret value only"
-                ),
-            ));
-        }
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::invalid_argument("--client-secret-stdin", "standard input is not UTF-8 text")
-        })?;
-        let first = text.lines().next().unwrap_or_default().to_string();
-        ("--client-secret-stdin", first)
+        (
+            "--client-secret-stdin",
+            secret_from_stdin("--client-secret-stdin")?,
+        )
     } else {
         match std::env::var(service::CLIENT_SECRET_ENV) {
             Ok(v) if !v.trim().is_empty() => (service::CLIENT_SECRET_ENV, v),
@@ -161,6 +172,87 @@ fn client_secret(args: &InstallArgs) -> Result<Option<String>> {
         return Err(Error::invalid_argument(field, "the client secret is empty"));
     }
     Ok(Some(secret.to_string()))
+}
+
+/// `NAME=VALUE` split at the first `=`.
+fn name_value<'a>(flag: &str, item: &'a str) -> Result<(&'a str, &'a str)> {
+    item.split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| Error::invalid_argument(flag, "expected NAME=VALUE"))
+}
+
+/// The install parameters of `--param`, `--secret-env`, `--secret-file`
+/// and `--secret-stdin`, checked against the definition: a secret given
+/// with `--param` is refused (it would show in the process list).
+fn install_parameters(
+    def: &switchboard_core::ConnectorDefinition,
+    args: &InstallArgs,
+) -> Result<Vec<(String, String)>> {
+    let declared = |flag: &str, name: &str| {
+        def.install_parameters
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = def
+                    .install_parameters
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                Error::invalid_argument(
+                    flag,
+                    format!(
+                        "`{name}` is not an install parameter of {}; {}(install parameters: {})",
+                        def.id,
+                        typos::hint(name, known.iter().copied()),
+                        known.join(", ")
+                    ),
+                )
+            })
+    };
+    let mut out = Vec::new();
+    for item in &args.params {
+        let (name, value) = name_value("--param", item)?;
+        if declared("--param", name)?.secret {
+            return Err(Error::invalid_argument(
+                "--param",
+                format!(
+                    "`{name}` is a secret: on the command line it would show in the process list and the shell's history; use --secret-env {name}=VARIABLE, --secret-file {name}=PATH or --secret-stdin {name}"
+                ),
+            ));
+        }
+        out.push((name.to_string(), value.to_string()));
+    }
+    let mut secrets: Vec<(&str, &str, String)> = Vec::new();
+    for item in &args.secret_env {
+        let (name, var) = name_value("--secret-env", item)?;
+        let value = std::env::var(var).map_err(|_| {
+            Error::invalid_argument(
+                "--secret-env",
+                format!("environment variable {var} is not set"),
+            )
+        })?;
+        secrets.push(("--secret-env", name, value));
+    }
+    for item in &args.secret_file {
+        let (name, path) = name_value("--secret-file", item)?;
+        let value = secret_from_file("--secret-file", std::path::Path::new(path), "secret value")?;
+        secrets.push(("--secret-file", name, value));
+    }
+    if let Some(name) = &args.secret_stdin {
+        secrets.push(("--secret-stdin", name, secret_from_stdin("--secret-stdin")?));
+    }
+    for (flag, name, value) in secrets {
+        declared(flag, name)?;
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(Error::invalid_argument(
+                flag,
+                format!("the secret `{name}` is empty"),
+            ));
+        }
+        out.push((name.to_string(), value.to_string()));
+    }
+    Ok(out)
 }
 
 /// The install request, checked in the order a person reads the command:
@@ -191,6 +283,20 @@ fn request(args: &InstallArgs) -> Result<InstallRequest> {
             ));
         }
     }
+    let parameters = install_parameters(def, args)?;
+    let oauth = def.variant(variant).is_some_and(|v| v.uses_permissions());
+    if !oauth {
+        // The credential came with the install parameters: no tenant, app
+        // or consent.
+        let mut req = InstallRequest::new(&args.account, &args.connector, variant);
+        for (name, value) in parameters {
+            req = req.setting(name, value);
+        }
+        if !args.enable.is_empty() {
+            req = req.enable(args.enable.iter().cloned());
+        }
+        return Ok(req);
+    }
     let tenant = args.tenant.as_deref().ok_or_else(|| {
         Error::invalid_argument(
             "--tenant",
@@ -200,6 +306,9 @@ fn request(args: &InstallArgs) -> Result<InstallRequest> {
     let mut req = InstallRequest::new(&args.account, &args.connector, variant)
         .setting("tenant_id", tenant.to_string())
         .cloud(args.cloud.clone());
+    for (name, value) in parameters {
+        req = req.setting(name, value);
+    }
     if let Some(url) = &args.login_url {
         req = req.setting("login_url", url.clone());
     }
@@ -251,7 +360,7 @@ async fn consent(
     timeout: u64,
 ) -> CliResult {
     print_started(global, started, &redirect)?;
-    let Some(loopback) = loopback else {
+    let (Some(loopback), Some(_)) = (loopback, &started.consent_url) else {
         return Ok(ExitCode::SUCCESS);
     };
     eprintln!("waiting up to {timeout} s for the browser to come back to {redirect} ...");

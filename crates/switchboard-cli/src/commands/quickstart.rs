@@ -195,7 +195,7 @@ async fn install(
     let started = service
         .install(sandbox.install_request(account, variant))
         .await?;
-    let callback = sandbox.consent(&started.consent_url).await?;
+    let callback = sandbox.consent(started.consent_link()?).await?;
     let active = service.complete(started.installation.id, &callback).await?;
     Ok(active.id)
 }

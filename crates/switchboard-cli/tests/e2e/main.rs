@@ -1,6 +1,7 @@
 //! End-to-end tests: the `switchboard` binary against the offline sandbox.
 
 mod batch;
+mod definition_only;
 mod every_method;
 mod exit_codes;
 mod fake_microsoft;

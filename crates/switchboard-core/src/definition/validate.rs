@@ -35,10 +35,13 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::definition::auth::{ApiKeyAuth, ApiKeyLocation};
+use crate::definition::paging::{CounterPaging, MAX_COUNTER_VALUE, StopRule};
 use crate::definition::reserved_headers::is_reserved;
 use crate::definition::{
-    ConnectorDefinition, HttpMethod, MethodDefinition, PRINCIPAL_PLACEHOLDER, Pagination,
-    ParameterDefinition, ParameterLocation, ParameterType, Principal, ResponseKind,
+    AuthKind, AuthVariant, ConnectorDefinition, HttpMethod, MethodDefinition,
+    PRINCIPAL_PLACEHOLDER, Pagination, ParameterDefinition, ParameterLocation, ParameterType,
+    Principal, ResponseKind,
 };
 use crate::error::{Error, ErrorKind};
 use crate::untrusted_text::escape_unsafe;
@@ -657,6 +660,17 @@ impl<'a> Checker<'a> {
                     )
                 };
                 self.at("/base_url", message);
+            } else if def
+                .install_parameters
+                .iter()
+                .any(|p| p.secret && p.name == *name)
+            {
+                self.at(
+                    "/base_url",
+                    format!(
+                        "{{{name}}} is a secret install parameter; a secret must never be part of a URL (URLs end up in logs)"
+                    ),
+                );
             }
             substituted = substituted.replace(&format!("{{{name}}}"), "placeholder");
         }
@@ -773,6 +787,193 @@ impl<'a> Checker<'a> {
             }
             if let Some(principal) = &variant.principal {
                 self.principal(&base, principal);
+            }
+            self.credential(&base, variant);
+            if let Some(test) = &variant.test_method {
+                self.test_method(&base, variant, test);
+            }
+        }
+    }
+
+    /// A variant's `test_method`: a method of the variant that needs no arguments.
+    fn test_method(&mut self, base: &str, variant: &AuthVariant, test: &str) {
+        if !self.with_connector {
+            return;
+        }
+        let pointer = format!("{base}/test_method");
+        let def = self.def;
+        match def.method(test) {
+            None => {
+                let known: Vec<&str> = def.methods.iter().map(|m| m.id.as_str()).collect();
+                let message = unknown_with_suggestion("method", "methods", test, &known);
+                self.at(pointer, message);
+            }
+            Some(m) if !m.supports(&variant.id, &def.auth_variants) => self.at(
+                pointer,
+                format!("method {test} is not available in variant {}", variant.id),
+            ),
+            Some(m)
+                if m.resolved_parameters(variant.principal.as_ref())
+                    .iter()
+                    .any(|p| {
+                        (p.required || p.location == ParameterLocation::Path)
+                            && p.default.is_none()
+                    }) =>
+            {
+                self.at(
+                    pointer,
+                    format!("method {test} has required parameters; a test method must need no arguments"),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A static credential's declaration: the object matching the kind is
+    /// present, no other is, the install parameters it names exist (the
+    /// secret ones marked `secret: true`), and an API key's header or query
+    /// name can be sent.
+    fn credential(&mut self, base: &str, variant: &AuthVariant) {
+        let declared = [
+            ("api_key", variant.api_key.is_some(), AuthKind::ApiKey),
+            (
+                "bearer_token",
+                variant.bearer_token.is_some(),
+                AuthKind::BearerToken,
+            ),
+            ("basic", variant.basic.is_some(), AuthKind::Basic),
+        ];
+        for (field, present, kind) in declared {
+            if present && variant.kind != kind {
+                self.at(
+                    format!("{base}/{field}"),
+                    format!(
+                        "`{field}` belongs to variants of kind {field}; remove it or change `kind`"
+                    ),
+                );
+            }
+            if !present && variant.kind == kind && kind != AuthKind::BearerToken {
+                self.at(
+                    format!("{base}/{field}"),
+                    format!("a variant of kind {field} must say which install parameter holds its credential in a `{field}` object"),
+                );
+            }
+        }
+        let mut named: Vec<(String, &str, bool)> = Vec::new();
+        if let Some(key) = variant
+            .api_key
+            .as_ref()
+            .filter(|_| variant.kind == AuthKind::ApiKey)
+        {
+            named.push((
+                format!("{base}/api_key/parameter"),
+                key.parameter.as_str(),
+                true,
+            ));
+            self.api_key_placement(&format!("{base}/api_key"), key);
+        }
+        if let Some(token) = variant
+            .bearer_token
+            .as_ref()
+            .filter(|_| variant.kind == AuthKind::BearerToken)
+        {
+            named.push((
+                format!("{base}/bearer_token/parameter"),
+                token.parameter.as_str(),
+                true,
+            ));
+        }
+        if let Some(basic) = variant
+            .basic
+            .as_ref()
+            .filter(|_| variant.kind == AuthKind::Basic)
+        {
+            named.push((
+                format!("{base}/basic/username_parameter"),
+                basic.username_parameter.as_str(),
+                false,
+            ));
+            if let Some(password) = &basic.password_parameter {
+                named.push((
+                    format!("{base}/basic/password_parameter"),
+                    password.as_str(),
+                    true,
+                ));
+            }
+        }
+        for (pointer, name, must_be_secret) in named {
+            match self.def.install_parameters.iter().find(|p| p.name == name) {
+                None => {
+                    let known: Vec<&str> = self.def.install_parameters.iter().map(|p| p.name.as_str()).collect();
+                    let message = unknown_with_suggestion("install parameter", "install parameters", name, &known);
+                    self.at(pointer, message);
+                }
+                Some(p) if must_be_secret && !p.secret => self.at(
+                    pointer,
+                    format!("install parameter {name} holds a credential: declare it with \"secret\": true so it is stored encrypted and never shown"),
+                ),
+                Some(p) if p.kind != ParameterType::String => self.at(
+                    pointer,
+                    format!("install parameter {name} holds a credential and must be of type string"),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn api_key_placement(&mut self, base: &str, key: &ApiKeyAuth) {
+        match key.location {
+            ApiKeyLocation::Header => {
+                if http::HeaderName::from_bytes(key.name.as_bytes()).is_err() {
+                    self.at(
+                        format!("{base}/name"),
+                        format!(
+                            "\"{}\" is not a valid HTTP header name: use letters, digits and '-'",
+                            key.name
+                        ),
+                    );
+                } else if is_reserved(&key.name) && !key.name.eq_ignore_ascii_case("authorization")
+                {
+                    self.at(format!("{base}/name"), reserved_header_message(&key.name));
+                } else if self
+                    .def
+                    .default_headers
+                    .keys()
+                    .any(|h| h.eq_ignore_ascii_case(&key.name))
+                {
+                    self.at(
+                        format!("{base}/name"),
+                        format!("header {} is also a default header; the key's header must be written only by the engine", key.name),
+                    );
+                }
+                if let Some(prefix) = &key.prefix
+                    && (prefix.len() > 64 || http::HeaderValue::from_str(prefix).is_err())
+                {
+                    self.at(
+                        format!("{base}/prefix"),
+                        "the prefix must be at most 64 visible ASCII characters and spaces",
+                    );
+                }
+            }
+            ApiKeyLocation::Query => {
+                if key.name.is_empty()
+                    || key.name.len() > 64
+                    || !key
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.$".contains(&b))
+                {
+                    self.at(
+                        format!("{base}/name"),
+                        "a query parameter name must be 1 to 64 ASCII letters, digits, '_', '-', '.' or '$'",
+                    );
+                }
+                if key.prefix.is_some() {
+                    self.at(
+                        format!("{base}/prefix"),
+                        "a prefix is only sent in a header; remove it for \"in\": \"query\"",
+                    );
+                }
             }
         }
     }
@@ -947,6 +1148,144 @@ impl<'a> Checker<'a> {
                     "/pagination",
                     "a method whose response is bytes cannot be paged: use \"pagination\": \"none\"",
                 );
+            }
+        }
+        self.method_query_paging(position, m);
+    }
+
+    /// Cursor and counter paging: the rule its kind needs (and no other),
+    /// a GET, JSON pointers that are pointers, and parameter names that are
+    /// the pager's alone.
+    fn method_query_paging(&mut self, position: usize, m: &MethodDefinition) {
+        let kind = m.pagination.as_str();
+        let counted = matches!(m.pagination, Pagination::Offset | Pagination::Page);
+        match (&m.cursor, m.pagination == Pagination::Cursor) {
+            (None, true) => self.at_method(
+                position,
+                "/pagination",
+                "a method paged with cursor needs \"cursor\": {\"pointer\": where the next cursor is in a page, \"parameter\": the query parameter that sends it}",
+            ),
+            (Some(_), false) => self.at_method(
+                position,
+                "/cursor",
+                format!("only a method with \"pagination\": \"cursor\" reads a cursor, and this one is paged with {kind}"),
+            ),
+            _ => {}
+        }
+        match (&m.counter, counted) {
+            (None, true) => self.at_method(
+                position,
+                "/pagination",
+                format!("a method paged with {kind} needs \"counter\": {{\"parameter\": the query parameter that counts, \"size\": records a page}}"),
+            ),
+            (Some(_), false) => self.at_method(
+                position,
+                "/counter",
+                format!("only a method with \"pagination\": \"offset\" or \"page\" counts pages, and this one is paged with {kind}"),
+            ),
+            _ => {}
+        }
+        if (counted || m.pagination == Pagination::Cursor) && m.http_method != HttpMethod::Get {
+            self.at_method(
+                position,
+                "/http_method",
+                format!("a method paged with {kind} must be a GET: its next pages are GETs of the same URL with the {kind} query parameter changed"),
+            );
+        }
+        let mut pointers: Vec<(String, &str)> = Vec::new();
+        let mut names: Vec<(String, &str)> = Vec::new();
+        if let Some(cursor) = &m.cursor {
+            pointers.push(("/cursor/pointer".into(), &cursor.pointer));
+            if cursor.pointer.is_empty() {
+                self.at_method(
+                    position,
+                    "/cursor/pointer",
+                    "the cursor cannot be the whole body: give the JSON pointer to it, such as /meta/next_cursor",
+                );
+            }
+            if let Some(more) = &cursor.has_more {
+                pointers.push(("/cursor/has_more".into(), more));
+            }
+            names.push(("/cursor/parameter".into(), &cursor.parameter));
+        }
+        if let Some(counter) = &m.counter {
+            self.counter_rule(position, counter);
+            for (field, pointer) in [("total", &counter.total), ("has_more", &counter.has_more)] {
+                if let Some(pointer) = pointer {
+                    pointers.push((format!("/counter/{field}"), pointer));
+                }
+            }
+            names.push(("/counter/parameter".into(), &counter.parameter));
+            if let Some(size) = &counter.size_parameter {
+                names.push(("/counter/size_parameter".into(), size));
+            }
+        }
+        for (at, pointer) in pointers {
+            if !is_json_pointer(pointer) {
+                self.at_method(
+                    position,
+                    &at,
+                    format!("\"{pointer}\" is not a JSON pointer: use a path such as /meta/next_cursor ('~' only as ~0 or ~1)"),
+                );
+            }
+        }
+        for (i, (at, name)) in names.iter().enumerate() {
+            if name.is_empty() {
+                self.at_method(position, at, "the query parameter name cannot be empty");
+            } else if names[..i].iter().any(|(_, earlier)| earlier == name) {
+                self.at_method(
+                    position,
+                    at,
+                    format!("\"{name}\" already names another of the pager's query parameters: the page size and the counter need names of their own"),
+                );
+            } else if let Some(p) = m
+                .parameters
+                .iter()
+                .find(|p| p.location == ParameterLocation::Query && p.wire_name() == *name)
+            {
+                self.at_method(
+                    position,
+                    at,
+                    format!(
+                        "\"{name}\" is also the query parameter `{}` of this method: the pager writes it on every page, so remove the parameter or page with another name",
+                        p.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A counter's page size, start value and stop rule.
+    fn counter_rule(&mut self, position: usize, counter: &CounterPaging) {
+        if !(1..=MAX_COUNTER_VALUE).contains(&counter.size) {
+            self.at_method(
+                position,
+                "/counter/size",
+                format!("{} is not a page size: give the number of records a page holds, from 1 to 2^53", counter.size),
+            );
+        }
+        if counter.start.is_some_and(|start| start > MAX_COUNTER_VALUE) {
+            self.at_method(position, "/counter/start", "the start value is above 2^53");
+        }
+        for (field, rule, pointer) in [
+            ("total", StopRule::Total, &counter.total),
+            ("has_more", StopRule::HasMore, &counter.has_more),
+        ] {
+            match (pointer.is_some(), counter.stop == rule) {
+                (false, true) => self.at_method(
+                    position,
+                    "/counter/stop",
+                    format!("\"stop\": \"{field}\" needs \"{field}\", the JSON pointer to it in a page"),
+                ),
+                (true, false) => self.at_method(
+                    position,
+                    &format!("/counter/{field}"),
+                    format!(
+                        "\"{field}\" is read only with \"stop\": \"{field}\", and this counter stops on {}",
+                        counter.stop.as_str()
+                    ),
+                ),
+                _ => {}
             }
         }
     }

@@ -2,10 +2,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::Value;
 use tracing::Instrument;
 use url::Url;
@@ -359,7 +357,8 @@ impl Engine {
         });
         // Built for the first hop; a redirect hop that keeps the credential
         // builds its own.
-        let mut bearer = token.as_ref().map(bearer_header).transpose()?;
+        let slot = plan.credential_slot();
+        slot.usable()?;
 
         let follow_cross_origin = plan.method().follow_cross_origin_redirects;
         // Redirect hops replace these; the first hop uses the outgoing request's.
@@ -371,20 +370,22 @@ impl Engine {
         for hop in 0..=MAX_REDIRECTS {
             let url = hop_url.as_ref().unwrap_or(&outgoing.url);
             let mut headers = request_headers.next()?;
+            let mut sent_url = None;
             if credentialed && let Some(token) = &token {
-                let value = match bearer.take() {
-                    Some(value) => value,
-                    None => bearer_header(token)?,
-                };
-                headers.insert(AUTHORIZATION, value);
+                slot.write_header(&mut headers, token)?;
+                sent_url = slot.url_to_send(url, token);
             } else {
                 strip_credentials(&mut headers);
+                if let Some(name) = slot.header_name() {
+                    headers.remove(name);
+                }
             }
             if redirected && body.is_none() {
                 headers.remove(CONTENT_TYPE);
                 headers.remove(CONTENT_LENGTH);
             }
-            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            let mut request =
+                reqwest::Request::new(method.clone(), sent_url.unwrap_or_else(|| url.clone()));
             *request.headers_mut() = headers;
             if let Some(body) = &body {
                 *request.body_mut() = Some(body.clone().into());
@@ -491,24 +492,6 @@ impl Engine {
         // The loop returns on every path; this is only reached if MAX_REDIRECTS were negative.
         Err(Error::new(ErrorKind::Remote, "too many redirects"))
     }
-}
-
-/// `Authorization: Bearer <token>`, marked sensitive, written straight
-/// into the header's bytes.
-fn bearer_header(token: &AccessToken) -> Result<HeaderValue> {
-    const PREFIX: &[u8] = b"Bearer ";
-    let secret = token.secret().as_bytes();
-    let mut bytes = bytes::BytesMut::with_capacity(PREFIX.len() + secret.len());
-    bytes.extend_from_slice(PREFIX);
-    bytes.extend_from_slice(secret);
-    let mut value = HeaderValue::from_maybe_shared(bytes.freeze()).map_err(|_| {
-        Error::new(
-            ErrorKind::Configuration,
-            "the credential returned a token that cannot be sent in a header",
-        )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {

@@ -17,6 +17,7 @@ use crate::untrusted_text::sanitize_identifier;
 use super::Engine;
 use super::context::InstallationContext;
 use super::govern::{GovernedKey, PreparedLimit, keys_of};
+use super::placement::CredentialSlot;
 use super::prepared::{PreparedConnector, PreparedMethod};
 
 /// A resolved method call: which connector, method and variant.
@@ -65,6 +66,11 @@ impl Plan {
     pub(crate) fn with_scopes(mut self, scopes: Arc<[String]>) -> Self {
         self.scopes = Some(scopes);
         self
+    }
+
+    /// Where the variant's credential goes.
+    pub(crate) fn credential_slot(&self) -> &CredentialSlot {
+        &self.prepared.slots[self.variant_index]
     }
 
     /// The same plan, named `label` in messages.
@@ -230,7 +236,8 @@ impl Engine {
         };
         Ok(Outgoing {
             method: rendered.method,
-            url: rendered.url,
+            // counted paging's first page, for a call and a stream alike
+            url: crate::paging::first_url(plan.method(), rendered.url),
             headers,
             body,
             idempotent: plan.method().is_idempotent_for(args),

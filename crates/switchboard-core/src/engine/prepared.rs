@@ -11,12 +11,16 @@ use crate::definition::{ConnectorDefinition, MethodDefinition};
 use crate::engine::govern::{PreparedLimit, prepare_limits};
 use crate::render::MethodTemplate;
 
+use super::placement::CredentialSlot;
+
 /// A connector with its methods prepared.
 pub(crate) struct PreparedConnector {
     pub(crate) connector: Arc<dyn Connector>,
     pub(crate) methods: Vec<PreparedMethod>,
     /// Each method's index in the definition, by method id.
     pub(crate) method_index: HashMap<String, usize>,
+    /// Where each variant's credential goes, by the variant's index.
+    pub(crate) slots: Vec<CredentialSlot>,
 }
 
 /// One method, prepared.
@@ -55,6 +59,11 @@ pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<Prep
                     connector: Arc::clone(connector),
                     methods,
                     method_index,
+                    slots: def
+                        .auth_variants
+                        .iter()
+                        .map(|v| CredentialSlot::new(&v.placement()))
+                        .collect(),
                 }),
             )
         })

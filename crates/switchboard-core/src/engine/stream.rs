@@ -14,7 +14,9 @@ use crate::arguments::Arguments;
 use crate::definition::Pagination;
 use crate::definition::reserved_headers::is_reserved;
 use crate::error::{Error, Result};
-use crate::paging::{Continuation, ContinuationKind, Next, Page, Pager, Resume, as_sent};
+use crate::paging::{
+    Continuation, ContinuationKind, Next, Page, Pager, Resume, as_sent, check_resumed,
+};
 use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
@@ -73,6 +75,7 @@ impl Engine {
                 },
             };
             let mut outgoing = continuation_request(continuation)?;
+            check_resumed(plan.method(), &outgoing.url)?;
             // a continuation keeps no arguments: a resumed walk is governed
             // as the installation's own resource
             outgoing.keys = super::govern::keys_of(
@@ -156,9 +159,8 @@ impl Walk {
             .collect();
         let pager = Pager::new(
             pagination,
-            plan.method().records.as_deref(),
+            plan.method(),
             ctx.installation_id(),
-            &plan.method().id,
             header_pairs,
             &first.url,
             engine.max_pages(),

@@ -130,7 +130,21 @@ pub fn engine() -> Engine {
 }
 
 pub fn engine_with(policy: RetryPolicy) -> Engine {
-    Engine::builder(registry())
+    engine_of(registry(), policy)
+}
+
+/// An engine for one connector defined by `definition`, with deterministic
+/// retries and no client timers (see [`engine`]).
+pub fn engine_for(definition: ConnectorDefinition) -> Engine {
+    let mut registry = Registry::new();
+    registry
+        .register(Arc::new(DefinitionConnector::new(definition)))
+        .expect("register");
+    engine_of(registry, policy())
+}
+
+fn engine_of(registry: Registry, policy: RetryPolicy) -> Engine {
+    Engine::builder(registry)
         .retry_policy(policy)
         .connect_timeout(None)
         .read_timeout(None)

@@ -7,7 +7,7 @@
 //! | when | hook | what the connector does |
 //! |---|---|---|
 //! | install | [`InstallFlow::check`] | validate and normalise tenant, cloud and its settings for the variant (no network) |
-//! | install, re-authenticate | [`InstallFlow::begin`] | the URL a person opens to consent (user sign-in or admin consent) |
+//! | install, re-authenticate | [`InstallFlow::begin`] | the URL a person opens to consent (user sign-in or admin consent), or none when the credential came with the install (API key, token, password) |
 //! | callback | [`InstallFlow::complete`] | finish the OAuth flow; tokens land in the installation's secrets |
 //! | every call | [`InstallFlow::credential`] | the credential that signs requests |
 //! | test connection | [`InstallFlow::connection_test`] | which cheap read proves the grant |
@@ -25,10 +25,12 @@
 //! assert_eq!(test.method_id, "users.get_user");
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use secrecy::SecretString;
 use url::Url;
 
 use crate::install::Installation;
@@ -48,8 +50,9 @@ use switchboard_oauth::context::AuthContext;
 pub struct FlowContext {
     /// Shared auth services.
     pub auth: AuthContext,
-    /// The OAuth client the installation uses.
-    pub app: AppCredential,
+    /// The OAuth client the installation uses; `None` for a variant that
+    /// does not use OAuth (an API key, token or password given at install).
+    pub app: Option<AppCredential>,
     /// Where the identity service sends the browser back to.
     pub redirect_uri: Option<String>,
     /// The connector's definition.
@@ -57,6 +60,21 @@ pub struct FlowContext {
     /// The methods the installation enables (method ids, already expanded
     /// from categories and checked against the variant).
     pub enabled_methods: Vec<String>,
+    /// The installation's secret install parameters (`secret: true` in the
+    /// definition), by name: API keys, tokens, passwords.
+    pub secret_parameters: BTreeMap<String, SecretString>,
+}
+
+impl FlowContext {
+    /// The OAuth client, or an error saying the variant has none.
+    pub fn app(&self) -> Result<&AppCredential> {
+        self.app.as_ref().ok_or_else(|| {
+            switchboard_core::Error::new(
+                switchboard_core::ErrorKind::Configuration,
+                "this installation's variant does not use OAuth, so it has no OAuth client",
+            )
+        })
+    }
 }
 
 /// What a completed consent established. No secrets.
@@ -113,8 +131,10 @@ pub trait InstallFlow: Send + Sync + fmt::Debug {
     fn check(&self, installation: &mut Installation) -> Result<()>;
 
     /// The URL a person opens to consent. Its `state` is registered in
-    /// `ctx.auth.states`.
-    fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Url>;
+    /// `ctx.auth.states`. `None`: the variant needs no consent (its
+    /// credential is a secret install parameter), and the installation is
+    /// active as soon as it is stored.
+    fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>>;
 
     /// Finish the consent with the callback's query string. Tokens are
     /// stored through `ctx.auth.grants` (the installation's secrets).
@@ -132,6 +152,13 @@ pub trait InstallFlow: Send + Sync + fmt::Debug {
         ctx: &FlowContext,
         installation: &Installation,
     ) -> Result<Arc<dyn Credential>>;
+
+    /// Whether the credential's tokens are shared across nodes through the
+    /// store (one refresh for the whole platform). A flow whose credential
+    /// is an install parameter (nothing to refresh) says `false`.
+    fn shares_tokens(&self, _installation: &Installation) -> bool {
+        true
+    }
 
     /// The cheap read that proves the grant, or `None` when getting a token
     /// is all that can be checked without more input.

@@ -44,7 +44,7 @@ pub async fn installed_on(config: SandboxConfig) -> World {
         .install(sb.install_request("acct", "application"))
         .await
         .unwrap();
-    let callback = sb.consent(&started.consent_url).await.unwrap();
+    let callback = sb.consent(started.consent_link().unwrap()).await.unwrap();
     let installation = board.complete(&callback).await.unwrap();
     let client = board.installation(installation.id).await.unwrap();
     let user = sb.users()[0].id.clone();

@@ -1,0 +1,192 @@
+//! [`DefinitionFlow`]: the install flow of a connector described only by
+//! data, for variants whose credential the installer gives at install
+//! time: `api_key`, `bearer_token` and `basic`.
+//!
+//! Nothing is consented to: the credential is a secret install parameter
+//! (see [`super::secret_parameters`]), so [`InstallFlow::begin`] returns no
+//! link and the installation is `Active` as soon as it is stored. Each call
+//! sends the credential where the variant declares
+//! ([`AuthVariant::placement`]); its `test_method`, when declared, is what
+//! [`Installations::test_connection`](super::Installations::test_connection)
+//! calls.
+//!
+//! OAuth variants (`oauth2_authorization_code`, `oauth2_client_credentials`)
+//! are not served here: their endpoints cannot be declared in a definition
+//! yet, so such a connector still needs its own flow (Microsoft 365 has one).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard_core::definition::ConnectorDefinition;
+//! use switchboard_installations::lifecycle::flow::InstallFlow;
+//! use switchboard_installations::lifecycle::generic_flow::DefinitionFlow;
+//!
+//! let def: ConnectorDefinition = serde_json::from_value(serde_json::json!({
+//!   "id": "acme", "name": "Acme", "version": "1.0.0", "description": "Acme CRM",
+//!   "base_url": "https://api.acme.example", "allowed_hosts": ["api.acme.example"],
+//!   "install_parameters": [{"name": "token", "label": "Token", "required": true, "secret": true}],
+//!   "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token",
+//!     "bearer_token": {"parameter": "token"}}],
+//!   "categories": [{"id": "things", "name": "Things"}]
+//! })).unwrap();
+//! let flow = DefinitionFlow::new(Arc::new(def));
+//! assert_eq!(flow.connector_id(), "acme");
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use secrecy::ExposeSecret;
+use url::Url;
+
+use super::flow::{Completed, ConnectionTest, FlowContext, InstallFlow};
+use crate::install::Installation;
+use switchboard_core::arguments::Arguments;
+use switchboard_core::credential::{AccessToken, Credential, StaticCredential};
+use switchboard_core::definition::{AuthKind, AuthVariant, ConnectorDefinition};
+use switchboard_core::error::{Error, ErrorKind, Result};
+
+/// The install flow every definition-only connector gets: its credential
+/// is given at install. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DefinitionFlow {
+    definition: Arc<ConnectorDefinition>,
+}
+
+impl DefinitionFlow {
+    /// The flow for `definition`'s connector.
+    pub fn new(definition: Arc<ConnectorDefinition>) -> Self {
+        DefinitionFlow { definition }
+    }
+
+    fn variant(&self, installation: &Installation) -> Result<&AuthVariant> {
+        let variant = self
+            .definition
+            .variant(&installation.variant)
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "variant",
+                    format!(
+                        "connector `{}` has no variant `{}`",
+                        self.definition.id, installation.variant
+                    ),
+                )
+            })?;
+        match variant.kind {
+            AuthKind::ApiKey | AuthKind::Basic => Ok(variant),
+            AuthKind::BearerToken if variant.bearer_token.is_some() => Ok(variant),
+            AuthKind::BearerToken => Err(Error::invalid_argument(
+                "variant",
+                format!(
+                    "variant `{}` of connector `{}` does not say which install parameter holds its token (add \"bearer_token\": {{\"parameter\": ...}} to the definition)",
+                    variant.id, self.definition.id
+                ),
+            )),
+            _ => Err(Error::invalid_argument(
+                "variant",
+                format!(
+                    "variant `{}` of connector `{}` uses OAuth, whose endpoints a definition cannot declare yet; install it through the connector's own flow",
+                    variant.id, self.definition.id
+                ),
+            )),
+        }
+    }
+}
+
+/// The error for re-authenticating an installation whose credential is an
+/// install parameter: there is no consent to repeat.
+pub fn no_consent_to_repeat(installation: &Installation) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "installation {} has no consent to repeat: its credential is an install parameter; uninstall it and install again with the new value",
+            installation.id
+        ),
+    )
+    .with_field("status")
+}
+
+#[async_trait]
+impl InstallFlow for DefinitionFlow {
+    fn connector_id(&self) -> &str {
+        &self.definition.id
+    }
+
+    fn check(&self, installation: &mut Installation) -> Result<()> {
+        self.variant(installation).map(|_| ())
+    }
+
+    fn begin(&self, _ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
+        self.variant(installation).map(|_| None)
+    }
+
+    async fn complete(
+        &self,
+        _ctx: &FlowContext,
+        installation: &Installation,
+        _callback_query: &str,
+    ) -> Result<Completed> {
+        Err(no_consent_to_repeat(installation))
+    }
+
+    fn credential(
+        &self,
+        ctx: &FlowContext,
+        installation: &Installation,
+    ) -> Result<Arc<dyn Credential>> {
+        let variant = self.variant(installation)?;
+        let names = variant.credential_parameters();
+        // A secret comes from the encrypted secrets; a non-secret one (a
+        // basic user name) from the settings.
+        let value = |name: &str| -> Result<String> {
+            if let Some(secret) = ctx.secret_parameters.get(name) {
+                return Ok(secret.expose_secret().to_string());
+            }
+            installation
+                .settings
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NeedsReauth,
+                        format!(
+                            "installation {} has no `{name}`; uninstall it and install again with it",
+                            installation.id
+                        ),
+                    )
+                    .with_field(name)
+                })
+        };
+        let secret = match variant.kind {
+            AuthKind::Basic => {
+                let user = value(names.first().copied().unwrap_or_default())?;
+                let password = match names.get(1) {
+                    Some(name) => value(name)?,
+                    None => String::new(),
+                };
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            }
+            _ => value(names.first().copied().unwrap_or_default())?,
+        };
+        Ok(Arc::new(StaticCredential::new(AccessToken::new(
+            secret, None,
+        ))))
+    }
+
+    fn shares_tokens(&self, _installation: &Installation) -> bool {
+        false
+    }
+
+    fn connection_test(
+        &self,
+        _ctx: &FlowContext,
+        installation: &Installation,
+    ) -> Result<Option<ConnectionTest>> {
+        let variant = self.variant(installation)?;
+        Ok(variant
+            .test_method
+            .as_ref()
+            .map(|method| ConnectionTest::new(method.clone(), Arguments::new())))
+    }
+}
