@@ -75,7 +75,9 @@ async fn node(args: &[String]) {
         mailboxes,
     ] = args
     else {
-        eprintln!("usage: governor --node STORE BASE TENANT TOKEN NAME MODE TASKS CALLS START_AT_MS MAILBOXES");
+        eprintln!(
+            "usage: governor --node STORE BASE TENANT TOKEN NAME MODE TASKS CALLS START_AT_MS MAILBOXES"
+        );
         std::process::exit(2);
     };
     let (governor, limits) = if mode == "governed" {
@@ -84,7 +86,9 @@ async fn node(args: &[String]) {
         let store = Store::open(&format!("sqlite:{store}"), ring)
             .await
             .expect("the shared store");
-        let mut governor = Governor::builder().store(Arc::new(store)).node(name.as_str());
+        let mut governor = Governor::builder()
+            .store(Arc::new(store))
+            .node(name.as_str());
         // for experiments: the keeper's tick (default 100 ms)
         if let Some(ms) = std::env::var("SWITCHBOARD_BENCH_TICK_MS")
             .ok()
@@ -307,7 +311,11 @@ async fn reads(
                         if i >= READS {
                             return failed;
                         }
-                        if engine.call(&ctx, "mail.get_message", call(i)).await.is_err() {
+                        if engine
+                            .call(&ctx, "mail.get_message", call(i))
+                            .await
+                            .is_err()
+                        {
                             failed += 1;
                         }
                     }

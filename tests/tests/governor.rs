@@ -254,10 +254,7 @@ async fn two_engines_keep_four_in_flight_together(a: Store, b: Store, seed: u64)
         context(&one, sb.base_url(), sb.tenant_id(), &token),
         context(&two, sb.base_url(), sb.tenant_id(), &token),
     );
-    let (r1, r2) = tokio::join!(
-        calls(&one, &ctx1, &user, 30),
-        calls(&two, &ctx2, &user, 30)
-    );
+    let (r1, r2) = tokio::join!(calls(&one, &ctx1, &user, 30), calls(&two, &ctx2, &user, 30));
     assert!(
         r1.iter().chain(&r2).all(|r| r.is_ok()),
         "{:?}",

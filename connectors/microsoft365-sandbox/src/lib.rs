@@ -96,8 +96,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use config::{
-    ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, DEFAULT_DELTA_TOKEN_MAX_AGE, MAX_EXTRA_USERS,
-    SandboxConfig,
+    ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, DEFAULT_DELTA_TOKEN_MAX_AGE,
+    MAX_EXTRA_USERS, SandboxConfig,
 };
 pub use limits::{
     AppStats, LimitStats, LimitsConfig, MailboxStats, ThrottleCounts, ThrottledBatchStatus,

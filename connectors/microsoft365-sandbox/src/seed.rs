@@ -461,7 +461,12 @@ mod tests {
         let mut more = build_tenant(7, 1_700_000_000);
         add_mailbox_users(&mut more, 7, 3, 1_700_000_000);
         assert_eq!(more.users.len(), USER_COUNT + 3);
-        let ids = |t: &Tenant| t.users.iter().map(|u| u.id().to_string()).collect::<Vec<_>>();
+        let ids = |t: &Tenant| {
+            t.users
+                .iter()
+                .map(|u| u.id().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&more)[..USER_COUNT], ids(&plain)[..]);
         let seeded = |t: &Tenant| {
             t.messages

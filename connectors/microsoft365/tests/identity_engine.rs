@@ -470,7 +470,10 @@ async fn a_batch_asks_for_a_token_that_covers_every_calls_permissions() {
     let graph = s.graph.uri();
     for permission in ["User.Read", "Mail.ReadBasic", "Mail.Read"] {
         let scope = format!("{graph}/{permission}");
-        assert!(scopes.contains(&scope.as_str()), "{permission} in {scopes:?}");
+        assert!(
+            scopes.contains(&scope.as_str()),
+            "{permission} in {scopes:?}"
+        );
     }
     let batch = &s.graph.received_requests().await.unwrap()[0];
     let body: Value = serde_json::from_slice(&batch.body).unwrap();

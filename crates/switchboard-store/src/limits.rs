@@ -385,6 +385,10 @@ mod tests {
             ttl: Duration::from_secs(10),
         };
         assert_eq!(store.lease(&request).await.unwrap().slots, 2);
-        assert_eq!(synchronous().await.unwrap(), 2, "FULL again after the lease");
+        assert_eq!(
+            synchronous().await.unwrap(),
+            2,
+            "FULL again after the lease"
+        );
     }
 }
