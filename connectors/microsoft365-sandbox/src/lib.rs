@@ -104,7 +104,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use config::{
     ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, DEFAULT_DELTA_TOKEN_MAX_AGE,
-    SandboxConfig,
+    MAX_EXTRA_USERS, SandboxConfig,
 };
 pub use limits::{
     AppStats, LimitStats, LimitsConfig, MailboxStats, ThrottleCounts, ThrottledBatchStatus,

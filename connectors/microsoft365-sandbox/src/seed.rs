@@ -113,6 +113,42 @@ pub(crate) fn build_tenant(seed: u64, now: i64) -> Tenant {
     t
 }
 
+/// Adds `count` users after the seeded ones, each with a mailbox seeded
+/// like theirs and nothing else ([`crate::SandboxConfig::extra_users`]).
+/// They draw from their own random stream: the seeded data stays the same.
+pub(crate) fn add_mailbox_users(t: &mut Tenant, seed: u64, count: usize, now: i64) {
+    let mut rng = Rng::new(seed ^ 0x0E87_A05E_8500_0001);
+    let created = (now.div_euclid(DAY) - 30) * DAY + 9 * 3600;
+    for n in 1..=count {
+        let id = rng.guid();
+        let surname = format!("{n:04}");
+        let upn = format!("mailbox{surname}@{DOMAIN}");
+        let data = users::user_json(users::UserSpec {
+            id: &id,
+            given: "Mailbox",
+            surname: &surname,
+            upn: &upn,
+            mail: &upn,
+            job_title: "Load test mailbox",
+            department: "Operations",
+            office: OFFICES[0],
+            phone: "+1 425 555 0100",
+            guest: false,
+            created,
+        });
+        t.users.push(Rec {
+            owner: String::new(),
+            parent: String::new(),
+            data,
+            version: 1,
+        });
+        t.mailbox_settings
+            .insert(id.clone(), mail::default_mailbox_settings());
+        let index = t.users.len() - 1;
+        mail::seed_mailbox(t, &mut rng, &id, index, now);
+    }
+}
+
 fn seed_users(t: &mut Tenant, rng: &mut Rng, today: i64) {
     let mut firsts: Vec<&str> = FIRST.to_vec();
     let mut lasts: Vec<&str> = LAST.to_vec();
@@ -259,5 +295,35 @@ mod tests {
         assert_eq!(names(&a), names(&b));
         assert_eq!(a.users.len(), USER_COUNT);
         assert!(a.messages.len() > 100 && a.events.len() > 50 && a.items.len() > 50);
+    }
+
+    #[test]
+    fn extra_users_get_mailboxes_and_change_nothing_seeded() {
+        let plain = build_tenant(7, 1_700_000_000);
+        let mut more = build_tenant(7, 1_700_000_000);
+        add_mailbox_users(&mut more, 7, 3, 1_700_000_000);
+        assert_eq!(more.users.len(), USER_COUNT + 3);
+        let ids = |t: &Tenant| {
+            t.users
+                .iter()
+                .map(|u| u.id().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&more)[..USER_COUNT], ids(&plain)[..]);
+        let seeded = |t: &Tenant| {
+            t.messages
+                .iter()
+                .filter(|m| ids(&plain).contains(&m.owner))
+                .map(|m| m.data.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(seeded(&more), seeded(&plain));
+        let added = more.users[USER_COUNT + 2].clone();
+        assert_eq!(
+            added.str("userPrincipalName"),
+            format!("mailbox0003@{DOMAIN}")
+        );
+        assert!(more.messages.iter().any(|m| m.owner == added.id()));
+        assert!(more.mailbox_settings.contains_key(added.id()));
     }
 }

@@ -216,7 +216,12 @@ impl Sandbox {
                     config.clients.clone()
                 };
                 let state = SandboxState {
-                    tenant: seed::build_tenant(config.seed, datetime::now()),
+                    tenant: {
+                        let now = datetime::now();
+                        let mut tenant = seed::build_tenant(config.seed, now);
+                        seed::add_mailbox_users(&mut tenant, config.seed, config.extra_users, now);
+                        tenant
+                    },
                     identity: IdentityState::default(),
                     counter: 0,
                     subscriptions: Vec::new(),
