@@ -823,8 +823,14 @@ fn installation_client(
 ) {
     let pair = rt.block_on(StoreContenders::new(origin));
     check_same_requests(rt, &pair, server);
+    // The create is left out here: both contenders share one engine, so one
+    // governor, and ~19,000 creates on one mailbox would exceed the 10,000
+    // requests per 10 minutes the connector declares for it; the governor
+    // would (rightly) hold the run for minutes. The credential path under
+    // test is the same for every method.
+    const CALLS: [Call; 2] = [Call::Get, Call::List];
     rt.block_on(async {
-        for call in Call::ALL {
+        for call in CALLS {
             for _ in 0..500 {
                 pair.run(Side::Switchboard, call).await;
                 pair.run(Side::Raw, call).await;
@@ -839,7 +845,7 @@ fn installation_client(
         "  {:<22} {:>7} {:>7} {:>7}   {:>7} {:>7}   {:>7} {:>7}",
         "", "st p50", "cl p50", "ratio", "median", "best", "st p90", "cl p90"
     );
-    for call in Call::ALL {
+    for call in CALLS {
         per_call(rt, &pair, call, rounds, per_round);
     }
 }

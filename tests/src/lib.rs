@@ -166,3 +166,14 @@ pub fn context(
         )
         .expect("an installation context")
 }
+
+/// The governor's metrics of the Outlook mailbox keys (the shipped
+/// definitions also declare Graph's global limit per app).
+pub fn mailbox_metrics(engine: &Engine) -> Vec<switchboard_core::governor::KeyMetrics> {
+    engine
+        .governor()
+        .metrics()
+        .into_iter()
+        .filter(|m| m.key.contains("/outlook_mailbox/"))
+        .collect()
+}

@@ -13,7 +13,7 @@ use switchboard_core::governor::Governor;
 use switchboard_core::{Arguments, Engine, ErrorKind, InstallationContext};
 use switchboard_microsoft365_sandbox::{SandboxConfig, SandboxHandle};
 use switchboard_store::{KeyRing, Store};
-use switchboard_tests::{Limits, context, engine, sandbox_with_token};
+use switchboard_tests::{Limits, context, engine, mailbox_metrics, sandbox_with_token};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -60,7 +60,7 @@ async fn one_engine_keeps_four_in_flight_per_mailbox_and_the_sandbox_refuses_not
         assert_eq!(m.requests, 30);
         assert_eq!(m.max_in_flight, 4, "four at a time, not fewer, not more");
     }
-    let metrics = engine.governor().metrics();
+    let metrics = mailbox_metrics(&engine);
     assert_eq!(metrics.len(), 2, "{metrics:?}");
     for m in &metrics {
         assert_eq!((m.admitted, m.in_flight, m.waiting), (30, 0, 0), "{m:?}");
@@ -104,9 +104,7 @@ async fn a_cancelled_waiting_call_sends_nothing() {
     // The four are in flight (held by the sandbox) before the fifth starts:
     // tasks are not admitted in the order they were spawned.
     wait_for(|| {
-        engine
-            .governor()
-            .metrics()
+        mailbox_metrics(&engine)
             .first()
             .is_some_and(|m| m.in_flight == 4)
     })
@@ -116,16 +114,14 @@ async fn a_cancelled_waiting_call_sends_nothing() {
         tokio::spawn(async move { engine.call(&ctx, "mail.list_messages", list(&a)).await })
     };
     wait_for(|| {
-        engine
-            .governor()
-            .metrics()
+        mailbox_metrics(&engine)
             .first()
             .is_some_and(|m| m.in_flight == 4 && m.waiting == 1)
     })
     .await;
     fifth.abort();
     assert!(fifth.await.unwrap_err().is_cancelled());
-    assert_eq!(engine.governor().metrics()[0].waiting, 0);
+    assert_eq!(mailbox_metrics(&engine)[0].waiting, 0);
     sb.release_requests();
     for call in held {
         call.await.unwrap().unwrap();
@@ -135,7 +131,7 @@ async fn a_cancelled_waiting_call_sends_nothing() {
         sb.request_log().iter().filter(|r| r.path == path).count(),
         4
     );
-    assert_eq!(engine.governor().metrics()[0].admitted, 4);
+    assert_eq!(mailbox_metrics(&engine)[0].admitted, 4);
     sb.shutdown().await;
 }
 
@@ -238,6 +234,87 @@ async fn two_processes_on_one_sqlite_store_keep_four_in_flight_together() {
     sb.shutdown().await;
 }
 
+/// Two engines, each with a governor on its own connection to one shared
+/// store, 30 concurrent calls each on one mailbox: the sandbox sees at most
+/// 4 in flight and refuses nothing.
+async fn two_engines_keep_four_in_flight_together(a: Store, b: Store, seed: u64) {
+    let (sb, token) = sandbox(seed, 30).await;
+    let user = sb.users()[0].id.clone();
+    let governed = |store: Store, node: &str| {
+        engine(
+            Governor::builder()
+                .store(Arc::new(store))
+                .node(node)
+                .build(),
+            Limits::Declared,
+        )
+    };
+    let (one, two) = (governed(a, "engine-1"), governed(b, "engine-2"));
+    let (ctx1, ctx2) = (
+        context(&one, sb.base_url(), sb.tenant_id(), &token),
+        context(&two, sb.base_url(), sb.tenant_id(), &token),
+    );
+    let (r1, r2) = tokio::join!(calls(&one, &ctx1, &user, 30), calls(&two, &ctx2, &user, 30));
+    assert!(
+        r1.iter().chain(&r2).all(|r| r.is_ok()),
+        "{:?}",
+        r1.iter().chain(&r2).find(|r| r.is_err())
+    );
+    let stats = sb.limit_stats();
+    assert_eq!(stats.throttled.total(), 0, "{stats:?}");
+    let m = stats.mailbox(&app(&sb), &user).unwrap();
+    assert_eq!(m.requests, 60);
+    assert!(m.max_in_flight <= 4, "{m:?}");
+    for engine in [&one, &two] {
+        assert_eq!(mailbox_metrics(engine)[0].admitted, 30);
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_one_sqlite_store_keep_four_in_flight_together() {
+    let shared = SharedStore::new();
+    let open = || async {
+        Store::open(
+            &format!("sqlite:{}", shared.path.display()),
+            KeyRing::parse(&shared.ring_spec).unwrap(),
+        )
+        .await
+        .unwrap()
+    };
+    let (a, b) = (open().await, open().await);
+    two_engines_keep_four_in_flight_together(a, b, 175).await;
+}
+
+/// Needs `SWITCHBOARD_TEST_DATABASE_URL` (`scripts/test.sh` runs the
+/// `postgres_` tests as their own stage, or reports it skipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_engines_keep_four_in_flight_together() {
+    use switchboard_store::postgres::{PostgresOptions, PostgresStore};
+    let url = match std::env::var("SWITCHBOARD_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "SWITCHBOARD_TEST_DATABASE_URL is not set: this test needs PostgreSQL \
+             (eval \"$(bash scripts/postgres-ci.sh)\" starts a throwaway server and sets it)"
+        ),
+    };
+    let ring = KeyRing::generate_entry("k1").unwrap();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let open = || async {
+        Store::Postgres(
+            PostgresStore::connect_with(
+                &url,
+                KeyRing::parse(&ring).unwrap(),
+                PostgresOptions::default().with_schema(&schema),
+            )
+            .await
+            .unwrap(),
+        )
+    };
+    let (a, b) = (open().await, open().await);
+    two_engines_keep_four_in_flight_together(a, b, 176).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_processs_slots_come_back_when_its_lease_runs_out() {
     let (sb, token) = sandbox(174, 0).await;
@@ -318,9 +395,7 @@ async fn a_429_on_one_node_holds_the_key_for_the_other_until_retry_after_passes(
         async move { e.call(&c, "mail.list_messages", list(ADELE)).await }
     });
     wait_for(|| {
-        node_a
-            .governor()
-            .metrics()
+        mailbox_metrics(&node_a)
             .first()
             .is_some_and(|m| m.holds == 1)
     })
@@ -350,9 +425,21 @@ async fn a_huge_retry_after_holds_the_key_no_longer_than_the_cap() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Throttled);
     let cap = SystemTime::now() + switchboard_core::governor::MAX_HOLD;
-    let held = node.governor().metrics()[0].held_until.unwrap();
+    let held = mailbox_metrics(&node)[0].held_until.unwrap();
     assert!(held <= cap, "{held:?}");
+    // only the mailbox's key is held, not Graph's global key of the app
+    let global = node
+        .governor()
+        .metrics()
+        .into_iter()
+        .find(|m| m.key.contains("/graph_app/"))
+        .unwrap();
+    assert_eq!((global.holds, global.held_until), (0, None), "{global:?}");
     let conn = rusqlite::Connection::open(&store.path).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM limit_holds", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
     let until: i64 = conn
         .query_row("SELECT held_until FROM limit_holds", [], |r| r.get(0))
         .unwrap();
@@ -362,4 +449,175 @@ async fn a_huge_retry_after_holds_the_key_no_longer_than_the_cap() {
         .as_millis() as i64;
     assert!(until <= cap_ms + 1_000, "{until} vs {cap_ms}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- downloads
+
+/// A Graph stand-in whose photo downloads send their headers and the first
+/// half of the body at once, and the second half only when the test opens
+/// the gate; it records each request line it received.
+struct GatedDownloads {
+    base: String,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+const PHOTO: &[u8] = b"\xff\xd8\xff\xe0JFIF-body-end";
+
+impl GatedDownloads {
+    async fn start() -> GatedDownloads {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (log, open) = (requests.clone(), gate.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (log, open) = (log.clone(), open.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                        if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let line = String::from_utf8_lossy(&head);
+                    log.lock()
+                        .unwrap()
+                        .push(line.lines().next().unwrap_or_default().to_string());
+                    let (first, rest) = PHOTO.split_at(PHOTO.len() / 2);
+                    let headers = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\n\r\n",
+                        PHOTO.len()
+                    );
+                    let _ = socket.write_all(headers.as_bytes()).await;
+                    let _ = socket.write_all(first).await;
+                    let _ = socket.flush().await;
+                    if let Ok(permit) = open.acquire().await {
+                        permit.forget();
+                        let _ = socket.write_all(rest).await;
+                    }
+                });
+            }
+        });
+        GatedDownloads {
+            base,
+            requests,
+            gate,
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_download_holds_its_slot_until_the_body_ends_or_is_dropped() {
+    use futures::StreamExt;
+    let server = GatedDownloads::start().await;
+    let node = engine(Governor::new(), Limits::Declared);
+    let ctx = context(&node, &server.base, "contoso.example", "t");
+    let photo = || Arguments::new().set("user_id", ADELE);
+    // four downloads whose headers have come, none with its body read
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let stream = node
+            .call_stream(&ctx, "users.get_photo", photo())
+            .await
+            .unwrap();
+        streams.push(stream);
+    }
+    let mailbox = || mailbox_metrics(&node).remove(0);
+    let in_flight = || mailbox().in_flight;
+    assert_eq!(in_flight(), 4, "the slots are held after the headers came");
+    // the first half of a body read: still in flight
+    let chunk = streams[0].next().await.unwrap().unwrap();
+    assert!(!chunk.is_empty() && chunk.len() < PHOTO.len());
+    assert_eq!(in_flight(), 4);
+
+    // a fifth download waits for a slot and sends nothing meanwhile
+    let fifth = tokio::spawn({
+        let (node, ctx) = (node.clone(), ctx.clone());
+        async move {
+            node.call_stream(&ctx, "users.get_photo", photo())
+                .await
+                .map(|_| ())
+        }
+    });
+    wait_for(|| mailbox().waiting == 1).await;
+    assert_eq!(server.received(), 4);
+    assert!(!fifth.is_finished());
+
+    // the server sends the rest of every body; one body read to its end
+    // gives its slot back, and the fifth goes
+    server.gate.add_permits(8);
+    let mut first = streams.remove(0);
+    let mut body = chunk.to_vec();
+    while let Some(chunk) = first.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(body, PHOTO);
+    fifth.await.unwrap().unwrap();
+    assert_eq!(server.received(), 5);
+
+    // dropped streams give theirs back too (the fifth's was dropped at once)
+    drop(first);
+    assert_eq!(in_flight(), 3);
+    streams.clear();
+    assert_eq!(in_flight(), 0);
+    let m = mailbox();
+    assert_eq!((m.admitted, m.waited, m.waiting), (5, 1, 0), "{m:?}");
+    assert!(
+        server
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|l| l == &format!("GET /v1.0/users/{ADELE}/photo/$value HTTP/1.1")),
+        "{:?}",
+        server.requests.lock().unwrap()
+    );
+}
+
+// ---------------------------------------------------------------- app scope
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphs_global_limit_is_one_key_for_every_installation_of_the_app() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
+        .mount(&server)
+        .await;
+    let node = engine(Governor::new(), Limits::Declared);
+    // two customers' installations: different tenants, one app
+    let contoso = context(&node, &server.uri(), "contoso.example", "t1");
+    let fabrikam = context(&node, &server.uri(), "fabrikam.example", "t2");
+    for ctx in [&contoso, &fabrikam] {
+        for _ in 0..3 {
+            node.call(ctx, "users.list_users", Arguments::new())
+                .await
+                .unwrap();
+            node.call(ctx, "mail.list_messages", list(ADELE))
+                .await
+                .unwrap();
+        }
+    }
+    let metrics = node.governor().metrics();
+    let global: Vec<_> = metrics
+        .iter()
+        .filter(|m| m.key.contains("/graph_app/"))
+        .collect();
+    assert_eq!(global.len(), 1, "{metrics:?}");
+    assert_eq!(global[0].key, "microsoft365/graph_app/microsoft365/app/");
+    assert_eq!(global[0].admitted, 12, "every call of both installations");
+    // Outlook's limit stays per mailbox (the same mailbox id here)
+    assert_eq!(mailbox_metrics(&node)[0].admitted, 6);
+    assert_eq!(server.received_requests().await.unwrap().len(), 12);
 }

@@ -209,32 +209,6 @@ fn mutual_imports(refs: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<(S
     found
 }
 
-/// The sandbox (a test server, not a library layer) still has these
-/// pairs: its router (`graph`) and seed data are shared with the area
-/// modules both ways. Known debt, to be cut; the list may only shrink: a
-/// new pair fails the test, and so does a listed pair that is gone (remove
-/// it here).
-const SANDBOX_KNOWN: &[(&str, &str)] = &[
-    ("calendars", "graph"),
-    ("calendars", "seed"),
-    ("contacts", "graph"),
-    ("contacts", "seed"),
-    ("drive", "graph"),
-    ("drive", "seed"),
-    ("drive", "uploads"),
-    ("graph", "mail"),
-    ("graph", "odata"),
-    ("graph", "subscriptions"),
-    ("graph", "users"),
-    ("identity", "state"),
-    ("mail", "seed"),
-    ("mail", "uploads"),
-    ("notifications", "subscriptions"),
-    ("seed", "state"),
-    ("seed", "users"),
-    ("state", "subscriptions"),
-];
-
 #[test]
 fn no_two_modules_of_a_crate_import_each_other() {
     let roots = crate_roots();
@@ -242,26 +216,6 @@ fn no_two_modules_of_a_crate_import_each_other() {
     let mut problems = Vec::new();
     for src in &roots {
         let found = mutual_imports(&references(src));
-        if src.ends_with("microsoft365-sandbox/src") {
-            let known: BTreeSet<(String, String)> = SANDBOX_KNOWN
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
-            let found: BTreeSet<(String, String)> = found.into_iter().collect();
-            for (a, b) in found.difference(&known) {
-                problems.push(format!(
-                    "{}: `{a}` and `{b}` import each other (new)",
-                    src.display()
-                ));
-            }
-            for (a, b) in known.difference(&found) {
-                problems.push(format!(
-                    "{}: `{a}` and `{b}` no longer import each other: remove them from SANDBOX_KNOWN",
-                    src.display()
-                ));
-            }
-            continue;
-        }
         for (a, b) in found {
             problems.push(format!(
                 "{}: `{a}` and `{b}` import each other",

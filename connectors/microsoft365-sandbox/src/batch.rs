@@ -42,7 +42,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 use crate::errors::GraphError;
-use crate::graph::{self, Reply, ReplyBody};
+use crate::graph;
+use crate::request::{self, Reply, ReplyBody};
 use crate::{App, faults};
 
 /// The most requests in one batch.
@@ -309,7 +310,7 @@ fn item_uri(i: usize, url: &str) -> Result<Uri, GraphError> {
     let uri: Uri = format!("/v1.0{}", utf8_percent_encode(&relative, URL_UNSAFE))
         .parse()
         .map_err(|_| invalid(format!("requests[{i}].url is not a valid relative URL.")))?;
-    let first = graph::segments(uri.path().strip_prefix("/v1.0").unwrap_or(""))
+    let first = request::segments(uri.path().strip_prefix("/v1.0").unwrap_or(""))
         .into_iter()
         .next();
     if first.is_some_and(|s| s.eq_ignore_ascii_case("$batch")) {

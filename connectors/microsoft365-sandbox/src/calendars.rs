@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime::{self, DAY, WEEKDAYS};
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::{Rng, obj};
 use crate::html_text;
 use crate::mail::{self, recipient};
 use crate::odata::{self, ListOptions};
-use crate::seed::{Rng, obj};
+use crate::request::{Ctx, Reply};
 use crate::state::{Rec, Tenant};
 
 /// Separates a series master's id from an occurrence's date in occurrence ids.
@@ -1633,7 +1633,7 @@ fn view_delta(ctx: &mut Ctx, t: &Tenant, user: &str) -> Result<Reply, GraphError
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == scope && s.version > cursor.since)
+            .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
             .map(|s| (s.version, json!({"@odata.type": "#microsoft.graph.event", "id": s.id, "@removed": {"reason": "deleted"}}))),
     );
     entries.sort_by_key(|(v, _)| *v);
@@ -1664,7 +1664,7 @@ fn events_delta(ctx: &mut Ctx, t: &Tenant, user: &str) -> Result<Reply, GraphErr
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == scope && s.version > cursor.since)
+            .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
             .map(|s| (s.version, json!({"@odata.type": "#microsoft.graph.event", "id": s.id, "@removed": {"reason": "deleted"}}))),
     );
     entries.sort_by_key(|(v, _)| *v);

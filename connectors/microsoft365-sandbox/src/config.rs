@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use switchboard_core::{Error, Result};
 
+use crate::generated::Rng;
 use crate::limits::LimitsConfig;
 use crate::pacing::MAX_LATENCY;
-use crate::seed::Rng;
 
 /// A client secret: shown in no `Debug` output.
 ///
@@ -195,7 +195,15 @@ pub struct SandboxConfig {
     /// (default 0): requests stay in flight that long, so the concurrency
     /// limits are reached as against Graph.
     pub latency: Duration,
+    /// Users added after the seeded twelve (default 0, at most
+    /// [`MAX_EXTRA_USERS`]), each with a seeded mailbox and nothing else:
+    /// for load tests that need many mailboxes. They come from their own
+    /// random stream, so the seeded users and their data do not change.
+    pub extra_users: usize,
 }
+
+/// The most users [`SandboxConfig::with_extra_users`] adds.
+pub const MAX_EXTRA_USERS: usize = 1_000;
 
 /// Seven days: how long Microsoft says directory delta tokens last
 /// (`concepts/delta-query-overview.md`, "Token duration").
@@ -221,7 +229,21 @@ impl SandboxConfig {
             delta_token_max_age: Some(DEFAULT_DELTA_TOKEN_MAX_AGE),
             limits: LimitsConfig::default(),
             latency: Duration::ZERO,
+            extra_users: 0,
         }
+    }
+
+    /// Adds `count` users, each with a mailbox, after the seeded ones.
+    ///
+    /// ```
+    /// use switchboard_microsoft365_sandbox::SandboxConfig;
+    ///
+    /// assert!(SandboxConfig::new(7).with_extra_users(20).validate().is_ok());
+    /// assert!(SandboxConfig::new(7).with_extra_users(1_001).validate().is_err());
+    /// ```
+    pub fn with_extra_users(mut self, count: usize) -> Self {
+        self.extra_users = count;
+        self
     }
 
     /// Sets how long delta tokens last (`None`: for ever).
@@ -362,6 +384,12 @@ impl SandboxConfig {
             return Err(Error::invalid_argument(
                 "latency",
                 "must be from 0 to 60 seconds",
+            ));
+        }
+        if self.extra_users > MAX_EXTRA_USERS {
+            return Err(Error::invalid_argument(
+                "extra_users",
+                format!("must be from 0 to {MAX_EXTRA_USERS}"),
             ));
         }
         self.limits.validate()?;

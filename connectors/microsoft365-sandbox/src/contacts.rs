@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime;
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::{Rng, obj};
 use crate::odata::{self, ListOptions};
-use crate::seed::{Rng, obj};
+use crate::request::{Ctx, Reply};
 use crate::state::{Rec, Tenant};
 
 /// Most e-mail addresses a contact holds (Outlook's three).
@@ -654,7 +654,7 @@ fn delta(ctx: &mut Ctx, t: &Tenant, user: &str, folder: &str) -> Result<Reply, G
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == scope && s.version > cursor.since)
+            .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
             .map(|s| {
                 (
                     s.version,

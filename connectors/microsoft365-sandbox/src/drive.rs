@@ -14,11 +14,11 @@ use sha2::{Digest, Sha256};
 
 use crate::datetime::{self, DAY};
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::{Rng, obj};
 use crate::odata::{self, ListOptions};
-use crate::seed::{Rng, obj};
+use crate::request::{Ctx, Reply};
 use crate::state::{Rec, Tenant};
-use crate::{App, uploads};
+use crate::{App, upload_session};
 
 /// Largest simple upload the sandbox accepts (4 MiB; use an upload session above).
 pub(crate) const MAX_SIMPLE_UPLOAD: usize = 4 * 1024 * 1024;
@@ -81,7 +81,7 @@ fn set_content(t: &mut Tenant, id: &str, data: &mut Map<String, Value>, bytes: B
         "file".into(),
         json!({"mimeType": mime, "hashes": {
             "sha256Hash": hex_upper(&digest),
-            "crc32Hash": format!("{:08X}", crate::seed::crc32(&bytes)),
+            "crc32Hash": format!("{:08X}", crate::generated::crc32(&bytes)),
         }}),
     );
     t.contents.insert(id.to_string(), bytes);
@@ -196,7 +196,7 @@ pub(crate) fn seed_drive(t: &mut Tenant, rng: &mut Rng, owner: &str, index: usiz
         rng,
         &pics,
         "logo.png",
-        crate::seed::png_square(16, [200, 60, 40]),
+        crate::generated::png_square(16, [200, 60, 40]),
         40,
     );
     for k in 0..30 {
@@ -685,7 +685,7 @@ fn item_routes(
                             "An upload session targets a file: address it as items/{parent-id}:/{name}: or root:/{path}:.",
                         ));
                     }
-                    uploads::Target::DriveItem {
+                    upload_session::Target::DriveItem {
                         drive: drive.into(),
                         parent: rec.parent.clone(),
                         name: rec.str("name").into(),
@@ -694,7 +694,7 @@ fn item_routes(
                 }
                 Addr::Missing { parent, name } => {
                     validate_name(&name)?;
-                    uploads::Target::DriveItem {
+                    upload_session::Target::DriveItem {
                         drive: drive.into(),
                         parent,
                         name,
@@ -702,7 +702,7 @@ fn item_routes(
                     }
                 }
             };
-            let mut body = uploads::create(ctx, target, None)?;
+            let mut body = upload_session::create(ctx, target, None)?;
             body["@odata.context"] = json!(ctx.context_url("microsoft.graph.uploadSession"));
             Ok(Reply::json(body))
         }
@@ -1550,7 +1550,7 @@ fn delta(ctx: &mut Ctx, t: &mut Tenant, drive: &str) -> Result<Reply, GraphError
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == scope && s.version > cursor.since)
+            .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
             .map(|s| {
                 (
                     s.version,

@@ -27,13 +27,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::config::ClientRegistration;
 use crate::errors::{GraphError, IdentityError};
-use crate::graph::Caller;
+use crate::identity_state::{CodeGrant, RefreshGrant};
+use crate::request::Caller;
 use crate::{App, datetime, tokens};
 
 /// Microsoft Graph's application id: the `aud` of Graph tokens.
@@ -54,76 +55,6 @@ const DEFAULT_DELEGATED: &[&str] = &[
 ];
 
 const CODE_LIFETIME: i64 = 600;
-
-#[derive(Clone, Serialize, Deserialize)]
-struct CodeGrant {
-    client_id: String,
-    redirect_uri: String,
-    user_id: String,
-    scopes: Vec<String>,
-    oidc: Vec<String>,
-    prefix: String,
-    challenge: Option<(String, String)>,
-    /// The authorize request's `nonce`, repeated in the id_token.
-    nonce: Option<String>,
-    expires: i64,
-    redeemed: bool,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct RefreshGrant {
-    client_id: String,
-    user_id: String,
-    scopes: Vec<String>,
-    oidc: Vec<String>,
-    prefix: String,
-    issued: i64,
-    expires: i64,
-    epoch: u64,
-    rotated: bool,
-}
-
-/// An access token the sandbox issued.
-#[derive(Clone, Serialize, Deserialize)]
-struct Issued {
-    /// The epoch it was issued in (see [`IdentityState::epoch`]).
-    epoch: u64,
-    /// Its `exp`.
-    expires: i64,
-}
-
-/// Codes, refresh tokens, issued access tokens and admin consents.
-#[derive(Clone, Default, Serialize, Deserialize)]
-pub(crate) struct IdentityState {
-    codes: HashMap<String, CodeGrant>,
-    refresh: HashMap<String, RefreshGrant>,
-    /// Access token id (`uti`) → when it was issued and until when it is valid.
-    issued: HashMap<String, Issued>,
-    /// Bumped by `expire_all_tokens`.
-    pub epoch: u64,
-    /// Bumped by `expire_refresh_tokens`.
-    pub refresh_epoch: u64,
-    /// Client id (lower case) → application permissions an admin granted.
-    pub admin_consent: HashMap<String, Vec<String>>,
-}
-
-impl IdentityState {
-    /// Forgets what can no longer be used at `now`: expired codes, refresh
-    /// tokens and access tokens, and access tokens of earlier epochs.
-    /// Keeps the state (and the state file) from growing without end.
-    pub(crate) fn prune(&mut self, now: i64) {
-        self.codes.retain(|_, c| c.expires >= now);
-        self.refresh.retain(|_, r| r.expires >= now);
-        let epoch = self.epoch;
-        self.issued
-            .retain(|_, t| t.epoch == epoch && t.expires > now);
-    }
-
-    fn issue(&mut self, uti: String, expires: i64) {
-        let epoch = self.epoch;
-        self.issued.insert(uti, Issued { epoch, expires });
-    }
-}
 
 fn params(raw: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(raw)

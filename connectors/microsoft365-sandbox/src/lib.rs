@@ -62,6 +62,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod action_parameters;
+mod base64_map;
 mod batch;
 mod calendars;
 mod clock;
@@ -72,22 +73,28 @@ mod datetime;
 mod drive;
 mod errors;
 mod faults;
+mod generated;
 mod graph;
 mod html_text;
 mod identity;
+mod identity_state;
 mod installing;
 mod limits;
 mod mail;
 mod notifications;
 mod odata;
 mod pacing;
+mod query;
+mod request;
 mod seed;
 mod server;
 mod state;
 mod state_file;
+mod subscription;
 mod subscriptions;
 mod tls;
 mod tokens;
+mod upload_session;
 mod uploads;
 mod users;
 
@@ -97,7 +104,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use config::{
     ClientRegistration, ClientSecret, DEFAULT_APPLICATION_PERMISSIONS, DEFAULT_DELTA_TOKEN_MAX_AGE,
-    SandboxConfig,
+    MAX_EXTRA_USERS, SandboxConfig,
 };
 pub use limits::{
     AppStats, LimitStats, LimitsConfig, MailboxStats, ThrottleCounts, ThrottledBatchStatus,
@@ -107,9 +114,9 @@ pub use server::{FaultCounts, RequestRecord, Sandbox, SandboxHandle, SeededUser}
 pub use state_file::DEFAULT_STATE_MAX_BYTES;
 
 use crate::faults::Faults;
-use crate::graph::PermissionTable;
 use crate::limits::Limits;
 use crate::pacing::Pacing;
+use crate::request::PermissionTable;
 use crate::state::State;
 use crate::state_file::Persistence;
 use crate::tokens::Signer;
@@ -135,7 +142,7 @@ pub(crate) struct App {
     state: Mutex<State>,
     log: Mutex<Vec<RequestRecord>>,
     /// Open upload sessions by token. Never locked while waiting for `state`.
-    pub(crate) uploads: Mutex<std::collections::HashMap<String, uploads::UploadSession>>,
+    pub(crate) uploads: Mutex<std::collections::HashMap<String, upload_session::UploadSession>>,
     ids: AtomicU64,
     upload_ids: AtomicU64,
     /// Where the state is saved, with a state file.

@@ -13,12 +13,12 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime::{self, DAY};
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::{Rng, obj};
 use crate::html_text;
 use crate::odata::{self, ListOptions};
-use crate::seed::{Rng, obj};
+use crate::request::{Ctx, Reply};
 use crate::state::{Rec, Tenant};
-use crate::uploads;
+use crate::upload_session;
 
 /// Largest attachment accepted in one POST (Graph: 3 MB; larger ones need an upload session).
 const MAX_SIMPLE_ATTACHMENT: usize = 3 * 1024 * 1024;
@@ -96,7 +96,7 @@ fn new_message(rng: &mut Rng, folder: &str, s: MessageSpec) -> Map<String, Value
         "receivedDateTime": at,
         "sentDateTime": if s.is_draft { Value::Null } else { json!(at) },
         "hasAttachments": false,
-        "internetMessageId": format!("<{}@{}>", &id[6..26], crate::seed::DOMAIN),
+        "internetMessageId": format!("<{}@{}>", &id[6..26], crate::generated::DOMAIN),
         "subject": s.subject,
         "bodyPreview": html_text::preview(&s.body_html),
         "importance": s.importance,
@@ -270,7 +270,7 @@ pub(crate) fn seed_mailbox(t: &mut Tenant, rng: &mut Rng, owner: &str, index: us
                 version: 1,
             });
             if k.is_multiple_of(8) {
-                let png = crate::seed::png_square(8, [20, 120, 200]);
+                let png = crate::generated::png_square(8, [20, 120, 200]);
                 let a = attachment_json(rng, "chart.png", "image/png", &png, at, false);
                 t.attachments.push(Rec {
                     owner: owner.into(),
@@ -443,7 +443,7 @@ pub(crate) fn handle(
             entries.extend(
                 t.tombstones
                     .iter()
-                    .filter(|s| s.scope == scope && s.version > cursor.since)
+                    .filter(|s| s.scope == scope && cursor.reports_removal(s.version))
                     .map(|s| {
                         (
                             s.version,
@@ -526,7 +526,7 @@ pub(crate) fn handle(
                 .iter()
                 .map(|r| (r.version, present_message(ctx, r)))
                 .collect();
-            entries.extend(t.tombstones.iter().filter(|s| s.scope == scope && s.version > cursor.since).map(|s| {
+            entries.extend(t.tombstones.iter().filter(|s| s.scope == scope && cursor.reports_removal(s.version)).map(|s| {
                 (s.version, json!({"@odata.type": "#microsoft.graph.message", "id": s.id, "@removed": {"reason": "deleted"}}))
             }));
             entries.sort_by_key(|(v, _)| *v);
@@ -1268,13 +1268,13 @@ fn message_ops(
             let ct = item["contentType"]
                 .as_str()
                 .unwrap_or("application/octet-stream");
-            let target = uploads::Target::Attachment {
+            let target = upload_session::Target::Attachment {
                 owner: user.to_string(),
                 message_id: id.to_string(),
                 name: name.to_string(),
                 content_type: ct.to_string(),
             };
-            let session = uploads::create(ctx, target, Some(size))?;
+            let session = upload_session::create(ctx, target, Some(size))?;
             let mut body = session;
             body["@odata.context"] = json!(ctx.context_url("microsoft.graph.uploadSession"));
             Ok(Reply::created(body))

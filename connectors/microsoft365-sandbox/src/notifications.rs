@@ -46,7 +46,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::datetime;
 use crate::state::{Rec, State};
-use crate::subscriptions::{Kind, Subscription};
+use crate::subscription::{Kind, Subscription};
 
 /// Deliveries in all per notification POST.
 pub(crate) const ATTEMPTS: usize = 3;

@@ -9,94 +9,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::datetime::{self, DAY};
+use crate::generated::{DOMAIN, Rng, png_square};
 use crate::state::{Rec, Tenant};
 use crate::{calendars, contacts, drive, mail, users};
-
-/// SplitMix64: small, fast and deterministic.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x5EED_5A4D_B0C5_0001)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// A float in `[0, 1)`.
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n + 8);
-        while out.len() < n {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(n);
-        out
-    }
-
-    /// A GUID such as directory object ids.
-    pub(crate) fn guid(&mut self) -> String {
-        let b = self.bytes(16);
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!(
-            "{}-{}-4{}-a{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[13..16],
-            &h[17..20],
-            &h[20..32]
-        )
-    }
-
-    /// An Exchange-style id (`AAMkAG...`), URL-safe.
-    pub(crate) fn outlook_id(&mut self) -> String {
-        format!("AAMkAG{}", crate::tokens::b64url(&self.bytes(33)))
-    }
-
-    /// A OneDrive item id (`01` followed by 32 base32 characters).
-    pub(crate) fn drive_item_id(&mut self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        let mut s = String::from("01");
-        for _ in 0..32 {
-            s.push(ALPHABET[self.below(32) as usize] as char);
-        }
-        s
-    }
-
-    /// A OneDrive for Business drive id (`b!...`).
-    pub(crate) fn drive_id(&mut self) -> String {
-        format!("b!{}", crate::tokens::b64url(&self.bytes(48)))
-    }
-
-    /// An etag-like change key.
-    pub(crate) fn change_key(&mut self) -> String {
-        format!("CQAAABYAAAA{}", crate::tokens::b64url(&self.bytes(12)))
-    }
-}
-
-/// The tenant's domain.
-pub(crate) const DOMAIN: &str = "switchboardsandbox.onmicrosoft.com";
 
 const FIRST: &[&str] = &[
     "Avery", "Jordan", "Priya", "Mateo", "Ingrid", "Kwame", "Sofia", "Hiroshi", "Leila", "Tomasz",
@@ -193,6 +111,42 @@ pub(crate) fn build_tenant(seed: u64, now: i64) -> Tenant {
     // Everything seeded shares version 1: a first delta round returns all of it.
     t.clock = 1;
     t
+}
+
+/// Adds `count` users after the seeded ones, each with a mailbox seeded
+/// like theirs and nothing else ([`crate::SandboxConfig::extra_users`]).
+/// They draw from their own random stream: the seeded data stays the same.
+pub(crate) fn add_mailbox_users(t: &mut Tenant, seed: u64, count: usize, now: i64) {
+    let mut rng = Rng::new(seed ^ 0x0E87_A05E_8500_0001);
+    let created = (now.div_euclid(DAY) - 30) * DAY + 9 * 3600;
+    for n in 1..=count {
+        let id = rng.guid();
+        let surname = format!("{n:04}");
+        let upn = format!("mailbox{surname}@{DOMAIN}");
+        let data = users::user_json(users::UserSpec {
+            id: &id,
+            given: "Mailbox",
+            surname: &surname,
+            upn: &upn,
+            mail: &upn,
+            job_title: "Load test mailbox",
+            department: "Operations",
+            office: OFFICES[0],
+            phone: "+1 425 555 0100",
+            guest: false,
+            created,
+        });
+        t.users.push(Rec {
+            owner: String::new(),
+            parent: String::new(),
+            data,
+            version: 1,
+        });
+        t.mailbox_settings
+            .insert(id.clone(), mail::default_mailbox_settings());
+        let index = t.users.len() - 1;
+        mail::seed_mailbox(t, &mut rng, &id, index, now);
+    }
 }
 
 fn seed_users(t: &mut Tenant, rng: &mut Rng, today: i64) {
@@ -321,85 +275,9 @@ fn seed_users(t: &mut Tenant, rng: &mut Rng, today: i64) {
     }
 }
 
-/// A JSON object literal as a map (the literal is always an object).
-pub(crate) fn obj(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-/// A solid-colour PNG, `size` × `size` pixels (stored, uncompressed deflate).
-pub(crate) fn png_square(size: u32, rgb: [u8; 3]) -> Vec<u8> {
-    let mut raw = Vec::new();
-    for _ in 0..size {
-        raw.extend_from_slice(&[0u8]); // filter: none
-        for _ in 0..size {
-            raw.extend_from_slice(&rgb);
-        }
-    }
-    // zlib stream with stored blocks.
-    let mut z = vec![0x78, 0x01];
-    let chunks: Vec<&[u8]> = raw.chunks(65_535).collect();
-    for (i, c) in chunks.iter().enumerate() {
-        z.push(u8::from(i + 1 == chunks.len()));
-        let len = c.len() as u16;
-        z.extend_from_slice(&len.to_le_bytes());
-        z.extend_from_slice(&(!len).to_le_bytes());
-        z.extend_from_slice(c);
-    }
-    z.extend_from_slice(&adler32(&raw).to_be_bytes());
-    let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&size.to_be_bytes());
-    ihdr.extend_from_slice(&size.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png_chunk(&mut png, b"IHDR", &ihdr);
-    png_chunk(&mut png, b"IDAT", &z);
-    png_chunk(&mut png, b"IEND", &[]);
-    png
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut crc_input = kind.to_vec();
-    crc_input.extend_from_slice(data);
-    out.extend_from_slice(&crc_input);
-    out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
-}
-
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for &x in data {
-        a = (a + u32::from(x)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    (b << 16) | a
-}
-
-pub(crate) fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &x in data {
-        crc ^= u32::from(x);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc32_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
 
     #[test]
     fn same_seed_same_tenant() {
@@ -420,9 +298,32 @@ mod tests {
     }
 
     #[test]
-    fn png_has_signature_and_chunks() {
-        let p = png_square(4, [1, 2, 3]);
-        assert_eq!(&p[..8], &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-        assert_eq!(&p[12..16], b"IHDR");
+    fn extra_users_get_mailboxes_and_change_nothing_seeded() {
+        let plain = build_tenant(7, 1_700_000_000);
+        let mut more = build_tenant(7, 1_700_000_000);
+        add_mailbox_users(&mut more, 7, 3, 1_700_000_000);
+        assert_eq!(more.users.len(), USER_COUNT + 3);
+        let ids = |t: &Tenant| {
+            t.users
+                .iter()
+                .map(|u| u.id().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&more)[..USER_COUNT], ids(&plain)[..]);
+        let seeded = |t: &Tenant| {
+            t.messages
+                .iter()
+                .filter(|m| ids(&plain).contains(&m.owner))
+                .map(|m| m.data.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(seeded(&more), seeded(&plain));
+        let added = more.users[USER_COUNT + 2].clone();
+        assert_eq!(
+            added.str("userPrincipalName"),
+            format!("mailbox0003@{DOMAIN}")
+        );
+        assert!(more.messages.iter().any(|m| m.owner == added.id()));
+        assert!(more.mailbox_settings.contains_key(added.id()));
     }
 }

@@ -19,11 +19,11 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::Faults;
-use crate::graph::PermissionTable;
-use crate::identity::IdentityState;
+use crate::identity_state::IdentityState;
 use crate::limits::{LimitStats, Limits, LimitsConfig};
 use crate::notifications::{Dispatcher, NotificationCounts, Watch};
 use crate::pacing::Pacing;
+use crate::request::PermissionTable;
 use crate::state::State as SandboxState;
 use crate::state_file::{self, Fixed, Persistence, StateLock};
 use crate::tokens::Signer;
@@ -216,7 +216,12 @@ impl Sandbox {
                     config.clients.clone()
                 };
                 let state = SandboxState {
-                    tenant: seed::build_tenant(config.seed, datetime::now()),
+                    tenant: {
+                        let now = datetime::now();
+                        let mut tenant = seed::build_tenant(config.seed, now);
+                        seed::add_mailbox_users(&mut tenant, config.seed, config.extra_users, now);
+                        tenant
+                    },
                     identity: IdentityState::default(),
                     counter: 0,
                     subscriptions: Vec::new(),

@@ -12,9 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::identity::IdentityState;
-use crate::seed::Rng;
-use crate::subscriptions::Subscription;
+use crate::generated::Rng;
+use crate::identity_state::IdentityState;
+use crate::subscription::Subscription;
 
 /// One stored Graph object.
 #[derive(Clone, Serialize, Deserialize)]
@@ -68,7 +68,7 @@ pub(crate) struct Tenant {
     pub memberships: Vec<(String, String)>,
     /// user id → manager's user id
     pub managers: HashMap<String, String>,
-    #[serde(with = "crate::state_file::base64_map")]
+    #[serde(with = "crate::base64_map")]
     pub photos: HashMap<String, Vec<u8>>,
     pub mailbox_settings: HashMap<String, Value>,
     /// `owner|wellknownname` → folder id (`inbox`, `sentitems`, `drafts`,
@@ -89,7 +89,7 @@ pub(crate) struct Tenant {
     pub drives: Vec<Rec>,
     /// owner = drive id, parent = parent item id ("" for the root)
     pub items: Vec<Rec>,
-    #[serde(with = "crate::state_file::base64_map")]
+    #[serde(with = "crate::base64_map")]
     pub contents: HashMap<String, Content>,
     /// parent = drive item id
     pub permissions: Vec<Rec>,

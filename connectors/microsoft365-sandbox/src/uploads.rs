@@ -15,88 +15,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::errors::GraphError;
-use crate::graph::Ctx;
+use crate::upload_session::{Target, status_body};
 use crate::{App, datetime, drive, mail};
 
 /// The unit chunk sizes must be a multiple of.
 pub(crate) const CHUNK_UNIT: usize = 327_680;
 /// The largest chunk accepted.
 pub(crate) const MAX_CHUNK: usize = 60 * 1024 * 1024;
-const SESSION_LIFETIME: i64 = 24 * 3600;
-
-/// What an upload session writes when it completes.
-#[derive(Clone)]
-pub(crate) enum Target {
-    DriveItem {
-        drive: String,
-        parent: String,
-        name: String,
-        behavior: String,
-    },
-    Attachment {
-        owner: String,
-        message_id: String,
-        name: String,
-        content_type: String,
-    },
-}
-
-/// An open upload session.
-pub(crate) struct UploadSession {
-    target: Target,
-    /// Who created it (for `createdBy`), as Graph identity JSON.
-    by: Value,
-    size: Option<u64>,
-    received: Vec<u8>,
-    expires: i64,
-    /// (app, mailbox) for a message attachment: its chunks go to Outlook
-    /// and count against that mailbox's throttling limits.
-    outlook: Option<(String, String)>,
-}
-
-fn status_body(s: &UploadSession) -> Value {
-    json!({
-        "expirationDateTime": datetime::iso_z(s.expires),
-        "nextExpectedRanges": [format!("{}-", s.received.len())],
-    })
-}
-
-/// Opens a session and returns Graph's `uploadSession` JSON.
-pub(crate) fn create(ctx: &Ctx, target: Target, size: Option<u64>) -> Result<Value, GraphError> {
-    let n = ctx.app.uploads_counter();
-    let token = ctx.app.signer.opaque_id("upload", n);
-    let by = match &ctx.caller.user_id {
-        Some(u) => json!({"user": {"id": u}}),
-        None => json!({"application": {"displayName": "switchboard sandbox app"}}),
-    };
-    let outlook = match &target {
-        Target::Attachment { owner, .. } => Some((ctx.caller.app_id.clone(), owner.clone())),
-        Target::DriveItem { .. } => None,
-    };
-    let session = UploadSession {
-        target,
-        by,
-        size,
-        received: Vec::new(),
-        expires: datetime::now() + SESSION_LIFETIME,
-        outlook,
-    };
-    let body = json!({
-        "uploadUrl": format!("{}/upload/{token}", ctx.app.base_url),
-        "expirationDateTime": datetime::iso_z(session.expires),
-        "nextExpectedRanges": ["0-"],
-    });
-    ctx.app
-        .uploads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(token, session);
-    Ok(body)
-}
-
 fn invalid_range(message: impl Into<String>) -> GraphError {
     GraphError::bad_request("invalidRange", message)
 }

@@ -7,9 +7,9 @@ use serde_json::{Map, Value, json};
 
 use crate::datetime;
 use crate::errors::GraphError;
-use crate::graph::{Ctx, Reply};
+use crate::generated::obj;
 use crate::odata::{self, ListOptions};
-use crate::seed::obj;
+use crate::request::{Ctx, Reply};
 use crate::state::Tenant;
 
 /// The properties Graph returns for a user when there is no `$select`.
@@ -153,7 +153,7 @@ pub(crate) fn delta(ctx: &mut Ctx, t: &mut Tenant) -> Result<Reply, GraphError> 
     entries.extend(
         t.tombstones
             .iter()
-            .filter(|s| s.scope == "users" && s.version > cursor.since)
+            .filter(|s| s.scope == "users" && cursor.reports_removal(s.version))
             .map(|s| {
                 (
                     s.version,
@@ -298,7 +298,7 @@ pub(crate) fn user_area(
             Ok(Reply::json(json!({
                 "@odata.context": ctx.context_url(&format!("users('{}')/photo/$entity", me.id())),
                 "@odata.mediaContentType": "image/png",
-                "@odata.mediaEtag": format!("\"{:08X}\"", crate::seed::crc32(photo)),
+                "@odata.mediaEtag": format!("\"{:08X}\"", crate::generated::crc32(photo)),
                 "id": "48X48",
                 "height": 48,
                 "width": 48,

@@ -428,3 +428,56 @@ async fn fifty_installations_make_fifty_token_requests_and_never_share_tokens() 
     s.login.verify().await;
     s.graph.verify().await;
 }
+
+#[tokio::test]
+async fn a_batch_asks_for_a_token_that_covers_every_calls_permissions() {
+    let s = setup().await;
+    Mock::given(method("POST"))
+        .and(path(token_path()))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("at-1", Some("rt-2"))))
+        .expect(1)
+        .mount(&s.login)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .and(header("authorization", "Bearer at-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"responses": [
+            {"id": "0", "status": 200, "headers": {"content-type": "application/json"}, "body": me()},
+            {"id": "1", "status": 200, "headers": {"content-type": "application/json"}, "body": {"value": []}}
+        ]})))
+        .expect(1)
+        .mount(&s.graph)
+        .await;
+    let ctx = s.delegated(INST_1, "rt-1").await;
+    // the first call needs a user permission, the second a mail one
+    let results = s
+        .engine
+        .batch(
+            &ctx,
+            vec![
+                switchboard_core::engine::BatchCall::new("users.get_user", Arguments::new()),
+                switchboard_core::engine::BatchCall::new("mail.list_messages", Arguments::new()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+
+    let sent = s.token_requests().await;
+    assert_eq!(sent.len(), 1);
+    let scopes: Vec<&str> = sent[0]["scope"].split(' ').collect();
+    let graph = s.graph.uri();
+    for permission in ["User.Read", "Mail.ReadBasic", "Mail.Read"] {
+        let scope = format!("{graph}/{permission}");
+        assert!(
+            scopes.contains(&scope.as_str()),
+            "{permission} in {scopes:?}"
+        );
+    }
+    let batch = &s.graph.received_requests().await.unwrap()[0];
+    let body: Value = serde_json::from_slice(&batch.body).unwrap();
+    assert_eq!(body["requests"].as_array().unwrap().len(), 2);
+    s.login.verify().await;
+    s.graph.verify().await;
+}

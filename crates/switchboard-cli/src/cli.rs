@@ -653,7 +653,38 @@ pub enum NotificationsCommand {
         /// Look for subscriptions to renew every this many seconds.
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         renew_every: u64,
+        /// How renewal reads the time.
+        #[command(flatten)]
+        clock: ClockArgs,
     },
+    /// Renew, once, every stored subscription that expires within
+    /// `--within` seconds (the sweep `serve` runs every `--renew-every`),
+    /// for a cron job or a node that does not receive notifications. Safe
+    /// beside other nodes: each subscription is renewed under a lease.
+    /// Prints what was renewed, recreated (the service had forgotten it)
+    /// and what failed; exits 2 when any renewal failed.
+    #[command(after_help = "Examples:
+  switchboard notifications renew --within 86400 --output json")]
+    Renew {
+        /// Renew subscriptions expiring within this many seconds.
+        #[arg(long, default_value_t = 86_400, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+        within: u64,
+        /// How renewal reads the time.
+        #[command(flatten)]
+        clock: ClockArgs,
+    },
+}
+
+/// The time renewal goes by: which subscriptions are due and the new
+/// expiry it asks for.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ClockArgs {
+    /// Read the time as this machine's clock plus this many seconds (at
+    /// most ten years): for a service whose clock runs ahead of this
+    /// machine's, such as a sandbox whose clock was moved
+    /// (`GET /_sandbox/clock` shows its `clock_offset_secs`).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=316_224_000))]
+    pub clock_offset: u64,
 }
 
 /// `switchboard batch <installation> --file calls.ndjson`

@@ -25,9 +25,11 @@
 //! what it holds without asking the store again. Leases expire unless
 //! renewed (a crashed node's slots come back after the lease time,
 //! [`GovernorBuilder::lease_ttl`], default 10 s); a background task renews
-//! them every [`GovernorBuilder::tick`] (default 100 ms), gives back slots
-//! a node no longer needs, and shrinks a node's share to a fair part of the
-//! cap when another node wants more than it holds. A hold is written to the
+//! them every [`GovernorBuilder::tick`] (default 100 ms; every tick for a
+//! key with calls waiting, so a node learns within a tick that another
+//! wants its slots), gives back slots a node no longer needs, and shrinks
+//! a node's share to a fair part of the cap when another node wants more
+//! than it holds. A hold is written to the
 //! store, and every node sees it at its next lease. A node that wants slots
 //! another node holds asks the store again after 25 ms, doubling to 250 ms.
 //!
@@ -297,6 +299,10 @@ struct KeyState {
     queue: FairQueue,
     /// The head is talking to the store.
     leasing: bool,
+    /// The keeper is renewing the lease: calls are still admitted within
+    /// `local_cap` (no more than the renewal asks for), but the head does
+    /// not ask the store meanwhile.
+    renewing: bool,
     /// Nothing to gain from the store before this (no room, or polling).
     retry_at: Option<Instant>,
     poll: Duration,
@@ -405,15 +411,21 @@ impl Drop for InLine<'_> {
     }
 }
 
-/// Clears the `leasing` flag however the store call ends (cancelled too).
+/// Clears the `leasing` (or, for the keeper, `renewing`) flag however the
+/// store call ends (cancelled too).
 struct Asking<'a> {
     cell: &'a KeyCell,
+    renewal: bool,
 }
 
 impl Drop for Asking<'_> {
     fn drop(&mut self) {
         let mut state = KeyState::lock(self.cell);
-        state.leasing = false;
+        if self.renewal {
+            state.renewing = false;
+        } else {
+            state.leasing = false;
+        }
         state.queue.wake_head();
     }
 }
@@ -586,7 +598,10 @@ impl Governor {
                     }
                 }
                 Step::Ask(need) => {
-                    let asking = Asking { cell: &cell };
+                    let asking = Asking {
+                        cell: &cell,
+                        renewal: false,
+                    };
                     let outcome = self.ask(&cell, need).await;
                     drop(asking);
                     outcome?;
@@ -664,7 +679,8 @@ impl Governor {
             state.queue.pop_head();
             return Step::Admitted;
         }
-        if blocked_locally && need.requests == 0 && need.bytes == 0 {
+        if (blocked_locally && need.requests == 0 && need.bytes == 0) || state.renewing {
+            // woken when a permit comes back or the renewal ends
             return Step::Wait(None);
         }
         if let Some(at) = state.retry_at {
@@ -827,7 +843,7 @@ impl Governor {
             let now = Instant::now();
             let want = {
                 let mut state = KeyState::lock(&cell);
-                if state.leasing {
+                if state.leasing || state.renewing {
                     continue;
                 }
                 let waiting = u32::try_from(state.queue.len()).unwrap_or(u32::MAX);
@@ -846,17 +862,28 @@ impl Governor {
                     self.fair(&state, cap, demand.max(state.in_flight))
                         .max(if demand == 0 { state.slots } else { 0 })
                 };
+                // A node with calls waiting renews every tick: that is how
+                // it learns that another node wants slots it holds (the
+                // store cannot tell it), and gives them up within a tick
+                // or two rather than at the next renewal for staleness.
                 let nothing_to_do = want == state.slots
                     && !stale
                     && state.others_wanting == 0
-                    && demand <= state.slots;
+                    && demand <= state.slots
+                    && waiting == 0;
                 if (state.slots == 0 && want == 0) || nothing_to_do {
                     continue;
                 }
-                state.leasing = true;
+                // calls go on being admitted meanwhile, within what the
+                // renewal asks for (never less than what is in flight)
+                state.renewing = true;
+                state.local_cap = state.local_cap.min(want);
                 want
             };
-            let asking = Asking { cell: &cell };
+            let asking = Asking {
+                cell: &cell,
+                renewal: true,
+            };
             let result = self
                 .inner
                 .store

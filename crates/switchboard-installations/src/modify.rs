@@ -55,66 +55,113 @@ pub enum Edit<T> {
     Keep(T),
 }
 
-/// A stored value with a version, read and written as a whole.
-#[async_trait]
-trait Stored: Sized + Send {
-    const WHAT: &'static str;
-    async fn read(store: &dyn InstallationStore, id: InstallationId) -> Result<Self>;
-    async fn write(self, store: &dyn InstallationStore, id: InstallationId) -> Result<Self>;
-}
-
-#[async_trait]
-impl Stored for Installation {
-    const WHAT: &'static str = "record";
-
-    async fn read(store: &dyn InstallationStore, id: InstallationId) -> Result<Self> {
-        store.get(id).await?.ok_or_else(|| not_found(id))
-    }
-
-    async fn write(self, store: &dyn InstallationStore, _: InstallationId) -> Result<Self> {
-        store.update(&self).await
-    }
-}
-
-#[async_trait]
-impl Stored for Versioned<InstallationSecrets> {
-    const WHAT: &'static str = "secrets";
-
-    async fn read(store: &dyn InstallationStore, id: InstallationId) -> Result<Self> {
-        store.load_secrets(id).await?.ok_or_else(|| not_found(id))
-    }
-
-    async fn write(self, store: &dyn InstallationStore, id: InstallationId) -> Result<Self> {
-        let version = store
-            .store_secrets(id, self.version, self.value.clone())
-            .await?;
-        Ok(Versioned {
-            version,
-            value: self.value,
-        })
-    }
-}
-
 /// Whether `err` is a lost compare-and-swap (worth reading again).
 pub fn is_version_conflict(err: &Error) -> bool {
     err.kind() == ErrorKind::Conflict && err.field() == Some(VERSION_FIELD)
 }
 
-async fn modify<S: Stored, T>(
-    store: &dyn InstallationStore,
+/// Where [`modify_secrets_with`] writes the edited secrets: a
+/// compare-and-swap on `expected` that returns the new version, or a
+/// [`version_conflict`](crate::install::version_conflict) to be read and
+/// edited again; any other error ends the modification with it. A writer
+/// can check one more condition in the same store transaction (a sync
+/// checkpoint is written only while its node holds the sync lease).
+#[async_trait]
+pub trait SecretsWriter: Send + Sync {
+    /// Store `secrets` of `id` if their version is still `expected`.
+    async fn write_secrets(
+        &self,
+        id: InstallationId,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64>;
+}
+
+/// The plain compare-and-swap: [`InstallationStore::store_secrets`].
+struct Plain<'a>(&'a dyn InstallationStore);
+
+#[async_trait]
+impl SecretsWriter for Plain<'_> {
+    async fn write_secrets(
+        &self,
+        id: InstallationId,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        self.0.store_secrets(id, expected, secrets).await
+    }
+}
+
+/// How one kind of stored value is read and written as a whole.
+#[async_trait]
+trait Access<S>: Send + Sync {
+    const WHAT: &'static str;
+    async fn read(&self, id: InstallationId) -> Result<S>;
+    async fn write(&self, id: InstallationId, value: S) -> Result<S>;
+}
+
+struct Records<'a>(&'a dyn InstallationStore);
+
+#[async_trait]
+impl Access<Installation> for Records<'_> {
+    const WHAT: &'static str = "record";
+
+    async fn read(&self, id: InstallationId) -> Result<Installation> {
+        self.0.get(id).await?.ok_or_else(|| not_found(id))
+    }
+
+    async fn write(&self, _: InstallationId, value: Installation) -> Result<Installation> {
+        self.0.update(&value).await
+    }
+}
+
+struct Secrets<'a> {
+    store: &'a dyn InstallationStore,
+    writer: &'a dyn SecretsWriter,
+}
+
+#[async_trait]
+impl Access<Versioned<InstallationSecrets>> for Secrets<'_> {
+    const WHAT: &'static str = "secrets";
+
+    async fn read(&self, id: InstallationId) -> Result<Versioned<InstallationSecrets>> {
+        self.store
+            .load_secrets(id)
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+
+    async fn write(
+        &self,
+        id: InstallationId,
+        value: Versioned<InstallationSecrets>,
+    ) -> Result<Versioned<InstallationSecrets>> {
+        let version = self
+            .writer
+            .write_secrets(id, value.version, value.value.clone())
+            .await?;
+        Ok(Versioned {
+            version,
+            value: value.value,
+        })
+    }
+}
+
+async fn modify<S: Send, T, A: Access<S>>(
+    access: &A,
     id: InstallationId,
     mut edit: impl FnMut(&mut S) -> Result<Edit<T>>,
 ) -> Result<(S, T)> {
     for _ in 0..MODIFY_ATTEMPTS {
-        let mut current = S::read(store, id).await?;
+        let mut current = access.read(id).await?;
         let out = match edit(&mut current)? {
             Edit::Keep(out) => return Ok((current, out)),
             Edit::Write(out) => out,
         };
-        match current.write(store, id).await {
+        match access.write(id, current).await {
             Ok(stored) => return Ok((stored, out)),
             Err(e) if is_version_conflict(&e) => {
-                tracing::debug!(installation = %id, what = S::WHAT, "lost a compare-and-swap; reading again");
+                tracing::debug!(installation = %id, what = A::WHAT, "lost a compare-and-swap; reading again");
             }
             Err(e) => return Err(e),
         }
@@ -123,7 +170,7 @@ async fn modify<S: Stored, T>(
         ErrorKind::Conflict,
         format!(
             "the {} of installation {id} changed under every one of {MODIFY_ATTEMPTS} attempts to write it; too many concurrent writers, try again",
-            S::WHAT
+            A::WHAT
         ),
     ))
 }
@@ -136,7 +183,7 @@ pub async fn modify_record<T>(
     id: InstallationId,
     edit: impl FnMut(&mut Installation) -> Result<Edit<T>>,
 ) -> Result<(Installation, T)> {
-    modify(store, id, edit).await
+    modify(&Records(store), id, edit).await
 }
 
 /// Change the installation's secrets with `edit` (see the module docs).
@@ -144,12 +191,58 @@ pub async fn modify_record<T>(
 pub async fn modify_secrets<T>(
     store: &dyn InstallationStore,
     id: InstallationId,
+    edit: impl FnMut(&mut InstallationSecrets) -> Result<Edit<T>>,
+) -> Result<T> {
+    modify_secrets_with(store, &Plain(store), id, edit).await
+}
+
+/// [`modify_secrets`] that reads from `store` and writes through `writer`
+/// (see [`SecretsWriter`]).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use switchboard_core::{Error, InstallationId, Result};
+/// use switchboard_installations::install::{Installation, InstallationSecrets, InstallationStore, MemoryInstallationStore};
+/// use switchboard_installations::modify::{Edit, SecretsWriter, modify_secrets_with};
+///
+/// /// Writes only while a condition holds (a real one is checked in the
+/// /// store's transaction).
+/// struct Guarded<'a> { store: &'a MemoryInstallationStore, allowed: bool }
+///
+/// #[async_trait]
+/// impl SecretsWriter for Guarded<'_> {
+///     async fn write_secrets(&self, id: InstallationId, expected: u64, secrets: InstallationSecrets) -> Result<u64> {
+///         if !self.allowed {
+///             return Err(Error::invalid_argument("lease", "not held"));
+///         }
+///         self.store.store_secrets(id, expected, secrets).await
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryInstallationStore::new();
+/// let inst = store
+///     .create(Installation::new("acct", "c", "1.0.0", "delegated"), InstallationSecrets::default())
+///     .await
+///     .unwrap();
+/// let checkpoint = |s: &mut InstallationSecrets| {
+///     s.continuations.insert("sync:x".into(), "checkpoint".to_string().into());
+///     Ok(Edit::Write(()))
+/// };
+/// let refused = Guarded { store: &store, allowed: false };
+/// assert!(modify_secrets_with(&store, &refused, inst.id, checkpoint).await.is_err());
+/// let allowed = Guarded { store: &store, allowed: true };
+/// modify_secrets_with(&store, &allowed, inst.id, checkpoint).await.unwrap();
+/// assert_eq!(store.load_secrets(inst.id).await.unwrap().unwrap().version, 2);
+/// # });
+/// ```
+pub async fn modify_secrets_with<T>(
+    store: &dyn InstallationStore,
+    writer: &dyn SecretsWriter,
+    id: InstallationId,
     mut edit: impl FnMut(&mut InstallationSecrets) -> Result<Edit<T>>,
 ) -> Result<T> {
-    let (_, out) = modify(store, id, |s: &mut Versioned<InstallationSecrets>| {
-        edit(&mut s.value)
-    })
-    .await?;
+    let (_, out) = modify(&Secrets { store, writer }, id, |s| edit(&mut s.value)).await?;
     Ok(out)
 }
 

@@ -264,4 +264,16 @@ impl switchboard_sync::SyncLeases for Store {
             Store::Postgres(s) => s.release_lease(installation, resource, holder).await,
         }
     }
+
+    async fn store_secrets_leased(
+        &self,
+        lease: &switchboard_sync::LeaseHold<'_>,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        match self {
+            Store::Sqlite(s) => s.store_secrets_leased(lease, expected, secrets).await,
+            Store::Postgres(s) => s.store_secrets_leased(lease, expected, secrets).await,
+        }
+    }
 }

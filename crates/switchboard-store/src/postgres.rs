@@ -40,6 +40,8 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use switchboard_sync::{LeaseHold, lease_lost};
+
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
 use crate::postgres_tls::{self, TlsSettings};
@@ -648,22 +650,71 @@ impl PostgresStore {
         s: &SecretRow,
         expected: Option<i64>,
     ) -> Result<u64> {
-        let client = self.client().await?;
-        let text_id = id.to_string();
-        let registration = Registration::of(&self.ring);
-        let mut params: Vec<Param<'_>> = vec![
-            &s.client_secret,
-            &s.access_token,
-            &s.access_token_expires_at,
-            &s.refresh_token,
-            &s.token_tenant_id,
-            &s.granted_scopes,
-            &s.continuations,
-            &s.secrets_updated_at,
-            &text_id,
-            &expected,
-        ];
-        let sql = registration.wrap(
+        write_secrets_on(&self.client().await?, &self.ring, id, s, expected).await
+    }
+
+    /// The secrets' compare-and-swap in one transaction after `lease` is
+    /// checked and renewed: [`lease_lost`] when its row does not name the
+    /// holder (the row stays locked until the commit, so the lease cannot
+    /// pass to another node in between).
+    async fn write_secrets_leased(
+        &self,
+        lease: &LeaseHold<'_>,
+        s: &SecretRow,
+        expected: i64,
+    ) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        let ttl_ms = i64::try_from(lease.ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let held = tx
+            .execute(
+                &format!(
+                    "UPDATE sync_leases SET expires_at = {DB_NOW_MS} + $4
+                     WHERE installation_id = $1 AND resource = $2 AND holder = $3"
+                ),
+                &[
+                    &lease.installation.to_string(),
+                    &lease.resource,
+                    &lease.holder,
+                    &ttl_ms,
+                ],
+            )
+            .await
+            .map_err(storage)?;
+        if held == 0 {
+            return Err(lease_lost(lease.installation, lease.resource, lease.holder));
+        }
+        let version =
+            write_secrets_on(&tx, &self.ring, lease.installation, s, Some(expected)).await?;
+        tx.commit().await.map_err(storage)?;
+        Ok(version)
+    }
+}
+
+/// Writes an installation's secret columns through `client` (a connection
+/// or a transaction), compare-and-swap on `expected` when given.
+async fn write_secrets_on(
+    client: &impl GenericClient,
+    ring: &KeyRing,
+    id: InstallationId,
+    s: &SecretRow,
+    expected: Option<i64>,
+) -> Result<u64> {
+    let text_id = id.to_string();
+    let registration = Registration::of(ring);
+    let mut params: Vec<Param<'_>> = vec![
+        &s.client_secret,
+        &s.access_token,
+        &s.access_token_expires_at,
+        &s.refresh_token,
+        &s.token_tenant_id,
+        &s.granted_scopes,
+        &s.continuations,
+        &s.secrets_updated_at,
+        &text_id,
+        &expected,
+    ];
+    let sql = registration.wrap(
             "UPDATE installations SET client_secret = $1, access_token = $2, access_token_expires_at = $3,
                  refresh_token = $4, token_tenant_id = $5, granted_scopes = $6, continuations = $7,
                  secrets_updated_at = $8, secrets_version = secrets_version + 1
@@ -671,27 +722,26 @@ impl PostgresStore {
              RETURNING secrets_version",
             &mut params,
         );
-        let written = client.query_opt(&sql, &params).await.map_err(storage)?;
-        if let Some(row) = written {
-            return Ok(version_u64(row.try_get(0).map_err(storage)?));
-        }
-        let current = client
-            .query_opt(
-                "SELECT secrets_version FROM installations WHERE id = $1",
-                &[&text_id],
-            )
-            .await
-            .map_err(storage)?;
-        Err(match current {
-            None => not_found(id),
-            Some(row) => version_conflict(
-                id,
-                "secrets",
-                version_u64(expected.unwrap_or(0)),
-                version_u64(row.try_get(0).map_err(storage)?),
-            ),
-        })
+    let written = client.query_opt(&sql, &params).await.map_err(storage)?;
+    if let Some(row) = written {
+        return Ok(version_u64(row.try_get(0).map_err(storage)?));
     }
+    let current = client
+        .query_opt(
+            "SELECT secrets_version FROM installations WHERE id = $1",
+            &[&text_id],
+        )
+        .await
+        .map_err(storage)?;
+    Err(match current {
+        None => not_found(id),
+        Some(row) => version_conflict(
+            id,
+            "secrets",
+            version_u64(expected.unwrap_or(0)),
+            version_u64(row.try_get(0).map_err(storage)?),
+        ),
+    })
 }
 
 #[async_trait]
@@ -1028,5 +1078,16 @@ impl switchboard_sync::SyncLeases for PostgresStore {
             .await
             .map_err(storage)?;
         Ok(())
+    }
+
+    async fn store_secrets_leased(
+        &self,
+        lease: &LeaseHold<'_>,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        let row = SecretRow::encrypt(&self.ring, lease.installation, &secrets, SystemTime::now())?;
+        self.write_secrets_leased(lease, &row, i64::try_from(expected).unwrap_or(i64::MAX))
+            .await
     }
 }

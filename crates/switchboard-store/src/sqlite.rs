@@ -45,6 +45,8 @@ use switchboard_installations::install::{
     version_conflict,
 };
 
+use switchboard_sync::{LeaseHold, lease_lost};
+
 use crate::key_registry::{KeyState, KeyUsage, RegisteredKey};
 use crate::keyring::KeyRing;
 use crate::read_pool::ReadPool;
@@ -522,6 +524,59 @@ impl SqliteStore {
         .map_err(|e| storage(&path, e))?
     }
 
+    /// The secrets' compare-and-swap, in one transaction with `lease`
+    /// (when given) checked and renewed first: [`lease_lost`] when its row
+    /// does not name the holder.
+    async fn store_secrets_if(
+        &self,
+        id: InstallationId,
+        expected: u64,
+        secrets: InstallationSecrets,
+        lease: Option<(String, String, Duration)>,
+    ) -> Result<u64> {
+        let path = self.path.clone();
+        self.with_conn(move |conn, ring| {
+            let row = SecretRow::encrypt(ring, id, &secrets, SystemTime::now())?;
+            let expected_i = i64::try_from(expected).unwrap_or(i64::MAX);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| storage(&path, e))?;
+            if let Some((resource, holder, ttl)) = &lease {
+                let until = to_millis(SystemTime::now())
+                    .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+                let held = tx
+                    .execute(
+                        "UPDATE sync_leases SET expires_at = ?4 WHERE installation_id = ?1 AND resource = ?2 AND holder = ?3",
+                        params![id.to_string(), resource, holder, until],
+                    )
+                    .map_err(|e| storage(&path, e))?;
+                if held == 0 {
+                    return Err(lease_lost(id, resource, holder));
+                }
+            }
+            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
+            let changed = write_secrets(&tx, &id.to_string(), &row, Some(expected_i))
+                .map_err(|e| storage(&path, e))?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT secrets_version FROM installations WHERE id = ?1",
+                    params![id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| storage(&path, e))?;
+            match (changed, current) {
+                (_, None) => Err(not_found(id)),
+                (0, Some(v)) => Err(version_conflict(id, "secrets", expected, version_u64(v))),
+                (_, Some(v)) => {
+                    tx.commit().map_err(|e| storage(&path, e))?;
+                    Ok(version_u64(v))
+                }
+            }
+        })
+        .await
+    }
+
     /// Rewrite every installation's secrets under the key ring's newest
     /// key. Rows that cannot be decrypted are reported and left unchanged.
     /// When every row was rewritten, the keys no secret uses any more are
@@ -883,34 +938,7 @@ impl InstallationStore for SqliteStore {
         expected: u64,
         secrets: InstallationSecrets,
     ) -> Result<u64> {
-        let path = self.path.clone();
-        self.with_conn(move |conn, ring| {
-            let row = SecretRow::encrypt(ring, id, &secrets, SystemTime::now())?;
-            let expected_i = i64::try_from(expected).unwrap_or(i64::MAX);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| storage(&path, e))?;
-            register_newest(&tx, ring).map_err(|e| storage(&path, e))?;
-            let changed = write_secrets(&tx, &id.to_string(), &row, Some(expected_i))
-                .map_err(|e| storage(&path, e))?;
-            let current: Option<i64> = tx
-                .query_row(
-                    "SELECT secrets_version FROM installations WHERE id = ?1",
-                    params![id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| storage(&path, e))?;
-            match (changed, current) {
-                (_, None) => Err(not_found(id)),
-                (0, Some(v)) => Err(version_conflict(id, "secrets", expected, version_u64(v))),
-                (_, Some(v)) => {
-                    tx.commit().map_err(|e| storage(&path, e))?;
-                    Ok(version_u64(v))
-                }
-            }
-        })
-        .await
+        self.store_secrets_if(id, expected, secrets, None).await
     }
 
     async fn erase_secrets(&self, id: InstallationId) -> Result<u64> {
@@ -1040,6 +1068,21 @@ impl switchboard_sync::SyncLeases for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn store_secrets_leased(
+        &self,
+        lease: &LeaseHold<'_>,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        let condition = (
+            lease.resource.to_string(),
+            lease.holder.to_string(),
+            lease.ttl,
+        );
+        self.store_secrets_if(lease.installation, expected, secrets, Some(condition))
+            .await
     }
 }
 

@@ -12,8 +12,11 @@ use sha2::{Digest, Sha256};
 use switchboard_core::InstallationId;
 use switchboard_core::paging::Continuation;
 use switchboard_core::{Arguments, Error, ErrorKind, Result};
+use switchboard_installations::install::InstallationSecrets;
 use switchboard_installations::install::InstallationStore;
+use switchboard_installations::modify::{Edit, SecretsWriter, modify_secrets_with};
 
+use crate::lease::{LeaseHold, SyncLeases};
 use crate::secret_entry;
 
 /// Names one sync of an installation: the method and its arguments.
@@ -78,12 +81,16 @@ pub(crate) async fn load(
     Ok(Some(continuation))
 }
 
-/// Stores `checkpoint` under `key` (`None` removes it) through
-/// [`secret_entry::store`]: a concurrent token write makes it read and try
-/// again, it never overwrites that write.
+/// Stores `checkpoint` under `key` (`None` removes it) only while `lease`
+/// is held, renewing it, in the store transaction of the compare-and-swap
+/// ([`SyncLeases::store_secrets_leased`]): a concurrent token write makes it
+/// read and try again, it never overwrites that write; a lease that passed
+/// to another node refuses it with
+/// [`lease_lost`](crate::lease::lease_lost).
 pub(crate) async fn commit(
     store: &Arc<dyn InstallationStore>,
-    installation: InstallationId,
+    leases: &dyn SyncLeases,
+    lease: &LeaseHold<'_>,
     key: &ResourceKey,
     checkpoint: Option<&Continuation>,
 ) -> Result<()> {
@@ -93,5 +100,37 @@ pub(crate) async fn commit(
         .map_err(|e| {
             Error::new(ErrorKind::Decode, "a checkpoint could not be written").with_source(e)
         })?;
-    secret_entry::store(store, installation, key.as_str(), text.as_deref()).await
+    let writer = Leased { leases, lease };
+    modify_secrets_with(store.as_ref(), &writer, lease.installation, |secrets| {
+        // written even when nothing changes: the write is what renews
+        // the lease and proves it is still held
+        match &text {
+            Some(text) => secrets
+                .continuations
+                .insert(key.as_str().to_string(), text.clone().into()),
+            None => secrets.continuations.remove(key.as_str()),
+        };
+        Ok(Edit::Write(()))
+    })
+    .await
+}
+
+/// Writes secrets only while the lease is held.
+struct Leased<'a> {
+    leases: &'a dyn SyncLeases,
+    lease: &'a LeaseHold<'a>,
+}
+
+#[async_trait::async_trait]
+impl SecretsWriter for Leased<'_> {
+    async fn write_secrets(
+        &self,
+        _: InstallationId,
+        expected: u64,
+        secrets: InstallationSecrets,
+    ) -> Result<u64> {
+        self.leases
+            .store_secrets_leased(self.lease, expected, secrets)
+            .await
+    }
 }

@@ -45,7 +45,7 @@ mod subscriptions;
 pub use axum_route::axum_router;
 pub use change::Change;
 pub use checkpoint::ResourceKey;
-pub use lease::{MemorySyncLeases, SyncLeases};
+pub use lease::{LEASE_FIELD, LeaseHold, MemorySyncLeases, SyncLeases, is_lease_lost, lease_lost};
 pub use receiver::{
     DEFAULT_MAX_BODY, DEFAULT_MAX_NOTIFICATIONS, MAX_VALIDATION_TOKEN, Notification, Received,
     Receiver,

@@ -13,7 +13,7 @@ use switchboard_installations::install::InstallationStore;
 
 use crate::change::Change;
 use crate::checkpoint::{self, ResourceKey};
-use crate::lease::SyncLeases;
+use crate::lease::{LEASE_FIELD, LeaseHold, SyncLeases, is_lease_lost};
 
 /// How long a lease lasts without renewal (default): a node that dies
 /// holds its resources at most this long. Every acknowledged page renews it.
@@ -350,31 +350,34 @@ impl SyncRun {
             ));
         }
         let syncer = &self.syncer;
-        if !syncer
-            .leases
-            .try_lease(
-                self.installation,
-                self.key.as_str(),
-                &syncer.holder,
-                syncer.lease_ttl,
-            )
-            .await?
-        {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the sync lease on `{}` passed to another node; this page's checkpoint was not committed",
-                    self.method_id
-                ),
-            ));
-        }
+        let lease = LeaseHold {
+            installation: self.installation,
+            resource: self.key.as_str(),
+            holder: &syncer.holder,
+            ttl: syncer.lease_ttl,
+        };
         checkpoint::commit(
             &syncer.store,
-            self.installation,
+            syncer.leases.as_ref(),
+            &lease,
             &self.key,
             page.checkpoint.as_ref(),
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            if is_lease_lost(&e) {
+                Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "the sync lease on `{}` passed to another node; this page's checkpoint was not committed",
+                        self.method_id
+                    ),
+                )
+                .with_field(LEASE_FIELD)
+            } else {
+                e
+            }
+        })?;
         self.unacknowledged = None;
         tracing::debug!(installation = %self.installation, method = %self.method_id, page = page.number, "sync checkpoint committed");
         Ok(())

@@ -335,3 +335,64 @@ async fn other_errors_and_other_nodes_leave_the_checkpoint_alone() {
     );
     w.sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_node_whose_lease_was_taken_over_cannot_commit_its_checkpoint() {
+    let w = world(SandboxConfig::new(72)).await;
+    let inst = w.ctx.installation_id();
+    let checkpoint = async || {
+        use secrecy::ExposeSecret;
+        let secrets = w.store.load_secrets(inst).await.unwrap().unwrap();
+        let values: Vec<String> = secrets
+            .value
+            .continuations
+            .values()
+            .map(|v| v.expose_secret().to_string())
+            .collect();
+        (secrets.version, values)
+    };
+    // node-a reads its first page, then stalls before acknowledging it
+    let mut stalled = w
+        .syncer("node-a")
+        .start(&w.ctx, METHOD, w.args(), false)
+        .await
+        .unwrap();
+    let page = stalled.next_page().await.unwrap().unwrap();
+    assert!(!page.changes().is_empty());
+    // its lease passes to node-b (as when it runs out: here given up so
+    // that no clock is involved)
+    let key = switchboard_sync::ResourceKey::new(METHOD, &w.args());
+    w.store
+        .release_lease(inst, key.as_str(), "node-a")
+        .await
+        .unwrap();
+    let mut taker = w
+        .syncer("node-b")
+        .start(&w.ctx, METHOD, w.args(), false)
+        .await
+        .unwrap();
+    let before = checkpoint().await;
+    assert!(before.1.is_empty(), "nothing committed yet");
+
+    let err = stalled.ack(page).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.to_string()
+            .contains("passed to another node; this page's checkpoint was not committed"),
+        "{err}"
+    );
+    assert_eq!(
+        checkpoint().await,
+        before,
+        "nothing written, not even a version"
+    );
+
+    // node-b, holding the lease, commits
+    let page = taker.next_page().await.unwrap().unwrap();
+    taker.ack(page).await.unwrap();
+    let after = checkpoint().await;
+    assert_eq!(after.0, before.0 + 1);
+    assert_eq!(after.1.len(), 1);
+    taker.finish().await.unwrap();
+    w.sb.shutdown().await;
+}

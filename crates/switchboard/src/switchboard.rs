@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use switchboard_core::governor::Governor;
 use switchboard_core::{Engine, EngineBuilder, Error, ErrorKind, InstallationId, Registry, Result};
 use switchboard_installations::install::{Installation, InstallationStatus};
 use switchboard_installations::installable::InstallableConnector;
@@ -53,6 +54,7 @@ pub struct SwitchboardBuilder {
     apps: AppCredentials,
     redirect_uri: Option<String>,
     node: Option<String>,
+    shared_limits: bool,
     engine: Box<dyn FnOnce(EngineBuilder) -> EngineBuilder + Send>,
 }
 
@@ -63,6 +65,7 @@ impl fmt::Debug for SwitchboardBuilder {
             .field("connectors", &self.connectors)
             .field("apps", &self.apps.names().collect::<Vec<_>>())
             .field("redirect_uri", &self.redirect_uri)
+            .field("shared_limits", &self.shared_limits)
             .finish_non_exhaustive()
     }
 }
@@ -101,10 +104,45 @@ impl SwitchboardBuilder {
         self
     }
 
-    /// This process's name in refresh and sync leases (default: a random
-    /// id).
+    /// This process's name in refresh, sync and limit leases (default: a
+    /// random id).
     pub fn node(mut self, node: impl Into<String>) -> Self {
         self.node = Some(node.into());
+        self
+    }
+
+    /// Keep the connectors' request limits (Outlook's 4 requests in flight
+    /// per mailbox, Graph's global budget...) in this process alone.
+    ///
+    /// By default, a store that several nodes share
+    /// (`switchboard_store::Store` on SQLite or PostgreSQL, or
+    /// [`StoreParts::with_limits`](crate::store::StoreParts::with_limits))
+    /// also shares the limits: every `Switchboard` on the store keeps them
+    /// together through leases in it (see `switchboard_core::governor`).
+    /// A store in memory keeps them per process either way. A governor
+    /// given through [`engine`](Self::engine) replaces both.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use switchboard::{KeyRing, Store, Switchboard};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let spec = format!("sqlite:{}", dir.path().join("s.db").display());
+    /// let store = Store::open(&spec, KeyRing::generate("k1").unwrap()).await.unwrap();
+    /// let on = |local: bool| {
+    ///     let builder = Switchboard::builder()
+    ///         .store(store.clone())
+    ///         .connector(switchboard_microsoft365::connector().unwrap())
+    ///         .node("web-1");
+    ///     if local { builder.local_limits() } else { builder }.build().unwrap()
+    /// };
+    /// // shared through the store: the governor leases as this node
+    /// assert_eq!(on(false).engine().governor().node(), "web-1/limits");
+    /// assert_ne!(on(true).engine().governor().node(), "web-1/limits");
+    /// # });
+    /// ```
+    pub fn local_limits(mut self) -> Self {
+        self.shared_limits = false;
         self
     }
 
@@ -151,7 +189,17 @@ impl SwitchboardBuilder {
         for connector in &self.connectors {
             registry.register(connector.connector().clone())?;
         }
-        let engine = (self.engine)(Engine::builder(registry)).build()?;
+        let mut engine = Engine::builder(registry);
+        if self.shared_limits
+            && let Some(limits) = store.limits()
+        {
+            let mut governor = Governor::builder().store(limits.clone());
+            if let Some(node) = &self.node {
+                governor = governor.node(format!("{node}/limits"));
+            }
+            engine = engine.governor(governor.build());
+        }
+        let engine = (self.engine)(engine).build()?;
         let mut syncer = Syncer::new(
             engine.clone(),
             store.installations().clone(),
@@ -211,6 +259,7 @@ impl Switchboard {
             apps: AppCredentials::new(),
             redirect_uri: None,
             node: None,
+            shared_limits: true,
             engine: Box::new(|e| e),
         }
     }

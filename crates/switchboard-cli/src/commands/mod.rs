@@ -69,14 +69,19 @@ pub async fn run(cli: Cli) -> CliResult<ExitCode> {
                 bind,
                 renew_within,
                 renew_every,
+                clock,
             } => {
                 notifications::serve(
                     &global,
                     std::net::SocketAddr::new(bind, port),
                     std::time::Duration::from_secs(renew_within),
                     std::time::Duration::from_secs(renew_every),
+                    clock,
                 )
                 .await
+            }
+            NotificationsCommand::Renew { within, clock } => {
+                notifications::renew(&global, std::time::Duration::from_secs(within), clock).await
             }
         },
         Command::Batch(args) => batch::run(&global, args).await,

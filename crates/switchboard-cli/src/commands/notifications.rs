@@ -3,25 +3,28 @@
 //! one process. Prints one JSON line per event: a change notification, a
 //! lifecycle event and what was done about it, the changes a delta sync
 //! brought after `missed` or `subscriptionRemoved`, each renewal.
+//!
+//! `switchboard notifications renew --within S`: the same renewal sweep,
+//! once.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use switchboard_core::Result;
 use switchboard_installations::lifecycle::Installations;
 use switchboard_sync::{
-    LifecycleOutcome, Notification, Receiver, SubscriptionManager, SubscriptionRecord, Syncer,
-    axum_router,
+    LifecycleOutcome, Notification, Now, Receiver, RenewReport, SubscriptionManager,
+    SubscriptionRecord, Syncer, axum_router,
 };
 
 use super::subscriptions::{as_json, manager};
 use super::sync::as_json as change_json;
-use crate::cli::Global;
-use crate::exit::CliResult;
-use crate::output::{eprintln_human, print_json_line};
+use crate::cli::{ClockArgs, Global};
+use crate::exit::{CliResult, Failure, REMOTE};
+use crate::output::{emit_one, eprintln_human, print_json_line};
 
 /// Verified notifications waiting to be printed, at most.
 const QUEUE: usize = 1024;
@@ -31,8 +34,10 @@ pub async fn serve(
     addr: SocketAddr,
     within: Duration,
     every: Duration,
+    clock: ClockArgs,
 ) -> CliResult {
     let (service, store, manager) = manager(global).await?;
+    let manager = manager.with_clock(now(clock));
     let receiver = Receiver::new(Arc::new(store.clone()), Arc::new(store.clone()));
     let (router, mut queue) = axum_router(receiver, QUEUE);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -71,6 +76,66 @@ pub async fn serve(
     }
     server.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// One renewal sweep: prints the report (`renewed`, `recreated`, `failed`
+/// and the number `skipped` because another node renewed them), and fails
+/// with exit code 2 when any renewal failed.
+pub async fn renew(global: &Global, within: Duration, clock: ClockArgs) -> CliResult {
+    let (_, _, manager) = manager(global).await?;
+    let report = manager.with_clock(now(clock)).renew_due(within).await?;
+    let json = json!({
+        "renewed": report.renewed.iter().map(as_json).collect::<Vec<_>>(),
+        "recreated": report
+            .recreated
+            .iter()
+            .map(|(old, record)| json!({"replaces": old, "subscription": as_json(record)}))
+            .collect::<Vec<_>>(),
+        "failed": failures(&report),
+        "skipped": report.skipped,
+    });
+    emit_one(global.output, &json, |_| {
+        let mut text = format!(
+            "renewed {}, recreated {}, failed {}, skipped {} (renewed meanwhile by another node)",
+            report.renewed.len(),
+            report.recreated.len(),
+            report.failed.len(),
+            report.skipped
+        );
+        for (id, error) in &report.failed {
+            text.push_str(&format!("\n{id}: {error}"));
+        }
+        text
+    })?;
+    match report.failed.first() {
+        None => Ok(ExitCode::SUCCESS),
+        Some((id, error)) => Err(Failure::with_code(
+            switchboard_core::Error::new(
+                error.kind(),
+                format!(
+                    "{} of {} subscriptions were not renewed (first: {id}: {error})",
+                    report.failed.len(),
+                    report.failed.len() + report.renewed.len() + report.recreated.len()
+                ),
+            ),
+            REMOTE,
+        )),
+    }
+}
+
+/// The failures of a sweep as printed.
+fn failures(report: &RenewReport) -> Vec<Value> {
+    report
+        .failed
+        .iter()
+        .map(|(id, error)| json!({"subscription": id, "error": error.to_string()}))
+        .collect()
+}
+
+/// The clock renewal goes by: this machine's, `--clock-offset` ahead.
+fn now(clock: ClockArgs) -> Now {
+    let offset = Duration::from_secs(clock.clock_offset);
+    Arc::new(move || switchboard_core::bounds::later(SystemTime::now(), offset))
 }
 
 struct Worker {

@@ -72,6 +72,8 @@ async fn sync_prints_everything_then_only_changes_and_resets_on_an_expired_token
     assert_eq!(again[0]["change"], "reset", "{again:?}");
     let upserted: Vec<_> = again.iter().filter(|c| c["change"] == "upsert").collect();
     assert_eq!(upserted.len(), users - 1, "{again:?}");
+    // a full round has only what exists: no removal from before it
+    assert_eq!(again.len(), 1 + upserted.len(), "{again:?}");
     assert!(
         upserted
             .iter()

@@ -17,7 +17,9 @@
 //! 2025) or 424 (docs of 2021) with the throttled requests inside.
 //!
 //! The batch request goes through the pipeline like any request (host
-//! check, token, redirects, retries of the batch itself). Its calls count
+//! check, token, redirects, retries of the batch itself); its one token is
+//! asked for the union of its calls' permissions, so every call is
+//! authorized as it would be alone. Its calls count
 //! against the governor: per limit key, one request and its body bytes per
 //! call, and concurrency slots for as many calls as the service runs at
 //! once (up to 4 of an unordered batch, Graph's Outlook rule; one when the
@@ -342,7 +344,8 @@ impl Engine {
             keys: None,
             batch: true,
         };
-        let received = match self.execute(ctx, &first.plan, &outgoing).await {
+        let plan = batch_plan(&members, &first.plan);
+        let received = match self.execute(ctx, &plan, &outgoing).await {
             Ok(r) => r,
             Err(e) => return fail_all(&e),
         };
@@ -543,6 +546,24 @@ fn topological(deps: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     order
+}
+
+/// The plan the batch request goes out with: the first call's, asking for
+/// a token that covers every call's permissions (their union, in order of
+/// first mention), since one token goes with all of them.
+fn batch_plan(members: &[(usize, &Item)], first: &Plan) -> Plan {
+    let mut scopes: Vec<String> = Vec::new();
+    for (_, item) in members {
+        for scope in item.plan.scopes().iter() {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+    }
+    if scopes.as_slice() == first.scopes().as_ref() {
+        return first.clone();
+    }
+    first.clone().with_scopes(scopes.into())
 }
 
 fn request_json(index: usize, item: &Item, deps: &[usize], chunk: &[usize]) -> Value {

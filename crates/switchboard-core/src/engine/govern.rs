@@ -54,6 +54,8 @@ pub(crate) fn prepare_limits(
 pub(crate) struct GovernedKey {
     pub(super) key: String,
     pub(super) rules: Rules,
+    /// What the limit is kept per: a 429 holds the narrowest keys only.
+    scope: LimitScope,
 }
 
 /// The keys of a call: `None` when no limit governs the method.
@@ -73,6 +75,7 @@ pub(crate) fn keys_of(
             Some(GovernedKey {
                 key: key_for(def, limit, ctx, args),
                 rules: prepared.rules,
+                scope: limit.scope,
             })
         })
         .collect();
@@ -152,9 +155,27 @@ pub(crate) async fn admit(
     Ok(Permits { _held: held })
 }
 
-/// The service refused the request with a wait: hold its keys.
+/// How narrow a scope is: a mailbox or drive, then a tenant, then the app.
+fn breadth(scope: LimitScope) -> u8 {
+    match scope {
+        LimitScope::Tenant => 1,
+        LimitScope::App => 2,
+        _ => 0,
+    }
+}
+
+/// The service refused the request with a wait: hold its narrowest keys.
+///
+/// A 429 does not say reliably which limit refused it, and holding a
+/// broad key would stop every call of the app (every mailbox, every
+/// tenant) for one mailbox's refusal. So only the keys of the narrowest
+/// scope the request falls under are held: its mailbox's when it has one.
 pub(crate) async fn hold(governor: &Governor, keys: Option<&Arc<[GovernedKey]>>, wait: Duration) {
-    for key in keys.into_iter().flat_map(|k| k.iter()) {
+    let keys = keys.map_or(&[][..], |k| &k[..]);
+    let Some(narrowest) = keys.iter().map(|k| breadth(k.scope)).min() else {
+        return;
+    };
+    for key in keys.iter().filter(|k| breadth(k.scope) == narrowest) {
         if let Err(error) = governor.hold(&key.key, wait).await {
             tracing::warn!(key = %key.key, %error, "governor could not record a hold in the store");
         }

@@ -121,7 +121,8 @@ impl Engine {
     /// Call a method once and stream its response body (file downloads):
     /// nothing is buffered beyond the current chunk. Retries and redirects
     /// happen before the body starts; a failure while reading the body is
-    /// a [`ErrorKind::Transport`] error from the stream.
+    /// a [`ErrorKind::Transport`] error from the stream. The call holds its
+    /// governor permits until the stream ends or is dropped.
     pub async fn call_stream(
         &self,
         ctx: &InstallationContext,
@@ -131,8 +132,10 @@ impl Engine {
         let span = self.call_span(ctx, method_id);
         async {
             let plan = self.plan(ctx, method_id)?;
-            let received = self.prepare_and_execute(ctx, &plan, &args).await?;
-            Ok(ByteStream::from_reqwest(received.response))
+            let Received {
+                response, permits, ..
+            } = self.prepare_and_execute(ctx, &plan, &args).await?;
+            Ok(ByteStream::from_reqwest(response, permits))
         }
         .instrument(span)
         .await

@@ -21,6 +21,7 @@ use super::placement::CredentialSlot;
 use super::prepared::{PreparedConnector, PreparedMethod};
 
 /// A resolved method call: which connector, method and variant.
+#[derive(Clone)]
 pub(crate) struct Plan {
     prepared: Arc<PreparedConnector>,
     method_index: usize,
@@ -28,6 +29,9 @@ pub(crate) struct Plan {
     /// What messages call the request, when not the method (a request to
     /// a link the method's answer gave).
     label: Option<String>,
+    /// The permissions asked for, when not the method's (a JSON batch
+    /// asks for every call's).
+    scopes: Option<Arc<[String]>>,
 }
 
 impl Plan {
@@ -53,7 +57,15 @@ impl Plan {
 
     /// The method's permissions for the variant: the scopes asked for.
     pub(crate) fn scopes(&self) -> &Arc<[String]> {
-        &self.prepared_method().scopes[self.variant_index]
+        self.scopes
+            .as_ref()
+            .unwrap_or(&self.prepared_method().scopes[self.variant_index])
+    }
+
+    /// The same plan, asking for these permissions instead of the method's.
+    pub(crate) fn with_scopes(mut self, scopes: Arc<[String]>) -> Self {
+        self.scopes = Some(scopes);
+        self
     }
 
     /// Where the variant's credential goes.
@@ -172,6 +184,7 @@ impl Engine {
             method_index,
             variant_index,
             label: None,
+            scopes: None,
         })
     }
 

@@ -25,6 +25,8 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 
+use super::govern::Permits;
+
 /// Response headers a caller gets; others are dropped.
 pub const SELECTED_HEADERS: &[&str] = &[
     "content-type",
@@ -215,16 +217,21 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 /// A successful response whose body is streamed chunk by chunk (file
 /// downloads): nothing is buffered beyond the current chunk.
 ///
-/// It is a `Stream` of `Result<Bytes>`.
+/// It is a `Stream` of `Result<Bytes>`. The request governor's permits
+/// for the call are held until the body has been read to its end (or
+/// failed), or the stream is dropped: a download in progress counts
+/// against its keys' concurrency caps as the service counts it.
 pub struct ByteStream {
     status: u16,
     headers: HeaderMap,
     content_length: Option<u64>,
     chunks: ChunkStream,
+    /// Given back when the body ends or the stream is dropped.
+    permits: Option<Permits>,
 }
 
 impl ByteStream {
-    pub(crate) fn from_reqwest(response: reqwest::Response) -> Self {
+    pub(crate) fn from_reqwest(response: reqwest::Response, permits: Permits) -> Self {
         use futures::TryStreamExt;
         let status = response.status().as_u16();
         let headers = select_headers(response.headers());
@@ -241,6 +248,7 @@ impl ByteStream {
             headers,
             content_length,
             chunks: Box::pin(chunks),
+            permits: Some(permits),
         }
     }
 
@@ -256,6 +264,7 @@ impl ByteStream {
             headers,
             content_length,
             chunks: Box::pin(chunks),
+            permits: None,
         }
     }
 
@@ -279,7 +288,12 @@ impl Stream for ByteStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.chunks.as_mut().poll_next(cx)
+        let next = self.chunks.as_mut().poll_next(cx);
+        if matches!(next, Poll::Ready(None | Some(Err(_)))) {
+            // the body is over: the request no longer counts as in flight
+            self.permits = None;
+        }
+        next
     }
 }
 

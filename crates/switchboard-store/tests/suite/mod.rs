@@ -102,6 +102,7 @@ macro_rules! store_suite {
             grants_share_the_rows_and_no_write_is_lost,
             the_pending_authorization_is_an_encrypted_field_and_legacy_rows_read_it,
             sync_leases_are_per_resource_exclusive_and_taken_over_when_they_expire,
+            checkpoint_writes_need_the_sync_lease_in_the_same_transaction,
             a_database_with_a_later_migration_still_gets_an_earlier_one,
             subscription_records_are_shared_listed_by_expiry_and_replaced,
             limit_leases_share_a_cap_across_nodes_and_a_crashed_nodes_slots_come_back,
@@ -1495,6 +1496,136 @@ pub async fn sync_leases_are_per_resource_exclusive_and_taken_over_when_they_exp
             .kind(),
         ErrorKind::NotFound
     );
+}
+
+pub async fn checkpoint_writes_need_the_sync_lease_in_the_same_transaction(b: &impl Backend) {
+    use switchboard_sync::{LeaseHold, SyncLeases, is_lease_lost};
+    let node_a = store(b).await;
+    let node_b = store(b).await;
+    let inst = node_a
+        .create(
+            new_installation("acct", "contoso.example"),
+            InstallationSecrets::default(),
+        )
+        .await
+        .unwrap();
+    let resource = "sync:users.delta_users:0000";
+    let hold = |holder| LeaseHold {
+        installation: inst.id,
+        resource,
+        holder,
+        ttl: Duration::from_secs(60),
+    };
+    let with_checkpoint = |text: &str| {
+        let mut secrets = InstallationSecrets::default();
+        secrets
+            .continuations
+            .insert(resource.to_string(), text.to_string().into());
+        secrets
+    };
+    let checkpoint = |s: &Store| {
+        let s = s.clone();
+        async move {
+            s.load_secrets(inst.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .value
+                .continuations
+                .get(resource)
+                .map(|v| v.expose_secret().to_string())
+        }
+    };
+    let version = |s: &Store| {
+        let s = s.clone();
+        async move { s.load_secrets(inst.id).await.unwrap().unwrap().version }
+    };
+
+    // no lease at all: refused
+    let v1 = version(&node_a).await;
+    let err = node_a
+        .store_secrets_leased(&hold("node-a"), v1, with_checkpoint("a-0"))
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&err), "{err}");
+
+    // node-a holds it: written, and the lease renewed in the same write
+    assert!(
+        node_a
+            .try_lease(inst.id, resource, "node-a", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    b.exec("UPDATE sync_leases SET expires_at = 0").await;
+    // (past its time but nobody took it over: still node-a's)
+    let v2 = node_a
+        .store_secrets_leased(&hold("node-a"), v1, with_checkpoint("a-1"))
+        .await
+        .unwrap();
+    assert_eq!(v2, v1 + 1);
+    assert_eq!(checkpoint(&node_a).await.as_deref(), Some("a-1"));
+    assert_ne!(
+        b.scalar("SELECT expires_at FROM sync_leases").await,
+        "0",
+        "the write renewed the lease"
+    );
+
+    // node-a stalls; its lease runs out and node-b takes over
+    b.exec("UPDATE sync_leases SET expires_at = 0").await;
+    assert!(
+        node_b
+            .try_lease(inst.id, resource, "node-b", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    // node-a wakes up with a current version: refused all the same,
+    // nothing written, node-b's lease untouched
+    let err = node_a
+        .store_secrets_leased(&hold("node-a"), v2, with_checkpoint("a-2"))
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&err), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.message().contains("no longer held by `node-a`"),
+        "{err}"
+    );
+    assert_eq!(version(&node_a).await, v2);
+    assert_eq!(checkpoint(&node_b).await.as_deref(), Some("a-1"));
+    assert_eq!(b.scalar("SELECT holder FROM sync_leases").await, "node-b");
+
+    // node-b with a stale version: a version conflict, and the lease
+    // renewal is rolled back with it
+    b.exec("UPDATE sync_leases SET expires_at = 0").await;
+    let err = node_b
+        .store_secrets_leased(&hold("node-b"), v1, with_checkpoint("b-stale"))
+        .await
+        .unwrap_err();
+    assert!(
+        switchboard_installations::modify::is_version_conflict(&err),
+        "{err}"
+    );
+    assert_eq!(b.scalar("SELECT expires_at FROM sync_leases").await, "0");
+    assert_eq!(checkpoint(&node_b).await.as_deref(), Some("a-1"));
+    // with the current version node-b commits
+    let v3 = node_b
+        .store_secrets_leased(&hold("node-b"), v2, with_checkpoint("b-1"))
+        .await
+        .unwrap();
+    assert_eq!(v3, v2 + 1);
+    assert_eq!(checkpoint(&node_a).await.as_deref(), Some("b-1"));
+
+    // a released lease is not held either
+    node_b
+        .release_lease(inst.id, resource, "node-b")
+        .await
+        .unwrap();
+    let err = node_b
+        .store_secrets_leased(&hold("node-b"), v3, with_checkpoint("b-2"))
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&err), "{err}");
+    assert_eq!(version(&node_b).await, v3);
 }
 
 pub async fn a_database_with_a_later_migration_still_gets_an_earlier_one(b: &impl Backend) {

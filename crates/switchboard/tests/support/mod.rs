@@ -28,7 +28,12 @@ pub fn switchboard_on(store: &Store, node: &str) -> Switchboard {
 
 /// A sandbox seeded with `seed` and an active application installation.
 pub async fn installed(seed: u64) -> World {
-    let sb = Sandbox::start(SandboxConfig::new(seed)).await.unwrap();
+    installed_on(SandboxConfig::new(seed)).await
+}
+
+/// A sandbox started with `config` and an active application installation.
+pub async fn installed_on(config: SandboxConfig) -> World {
+    let sb = Sandbox::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("sqlite:{}", dir.path().join("s.db").display());
     let store = Store::open(&spec, KeyRing::generate("k1").unwrap())
