@@ -34,7 +34,7 @@ fn connectors_lists_microsoft365() {
     assert_eq!(ids, ["github", "microsoft365"]);
     assert_eq!(
         list[0]["variants"],
-        serde_json::json!(["personal_access_token"])
+        serde_json::json!(["personal_access_token", "oauth_app"])
     );
     assert_eq!(
         list[1]["variants"],

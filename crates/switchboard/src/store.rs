@@ -80,9 +80,10 @@ impl StoreParts {
     /// use switchboard_installations::install::MemoryInstallationStore;
     /// use switchboard_sync::{MemorySubscriptionStore, MemorySyncLeases};
     ///
+    /// let installations = Arc::new(MemoryInstallationStore::new());
     /// let parts = StoreParts::new(
-    ///     Arc::new(MemoryInstallationStore::new()),
-    ///     Arc::new(MemorySyncLeases::default()),
+    ///     installations.clone(),
+    ///     Arc::new(MemorySyncLeases::new(installations)),
     ///     Arc::new(MemorySubscriptionStore::default()),
     /// )
     /// .with_limits(Arc::new(MemoryLimitStore::default()));
