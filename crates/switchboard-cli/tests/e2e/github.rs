@@ -13,10 +13,10 @@
 
 use serde_json::json;
 use url::Url;
-use wiremock::matchers::{any, body_string_contains, header, method, path, query_param};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::harness::Cli;
+use crate::harness::{Cli, catch_all};
 
 const CLIENT_ID: &str = "Iv1.fakeclient";
 const CLIENT_SECRET: &str = "gh-client-SECRET-7";
@@ -27,17 +27,6 @@ fn authorization(request: &Request) -> Option<String> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// Fail on any request nobody mounted.
-async fn nothing_else(server: &MockServer) {
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(599))
-        .with_priority(250)
-        .named("unexpected request")
-        .expect(0)
-        .mount(server)
-        .await;
 }
 
 /// Two pages of issues of octo/hello, the second reached by the first
@@ -106,7 +95,7 @@ async fn list_issues(cli: &Cli, id: &str) -> serde_json::Value {
 async fn personal_access_token_installs_tests_and_pages_issues_through_the_binary() {
     const PAT: &str = "github_pat_FAKE_0123456789";
     let api = MockServer::start().await;
-    nothing_else(&api).await;
+    catch_all(&api).await;
     user_repos(&api, PAT, 1).await;
     issue_pages(&api, PAT).await;
 
@@ -164,8 +153,8 @@ async fn oauth_app_without_expiring_tokens_consents_calls_and_needs_reauth_on_40
     const TOKEN: &str = "gho_FAKE_nonexpiring";
     let identity = MockServer::start().await;
     let api = MockServer::start().await;
-    nothing_else(&identity).await;
-    nothing_else(&api).await;
+    catch_all(&identity).await;
+    catch_all(&api).await;
     Mock::given(method("POST"))
         .and(path("/login/oauth/access_token"))
         .and(header("accept", "application/json"))

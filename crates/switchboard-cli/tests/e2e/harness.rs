@@ -534,3 +534,14 @@ pub async fn follow(url: &str) -> String {
     assert_eq!(r.status().as_u16(), 302, "{url}");
     r.headers()["location"].to_str().unwrap().to_string()
 }
+
+/// Fail the test on any request no mock expected.
+pub async fn catch_all(server: &wiremock::MockServer) {
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(599))
+        .with_priority(250)
+        .named("unexpected request")
+        .expect(0)
+        .mount(server)
+        .await;
+}

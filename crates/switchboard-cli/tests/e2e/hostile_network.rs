@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::process::Child;
-use wiremock::matchers::{any, method, path, path_regex};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::fake_microsoft::{FakeIdentity, RawServer, TENANT, begin_application, bomb, raw};
-use crate::harness::Cli;
+use crate::harness::{Cli, catch_all};
 
 /// The token endpoint's path, for any tenant.
 const TOKEN_PATH: &str = r"^/[^/]+/oauth2/v2\.0/token$";
@@ -23,17 +23,6 @@ fn token_answer(access: &str, expires_in: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "token_type": "Bearer", "expires_in": expires_in, "access_token": access,
     }))
-}
-
-/// Fail the test on any request no mock expected.
-async fn catch_all(server: &MockServer) {
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(599))
-        .with_priority(250)
-        .named("unexpected request")
-        .expect(0)
-        .mount(server)
-        .await;
 }
 
 /// A CLI with the engine's warnings on stderr (one per retry).
