@@ -582,6 +582,11 @@ pub struct SyncArgs {
     /// `reset` change).
     #[arg(long)]
     pub reset: bool,
+    /// How long this run's lease on the (installation, method) sync lasts
+    /// without a page, in seconds (1 to 3600, default 120): if the process
+    /// dies, another run can take over once that time has passed.
+    #[arg(long = "lease-ttl", value_name = "SECONDS")]
+    pub lease_ttl: Option<u64>,
 }
 
 /// `switchboard call` options.

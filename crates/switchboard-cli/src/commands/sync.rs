@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_core::Arguments;
@@ -49,7 +50,10 @@ pub async fn run(global: &Global, args: SyncArgs) -> CliResult {
             .open()
             .await?,
     );
-    let syncer = Syncer::new(service.engine().clone(), service.store().clone(), leases);
+    let mut syncer = Syncer::new(service.engine().clone(), service.store().clone(), leases);
+    if let Some(seconds) = args.lease_ttl {
+        syncer = syncer.with_lease_ttl(Duration::from_secs(seconds))?;
+    }
     let mut run = syncer
         .start(&ctx, &args.method, Arguments::from_map(params), args.reset)
         .await?;

@@ -88,3 +88,79 @@ async fn sync_prints_everything_then_only_changes_and_resets_on_an_expired_token
     assert_eq!(env.sandbox.request_log().len(), before);
     env.sandbox.shutdown().await;
 }
+
+/// Issue 16's crash case through the binary: a `sync` killed mid-way (after
+/// its first page was printed and acknowledged) and run again loses nothing
+/// and prints at most one page twice.
+#[tokio::test]
+async fn a_sync_killed_mid_way_resumes_losing_nothing_and_repeating_at_most_one_page() {
+    use std::collections::BTreeSet;
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    const PAGE: usize = 3;
+    // each request takes 300 ms, so the process is still walking when killed
+    let env = Env::start(SandboxConfig::new(91).with_latency(Duration::from_millis(300))).await;
+    let id = env.install_application(&[]).await;
+    let args = [
+        "sync",
+        id.as_str(),
+        "users.delta",
+        "--output",
+        "ndjson",
+        "--param",
+        "prefer_max_page_size=3",
+    ];
+    let ids_of = |changes: &[serde_json::Value]| -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| c["record"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // first run, with a 5 s lease: read one record of the second page, then
+    // kill the process (it cannot release its lease)
+    let first_args: Vec<&str> = args.iter().copied().chain(["--lease-ttl", "5"]).collect();
+    let mut child = env
+        .cli
+        .command(&first_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first = Vec::new();
+    while first.len() < PAGE + 1 {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a line within 30 s")
+            .unwrap()
+            .expect("the sync is still running");
+        first.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+    }
+    child.kill().await.unwrap();
+    let first = ids_of(&first);
+
+    // while the dead process's lease lasts, another run is refused
+    let refused = env.cli.run(&args).await;
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("another node is syncing"),
+        "{}",
+        refused.stderr()
+    );
+    // second run once the lease has run out, to the end
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let second = ids_of(&env.cli.ok(&args).await.ndjson());
+    let users: BTreeSet<String> = env.sandbox.users().iter().map(|u| u.id.clone()).collect();
+    let seen: BTreeSet<String> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(seen, users, "nothing lost across the kill");
+    let repeated = second.iter().filter(|id| first.contains(id)).count();
+    assert!(
+        repeated <= PAGE,
+        "at most one page printed twice, got {repeated}: {first:?} then {second:?}"
+    );
+    assert!(
+        second.len() <= users.len() - PAGE,
+        "the second run resumed after the acknowledged first page: {second:?}"
+    );
+}
