@@ -66,7 +66,7 @@ use crate::definition::{MethodDefinition, Pagination};
 use crate::error::{Error, ErrorKind, Result};
 use crate::installation_id::InstallationId;
 
-mod query_paging;
+pub(crate) mod query_paging;
 
 use query_paging::Count;
 

@@ -15,6 +15,7 @@ use url::Url;
 use crate::credential::AccessToken;
 use crate::definition::auth::Placement;
 use crate::error::{Error, ErrorKind, Result};
+use crate::paging::query_paging::with_query_value;
 
 /// A variant's placement, parsed.
 #[derive(Debug, Clone)]
@@ -80,19 +81,7 @@ impl CredentialSlot {
         let CredentialSlot::Query { name } = self else {
             return None;
         };
-        let mut sent = url.clone();
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| k != name.as_str())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        {
-            let mut pairs = sent.query_pairs_mut();
-            pairs.clear();
-            pairs.extend_pairs(kept);
-            pairs.append_pair(name, token.secret());
-        }
-        Some(sent)
+        Some(with_query_value(url, name, token.secret()))
     }
 }
 

@@ -204,7 +204,10 @@ fn decode(message: String) -> Error {
 
 /// `url` with every `name` query parameter removed and `name=value`
 /// appended (form-encoded, as the engine writes every query parameter).
-fn with_query_value(url: &Url, name: &str, value: &str) -> Url {
+/// `url` with the query parameter `name` set to `value`: any parameter of
+/// that name already there is replaced, never repeated (also how a query
+/// credential is added at send time, `engine/placement.rs`).
+pub(crate) fn with_query_value(url: &Url, name: &str, value: &str) -> Url {
     let kept: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != name)
