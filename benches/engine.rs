@@ -1150,9 +1150,13 @@ fn main() {
     }
     let contenders = Contenders::new(&origin);
     check_same_requests(&rt, &contenders, &server);
+    // Switchboard's creates all go to one mailbox, whose declared Outlook
+    // limit is 10,000 requests per 10 minutes: warm-up (300), the rounds
+    // (60 x 150) and the allocation count (500) stay under it, so the
+    // governor never holds the run (it would, rightly, for minutes).
     for call in Call::ALL {
         rt.block_on(async {
-            for _ in 0..500 {
+            for _ in 0..300 {
                 contenders.run(Side::Switchboard, call).await;
                 contenders.run(Side::Raw, call).await;
             }
@@ -1180,7 +1184,7 @@ fn main() {
     println!("allocations per call (client thread; target for users.get_user: <= raw + 4)");
     for call in Call::ALL {
         let [raw, sb] = [Side::Raw, Side::Switchboard]
-            .map(|side| allocations(&rt, &contenders, side, call, 2_000));
+            .map(|side| allocations(&rt, &contenders, side, call, 500));
         println!(
             "  {:<22} raw {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   switchboard {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   (+{:.1} allocs)",
             call.method_id(),

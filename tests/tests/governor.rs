@@ -492,8 +492,11 @@ impl GatedDownloads {
                         .unwrap()
                         .push(line.lines().next().unwrap_or_default().to_string());
                     let (first, rest) = PHOTO.split_at(PHOTO.len() / 2);
+                    // one request per connection, and said so: a client
+                    // that pooled the connection would lose a request to
+                    // its close and retry it (one more admission)
                     let headers = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\n\r\n",
+                        "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                         PHOTO.len()
                     );
                     let _ = socket.write_all(headers.as_bytes()).await;
@@ -620,4 +623,41 @@ async fn graphs_global_limit_is_one_key_for_every_installation_of_the_app() {
     // Outlook's limit stays per mailbox (the same mailbox id here)
     assert_eq!(mailbox_metrics(&node)[0].admitted, 6);
     assert_eq!(server.received_requests().await.unwrap().len(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_given_another_app_after_its_first_call_counts_under_the_new_app() {
+    // the app-wide key is built once per context and kept; a context
+    // changed after its first call must not keep the old app's key
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
+        .mount(&server)
+        .await;
+    let node = engine(Governor::new(), Limits::Declared);
+    let ctx = context(&node, &server.uri(), "contoso.example", "t1");
+    for _ in 0..2 {
+        node.call(&ctx, "users.list_users", Arguments::new())
+            .await
+            .unwrap();
+    }
+    let ctx = ctx.with_limit_app("app-b");
+    node.call(&ctx, "users.list_users", Arguments::new())
+        .await
+        .unwrap();
+    let global: Vec<(String, u64)> = node
+        .governor()
+        .metrics()
+        .into_iter()
+        .filter(|m| m.key.contains("/graph_app/"))
+        .map(|m| (m.key, m.admitted))
+        .collect();
+    assert_eq!(
+        global,
+        vec![
+            ("microsoft365/graph_app/app-b/app/".to_string(), 1),
+            ("microsoft365/graph_app/microsoft365/app/".to_string(), 2),
+        ]
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }

@@ -64,6 +64,7 @@ pub mod classify;
 mod context;
 mod govern;
 pub mod hosts;
+mod limit_key;
 mod link;
 mod pipeline;
 mod placement;

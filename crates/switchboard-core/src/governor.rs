@@ -373,6 +373,24 @@ enum Step {
     Ask(Need),
 }
 
+/// A key's cell in one governor ([`Governor::handle`]), kept by a caller
+/// that admits on the key again and again. It keeps the governor's
+/// allocation (not the governor) alive, so a handle never matches a later
+/// governor at the same address.
+#[derive(Clone)]
+pub(crate) struct KeyHandle {
+    owner: Weak<Inner>,
+    cell: Arc<KeyCell>,
+}
+
+impl fmt::Debug for KeyHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyHandle")
+            .field("key", &self.cell.key)
+            .finish()
+    }
+}
+
 /// Permission to send one request on some keys; given back when dropped.
 #[must_use = "the request may be sent while the permit is held"]
 pub struct Permit {
@@ -509,6 +527,21 @@ impl Governor {
         cell
     }
 
+    /// The key's place in this governor, for a caller that admits on the
+    /// same key again and again (an installation's app-wide key) and keeps
+    /// it to skip the lookup by name.
+    pub(crate) fn handle(&self, key: &str, rules: &Rules) -> KeyHandle {
+        KeyHandle {
+            owner: Arc::downgrade(&self.inner),
+            cell: self.cell(key, rules),
+        }
+    }
+
+    /// Whether `handle` was made by this governor.
+    pub(crate) fn made(&self, handle: &KeyHandle) -> bool {
+        std::ptr::eq(handle.owner.as_ptr(), Arc::as_ptr(&self.inner))
+    }
+
     /// Wait for the turn of `installation` on `key` and for room under
     /// `rules` for one request carrying `upload_bytes` bytes of body.
     /// Dropping the future while it waits sends nothing and leaves the line.
@@ -531,9 +564,42 @@ impl Governor {
         installation: &Arc<str>,
         demand: Demand,
     ) -> Result<Permit> {
+        self.admit_cell(self.cell(key, rules), installation, demand)
+            .await
+    }
+
+    /// [`Governor::admit_shared`] on a key found before ([`Governor::handle`];
+    /// a handle of another governor is looked up by name).
+    pub(crate) async fn admit_handle(
+        &self,
+        handle: &KeyHandle,
+        installation: &Arc<str>,
+        demand: Demand,
+    ) -> Result<Permit> {
+        let cell = if self.made(handle) {
+            Arc::clone(&handle.cell)
+        } else {
+            self.cell(&handle.cell.key, &handle.cell.rules)
+        };
+        self.admit_cell(cell, installation, demand).await
+    }
+
+    /// A permit on a key found before, at once, when nobody waits on it
+    /// and this node holds room for `demand`; `None` when the call has to
+    /// wait or ask the store ([`Governor::admit_handle`] then). Not async:
+    /// the usual admission builds no waiting future at all.
+    pub(crate) fn admit_now(&self, handle: &KeyHandle, demand: Demand) -> Option<Permit> {
+        if !self.made(handle) {
+            return None;
+        }
         self.start_keeper();
-        // what can never fit is cut to what fits in an empty key
-        let demand = Demand {
+        let demand = Self::fitted(&handle.cell.rules, demand);
+        self.step_now(&handle.cell, demand)
+    }
+
+    /// What can never fit is cut to what fits in an empty key.
+    fn fitted(rules: &Rules, demand: Demand) -> Demand {
+        Demand {
             slots: demand.slots.clamp(1, rules.concurrency.unwrap_or(u32::MAX)),
             requests: demand
                 .requests
@@ -541,8 +607,33 @@ impl Governor {
             bytes: demand
                 .bytes
                 .min(rules.upload_bytes.map_or(u64::MAX, |b| b.limit)),
-        };
-        let cell = self.cell(key, rules);
+        }
+    }
+
+    /// Admit without joining the line, if nobody waits and there is room.
+    fn step_now(&self, cell: &Arc<KeyCell>, demand: Demand) -> Option<Permit> {
+        match self.step(cell, None, demand, None) {
+            Step::Admitted => Some(Permit {
+                cell: Arc::clone(cell),
+                slots: Self::slots_held(cell, demand),
+            }),
+            _ => None,
+        }
+    }
+
+    async fn admit_cell(
+        &self,
+        cell: Arc<KeyCell>,
+        installation: &Arc<str>,
+        demand: Demand,
+    ) -> Result<Permit> {
+        self.start_keeper();
+        let demand = Self::fitted(&cell.rules, demand);
+        // nobody waits and there is room: go without joining the line
+        if let Some(permit) = self.step_now(&cell, demand) {
+            return Ok(permit);
+        }
+        let started = Instant::now();
         let ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
         KeyState::lock(&cell).queue.push(
@@ -557,10 +648,9 @@ impl Governor {
             ticket,
             done: false,
         };
-        let started = Instant::now();
         let mut waited = false;
         loop {
-            let step = self.step(&cell, ticket, demand, waited, started);
+            let step = self.step(&cell, Some(ticket), demand, waited.then_some(started));
             match step {
                 Step::Admitted => {
                     in_line.done = true;
@@ -575,11 +665,7 @@ impl Governor {
                         );
                     }
                     drop(in_line);
-                    let slots = if cell.rules.concurrency.is_some() {
-                        demand.slots
-                    } else {
-                        0
-                    };
+                    let slots = Self::slots_held(&cell, demand);
                     return Ok(Permit {
                         cell: Arc::clone(&cell),
                         slots,
@@ -610,17 +696,34 @@ impl Governor {
         }
     }
 
+    /// The concurrency slots a permit for `demand` holds on `cell`.
+    fn slots_held(cell: &KeyCell, demand: Demand) -> u32 {
+        if cell.rules.concurrency.is_some() {
+            demand.slots
+        } else {
+            0
+        }
+    }
+
     /// Look at the key once: admit the head, or say what it waits for.
+    ///
+    /// `ticket` is the call's place in the line (`waiting_since`: when it
+    /// joined, once it has had to wait); `None` asks for a call not in
+    /// line, which goes only when nobody waits and it needs nothing from
+    /// the store (otherwise `Wait`, and it joins the line).
     fn step(
         &self,
         cell: &KeyCell,
-        ticket: u64,
+        ticket: Option<u64>,
         demand: Demand,
-        waited: bool,
-        started: Instant,
+        waiting_since: Option<Instant>,
     ) -> Step {
         let mut state = KeyState::lock(cell);
-        if state.queue.head() != Some(ticket) || state.leasing {
+        let turn = match ticket {
+            Some(ticket) => state.queue.head() == Some(ticket),
+            None => state.queue.len() == 0,
+        };
+        if !turn || state.leasing {
             return Step::Wait(None);
         }
         let now = Instant::now();
@@ -672,12 +775,18 @@ impl Governor {
                 state.bytes.use_up(bytes_wanted);
             }
             state.admitted += 1;
-            if waited {
+            if let Some(since) = waiting_since {
                 state.waited += 1;
-                state.time_waited = state.time_waited.saturating_add(started.elapsed());
+                state.time_waited = state.time_waited.saturating_add(since.elapsed());
             }
-            state.queue.pop_head();
+            if ticket.is_some() {
+                state.queue.pop_head();
+            }
             return Step::Admitted;
+        }
+        if ticket.is_none() {
+            // not in line: join it before waiting or asking the store
+            return Step::Wait(None);
         }
         if (blocked_locally && need.requests == 0 && need.bytes == 0) || state.renewing {
             // woken when a permit comes back or the renewal ends
@@ -955,6 +1064,69 @@ mod tests {
         waiting.await.unwrap().unwrap();
         let m = &g.metrics()[0];
         assert_eq!((m.admitted, m.waited, m.in_flight, m.waiting), (2, 1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_handle_admits_on_the_same_key_as_its_name() {
+        let g = Governor::new();
+        let handle = g.handle("k", &cap(1));
+        let inst: Arc<str> = Arc::from("a");
+        let first = g
+            .admit_handle(&handle, &inst, Demand::request(0))
+            .await
+            .unwrap();
+        // the key is full: a call by name waits behind the handle's permit
+        let g2 = g.clone();
+        let waiting = tokio::spawn(async move { g2.admit("k", &cap(1), "b", 0).await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        assert_eq!(g.metrics().len(), 1);
+        assert_eq!((g.metrics()[0].in_flight, g.metrics()[0].waiting), (1, 1));
+        drop(first);
+        waiting.await.unwrap().unwrap();
+        assert_eq!(g.metrics()[0].admitted, 2);
+    }
+
+    #[tokio::test]
+    async fn a_handle_of_another_governor_is_looked_up_by_name() {
+        let a = Governor::new();
+        let b = Governor::new();
+        let handle = a.handle("k", &cap(1));
+        assert!(a.made(&handle) && !b.made(&handle));
+        let inst: Arc<str> = Arc::from("x");
+        let permit = b
+            .admit_handle(&handle, &inst, Demand::request(0))
+            .await
+            .unwrap();
+        // counted in b, the governor asked, not in a
+        assert_eq!(b.metrics()[0].in_flight, 1);
+        assert_eq!(a.metrics()[0].in_flight, 0);
+        drop(permit);
+    }
+
+    #[tokio::test]
+    async fn a_call_never_passes_calls_already_waiting() {
+        // the no-line path is only for a key nobody waits on: a call that
+        // finds room made by a returned permit still goes after the line
+        let g = Governor::new();
+        let first = g.admit("k", &cap(1), "a", 0).await.unwrap();
+        let g2 = g.clone();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let o2 = Arc::clone(&order);
+        let waiting = tokio::spawn(async move {
+            let p = g2.admit("k", &cap(1), "b", 0).await.unwrap();
+            o2.lock().unwrap().push("b");
+            drop(p);
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(g.metrics()[0].waiting, 1);
+        drop(first);
+        // before b's task runs again, c arrives: it must queue behind b
+        let third = g.admit("k", &cap(1), "c", 0).await.unwrap();
+        order.lock().unwrap().push("c");
+        drop(third);
+        waiting.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), vec!["b", "c"]);
     }
 
     #[tokio::test]

@@ -1007,13 +1007,20 @@ impl Installations {
         let tracked = StatusTracking::new(credential, self.inner.store.clone(), id);
         // Endpoints come from the connector's hook for the installation's
         // cloud and settings, the one way every entry point gets them.
-        self.inner.engine.installation(
+        let ctx = self.inner.engine.installation(
             id,
             &inst.connector_id,
             &inst.variant,
             installation_settings(inst),
             Arc::new(tracked),
-        )
+        )?;
+        // Limits a service keeps per app (Graph's global limit) are kept
+        // per app registration: installations of one client id share them,
+        // another registration has its own.
+        Ok(match &fctx.app {
+            Some(app) => ctx.with_limit_app(app.client_id()),
+            None => ctx,
+        })
     }
 
     /// One cheap read that proves the grant (chosen by the connector's

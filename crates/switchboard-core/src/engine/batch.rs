@@ -402,7 +402,7 @@ impl Engine {
         let mut per_key: BTreeMap<&str, (&crate::governor::Rules, Demand)> = BTreeMap::new();
         for (_, item) in members {
             let bytes = item.outgoing.body.as_ref().map_or(0, |b| b.len() as u64);
-            for key in item.outgoing.keys.iter().flat_map(|k| k.iter()) {
+            for key in item.outgoing.keys.iter().flat_map(|k| k.as_slice()) {
                 let entry = per_key.entry(&key.key).or_insert((
                     &key.rules,
                     Demand {
@@ -417,14 +417,13 @@ impl Engine {
                 entry.1.slots = (entry.1.slots + 1).min(parallel);
             }
         }
-        let installation: std::sync::Arc<str> =
-            std::sync::Arc::from(ctx.installation_id().to_string());
+        let installation = ctx.installation_text();
         let mut permits = Vec::with_capacity(per_key.len());
         for (key, (rules, demand)) in per_key {
             permits.push(
                 self.inner
                     .governor
-                    .admit_shared(key, rules, &installation, demand)
+                    .admit_shared(key, rules, installation, demand)
                     .await?,
             );
         }

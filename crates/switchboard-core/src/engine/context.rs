@@ -4,6 +4,7 @@ use std::sync::Arc;
 use crate::connector::{Endpoints, Settings};
 use crate::credential::Credential;
 use crate::engine::hosts::HostPolicy;
+use crate::engine::limit_key::InstallationKeys;
 use crate::installation_id::InstallationId;
 
 /// For whom a call is made: one installation of one connector variant.
@@ -25,6 +26,11 @@ struct ContextInner {
     credential: Arc<dyn Credential>,
     settings: Settings,
     limit_app: Option<Arc<str>>,
+    /// The installation id as text, as the governor's lines name it.
+    installation_text: Arc<str>,
+    /// Limit keys of the installation, built on its first governed call
+    /// (a changed copy starts empty).
+    limit_keys: InstallationKeys,
 }
 
 impl InstallationContext {
@@ -49,13 +55,17 @@ impl InstallationContext {
                 credential,
                 settings: Settings::new(),
                 limit_app: None,
+                installation_text: Arc::from(installation_id.to_string()),
+                limit_keys: InstallationKeys::default(),
             }),
         }
     }
 
     /// The same context with these settings (install parameters).
     pub fn with_settings(mut self, settings: Settings) -> Self {
-        Arc::make_mut(&mut self.inner).settings = settings;
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.settings = settings;
+        inner.limit_keys = InstallationKeys::default();
         self
     }
 
@@ -80,7 +90,9 @@ impl InstallationContext {
     /// assert_eq!(ctx.limit_app(), Some("57a2cc41-000f-4a18-a496-32da721798be"));
     /// ```
     pub fn with_limit_app(mut self, app: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.inner).limit_app = Some(Arc::from(app.into()));
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.limit_app = Some(Arc::from(app.into()));
+        inner.limit_keys = InstallationKeys::default();
         self
     }
 
@@ -122,6 +134,16 @@ impl InstallationContext {
     /// The credential.
     pub fn credential(&self) -> &Arc<dyn Credential> {
         &self.inner.credential
+    }
+
+    /// The installation id as text (the governor's fair lines use it).
+    pub(crate) fn installation_text(&self) -> &Arc<str> {
+        &self.inner.installation_text
+    }
+
+    /// The limit keys this installation's calls share.
+    pub(crate) fn limit_keys(&self) -> &InstallationKeys {
+        &self.inner.limit_keys
     }
 }
 

@@ -24,6 +24,7 @@ use crate::error::Result;
 use crate::governor::{Demand, Governor, Permit, Rules};
 
 use super::context::InstallationContext;
+use super::limit_key::{CallKeys, GovernedKey, InstallationKey, LimitKey};
 
 /// A limit that governs a method: its index in the definition and rules.
 #[derive(Debug, Clone)]
@@ -48,41 +49,73 @@ pub(crate) fn prepare_limits(
         .collect()
 }
 
-/// The keys one call falls under, worked out when it is prepared and kept
-/// with the request for its retries and next pages.
-#[derive(Debug, Clone)]
-pub(crate) struct GovernedKey {
-    pub(super) key: String,
-    pub(super) rules: Rules,
-    /// What the limit is kept per: a 429 holds the narrowest keys only.
-    scope: LimitScope,
-}
-
 /// The keys of a call: `None` when no limit governs the method.
+///
+/// Keys of limits kept per app or tenant come from the installation
+/// context, built on its first call ([`InstallationKeys`]); a mailbox or
+/// drive key is built here. One key is kept without allocating; several
+/// are sorted by name, one order for every call, so two calls never wait
+/// on each other's keys.
 pub(crate) fn keys_of(
     def: &ConnectorDefinition,
     limits: &[PreparedLimit],
     ctx: &InstallationContext,
     args: &Arguments,
-) -> Option<Arc<[GovernedKey]>> {
-    if limits.is_empty() {
-        return None;
+) -> Option<CallKeys> {
+    let key = |prepared: &PreparedLimit| -> Option<GovernedKey> {
+        let limit = def.limits.get(prepared.index)?;
+        if installation_wide(limit.scope) {
+            let shared = ctx.limit_keys().get_or_init(|| installation_keys(def, ctx));
+            if let Some(Some(kept)) = shared.get(prepared.index)
+                && kept.limit_id == limit.id
+                && kept.key.rules == prepared.rules
+            {
+                return Some(Arc::clone(&kept.key));
+            }
+        }
+        Some(LimitKey::new(
+            key_for(def, limit, ctx, args),
+            prepared.rules,
+            limit.scope,
+        ))
+    };
+    match limits {
+        [] => None,
+        [one] => key(one).map(CallKeys::One),
+        many => {
+            let mut keys: Vec<GovernedKey> = many.iter().filter_map(key).collect();
+            keys.sort_by(|a, b| a.key.cmp(&b.key));
+            keys.dedup_by(|a, b| a.key == b.key);
+            Some(CallKeys::Many(keys.into()))
+        }
     }
-    let mut keys: Vec<GovernedKey> = limits
+}
+
+/// Whether a limit's key depends on the installation alone.
+fn installation_wide(scope: LimitScope) -> bool {
+    matches!(scope, LimitScope::App | LimitScope::Tenant)
+}
+
+/// The keys of `ctx` for the limits of `def` kept per app or tenant, by
+/// the limit's index.
+fn installation_keys(
+    def: &ConnectorDefinition,
+    ctx: &InstallationContext,
+) -> Box<[Option<InstallationKey>]> {
+    let no_args = Arguments::new();
+    def.limits
         .iter()
-        .filter_map(|prepared| {
-            let limit = def.limits.get(prepared.index)?;
-            Some(GovernedKey {
-                key: key_for(def, limit, ctx, args),
-                rules: prepared.rules,
-                scope: limit.scope,
+        .map(|limit| {
+            installation_wide(limit.scope).then(|| InstallationKey {
+                limit_id: limit.id.clone(),
+                key: LimitKey::new(
+                    key_for(def, limit, ctx, &no_args),
+                    Rules::from_definition(limit),
+                    limit.scope,
+                ),
             })
         })
-        .collect();
-    // one order for every call, so two calls never wait on each other's keys
-    keys.sort_by(|a, b| a.key.cmp(&b.key));
-    keys.dedup_by(|a, b| a.key == b.key);
-    Some(keys.into())
+        .collect()
 }
 
 fn key_for(
@@ -122,37 +155,34 @@ fn key_for(
 }
 
 /// The permits a request holds while it is in flight (none when no limit
-/// governs it).
+/// governs it; one, the common case, without allocating).
 #[derive(Debug, Default)]
 pub(crate) struct Permits {
-    _held: Vec<Permit>,
+    _first: Option<Permit>,
+    _rest: Vec<Permit>,
 }
 
 /// Wait for a permit on every key, in key order.
 pub(crate) async fn admit(
     governor: &Governor,
-    keys: Option<&Arc<[GovernedKey]>>,
+    keys: Option<&CallKeys>,
     ctx: &InstallationContext,
     upload_bytes: u64,
 ) -> Result<Permits> {
-    let Some(keys) = keys else {
-        return Ok(Permits::default());
-    };
-    let installation: Arc<str> = Arc::from(ctx.installation_id().to_string());
-    let mut held = Vec::with_capacity(keys.len());
-    for key in keys.iter() {
-        held.push(
-            governor
-                .admit_shared(
-                    &key.key,
-                    &key.rules,
-                    &installation,
-                    Demand::request(upload_bytes),
-                )
-                .await?,
-        );
+    let mut permits = Permits::default();
+    let demand = Demand::request(upload_bytes);
+    for key in keys.map_or(&[][..], CallKeys::as_slice) {
+        let permit = match key.admit_now(governor, demand) {
+            Some(permit) => permit,
+            None => key.admit(governor, ctx.installation_text(), demand).await?,
+        };
+        if permits._first.is_none() {
+            permits._first = Some(permit);
+        } else {
+            permits._rest.push(permit);
+        }
     }
-    Ok(Permits { _held: held })
+    Ok(permits)
 }
 
 /// How narrow a scope is: a mailbox or drive, then a tenant, then the app.
@@ -170,8 +200,8 @@ fn breadth(scope: LimitScope) -> u8 {
 /// broad key would stop every call of the app (every mailbox, every
 /// tenant) for one mailbox's refusal. So only the keys of the narrowest
 /// scope the request falls under are held: its mailbox's when it has one.
-pub(crate) async fn hold(governor: &Governor, keys: Option<&Arc<[GovernedKey]>>, wait: Duration) {
-    let keys = keys.map_or(&[][..], |k| &k[..]);
+pub(crate) async fn hold(governor: &Governor, keys: Option<&CallKeys>, wait: Duration) {
+    let keys = keys.map_or(&[][..], CallKeys::as_slice);
     let Some(narrowest) = keys.iter().map(|k| breadth(k.scope)).min() else {
         return;
     };

@@ -16,7 +16,8 @@ use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
 use super::context::InstallationContext;
-use super::govern::{GovernedKey, PreparedLimit, keys_of};
+use super::govern::{PreparedLimit, keys_of};
+use super::limit_key::CallKeys;
 use super::placement::CredentialSlot;
 use super::prepared::{PreparedConnector, PreparedMethod};
 
@@ -116,7 +117,7 @@ pub(crate) struct Outgoing {
     /// allow-list, and no token is asked for.
     pub(crate) credentialed: bool,
     /// The limit keys the request falls under (`None`: no limit governs it).
-    pub(crate) keys: Option<Arc<[GovernedKey]>>,
+    pub(crate) keys: Option<CallKeys>,
     /// A JSON batch: its 424 (Graph's 2021 envelope for a batch with a
     /// throttled request) is an answer to read, not a failure.
     pub(crate) batch: bool,

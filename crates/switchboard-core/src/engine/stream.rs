@@ -138,7 +138,7 @@ pub(crate) struct Walk {
     /// The paging strategy.
     pager: Pager,
     /// The limit keys of the walk's requests.
-    keys: Option<Arc<[super::govern::GovernedKey]>>,
+    keys: Option<super::limit_key::CallKeys>,
 }
 
 impl Walk {

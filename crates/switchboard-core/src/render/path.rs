@@ -139,6 +139,7 @@ impl PathTemplate {
 pub(crate) fn encode_into(out: &mut String, value: &PathValue<'_>) -> Result<()> {
     let name = value.name;
     match value.style {
+        PathStyle::Segment if kept_as_is(&value.text) => out.push_str(&value.text),
         PathStyle::Segment => {
             check_segment(name, &value.text, value.allow_hash, false)?;
             out.extend(utf8_percent_encode(&value.text, SEGMENT));
@@ -159,6 +160,30 @@ pub(crate) fn encode_into(out: &mut String, value: &PathValue<'_>) -> Result<()>
     }
     Ok(())
 }
+
+/// Whether a segment value is written as it is: every byte one that
+/// [`SEGMENT`] does not encode and [`check_segment`] accepts, and not `.`
+/// or `..` (the usual id, GUID or user principal name: one pass over its
+/// bytes, no check to explain, no encoder).
+fn kept_as_is(part: &str) -> bool {
+    !matches!(part, "" | "." | "..") && part.bytes().all(|b| KEPT[usize::from(b)])
+}
+
+/// The bytes [`kept_as_is`] accepts, by value (a table: one load a byte).
+static KEPT: [bool; 256] = {
+    let mut kept = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        kept[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'_' | b'~' | b'@' | b'!' | b'$' | b',' | b';' | b'='
+            );
+        b += 1;
+    }
+    kept
+};
 
 /// Refuse what could escape a segment once Graph decodes the path.
 fn check_segment(name: &str, part: &str, allow_hash: bool, multi: bool) -> Result<()> {
@@ -219,6 +244,25 @@ fn check_segment(name: &str, part: &str, allow_hash: bool, multi: bool) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_as_is_path_agrees_with_the_checked_and_encoded_one_for_every_ascii_byte() {
+        // a value written as it is must be exactly what the check and the
+        // encoder would have written, and nothing the check refuses
+        for b in 0u8..=255 {
+            let text = format!("a{}b", b as char);
+            if kept_as_is(&text) {
+                assert!(check_segment("v", &text, false, false).is_ok(), "{b}");
+                let encoded: String = utf8_percent_encode(&text, SEGMENT).collect();
+                assert_eq!(encoded, text, "byte {b} would have been encoded");
+            }
+        }
+        for refused in ["", ".", "..", "a/b", "a#b", "a%2Fb", "a b", "é"] {
+            assert!(!kept_as_is(refused), "{refused:?}");
+        }
+        assert!(kept_as_is("87d349ed-44d7-43e1-9a83-5f2406dee5bd"));
+        assert!(kept_as_is("AdeleV@contoso.onmicrosoft.com"));
+    }
 
     /// Render `template` with one parameter `name` (index 0).
     fn render_path(
