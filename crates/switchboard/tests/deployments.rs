@@ -173,7 +173,9 @@ async fn a_fixed_deployment_is_chosen_by_name_or_alias_and_bad_choices_are_refus
         .unwrap();
     assert_eq!(started.installation.cloud, "us");
 
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    /// A cloud, the extra settings given with it, and the field at fault.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         ("mars", &[], "cloud"),
         ("custom", &[], "login_url"),
         ("us", &[("api_url", "https://api.evil.example")], "api_url"),
