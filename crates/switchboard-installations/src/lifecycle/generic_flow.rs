@@ -21,8 +21,7 @@
 //! stored under the deployment's id) and the `oauth2` URLs use its
 //! identity origin. Variants of the older kinds
 //! `oauth2_authorization_code` and `oauth2_client_credentials` declare no
-//! endpoints, so they need their connector's own flow (Microsoft 365 has
-//! one).
+//! endpoints, so they need their connector's own flow.
 //!
 //! ```
 //! use std::sync::Arc;
