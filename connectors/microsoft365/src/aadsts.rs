@@ -1,5 +1,11 @@
 //! Microsoft identity errors explained.
 //!
+//! **A Rust hook because data can't express it:** the definition declares
+//! where the token endpoint is and how its answers read, but not what each
+//! of Microsoft's numeric AADSTS codes means for an administrator; that is
+//! a table of our own sentences keyed by `error_codes`, with a fallback on
+//! the OAuth `error`.
+//!
 //! The token endpoint answers failures with `error` (an OAuth code),
 //! `error_description` (text that starts with `AADSTSnnnn:`), `error_codes`
 //! (the same numbers, as JSON), `trace_id`, `correlation_id` and

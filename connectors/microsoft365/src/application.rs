@@ -1,6 +1,11 @@
 //! The application variant: client credentials on the customer's tenant,
 //! after an administrator's consent.
 //!
+//! The token and admin consent URLs are the `application` variant's
+//! declared `oauth2` templates (`token_url`, `admin_consent_url` in
+//! `definitions/connector.json`) on the installation's cloud
+//! ([`crate::cloud`]).
+//!
 //! 1. [`ApplicationAuth::admin_consent_url`] returns
 //!    `{login}/{tenant}/v2.0/adminconsent?client_id=…&scope={graph}/.default&redirect_uri=…&state=…`.
 //! 2. An administrator grants access; Microsoft redirects with
@@ -90,7 +95,10 @@ impl ApplicationAuth {
                 "is required by the application variant (the secret's Value, not its Secret ID)",
             ));
         }
-        let token_url = TokenUrl::from_url(cloud.token_url(&tenant)?);
+        // The token URL is the variant's declared template, on the cloud's
+        // login origin.
+        let declared = crate::cloud::declared_oauth("application")?;
+        let token_url = TokenUrl::from_url(cloud.endpoint(&declared.token_url, &tenant)?);
         let client = OAuthClient::new(
             ctx.http.clone(),
             app.client_id.clone(),
@@ -122,7 +130,14 @@ impl ApplicationAuth {
             self.ctx
                 .states
                 .issue(self.installation_id, StatePurpose::AdminConsent, None)?;
-        let mut url = self.cloud.admin_consent_url(&self.tenant)?;
+        let declared = crate::cloud::declared_oauth("application")?;
+        let template = declared.admin_consent_url.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidDefinition,
+                "the application variant declares no admin_consent_url",
+            )
+        })?;
+        let mut url = self.cloud.endpoint(template, &self.tenant)?;
         url.query_pairs_mut()
             .append_pair("client_id", self.app.client_id())
             .append_pair("scope", &self.cloud.default_scope())

@@ -1,6 +1,15 @@
 //! Microsoft clouds: which login host issues tokens and which Graph host
 //! receives them.
 //!
+//! **The clouds are data.** `definitions/connector.json` declares them as
+//! the connector's `deployments` (chosen by the installation's `cloud`,
+//! with their aliases), and its variants' `oauth2` endpoints and
+//! `scope_prefix` are templates over the chosen cloud's origins
+//! (`{identity_origin}/{tenant_id}/oauth2/v2.0/token`). [`Cloud`] is a
+//! typed view over that data: every origin it returns is read from the
+//! embedded definition; no login or Graph URL is written in this crate's
+//! code. The table below is what the definition declares:
+//!
 //! | cloud | login | Graph |
 //! |---|---|---|
 //! | [`Cloud::Global`] | `login.microsoftonline.com` | `graph.microsoft.com` |
@@ -24,12 +33,23 @@
 //! the Graph host only) and how scopes are spelled
 //! (`https://graph.microsoft.us/User.Read`, `https://graph.microsoft.us/.default`).
 //!
+//! **Sources.** Global, US Government L4/L5 and China Graph hosts: Graph
+//! docs, `concepts/deployments.md` (2021-07, "Microsoft Graph national
+//! cloud deployments"); login hosts: the same page, except China (above).
+//! The v2.0 endpoints (`/{tenant}/oauth2/v2.0/authorize`, `/token`):
+//! `concepts/auth-v2-user.md` and `auth-v2-service.md` (2021-07). The admin
+//! consent endpoint `/{tenant}/v2.0/adminconsent` (v2.0, with `scope`) is
+//! the identity platform's v2.0 form; the 2021 Graph page shows the older
+//! `/{tenant}/adminconsent`, which takes no `scope`.
+//!
 //! **One way to read an installation's cloud**: [`Cloud::from_parts`], from
-//! the cloud's name and the `login_url` / `graph_url` settings. Every entry
-//! point goes through it: the connector's endpoints hook
-//! ([`Cloud::from_settings`], used by `Engine::installation` and the
-//! lifecycle service) and the install flow's credentials, so a token of one
-//! cloud is never sent to another cloud's Graph host.
+//! the cloud's name and the `login_url` / `graph_url` settings, which asks
+//! the definition's deployments ([`Deployments::resolve`], the rules every
+//! connector with deployments follows). Every entry point goes through it:
+//! the connector's endpoints (the default, data-driven ones, used by
+//! `Engine::installation` and the lifecycle service) and the install flow's
+//! credentials, so a token of one cloud is never sent to another cloud's
+//! Graph host.
 //!
 //! ```
 //! use switchboard_microsoft365::cloud::Cloud;
@@ -40,11 +60,15 @@
 //! assert_eq!(cloud.endpoints().allowed_hosts, vec!["graph.microsoft.us".to_string()]);
 //! ```
 
-use std::net::IpAddr;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 use switchboard_core::connector::{Endpoints, Settings};
-use switchboard_core::untrusted_text::sanitize_identifier;
+use switchboard_core::definition::ConnectorDefinition;
+use switchboard_core::definition::deployments::{ChosenDeployment, Deployments, check_origin};
+use switchboard_core::definition::oauth2::OAuth2Auth;
+use switchboard_core::render::url_template::fill_in;
 use switchboard_core::{Error, Result};
 use url::Url;
 
@@ -58,24 +82,78 @@ pub const LOGIN_URL: &str = "login_url";
 /// The Graph origin of a custom cloud.
 pub const GRAPH_URL: &str = "graph_url";
 
-/// The cloud names: each row is the canonical name (the one stored and
-/// shown), then the aliases also accepted. Names are compared ignoring
-/// case and surrounding spaces. `custom` (explicit endpoints) is a name too.
-pub const CLOUD_NAMES: &[(&str, &[&str])] = &[
-    ("global", &["public"]),
-    (
-        "usgov",
-        &["us_government", "us_government_l4", "gcc_high", "gcc-high"],
-    ),
-    (
-        "usgov-dod",
-        &["usgov_dod", "us_government_dod", "us_government_l5", "dod"],
-    ),
-    ("china", &["21vianet"]),
-    ("custom", &[]),
-];
+/// The connector file's header (variants, deployments), parsed once. The
+/// same text is validated whenever the connector is built
+/// ([`crate::Microsoft365::new`]); a unit test keeps it parseable.
+static HEADER: LazyLock<ConnectorDefinition> = LazyLock::new(|| {
+    serde_json::from_str(crate::DEFINITION_FILES[0].1)
+        .unwrap_or_else(|e| unreachable!("the embedded connector.json parses: {e}"))
+});
 
-/// The canonical name of a cloud name or alias ([`CLOUD_NAMES`]): `global`,
+/// The national clouds' origins, checked once from the definition.
+static FIXED: LazyLock<BTreeMap<&'static str, ChosenDeployment>> = LazyLock::new(|| {
+    let deployments = deployments();
+    deployments
+        .options
+        .iter()
+        .filter(|o| !o.reads_settings())
+        .map(|o| {
+            let mut settings = Settings::new();
+            settings.insert(CLOUD.into(), Value::String(o.id.clone()));
+            let chosen = deployments
+                .resolve(&settings)
+                .unwrap_or_else(|e| unreachable!("cloud {} of the definition resolves: {e}", o.id));
+            (o.id.as_str(), chosen)
+        })
+        .collect()
+});
+
+/// The clouds as the definition declares them.
+fn deployments() -> &'static Deployments {
+    HEADER
+        .deployments
+        .as_ref()
+        .unwrap_or_else(|| unreachable!("the embedded connector.json declares deployments"))
+}
+
+/// A variant's declared `oauth2` object (`delegated`, `application`).
+pub(crate) fn declared_oauth(variant: &str) -> Result<&'static OAuth2Auth> {
+    HEADER
+        .variant(variant)
+        .and_then(|v| v.oauth2.as_ref())
+        .ok_or_else(|| {
+            Error::invalid_argument(
+                "variant",
+                format!("`{variant}` is not a Microsoft 365 variant; use delegated or application"),
+            )
+        })
+}
+
+/// The cloud names as the definition declares them: each canonical name
+/// (the one stored and shown), then the aliases also accepted. Names are
+/// compared ignoring case and surrounding spaces. `custom` (explicit
+/// endpoints) is a name too.
+///
+/// ```
+/// use switchboard_microsoft365::cloud::cloud_names;
+/// let names = cloud_names();
+/// assert_eq!(names[0].0, "global");
+/// assert!(names.iter().any(|(name, aliases)| *name == "usgov" && aliases.contains(&"gcc_high")));
+/// ```
+pub fn cloud_names() -> Vec<(&'static str, Vec<&'static str>)> {
+    deployments()
+        .options
+        .iter()
+        .map(|o| {
+            (
+                o.id.as_str(),
+                o.aliases.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The canonical name of a cloud name or alias ([`cloud_names`]): `global`,
 /// `usgov`, `usgov-dod`, `china` or `custom`. Case and surrounding spaces
 /// do not matter; a typo gets a suggestion.
 ///
@@ -88,28 +166,7 @@ pub const CLOUD_NAMES: &[(&str, &[&str])] = &[
 /// assert!(err.to_string().contains("did you mean `usgov`?"), "{err}");
 /// ```
 pub fn canonical_name(name: &str) -> Result<&'static str> {
-    let wanted = name.trim().to_ascii_lowercase();
-    for (canonical, aliases) in CLOUD_NAMES {
-        if *canonical == wanted || aliases.contains(&wanted.as_str()) {
-            return Ok(canonical);
-        }
-    }
-    let all = CLOUD_NAMES
-        .iter()
-        .flat_map(|(c, a)| std::iter::once(*c).chain(a.iter().copied()));
-    let hint = switchboard_core::suggest::similar(&wanted, all)
-        .and_then(|alias| canonical_name(alias).ok())
-        .map(|c| format!("did you mean `{c}`? "))
-        .unwrap_or_default();
-    let names: Vec<&str> = CLOUD_NAMES.iter().map(|(c, _)| *c).collect();
-    Err(Error::invalid_argument(
-        CLOUD,
-        format!(
-            "`{}` is not a cloud; {hint}(known: {}; `custom` needs `{LOGIN_URL}` and `{GRAPH_URL}`)",
-            sanitize_identifier(name.trim()),
-            names.join(", ")
-        ),
-    ))
+    deployments().option(name).map(|o| o.id.as_str())
 }
 
 /// A Microsoft cloud (national cloud or explicit endpoints).
@@ -148,58 +205,10 @@ impl CustomCloud {
     /// ```
     pub fn new(login_url: &str, graph_url: &str) -> Result<Self> {
         Ok(CustomCloud {
-            login: origin_url("login_url", login_url)?,
-            graph: origin_url("graph_url", graph_url)?,
+            login: check_origin(LOGIN_URL, login_url)?,
+            graph: check_origin(GRAPH_URL, graph_url)?,
         })
     }
-}
-
-fn origin_url(field: &str, value: &str) -> Result<Url> {
-    let url = Url::parse(value).map_err(|_| {
-        Error::invalid_argument(
-            field,
-            "must be an absolute URL such as https://login.example.com",
-        )
-    })?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| Error::invalid_argument(field, "must name a host"))?;
-    let loopback = is_loopback(host);
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(Error::invalid_argument(
-                field,
-                "must use https (plain http is allowed only for a loopback host such as 127.0.0.1)",
-            ));
-        }
-    }
-    if !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !(url.path() == "/" || url.path().is_empty())
-    {
-        return Err(Error::invalid_argument(
-            field,
-            "must be an origin only (scheme, host and optional port), without user, path, query or fragment",
-        ));
-    }
-    Ok(url)
-}
-
-fn is_loopback(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn fixed(url: &str) -> Url {
-    // The fixed cloud URLs are constants that parse.
-    Url::parse(url).unwrap_or_else(|_| unreachable!("constant cloud URL {url} parses"))
 }
 
 impl Cloud {
@@ -210,11 +219,12 @@ impl Cloud {
         Cloud::from_parts(Some(name), None, None)
     }
 
-    /// The cloud of a name and a custom cloud's URLs, by one set of rules:
+    /// The cloud of a name and a custom cloud's URLs, by the definition's
+    /// deployment rules ([`Deployments::resolve`]):
     ///
     /// - a national cloud's name, without URLs;
     /// - `custom` with both `login_url` and `graph_url`;
-    /// - no name: `global`, or `custom` when both URLs are given.
+    /// - no name: `global`, or `custom` when URLs are given.
     ///
     /// Anything else is an error naming the field at fault.
     ///
@@ -234,44 +244,16 @@ impl Cloud {
         login: Option<&str>,
         graph: Option<&str>,
     ) -> Result<Cloud> {
-        let name = match name {
-            Some(name) => canonical_name(name)?,
-            None if login.is_some() || graph.is_some() => "custom",
-            None => "global",
-        };
-        match (name, login, graph) {
-            ("custom", Some(login), Some(graph)) => {
-                Ok(Cloud::Custom(CustomCloud::new(login, graph)?))
+        let mut settings = Settings::new();
+        for (key, value) in [(CLOUD, name), (LOGIN_URL, login), (GRAPH_URL, graph)] {
+            if let Some(value) = value {
+                settings.insert(key.into(), Value::String(value.into()));
             }
-            ("custom", None, _) => Err(Error::invalid_argument(
-                LOGIN_URL,
-                "is required with cloud `custom` (the identity service's origin, such as https://login.example.com)",
-            )),
-            ("custom", _, None) => Err(Error::invalid_argument(
-                GRAPH_URL,
-                "is required with cloud `custom` (the Graph origin, such as https://graph.example.com)",
-            )),
-            (name, Some(_), _) | (name, _, Some(_)) => {
-                let field = if login.is_some() {
-                    LOGIN_URL
-                } else {
-                    GRAPH_URL
-                };
-                Err(Error::invalid_argument(
-                    field,
-                    format!(
-                        "is only allowed with cloud `custom` (this installation uses `{name}`)"
-                    ),
-                ))
-            }
-            ("usgov", None, None) => Ok(Cloud::UsGovernment),
-            ("usgov-dod", None, None) => Ok(Cloud::UsGovernmentDod),
-            ("china", None, None) => Ok(Cloud::China),
-            _ => Ok(Cloud::Global),
         }
+        Cloud::from_settings(&settings)
     }
 
-    /// The canonical name ([`CLOUD_NAMES`]).
+    /// The canonical name ([`cloud_names`]).
     ///
     /// ```
     /// use switchboard_microsoft365::cloud::Cloud;
@@ -289,7 +271,6 @@ impl Cloud {
 
     /// The cloud an installation's settings select: [`CLOUD`] (default
     /// `global`), and [`LOGIN_URL`] + [`GRAPH_URL`] for a custom cloud.
-    /// The connector's endpoints hook reads the cloud this way.
     ///
     /// ```
     /// use serde_json::json;
@@ -301,57 +282,61 @@ impl Cloud {
     /// assert_eq!(Cloud::from_settings(&settings).unwrap().graph_url().as_str(), "http://127.0.0.1:8401/");
     /// ```
     pub fn from_settings(settings: &Settings) -> Result<Cloud> {
-        let text = |name: &str| -> Result<Option<&str>> {
-            match settings.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.as_str())),
-                Some(_) => Err(Error::invalid_argument(name, "must be a string")),
-            }
-        };
-        Cloud::from_parts(text(CLOUD)?, text(LOGIN_URL)?, text(GRAPH_URL)?)
+        let chosen = deployments().resolve(settings)?;
+        Ok(match chosen.id() {
+            "usgov" => Cloud::UsGovernment,
+            "usgov-dod" => Cloud::UsGovernmentDod,
+            "china" => Cloud::China,
+            "global" => Cloud::Global,
+            _ => Cloud::Custom(CustomCloud {
+                login: chosen.identity_origin().clone(),
+                graph: chosen.api_origin().clone(),
+            }),
+        })
+    }
+
+    /// The cloud's origins as the definition's templates use them.
+    pub fn deployment(&self) -> ChosenDeployment {
+        match self {
+            Cloud::Custom(c) => ChosenDeployment::new("custom", c.login.as_str(), c.graph.as_str())
+                .unwrap_or_else(|e| unreachable!("a custom cloud's origins were checked: {e}")),
+            national => FIXED.get(national.name()).cloned().unwrap_or_else(|| {
+                unreachable!("the definition declares cloud {}", national.name())
+            }),
+        }
     }
 
     /// The login (authority) base URL.
     pub fn login_url(&self) -> Url {
-        match self {
-            Cloud::Global => fixed("https://login.microsoftonline.com/"),
-            Cloud::UsGovernment | Cloud::UsGovernmentDod => {
-                fixed("https://login.microsoftonline.us/")
-            }
-            Cloud::China => fixed("https://login.partner.microsoftonline.cn/"),
-            Cloud::Custom(c) => c.login.clone(),
-        }
+        self.deployment().identity_origin().clone()
     }
 
     /// The Graph base URL (origin).
     pub fn graph_url(&self) -> Url {
-        match self {
-            Cloud::Global => fixed("https://graph.microsoft.com/"),
-            Cloud::UsGovernment => fixed("https://graph.microsoft.us/"),
-            Cloud::UsGovernmentDod => fixed("https://dod-graph.microsoft.us/"),
-            Cloud::China => fixed("https://microsoftgraph.chinacloudapi.cn/"),
-            Cloud::Custom(c) => c.graph.clone(),
-        }
+        self.deployment().api_origin().clone()
     }
 
     /// The authority as a string without trailing slash (part of the
     /// token cache key).
     pub fn authority(&self) -> String {
-        self.login_url().as_str().trim_end_matches('/').to_string()
+        self.deployment().identity_origin_text()
     }
 
-    fn graph_origin(&self) -> String {
-        self.graph_url().as_str().trim_end_matches('/').to_string()
-    }
-
-    /// A Graph permission as a scope of this cloud
-    /// (`https://graph.microsoft.com/User.Read`). OpenID Connect scopes
-    /// (`openid`, `offline_access`, `profile`, `email`) stay as they are.
+    /// A Graph permission as a scope of this cloud: the delegated variant's
+    /// declared `scope_prefix` (`{api_origin}/`) filled, then the
+    /// permission (`https://graph.microsoft.com/User.Read`). OpenID Connect
+    /// scopes (`openid`, `offline_access`, `profile`, `email`) stay as they
+    /// are.
     pub fn scope(&self, permission: &str) -> String {
         if OIDC_SCOPES.contains(&permission) {
             return permission.to_string();
         }
-        format!("{}/{}", self.graph_origin(), permission)
+        let prefix = HEADER
+            .variant("delegated")
+            .and_then(|v| v.scope_prefix.as_deref())
+            .unwrap_or("{api_origin}/");
+        let origin = self.deployment().api_origin_text();
+        format!("{}{permission}", prefix.replace("{api_origin}", &origin))
     }
 
     /// `{graph}/.default`: every permission consented for the application.
@@ -360,38 +345,53 @@ impl Cloud {
     }
 
     /// Where Graph calls go and which hosts may receive the bearer token:
-    /// the cloud's Graph host, and nothing else.
+    /// the definition's `base_url` on the cloud's Graph origin, and that
+    /// host alone.
     pub fn endpoints(&self) -> Endpoints {
-        let graph = self.graph_url();
-        let base_url = graph
-            .join("v1.0")
-            .unwrap_or_else(|_| unreachable!("joining a constant path to an origin"));
+        let deployment = self.deployment();
+        let base_url = fill_in(&HEADER.base_url, &Settings::new(), Some(&deployment))
+            .unwrap_or_else(|e| unreachable!("the base URL needs only the cloud: {e}"));
         Endpoints {
             base_url,
-            allowed_hosts: graph.host_str().map(str::to_string).into_iter().collect(),
+            allowed_hosts: vec![deployment.api_host()],
         }
     }
 
-    fn tenant_url(&self, tenant: &str, path: &str) -> Result<Url> {
-        // The tenant was validated (GUID, domain, `organizations`, `common`).
-        self.login_url()
-            .join(&format!("{tenant}/{path}"))
-            .map_err(|_| Error::invalid_argument("tenant_id", "cannot form a login URL"))
+    /// A declared endpoint template (`{identity_origin}/{tenant_id}/...`)
+    /// for this cloud and tenant; the tenant is checked and encoded like
+    /// every templated value.
+    pub fn endpoint(&self, template: &str, tenant: &crate::tenant::TenantId) -> Result<Url> {
+        let mut settings = Settings::new();
+        settings.insert(
+            "tenant_id".into(),
+            Value::String(tenant.as_str().to_string()),
+        );
+        fill_in(template, &settings, Some(&self.deployment()))
     }
 
+    /// The delegated variant's declared `authorization_url`:
     /// `{login}/{tenant}/oauth2/v2.0/authorize`.
     pub fn authorize_url(&self, tenant: &crate::tenant::TenantId) -> Result<Url> {
-        self.tenant_url(tenant.as_str(), "oauth2/v2.0/authorize")
+        let template = declared_oauth("delegated")?
+            .authorization_url
+            .as_deref()
+            .unwrap_or_default();
+        self.endpoint(template, tenant)
     }
 
-    /// `{login}/{tenant}/oauth2/v2.0/token`.
+    /// The variants' declared `token_url`: `{login}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self, tenant: &crate::tenant::TenantId) -> Result<Url> {
-        self.tenant_url(tenant.as_str(), "oauth2/v2.0/token")
+        self.endpoint(&declared_oauth("delegated")?.token_url, tenant)
     }
 
+    /// The application variant's declared `admin_consent_url`:
     /// `{login}/{tenant}/v2.0/adminconsent`.
     pub fn admin_consent_url(&self, tenant: &crate::tenant::TenantId) -> Result<Url> {
-        self.tenant_url(tenant.as_str(), "v2.0/adminconsent")
+        let template = declared_oauth("application")?
+            .admin_consent_url
+            .as_deref()
+            .unwrap_or_default();
+        self.endpoint(template, tenant)
     }
 }
 
@@ -433,6 +433,27 @@ mod tests {
             assert_eq!(cloud.default_scope(), format!("https://{graph}/.default"));
         }
         assert_eq!(Cloud::Global.scope("offline_access"), "offline_access");
+    }
+
+    #[test]
+    fn the_definition_declares_every_cloud_and_each_variants_urls() {
+        let names: Vec<&str> = cloud_names().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["global", "usgov", "usgov-dod", "china", "custom"]);
+        let tenant = crate::tenant::TenantId::for_application("contoso.onmicrosoft.com").unwrap();
+        let cloud = Cloud::UsGovernmentDod;
+        assert_eq!(
+            cloud.authorize_url(&tenant).unwrap().as_str(),
+            "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+        );
+        assert_eq!(
+            cloud.token_url(&tenant).unwrap().as_str(),
+            "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            Cloud::China.admin_consent_url(&tenant).unwrap().as_str(),
+            "https://login.partner.microsoftonline.cn/contoso.onmicrosoft.com/v2.0/adminconsent"
+        );
+        assert_eq!(cloud.authority(), "https://login.microsoftonline.us");
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The delegated variant: authorization code + PKCE, then refresh tokens.
 //!
+//! The authorization and token URLs are the `delegated` variant's declared
+//! `oauth2` templates (`definitions/connector.json`) on the installation's
+//! cloud ([`crate::cloud`]).
+//!
 //! 1. [`DelegatedAuth::begin`] returns the authorize URL on
 //!    `{login}/{tenant}/oauth2/v2.0/authorize` with `response_type=code`,
 //!    the redirect URI, the scopes of the enabled methods on the cloud's
@@ -75,8 +79,12 @@ impl DelegatedAuth {
         let redirect = app.redirect_uri.clone().ok_or_else(|| {
             Error::invalid_argument("redirect_uri", "is required by the delegated variant")
         })?;
-        let token_url = TokenUrl::from_url(cloud.token_url(&tenant)?);
-        let auth_url = AuthUrl::from_url(cloud.authorize_url(&tenant)?);
+        // The URLs are the variant's declared templates, on the cloud's
+        // login origin.
+        let declared = crate::cloud::declared_oauth("delegated")?;
+        let token_url = TokenUrl::from_url(cloud.endpoint(&declared.token_url, &tenant)?);
+        let authorization = declared.authorization_url.as_deref().unwrap_or_default();
+        let auth_url = AuthUrl::from_url(cloud.endpoint(authorization, &tenant)?);
         let client = OAuthClient::new(
             ctx.http.clone(),
             app.client_id.clone(),

@@ -86,6 +86,12 @@ impl MicrosoftApp {
 }
 
 /// Microsoft's side of the OAuth flows for one installation.
+///
+/// **The hooks data can't express**, and only those: the endpoints,
+/// scopes' prefix and grants are the variants' declared `oauth2` objects;
+/// this provider adds the application variant's `{graph}/.default` scope,
+/// the AADSTS error mapping ([`crate::aadsts`]) and the token's `tid`
+/// check ([`crate::token_tenant`]).
 #[derive(Debug, Clone)]
 pub struct MicrosoftProvider {
     cloud: Cloud,

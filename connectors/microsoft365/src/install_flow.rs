@@ -5,7 +5,7 @@
 //!   required and checked for the variant ([`TenantId`]); the cloud is one
 //!   of `global`, `usgov`, `usgov-dod`, `china` (or an alias such as
 //!   `us_government`, stored under its canonical name:
-//!   [`crate::cloud::CLOUD_NAMES`]), or `custom` with `login_url` and
+//!   [`crate::cloud::cloud_names`]), or `custom` with `login_url` and
 //!   `graph_url` settings (https, or http on loopback only).
 //! - **begin**: delegated: the authorize URL with PKCE and the scopes of the
 //!   enabled methods ([`consent_plan`]); application: the admin consent URL.

@@ -36,7 +36,7 @@ pub mod token_tenant;
 
 use std::sync::Arc;
 
-use switchboard_core::connector::{Connector, Endpoints, Settings};
+use switchboard_core::connector::Connector;
 use switchboard_core::definition::load::load_sources;
 use switchboard_core::definition::{ConnectorDefinition, MethodDefinition, Pagination};
 use switchboard_core::render::RenderedRequest;
@@ -75,7 +75,11 @@ pub const DEFINITION_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The Microsoft 365 connector.
+/// The Microsoft 365 connector. Its endpoints are the default, data-driven
+/// ones: the definition's `deployments` (the clouds) chosen by the
+/// installation's `cloud` (and `login_url` + `graph_url` for a custom
+/// cloud), `base_url` `{api_origin}/v1.0`, and the chosen cloud's Graph
+/// host as the only host a token goes to.
 #[derive(Debug, Clone)]
 pub struct Microsoft365 {
     definition: ConnectorDefinition,
@@ -92,14 +96,6 @@ impl Microsoft365 {
 impl Connector for Microsoft365 {
     fn definition(&self) -> &ConnectorDefinition {
         &self.definition
-    }
-
-    /// The Graph endpoints of the installation's cloud
-    /// ([`cloud::Cloud::from_settings`]: `cloud`, and `login_url` +
-    /// `graph_url` for a custom cloud). The definition's `base_url` and
-    /// `allowed_hosts` (the global cloud's) are never used for a call.
-    fn endpoints(&self, settings: &Settings) -> Result<Endpoints> {
-        Ok(cloud::Cloud::from_settings(settings)?.endpoints())
     }
 
     /// Directory-object lists (category `users`, not delta) get Graph's

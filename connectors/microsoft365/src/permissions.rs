@@ -32,7 +32,7 @@
 //!
 //! ```
 //! # fn main() -> switchboard_core::Result<()> {
-//! use switchboard_microsoft365::permissions::{consent_plan, Enabled, GLOBAL_GRAPH_RESOURCE};
+//! use switchboard_microsoft365::permissions::{consent_plan, Enabled, default_graph_resource};
 //! # let def: switchboard_core::ConnectorDefinition = serde_json::from_value(serde_json::json!({
 //! #   "id": "m", "name": "M", "version": "1.0.0", "description": "d",
 //! #   "base_url": "https://graph.microsoft.com/v1.0", "allowed_hosts": ["graph.microsoft.com"],
@@ -47,7 +47,7 @@
 //! #   ]
 //! # })).unwrap();
 //! // `def` holds mail.list_messages (Mail.ReadBasic first) and mail.create_draft (Mail.ReadWrite).
-//! let plan = consent_plan(&def, "delegated", &Enabled::categories(["mail"]), GLOBAL_GRAPH_RESOURCE)?;
+//! let plan = consent_plan(&def, "delegated", &Enabled::categories(["mail"]), &default_graph_resource())?;
 //! assert_eq!(plan.permissions, ["Mail.ReadWrite"]);
 //! assert_eq!(plan.scopes, ["https://graph.microsoft.com/Mail.ReadWrite", "offline_access"]);
 //! # Ok(()) }
@@ -56,12 +56,20 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use switchboard_core::definition::{AuthKind, AuthVariant, ConnectorDefinition, MethodDefinition};
+use switchboard_core::definition::{AuthVariant, ConnectorDefinition, MethodDefinition};
 use switchboard_core::{Error, ErrorKind, Result};
 use url::Url;
 
-/// Microsoft Graph's resource in the global cloud.
-pub const GLOBAL_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's resource in the default (global) cloud, as the
+/// definition declares it (`https://graph.microsoft.com`).
+///
+/// ```
+/// use switchboard_microsoft365::permissions::default_graph_resource;
+/// assert_eq!(default_graph_resource(), "https://graph.microsoft.com");
+/// ```
+pub fn default_graph_resource() -> String {
+    crate::cloud::Cloud::Global.deployment().api_origin_text()
+}
 
 /// The scope every refreshable delegated installation asks for.
 pub const OFFLINE_ACCESS: &str = "offline_access";
@@ -202,23 +210,22 @@ pub fn consent_plan(
     }
     let (methods, unsupported) = enabled_methods(definition, auth, enabled)?;
     let permissions = least_set(&methods, variant)?;
-    let scopes = match auth.kind {
-        AuthKind::Oauth2ClientCredentials => vec![format!("{resource}/.default")],
-        _ => {
-            let mut scopes: Vec<String> = permissions
-                .iter()
-                .map(|p| format!("{resource}/{p}"))
-                .collect();
-            for extra in &auth.extra_scopes {
-                if !scopes.contains(extra) {
-                    scopes.push(extra.clone());
-                }
+    let scopes = if auth.is_client_credentials() {
+        vec![format!("{resource}/.default")]
+    } else {
+        let mut scopes: Vec<String> = permissions
+            .iter()
+            .map(|p| format!("{resource}/{p}"))
+            .collect();
+        for extra in &auth.extra_scopes {
+            if !scopes.contains(extra) {
+                scopes.push(extra.clone());
             }
-            if !scopes.iter().any(|s| s == OFFLINE_ACCESS) {
-                scopes.push(OFFLINE_ACCESS.to_string());
-            }
-            scopes
         }
+        if !scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+            scopes.push(OFFLINE_ACCESS.to_string());
+        }
+        scopes
     };
     Ok(ConsentPlan {
         variant: variant.to_string(),
@@ -527,11 +534,12 @@ pub fn permission_table(definition: &ConnectorDefinition) -> Result<String> {
         .map(|c| (c.name.clone(), Enabled::categories([c.id.clone()])))
         .collect();
     rows.push(("All".to_string(), Enabled::all()));
+    let resource = default_graph_resource();
     for (name, enabled) in rows {
         let cells = variants
             .iter()
             .map(|v| {
-                consent_plan(definition, &v.id, &enabled, GLOBAL_GRAPH_RESOURCE)
+                consent_plan(definition, &v.id, &enabled, &resource)
                     .map(|plan| plan.permissions.join(", "))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -594,6 +602,15 @@ pub fn current_table(document: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use switchboard_core::definition::MethodFile;
+
+    /// The global cloud's Graph resource, written out (the code reads it
+    /// from the definition: [`default_graph_resource`]).
+    const GLOBAL_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+    #[test]
+    fn the_default_graph_resource_is_the_global_clouds() {
+        assert_eq!(default_graph_resource(), GLOBAL_GRAPH_RESOURCE);
+    }
 
     fn connector() -> ConnectorDefinition {
         let mut def: ConnectorDefinition =

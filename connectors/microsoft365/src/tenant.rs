@@ -1,5 +1,11 @@
 //! The directory (tenant) ID, checked before any URL is built.
 //!
+//! **A Rust hook because data can't express it:** the definition's
+//! `format: tenant_id` checks the shape, but which special values a variant
+//! may use (`common` and `organizations` for delegated sign-in, none for
+//! client credentials) depends on the variant's grant and on Microsoft's
+//! multi-tenant rules, which the definition format has no words for.
+//!
 //! - Application variant: a GUID or a domain name only. `common`,
 //!   `organizations` and `consumers` are refused: client credentials must
 //!   name the customer's tenant.

@@ -1,5 +1,10 @@
 //! Which tenant an access token was issued for.
 //!
+//! **A Rust hook because data can't express it:** the check decodes a JWT
+//! access token's payload and compares its `tid` claim with the
+//! installation's tenant (or the tenant pinned by the first token); the
+//! definition format reads token *responses*, not the tokens inside them.
+//!
 //! Microsoft access tokens for Graph are JWTs whose payload carries a
 //! `tid` claim (the directory tenant's GUID). Before a new token is cached
 //! or used we compare that claim with the installation's tenant, so a

@@ -15,7 +15,11 @@ fn rendered(
     args: Arguments,
 ) -> switchboard_core::Result<RenderedRequest> {
     let def = common::connector();
-    let base = Url::parse(&def.base_url).unwrap();
+    // The definition's base URL is a template over the cloud's Graph
+    // origin: the global cloud's.
+    let base: Url = switchboard_microsoft365::cloud::Cloud::Global
+        .endpoints()
+        .base_url;
     let ctx = RenderContext {
         connector: &def,
         method: def.method(method).unwrap(),

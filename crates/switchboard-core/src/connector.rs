@@ -58,17 +58,26 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     }
 
     /// Endpoints for an installation's settings. The default fills the
-    /// definition's `base_url` template from the settings, moves it to the
-    /// `local_api_origin` setting when one is set (a loopback fake; see
-    /// [`crate::local_origins`]; its host is then the only allowed host),
-    /// and uses the definition's `allowed_hosts`.
+    /// definition's `base_url` template from the settings (with the chosen
+    /// deployment's `{api_origin}` when the definition declares
+    /// `deployments`), moves it to the `local_api_origin` setting when one
+    /// is set (a loopback fake; see [`crate::local_origins`]; its host is
+    /// then the only allowed host), and uses the definition's
+    /// `allowed_hosts`, or with deployments the chosen deployment's API
+    /// host alone.
     fn endpoints(&self, settings: &Settings) -> Result<Endpoints> {
         let def = self.definition();
-        let base_url = crate::render::url_template::fill(&def.base_url, settings)?;
+        let deployment = def.deployment(settings)?;
+        let base_url =
+            crate::render::url_template::fill_in(&def.base_url, settings, deployment.as_ref())?;
         let local = crate::local_origins::LocalOrigins::from_settings(settings)?;
+        let declared = match &deployment {
+            Some(chosen) => vec![chosen.api_host()],
+            None => def.allowed_hosts.clone(),
+        };
         Ok(Endpoints {
             base_url: local.api_url(base_url),
-            allowed_hosts: local.api_hosts(&def.allowed_hosts),
+            allowed_hosts: local.api_hosts(&declared),
         })
     }
 

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod auth;
+pub mod deployments;
 pub mod limits;
 pub mod load;
 pub mod oauth2;
@@ -70,7 +71,8 @@ pub struct ConnectorDefinition {
     /// What the connector reaches, in a sentence or two.
     pub description: String,
     /// Base URL every method path is appended to. May contain `{name}`
-    /// placeholders naming install parameters.
+    /// placeholders naming install parameters, and start with
+    /// `{api_origin}` when the connector declares `deployments`.
     pub base_url: String,
     /// What an installation asks for (tenant ID, subdomain...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,6 +88,11 @@ pub struct ConnectorDefinition {
     /// never do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identity_hosts: Vec<String>,
+    /// The deployments the service runs in (national clouds, regions, a
+    /// customer's own server), each with its identity and API origins,
+    /// chosen by an install setting. See [`deployments`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<deployments::Deployments>,
     /// Headers sent with every request (`Accept: application/json`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub default_headers: BTreeMap<String, String>,
@@ -199,7 +206,8 @@ pub struct AuthVariant {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_scopes: Vec<String>,
     /// Prefix that turns a permission name into a scope
-    /// (`https://graph.microsoft.com/`). Empty: the permission is the scope.
+    /// (`https://graph.microsoft.com/`, or `{api_origin}/` with
+    /// `deployments`). Empty: the permission is the scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_prefix: Option<String>,
     /// A method that takes no arguments and proves an installation's
@@ -233,6 +241,29 @@ impl AuthVariant {
                 | AuthKind::Oauth2ClientCredentials
                 | AuthKind::Oauth2
         )
+    }
+
+    /// Whether the variant acts as the application itself (OAuth 2 client
+    /// credentials: kind `oauth2_client_credentials`, or kind `oauth2` with
+    /// grant `client_credentials`).
+    ///
+    /// ```
+    /// use switchboard_core::definition::AuthVariant;
+    /// let variant: AuthVariant = serde_json::from_value(serde_json::json!({
+    ///     "id": "app", "name": "App", "kind": "oauth2",
+    ///     "oauth2": {"grant": "client_credentials", "token_url": "https://login.example.com/token"}
+    /// })).unwrap();
+    /// assert!(variant.is_client_credentials());
+    /// ```
+    pub fn is_client_credentials(&self) -> bool {
+        match self.kind {
+            AuthKind::Oauth2ClientCredentials => true,
+            AuthKind::Oauth2 => self
+                .oauth2
+                .as_ref()
+                .is_some_and(|o| o.grant == oauth2::Grant::ClientCredentials),
+            _ => false,
+        }
     }
 }
 
@@ -775,5 +806,35 @@ impl ConnectorDefinition {
     /// The semantic version, parsed.
     pub fn semver(&self) -> Option<semver::Version> {
         semver::Version::parse(&self.version).ok()
+    }
+
+    /// The deployment an installation's settings choose, when the
+    /// connector declares `deployments` ([`deployments::Deployments::resolve`]).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use switchboard_core::definition::ConnectorDefinition;
+    ///
+    /// let def: ConnectorDefinition = serde_json::from_value(json!({
+    ///   "id": "example", "name": "Example", "version": "1.0.0", "description": "Example",
+    ///   "base_url": "{api_origin}/v1", "allowed_hosts": ["api.example.com", "api.example.eu"],
+    ///   "identity_hosts": ["login.example.com", "login.example.eu"],
+    ///   "deployments": {"parameter": "cloud", "default": "us", "options": [
+    ///     {"id": "us", "identity_origin": "https://login.example.com", "api_origin": "https://api.example.com"},
+    ///     {"id": "eu", "identity_origin": "https://login.example.eu", "api_origin": "https://api.example.eu"}]},
+    ///   "auth_variants": [{"id": "token", "name": "Token", "kind": "bearer_token"}],
+    ///   "categories": [{"id": "things", "name": "Things"}]
+    /// })).unwrap();
+    /// let settings = json!({"cloud": "eu"}).as_object().unwrap().clone();
+    /// assert_eq!(def.deployment(&settings).unwrap().unwrap().api_host(), "api.example.eu");
+    /// ```
+    pub fn deployment(
+        &self,
+        settings: &serde_json::Map<String, Value>,
+    ) -> crate::error::Result<Option<deployments::ChosenDeployment>> {
+        self.deployments
+            .as_ref()
+            .map(|d| d.resolve(settings))
+            .transpose()
     }
 }

@@ -421,6 +421,16 @@ impl fmt::Debug for Installations {
     }
 }
 
+/// The cloud of an install request that names none: the default
+/// deployment when the definition's deployments are chosen by the cloud,
+/// else `global`.
+fn default_cloud(definition: &ConnectorDefinition) -> String {
+    match &definition.deployments {
+        Some(d) if d.parameter == CLOUD_SETTING => d.default.clone(),
+        _ => "global".into(),
+    }
+}
+
 /// What the connector's hooks see of an installation: its settings, its
 /// tenant ([`TENANT_SETTING`]) and its cloud ([`CLOUD_SETTING`]).
 fn installation_settings(inst: &Installation) -> Settings {
@@ -614,7 +624,7 @@ impl Installations {
             request.variant,
         )
         .with_tenant_id(tenant)
-        .with_cloud(request.cloud.unwrap_or_else(|| "global".into()))
+        .with_cloud(request.cloud.unwrap_or_else(|| default_cloud(definition)))
         .with_client(request.client);
         inst.settings = checked.into_iter().collect();
         inst.validate()?;

@@ -305,10 +305,16 @@ fn request(args: &InstallArgs) -> Result<InstallRequest> {
         return Ok(req);
     }
     // A variant that declares its OAuth as data (kind `oauth2`) has no
-    // directory tenant unless its URLs use one (then it is a `--param`).
-    let declared = def
-        .variant(variant)
-        .is_some_and(|v| v.kind == switchboard_core::definition::AuthKind::Oauth2);
+    // directory tenant unless its URLs use one (then it is a `--param`),
+    // or its connector requires one (Microsoft 365: `--tenant`).
+    let requires_tenant = def
+        .install_parameters
+        .iter()
+        .any(|p| p.name == "tenant_id" && p.required);
+    let declared = !requires_tenant
+        && def
+            .variant(variant)
+            .is_some_and(|v| v.kind == switchboard_core::definition::AuthKind::Oauth2);
     let mut req = InstallRequest::new(&args.account, &args.connector, variant);
     match (args.tenant.as_deref(), declared) {
         (Some(tenant), _) => {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use switchboard_core::{Error, Result};
-use switchboard_microsoft365::permissions::{Enabled, GLOBAL_GRAPH_RESOURCE, consent_plan};
+use switchboard_microsoft365::permissions::{Enabled, consent_plan, default_graph_resource};
 
 use crate::cli::Output;
 use crate::output::{emit_one, table};
@@ -52,7 +52,12 @@ pub fn run(
         }
         enabled
     };
-    let plan = consent_plan(found.definition(), variant, &enabled, GLOBAL_GRAPH_RESOURCE)?;
+    let plan = consent_plan(
+        found.definition(),
+        variant,
+        &enabled,
+        &default_graph_resource(),
+    )?;
     let out = PlanOutput {
         connector,
         variant,

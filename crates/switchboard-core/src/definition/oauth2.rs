@@ -59,6 +59,13 @@ pub struct OAuth2Auth {
     /// refresh token (or the access token when there is none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
+    /// A consent step an administrator completes before `client_credentials`
+    /// works (grant `client_credentials` only): the URL the administrator
+    /// opens, templated like the other endpoints
+    /// (`{identity_origin}/{tenant_id}/v2.0/adminconsent`). The flow adds
+    /// `client_id`, `redirect_uri` and a one-time `state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_consent_url: Option<String>,
     /// PKCE (S256) for `authorization_code`: on unless this object says
     /// why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,15 +211,18 @@ impl OAuth2Auth {
     }
 
     /// The declared endpoint templates with their JSON field names:
-    /// authorization, token, revocation.
+    /// authorization, token, revocation, admin consent.
     pub fn endpoints(&self) -> Vec<(&'static str, &str)> {
-        let mut out = Vec::with_capacity(3);
+        let mut out = Vec::with_capacity(4);
         if let Some(url) = &self.authorization_url {
             out.push(("authorization_url", url.as_str()));
         }
         out.push(("token_url", self.token_url.as_str()));
         if let Some(url) = &self.revocation_url {
             out.push(("revocation_url", url.as_str()));
+        }
+        if let Some(url) = &self.admin_consent_url {
+            out.push(("admin_consent_url", url.as_str()));
         }
         out
     }

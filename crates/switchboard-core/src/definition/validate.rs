@@ -36,6 +36,9 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::definition::auth::{ApiKeyAuth, ApiKeyLocation};
+use crate::definition::deployments::{
+    API_ORIGIN, IDENTITY_ORIGIN, ORIGIN_PLACEHOLDERS, check_origin,
+};
 use crate::definition::oauth2::{Grant, OAuth2Auth, RESERVED_AUTHORIZATION_PARAMETERS};
 use crate::definition::paging::{CounterPaging, MAX_COUNTER_VALUE, StopRule};
 use crate::definition::reserved_headers::is_reserved;
@@ -347,6 +350,7 @@ pub(crate) fn validate_methods_only(
         auth_variants: Vec::new(),
         allowed_hosts: Vec::new(),
         identity_hosts: Vec::new(),
+        deployments: None,
         default_headers: BTreeMap::new(),
         categories: Vec::new(),
         limits: Vec::new(),
@@ -460,6 +464,7 @@ impl<'a> Checker<'a> {
             );
         }
         self.install_parameters();
+        self.deployments();
         self.base_url();
         self.allowed_hosts();
         self.identity_hosts();
@@ -642,14 +647,18 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|p| p.name.as_str())
             .collect();
-        let placeholders = match placeholders(&def.base_url) {
+        let Some(template) = self.origin_placeholder("/base_url", &def.base_url, API_ORIGIN) else {
+            return;
+        };
+        let from_deployment = template != def.base_url;
+        let placeholders = match placeholders(&template) {
             Ok(p) => p,
             Err(message) => {
                 self.at("/base_url", message);
                 return;
             }
         };
-        let mut substituted = def.base_url.clone();
+        let mut substituted = template.clone();
         for name in &placeholders {
             if !names.contains(&name.as_str()) {
                 let message = if names.is_empty() {
@@ -687,7 +696,7 @@ impl<'a> Checker<'a> {
                 }
                 let literal_host = url
                     .host_str()
-                    .filter(|_| !host_has_placeholder(&def.base_url));
+                    .filter(|_| !from_deployment && !host_has_placeholder(&def.base_url));
                 if let Some(host) = literal_host
                     && !def.allowed_hosts.iter().any(|h| h == host)
                 {
@@ -706,6 +715,196 @@ impl<'a> Checker<'a> {
                     def.base_url
                 ),
             ),
+        }
+    }
+
+    /// A template that may start with the origin placeholder `wanted`
+    /// (`{api_origin}` or `{identity_origin}`): returns it with that
+    /// placeholder written as a sample origin, or `None` after reporting
+    /// an origin placeholder in the wrong place, of the wrong kind, or
+    /// without `deployments`.
+    fn origin_placeholder(
+        &mut self,
+        pointer: &str,
+        template: &str,
+        wanted: &str,
+    ) -> Option<String> {
+        for name in ORIGIN_PLACEHOLDERS {
+            let placeholder = format!("{{{name}}}");
+            let Some(at) = template.find(&placeholder) else {
+                continue;
+            };
+            let problem = if name != wanted {
+                Some(format!(
+                    "{placeholder} cannot be used here: this template may start with {{{wanted}}} (the identity origin is for oauth2 endpoints, the API origin for base_url and scope_prefix)"
+                ))
+            } else if at != 0 || template[at + 1..].contains(&placeholder) {
+                Some(format!(
+                    "{placeholder} may only start the template (such as \"{placeholder}/v1.0\"): an origin is scheme, host and port"
+                ))
+            } else if self.def.deployments.is_none() {
+                Some(format!(
+                    "{placeholder} names the chosen deployment's origin, but the connector declares no `deployments`: declare them or write the origin"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.at(pointer, problem);
+                return None;
+            }
+        }
+        let placeholder = format!("{{{wanted}}}");
+        Some(match template.strip_prefix(&placeholder) {
+            Some(rest) => format!("https://deployment.invalid{rest}"),
+            None => template.to_string(),
+        })
+    }
+
+    /// `deployments`: the choosing setting, the default, unique names,
+    /// origins (each fixed one valid and its host listed; each setting a
+    /// plain name that is not an install parameter of another kind).
+    fn deployments(&mut self) {
+        let def = self.def;
+        let Some(deployments) = &def.deployments else {
+            return;
+        };
+        let base = "/deployments";
+        let parameter = deployments.parameter.as_str();
+        if parameter != "cloud" {
+            match def.install_parameters.iter().find(|p| p.name == parameter) {
+                None => self.at(
+                    format!("{base}/parameter"),
+                    format!(
+                        "{parameter} is not an install parameter: use `cloud` (the installation's cloud) or declare a string install parameter"
+                    ),
+                ),
+                Some(p) if p.secret || p.kind != ParameterType::String => self.at(
+                    format!("{base}/parameter"),
+                    format!("install parameter {parameter} chooses the deployment: it must be a string and not secret"),
+                ),
+                Some(_) => {}
+            }
+        }
+        if deployments.options.is_empty() {
+            self.at(format!("{base}/options"), "declare at least one deployment");
+        }
+        if !deployments
+            .options
+            .iter()
+            .any(|o| o.id == deployments.default)
+        {
+            let ids: Vec<&str> = deployments.options.iter().map(|o| o.id.as_str()).collect();
+            self.at(
+                format!("{base}/default"),
+                format!(
+                    "{} is not a deployment (deployments: {})",
+                    deployments.default,
+                    ids.join(", ")
+                ),
+            );
+        }
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut reads_settings = 0;
+        for (i, option) in deployments.options.iter().enumerate() {
+            let at = format!("{base}/options/{i}");
+            if !is_slug(&option.id) {
+                self.at(
+                    format!("{at}/id"),
+                    format!(
+                        "\"{}\" is not a valid deployment id: use lower-case letters, digits, '_' and '-', starting with a letter",
+                        option.id
+                    ),
+                );
+            }
+            let all = std::iter::once(&option.id).chain(&option.aliases);
+            for (j, name) in all.enumerate() {
+                let pointer = if j == 0 {
+                    format!("{at}/id")
+                } else {
+                    format!("{at}/aliases/{}", j - 1)
+                };
+                let key = name.trim().to_ascii_lowercase();
+                if key.is_empty() || key != *name || key.len() > 64 {
+                    self.at(pointer.clone(), "deployment names and aliases are 1 to 64 lower-case characters without surrounding spaces");
+                }
+                if let Some(first) = names.insert(key, i) {
+                    self.at(
+                        pointer,
+                        format!("\"{name}\" already names the deployment at {base}/options/{first}; names and aliases must be unique"),
+                    );
+                }
+            }
+            if option.reads_settings() {
+                reads_settings += 1;
+            }
+            let pairs = [
+                (
+                    "identity_origin",
+                    &option.identity_origin,
+                    &option.identity_origin_setting,
+                    &def.identity_hosts,
+                    "identity_hosts",
+                ),
+                (
+                    "api_origin",
+                    &option.api_origin,
+                    &option.api_origin_setting,
+                    &def.allowed_hosts,
+                    "allowed_hosts",
+                ),
+            ];
+            for (field, fixed, setting, hosts, list) in pairs {
+                match (fixed, setting) {
+                    (Some(_), Some(_)) => self.at(
+                        format!("{at}/{field}_setting"),
+                        format!("give either {field} or {field}_setting, not both"),
+                    ),
+                    (None, None) => self.at(
+                        format!("{at}/{field}"),
+                        format!("declare the deployment's {field}, or the install setting holding it ({field}_setting)"),
+                    ),
+                    (Some(origin), None) => match check_origin(field, origin) {
+                        Err(err) => self.at(
+                            format!("{at}/{field}"),
+                            format!(
+                                "\"{origin}\" is not an origin: {}",
+                                err.message().split_once(": ").map_or(err.message(), |(_, why)| why)
+                            ),
+                        ),
+                        Ok(url) => {
+                            let host = url.host_str().unwrap_or_default();
+                            if url.scheme() == "https" && !hosts.iter().any(|h| h == host) {
+                                self.at(
+                                    format!("{at}/{field}"),
+                                    format!("the host {host} is not in {list}: add it there, or the deployment's requests are refused"),
+                                );
+                            }
+                        }
+                    },
+                    (None, Some(name)) => {
+                        if !is_snake(name) || ORIGIN_PLACEHOLDERS.contains(&name.as_str()) || name == parameter {
+                            self.at(
+                                format!("{at}/{field}_setting"),
+                                format!("\"{name}\" is not a usable setting name: use snake_case other than identity_origin, api_origin and {parameter}"),
+                            );
+                        } else if let Some(p) = def.install_parameters.iter().find(|p| &p.name == name)
+                            && (p.secret || p.kind != ParameterType::String)
+                        {
+                            self.at(
+                                format!("{at}/{field}_setting"),
+                                format!("install parameter {name} holds an origin: it must be a string and not secret"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if reads_settings > 1 {
+            self.at(
+                format!("{base}/options"),
+                "at most one deployment may read its origins from install settings",
+            );
         }
     }
 
@@ -813,6 +1012,19 @@ impl<'a> Checker<'a> {
             }
             if let Some(principal) = &variant.principal {
                 self.principal(&base, principal);
+            }
+            if let Some(prefix) = &variant.scope_prefix
+                && prefix.contains('{')
+            {
+                let pointer = format!("{base}/scope_prefix");
+                if let Some(rest) = self.origin_placeholder(&pointer, prefix, API_ORIGIN)
+                    && rest.contains('{')
+                {
+                    self.at(
+                        pointer,
+                        "a scope prefix may hold only {api_origin}, at its start",
+                    );
+                }
             }
             self.credential(&base, variant);
             self.oauth2(&base, variant);
@@ -980,6 +1192,12 @@ impl<'a> Checker<'a> {
             };
             self.at(format!("{base}/authorization_url"), message);
         }
+        if oauth.admin_consent_url.is_some() && oauth.grant != Grant::ClientCredentials {
+            self.at(
+                format!("{base}/admin_consent_url"),
+                "an admin consent step belongs to grant client_credentials (a person consents in the authorization_code flow itself); remove it",
+            );
+        }
         for (field, template) in oauth.endpoints() {
             self.identity_url(&format!("{base}/{field}"), template);
         }
@@ -1091,6 +1309,11 @@ impl<'a> Checker<'a> {
     /// parameters, the URL is https with no fragment, and a literal host is
     /// one of `identity_hosts`.
     fn identity_url(&mut self, pointer: &str, template: &str) {
+        let Some(filled) = self.origin_placeholder(pointer, template, IDENTITY_ORIGIN) else {
+            return;
+        };
+        let from_deployment = filled != template;
+        let template = filled.as_str();
         let names = match placeholders(template) {
             Ok(names) => names,
             Err(message) => return self.at(pointer, message),
@@ -1112,7 +1335,9 @@ impl<'a> Checker<'a> {
                         || (url.scheme() == "http"
                             && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))) =>
             {
-                if let Some(host) = url.host_str().filter(|_| !host_has_placeholder(template))
+                if let Some(host) = url
+                    .host_str()
+                    .filter(|_| !from_deployment && !host_has_placeholder(template))
                     && !self.def.identity_hosts.iter().any(|h| h == host)
                 {
                     self.at(pointer, format!("the host {host} is not in identity_hosts: add it there (and not to allowed_hosts)"));

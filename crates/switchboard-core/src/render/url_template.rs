@@ -8,6 +8,13 @@
 //! [`super::path`] code): it can never add, remove or move a segment or
 //! start a query. A missing value is an error naming the setting.
 //!
+//! With a connector's `deployments` ([`crate::definition::deployments`]),
+//! [`fill_in`] also replaces `{identity_origin}` and `{api_origin}` at the
+//! very start of a template with the chosen deployment's origin, written as
+//! it is: that origin was checked when the definition was validated (or,
+//! from a setting, when the deployment was chosen), and it can stand
+//! nowhere else.
+//!
 //! ```
 //! use serde_json::{Map, Value};
 //! use switchboard_core::render::url_template::fill;
@@ -27,11 +34,64 @@ use url::Url;
 
 use super::path::{PathValue, encode_into};
 use crate::definition::PathStyle;
+use crate::definition::deployments::{ChosenDeployment, ORIGIN_PLACEHOLDERS};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Fill `template`'s `{name}` placeholders from `settings` (string values)
 /// and parse the result.
 pub fn fill(template: &str, settings: &Map<String, Value>) -> Result<Url> {
+    fill_in(template, settings, None)
+}
+
+/// Like [`fill`], with the chosen deployment's origins for a leading
+/// `{identity_origin}` or `{api_origin}`.
+///
+/// ```
+/// use serde_json::{Map, Value};
+/// use switchboard_core::definition::deployments::ChosenDeployment;
+/// use switchboard_core::render::url_template::fill_in;
+///
+/// let chosen = ChosenDeployment::new("gov", "https://login.example.us", "https://api.example.us").unwrap();
+/// let mut settings = Map::new();
+/// settings.insert("tenant_id".into(), Value::from("contoso.example"));
+/// let url = fill_in("{identity_origin}/{tenant_id}/token", &settings, Some(&chosen)).unwrap();
+/// assert_eq!(url.as_str(), "https://login.example.us/contoso.example/token");
+/// // an origin only at the start, and a setting of that name is not used
+/// settings.insert("api_origin".into(), Value::from("https://evil.example"));
+/// assert!(fill_in("https://x.example/{api_origin}", &settings, Some(&chosen)).is_err());
+/// assert!(fill_in("{api_origin}/v1", &settings, None).is_err());
+/// ```
+pub fn fill_in(
+    template: &str,
+    settings: &Map<String, Value>,
+    deployment: Option<&ChosenDeployment>,
+) -> Result<Url> {
+    let mut owned = None;
+    for name in ORIGIN_PLACEHOLDERS {
+        let placeholder = format!("{{{name}}}");
+        if let Some(rest) = template.strip_prefix(&placeholder) {
+            let deployment = deployment.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidDefinition,
+                    format!(
+                        "URL template `{template}` uses {placeholder}, but the connector declares no deployments"
+                    ),
+                )
+            })?;
+            let origin = deployment.placeholder(name).unwrap_or_default();
+            owned = Some(format!("{origin}{rest}"));
+        }
+    }
+    let template = owned.as_deref().unwrap_or(template);
+    if let Some(name) = ORIGIN_PLACEHOLDERS
+        .iter()
+        .find(|n| template.contains(&format!("{{{n}}}")))
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidDefinition,
+            format!("URL template `{template}` may use {{{name}}} only at its start"),
+        ));
+    }
     // Where the path starts: the first `/` after `scheme://`.
     let authority_start = template.find("://").map_or(0, |i| i + 3);
     let path_start = template[authority_start..]

@@ -12,12 +12,16 @@
 //! calls.
 //!
 //! An `oauth2` variant with grant `authorization_code` returns a consent
-//! link from `begin`; `complete` exchanges the code and stores the grant;
+//! link from `begin` (so does grant `client_credentials` with an
+//! `admin_consent_url`: the administrator's consent, proven at `complete`
+//! by a token request); `complete` exchanges the code and stores the grant;
 //! its credential refreshes through the shared token path; uninstall
-//! revokes at the declared revocation URL. Variants of the older kinds
+//! revokes at the declared revocation URL. With `deployments`, the
+//! installation's settings choose the deployment at `check` (its cloud is
+//! stored under the deployment's id) and the `oauth2` URLs use its
+//! identity origin. Variants of the older kinds
 //! `oauth2_authorization_code` and `oauth2_client_credentials` declare no
-//! endpoints, so they need their connector's own flow (Microsoft 365 has
-//! one).
+//! endpoints, so they need their connector's own flow.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -143,13 +147,20 @@ impl InstallFlow for DefinitionFlow {
         &local_origins::SETTINGS
     }
 
+    /// The variant is installable here, the loopback overrides are
+    /// loopback origins, and the settings choose a deployment (when the
+    /// definition declares them): an installation's cloud is then stored
+    /// under the deployment's id.
     fn check(&self, installation: &mut Installation) -> Result<()> {
-        let settings: serde_json::Map<String, serde_json::Value> = installation
-            .settings
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let settings = super::installation_settings(installation);
         local_origins::LocalOrigins::from_settings(&settings)?;
+        if let (Some(chosen), Some(deployments)) = (
+            self.definition.deployment(&settings)?,
+            &self.definition.deployments,
+        ) && deployments.parameter == super::CLOUD_SETTING
+        {
+            installation.cloud = chosen.id().to_string();
+        }
         self.variant(installation).map(|_| ())
     }
 

@@ -41,7 +41,8 @@ use url::Url;
 use super::flow::{Completed, FlowContext};
 use crate::install::Installation;
 use switchboard_core::connector::Endpoints;
-use switchboard_core::credential::Credential;
+use switchboard_core::credential::{Credential, TokenRequest};
+use switchboard_core::definition::deployments::{API_ORIGIN, ChosenDeployment};
 use switchboard_core::definition::oauth2::{
     ClientAuthentication, Grant as DeclaredGrant, OAuth2Auth, TokenBodyFormat,
 };
@@ -56,6 +57,7 @@ use switchboard_oauth::code_flow::AuthorizationCodeFlow;
 use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 use switchboard_oauth::provider::Provider;
 use switchboard_oauth::response::TokenAnswerShape;
+use switchboard_oauth::state::StatePurpose;
 
 /// The scopes a definition's `oauth2` variant asks for: each permission
 /// with the variant's `scope_prefix`, then its `extra_scopes`, joined with
@@ -68,6 +70,35 @@ pub struct DefinitionProvider {
 }
 
 impl DefinitionProvider {
+    /// The provider of a variant for an installation whose deployment is
+    /// `deployment`: a `scope_prefix` starting with `{api_origin}` gets the
+    /// deployment's API origin.
+    ///
+    /// ```
+    /// use switchboard_core::definition::AuthVariant;
+    /// use switchboard_core::definition::deployments::ChosenDeployment;
+    /// use switchboard_installations::lifecycle::oauth_flow::DefinitionProvider;
+    /// use switchboard_oauth::provider::Provider;
+    ///
+    /// let variant: AuthVariant = serde_json::from_value(serde_json::json!({
+    ///     "id": "user", "name": "User", "kind": "oauth2", "scope_prefix": "{api_origin}/",
+    ///     "oauth2": {"grant": "client_credentials", "token_url": "{identity_origin}/token"}
+    /// })).unwrap();
+    /// let gov = ChosenDeployment::new("gov", "https://login.example.us", "https://api.example.us").unwrap();
+    /// let provider = DefinitionProvider::in_deployment(&variant, Some(&gov));
+    /// assert_eq!(provider.scopes(&["Read".into()]), vec!["https://api.example.us/Read"]);
+    /// ```
+    pub fn in_deployment(variant: &AuthVariant, deployment: Option<&ChosenDeployment>) -> Self {
+        let mut provider = DefinitionProvider::of(variant);
+        if let (Some(rest), Some(chosen)) = (
+            provider.prefix.strip_prefix(&format!("{{{API_ORIGIN}}}")),
+            deployment,
+        ) {
+            provider.prefix = format!("{}{rest}", chosen.api_origin_text());
+        }
+        provider
+    }
+
     /// The provider of a variant.
     pub fn of(variant: &AuthVariant) -> Self {
         DefinitionProvider {
@@ -110,6 +141,8 @@ pub struct DefinitionOAuth<'a> {
     client: OAuthClient,
     provider: Arc<DefinitionProvider>,
     authority: String,
+    /// The filled `admin_consent_url` (grant `client_credentials`).
+    admin_consent: Option<Url>,
 }
 
 impl<'a> DefinitionOAuth<'a> {
@@ -128,12 +161,11 @@ impl<'a> DefinitionOAuth<'a> {
                 format!("variant `{}` declares no `oauth2` object", variant.id),
             )
         })?;
-        let settings: serde_json::Map<String, Value> = installation
-            .settings
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let endpoint = |template: &str| identity_endpoint(definition, template, &settings);
+        let settings = super::installation_settings(installation);
+        let deployment = definition.deployment(&settings)?;
+        let endpoint = |template: &str| {
+            identity_endpoint(definition, template, &settings, deployment.as_ref())
+        };
         let token_url = endpoint(&oauth.token_url)?;
         let authority = token_url.origin().ascii_serialization();
         let app = ctx.app()?;
@@ -159,24 +191,27 @@ impl<'a> DefinitionOAuth<'a> {
         }
         if let Some(template) = &oauth.authorization_url {
             client = client.with_authorize_url(AuthUrl::from_url(endpoint(template)?));
-            let redirect = ctx.redirect_uri.as_deref().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Configuration,
-                    "an authorization code variant needs the platform's redirect URI (set it on the installations service)",
-                )
-                .with_field("redirect_uri")
-            })?;
-            let redirect = RedirectUrl::new(redirect.to_string())
+            let redirect = RedirectUrl::new(redirect_uri(ctx)?.to_string())
                 .map_err(|e| Error::invalid_argument("redirect_uri", e.to_string()))?;
             client = client.with_redirect_uri(redirect);
         }
         if let Some(template) = &oauth.revocation_url {
             client = client.with_revocation_url(RevocationUrl::from_url(endpoint(template)?));
         }
+        let admin_consent = oauth
+            .admin_consent_url
+            .as_deref()
+            .filter(|_| oauth.grant == DeclaredGrant::ClientCredentials)
+            .map(&endpoint)
+            .transpose()?;
         Ok(DefinitionOAuth {
             oauth,
+            admin_consent,
             client,
-            provider: Arc::new(DefinitionProvider::of(variant)),
+            provider: Arc::new(DefinitionProvider::in_deployment(
+                variant,
+                deployment.as_ref(),
+            )),
             authority,
         })
     }
@@ -199,9 +234,24 @@ impl<'a> DefinitionOAuth<'a> {
         }
     }
 
-    /// The consent link (grant `authorization_code`), or `None`: the
-    /// other grants need no person to consent.
+    /// The consent link (grant `authorization_code`; or grant
+    /// `client_credentials` with an `admin_consent_url`: the link an
+    /// administrator opens, with `client_id`, `redirect_uri` and a
+    /// one-time `state`), or `None`: nobody needs to consent.
     pub fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
+        if let Some(consent) = &self.admin_consent {
+            let redirect = redirect_uri(ctx)?;
+            let state = ctx
+                .auth
+                .states
+                .issue(installation.id, StatePurpose::AdminConsent, None)?;
+            let mut url = consent.clone();
+            url.query_pairs_mut()
+                .append_pair("client_id", ctx.app()?.client_id())
+                .append_pair("redirect_uri", redirect)
+                .append_pair("state", state.secret());
+            return Ok(Some(url));
+        }
         if self.oauth.grant != DeclaredGrant::AuthorizationCode {
             return Ok(None);
         }
@@ -238,6 +288,9 @@ impl<'a> DefinitionOAuth<'a> {
         callback_query: &str,
     ) -> Result<Completed> {
         let params = CallbackParams::parse(callback_query)?;
+        if self.admin_consent.is_some() {
+            return self.complete_admin_consent(ctx, installation, params).await;
+        }
         let authorized = self
             .code_flow(ctx)
             .complete(installation.id, params, self.provider.as_ref())
@@ -249,6 +302,35 @@ impl<'a> DefinitionOAuth<'a> {
             }
         }
         Ok(Completed::new(authorized.tenant_id, authorized.scopes).with_settings(settings))
+    }
+
+    /// Finish an administrator's consent: the one-time `state`, an `error=`
+    /// mapped to a typed error, then **proof** by a token request (the
+    /// callback can be forged; a token issued for the installation cannot).
+    async fn complete_admin_consent(
+        &self,
+        ctx: &FlowContext,
+        installation: &Installation,
+        params: CallbackParams,
+    ) -> Result<Completed> {
+        let state = params.state.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Consent,
+                "the admin consent response has no `state`; open the admin consent link again",
+            )
+            .with_field("state")
+        })?;
+        ctx.auth
+            .states
+            .take(installation.id, StatePurpose::AdminConsent, state.secret())?;
+        if params.error.is_some() {
+            return Err(self.provider.map_callback_error(&params));
+        }
+        ctx.auth.cache.forget_installation(installation.id);
+        self.credential(ctx, installation)
+            .token(&TokenRequest::new(installation.id, Vec::new()))
+            .await?;
+        Ok(Completed::new(installation.tenant_id.clone(), Vec::new()))
     }
 
     /// The credential: client credentials, or the stored refresh token.
@@ -300,23 +382,43 @@ impl<'a> DefinitionOAuth<'a> {
     }
 }
 
+/// The platform's redirect URI, which a consent step needs.
+fn redirect_uri(ctx: &FlowContext) -> Result<&str> {
+    ctx.redirect_uri.as_deref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Configuration,
+            "a consent step needs the platform's redirect URI (set it on the installations service)",
+        )
+        .with_field("redirect_uri")
+    })
+}
+
 /// An identity endpoint filled from the settings: it must pass the host
-/// check against `identity_hosts`, and must not be an API host.
+/// check against `identity_hosts` (with deployments: the chosen
+/// deployment's identity host alone), and must not be an API host.
 fn identity_endpoint(
     definition: &ConnectorDefinition,
     template: &str,
     settings: &serde_json::Map<String, Value>,
+    deployment: Option<&ChosenDeployment>,
 ) -> Result<Url> {
     let local = LocalOrigins::from_settings(settings)?;
-    let url = local.identity_url(url_template::fill(template, settings)?);
+    let url = local.identity_url(url_template::fill_in(template, settings, deployment)?);
+    let (identity_hosts, api_hosts) = match deployment {
+        Some(chosen) => (vec![chosen.identity_host()], vec![chosen.api_host()]),
+        None => (
+            definition.identity_hosts.clone(),
+            definition.allowed_hosts.clone(),
+        ),
+    };
     let policy = HostPolicy::new(&Endpoints {
         base_url: url.clone(),
-        allowed_hosts: local.identity_hosts(&definition.identity_hosts),
+        allowed_hosts: local.identity_hosts(&identity_hosts),
     });
     policy.check_credentialed(&url)?;
     let api_host = url
         .host_str()
-        .is_some_and(|host| definition.allowed_hosts.iter().any(|h| h == host));
+        .is_some_and(|host| api_hosts.iter().any(|h| h == host));
     if api_host {
         return Err(Error::new(
             ErrorKind::InvalidDefinition,

@@ -49,18 +49,26 @@ pub fn check_settings(
     extra: &[&str],
 ) -> Result<Settings> {
     let mut out = settings.clone();
+    // A custom deployment's origins are settings the definition declares.
+    let origins: Vec<&str> = definition
+        .deployments
+        .as_ref()
+        .map(|d| d.origin_settings())
+        .unwrap_or_default();
     for (name, value) in settings {
         let declared = definition
             .install_parameters
             .iter()
             .any(|p| &p.name == name);
-        if !declared && name != ENABLED && !extra.contains(&name.as_str()) {
+        let accepted = extra.contains(&name.as_str()) || origins.contains(&name.as_str());
+        if !declared && name != ENABLED && !accepted {
             let mut allowed: Vec<&str> = definition
                 .install_parameters
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect();
             allowed.extend(extra.iter().copied());
+            allowed.extend(origins.iter().filter(|o| !extra.contains(o)));
             allowed.push(ENABLED);
             return Err(Error::invalid_argument(
                 name.as_str(),
