@@ -37,6 +37,8 @@
 //! (a tenth of the window, at most 5 s) and counted by the store over the
 //! window plus that time, so the requests a service counts in any window
 //! never exceed the budget, whichever node sent them.
+//! Request blocks grow while a node uses them up quickly (from 100 to 2%
+//! of the budget) and shrink when it does not.
 //!
 //! Without a store ([`Governor::new`]) the same code runs against a
 //! [`MemoryLimitStore`]: one process keeps the limits alone.
@@ -89,8 +91,13 @@ const POLL_MAX: Duration = Duration::from_millis(250);
 /// The longest use-by time of a budget block.
 const MAX_USE_BY: Duration = Duration::from_secs(5);
 
-/// The most requests taken from a window's budget at once.
-const MAX_REQUEST_BLOCK: u64 = 100;
+/// The requests a node takes from a window's budget at first (or 2% of
+/// the budget when that is less); a busy node's blocks grow from there
+/// ([`KeyState::request_block`]).
+const FIRST_REQUEST_BLOCK: u64 = 100;
+
+/// The largest block of a window's request budget, as a fraction of it.
+const MOST_REQUEST_BLOCK_DIVISOR: u64 = 50;
 
 /// What one admission uses of a key: one request, or a JSON batch's items
 /// on that key.
@@ -307,6 +314,10 @@ struct KeyState {
     retry_at: Option<Instant>,
     poll: Duration,
     last_lease: Option<Instant>,
+    /// The size of the next block of requests to take, and when the last
+    /// one was taken ([`KeyState::request_block`]).
+    request_block: u64,
+    last_request_take: Option<Instant>,
     idle_ticks: u32,
     admitted: u64,
     waited: u64,
@@ -324,6 +335,35 @@ fn local_instant(at: SystemTime) -> Instant {
 impl KeyState {
     fn lock(cell: &KeyCell) -> MutexGuard<'_, KeyState> {
         cell.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many requests to take from the store when this node's blocks
+    /// run out: 100 at first (or 2% of the budget when that is less),
+    /// doubling while each block is used up in under a quarter of its
+    /// use-by time, up to 2% of the budget, and halving when one lasted
+    /// longer than its use-by time. A busy node asks the store rarely
+    /// (and its calls rarely wait behind a store round trip); a quiet one
+    /// does not hold budget it will not use.
+    fn request_block(&self, budget: Budget) -> u64 {
+        let most = (budget.limit / MOST_REQUEST_BLOCK_DIVISOR).max(1);
+        self.request_block
+            .clamp(FIRST_REQUEST_BLOCK.min(most), most)
+    }
+
+    /// A block of requests was taken at `now`: size the next one.
+    fn took_requests(&mut self, budget: Budget, now: Instant) {
+        let use_by = use_by(Duration::from_secs(budget.window_secs));
+        let current = self.request_block(budget);
+        let next = match self
+            .last_request_take
+            .map(|at| now.saturating_duration_since(at))
+        {
+            Some(since) if since < use_by / 4 => current.saturating_mul(2),
+            Some(since) if since > use_by => current / 2,
+            _ => current,
+        };
+        self.request_block = next;
+        self.last_request_take = Some(now);
     }
 }
 
@@ -408,6 +448,11 @@ impl fmt::Debug for Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        // a permit without slots (a key with no concurrency cap) frees
+        // nothing anyone waits for: no lock to take
+        if self.slots == 0 {
+            return;
+        }
         let mut state = KeyState::lock(&self.cell);
         state.in_flight = state.in_flight.saturating_sub(self.slots);
         state.queue.wake_head();
@@ -751,7 +796,7 @@ impl Governor {
             let have = state.requests.available(now);
             if have < demand.requests {
                 need.requests = (demand.requests - have)
-                    .max(MAX_REQUEST_BLOCK.min(budget.limit / 50))
+                    .max(state.request_block(budget))
                     .max(1);
             }
         }
@@ -867,6 +912,9 @@ impl Governor {
                 };
                 if let Some(until) = crate::bounds::instant_after(now, use_by) {
                     blocks.blocks.push_back((until, grant.granted));
+                }
+                if suffix == "requests" {
+                    state.took_requests(budget, now);
                 }
             }
             if grant.granted < need {
@@ -1166,6 +1214,62 @@ mod tests {
         drop(g.admit("k", &rules, "a", 0).await.unwrap());
         assert!(start.elapsed() >= Duration::from_secs(60));
         assert_eq!(g.metrics()[0].waited, 1);
+    }
+
+    /// A memory store that records every `take` amount.
+    #[derive(Debug, Default)]
+    struct CountingStore {
+        inner: MemoryLimitStore,
+        takes: Mutex<Vec<u64>>,
+    }
+
+    #[async_trait::async_trait]
+    impl LimitStore for CountingStore {
+        async fn lease(&self, request: &LeaseRequest) -> Result<store::LeaseGrant> {
+            self.inner.lease(request).await
+        }
+        async fn take(&self, request: &TakeRequest) -> Result<store::TakeGrant> {
+            self.takes.lock().unwrap().push(request.amount);
+            self.inner.take(request).await
+        }
+        async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
+            self.inner.hold(key, until).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_node_takes_growing_blocks_up_to_two_percent_of_the_budget() {
+        let store = Arc::new(CountingStore::default());
+        let g = Governor::builder().store(store.clone()).build();
+        // Graph's global limit: 130,000 requests per 10 s (2% = 2,600)
+        let rules = Rules {
+            requests: Some(Budget {
+                limit: 130_000,
+                window_secs: 10,
+            }),
+            ..Rules::default()
+        };
+        for _ in 0..20_000 {
+            drop(g.admit("app", &rules, "a", 0).await.unwrap());
+        }
+        let takes = store.takes.lock().unwrap().clone();
+        // 100, then doubling once a block went in no time, 2,600 at most:
+        // not 200 takes of 100
+        assert_eq!(&takes[..6], &[100, 100, 200, 400, 800, 1_600]);
+        assert!(takes.iter().all(|t| *t <= 2_600), "{takes:?}");
+        assert!(takes.len() <= 13, "{} takes: {takes:?}", takes.len());
+        assert_eq!(g.metrics()[0].admitted, 20_000);
+
+        // a quiet spell: each block outlives its use-by time (1 s), so the
+        // next ones shrink back
+        store.takes.lock().unwrap().clear();
+        for _ in 0..4 {
+            tokio::time::advance(Duration::from_secs(2)).await;
+            drop(g.admit("app", &rules, "a", 0).await.unwrap());
+        }
+        let quiet = store.takes.lock().unwrap().clone();
+        assert!(quiet.windows(2).all(|w| w[1] < w[0]), "{quiet:?}");
+        assert!(quiet[0] <= 2_600, "{quiet:?}");
     }
 
     #[tokio::test(start_paused = true)]
