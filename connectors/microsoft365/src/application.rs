@@ -41,14 +41,13 @@ use std::sync::Arc;
 use oauth2::TokenUrl;
 use switchboard_core::InstallationId;
 use switchboard_core::credential::{Credential, TokenRequest};
-use switchboard_core::error::RemoteDetails;
 use switchboard_core::{Error, ErrorKind, Result};
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::client::OAuthClient;
 use switchboard_oauth::code_flow::AuthorizationStart;
 use switchboard_oauth::context::AuthContext;
 use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
-use switchboard_oauth::provider::standard_callback_error;
+use switchboard_oauth::provider::Provider;
 use switchboard_oauth::state::StatePurpose;
 
 use crate::cloud::Cloud;
@@ -162,52 +161,10 @@ impl ApplicationAuth {
             StatePurpose::AdminConsent,
             state.secret(),
         )?;
-        if let Some(code) = params.error.as_deref() {
-            let err = match code {
-                "access_denied" => Error::new(
-                    ErrorKind::Consent,
-                    "the administrator did not grant access; open the admin consent link again and choose Accept",
-                )
-                .with_remote({
-                    let mut remote = RemoteDetails::default();
-                    remote.code = Some(code.to_string());
-                    remote
-                }),
-                other => standard_callback_error(other),
-            };
-            return Err(err);
+        if params.error.is_some() {
+            return Err(self.provider.map_callback_error(&params));
         }
-        let granted = params
-            .admin_consent
-            .as_deref()
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if !granted {
-            return Err(Error::new(
-                ErrorKind::Consent,
-                "the admin consent response does not say that access was granted; open the admin consent link again",
-            ));
-        }
-        let reported = params
-            .tenant
-            .as_deref()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if self.tenant.is_guid() && reported != self.tenant.as_str() {
-            return Err(Error::new(
-                ErrorKind::Consent,
-                format!(
-                    "consent was granted in another tenant than the installation's (`{}`); sign in as an administrator of that tenant and grant access again",
-                    self.tenant
-                ),
-            )
-            .with_field("tenant"));
-        }
-        if !self.tenant.is_guid() && !crate::tenant::is_guid(&reported) {
-            return Err(Error::invalid_argument(
-                "tenant",
-                "the admin consent response must carry the tenant's GUID",
-            ));
-        }
+        let reported = check_admin_consent(&self.tenant, &params)?;
         // The callback is not proof: a token for the tenant is.
         self.ctx.cache.forget_installation(self.installation_id);
         self.credential()
@@ -238,4 +195,61 @@ impl ApplicationAuth {
     pub fn cloud(&self) -> &Cloud {
         &self.cloud
     }
+}
+
+/// Check an administrator's consent callback for the installation's
+/// `tenant` (after its `state` and `error` are checked): it must say that
+/// access was granted (`admin_consent=True`), and name the tenant it was
+/// granted in as a GUID, the installation's own when that is a GUID.
+/// Returns that tenant's GUID, lower-cased.
+///
+/// **A Rust hook because data can't express it:** `admin_consent` and
+/// `tenant` are Microsoft's own callback parameters, and the rule compares
+/// the reported tenant with the installation's only when the installation
+/// names a GUID (a domain is learned as its GUID here).
+///
+/// ```
+/// use switchboard_microsoft365::application::check_admin_consent;
+/// use switchboard_microsoft365::tenant::TenantId;
+/// use switchboard_oauth::callback::CallbackParams;
+///
+/// let tenant = TenantId::for_application("contoso.onmicrosoft.com").unwrap();
+/// let guid = "0d2f1a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";
+/// let ok = CallbackParams::parse(&format!("admin_consent=True&tenant={guid}&state=s")).unwrap();
+/// assert_eq!(check_admin_consent(&tenant, &ok).unwrap(), guid);
+/// let no = CallbackParams::parse("admin_consent=False&state=s").unwrap();
+/// assert!(check_admin_consent(&tenant, &no).is_err());
+/// ```
+pub fn check_admin_consent(tenant: &TenantId, params: &CallbackParams) -> Result<String> {
+    let granted = params
+        .admin_consent
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !granted {
+        return Err(Error::new(
+            ErrorKind::Consent,
+            "the admin consent response does not say that access was granted; open the admin consent link again",
+        ));
+    }
+    let reported = params
+        .tenant
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if tenant.is_guid() && reported != tenant.as_str() {
+        return Err(Error::new(
+            ErrorKind::Consent,
+            format!(
+                "consent was granted in another tenant than the installation's (`{tenant}`); sign in as an administrator of that tenant and grant access again"
+            ),
+        )
+        .with_field("tenant"));
+    }
+    if !tenant.is_guid() && !crate::tenant::is_guid(&reported) {
+        return Err(Error::invalid_argument(
+            "tenant",
+            "the admin consent response must carry the tenant's GUID",
+        ));
+    }
+    Ok(reported)
 }

@@ -108,6 +108,12 @@ static FIXED: LazyLock<BTreeMap<&'static str, ChosenDeployment>> = LazyLock::new
         .collect()
 });
 
+/// The connector file's header: variants and deployments (what the
+/// install flow reads).
+pub(crate) fn header() -> &'static ConnectorDefinition {
+    &HEADER
+}
+
 /// The clouds as the definition declares them.
 fn deployments() -> &'static Deployments {
     HEADER

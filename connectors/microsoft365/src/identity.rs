@@ -17,6 +17,7 @@
 //! ```
 
 use oauth2::{ClientId, ClientSecret, RedirectUrl};
+use switchboard_core::error::RemoteDetails;
 use switchboard_core::{Error, ErrorKind, Result};
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::client::TokenEndpointError;
@@ -89,9 +90,13 @@ impl MicrosoftApp {
 ///
 /// **The hooks data can't express**, and only those: the endpoints,
 /// scopes' prefix and grants are the variants' declared `oauth2` objects;
-/// this provider adds the application variant's `{graph}/.default` scope,
-/// the AADSTS error mapping ([`crate::aadsts`]) and the token's `tid`
-/// check ([`crate::token_tenant`]).
+/// this provider adds the application variant's `{graph}/.default` scope
+/// (a client credentials token asks for whatever was consented, whatever
+/// the method), the delegated tokens' scopes in one sorted set, the AADSTS
+/// error mapping ([`crate::aadsts`]: codes read from `error_codes` and the
+/// description, with their meaning), the admin consent's `access_denied`
+/// wording, and the token's `tid` check ([`crate::token_tenant`]: it
+/// decodes the JWT access token, which the definition format never reads).
 #[derive(Debug, Clone)]
 pub struct MicrosoftProvider {
     cloud: Cloud,
@@ -135,8 +140,22 @@ impl Provider for MicrosoftProvider {
         crate::aadsts::map_token_error(error)
     }
 
+    /// The standard reading, except an administrator declining the
+    /// application's consent, which says what to do in Microsoft's admin
+    /// consent page.
     fn map_callback_error(&self, params: &CallbackParams) -> Error {
-        standard_callback_error(params.error.as_deref().unwrap_or_default())
+        match params.error.as_deref().unwrap_or_default() {
+            "access_denied" if self.application => Error::new(
+                ErrorKind::Consent,
+                "the administrator did not grant access; open the admin consent link again and choose Accept",
+            )
+            .with_remote({
+                let mut remote = RemoteDetails::default();
+                remote.code = Some("access_denied".to_string());
+                remote
+            }),
+            other => standard_callback_error(other),
+        }
     }
 
     fn check_tokens(&self, tokens: &TokenSet, pinned: Option<&str>) -> Result<Option<String>> {

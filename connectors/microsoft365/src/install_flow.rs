@@ -1,26 +1,35 @@
 //! Microsoft 365's install flow for the lifecycle service
-//! ([`switchboard_installations::lifecycle::Installations`]).
+//! ([`switchboard_installations::lifecycle::Installations`]): the generic
+//! definition flow ([`DefinitionFlow`]) with [`Microsoft365Hooks`].
 //!
-//! - **check**: the variant is `delegated` or `application`; the tenant is
-//!   required and checked for the variant ([`TenantId`]); the cloud is one
-//!   of `global`, `usgov`, `usgov-dod`, `china` (or an alias such as
-//!   `us_government`, stored under its canonical name:
-//!   [`crate::cloud::cloud_names`]), or `custom` with `login_url` and
-//!   `graph_url` settings (https, or http on loopback only).
-//! - **begin**: delegated: the authorize URL with PKCE and the scopes of the
-//!   enabled methods ([`consent_plan`]); application: the admin consent URL.
-//! - **complete**: delegated: code exchange, refresh token stored;
-//!   application: admin consent checked and proven by a token request.
-//! - **credential**: the variant's OAuth credential. Delegated refreshes
-//!   always ask for the consented set of scopes, so every method shares one
-//!   token (Microsoft's delegated tokens carry every consented scope).
+//! **What the data says** (`definitions/connector.json`): the clouds
+//! (`deployments`, chosen by the installation's `cloud`, aliases stored
+//! under their canonical name, `custom` with `login_url` and `graph_url`),
+//! both variants' grant and their authorization, token and admin consent
+//! URLs per cloud, PKCE, the scope prefix `{api_origin}/` and the
+//! delegated variant's `offline_access openid`. The generic flow builds
+//! the consent links, exchanges the code, proves an admin consent with a
+//! token request, and makes the credential from that.
+//!
+//! **What the hooks add**, because data can't say it (each hook's doc
+//! comment says why):
+//!
+//! - **check**: the tenant rules of each variant ([`TenantId`]);
+//! - **consent permissions**: the least-privilege plan of the enabled
+//!   methods ([`consent_plan`]);
+//! - **token permissions**: every delegated token asks for that consented
+//!   set, so every method shares one token;
+//! - **provider**: the application's `{graph}/.default` scope, AADSTS
+//!   codes ([`crate::aadsts`]), the token's `tid` check
+//!   ([`crate::token_tenant`]) ([`MicrosoftProvider`]);
+//! - **admin consent callback**: granted, and the tenant's GUID
+//!   ([`check_admin_consent`]);
 //! - **connection test**: delegated `GET /me` (`users.get_user`);
 //!   application `GET /users?$top=1` (`users.list_users`) when users are
-//!   enabled. Otherwise the first enabled read that needs no argument, with
-//!   `top=1` when it pages; or only a token request when none exists.
+//!   enabled. Otherwise the first enabled read that needs no argument,
+//!   with `top=1` when it pages; or only a token request when none exists.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use switchboard_installations::install::Installation;
 //! use switchboard_installations::lifecycle::flow::InstallFlow;
 //! use switchboard_microsoft365::install_flow::Microsoft365Flow;
@@ -45,35 +54,48 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 use switchboard_core::connector::Settings;
-use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
+use switchboard_core::credential::Credential;
 use switchboard_core::definition::{HttpMethod, ParameterLocation};
-use switchboard_core::{Arguments, Error, ErrorKind, Result};
+use switchboard_core::{Arguments, Error, Result};
 use switchboard_installations::install::Installation;
 use switchboard_installations::lifecycle::flow::{
     Completed, ConnectionTest, FlowContext, InstallFlow,
 };
+use switchboard_installations::lifecycle::generic_flow::DefinitionFlow;
+use switchboard_installations::lifecycle::hooks::OAuthHooks;
+use switchboard_oauth::callback::CallbackParams;
+use switchboard_oauth::provider::Provider;
 use url::Url;
 
-use crate::application::ApplicationAuth;
-use crate::cloud::{Cloud, GRAPH_URL, LOGIN_URL, canonical_name};
-use crate::delegated::DelegatedAuth;
-use crate::identity::MicrosoftApp;
+use crate::application::check_admin_consent;
+use crate::cloud::{Cloud, GRAPH_URL, LOGIN_URL};
+use crate::identity::MicrosoftProvider;
 use crate::permissions::{Enabled, consent_plan};
 use crate::tenant::TenantId;
 
 /// The connector id this flow serves.
 pub const CONNECTOR_ID: &str = "microsoft365";
 
-/// Microsoft 365's [`InstallFlow`].
-#[derive(Debug, Clone, Default)]
+/// Microsoft 365's [`InstallFlow`]: the [`DefinitionFlow`] of its
+/// definition with [`Microsoft365Hooks`].
+#[derive(Debug, Clone)]
 pub struct Microsoft365Flow {
-    _private: (),
+    inner: DefinitionFlow,
+}
+
+impl Default for Microsoft365Flow {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Microsoft365Flow {
     /// The flow.
     pub fn new() -> Self {
-        Microsoft365Flow { _private: () }
+        let definition = Arc::new(crate::cloud::header().clone());
+        Microsoft365Flow {
+            inner: DefinitionFlow::new(definition).with_hooks(Arc::new(Microsoft365Hooks::new())),
+        }
     }
 }
 
@@ -108,93 +130,6 @@ fn tenant_of(inst: &Installation) -> Result<TenantId> {
     }
 }
 
-fn app_of(ctx: &FlowContext) -> Result<MicrosoftApp> {
-    let ctx_app = ctx.app()?;
-    let mut app = MicrosoftApp::new(ctx_app.client_id());
-    if let Some(secret) = ctx_app.client_secret() {
-        app = app.with_client_secret(secret);
-    }
-    if let Some(uri) = &ctx.redirect_uri {
-        app = app.with_redirect_uri(uri)?;
-    }
-    Ok(app)
-}
-
-fn graph_resource(cloud: &Cloud) -> String {
-    cloud.graph_url().as_str().trim_end_matches('/').to_string()
-}
-
-/// The permissions the enabled methods need (least set).
-fn permissions(ctx: &FlowContext, inst: &Installation, cloud: &Cloud) -> Result<Vec<String>> {
-    let plan = consent_plan(
-        &ctx.definition,
-        &inst.variant,
-        &Enabled::methods(ctx.enabled_methods.iter().cloned()),
-        &graph_resource(cloud),
-    )?;
-    Ok(plan.permissions)
-}
-
-enum Variant {
-    Delegated(Box<DelegatedAuth>),
-    Application(Box<ApplicationAuth>),
-}
-
-fn variant_auth(ctx: &FlowContext, inst: &Installation) -> Result<Variant> {
-    let cloud = cloud_of(inst)?;
-    let tenant = tenant_of(inst)?;
-    let app = app_of(ctx)?;
-    let id = inst.id;
-    match inst.variant.as_str() {
-        "delegated" => Ok(Variant::Delegated(Box::new(DelegatedAuth::new(
-            ctx.auth.clone(),
-            app,
-            id,
-            cloud,
-            tenant.as_str(),
-        )?))),
-        "application" => Ok(Variant::Application(Box::new(ApplicationAuth::new(
-            ctx.auth.clone(),
-            app,
-            id,
-            cloud,
-            tenant.as_str(),
-        )?))),
-        other => Err(Error::invalid_argument(
-            "variant",
-            format!("`{other}` is not a Microsoft 365 variant; use delegated or application"),
-        )),
-    }
-}
-
-fn need_redirect(ctx: &FlowContext) -> Result<()> {
-    if ctx.redirect_uri.is_none() {
-        return Err(Error::new(
-            ErrorKind::Configuration,
-            "no redirect URI is configured for the platform's app; configure the one registered in the Microsoft Entra app registration",
-        )
-        .with_field("redirect_uri"));
-    }
-    Ok(())
-}
-
-/// Asks the inner credential for the installation's consented permissions
-/// whatever the method: one token, one refresh, for every method.
-#[derive(Debug)]
-struct ConsentedScopes {
-    inner: Arc<dyn Credential>,
-    permissions: Arc<[String]>,
-}
-
-#[async_trait]
-impl Credential for ConsentedScopes {
-    async fn token(&self, request: &TokenRequest) -> Result<AccessToken> {
-        let mut request = request.clone();
-        request.scopes = self.permissions.clone();
-        self.inner.token(&request).await
-    }
-}
-
 /// The first enabled GET method that needs no argument but the principal.
 fn simple_read(ctx: &FlowContext, variant: &str) -> Option<ConnectionTest> {
     let def = &ctx.definition;
@@ -221,78 +156,142 @@ fn simple_read(ctx: &FlowContext, variant: &str) -> Option<ConnectionTest> {
         })
 }
 
-#[async_trait]
-impl InstallFlow for Microsoft365Flow {
-    fn connector_id(&self) -> &str {
-        CONNECTOR_ID
+/// What Microsoft 365's definition can't say, for the generic flow
+/// ([`switchboard_installations::lifecycle::hooks`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_core::Connector;
+/// use switchboard_installations::install::Installation;
+/// use switchboard_installations::lifecycle::flow::InstallFlow;
+/// use switchboard_installations::lifecycle::generic_flow::DefinitionFlow;
+/// use switchboard_microsoft365::install_flow::Microsoft365Hooks;
+///
+/// let m365 = switchboard_microsoft365::Microsoft365::new().unwrap();
+/// let flow = DefinitionFlow::new(Arc::new(m365.definition().clone()))
+///     .with_hooks(Arc::new(Microsoft365Hooks::new()));
+/// let mut inst = Installation::new("acct", "microsoft365", "0.1.0", "delegated")
+///     .with_tenant_id(Some("Organizations".into()));
+/// flow.check(&mut inst).unwrap();
+/// assert_eq!(inst.tenant_id.as_deref(), Some("organizations"));
+/// assert!(flow.extra_settings().is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Microsoft365Hooks {
+    _private: (),
+}
+
+impl Microsoft365Hooks {
+    /// The hooks.
+    pub fn new() -> Self {
+        Microsoft365Hooks { _private: () }
     }
 
+    /// The least-privilege permissions of the enabled methods.
+    fn plan(&self, ctx: &FlowContext, inst: &Installation) -> Result<Vec<String>> {
+        let cloud = cloud_of(inst)?;
+        let graph = cloud.graph_url().as_str().trim_end_matches('/').to_string();
+        let plan = consent_plan(
+            &ctx.definition,
+            &inst.variant,
+            &Enabled::methods(ctx.enabled_methods.iter().cloned()),
+            &graph,
+        )?;
+        Ok(plan.permissions)
+    }
+}
+
+impl OAuthHooks for Microsoft365Hooks {
+    /// None: a custom cloud (`login_url`, `graph_url`: the deployments'
+    /// own settings) is how Microsoft 365 is pointed at a fake, so the
+    /// generic loopback overrides are not offered as a second way.
     fn extra_settings(&self) -> &[&str] {
-        &[LOGIN_URL, GRAPH_URL]
+        &[]
     }
 
+    /// The tenant is required and checked for the variant, and stored
+    /// lower-cased ([`TenantId`]). **Data can't say it:** the definition's
+    /// `format: tenant_id` checks the shape, but which special values a
+    /// variant may use (`common` and `organizations` for delegated sign-in,
+    /// none for client credentials) is Microsoft's multi-tenant rule per
+    /// grant, which the format has no words for.
     fn check(&self, inst: &mut Installation) -> Result<()> {
-        if !matches!(inst.variant.as_str(), "delegated" | "application") {
-            return Err(Error::invalid_argument(
-                "variant",
-                "must be delegated or application",
-            ));
-        }
-        inst.cloud = canonical_name(&inst.cloud)?.to_string();
         let tenant = tenant_of(inst)?;
         inst.tenant_id = Some(tenant.as_str().to_string());
-        cloud_of(inst)?;
         Ok(())
     }
 
-    fn begin(&self, ctx: &FlowContext, inst: &Installation) -> Result<Option<Url>> {
-        need_redirect(ctx)?;
-        match variant_auth(ctx, inst)? {
-            Variant::Delegated(auth) => {
-                let permissions = permissions(ctx, inst, auth.cloud())?;
-                Ok(Some(auth.begin(&permissions)?.into_url()))
-            }
-            Variant::Application(auth) => Ok(Some(auth.admin_consent_url()?.into_url())),
-        }
-    }
-
-    async fn complete(
+    /// The least set of permissions the enabled methods need
+    /// ([`consent_plan`]). **Data can't say it:** each method declares the
+    /// permissions that *each* let it run, least privileged first; the
+    /// smallest set covering every enabled method is computed (a
+    /// permission that implies another drops it), not declared.
+    fn consent_permissions(
         &self,
         ctx: &FlowContext,
         inst: &Installation,
-        callback_query: &str,
-    ) -> Result<Completed> {
-        need_redirect(ctx)?;
-        match variant_auth(ctx, inst)? {
-            Variant::Delegated(auth) => {
-                let done = auth.complete(callback_query).await?;
-                Ok(Completed::new(done.tenant_id, done.scopes))
-            }
-            Variant::Application(auth) => {
-                let done = auth.complete_admin_consent(callback_query).await?;
-                let permissions = permissions(ctx, inst, auth.cloud())?;
-                Ok(Completed::new(Some(done.tenant_id), permissions))
-            }
+    ) -> Result<Option<Vec<String>>> {
+        self.plan(ctx, inst).map(Some)
+    }
+
+    /// Delegated: every token asks for the consented set, so every method
+    /// shares one token and one refresh. **Data can't say it:** the set is
+    /// the computed plan above, and sharing it is Microsoft's rule
+    /// (a delegated token carries every consented scope of its resource).
+    /// Application: each token is `{graph}/.default` anyway.
+    fn token_permissions(
+        &self,
+        ctx: &FlowContext,
+        inst: &Installation,
+    ) -> Result<Option<Vec<String>>> {
+        match inst.variant.as_str() {
+            "delegated" => self.plan(ctx, inst).map(Some),
+            _ => Ok(None),
         }
     }
 
-    fn credential(&self, ctx: &FlowContext, inst: &Installation) -> Result<Arc<dyn Credential>> {
-        match variant_auth(ctx, inst)? {
-            Variant::Delegated(auth) => {
-                let permissions = permissions(ctx, inst, auth.cloud())?;
-                Ok(Arc::new(ConsentedScopes {
-                    inner: Arc::new(auth.credential()),
-                    permissions: permissions.into(),
-                }))
-            }
-            Variant::Application(auth) => Ok(Arc::new(auth.credential())),
-        }
+    /// [`MicrosoftProvider`] on the installation's cloud and tenant.
+    /// **Data can't say it:** AADSTS codes are read from `error_codes`
+    /// and the description and given their meaning ([`crate::aadsts`]);
+    /// the issued token's `tid` claim is decoded from the JWT and compared
+    /// with the tenant ([`crate::token_tenant`]); the application variant
+    /// always asks for `{graph}/.default`, whatever the method.
+    fn provider(
+        &self,
+        inst: &Installation,
+        _declared: Arc<dyn Provider>,
+    ) -> Result<Arc<dyn Provider>> {
+        let cloud = cloud_of(inst)?;
+        let tenant = tenant_of(inst)?;
+        let provider = match inst.variant.as_str() {
+            "application" => MicrosoftProvider::application(cloud, tenant),
+            _ => MicrosoftProvider::delegated(cloud, tenant),
+        };
+        Ok(Arc::new(provider))
     }
 
+    /// The callback says the consent was granted, in the installation's
+    /// tenant, and names its GUID ([`check_admin_consent`]), which the
+    /// installation keeps. **Data can't say it:** `admin_consent` and
+    /// `tenant` are Microsoft's own callback parameters, compared with the
+    /// installation's tenant only when that is a GUID.
+    fn check_admin_consent(
+        &self,
+        inst: &Installation,
+        params: &CallbackParams,
+    ) -> Result<Option<String>> {
+        check_admin_consent(&tenant_of(inst)?, params).map(Some)
+    }
+
+    /// Delegated `users.get_user`, application `users.list_users` with
+    /// `top=1`, else the first enabled read needing no argument. **Data
+    /// can't say it:** a variant declares one `test_method` without
+    /// arguments, and which read exists depends on the enabled methods.
     fn connection_test(
         &self,
         ctx: &FlowContext,
         inst: &Installation,
+        _declared: Option<ConnectionTest>,
     ) -> Result<Option<ConnectionTest>> {
         let enabled = |id: &str| ctx.enabled_methods.iter().any(|m| m == id);
         let test = match inst.variant.as_str() {
@@ -306,6 +305,54 @@ impl InstallFlow for Microsoft365Flow {
             variant => simple_read(ctx, variant),
         };
         Ok(test)
+    }
+}
+
+#[async_trait]
+impl InstallFlow for Microsoft365Flow {
+    fn connector_id(&self) -> &str {
+        self.inner.connector_id()
+    }
+
+    fn extra_settings(&self) -> &[&str] {
+        self.inner.extra_settings()
+    }
+
+    fn check(&self, inst: &mut Installation) -> Result<()> {
+        self.inner.check(inst)
+    }
+
+    fn begin(&self, ctx: &FlowContext, inst: &Installation) -> Result<Option<Url>> {
+        self.inner.begin(ctx, inst)
+    }
+
+    async fn complete(
+        &self,
+        ctx: &FlowContext,
+        inst: &Installation,
+        callback_query: &str,
+    ) -> Result<Completed> {
+        self.inner.complete(ctx, inst, callback_query).await
+    }
+
+    fn credential(&self, ctx: &FlowContext, inst: &Installation) -> Result<Arc<dyn Credential>> {
+        self.inner.credential(ctx, inst)
+    }
+
+    fn shares_tokens(&self, inst: &Installation) -> bool {
+        self.inner.shares_tokens(inst)
+    }
+
+    async fn revoke(&self, ctx: &FlowContext, inst: &Installation) -> Result<bool> {
+        self.inner.revoke(ctx, inst).await
+    }
+
+    fn connection_test(
+        &self,
+        ctx: &FlowContext,
+        inst: &Installation,
+    ) -> Result<Option<ConnectionTest>> {
+        self.inner.connection_test(ctx, inst)
     }
 }
 

@@ -62,6 +62,7 @@ pub mod apps;
 pub mod flow;
 pub mod generic_flow;
 pub mod grants;
+pub mod hooks;
 pub mod oauth_flow;
 pub mod report;
 pub mod secret_parameters;

@@ -19,7 +19,10 @@
 //! revokes at the declared revocation URL. With `deployments`, the
 //! installation's settings choose the deployment at `check` (its cloud is
 //! stored under the deployment's id) and the `oauth2` URLs use its
-//! identity origin. Variants of the older kinds
+//! identity origin. A connector whose identity service needs more than
+//! data can say (tenant rules, provider error codes, a check of the issued
+//! token) adds [`OAuthHooks`] with [`DefinitionFlow::with_hooks`] (see
+//! [`super::hooks`]); Microsoft 365 does. Variants of the older kinds
 //! `oauth2_authorization_code` and `oauth2_client_credentials` declare no
 //! endpoints, so they need their connector's own flow.
 //!
@@ -49,6 +52,7 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use super::flow::{Completed, ConnectionTest, FlowContext, InstallFlow};
+use super::hooks::{NoHooks, OAuthHooks};
 use super::oauth_flow::DefinitionOAuth;
 use crate::install::Installation;
 use switchboard_core::arguments::Arguments;
@@ -57,17 +61,29 @@ use switchboard_core::definition::{AuthKind, AuthVariant, ConnectorDefinition};
 use switchboard_core::error::{Error, ErrorKind, Result};
 use switchboard_core::local_origins;
 
-/// The install flow every definition-only connector gets: its credential
-/// is given at install. Cheap to clone.
+/// The install flow every definition-only connector gets, and the one a
+/// connector with [`OAuthHooks`] runs its declared OAuth through. Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct DefinitionFlow {
     definition: Arc<ConnectorDefinition>,
+    hooks: Arc<dyn OAuthHooks>,
 }
 
 impl DefinitionFlow {
     /// The flow for `definition`'s connector.
     pub fn new(definition: Arc<ConnectorDefinition>) -> Self {
-        DefinitionFlow { definition }
+        DefinitionFlow {
+            definition,
+            hooks: Arc::new(NoHooks),
+        }
+    }
+
+    /// The same flow with a connector's hooks for what its definition
+    /// can't say (see [`super::hooks`]).
+    pub fn with_hooks(mut self, hooks: Arc<dyn OAuthHooks>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     fn variant(&self, installation: &Installation) -> Result<&AuthVariant> {
@@ -117,7 +133,14 @@ impl DefinitionFlow {
         if variant.kind != AuthKind::Oauth2 {
             return Ok(None);
         }
-        DefinitionOAuth::new(ctx, &self.definition, variant, installation).map(Some)
+        DefinitionOAuth::new(
+            ctx,
+            &self.definition,
+            variant,
+            installation,
+            self.hooks.clone(),
+        )
+        .map(Some)
     }
 }
 
@@ -140,17 +163,19 @@ impl InstallFlow for DefinitionFlow {
         &self.definition.id
     }
 
-    /// The loopback overrides of [`switchboard_core::local_origins`]: a
+    /// The hooks' ([`OAuthHooks::extra_settings`]); by default the
+    /// loopback overrides of [`switchboard_core::local_origins`]: a
     /// definition-only connector's endpoints all come from its data, so
     /// they can all be moved to a local fake.
     fn extra_settings(&self) -> &[&str] {
-        &local_origins::SETTINGS
+        self.hooks.extra_settings()
     }
 
     /// The variant is installable here, the loopback overrides are
     /// loopback origins, and the settings choose a deployment (when the
     /// definition declares them): an installation's cloud is then stored
-    /// under the deployment's id.
+    /// under the deployment's id. Then the hooks' check
+    /// ([`OAuthHooks::check`]).
     fn check(&self, installation: &mut Installation) -> Result<()> {
         let settings = super::installation_settings(installation);
         local_origins::LocalOrigins::from_settings(&settings)?;
@@ -161,7 +186,8 @@ impl InstallFlow for DefinitionFlow {
         {
             installation.cloud = chosen.id().to_string();
         }
-        self.variant(installation).map(|_| ())
+        self.variant(installation)?;
+        self.hooks.check(installation)
     }
 
     fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
@@ -196,7 +222,7 @@ impl InstallFlow for DefinitionFlow {
         installation: &Installation,
     ) -> Result<Arc<dyn Credential>> {
         if let Some(oauth) = self.oauth(ctx, installation)? {
-            return Ok(oauth.credential(ctx, installation));
+            return oauth.credential(ctx, installation);
         }
         let variant = self.variant(installation)?;
         let names = variant.credential_parameters();
@@ -245,13 +271,14 @@ impl InstallFlow for DefinitionFlow {
 
     fn connection_test(
         &self,
-        _ctx: &FlowContext,
+        ctx: &FlowContext,
         installation: &Installation,
     ) -> Result<Option<ConnectionTest>> {
         let variant = self.variant(installation)?;
-        Ok(variant
+        let declared = variant
             .test_method
             .as_ref()
-            .map(|method| ConnectionTest::new(method.clone(), Arguments::new())))
+            .map(|method| ConnectionTest::new(method.clone(), Arguments::new()));
+        self.hooks.connection_test(ctx, installation, declared)
     }
 }

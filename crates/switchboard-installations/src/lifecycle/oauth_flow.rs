@@ -38,10 +38,14 @@ use oauth2::{AuthUrl, ClientId, ClientSecret, RedirectUrl, RevocationUrl, TokenU
 use serde_json::Value;
 use url::Url;
 
+use async_trait::async_trait;
+
 use super::flow::{Completed, FlowContext};
+use super::hooks::OAuthHooks;
 use crate::install::Installation;
 use switchboard_core::connector::Endpoints;
-use switchboard_core::credential::{Credential, TokenRequest};
+use switchboard_core::credential::{AccessToken, Credential, TokenRequest};
+use switchboard_core::definition::deployments::is_loopback;
 use switchboard_core::definition::deployments::{API_ORIGIN, ChosenDeployment};
 use switchboard_core::definition::oauth2::{
     ClientAuthentication, Grant as DeclaredGrant, OAuth2Auth, TokenBodyFormat,
@@ -134,12 +138,18 @@ impl Provider for DefinitionProvider {
     }
 }
 
-/// One installation's OAuth as its definition declares it.
+/// One installation's OAuth as its definition declares it, with the
+/// connector's [`OAuthHooks`].
 #[derive(Debug)]
 pub struct DefinitionOAuth<'a> {
     oauth: &'a OAuth2Auth,
     client: OAuthClient,
+    /// The declared scopes: the consent link's.
     provider: Arc<DefinitionProvider>,
+    /// What token requests and callbacks go through
+    /// ([`OAuthHooks::provider`]; the declared one by default).
+    token_provider: Arc<dyn Provider>,
+    hooks: Arc<dyn OAuthHooks>,
     authority: String,
     /// The filled `admin_consent_url` (grant `client_credentials`).
     admin_consent: Option<Url>,
@@ -148,12 +158,15 @@ pub struct DefinitionOAuth<'a> {
 impl<'a> DefinitionOAuth<'a> {
     /// Build the client for `installation` of `variant` (which must be of
     /// kind `oauth2`): endpoints filled from its settings and checked
-    /// against the identity hosts, the platform's app, the redirect URI.
+    /// against the identity hosts, the platform's app, the redirect URI
+    /// (when the platform has one: only consent steps need it), and the
+    /// connector's `hooks`.
     pub fn new(
         ctx: &FlowContext,
         definition: &ConnectorDefinition,
         variant: &'a AuthVariant,
         installation: &Installation,
+        hooks: Arc<dyn OAuthHooks>,
     ) -> Result<Self> {
         let oauth = variant.oauth2.as_ref().ok_or_else(|| {
             Error::new(
@@ -169,6 +182,15 @@ impl<'a> DefinitionOAuth<'a> {
         let token_url = endpoint(&oauth.token_url)?;
         let authority = token_url.origin().ascii_serialization();
         let app = ctx.app()?;
+        if oauth.grant == DeclaredGrant::ClientCredentials && app.client_secret().is_none() {
+            return Err(Error::invalid_argument(
+                "client_secret",
+                format!(
+                    "is required by variant `{}` (grant client_credentials): the platform's app must authenticate with its secret",
+                    variant.id
+                ),
+            ));
+        }
         let response = &oauth.token_response;
         let http = ctx
             .auth
@@ -191,9 +213,12 @@ impl<'a> DefinitionOAuth<'a> {
         }
         if let Some(template) = &oauth.authorization_url {
             client = client.with_authorize_url(AuthUrl::from_url(endpoint(template)?));
-            let redirect = RedirectUrl::new(redirect_uri(ctx)?.to_string())
-                .map_err(|e| Error::invalid_argument("redirect_uri", e.to_string()))?;
-            client = client.with_redirect_uri(redirect);
+            if let Some(uri) = &ctx.redirect_uri {
+                check_redirect_uri(uri)?;
+                let redirect = RedirectUrl::new(uri.clone())
+                    .map_err(|e| Error::invalid_argument("redirect_uri", e.to_string()))?;
+                client = client.with_redirect_uri(redirect);
+            }
         }
         if let Some(template) = &oauth.revocation_url {
             client = client.with_revocation_url(RevocationUrl::from_url(endpoint(template)?));
@@ -204,14 +229,18 @@ impl<'a> DefinitionOAuth<'a> {
             .filter(|_| oauth.grant == DeclaredGrant::ClientCredentials)
             .map(&endpoint)
             .transpose()?;
+        let provider = Arc::new(DefinitionProvider::in_deployment(
+            variant,
+            deployment.as_ref(),
+        ));
+        let token_provider = hooks.provider(installation, provider.clone())?;
         Ok(DefinitionOAuth {
             oauth,
             admin_consent,
             client,
-            provider: Arc::new(DefinitionProvider::in_deployment(
-                variant,
-                deployment.as_ref(),
-            )),
+            provider,
+            token_provider,
+            hooks,
             authority,
         })
     }
@@ -234,26 +263,16 @@ impl<'a> DefinitionOAuth<'a> {
         }
     }
 
-    /// The consent link (grant `authorization_code`; or grant
-    /// `client_credentials` with an `admin_consent_url`: the link an
-    /// administrator opens, with `client_id`, `redirect_uri` and a
-    /// one-time `state`), or `None`: nobody needs to consent.
-    pub fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
-        if let Some(consent) = &self.admin_consent {
-            let redirect = redirect_uri(ctx)?;
-            let state = ctx
-                .auth
-                .states
-                .issue(installation.id, StatePurpose::AdminConsent, None)?;
-            let mut url = consent.clone();
-            url.query_pairs_mut()
-                .append_pair("client_id", ctx.app()?.client_id())
-                .append_pair("redirect_uri", redirect)
-                .append_pair("state", state.secret());
-            return Ok(Some(url));
-        }
-        if self.oauth.grant != DeclaredGrant::AuthorizationCode {
-            return Ok(None);
+    /// The permissions to consent to: the hooks' choice
+    /// ([`OAuthHooks::consent_permissions`]), or every enabled method's
+    /// declared permissions for the variant.
+    fn consent_permissions(
+        &self,
+        ctx: &FlowContext,
+        installation: &Installation,
+    ) -> Result<Vec<String>> {
+        if let Some(chosen) = self.hooks.consent_permissions(ctx, installation)? {
+            return Ok(chosen);
         }
         let mut permissions: Vec<String> = Vec::new();
         for id in &ctx.enabled_methods {
@@ -266,6 +285,41 @@ impl<'a> DefinitionOAuth<'a> {
                 );
             }
         }
+        Ok(permissions)
+    }
+
+    /// The consent link (grant `authorization_code`; or grant
+    /// `client_credentials` with an `admin_consent_url`: the link an
+    /// administrator opens, with `client_id`, the `scope` a client
+    /// credentials token asks for (when there is one), `redirect_uri` and
+    /// a one-time `state`), or `None`: nobody needs to consent.
+    pub fn begin(&self, ctx: &FlowContext, installation: &Installation) -> Result<Option<Url>> {
+        if let Some(consent) = &self.admin_consent {
+            let redirect = redirect_uri(ctx)?;
+            let client_id = ctx.app()?.client_id();
+            let state = ctx
+                .auth
+                .states
+                .issue(installation.id, StatePurpose::AdminConsent, None)?;
+            let scope = self.token_provider.scopes(&[]).join(" ");
+            let mut url = consent.clone();
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("client_id", client_id);
+                if !scope.is_empty() {
+                    query.append_pair("scope", &scope);
+                }
+                query
+                    .append_pair("redirect_uri", redirect)
+                    .append_pair("state", state.secret());
+            }
+            return Ok(Some(url));
+        }
+        if self.oauth.grant != DeclaredGrant::AuthorizationCode {
+            return Ok(None);
+        }
+        redirect_uri(ctx)?;
+        let permissions = self.consent_permissions(ctx, installation)?;
         let scopes = self.provider.scopes(&permissions);
         let extra: Vec<(String, String)> = self
             .oauth
@@ -287,13 +341,14 @@ impl<'a> DefinitionOAuth<'a> {
         installation: &Installation,
         callback_query: &str,
     ) -> Result<Completed> {
+        redirect_uri(ctx)?;
         let params = CallbackParams::parse(callback_query)?;
         if self.admin_consent.is_some() {
             return self.complete_admin_consent(ctx, installation, params).await;
         }
         let authorized = self
             .code_flow(ctx)
-            .complete(installation.id, params, self.provider.as_ref())
+            .complete(installation.id, params, self.token_provider.as_ref())
             .await?;
         let mut settings = BTreeMap::new();
         for (setting, field) in &self.oauth.settings_from_token {
@@ -305,8 +360,10 @@ impl<'a> DefinitionOAuth<'a> {
     }
 
     /// Finish an administrator's consent: the one-time `state`, an `error=`
-    /// mapped to a typed error, then **proof** by a token request (the
-    /// callback can be forged; a token issued for the installation cannot).
+    /// mapped to a typed error, the hooks' check
+    /// ([`OAuthHooks::check_admin_consent`]), then **proof** by a token
+    /// request (the callback can be forged; a token issued for the
+    /// installation cannot).
     async fn complete_admin_consent(
         &self,
         ctx: &FlowContext,
@@ -324,26 +381,36 @@ impl<'a> DefinitionOAuth<'a> {
             .states
             .take(installation.id, StatePurpose::AdminConsent, state.secret())?;
         if params.error.is_some() {
-            return Err(self.provider.map_callback_error(&params));
+            return Err(self.token_provider.map_callback_error(&params));
         }
+        let tenant = self.hooks.check_admin_consent(installation, &params)?;
         ctx.auth.cache.forget_installation(installation.id);
-        self.credential(ctx, installation)
+        self.credential(ctx, installation)?
             .token(&TokenRequest::new(installation.id, Vec::new()))
             .await?;
-        Ok(Completed::new(installation.tenant_id.clone(), Vec::new()))
+        let granted = self
+            .hooks
+            .consent_permissions(ctx, installation)?
+            .unwrap_or_default();
+        Ok(Completed::new(
+            tenant.or_else(|| installation.tenant_id.clone()),
+            granted,
+        ))
     }
 
-    /// The credential: client credentials, or the stored refresh token.
+    /// The credential: client credentials, or the stored refresh token
+    /// (asking every token for the hooks' permissions when they choose
+    /// them: [`OAuthHooks::token_permissions`]).
     pub fn credential(
         &self,
         ctx: &FlowContext,
         installation: &Installation,
-    ) -> Arc<dyn Credential> {
+    ) -> Result<Arc<dyn Credential>> {
         let grant = match self.oauth.grant {
             DeclaredGrant::ClientCredentials => Grant::ClientCredentials,
             _ => Grant::RefreshToken,
         };
-        Arc::new(
+        let credential: Arc<dyn Credential> = Arc::new(
             OAuthCredential::new(
                 ctx.auth.clone(),
                 self.client.clone(),
@@ -353,10 +420,19 @@ impl<'a> DefinitionOAuth<'a> {
                     installation.tenant_id.clone().unwrap_or_default(),
                 ),
                 grant,
-                self.provider.clone(),
+                self.token_provider.clone(),
             )
             .requiring_rotation(self.oauth.refresh_token_rotates),
-        )
+        );
+        if grant == Grant::RefreshToken
+            && let Some(permissions) = self.hooks.token_permissions(ctx, installation)?
+        {
+            return Ok(Arc::new(FixedPermissions {
+                inner: credential,
+                permissions: permissions.into(),
+            }));
+        }
+        Ok(credential)
     }
 
     /// Revoke the stored refresh token at the declared revocation URL.
@@ -377,20 +453,65 @@ impl<'a> DefinitionOAuth<'a> {
         self.client
             .revoke(&token)
             .await
-            .map_err(|e| self.provider.map_token_error(e))?;
+            .map_err(|e| self.token_provider.map_token_error(e))?;
         Ok(true)
+    }
+}
+
+/// Asks the inner credential for the same permissions whatever the method:
+/// one token, one refresh, for every method
+/// ([`OAuthHooks::token_permissions`]).
+#[derive(Debug)]
+struct FixedPermissions {
+    inner: Arc<dyn Credential>,
+    permissions: Arc<[String]>,
+}
+
+#[async_trait]
+impl Credential for FixedPermissions {
+    async fn token(&self, request: &TokenRequest) -> Result<AccessToken> {
+        let mut request = request.clone();
+        request.scopes = self.permissions.clone();
+        self.inner.token(&request).await
     }
 }
 
 /// The platform's redirect URI, which a consent step needs.
 fn redirect_uri(ctx: &FlowContext) -> Result<&str> {
-    ctx.redirect_uri.as_deref().ok_or_else(|| {
+    let uri = ctx.redirect_uri.as_deref().ok_or_else(|| {
         Error::new(
             ErrorKind::Configuration,
             "a consent step needs the platform's redirect URI (set it on the installations service)",
         )
         .with_field("redirect_uri")
-    })
+    })?;
+    check_redirect_uri(uri)?;
+    Ok(uri)
+}
+
+/// A redirect URI is absolute, https (plain http only on a loopback host)
+/// and has no fragment (RFC 6749 §3.1.2 and §3.1.2.1).
+fn check_redirect_uri(uri: &str) -> Result<()> {
+    let url = Url::parse(uri).map_err(|_| {
+        Error::invalid_argument(
+            "redirect_uri",
+            "must be an absolute URL registered for the application",
+        )
+    })?;
+    let loopback = url.host_str().is_some_and(is_loopback);
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(Error::invalid_argument(
+            "redirect_uri",
+            "must use https (plain http only on a loopback host)",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::invalid_argument(
+            "redirect_uri",
+            "must not have a fragment",
+        ));
+    }
+    Ok(())
 }
 
 /// An identity endpoint filled from the settings: it must pass the host
@@ -416,9 +537,11 @@ fn identity_endpoint(
         allowed_hosts: local.identity_hosts(&identity_hosts),
     });
     policy.check_credentialed(&url)?;
+    // A loopback fake may serve both (tests, a sandbox): no secret leaves
+    // the machine.
     let api_host = url
         .host_str()
-        .is_some_and(|host| api_hosts.iter().any(|h| h == host));
+        .is_some_and(|host| !is_loopback(host) && api_hosts.iter().any(|h| h == host));
     if api_host {
         return Err(Error::new(
             ErrorKind::InvalidDefinition,
