@@ -44,10 +44,7 @@ impl LimitKey {
     /// there is room ([`Governor::admit_now`]), its cell found once and
     /// kept.
     pub(crate) fn admit_now(&self, governor: &Governor, demand: Demand) -> Option<Permit> {
-        let handle = self
-            .handle
-            .get_or_init(|| governor.handle(&self.key, &self.rules));
-        governor.admit_now(handle, demand)
+        governor.admit_now(self.handle(governor), demand)
     }
 
     /// Wait for the governor's permit on this key ([`Governor::admit_handle`]),
@@ -58,10 +55,16 @@ impl LimitKey {
         installation: &Arc<str>,
         demand: Demand,
     ) -> Result<Permit> {
-        let handle = self
-            .handle
-            .get_or_init(|| governor.handle(&self.key, &self.rules));
-        governor.admit_handle(handle, installation, demand).await
+        governor
+            .admit_handle(self.handle(governor), installation, demand)
+            .await
+    }
+
+    /// The key's cell, looked up in the first governor that admits on it
+    /// and kept (another governor looks it up by name itself).
+    fn handle(&self, governor: &Governor) -> &KeyHandle {
+        self.handle
+            .get_or_init(|| governor.handle(&self.key, &self.rules))
     }
 }
 
