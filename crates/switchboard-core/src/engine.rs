@@ -169,9 +169,12 @@ impl EngineBuilder {
     }
 
     /// Time allowed between two reads of a response (default 60 s; `None`:
-    /// no limit). A timeout counts as an ambiguous failure: idempotent
-    /// requests are retried, others fail with `OutcomeUnknown`. For a
-    /// streamed download this is the idle timeout between chunks.
+    /// no limit): from the request to its headers, then between chunks of
+    /// the body. A timeout before the headers counts as an ambiguous
+    /// failure: idempotent requests are retried, others fail with
+    /// `OutcomeUnknown`. For a streamed download this is the idle timeout
+    /// between chunks. The engine keeps it itself, on the attempt's one
+    /// timer ([`wire::AttemptClock`]), not in the HTTP client.
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.read_timeout = timeout;
         self
@@ -237,9 +240,6 @@ impl EngineBuilder {
         if let Some(t) = self.connect_timeout {
             client = client.connect_timeout(t);
         }
-        if let Some(t) = self.read_timeout {
-            client = client.read_timeout(t);
-        }
         let client = client.build().map_err(|e| {
             Error::new(
                 ErrorKind::Configuration,
@@ -254,6 +254,7 @@ impl EngineBuilder {
                 registry: self.registry,
                 retry: self.retry,
                 attempt_deadline: self.attempt_deadline,
+                read_timeout: self.read_timeout,
                 token_deadline: self.token_deadline,
                 max_response_bytes: self.max_response_bytes.max(1),
                 max_pages: self.max_pages.max(1),
@@ -277,6 +278,7 @@ struct EngineInner {
     prepared: BTreeMap<String, Arc<PreparedConnector>>,
     retry: RetryPolicy,
     attempt_deadline: Option<Duration>,
+    read_timeout: Option<Duration>,
     token_deadline: Option<Duration>,
     max_response_bytes: u64,
     max_pages: usize,
@@ -298,6 +300,7 @@ impl fmt::Debug for Engine {
             )
             .field("retry", &self.inner.retry)
             .field("attempt_deadline", &self.inner.attempt_deadline)
+            .field("read_timeout", &self.inner.read_timeout)
             .field("max_response_bytes", &self.inner.max_response_bytes)
             .field("max_pages", &self.inner.max_pages)
             .finish()
@@ -329,8 +332,10 @@ impl Engine {
         &self.inner.governor
     }
 
-    /// The shared HTTP client (automatic redirects off). OAuth token
-    /// requests go through it too, so one connection pool serves everything.
+    /// The shared HTTP client (automatic redirects off, the connect
+    /// timeout set; the read timeout and the deadlines are the engine's,
+    /// not the client's). OAuth token requests go through it too, so one
+    /// connection pool serves everything.
     pub fn http_client(&self) -> &reqwest::Client {
         &self.inner.client
     }
@@ -348,6 +353,18 @@ impl Engine {
     /// The default cap on pages per stream.
     pub fn max_pages(&self) -> usize {
         self.inner.max_pages
+    }
+
+    /// The longest wait for data ([`EngineBuilder::read_timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_core::{Engine, Registry};
+    /// let engine = Engine::builder(Registry::new()).build().unwrap();
+    /// assert_eq!(engine.read_timeout(), Some(Duration::from_secs(60)));
+    /// ```
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.inner.read_timeout
     }
 
     /// The deadline of one attempt ([`EngineBuilder::attempt_deadline`]).

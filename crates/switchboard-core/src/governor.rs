@@ -56,6 +56,7 @@
 //! # });
 //! ```
 
+mod express;
 mod queue;
 pub mod store;
 
@@ -71,6 +72,7 @@ use tokio::time::Instant;
 use crate::definition::limits::{Budget, LimitDefinition};
 use crate::error::Result;
 
+use express::ExpressLane;
 use queue::{FairQueue, Waiter};
 use store::{LeaseRequest, TakeRequest};
 pub use store::{LimitStore, MemoryLimitStore};
@@ -288,7 +290,21 @@ impl Default for Governor {
 struct KeyCell {
     key: Arc<str>,
     rules: Rules,
+    /// Requests admitted without the lock ([`express`]), on a key with
+    /// only a request budget.
+    express: ExpressLane,
     state: Mutex<KeyState>,
+}
+
+impl KeyCell {
+    /// Whether `demand` on this key may go by the express lane: the key
+    /// counts requests only (no concurrency cap; no upload budget, or no
+    /// bytes to count).
+    fn express_fits(&self, demand: Demand) -> bool {
+        self.rules.requests.is_some()
+            && self.rules.concurrency.is_none()
+            && (self.rules.upload_bytes.is_none() || demand.bytes == 0)
+    }
 }
 
 #[derive(Default)]
@@ -319,6 +335,8 @@ struct KeyState {
     request_block: u64,
     last_request_take: Option<Instant>,
     idle_ticks: u32,
+    /// Requests put in the express lane since it was last emptied.
+    express_granted: u64,
     admitted: u64,
     waited: u64,
     time_waited: Duration,
@@ -335,6 +353,38 @@ fn local_instant(at: SystemTime) -> Instant {
 impl KeyState {
     fn lock(cell: &KeyCell) -> MutexGuard<'_, KeyState> {
         cell.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Empty `cell`'s express lane (the lock held): what calls took from it
+    /// counts as admitted, what is left goes back to the blocks.
+    fn drain_express(&mut self, cell: &KeyCell) {
+        let granted = std::mem::take(&mut self.express_granted);
+        if granted == 0 {
+            return;
+        }
+        let (left, until) = cell.express.drain();
+        self.admitted += granted.saturating_sub(left);
+        if left > 0 {
+            self.requests.blocks.push_front((until, left));
+        }
+    }
+
+    /// After an admission with nobody waiting and no hold: move the rest
+    /// of the first usable block into `cell`'s (empty) express lane.
+    fn fill_express(&mut self, cell: &KeyCell, now: Instant) {
+        if self.queue.len() > 0 || self.held_until.is_some() {
+            return;
+        }
+        if let Some((until, left)) = self
+            .requests
+            .blocks
+            .iter_mut()
+            .find(|(until, left)| *until > now && *left > 0)
+        {
+            let moved = cell.express.fill(*left, *until);
+            *left -= moved;
+            self.express_granted = moved;
+        }
     }
 
     /// How many requests to take from the store when this node's blocks
@@ -434,28 +484,42 @@ impl fmt::Debug for KeyHandle {
 /// Permission to send one request on some keys; given back when dropped.
 #[must_use = "the request may be sent while the permit is held"]
 pub struct Permit {
-    cell: Arc<KeyCell>,
-    slots: u32,
+    /// The key and the concurrency slots to give back. `None` on a key
+    /// without a concurrency cap: such a permit frees nothing anyone waits
+    /// for, so it keeps no reference (no shared count touched per call).
+    held: Option<(Arc<KeyCell>, u32)>,
+}
+
+impl Permit {
+    /// A permit for `demand` on `cell`, just admitted.
+    fn of(cell: &Arc<KeyCell>, demand: Demand) -> Permit {
+        Permit {
+            held: cell
+                .rules
+                .concurrency
+                .is_some()
+                .then(|| (Arc::clone(cell), demand.slots)),
+        }
+    }
 }
 
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("key", &self.cell.key)
-            .finish()
+        let mut out = f.debug_struct("Permit");
+        if let Some((cell, slots)) = &self.held {
+            out.field("key", &cell.key).field("slots", slots);
+        }
+        out.finish()
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        // a permit without slots (a key with no concurrency cap) frees
-        // nothing anyone waits for: no lock to take
-        if self.slots == 0 {
-            return;
+        if let Some((cell, slots)) = &self.held {
+            let mut state = KeyState::lock(cell);
+            state.in_flight = state.in_flight.saturating_sub(*slots);
+            state.queue.wake_head();
         }
-        let mut state = KeyState::lock(&self.cell);
-        state.in_flight = state.in_flight.saturating_sub(self.slots);
-        state.queue.wake_head();
     }
 }
 
@@ -526,7 +590,8 @@ impl Governor {
                     in_flight: state.in_flight,
                     waiting: state.queue.len(),
                     slots: state.slots,
-                    admitted: state.admitted,
+                    admitted: state.admitted
+                        + state.express_granted.saturating_sub(cell.express.left()),
                     waited: state.waited,
                     time_waited: state.time_waited,
                     holds: state.holds,
@@ -563,6 +628,7 @@ impl Governor {
         let cell = Arc::new(KeyCell {
             key: Arc::clone(&key),
             rules: *rules,
+            express: ExpressLane::new(),
             state: Mutex::new(KeyState {
                 poll: POLL_FIRST,
                 ..KeyState::default()
@@ -655,13 +721,14 @@ impl Governor {
         }
     }
 
-    /// Admit without joining the line, if nobody waits and there is room.
+    /// Admit without joining the line, if nobody waits and there is room:
+    /// by the express lane when it holds the requests, else under the lock.
     fn step_now(&self, cell: &Arc<KeyCell>, demand: Demand) -> Option<Permit> {
+        if cell.express_fits(demand) && cell.express.take(demand.requests, Instant::now()) {
+            return Some(Permit { held: None });
+        }
         match self.step(cell, None, demand, None) {
-            Step::Admitted => Some(Permit {
-                cell: Arc::clone(cell),
-                slots: Self::slots_held(cell, demand),
-            }),
+            Step::Admitted => Some(Permit::of(cell, demand)),
             _ => None,
         }
     }
@@ -681,13 +748,18 @@ impl Governor {
         let started = Instant::now();
         let ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
-        KeyState::lock(&cell).queue.push(
-            installation,
-            Waiter {
-                ticket,
-                wake: Arc::clone(&wake),
-            },
-        );
+        {
+            let mut state = KeyState::lock(&cell);
+            // nobody passes a call in line by the express lane
+            state.drain_express(&cell);
+            state.queue.push(
+                installation,
+                Waiter {
+                    ticket,
+                    wake: Arc::clone(&wake),
+                },
+            );
+        }
         let mut in_line = InLine {
             cell: &cell,
             ticket,
@@ -710,11 +782,7 @@ impl Governor {
                         );
                     }
                     drop(in_line);
-                    let slots = Self::slots_held(&cell, demand);
-                    return Ok(Permit {
-                        cell: Arc::clone(&cell),
-                        slots,
-                    });
+                    return Ok(Permit::of(&cell, demand));
                 }
                 Step::Wait(until) => {
                     waited = true;
@@ -741,15 +809,6 @@ impl Governor {
         }
     }
 
-    /// The concurrency slots a permit for `demand` holds on `cell`.
-    fn slots_held(cell: &KeyCell, demand: Demand) -> u32 {
-        if cell.rules.concurrency.is_some() {
-            demand.slots
-        } else {
-            0
-        }
-    }
-
     /// Look at the key once: admit the head, or say what it waits for.
     ///
     /// `ticket` is the call's place in the line (`waiting_since`: when it
@@ -764,6 +823,7 @@ impl Governor {
         waiting_since: Option<Instant>,
     ) -> Step {
         let mut state = KeyState::lock(cell);
+        state.drain_express(cell);
         let turn = match ticket {
             Some(ticket) => state.queue.head() == Some(ticket),
             None => state.queue.len() == 0,
@@ -826,6 +886,9 @@ impl Governor {
             }
             if ticket.is_some() {
                 state.queue.pop_head();
+            }
+            if cell.express_fits(demand) {
+                state.fill_express(cell, now);
             }
             return Step::Admitted;
         }
@@ -951,6 +1014,7 @@ impl Governor {
         };
         if let Some(cell) = cell {
             let mut state = KeyState::lock(&cell);
+            state.drain_express(&cell);
             state.holds += 1;
             let until = local_instant(until);
             if state.held_until.is_none_or(|t| t < until) {
@@ -970,7 +1034,12 @@ impl Governor {
 
     /// Start the task that renews leases (shared stores only), once.
     fn start_keeper(&self) {
-        if !self.inner.shared || self.inner.keeper_started.swap(true, Ordering::AcqRel) {
+        // a plain load first: a swap on every call would bounce the flag's
+        // cache line between the runtime's threads
+        if !self.inner.shared
+            || self.inner.keeper_started.load(Ordering::Acquire)
+            || self.inner.keeper_started.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
@@ -1235,6 +1304,71 @@ mod tests {
         async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
             self.inner.hold(key, until).await
         }
+    }
+
+    fn budget(limit: u64, window_secs: u64) -> Rules {
+        Rules {
+            requests: Some(Budget { limit, window_secs }),
+            ..Rules::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_budget_admits_by_the_express_lane_until_its_block_expires() {
+        let store = Arc::new(CountingStore::default());
+        let g = Governor::builder().store(store.clone()).build();
+        // 1,000 per 10 s: blocks of 20 (2%), usable for 1 s
+        let rules = budget(1_000, 10);
+        drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        let cell = g.cell("k", &rules);
+        assert_eq!(cell.express.left(), 19, "the block's rest is in the lane");
+        for _ in 0..10 {
+            drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        }
+        assert_eq!(cell.express.left(), 9);
+        assert_eq!(g.metrics()[0].admitted, 11);
+        assert_eq!(store.takes.lock().unwrap().len(), 1);
+        // past the block's use-by time the lane admits nothing: the next
+        // call takes a new block from the store
+        tokio::time::advance(Duration::from_millis(1_001)).await;
+        drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        assert_eq!(store.takes.lock().unwrap().len(), 2);
+        assert_eq!(g.metrics()[0].admitted, 12);
+        // the lane never admits more than the blocks held: 20 per take
+        for _ in 0..100 {
+            drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        }
+        let takes = store.takes.lock().unwrap().clone();
+        assert_eq!(g.metrics()[0].admitted, 112);
+        assert!(takes.iter().sum::<u64>() >= 112, "{takes:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_empties_the_express_lane_and_nobody_passes_the_line() {
+        let g = Governor::new();
+        let rules = budget(1_000, 10);
+        drop(g.admit("k", &rules, "a", 0).await.unwrap());
+        assert_eq!(g.cell("k", &rules).express.left(), 19);
+        g.hold("k", Duration::from_secs(5)).await.unwrap();
+        assert_eq!(g.cell("k", &rules).express.left(), 0);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let start = Instant::now();
+        let mut calls = Vec::new();
+        for who in ["b", "c"] {
+            let (g, order) = (g.clone(), Arc::clone(&order));
+            calls.push(tokio::spawn(async move {
+                drop(g.admit("k", &budget(1_000, 10), who, 0).await.unwrap());
+                order.lock().unwrap().push(who);
+            }));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(g.metrics()[0].waiting, 2);
+        for call in calls {
+            call.await.unwrap();
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert_eq!(*order.lock().unwrap(), ["b", "c"]);
+        assert_eq!(g.metrics()[0].admitted, 3);
     }
 
     #[tokio::test(start_paused = true)]

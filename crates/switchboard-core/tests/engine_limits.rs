@@ -146,6 +146,189 @@ async fn headers_that_trickle_leave_a_post_outcome_unknown_and_it_is_not_resent(
 }
 
 /// A registry whose `users.get_user` declares its own cap.
+/// The test engine with an attempt deadline and a read timeout (either may
+/// be `None`).
+fn engine_timed(
+    deadline: Option<Duration>,
+    read_timeout: Option<Duration>,
+    retries: u32,
+) -> Engine {
+    Engine::builder(registry())
+        .retry_policy(RetryPolicy {
+            max_retries: retries,
+            ..policy()
+        })
+        .connect_timeout(None)
+        .read_timeout(read_timeout)
+        .pool_idle_timeout(None)
+        .attempt_deadline(deadline)
+        .build()
+        .unwrap()
+}
+
+const SECS: fn(u64) -> Option<Duration> = |s| Some(Duration::from_secs(s));
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_keeps_coming_is_not_cut_by_the_read_timeout() {
+    // 12 bytes of body, one every 20 s: 240 s in all, never 30 s without data
+    let server = RawServer::trickling_body(12, GAP).await;
+    let engine = engine_timed(None, SECS(30), 0);
+    let start = Instant::now();
+    let response = engine
+        .call(
+            &ctx_at(&server.base(), RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(240));
+    assert_eq!(response.into_json().unwrap(), json!("aaaaaaaaaa"));
+    assert_eq!(server.connections(), 1);
+    assert_eq!(
+        server.request_lines(),
+        vec!["GET /v1.0/users/adele HTTP/1.1"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stops_coming_fails_at_the_read_timeout_and_is_not_resent() {
+    let server = RawServer::trickling_body(1000, GAP).await;
+    let engine = engine_timed(SECS(100), SECS(10), 4);
+    let cred = RecordingCredential::new();
+    let start = Instant::now();
+    let err = engine
+        .call(
+            &ctx_at(&server.base(), cred.clone()),
+            "users.get_user",
+            get_user(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    assert_eq!(
+        err.message(),
+        format!(
+            "the response to `users.get_user` was not read to the end: `{}` stopped sending data (read timeout)",
+            server.host()
+        )
+    );
+    // 10 s after the headers, which came at once; one request
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(server.connections(), 1);
+    assert_eq!(cred.calls(), 1);
+    assert!(
+        server.bytes_sent() < 200,
+        "{} bytes sent",
+        server.bytes_sent()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn headers_that_do_not_come_in_time_are_a_read_timeout_retried_for_a_get() {
+    let server = RawServer::trickling_head(GAP).await;
+    let engine = engine_timed(SECS(100), SECS(10), 2);
+    let cred = RecordingCredential::new();
+    let start = Instant::now();
+    let err = engine
+        .call(
+            &ctx_at(&server.base(), cred.clone()),
+            "users.get_user",
+            get_user(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert_eq!(
+        err.message(),
+        format!(
+            "`users.get_user` failed: `{}` stopped sending data (read timeout), through 2 retries; check the network and try again later",
+            server.host()
+        )
+    );
+    // three attempts of 10 s, with backoff waits of 1 s and 2 s between them
+    assert_eq!(start.elapsed(), Duration::from_secs(33));
+    assert_eq!(server.connections(), 3);
+    assert_eq!(cred.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn data_that_keeps_coming_does_not_stretch_the_deadline() {
+    // a byte every 20 s keeps the 30 s read timeout happy, not the 100 s deadline
+    let server = RawServer::trickling_body(1000, GAP).await;
+    let engine = engine_timed(SECS(100), SECS(30), 4);
+    let start = Instant::now();
+    let err = engine
+        .call(
+            &ctx_at(&server.base(), RecordingCredential::new()),
+            "users.get_user",
+            get_user(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().ends_with(&format!(
+            "`{}` did not send the whole response within the deadline of 100s; raise it with EngineBuilder::attempt_deadline if the service is merely slow",
+            server.host()
+        )),
+        "{err}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(100));
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_body_has_the_read_timeout_between_chunks_and_no_deadline() {
+    use futures::StreamExt;
+    // slow but steady: 8 bytes, one every 20 s, past a 100 s deadline
+    let server = RawServer::trickling_body(8, GAP).await;
+    let engine = engine_timed(SECS(100), SECS(30), 0);
+    let cx = ctx_at(&server.base(), RecordingCredential::new());
+    let start = Instant::now();
+    let stream = engine
+        .call_stream(
+            &cx,
+            "onedrive.download_file",
+            Arguments::new().set("item_id", "f1"),
+        )
+        .await
+        .unwrap();
+    let chunks: Vec<_> = stream.collect().await;
+    assert_eq!(start.elapsed(), Duration::from_secs(160));
+    let body: Vec<u8> = chunks
+        .into_iter()
+        .map(|c| c.unwrap())
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(body, b"\"aaaaaa\"");
+
+    // one that stops: an error naming the host after 10 s of silence, then the end
+    let server = RawServer::trickling_body(1000, GAP).await;
+    let engine = engine_timed(SECS(100), SECS(10), 0);
+    let cx = ctx_at(&server.base(), RecordingCredential::new());
+    let start = Instant::now();
+    let mut stream = engine
+        .call_stream(
+            &cx,
+            "onedrive.download_file",
+            Arguments::new().set("item_id", "f1"),
+        )
+        .await
+        .unwrap();
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(
+        err.message(),
+        format!(
+            "the response body could not be read to the end: `{}` stopped sending data (read timeout)",
+            server.host()
+        )
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert!(stream.next().await.is_none());
+    assert_eq!(server.connections(), 1);
+}
+
 fn registry_with_method_cap(bytes: u64) -> Registry {
     let mut def = definition();
     let method = def

@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 
 use switchboard_core::engine::wire::{
-    DEFAULT_TOKEN_DEADLINE, Failure, WireError, bytes_label, host_label, read_capped, within,
+    AttemptClock, DEFAULT_TOKEN_DEADLINE, Failure, WireError, bytes_label, host_label, read_capped,
 };
 
 use crate::response::TokenAnswerShape;
@@ -52,6 +52,7 @@ const MAX_BODY: u64 = 1 << 20;
 pub struct OAuthHttpClient {
     client: reqwest::Client,
     deadline: Option<Duration>,
+    read_timeout: Option<Duration>,
     shape: Option<Arc<TokenAnswerShape>>,
 }
 
@@ -64,6 +65,7 @@ impl OAuthHttpClient {
         OAuthHttpClient {
             client,
             deadline: Some(DEFAULT_TOKEN_DEADLINE),
+            read_timeout: None,
             shape: None,
         }
     }
@@ -84,7 +86,9 @@ impl OAuthHttpClient {
     /// assert_eq!(OAuthHttpClient::for_engine(&engine).deadline(), Some(Duration::from_secs(5)));
     /// ```
     pub fn for_engine(engine: &Engine) -> Self {
-        OAuthHttpClient::new(engine.http_client().clone()).with_deadline(engine.token_deadline())
+        OAuthHttpClient::new(engine.http_client().clone())
+            .with_deadline(engine.token_deadline())
+            .with_read_timeout(engine.read_timeout())
     }
 
     /// The same adapter with another deadline per token request (`None`:
@@ -92,6 +96,29 @@ impl OAuthHttpClient {
     pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;
         self
+    }
+
+    /// The same adapter with a read timeout: the longest wait for the
+    /// answer's headers or its next chunk (default `None`: the deadline
+    /// alone bounds a token request). [`OAuthHttpClient::for_engine`] takes
+    /// the engine's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use switchboard_oauth::http::OAuthHttpClient;
+    ///
+    /// let oauth_http = OAuthHttpClient::new(reqwest::Client::new())
+    ///     .with_read_timeout(Some(Duration::from_secs(5)));
+    /// assert_eq!(oauth_http.read_timeout(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn with_read_timeout(mut self, read_timeout: Option<Duration>) -> Self {
+        self.read_timeout = read_timeout;
+        self
+    }
+
+    /// The read timeout of one token request.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
     }
 
     /// The same adapter reading answers as `shape` says (a definition's
@@ -146,19 +173,17 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
             let request = reqwest::Request::try_from(request)
                 .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
             let host = host_label(request.url());
-            let deadline = self.deadline.and_then(|limit| {
-                switchboard_core::bounds::instant_after(tokio::time::Instant::now(), limit)
-                    .map(|at| (at, limit))
-            });
+            let mut clock = AttemptClock::start(self.deadline, self.read_timeout);
             let lost = |e: WireError| HttpError::Transport(e.failure.describe(&host));
-            let mut response = within(deadline, async {
-                self.client
-                    .execute(request)
-                    .await
-                    .map_err(WireError::from_reqwest)
-            })
-            .await
-            .map_err(lost)?;
+            let mut response = clock
+                .run(async {
+                    self.client
+                        .execute(request)
+                        .await
+                        .map_err(WireError::from_reqwest)
+                })
+                .await
+                .map_err(lost)?;
             let status = response.status();
             if !matches!(status.as_u16(), 200 | 400 | 401) {
                 return Err(HttpError::Status {
@@ -167,7 +192,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
                 });
             }
             let headers = response.headers().clone();
-            let body = read_capped(&mut response, MAX_BODY, deadline)
+            let body = read_capped(&mut response, MAX_BODY, &mut clock)
                 .await
                 .map_err(|e| match e.failure {
                     Failure::TooLarge(_) => HttpError::TooLarge,

@@ -21,7 +21,7 @@ use crate::engine::retry::{
     Decision, Repeat, RetryAfterHeader, Stop, Trouble, decide, parse_retry_after,
 };
 use crate::engine::retry_wait::RetryWait;
-use crate::engine::wire::{Failure, WireError, host_label, read_capped, read_prefix, within};
+use crate::engine::wire::{AttemptClock, Failure, WireError, host_label, read_capped, read_prefix};
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers::challenge::insufficient_claims;
 
@@ -49,12 +49,12 @@ impl RequestHeaders<'_> {
     }
 }
 
-/// A response whose headers arrived within its attempt's deadline; its
-/// body is read under the same deadline.
+/// A response whose headers arrived in time; its body is read under the
+/// same clock (the attempt's deadline and the read timeout).
 pub(crate) struct Received {
     pub(crate) response: reqwest::Response,
-    /// The attempt's deadline and its length (for messages).
-    deadline: Option<(tokio::time::Instant, Duration)>,
+    /// The attempt's clock.
+    clock: AttemptClock,
     /// The governor's permits, given back when the response is dropped
     /// (after its body is read, for a body held in memory).
     pub(crate) permits: Permits,
@@ -133,9 +133,15 @@ impl Engine {
         async {
             let plan = self.plan(ctx, method_id)?;
             let Received {
-                response, permits, ..
+                response,
+                clock,
+                permits,
             } = self.prepare_and_execute(ctx, &plan, &args).await?;
-            Ok(ByteStream::from_reqwest(response, permits))
+            Ok(ByteStream::from_reqwest(
+                response,
+                permits,
+                clock.without_deadline(),
+            ))
         }
         .instrument(span)
         .await
@@ -350,11 +356,9 @@ impl Engine {
         } else {
             None
         };
-        // The deadline starts once the token is in hand (a token request
-        // has its own) and covers every hop of the attempt.
-        let deadline = self.inner.attempt_deadline.and_then(|limit| {
-            crate::bounds::instant_after(tokio::time::Instant::now(), limit).map(|at| (at, limit))
-        });
+        // The clock starts once the token is in hand (a token request has
+        // its own deadline) and covers every hop of the attempt.
+        let mut clock = AttemptClock::start(self.inner.attempt_deadline, self.inner.read_timeout);
         // Built for the first hop; a redirect hop that keeps the credential
         // builds its own.
         let slot = plan.credential_slot();
@@ -390,7 +394,7 @@ impl Engine {
             if let Some(body) = &body {
                 *request.body_mut() = Some(body.clone().into());
             }
-            let sent = within(deadline, async {
+            let sent = clock.run(async {
                 self.inner
                     .client
                     .execute(request)
@@ -416,15 +420,10 @@ impl Engine {
                     });
                 }
             };
-            let mut response = Received {
-                response,
-                deadline,
-                permits: Permits::default(),
-            };
-            let status = response.response.status().as_u16();
+            let status = response.status().as_u16();
             span.record("status", status);
             if is_redirect(status)
-                && let Some(location) = response.response.headers().get(LOCATION)
+                && let Some(location) = response.headers().get(LOCATION)
             {
                 if hop == MAX_REDIRECTS {
                     return Err(Error::new(
@@ -459,7 +458,11 @@ impl Engine {
                 continue;
             }
             // the final response of the attempt holds the permits until it is read
-            response.permits = permits.take().unwrap_or_default();
+            let response = Received {
+                response,
+                clock,
+                permits: permits.take().unwrap_or_default(),
+            };
             if status == 401
                 && credentialed
                 && let Some(token) = token
@@ -539,7 +542,7 @@ async fn error_from_response(
 ) -> Error {
     let Received {
         mut response,
-        deadline,
+        mut clock,
         permits: _permits,
     } = received;
     let status = response.status().as_u16();
@@ -553,7 +556,7 @@ async fn error_from_response(
     let request_id = header("request-id");
     let client_request_id = header("client-request-id");
     let wait = wait.or_else(|| retry_after_of(response.headers()).wait);
-    let body = read_prefix(&mut response, MAX_ERROR_BODY, deadline).await;
+    let body = read_prefix(&mut response, MAX_ERROR_BODY, &mut clock).await;
     let mut details = parse_remote_details(status, &body);
     if details.request_id.is_none() {
         details.request_id = request_id;
@@ -595,14 +598,14 @@ fn transport_error(plan: &Plan, verdict: Verdict, lost: Option<Lost>) -> Error {
 }
 
 /// The whole body of a response held in memory: at most `cap` bytes after
-/// decompression, before the attempt's deadline.
+/// decompression, under the attempt's clock.
 pub(super) async fn read_body(received: Received, method_id: &str, cap: u64) -> Result<Bytes> {
     let Received {
         mut response,
-        deadline,
+        mut clock,
         permits: _permits,
     } = received;
-    read_capped(&mut response, cap, deadline)
+    read_capped(&mut response, cap, &mut clock)
         .await
         .map_err(|e| {
             // named only on failure: no allocation on the way to success

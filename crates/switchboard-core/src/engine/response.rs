@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 
 use super::govern::Permits;
+use super::wire::{AttemptClock, host_label};
 
 /// Response headers a caller gets; others are dropped.
 pub const SELECTED_HEADERS: &[&str] = &[
@@ -220,7 +221,9 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 /// It is a `Stream` of `Result<Bytes>`. The request governor's permits
 /// for the call are held until the body has been read to its end (or
 /// failed), or the stream is dropped: a download in progress counts
-/// against its keys' concurrency caps as the service counts it.
+/// against its keys' concurrency caps as the service counts it. The
+/// engine's read timeout applies between chunks: a body that stops coming
+/// ends the stream with an [`ErrorKind::Transport`] error naming the host.
 pub struct ByteStream {
     status: u16,
     headers: HeaderMap,
@@ -228,11 +231,21 @@ pub struct ByteStream {
     chunks: ChunkStream,
     /// Given back when the body ends or the stream is dropped.
     permits: Option<Permits>,
+    /// The read timeout between chunks (no deadline: a download takes
+    /// as long as it takes while data comes).
+    clock: AttemptClock,
+    /// `host[:port]`, for the message of a timeout.
+    host: String,
 }
 
 impl ByteStream {
-    pub(crate) fn from_reqwest(response: reqwest::Response, permits: Permits) -> Self {
+    pub(crate) fn from_reqwest(
+        response: reqwest::Response,
+        permits: Permits,
+        clock: AttemptClock,
+    ) -> Self {
         use futures::TryStreamExt;
+        let host = host_label(response.url());
         let status = response.status().as_u16();
         let headers = select_headers(response.headers());
         let content_length = response.content_length();
@@ -249,6 +262,8 @@ impl ByteStream {
             content_length,
             chunks: Box::pin(chunks),
             permits: Some(permits),
+            clock,
+            host,
         }
     }
 
@@ -265,6 +280,8 @@ impl ByteStream {
             content_length,
             chunks: Box::pin(chunks),
             permits: None,
+            clock: AttemptClock::start(None, None),
+            host: String::new(),
         }
     }
 
@@ -288,11 +305,30 @@ impl Stream for ByteStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.chunks.as_mut().poll_next(cx);
-        if matches!(next, Poll::Ready(None | Some(Err(_)))) {
-            // the body is over: the request no longer counts as in flight
-            self.permits = None;
-        }
+        let this = &mut *self;
+        let next = match this.chunks.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.clock.progress();
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            Poll::Pending => match this.clock.poll_expired(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(failure) => {
+                    // no more chunks: the stream ends after this error
+                    this.chunks = Box::pin(futures::stream::empty());
+                    Poll::Ready(Some(Err(Error::new(
+                        ErrorKind::Transport,
+                        format!(
+                            "the response body could not be read to the end: {}",
+                            failure.describe(&this.host)
+                        ),
+                    ))))
+                }
+            },
+            ended => ended,
+        };
+        // the body is over: the request no longer counts as in flight
+        this.permits = None;
         next
     }
 }

@@ -5,11 +5,13 @@
 //! Everything a response sends is untrusted. The engine and the OAuth
 //! adapter read bodies only through [`read_capped`] (a buffered JSON or
 //! bytes response: fail beyond the cap) and [`read_prefix`] (an error body:
-//! keep the first bytes, drop the rest), both under the attempt's deadline.
+//! keep the first bytes, drop the rest), both under the attempt's
+//! [`AttemptClock`] (its deadline and the read timeout, on one timer).
 //!
 //! | limit | default | where to change it |
 //! |---|---|---|
 //! | one attempt, headers and body | [`DEFAULT_ATTEMPT_DEADLINE`] (100 s) | `EngineBuilder::attempt_deadline` |
+//! | a wait for data (headers, each chunk; streamed bodies too) | 60 s | `EngineBuilder::read_timeout` |
 //! | one token request | [`DEFAULT_TOKEN_DEADLINE`] (30 s) | `EngineBuilder::token_deadline`, `OAuthHttpClient::with_deadline` |
 //! | a buffered response, decompressed | [`DEFAULT_MAX_RESPONSE_BYTES`] (64 MiB) | `EngineBuilder::max_response_bytes`, a method's `max_response_bytes` |
 //!
@@ -28,10 +30,14 @@
 //! assert_eq!(DEFAULT_MAX_RESPONSE_BYTES, 64 * 1024 * 1024);
 //! ```
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use url::Url;
 
 /// The default deadline of one attempt: connection, request, response
@@ -218,90 +224,223 @@ impl WireError {
     }
 }
 
-/// Run `work` until `deadline` (if any); `limit` is reported in the error.
-pub async fn within<T>(
+/// The clock of one attempt: its deadline and the read timeout (the
+/// longest wait for data), kept by **one** timer.
+///
+/// The timer is armed the first time the attempt has to wait, and set again
+/// only when it fires: data arriving ([`AttemptClock::progress`]) just notes
+/// the time. When the timer fires, the clock checks what is due: the
+/// deadline passed ([`Failure::Deadline`]), no data for the read timeout
+/// ([`Failure::Timeout`]), or neither (data came meanwhile), in which case it
+/// sets the timer for the new due time. A response thus costs one timer
+/// registration however many chunks it comes in; a per-read timeout, reset
+/// on each chunk, takes the runtime's timer lock each time, and every
+/// registration is shared work for the runtime's threads.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_core::engine::wire::{AttemptClock, Failure, WireError};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// rt.block_on(async {
+///     // no data ever comes: the read timeout passes first
+///     let mut clock = AttemptClock::start(Some(Duration::from_secs(5)), Some(Duration::from_millis(20)));
+///     let never = std::future::pending::<Result<(), WireError>>();
+///     assert_eq!(clock.run(never).await.unwrap_err().failure, Failure::Timeout);
+///     // work that is ready at once never arms the timer
+///     let mut clock = AttemptClock::start(Some(Duration::from_millis(1)), None);
+///     assert_eq!(clock.run(async { Ok::<_, WireError>(7) }).await.unwrap(), 7);
+/// });
+/// ```
+pub struct AttemptClock {
+    /// When the attempt must be over, and its length (for messages).
     deadline: Option<(Instant, Duration)>,
-    work: impl Future<Output = Result<T, WireError>>,
-) -> Result<T, WireError> {
-    match deadline {
-        None => work.await,
-        Some((at, limit)) => match tokio::time::timeout_at(at, work).await {
-            Ok(result) => result,
-            Err(_) => Err(WireError::bare(Failure::Deadline(limit))),
-        },
+    read_timeout: Option<Duration>,
+    /// When data last arrived (or the attempt started).
+    last_data: Instant,
+    /// Armed at the first wait; boxed so the clock moves freely.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl AttemptClock {
+    /// A clock starting now: `deadline` for the whole attempt,
+    /// `read_timeout` for each wait for data (`None`: no limit). A deadline
+    /// too far to represent is no deadline.
+    pub fn start(deadline: Option<Duration>, read_timeout: Option<Duration>) -> Self {
+        let now = Instant::now();
+        AttemptClock {
+            deadline: deadline
+                .and_then(|limit| crate::bounds::instant_after(now, limit).map(|at| (at, limit))),
+            read_timeout,
+            last_data: now,
+            timer: None,
+        }
+    }
+
+    /// The same clock without the deadline, for a body streamed to the
+    /// caller (only the read timeout applies between its chunks).
+    pub fn without_deadline(mut self) -> Self {
+        self.deadline = None;
+        if self.read_timeout.is_none() {
+            self.timer = None;
+        }
+        self
+    }
+
+    /// Data arrived: the read timeout counts from now.
+    pub fn progress(&mut self) {
+        if self.read_timeout.is_some() {
+            self.last_data = Instant::now();
+        }
+    }
+
+    /// The earlier of the deadline and the end of the read timeout.
+    fn due(&self) -> Option<Instant> {
+        let quiet_until = self
+            .read_timeout
+            .and_then(|limit| crate::bounds::instant_after(self.last_data, limit));
+        match (self.deadline.map(|(at, _)| at), quiet_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// `Ready` with what ran out once the deadline or the read timeout has
+    /// passed; `Pending` before, the task then woken when one may have.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Failure> {
+        let Some(mut due) = self.due() else {
+            return Poll::Pending;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if let Some((at, limit)) = self.deadline
+                && at <= now
+            {
+                return Poll::Ready(Failure::Deadline(limit));
+            }
+            // data came since the timer was set: wait until the new due time
+            let quiet_until = self
+                .read_timeout
+                .and_then(|limit| crate::bounds::instant_after(self.last_data, limit));
+            due = match (self.deadline.map(|(at, _)| at), quiet_until) {
+                (_, Some(q)) if q <= now => return Poll::Ready(Failure::Timeout),
+                (Some(a), Some(q)) => a.min(q),
+                (a, q) => match a.or(q) {
+                    Some(d) => d,
+                    None => return Poll::Pending,
+                },
+            };
+            timer.as_mut().reset(due);
+        }
+    }
+
+    /// Run `work` under the clock: its result, or the failure of the
+    /// deadline or the read timeout if one passes first. A result counts as
+    /// data arriving.
+    pub async fn run<T>(
+        &mut self,
+        work: impl Future<Output = Result<T, WireError>>,
+    ) -> Result<T, WireError> {
+        let mut work = std::pin::pin!(work);
+        let out = std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            self.poll_expired(cx)
+                .map(|failure| Err(WireError::bare(failure)))
+        })
+        .await;
+        if out.is_ok() {
+            self.progress();
+        }
+        out
+    }
+
+    /// The next chunk of `response`'s body under the clock.
+    pub async fn next_chunk(
+        &mut self,
+        response: &mut reqwest::Response,
+    ) -> Result<Option<Bytes>, WireError> {
+        self.run(async { response.chunk().await.map_err(WireError::from_reqwest) })
+            .await
+    }
+}
+
+impl fmt::Debug for AttemptClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttemptClock")
+            .field("deadline", &self.deadline.map(|(_, limit)| limit))
+            .field("read_timeout", &self.read_timeout)
+            .field("armed", &self.timer.is_some())
+            .finish()
     }
 }
 
 /// Read a whole body into memory, at most `cap` bytes after decompression,
-/// before `deadline`. Stops reading as soon as the cap is passed.
+/// under the attempt's `clock`. Stops reading as soon as the cap is passed.
 pub async fn read_capped(
     response: &mut reqwest::Response,
     cap: u64,
-    deadline: Option<(Instant, Duration)>,
+    clock: &mut AttemptClock,
 ) -> Result<Bytes, WireError> {
     if response.content_length().is_some_and(|n| n > cap) {
         return Err(WireError::bare(Failure::TooLarge(cap)));
     }
-    within(deadline, async {
-        // One chunk is the usual case: kept as it is, no copy.
-        let Some(first) = next_chunk(response).await? else {
-            return Ok(Bytes::new());
-        };
-        if first.len() as u64 > cap {
+    // One chunk is the usual case: kept as it is, no copy.
+    let Some(first) = clock.next_chunk(response).await? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() as u64 > cap {
+        return Err(WireError::bare(Failure::TooLarge(cap)));
+    }
+    let Some(second) = clock.next_chunk(response).await? else {
+        return Ok(first);
+    };
+    // The announced length (bounded by the cap) sizes the buffer.
+    let hint = response
+        .content_length()
+        .unwrap_or(0)
+        .min(cap)
+        .max((first.len() + second.len()) as u64);
+    let mut body = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
+    let mut chunk = Some(second);
+    body.extend_from_slice(&first);
+    drop(first);
+    while let Some(next) = chunk {
+        if (body.len() as u64).saturating_add(next.len() as u64) > cap {
             return Err(WireError::bare(Failure::TooLarge(cap)));
         }
-        let Some(second) = next_chunk(response).await? else {
-            return Ok(first);
-        };
-        // The announced length (bounded by the cap) sizes the buffer.
-        let hint = response
-            .content_length()
-            .unwrap_or(0)
-            .min(cap)
-            .max((first.len() + second.len()) as u64);
-        let mut body = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
-        let mut chunk = Some(second);
-        body.extend_from_slice(&first);
-        drop(first);
-        while let Some(next) = chunk {
-            if (body.len() as u64).saturating_add(next.len() as u64) > cap {
-                return Err(WireError::bare(Failure::TooLarge(cap)));
-            }
-            body.extend_from_slice(&next);
-            chunk = next_chunk(response).await?;
-        }
-        Ok(body.freeze())
-    })
-    .await
+        body.extend_from_slice(&next);
+        chunk = clock.next_chunk(response).await?;
+    }
+    Ok(body.freeze())
 }
 
 /// The first `max` bytes of a body (an error body, read for its details),
-/// or fewer when it is shorter, broken off or late. Never fails: what was
-/// read is what there is.
+/// or fewer when it is shorter, broken off or late (under the attempt's
+/// `clock`). Never fails: what was read is what there is.
 pub async fn read_prefix(
     response: &mut reqwest::Response,
     max: usize,
-    deadline: Option<(Instant, Duration)>,
+    clock: &mut AttemptClock,
 ) -> Vec<u8> {
     let mut body = Vec::new();
-    let _ = within(deadline, async {
-        while body.len() < max {
-            match next_chunk(response).await {
-                Ok(Some(chunk)) => {
-                    let room = max - body.len();
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                _ => break,
+    while body.len() < max {
+        match clock.next_chunk(response).await {
+            Ok(Some(chunk)) => {
+                let room = max - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
+            _ => break,
         }
-        Ok(())
-    })
-    .await;
+    }
     body
-}
-
-async fn next_chunk(response: &mut reqwest::Response) -> Result<Option<Bytes>, WireError> {
-    response.chunk().await.map_err(WireError::from_reqwest)
 }
 
 #[cfg(test)]
