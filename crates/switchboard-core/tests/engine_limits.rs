@@ -45,32 +45,52 @@ fn ctx_at(base: &str, credential: Arc<RecordingCredential>) -> InstallationConte
     )
 }
 
-/// The test engine (no client timers) with an attempt deadline.
-fn engine_with_deadline(deadline: Duration, retries: u32) -> Engine {
+/// The test engine with an attempt deadline and a read timeout (either may
+/// be `None`), no connect or pool timers.
+fn engine_timed(
+    deadline: Option<Duration>,
+    read_timeout: Option<Duration>,
+    retries: u32,
+) -> Engine {
     Engine::builder(registry())
         .retry_policy(RetryPolicy {
             max_retries: retries,
             ..policy()
         })
         .connect_timeout(None)
-        .read_timeout(None)
+        .read_timeout(read_timeout)
         .pool_idle_timeout(None)
-        .attempt_deadline(Some(deadline))
+        .attempt_deadline(deadline)
         .build()
         .unwrap()
 }
 
-/// Call `method_id` on the installation at `base` with a 100 s deadline
-/// and `retries`; the error, the virtual time it took, and the credential
-/// (one token per attempt).
+fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
+
+/// Call `method_id` on the installation at `base` with a 100 s deadline,
+/// no read timeout and `retries`: see [`failing_call_on`].
 async fn failing_call(
     base: &str,
     retries: u32,
     method_id: &str,
     args: Arguments,
 ) -> (switchboard_core::Error, Duration, Arc<RecordingCredential>) {
+    let engine = engine_timed(secs(100), None, retries);
+    failing_call_on(&engine, base, method_id, args).await
+}
+
+/// Call `method_id` through `engine` on the installation at `base`: the
+/// error, the virtual time it took, and the credential (one token per
+/// attempt).
+async fn failing_call_on(
+    engine: &Engine,
+    base: &str,
+    method_id: &str,
+    args: Arguments,
+) -> (switchboard_core::Error, Duration, Arc<RecordingCredential>) {
     let cred = RecordingCredential::new();
-    let engine = engine_with_deadline(Duration::from_secs(100), retries);
     let start = Instant::now();
     let err = engine
         .call(&ctx_at(base, cred.clone()), method_id, args)
@@ -146,33 +166,11 @@ async fn headers_that_trickle_leave_a_post_outcome_unknown_and_it_is_not_resent(
 }
 
 /// A registry whose `users.get_user` declares its own cap.
-/// The test engine with an attempt deadline and a read timeout (either may
-/// be `None`).
-fn engine_timed(
-    deadline: Option<Duration>,
-    read_timeout: Option<Duration>,
-    retries: u32,
-) -> Engine {
-    Engine::builder(registry())
-        .retry_policy(RetryPolicy {
-            max_retries: retries,
-            ..policy()
-        })
-        .connect_timeout(None)
-        .read_timeout(read_timeout)
-        .pool_idle_timeout(None)
-        .attempt_deadline(deadline)
-        .build()
-        .unwrap()
-}
-
-const SECS: fn(u64) -> Option<Duration> = |s| Some(Duration::from_secs(s));
-
 #[tokio::test(start_paused = true)]
 async fn a_body_that_keeps_coming_is_not_cut_by_the_read_timeout() {
     // 12 bytes of body, one every 20 s: 240 s in all, never 30 s without data
     let server = RawServer::trickling_body(12, GAP).await;
-    let engine = engine_timed(None, SECS(30), 0);
+    let engine = engine_timed(None, secs(30), 0);
     let start = Instant::now();
     let response = engine
         .call(
@@ -194,17 +192,9 @@ async fn a_body_that_keeps_coming_is_not_cut_by_the_read_timeout() {
 #[tokio::test(start_paused = true)]
 async fn a_body_that_stops_coming_fails_at_the_read_timeout_and_is_not_resent() {
     let server = RawServer::trickling_body(1000, GAP).await;
-    let engine = engine_timed(SECS(100), SECS(10), 4);
-    let cred = RecordingCredential::new();
-    let start = Instant::now();
-    let err = engine
-        .call(
-            &ctx_at(&server.base(), cred.clone()),
-            "users.get_user",
-            get_user(),
-        )
-        .await
-        .unwrap_err();
+    let engine = engine_timed(secs(100), secs(10), 4);
+    let (err, took, cred) =
+        failing_call_on(&engine, &server.base(), "users.get_user", get_user()).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
     assert_eq!(
         err.message(),
@@ -214,7 +204,7 @@ async fn a_body_that_stops_coming_fails_at_the_read_timeout_and_is_not_resent() 
         )
     );
     // 10 s after the headers, which came at once; one request
-    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(took, Duration::from_secs(10));
     assert_eq!(server.connections(), 1);
     assert_eq!(cred.calls(), 1);
     assert!(
@@ -227,17 +217,9 @@ async fn a_body_that_stops_coming_fails_at_the_read_timeout_and_is_not_resent() 
 #[tokio::test(start_paused = true)]
 async fn headers_that_do_not_come_in_time_are_a_read_timeout_retried_for_a_get() {
     let server = RawServer::trickling_head(GAP).await;
-    let engine = engine_timed(SECS(100), SECS(10), 2);
-    let cred = RecordingCredential::new();
-    let start = Instant::now();
-    let err = engine
-        .call(
-            &ctx_at(&server.base(), cred.clone()),
-            "users.get_user",
-            get_user(),
-        )
-        .await
-        .unwrap_err();
+    let engine = engine_timed(secs(100), secs(10), 2);
+    let (err, took, cred) =
+        failing_call_on(&engine, &server.base(), "users.get_user", get_user()).await;
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
     assert_eq!(
         err.message(),
@@ -247,7 +229,7 @@ async fn headers_that_do_not_come_in_time_are_a_read_timeout_retried_for_a_get()
         )
     );
     // three attempts of 10 s, with backoff waits of 1 s and 2 s between them
-    assert_eq!(start.elapsed(), Duration::from_secs(33));
+    assert_eq!(took, Duration::from_secs(33));
     assert_eq!(server.connections(), 3);
     assert_eq!(cred.calls(), 3);
 }
@@ -256,16 +238,9 @@ async fn headers_that_do_not_come_in_time_are_a_read_timeout_retried_for_a_get()
 async fn data_that_keeps_coming_does_not_stretch_the_deadline() {
     // a byte every 20 s keeps the 30 s read timeout happy, not the 100 s deadline
     let server = RawServer::trickling_body(1000, GAP).await;
-    let engine = engine_timed(SECS(100), SECS(30), 4);
-    let start = Instant::now();
-    let err = engine
-        .call(
-            &ctx_at(&server.base(), RecordingCredential::new()),
-            "users.get_user",
-            get_user(),
-        )
-        .await
-        .unwrap_err();
+    let engine = engine_timed(secs(100), secs(30), 4);
+    let (err, took, _) =
+        failing_call_on(&engine, &server.base(), "users.get_user", get_user()).await;
     assert!(
         err.message().ends_with(&format!(
             "`{}` did not send the whole response within the deadline of 100s; raise it with EngineBuilder::attempt_deadline if the service is merely slow",
@@ -273,7 +248,7 @@ async fn data_that_keeps_coming_does_not_stretch_the_deadline() {
         )),
         "{err}"
     );
-    assert_eq!(start.elapsed(), Duration::from_secs(100));
+    assert_eq!(took, Duration::from_secs(100));
     assert_eq!(server.connections(), 1);
 }
 
@@ -282,7 +257,7 @@ async fn a_streamed_body_has_the_read_timeout_between_chunks_and_no_deadline() {
     use futures::StreamExt;
     // slow but steady: 8 bytes, one every 20 s, past a 100 s deadline
     let server = RawServer::trickling_body(8, GAP).await;
-    let engine = engine_timed(SECS(100), SECS(30), 0);
+    let engine = engine_timed(secs(100), secs(30), 0);
     let cx = ctx_at(&server.base(), RecordingCredential::new());
     let start = Instant::now();
     let stream = engine
@@ -304,7 +279,7 @@ async fn a_streamed_body_has_the_read_timeout_between_chunks_and_no_deadline() {
 
     // one that stops: an error naming the host after 10 s of silence, then the end
     let server = RawServer::trickling_body(1000, GAP).await;
-    let engine = engine_timed(SECS(100), SECS(10), 0);
+    let engine = engine_timed(secs(100), secs(10), 0);
     let cx = ctx_at(&server.base(), RecordingCredential::new());
     let start = Instant::now();
     let mut stream = engine
