@@ -1,5 +1,6 @@
 //! Deadlines on the token endpoint: an answer that trickles in (head or
-//! body) fails at the token deadline, naming the host, after one request.
+//! body) fails at the token deadline, naming the host, after one request;
+//! one that stalls fails at the read timeout when one is set.
 
 use std::time::{Duration, SystemTime};
 
@@ -64,4 +65,42 @@ async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_h
             "{err}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_endpoint_that_stalls_fails_at_the_read_timeout_before_the_deadline() {
+    // the head comes at once, then a byte of body every 20 s: a 10 s read
+    // timeout ends it at 10 s, long before the 30 s deadline
+    let server = RawServer::trickling_body(600, GAP).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let oauth_http = OAuthHttpClient::new(http)
+        .with_deadline(Some(Duration::from_secs(30)))
+        .with_read_timeout(Some(Duration::from_secs(10)));
+    let client = OAuthClient::new(
+        oauth_http,
+        ClientId::new("app".into()),
+        Some(ClientSecret::new("secret".into())),
+        TokenUrl::new(format!("{}/tenant-a/oauth2/v2.0/token", server.base())).unwrap(),
+    );
+    let start = Instant::now();
+    let err = client
+        .client_credentials(
+            &["https://graph.example/.default".into()],
+            &[],
+            SystemTime::now(),
+        )
+        .await
+        .unwrap_err();
+    let TokenEndpointError::Http(HttpError::Transport(message)) = &err else {
+        panic!("expected a transport failure, got {err:?}");
+    };
+    assert_eq!(
+        message,
+        &format!("`{}` stopped sending data (read timeout)", server.host())
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(server.connections(), 1);
 }
