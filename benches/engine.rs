@@ -497,7 +497,10 @@ impl Contenders {
             .as_str()
             .trim_end_matches('/')
             .to_owned();
-        // The engine's client settings (EngineBuilder::build and its defaults).
+        // The engine's client settings (EngineBuilder::build and its
+        // defaults), and its 60 s read timeout, which the engine keeps
+        // itself (wire::AttemptClock) and a hand-written call gets from
+        // reqwest. No attempt deadline: the engine's is extra work it does.
         let raw = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
