@@ -14,6 +14,41 @@ use tokio::time::Instant;
 /// The gap between two bytes of a trickling answer.
 const GAP: Duration = Duration::from_secs(20);
 
+/// A client-credentials token request through `oauth_http` to `server`:
+/// the transport failure's message, the whole error, and the (virtual)
+/// time it took.
+async fn failing_token_request(
+    server: &RawServer,
+    oauth_http: OAuthHttpClient,
+) -> (String, TokenEndpointError, Duration) {
+    let client = OAuthClient::new(
+        oauth_http,
+        ClientId::new("app".into()),
+        Some(ClientSecret::new("secret".into())),
+        TokenUrl::new(format!("{}/tenant-a/oauth2/v2.0/token", server.base())).unwrap(),
+    );
+    let start = Instant::now();
+    let err = client
+        .client_credentials(
+            &["https://graph.example/.default".into()],
+            &[],
+            SystemTime::now(),
+        )
+        .await
+        .unwrap_err();
+    let TokenEndpointError::Http(HttpError::Transport(message)) = &err else {
+        panic!("expected a transport failure, got {err:?}");
+    };
+    (message.clone(), err, start.elapsed())
+}
+
+fn redirects_off() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_host() {
     // the token answer's body trickles; so does another one's head
@@ -21,37 +56,17 @@ async fn a_token_endpoint_that_trickles_fails_at_the_token_deadline_naming_the_h
         RawServer::trickling_body(600, GAP).await,
         RawServer::trickling_head(GAP).await,
     ] {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let oauth_http = OAuthHttpClient::new(http).with_deadline(Some(Duration::from_secs(30)));
-        let client = OAuthClient::new(
-            oauth_http,
-            ClientId::new("app".into()),
-            Some(ClientSecret::new("secret".into())),
-            TokenUrl::new(format!("{}/tenant-a/oauth2/v2.0/token", server.base())).unwrap(),
-        );
-        let start = Instant::now();
-        let err = client
-            .client_credentials(
-                &["https://graph.example/.default".into()],
-                &[],
-                SystemTime::now(),
-            )
-            .await
-            .unwrap_err();
-        let TokenEndpointError::Http(HttpError::Transport(message)) = &err else {
-            panic!("expected a transport failure, got {err:?}");
-        };
+        let oauth_http =
+            OAuthHttpClient::new(redirects_off()).with_deadline(Some(Duration::from_secs(30)));
+        let (message, err, took) = failing_token_request(&server, oauth_http).await;
         assert_eq!(
             message,
-            &format!(
+            format!(
                 "`{}` did not send the whole response within the deadline of 30s",
                 server.host()
             )
         );
-        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        assert_eq!(took, Duration::from_secs(30));
         assert_eq!(server.connections(), 1);
         assert_eq!(
             server.request_lines(),
@@ -72,35 +87,14 @@ async fn a_token_endpoint_that_stalls_fails_at_the_read_timeout_before_the_deadl
     // the head comes at once, then a byte of body every 20 s: a 10 s read
     // timeout ends it at 10 s, long before the 30 s deadline
     let server = RawServer::trickling_body(600, GAP).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let oauth_http = OAuthHttpClient::new(http)
+    let oauth_http = OAuthHttpClient::new(redirects_off())
         .with_deadline(Some(Duration::from_secs(30)))
         .with_read_timeout(Some(Duration::from_secs(10)));
-    let client = OAuthClient::new(
-        oauth_http,
-        ClientId::new("app".into()),
-        Some(ClientSecret::new("secret".into())),
-        TokenUrl::new(format!("{}/tenant-a/oauth2/v2.0/token", server.base())).unwrap(),
-    );
-    let start = Instant::now();
-    let err = client
-        .client_credentials(
-            &["https://graph.example/.default".into()],
-            &[],
-            SystemTime::now(),
-        )
-        .await
-        .unwrap_err();
-    let TokenEndpointError::Http(HttpError::Transport(message)) = &err else {
-        panic!("expected a transport failure, got {err:?}");
-    };
+    let (message, _, took) = failing_token_request(&server, oauth_http).await;
     assert_eq!(
         message,
-        &format!("`{}` stopped sending data (read timeout)", server.host())
+        format!("`{}` stopped sending data (read timeout)", server.host())
     );
-    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(took, Duration::from_secs(10));
     assert_eq!(server.connections(), 1);
 }
