@@ -21,6 +21,7 @@ use switchboard_core::error::RemoteDetails;
 use switchboard_core::{Error, ErrorKind, Result};
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::client::TokenEndpointError;
+use switchboard_oauth::code_flow::checked_redirect_url;
 use switchboard_oauth::provider::{Provider, standard_callback_error};
 use switchboard_oauth::response::TokenSet;
 
@@ -55,28 +56,7 @@ impl MicrosoftApp {
 
     /// The redirect URI registered for the app (https, or http on loopback).
     pub fn with_redirect_uri(mut self, uri: &str) -> Result<Self> {
-        let url = url::Url::parse(uri).map_err(|_| {
-            Error::invalid_argument(
-                "redirect_uri",
-                "must be an absolute URL registered for the application",
-            )
-        })?;
-        let loopback = url
-            .host_str()
-            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]");
-        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-            return Err(Error::invalid_argument(
-                "redirect_uri",
-                "must use https (plain http only on a loopback host)",
-            ));
-        }
-        if url.fragment().is_some() {
-            return Err(Error::invalid_argument(
-                "redirect_uri",
-                "must not have a fragment",
-            ));
-        }
-        self.redirect_uri = Some(RedirectUrl::from_url(url));
+        self.redirect_uri = Some(checked_redirect_url(uri)?);
         Ok(self)
     }
 

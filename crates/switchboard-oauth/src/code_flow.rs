@@ -42,6 +42,7 @@ use crate::pkce::new_pkce_pair;
 use crate::provider::Provider;
 use crate::state::StatePurpose;
 use switchboard_core::InstallationId;
+use switchboard_core::definition::deployments::is_loopback;
 use switchboard_core::error::{Error, ErrorKind, Result};
 
 /// Where to send the user's browser. The URL carries the `state`, so it
@@ -240,4 +241,40 @@ impl AuthorizationCodeFlow {
             fields,
         })
     }
+}
+
+/// The platform's redirect URI, checked as RFC 6749 §3.1.2 and §3.1.2.1
+/// ask: absolute, https (plain http only on a loopback host), no fragment.
+/// The one check for every flow that sends a browser back to a platform.
+///
+/// ```
+/// use switchboard_oauth::code_flow::checked_redirect_url;
+/// assert!(checked_redirect_url("https://platform.example.com/callback").is_ok());
+/// assert!(checked_redirect_url("http://127.0.0.1:8400/callback").is_ok());
+/// let err = checked_redirect_url("http://platform.example.com/callback").unwrap_err();
+/// assert_eq!(err.field(), Some("redirect_uri"));
+/// assert!(checked_redirect_url("https://platform.example.com/cb#x").is_err());
+/// assert!(checked_redirect_url("/callback").is_err());
+/// ```
+pub fn checked_redirect_url(uri: &str) -> Result<oauth2::RedirectUrl> {
+    let url = Url::parse(uri).map_err(|_| {
+        Error::invalid_argument(
+            "redirect_uri",
+            "must be an absolute URL registered for the application",
+        )
+    })?;
+    let loopback = url.host_str().is_some_and(is_loopback);
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(Error::invalid_argument(
+            "redirect_uri",
+            "must use https (plain http only on a loopback host)",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::invalid_argument(
+            "redirect_uri",
+            "must not have a fragment",
+        ));
+    }
+    Ok(oauth2::RedirectUrl::from_url(url))
 }

@@ -34,7 +34,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use oauth2::{AuthUrl, ClientId, ClientSecret, RedirectUrl, RevocationUrl, TokenUrl};
+use oauth2::{AuthUrl, ClientId, ClientSecret, RevocationUrl, TokenUrl};
 use serde_json::Value;
 use url::Url;
 
@@ -57,7 +57,7 @@ use switchboard_core::local_origins::LocalOrigins;
 use switchboard_core::render::url_template;
 use switchboard_oauth::callback::CallbackParams;
 use switchboard_oauth::client::OAuthClient;
-use switchboard_oauth::code_flow::AuthorizationCodeFlow;
+use switchboard_oauth::code_flow::{AuthorizationCodeFlow, checked_redirect_url};
 use switchboard_oauth::oauth_credential::{Grant, InstallationIdentity, OAuthCredential};
 use switchboard_oauth::provider::Provider;
 use switchboard_oauth::response::TokenAnswerShape;
@@ -214,10 +214,7 @@ impl<'a> DefinitionOAuth<'a> {
         if let Some(template) = &oauth.authorization_url {
             client = client.with_authorize_url(AuthUrl::from_url(endpoint(template)?));
             if let Some(uri) = &ctx.redirect_uri {
-                check_redirect_uri(uri)?;
-                let redirect = RedirectUrl::new(uri.clone())
-                    .map_err(|e| Error::invalid_argument("redirect_uri", e.to_string()))?;
-                client = client.with_redirect_uri(redirect);
+                client = client.with_redirect_uri(checked_redirect_url(uri)?);
             }
         }
         if let Some(template) = &oauth.revocation_url {
@@ -485,33 +482,8 @@ fn redirect_uri(ctx: &FlowContext) -> Result<&str> {
         )
         .with_field("redirect_uri")
     })?;
-    check_redirect_uri(uri)?;
+    checked_redirect_url(uri)?;
     Ok(uri)
-}
-
-/// A redirect URI is absolute, https (plain http only on a loopback host)
-/// and has no fragment (RFC 6749 §3.1.2 and §3.1.2.1).
-fn check_redirect_uri(uri: &str) -> Result<()> {
-    let url = Url::parse(uri).map_err(|_| {
-        Error::invalid_argument(
-            "redirect_uri",
-            "must be an absolute URL registered for the application",
-        )
-    })?;
-    let loopback = url.host_str().is_some_and(is_loopback);
-    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(Error::invalid_argument(
-            "redirect_uri",
-            "must use https (plain http only on a loopback host)",
-        ));
-    }
-    if url.fragment().is_some() {
-        return Err(Error::invalid_argument(
-            "redirect_uri",
-            "must not have a fragment",
-        ));
-    }
-    Ok(())
 }
 
 /// An identity endpoint filled from the settings: it must pass the host
