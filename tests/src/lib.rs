@@ -177,3 +177,15 @@ pub fn mailbox_metrics(engine: &Engine) -> Vec<switchboard_core::governor::KeyMe
         .filter(|m| m.key.contains("/outlook_mailbox/"))
         .collect()
 }
+
+/// Graph's global limit's keys in `engine`'s governor, each with the calls
+/// admitted on it, by key.
+pub fn graph_app_admissions(engine: &Engine) -> Vec<(String, u64)> {
+    engine
+        .governor()
+        .metrics()
+        .into_iter()
+        .filter(|m| m.key.contains("/graph_app/"))
+        .map(|m| (m.key, m.admitted))
+        .collect()
+}

@@ -13,7 +13,9 @@ use switchboard_core::governor::Governor;
 use switchboard_core::{Arguments, Engine, ErrorKind, InstallationContext};
 use switchboard_microsoft365_sandbox::{SandboxConfig, SandboxHandle};
 use switchboard_store::{KeyRing, Store};
-use switchboard_tests::{Limits, context, engine, mailbox_metrics, sandbox_with_token};
+use switchboard_tests::{
+    Limits, context, engine, graph_app_admissions, mailbox_metrics, sandbox_with_token,
+};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -612,14 +614,11 @@ async fn graphs_global_limit_is_one_key_for_every_installation_of_the_app() {
                 .unwrap();
         }
     }
-    let metrics = node.governor().metrics();
-    let global: Vec<_> = metrics
-        .iter()
-        .filter(|m| m.key.contains("/graph_app/"))
-        .collect();
-    assert_eq!(global.len(), 1, "{metrics:?}");
-    assert_eq!(global[0].key, "microsoft365/graph_app/microsoft365/app/");
-    assert_eq!(global[0].admitted, 12, "every call of both installations");
+    // one key for every call of both installations
+    assert_eq!(
+        graph_app_admissions(&node),
+        vec![("microsoft365/graph_app/microsoft365/app/".to_string(), 12)]
+    );
     // Outlook's limit stays per mailbox (the same mailbox id here)
     assert_eq!(mailbox_metrics(&node)[0].admitted, 6);
     assert_eq!(server.received_requests().await.unwrap().len(), 12);
@@ -645,15 +644,8 @@ async fn a_context_given_another_app_after_its_first_call_counts_under_the_new_a
     node.call(&ctx, "users.list_users", Arguments::new())
         .await
         .unwrap();
-    let global: Vec<(String, u64)> = node
-        .governor()
-        .metrics()
-        .into_iter()
-        .filter(|m| m.key.contains("/graph_app/"))
-        .map(|m| (m.key, m.admitted))
-        .collect();
     assert_eq!(
-        global,
+        graph_app_admissions(&node),
         vec![
             ("microsoft365/graph_app/app-b/app/".to_string(), 1),
             ("microsoft365/graph_app/microsoft365/app/".to_string(), 2),

@@ -251,16 +251,8 @@ async fn application_lifecycle(stores: Stores) {
     assert_eq!(report.method_id.as_deref(), Some("users.list_users"));
     // Graph's per-app limit is kept per app registration: the key names
     // the installation's client id, and that one call was admitted on it
-    let app_keys: Vec<(String, u64)> = svc
-        .engine()
-        .governor()
-        .metrics()
-        .into_iter()
-        .filter(|m| m.key.contains("/graph_app/"))
-        .map(|m| (m.key, m.admitted))
-        .collect();
     assert_eq!(
-        app_keys,
+        switchboard_tests::graph_app_admissions(svc.engine()),
         vec![(format!("microsoft365/graph_app/{CLIENT_ID}/app/"), 1)],
         "{kind}"
     );
