@@ -13,14 +13,19 @@
 # tokio, serde_json), with neither the server nor start-up in it. Counts do
 # not depend on the machine's load.
 #
-# Prints, per call: instructions per call for each side and their ratio; then,
+# Prints, per call: instructions per call for each side and their ratio; the
+# L1 instruction- and data-cache misses per call from callgrind's cache
+# simulation (--cache-sim=yes; the simulated caches take this machine's sizes);
+# then,
 # for the first call named, switchboard's own functions by inclusive
 # instructions per call, and the functions where switchboard spends more than
 # the raw call (self instructions per call, switchboard minus raw).
 #
 # Environment: N (calls counted per run, default 500), TOP (profile lines,
 # default 25), KEEP (a directory to keep the callgrind.out files in, for
-# callgrind_annotate or kcachegrind).
+# callgrind_annotate or kcachegrind), D1 (the simulated L1 data cache's size
+# in bytes, 8-way, a power of two such as 65536: run at several sizes, the
+# misses tell how much memory a call works in).
 # Needs valgrind (installed with apt-get when missing) and python3; not run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,25 +66,36 @@ done
 url="$(head -1 "$out/server.url")"
 [ -n "$url" ] || { echo "bench-instructions: the server did not start" >&2; exit 1; }
 
-count() { # count SIDE CALL -> instructions per call
-  local file="$out/callgrind.$1.$2.out" total
-  valgrind --tool=callgrind --callgrind-out-file="$file" \
+count() { # count SIDE CALL -> "instructions I1-misses D1-misses" per call
+  local file="$out/callgrind.$1.$2.out" per_call
+  valgrind --tool=callgrind --cache-sim=yes ${D1:+--D1="$D1",8,64} --callgrind-out-file="$file" \
     --toggle-collect='*callgrind_measured_calls*' \
     "$bin" --server "$url" --instructions "$1" "$2" "$N" >"$out/$1.$2.log" 2>&1 ||
     { cat "$out/$1.$2.log" >&2; exit 1; }
-  total="$(sed -n 's/^summary: //p' "$file")"
-  [ "${total:-0}" -gt 0 ] || { echo "bench-instructions: nothing collected for $1 $2" >&2; exit 1; }
-  echo $((total / N))
+  # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw (--cache-sim=yes)
+  per_call="$(awk -v n="$N" '
+    /^events:/ { for (i = 2; i <= NF; i++) at[$i] = i - 1 }
+    /^summary:/ { printf "%d %d %d", $(at["Ir"] + 1) / n, $(at["I1mr"] + 1) / n, ($(at["D1mr"] + 1) + $(at["D1mw"] + 1)) / n }
+  ' "$file")"
+  [ "${per_call%% *}" -gt 0 ] 2>/dev/null || { echo "bench-instructions: nothing collected for $1 $2" >&2; exit 1; }
+  echo "$per_call"
 }
+
+ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 
 echo "instructions per call (callgrind, client only, $N calls per run)"
 printf '  %-8s %12s %12s %8s %10s\n' call raw switchboard ratio extra
+misses=()
 for call in "${calls[@]}"; do
-  raw="$(count raw "$call")"
-  sb="$(count switchboard "$call")"
-  printf '  %-8s %12d %12d %8s %10d\n' "$call" "$raw" "$sb" \
-    "$(python3 -c "print(f'{$sb / $raw:.3f}')")" $((sb - raw))
+  read -r raw raw_i1 raw_d1 <<<"$(count raw "$call")"
+  read -r sb sb_i1 sb_d1 <<<"$(count switchboard "$call")"
+  printf '  %-8s %12d %12d %8s %10d\n' "$call" "$raw" "$sb" "$(ratio "$sb" "$raw")" $((sb - raw))
+  misses+=("$(printf '  %-8s %8d %8d %8s   %8d %8d %8s' "$call" \
+    "$raw_i1" "$sb_i1" "$(ratio "$sb_i1" "$raw_i1")" "$raw_d1" "$sb_d1" "$(ratio "$sb_d1" "$raw_d1")")")
 done
+echo "L1 cache misses per call (callgrind's cache simulation: this machine's caches${D1:+, L1 data cache $D1 bytes})"
+printf '  %-8s %8s %8s %8s   %8s %8s %8s\n' call "raw I1" "sb I1" ratio "raw D1" "sb D1" ratio
+printf '%s\n' "${misses[@]}"
 
 first="${calls[0]}"
 annotate() { # annotate FILE [--inclusive=yes]: "cost file:function" lines
