@@ -43,6 +43,14 @@
 //! Without a store ([`Governor::new`]) the same code runs against a
 //! [`MemoryLimitStore`]: one process keeps the limits alone.
 //!
+//! **Idle keys are forgotten.** Calls name keys without end (one per
+//! mailbox a platform ever reaches), so as the governor's map of keys
+//! grows it drops the keys nobody holds that carry nothing to remember:
+//! nothing in flight or waiting, no hold, no budget left to use, no slots
+//! leased from a shared store ([`cells`]). The store still counts what the
+//! key took in its window, so a key met again gets no more than the window
+//! has left; its [`Governor::metrics`] start again from zero.
+//!
 //! ```
 //! use switchboard_core::governor::{Governor, Rules};
 //!
@@ -56,11 +64,12 @@
 //! # });
 //! ```
 
+mod cells;
 mod express;
 mod queue;
 pub mod store;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -72,6 +81,7 @@ use tokio::time::Instant;
 use crate::definition::limits::{Budget, LimitDefinition};
 use crate::error::Result;
 
+use cells::Cells;
 use express::ExpressLane;
 use queue::{FairQueue, Waiter};
 use store::{LeaseRequest, TakeRequest};
@@ -242,7 +252,7 @@ impl GovernorBuilder {
                 node,
                 lease_ttl: self.lease_ttl,
                 tick: self.tick.min(self.lease_ttl / 3),
-                keys: Mutex::new(HashMap::new()),
+                keys: Mutex::new(Cells::default()),
                 next_ticket: AtomicU64::new(1),
                 keeper_started: AtomicBool::new(false),
             }),
@@ -264,7 +274,8 @@ struct Inner {
     node: String,
     lease_ttl: Duration,
     tick: Duration,
-    keys: Mutex<HashMap<Arc<str>, Arc<KeyCell>>>,
+    /// Keys by name; idle ones are forgotten as the map grows ([`cells`]).
+    keys: Mutex<Cells<KeyCell>>,
     next_ticket: AtomicU64,
     keeper_started: AtomicBool,
 }
@@ -304,6 +315,27 @@ impl KeyCell {
         self.rules.requests.is_some()
             && self.rules.concurrency.is_none()
             && (self.rules.upload_bytes.is_none() || demand.bytes == 0)
+    }
+
+    /// Whether the governor may forget this key at `now` (when no caller
+    /// holds it): nothing in flight, waiting or asking the store, no hold,
+    /// no usable requests or bytes (the store counts what was taken, so a
+    /// new cell for the key gets only what the window has left), and, on a
+    /// shared store, no slots leased (other nodes count them until the
+    /// keeper gives them back). A key whose lock is taken stays.
+    fn forgettable(&self, now: Instant, shared: bool) -> bool {
+        let Ok(mut state) = self.state.try_lock() else {
+            return false;
+        };
+        state.in_flight == 0
+            && state.queue.len() == 0
+            && !state.leasing
+            && !state.renewing
+            && (!shared || state.slots == 0)
+            && state.held_until.is_none_or(|t| t <= now)
+            && !self.express.usable(now)
+            && state.requests.available(now) == 0
+            && state.bytes.available(now) == 0
     }
 }
 
@@ -578,7 +610,8 @@ impl Governor {
         &self.inner.node
     }
 
-    /// What the governor knows about every key it has seen, by key.
+    /// What the governor knows about every key it keeps, by key (idle keys
+    /// are forgotten as the map grows: see the module's documentation).
     pub fn metrics(&self) -> Vec<KeyMetrics> {
         let mut out: Vec<KeyMetrics> = self
             .cells()
@@ -634,7 +667,9 @@ impl Governor {
                 ..KeyState::default()
             }),
         });
-        keys.insert(key, Arc::clone(&cell));
+        let now = Instant::now();
+        let shared = self.inner.shared;
+        keys.insert(key, Arc::clone(&cell), |idle| idle.forgettable(now, shared));
         cell
     }
 
@@ -1425,5 +1460,96 @@ mod tests {
         let until = g.metrics()[0].held_until.unwrap();
         let left = until.duration_since(SystemTime::now()).unwrap_or_default();
         assert!(left <= MAX_HOLD, "{left:?}");
+    }
+
+    /// Admit (and give back) one call on each of `n` fresh keys.
+    async fn churn(g: &Governor, prefix: &str, n: usize, rules: &Rules) {
+        for i in 0..n {
+            drop(
+                g.admit(&format!("{prefix}{i}"), rules, "a", 0)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_keys_are_forgotten_so_the_keys_kept_stay_bounded() {
+        let g = Governor::new();
+        let rules = budget(100, 60);
+        // 8,000 mailboxes, a thousand at a time, each thousand idle
+        // (its blocks past their 5 s use-by time) before the next
+        for round in 0..8 {
+            churn(&g, &format!("m{round}-"), 1_000, &rules).await;
+            tokio::time::advance(Duration::from_secs(6)).await;
+        }
+        let kept = g.metrics();
+        assert!(
+            kept.len() <= 2 * cells::SWEEP_FROM,
+            "{} keys kept",
+            kept.len()
+        );
+        assert!(
+            !kept.iter().any(|m| m.key.starts_with("m0-")),
+            "the first thousand were never forgotten"
+        );
+        assert!(kept.iter().any(|m| m.key.starts_with("m7-")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_key_and_a_key_in_use_are_kept_through_sweeps() {
+        let g = Governor::new();
+        let rules = budget(100, 60);
+        drop(g.admit("held", &rules, "a", 0).await.unwrap());
+        g.hold("held", Duration::from_secs(120)).await.unwrap();
+        let busy = g.admit("busy", &cap(1), "a", 0).await.unwrap();
+        for round in 0..4 {
+            churn(&g, &format!("m{round}-"), 1_000, &rules).await;
+            tokio::time::advance(Duration::from_secs(6)).await;
+        }
+        assert!(!g.metrics().iter().any(|m| m.key.starts_with("m0-")));
+        // the busy key's one slot is still taken: a second call waits
+        let g2 = g.clone();
+        let second = tokio::spawn(async move { g2.admit("busy", &cap(1), "b", 0).await.map(drop) });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !second.is_finished(),
+            "a forgotten key admitted past its cap"
+        );
+        drop(busy);
+        second.await.unwrap().unwrap();
+        // the hold (120 s from 24 s ago) still keeps calls back
+        let start = Instant::now();
+        drop(g.admit("held", &rules, "a", 0).await.unwrap());
+        assert!(
+            start.elapsed() >= Duration::from_secs(90),
+            "{:?}",
+            start.elapsed()
+        );
+        let held = g.metrics().into_iter().find(|m| m.key == "held").unwrap();
+        assert_eq!((held.holds, held.admitted), (1, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_forgotten_key_gets_only_what_its_window_has_left() {
+        let g = Governor::new();
+        let rules = budget(3, 60);
+        let start = Instant::now();
+        for _ in 0..3 {
+            drop(g.admit("x", &rules, "a", 0).await.unwrap());
+        }
+        tokio::time::advance(Duration::from_secs(6)).await;
+        churn(&g, "m-", 2 * cells::SWEEP_FROM, &budget(100, 60)).await;
+        assert!(
+            !g.metrics().iter().any(|m| m.key == "x"),
+            "x was not forgotten"
+        );
+        // the store still counts x's three requests in their window
+        drop(g.admit("x", &rules, "a", 0).await.unwrap());
+        assert!(
+            start.elapsed() >= Duration::from_secs(60),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

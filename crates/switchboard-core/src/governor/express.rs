@@ -99,6 +99,12 @@ impl ExpressLane {
         (word & CREDIT_MASK, until)
     }
 
+    /// Whether the lane holds credit usable at `now`.
+    pub(super) fn usable(&self, now: Instant) -> bool {
+        let word = self.word.load(Ordering::Acquire);
+        word & CREDIT_MASK > 0 && self.millis(now) < word >> CREDIT_BITS
+    }
+
     /// The credit in the lane now (for metrics).
     pub(super) fn left(&self) -> u64 {
         self.word.load(Ordering::Acquire) & CREDIT_MASK

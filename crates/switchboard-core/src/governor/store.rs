@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::cells::SweepMark;
 use crate::error::Result;
 
 /// A node asks for its share of a key's concurrency cap.
@@ -161,7 +162,9 @@ pub fn grant_slots(want: u32, cap: u32, others: &[(u32, u32)]) -> LeaseGrant {
 }
 
 /// The limits of one process, kept in memory: for a governor that does
-/// not share its limits with other nodes.
+/// not share its limits with other nodes. What has run out (expired
+/// leases, blocks past their window, past holds) is dropped as its maps
+/// grow, so keys met once do not stay for the life of the process.
 #[derive(Debug, Default)]
 pub struct MemoryLimitStore {
     state: Mutex<MemoryState>,
@@ -171,9 +174,47 @@ pub struct MemoryLimitStore {
 struct MemoryState {
     /// key → node → (slots, want, expires)
     leases: HashMap<String, HashMap<String, (u32, u32, Instant)>>,
-    /// key → blocks taken (when, amount), oldest first
-    taken: HashMap<String, VecDeque<(Instant, u64)>>,
+    /// key → blocks taken
+    taken: HashMap<String, Taken>,
     holds: HashMap<String, Instant>,
+    /// When the maps are next cleared of what has run out.
+    mark: SweepMark,
+}
+
+/// The blocks taken on one key: (when, amount), oldest first, counted
+/// over `window` (the last take's).
+#[derive(Debug, Default)]
+struct Taken {
+    window: Duration,
+    blocks: VecDeque<(Instant, u64)>,
+}
+
+impl MemoryState {
+    fn len(&self) -> usize {
+        self.leases.len() + self.taken.len() + self.holds.len()
+    }
+
+    /// Once the maps have grown to their sweep mark, drop what has run out
+    /// at `now` (expired leases, blocks past their window, past holds): a
+    /// process reaches keys without end (a mailbox each), and a key it
+    /// left keeps nothing anyone counts.
+    fn sweep(&mut self, now: Instant) {
+        if !self.mark.due(self.len()) {
+            return;
+        }
+        self.leases.retain(|_, nodes| {
+            nodes.retain(|_, (_, _, expires)| *expires > now);
+            !nodes.is_empty()
+        });
+        self.taken.retain(|_, taken| {
+            taken
+                .blocks
+                .back()
+                .is_some_and(|(at, _)| after(*at, taken.window) > now)
+        });
+        self.holds.retain(|_, until| *until > now);
+        self.mark.swept(self.len());
+    }
 }
 
 /// The memory store runs on tokio's clock (so tests can pause it); these
@@ -201,6 +242,7 @@ impl LimitStore for MemoryLimitStore {
     async fn lease(&self, request: &LeaseRequest) -> Result<LeaseGrant> {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.sweep(now);
         let held_until = state
             .holds
             .get(&request.key)
@@ -230,7 +272,10 @@ impl LimitStore for MemoryLimitStore {
     async fn take(&self, request: &TakeRequest) -> Result<TakeGrant> {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let blocks = state.taken.entry(request.key.clone()).or_default();
+        state.sweep(now);
+        let taken = state.taken.entry(request.key.clone()).or_default();
+        taken.window = request.window;
+        let blocks = &mut taken.blocks;
         while blocks
             .front()
             .is_some_and(|(at, _)| after(*at, request.window) <= now)
@@ -255,10 +300,62 @@ impl LimitStore for MemoryLimitStore {
     async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
         let until = local(until);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.sweep(Instant::now());
         let entry = state.holds.entry(key.to_string()).or_insert(until);
         if *entry < until {
             *entry = until;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::governor::cells::SWEEP_FROM;
+
+    fn take(key: &str, amount: u64, limit: u64, window_secs: u64) -> TakeRequest {
+        TakeRequest {
+            key: key.to_string(),
+            node: "n".to_string(),
+            amount,
+            limit,
+            window: Duration::from_secs(window_secs),
+        }
+    }
+
+    fn entries(store: &MemoryLimitStore) -> usize {
+        store.state.lock().unwrap().len()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_has_run_out_is_dropped_as_the_maps_grow_and_what_counts_stays() {
+        let store = MemoryLimitStore::default();
+        // a key whose window (1 h) is still counting what it took
+        let granted = store.take(&take("counted", 5, 5, 3_600)).await.unwrap();
+        assert_eq!(granted.granted, 5);
+        store
+            .hold("held", wall(Instant::now() + Duration::from_secs(3_600)))
+            .await
+            .unwrap();
+        // 6,000 keys with a 1 s window, a thousand at a time, 2 s apart
+        for round in 0..6 {
+            for i in 0..1_000 {
+                store
+                    .take(&take(&format!("m{round}-{i}"), 1, 10, 1))
+                    .await
+                    .unwrap();
+            }
+            tokio::time::advance(Duration::from_secs(2)).await;
+        }
+        assert!(
+            entries(&store) <= 2 * SWEEP_FROM,
+            "{} entries",
+            entries(&store)
+        );
+        // the hour-long window still counts the five: nothing left to take
+        let again = store.take(&take("counted", 1, 5, 3_600)).await.unwrap();
+        assert_eq!(again.granted, 0);
+        assert!(store.state.lock().unwrap().holds.contains_key("held"));
     }
 }
