@@ -37,8 +37,8 @@
 //! (a tenth of the window, at most 5 s) and counted by the store over the
 //! window plus that time, so the requests a service counts in any window
 //! never exceed the budget, whichever node sent them.
-//! Request blocks grow while a node uses them up quickly (from 100 to 2%
-//! of the budget) and shrink when it does not.
+//! Blocks grow while a node uses them up quickly (from 100 requests, or
+//! 64 KiB of uploads, to 2% of the budget) and shrink when it does not.
 //!
 //! Without a store ([`Governor::new`]) the same code runs against a
 //! [`MemoryLimitStore`]: one process keeps the limits alone.
@@ -105,11 +105,17 @@ const MAX_USE_BY: Duration = Duration::from_secs(5);
 
 /// The requests a node takes from a window's budget at first (or 2% of
 /// the budget when that is less); a busy node's blocks grow from there
-/// ([`KeyState::request_block`]).
+/// ([`Blocks::next_block`]).
 const FIRST_REQUEST_BLOCK: u64 = 100;
 
-/// The largest block of a window's request budget, as a fraction of it.
-const MOST_REQUEST_BLOCK_DIVISOR: u64 = 50;
+/// The upload bytes a node takes from a window's budget at first, beyond
+/// what the upload at hand needs (or 2% of the budget when that is less):
+/// a hundred JSON bodies of a few hundred bytes, so a node writing to a
+/// mailbox asks the store once per block, not once per request.
+const FIRST_BYTES_BLOCK: u64 = 64 * 1024;
+
+/// The largest block of a window's budget, as a fraction of it.
+const MOST_BLOCK_DIVISOR: u64 = 50;
 
 /// What one admission uses of a key: one request, or a JSON batch's items
 /// on that key.
@@ -362,10 +368,6 @@ struct KeyState {
     retry_at: Option<Instant>,
     poll: Duration,
     last_lease: Option<Instant>,
-    /// The size of the next block of requests to take, and when the last
-    /// one was taken ([`KeyState::request_block`]).
-    request_block: u64,
-    last_request_take: Option<Instant>,
     idle_ticks: u32,
     /// Requests put in the express lane since it was last emptied.
     express_granted: u64,
@@ -418,44 +420,55 @@ impl KeyState {
             self.express_granted = moved;
         }
     }
+}
 
-    /// How many requests to take from the store when this node's blocks
-    /// run out: 100 at first (or 2% of the budget when that is less),
-    /// doubling while each block is used up in under a quarter of its
-    /// use-by time, up to 2% of the budget, and halving when one lasted
-    /// longer than its use-by time. A busy node asks the store rarely
-    /// (and its calls rarely wait behind a store round trip); a quiet one
-    /// does not hold budget it will not use.
-    fn request_block(&self, budget: Budget) -> u64 {
-        let most = (budget.limit / MOST_REQUEST_BLOCK_DIVISOR).max(1);
-        self.request_block
-            .clamp(FIRST_REQUEST_BLOCK.min(most), most)
+/// Blocks taken from a window's budget, each usable until its use-by
+/// time, and the size of the next block to take.
+#[derive(Default)]
+struct Blocks {
+    blocks: VecDeque<(Instant, u64)>,
+    /// The size of the next block ([`Blocks::next_block`]), and when the
+    /// last one was taken.
+    next: u64,
+    last_take: Option<Instant>,
+}
+
+impl Blocks {
+    /// How much to take from the store when this node's blocks run out:
+    /// `first` at first (or 2% of the budget when that is less), doubling
+    /// while each block is used up in under a quarter of its use-by time,
+    /// up to 2% of the budget, and halving when one lasted longer than its
+    /// use-by time. A busy node asks the store rarely (and its calls rarely
+    /// wait behind a store round trip); a quiet one does not hold budget it
+    /// will not use.
+    fn next_block(&self, budget: Budget, first: u64) -> u64 {
+        let most = (budget.limit / MOST_BLOCK_DIVISOR).max(1);
+        self.next.clamp(first.min(most), most)
     }
 
-    /// A block of requests was taken at `now`: size the next one.
-    fn took_requests(&mut self, budget: Budget, now: Instant) {
+    /// A block of `amount` was taken at `now`, usable until `until`: keep
+    /// it, and size the next one.
+    fn took(
+        &mut self,
+        amount: u64,
+        until: Option<Instant>,
+        budget: Budget,
+        first: u64,
+        now: Instant,
+    ) {
+        if let Some(until) = until {
+            self.blocks.push_back((until, amount));
+        }
         let use_by = use_by(Duration::from_secs(budget.window_secs));
-        let current = self.request_block(budget);
-        let next = match self
-            .last_request_take
-            .map(|at| now.saturating_duration_since(at))
-        {
+        let current = self.next_block(budget, first);
+        self.next = match self.last_take.map(|at| now.saturating_duration_since(at)) {
             Some(since) if since < use_by / 4 => current.saturating_mul(2),
             Some(since) if since > use_by => current / 2,
             _ => current,
         };
-        self.request_block = next;
-        self.last_request_take = Some(now);
+        self.last_take = Some(now);
     }
-}
 
-/// Blocks taken from a window's budget, each usable until its use-by time.
-#[derive(Default)]
-struct Blocks {
-    blocks: VecDeque<(Instant, u64)>,
-}
-
-impl Blocks {
     fn available(&mut self, now: Instant) -> u64 {
         self.blocks
             .retain(|(until, left)| *until > now && *left > 0);
@@ -891,16 +904,19 @@ impl Governor {
             let have = state.requests.available(now);
             if have < demand.requests {
                 need.requests = (demand.requests - have)
-                    .max(state.request_block(budget))
+                    .max(state.requests.next_block(budget, FIRST_REQUEST_BLOCK))
                     .max(1);
             }
         }
         let mut bytes_wanted = 0;
-        if rules.upload_bytes.is_some() && demand.bytes > 0 {
+        if let Some(budget) = rules.upload_bytes
+            && demand.bytes > 0
+        {
             bytes_wanted = demand.bytes;
             let have = state.bytes.available(now);
             if have < bytes_wanted {
-                need.bytes = bytes_wanted - have;
+                need.bytes =
+                    (bytes_wanted - have).max(state.bytes.next_block(budget, FIRST_BYTES_BLOCK));
             }
         }
         let asks = need.slots.is_some() || need.requests > 0 || need.bytes > 0;
@@ -982,9 +998,19 @@ impl Governor {
             progress |= grant.slots > state.slots;
             apply_lease(&mut state, cap, grant, now);
         }
-        for (need, budget, suffix) in [
-            (need.requests, cell.rules.requests, "requests"),
-            (need.bytes, cell.rules.upload_bytes, "upload_bytes"),
+        for (need, budget, suffix, first) in [
+            (
+                need.requests,
+                cell.rules.requests,
+                "requests",
+                FIRST_REQUEST_BLOCK,
+            ),
+            (
+                need.bytes,
+                cell.rules.upload_bytes,
+                "upload_bytes",
+                FIRST_BYTES_BLOCK,
+            ),
         ] {
             let Some(budget) = budget.filter(|_| need > 0) else {
                 continue;
@@ -1008,12 +1034,8 @@ impl Governor {
                 } else {
                     &mut state.bytes
                 };
-                if let Some(until) = crate::bounds::instant_after(now, use_by) {
-                    blocks.blocks.push_back((until, grant.granted));
-                }
-                if suffix == "requests" {
-                    state.took_requests(budget, now);
-                }
+                let until = crate::bounds::instant_after(now, use_by);
+                blocks.took(grant.granted, until, budget, first, now);
             }
             if grant.granted < need {
                 retry_at = retry_at.max(grant.retry_at);
@@ -1346,6 +1368,47 @@ mod tests {
             requests: Some(Budget { limit, window_secs }),
             ..Rules::default()
         }
+    }
+
+    fn upload_budget(limit: u64, window_secs: u64) -> Rules {
+        Rules {
+            upload_bytes: Some(Budget { limit, window_secs }),
+            ..Rules::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn uploads_take_blocks_of_bytes_not_a_store_take_per_request() {
+        let store = Arc::new(CountingStore::default());
+        let g = Governor::builder().store(store.clone()).build();
+        // Outlook's per mailbox: 150 MB in 5 minutes; 1,000 JSON bodies of 500 B
+        let rules = upload_budget(150_000_000, 300);
+        for _ in 0..1_000 {
+            drop(g.admit("mbx", &rules, "a", 500).await.unwrap());
+        }
+        // 64 KiB, then doubling while each block goes at once: 4 takes, not 1,000
+        let takes = store.takes.lock().unwrap().clone();
+        assert_eq!(takes, vec![65_536, 65_536, 131_072, 262_144]);
+        assert_eq!(g.metrics()[0].admitted, 1_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_budget_keeps_a_window_under_its_bytes() {
+        let g = Governor::new();
+        // 10,000 bytes a minute: ten uploads of 1,000 go at once, the
+        // eleventh when the first ones leave the window
+        let rules = upload_budget(10_000, 60);
+        let start = Instant::now();
+        for _ in 0..10 {
+            drop(g.admit("mbx", &rules, "a", 1_000).await.unwrap());
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        drop(g.admit("mbx", &rules, "a", 1_000).await.unwrap());
+        assert!(
+            start.elapsed() >= Duration::from_secs(60),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
