@@ -140,6 +140,8 @@ pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedReque
 #[derive(Debug, Clone)]
 pub(crate) struct MethodTemplate {
     params: Vec<TemplateParameter>,
+    /// `params`' indices in the order of their names, to look names up.
+    by_name: Vec<usize>,
     path: std::result::Result<PathTemplate, String>,
     headers: std::result::Result<HeaderMap, String>,
     /// Whether the method declares body fields (the body is then a JSON
@@ -189,11 +191,14 @@ impl MethodTemplate {
                     && p.def.kind != ParameterType::Binary
             })
         });
+        let mut by_name: Vec<usize> = (0..params.len()).collect();
+        by_name.sort_by(|&a, &b| params[a].def.name.cmp(&params[b].def.name));
         Ok(MethodTemplate {
             body_fields: params
                 .iter()
                 .any(|p| p.def.location == ParameterLocation::Body),
             params,
+            by_name,
             path,
             headers: parse_fixed_headers(connector, method),
         })
@@ -263,7 +268,11 @@ impl MethodTemplate {
     /// Refuse argument names the method does not declare.
     fn check_names(&self, method: &MethodDefinition, args: &Arguments) -> Result<()> {
         for name in args.values().keys() {
-            if !self.params.iter().any(|p| &p.def.name == name) {
+            let declared = self
+                .by_name
+                .binary_search_by(|&i| self.params[i].def.name.as_str().cmp(name))
+                .is_ok();
+            if !declared {
                 let known: Vec<&str> = self.params.iter().map(|p| p.def.name.as_str()).collect();
                 let allowed = if known.is_empty() {
                     format!("method `{}` takes no arguments", method.id)
@@ -399,22 +408,22 @@ fn check_variant(
     .with_field("variant"))
 }
 
-/// Whether the argument is an explicit `null` for an optional body field:
-/// sent as `null` (clearing a property in a PATCH), not checked.
-fn is_body_null(def: &ParameterDefinition, args: &Arguments) -> bool {
-    def.location == ParameterLocation::Body
-        && !def.is_required()
-        && matches!(args.get(&def.name), Some(Value::Null))
+/// Whether an explicit `null` for this parameter is sent as `null`
+/// (clearing a property in a PATCH), not checked: optional body fields.
+fn null_is_sent(def: &ParameterDefinition) -> bool {
+    def.location == ParameterLocation::Body && !def.is_required()
 }
 
 /// The value of one parameter: the argument, else the default. `null`
-/// counts as not given, except for optional body fields ([`is_body_null`]).
+/// counts as not given, except for optional body fields ([`null_is_sent`]).
 fn given_value<'a>(def: &'a ParameterDefinition, args: &'a Arguments) -> Option<&'a Value> {
-    static NULL: Value = Value::Null;
-    if is_body_null(def, args) {
-        return Some(&NULL);
-    }
-    match args.get(&def.name) {
+    resolve(def, args.get(&def.name))
+}
+
+/// [`given_value`] of the argument `given` (looked up once).
+fn resolve<'a>(def: &'a ParameterDefinition, given: Option<&'a Value>) -> Option<&'a Value> {
+    match given {
+        Some(Value::Null) if null_is_sent(def) => given,
         Some(Value::Null) | None => def.default.as_ref(),
         given => given,
     }
@@ -424,10 +433,11 @@ fn given_value<'a>(def: &'a ParameterDefinition, args: &'a Arguments) -> Option<
 /// required one is missing.
 fn argument<'a>(param: &'a TemplateParameter, args: &'a Arguments) -> Result<Option<&'a Value>> {
     let def = &param.def;
-    if is_body_null(def, args) {
-        return Ok(given_value(def, args));
+    let given = args.get(&def.name);
+    if null_is_sent(def) && matches!(given, Some(Value::Null)) {
+        return Ok(given);
     }
-    match given_value(def, args) {
+    match resolve(def, given) {
         Some(v) => {
             value::check(def, &param.pattern, v)?;
             Ok(Some(v))
