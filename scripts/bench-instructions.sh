@@ -87,8 +87,11 @@ echo "instructions per call (callgrind, client only, $N calls per run)"
 printf '  %-8s %12s %12s %8s %10s\n' call raw switchboard ratio extra
 misses=()
 for call in "${calls[@]}"; do
-  read -r raw raw_i1 raw_d1 <<<"$(count raw "$call")"
-  read -r sb sb_i1 sb_d1 <<<"$(count switchboard "$call")"
+  # assigned first: set -e stops the script when a count fails
+  raw_counts="$(count raw "$call")"
+  sb_counts="$(count switchboard "$call")"
+  read -r raw raw_i1 raw_d1 <<<"$raw_counts"
+  read -r sb sb_i1 sb_d1 <<<"$sb_counts"
   printf '  %-8s %12d %12d %8s %10d\n' "$call" "$raw" "$sb" "$(ratio "$sb" "$raw")" $((sb - raw))
   misses+=("$(printf '  %-8s %8d %8d %8s   %8d %8d %8s' "$call" \
     "$raw_i1" "$sb_i1" "$(ratio "$sb_i1" "$raw_i1")" "$raw_d1" "$sb_d1" "$(ratio "$sb_d1" "$raw_d1")")")
