@@ -653,3 +653,47 @@ async fn a_context_given_another_app_after_its_first_call_counts_under_the_new_a
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailboxes_the_engine_no_longer_calls_are_forgotten() {
+    // a call to each of 1,100 mailboxes, then, once their blocks are past
+    // their 5 s use-by time, a call to each of 1,100 others: the governor
+    // keeps the second thousand and the app-wide key, not the first
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
+        .mount(&server)
+        .await;
+    let node = engine(Governor::new(), Limits::Declared);
+    let ctx = context(&node, &server.uri(), "contoso.example", "t1");
+    let mailbox = |round: u32, i: u32| format!("r{round}-u{i}@contoso.example");
+    for i in 0..1_100 {
+        node.call(&ctx, "mail.list_messages", list(&mailbox(0, i)))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    for i in 0..1_100 {
+        node.call(&ctx, "mail.list_messages", list(&mailbox(1, i)))
+            .await
+            .unwrap();
+    }
+    let kept = mailbox_metrics(&node);
+    assert!(
+        !kept.iter().any(|m| m.key.contains("/r0-u")),
+        "the first thousand mailboxes are still kept"
+    );
+    assert_eq!(
+        kept.len(),
+        1_100,
+        "every mailbox of the second thousand is kept"
+    );
+    assert_eq!(
+        graph_app_admissions(&node),
+        vec![(
+            "microsoft365/graph_app/microsoft365/app/".to_string(),
+            2_200
+        )]
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 2_200);
+}
