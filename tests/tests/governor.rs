@@ -593,14 +593,20 @@ async fn a_streamed_download_holds_its_slot_until_the_body_ends_or_is_dropped() 
 
 // ---------------------------------------------------------------- app scope
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graphs_global_limit_is_one_key_for_every_installation_of_the_app() {
+/// A Graph that answers every GET with an empty list, and an engine with
+/// the shipped definitions and their declared limits.
+async fn empty_graph() -> (MockServer, Engine) {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
         .mount(&server)
         .await;
-    let node = engine(Governor::new(), Limits::Declared);
+    (server, engine(Governor::new(), Limits::Declared))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphs_global_limit_is_one_key_for_every_installation_of_the_app() {
+    let (server, node) = empty_graph().await;
     // two customers' installations: different tenants, one app
     let contoso = context(&node, &server.uri(), "contoso.example", "t1");
     let fabrikam = context(&node, &server.uri(), "fabrikam.example", "t2");
@@ -628,12 +634,7 @@ async fn graphs_global_limit_is_one_key_for_every_installation_of_the_app() {
 async fn a_context_given_another_app_after_its_first_call_counts_under_the_new_app() {
     // the app-wide key is built once per context and kept; a context
     // changed after its first call must not keep the old app's key
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
-        .mount(&server)
-        .await;
-    let node = engine(Governor::new(), Limits::Declared);
+    let (server, node) = empty_graph().await;
     let ctx = context(&node, &server.uri(), "contoso.example", "t1");
     for _ in 0..2 {
         node.call(&ctx, "users.list_users", Arguments::new())
@@ -659,12 +660,7 @@ async fn mailboxes_the_engine_no_longer_calls_are_forgotten() {
     // a call to each of 1,100 mailboxes, then, once their blocks are past
     // their 5 s use-by time, a call to each of 1,100 others: the governor
     // keeps the second thousand and the app-wide key, not the first
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"value": []})))
-        .mount(&server)
-        .await;
-    let node = engine(Governor::new(), Limits::Declared);
+    let (server, node) = empty_graph().await;
     let ctx = context(&node, &server.uri(), "contoso.example", "t1");
     let mailbox = |round: u32, i: u32| format!("r{round}-u{i}@contoso.example");
     for i in 0..1_100 {
