@@ -680,9 +680,12 @@ impl Governor {
                 ..KeyState::default()
             }),
         });
-        let now = Instant::now();
+        // the clock is read only when the map is swept, not per new key
         let shared = self.inner.shared;
-        keys.insert(key, Arc::clone(&cell), |idle| idle.forgettable(now, shared));
+        let now = std::cell::OnceCell::new();
+        keys.insert(key, Arc::clone(&cell), |idle| {
+            idle.forgettable(*now.get_or_init(Instant::now), shared)
+        });
         cell
     }
 
