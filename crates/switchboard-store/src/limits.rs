@@ -19,6 +19,11 @@
 //! (docs/benchmarks.md). Blocks of budgets and holds, written once per
 //! hundred requests or per 429, stay `FULL`.
 //!
+//! Rows of keys no longer used are swept now and then by each store
+//! instance (the `sweep` module): a block older than the longest window, an
+//! expired lease, a past hold. So the tables hold what the keys in use
+//! need, not a row for every mailbox ever called.
+//!
 //! ```
 //! use std::time::Duration;
 //! use switchboard_core::governor::store::{LeaseRequest, LimitStore};
@@ -49,6 +54,10 @@ use switchboard_core::governor::store::{
 
 use crate::{PostgresStore, SqliteStore, Store};
 
+mod sweep;
+
+pub(crate) use sweep::SweepClock;
+
 /// A time `ms` after `now` (both in the store's clock) as a wall-clock time
 /// on this machine.
 fn from_now(now: i64, at: i64) -> SystemTime {
@@ -71,23 +80,26 @@ impl LimitStore for SqliteStore {
     async fn lease(&self, request: &LeaseRequest) -> Result<LeaseGrant> {
         let path = self.path().to_path_buf();
         let request = request.clone();
-        self.with_conn(move |conn, _| {
-            let err = |e: rusqlite::Error| crate::sqlite::storage(&path, e);
-            conn.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(err)?;
-            let leased = sqlite_lease(conn, &request, &err);
-            // back to FULL for every other write, whatever the lease did
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(err)?;
-            leased
-        })
-        .await
+        let leased = self
+            .with_conn(move |conn, _| {
+                let err = |e: rusqlite::Error| crate::sqlite::storage(&path, e);
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(err)?;
+                let leased = sqlite_lease(conn, &request, &err);
+                // back to FULL for every other write, whatever the lease did
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .map_err(err)?;
+                leased
+            })
+            .await;
+        self.sweep_limits().await;
+        leased
     }
 
     async fn take(&self, request: &TakeRequest) -> Result<TakeGrant> {
         let path = self.path().to_path_buf();
         let request = request.clone();
-        self.with_conn(move |conn, _| {
+        let taken = self.with_conn(move |conn, _| {
             let err = |e: rusqlite::Error| crate::sqlite::storage(&path, e);
             let now = to_millis(SystemTime::now());
             let window = duration_millis(request.window);
@@ -118,18 +130,55 @@ impl LimitStore for SqliteStore {
             tx.commit().map_err(err)?;
             Ok(take_grant(now, window, granted, request.amount, oldest))
         })
-        .await
+        .await;
+        self.sweep_limits().await;
+        taken
     }
 
     async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
         let path = self.path().to_path_buf();
         let key = key.to_string();
-        self.with_conn(move |conn, _| {
-            conn.execute(HOLD_SQL_SQLITE, params![key, to_millis(until)])
-                .map_err(|e| crate::sqlite::storage(&path, e))?;
-            Ok(())
-        })
-        .await
+        let held = self
+            .with_conn(move |conn, _| {
+                conn.execute(HOLD_SQL_SQLITE, params![key, to_millis(until)])
+                    .map_err(|e| crate::sqlite::storage(&path, e))?;
+                Ok(())
+            })
+            .await;
+        self.sweep_limits().await;
+        held
+    }
+}
+
+impl SqliteStore {
+    /// Sweep the limit tables when a sweep is due (see the `sweep` module).
+    /// A failed sweep is logged; the next one tries again.
+    async fn sweep_limits(&self) {
+        if !self.sweep.claim() {
+            return;
+        }
+        let path = self.path().to_path_buf();
+        let swept = self
+            .with_conn(move |conn, _| {
+                let err = |e: rusqlite::Error| crate::sqlite::storage(&path, e);
+                let now = to_millis(SystemTime::now());
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(err)?;
+                let mut deleted = [0; 3];
+                for (n, sql) in deleted
+                    .iter_mut()
+                    .zip(sweep::statements("rowid", "?1", "?2", ""))
+                {
+                    *n = tx
+                        .execute(&sql, params![now, sweep::SWEEP_BATCH])
+                        .map_err(err)?;
+                }
+                tx.commit().map_err(err)?;
+                Ok(deleted)
+            })
+            .await;
+        self.sweep.finish(swept);
     }
 }
 
@@ -222,6 +271,27 @@ async fn lock_key(tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<
 #[async_trait]
 impl LimitStore for PostgresStore {
     async fn lease(&self, request: &LeaseRequest) -> Result<LeaseGrant> {
+        let leased = self.lease_slots(request).await;
+        self.sweep_limits().await;
+        leased
+    }
+
+    async fn take(&self, request: &TakeRequest) -> Result<TakeGrant> {
+        let taken = self.take_block(request).await;
+        self.sweep_limits().await;
+        taken
+    }
+
+    async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
+        let held = self.hold_until(key, until).await;
+        self.sweep_limits().await;
+        held
+    }
+}
+
+impl PostgresStore {
+    /// [`LimitStore::lease`] before the sweep.
+    async fn lease_slots(&self, request: &LeaseRequest) -> Result<LeaseGrant> {
         use crate::postgres::storage;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(storage)?;
@@ -278,7 +348,8 @@ impl LimitStore for PostgresStore {
         Ok(grant)
     }
 
-    async fn take(&self, request: &TakeRequest) -> Result<TakeGrant> {
+    /// [`LimitStore::take`] before the sweep.
+    async fn take_block(&self, request: &TakeRequest) -> Result<TakeGrant> {
         use crate::postgres::storage;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(storage)?;
@@ -312,7 +383,8 @@ impl LimitStore for PostgresStore {
         Ok(take_grant(now, window, granted, request.amount, oldest))
     }
 
-    async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
+    /// [`LimitStore::hold`] before the sweep.
+    async fn hold_until(&self, key: &str, until: SystemTime) -> Result<()> {
         use crate::postgres::storage;
         // the wait from now, in the database's clock
         let wait = duration_millis(until.duration_since(SystemTime::now()).unwrap_or_default());
@@ -329,6 +401,36 @@ impl LimitStore for PostgresStore {
             .await
             .map_err(storage)?;
         Ok(())
+    }
+
+    /// Sweep the limit tables when a sweep is due (see the `sweep` module),
+    /// skipping rows a key's own transaction holds. A failed sweep is
+    /// logged; the next one tries again.
+    async fn sweep_limits(&self) {
+        if !self.sweep.claim() {
+            return;
+        }
+        let swept = async {
+            use crate::postgres::storage;
+            let client = self.client().await?;
+            let mut deleted = [0; 3];
+            let statements = sweep::statements(
+                "ctid",
+                crate::postgres::DB_NOW_MS,
+                "$1",
+                " FOR UPDATE SKIP LOCKED",
+            );
+            for (n, sql) in deleted.iter_mut().zip(statements) {
+                let rows = client
+                    .execute(&sql, &[&sweep::SWEEP_BATCH])
+                    .await
+                    .map_err(storage)?;
+                *n = usize::try_from(rows).unwrap_or(usize::MAX);
+            }
+            Ok(deleted)
+        }
+        .await;
+        self.sweep.finish(swept);
     }
 }
 

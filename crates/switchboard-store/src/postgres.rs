@@ -240,6 +240,8 @@ pub struct PostgresStore {
     location: Arc<str>,
     /// The TLS settings and the host, to explain a failed connection.
     tls: Arc<(TlsSettings, String)>,
+    /// When the limit tables are next swept.
+    pub(crate) sweep: Arc<crate::limits::SweepClock>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -405,6 +407,7 @@ impl PostgresStore {
             schema: options.schema,
             location: redacted_url(url).into(),
             tls: Arc::new((tls, host)),
+            sweep: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -423,6 +426,7 @@ impl PostgresStore {
             schema: self.schema.clone(),
             location: self.location.clone(),
             tls: self.tls.clone(),
+            sweep: self.sweep.clone(),
         }
     }
 

@@ -142,6 +142,15 @@ CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at);
 CREATE INDEX subscriptions_by_installation ON subscriptions (installation_id, expires_at);
 ",
     },
+    Migration {
+        version: 7,
+        name: "limit rows found by age, for the sweep of keys no longer used",
+        sql: "
+CREATE INDEX limit_blocks_by_age ON limit_blocks (taken_at);
+CREATE INDEX limit_leases_by_expiry ON limit_leases (expires_at);
+CREATE INDEX limit_holds_by_expiry ON limit_holds (held_until);
+",
+    },
 ];
 
 /// The record columns, in [`crate::row::RecordRow`] order.

@@ -116,6 +116,8 @@ pub struct SqliteStore {
     /// Read-only connections for plain reads (`None`: reads use `conn`).
     readers: Option<Arc<ReadPool>>,
     ring: Arc<KeyRing>,
+    /// When the limit tables are next swept.
+    pub(crate) sweep: Arc<crate::limits::SweepClock>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -354,6 +356,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             readers,
             ring: Arc::new(ring),
+            sweep: Arc::default(),
         })
     }
 
@@ -378,6 +381,7 @@ impl SqliteStore {
             conn: self.conn.clone(),
             readers: self.readers.clone(),
             ring: Arc::new(ring),
+            sweep: self.sweep.clone(),
         }
     }
 

@@ -78,7 +78,11 @@ pub struct TakeRequest {
     pub amount: u64,
     /// What the window holds.
     pub limit: u64,
-    /// The window's length.
+    /// The window's length: at most a day ([`MAX_WINDOW_SECS`], the
+    /// longest a definition may declare); a store may forget blocks older
+    /// than that.
+    ///
+    /// [`MAX_WINDOW_SECS`]: crate::definition::limits::MAX_WINDOW_SECS
     pub window: Duration,
 }
 

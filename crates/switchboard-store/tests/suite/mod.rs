@@ -109,6 +109,7 @@ macro_rules! store_suite {
             concurrent_leases_never_grant_more_than_the_cap,
             budget_blocks_count_every_node_in_the_window,
             a_hold_is_seen_by_every_node_and_the_later_one_stays,
+            rows_of_keys_no_longer_used_are_swept_in_batches_and_live_rows_stay,
             a_migration_missing_from_the_record_is_applied_whatever_else_is
         );
     };
@@ -1862,6 +1863,101 @@ pub async fn a_hold_is_seen_by_every_node_and_the_later_one_stays(b: &impl Backe
         node_a.lease(&lease("a", 1, 4)).await.unwrap().held_until,
         None
     );
+}
+
+/// `n` rows of `table` for keys `gone/1` to `gone/n`, dead by their time
+/// 0 (1970): `columns` then `values` after the key.
+async fn dead_rows(b: &impl Backend, table: &str, columns: &str, values: &str, n: u32) {
+    b.exec(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO {table} (limit_key, {columns}) SELECT 'gone/' || i, {values} FROM n"
+    ))
+    .await;
+}
+
+/// How many rows of each limit table: blocks, leases, holds.
+async fn limit_rows(b: &impl Backend) -> [String; 3] {
+    [
+        b.scalar("SELECT COUNT(*) FROM limit_blocks").await,
+        b.scalar("SELECT COUNT(*) FROM limit_leases").await,
+        b.scalar("SELECT COUNT(*) FROM limit_holds").await,
+    ]
+}
+
+pub async fn rows_of_keys_no_longer_used_are_swept_in_batches_and_live_rows_stay(b: &impl Backend) {
+    use switchboard_core::governor::store::LimitStore;
+    let setup = store(b).await;
+    // live: a block now, a block 23 hours old (a window may be a day long),
+    // a lease and a hold running
+    setup.take(&take("a", 4)).await.unwrap();
+    let day = switchboard_core::governor::store::TakeRequest {
+        key: "day".into(),
+        window: Duration::from_secs(86_400),
+        ..take("a", 3)
+    };
+    setup.take(&day).await.unwrap();
+    b.exec("UPDATE limit_blocks SET taken_at = taken_at - 82800000 WHERE limit_key = 'day'")
+        .await;
+    setup.lease(&lease("a", 2, 4)).await.unwrap();
+    let held = SystemTime::now() + Duration::from_secs(300);
+    setup.hold(&lease("a", 2, 4).key, held).await.unwrap();
+    // dead: keys nobody asks about again, more than two batches of blocks
+    dead_rows(
+        b,
+        "limit_blocks",
+        "node, taken_at, amount",
+        "'x', 0, 1",
+        2_500,
+    )
+    .await;
+    dead_rows(
+        b,
+        "limit_leases",
+        "node, slots, wanted, expires_at",
+        "'x', 1, 1, 0",
+        1_200,
+    )
+    .await;
+    dead_rows(b, "limit_holds", "held_until", "0", 1_200).await;
+    assert_eq!(limit_rows(b).await, ["2502", "1201", "1201"]);
+
+    // another instance (another process) sweeps at its first operation,
+    // a batch of 1,000 rows per table, and again at the next while a batch
+    // was full
+    let node = store(b).await;
+    let other = |n: &str| switchboard_core::governor::store::TakeRequest {
+        key: format!("other/{n}"),
+        ..take("b", 1)
+    };
+    node.take(&other("1")).await.unwrap();
+    assert_eq!(limit_rows(b).await, ["1503", "201", "201"]);
+    node.take(&other("2")).await.unwrap();
+    assert_eq!(limit_rows(b).await, ["504", "1", "1"]);
+    node.take(&other("3")).await.unwrap();
+    assert_eq!(limit_rows(b).await, ["5", "1", "1"]);
+    // a sweep that found less than a batch puts the next one off a minute
+    dead_rows(b, "limit_holds", "held_until", "0", 7).await;
+    node.take(&other("4")).await.unwrap();
+    assert_eq!(limit_rows(b).await, ["6", "1", "8"]);
+
+    // what counts stayed: the live blocks (the 23-hour-old one included),
+    // the lease and the hold
+    assert_eq!(
+        b.scalar("SELECT COUNT(*) FROM limit_blocks WHERE limit_key LIKE 'gone/%'")
+            .await,
+        "0"
+    );
+    assert_eq!(node.take(&take("b", 10)).await.unwrap().granted, 6);
+    assert_eq!(
+        node.take(&switchboard_core::governor::store::TakeRequest { amount: 10, ..day })
+            .await
+            .unwrap()
+            .granted,
+        7
+    );
+    let seen = node.lease(&lease("b", 4, 4)).await.unwrap();
+    assert_eq!(seen.slots, 2, "a's lease still holds 2 of the 4 slots");
+    assert!(seen.held_until.is_some(), "the hold is still seen");
 }
 
 pub async fn a_migration_missing_from_the_record_is_applied_whatever_else_is(b: &impl Backend) {
