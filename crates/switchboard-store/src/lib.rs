@@ -32,6 +32,7 @@
 mod key_registry;
 pub mod keyfile;
 pub mod keyring;
+mod limit_sweep;
 pub mod limits;
 mod open;
 pub mod postgres;

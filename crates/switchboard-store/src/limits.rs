@@ -20,9 +20,9 @@
 //! hundred requests or per 429, stay `FULL`.
 //!
 //! Rows of keys no longer used are swept now and then by each store
-//! instance (the `sweep` module): a block older than the longest window, an
-//! expired lease, a past hold. So the tables hold what the keys in use
-//! need, not a row for every mailbox ever called.
+//! instance (the `limit_sweep` module): a block older than the longest
+//! window, an expired lease, a past hold. So the tables hold what the keys
+//! in use need, not a row for every mailbox ever called.
 //!
 //! ```
 //! use std::time::Duration;
@@ -52,11 +52,8 @@ use switchboard_core::governor::store::{
     to_millis,
 };
 
+use crate::limit_sweep as sweep;
 use crate::{PostgresStore, SqliteStore, Store};
-
-mod sweep;
-
-pub(crate) use sweep::SweepClock;
 
 /// A time `ms` after `now` (both in the store's clock) as a wall-clock time
 /// on this machine.
@@ -151,8 +148,8 @@ impl LimitStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Sweep the limit tables when a sweep is due (see the `sweep` module).
-    /// A failed sweep is logged; the next one tries again.
+    /// Sweep the limit tables when a sweep is due (see the `limit_sweep`
+    /// module). A failed sweep is logged; the next one tries again.
     async fn sweep_limits(&self) {
         if !self.sweep.claim() {
             return;
@@ -403,7 +400,7 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Sweep the limit tables when a sweep is due (see the `sweep` module),
+    /// Sweep the limit tables when a sweep is due (see the `limit_sweep` module),
     /// skipping rows a key's own transaction holds. A failed sweep is
     /// logged; the next one tries again.
     async fn sweep_limits(&self) {

@@ -241,7 +241,7 @@ pub struct PostgresStore {
     /// The TLS settings and the host, to explain a failed connection.
     tls: Arc<(TlsSettings, String)>,
     /// When the limit tables are next swept.
-    pub(crate) sweep: Arc<crate::limits::SweepClock>,
+    pub(crate) sweep: Arc<crate::limit_sweep::SweepClock>,
 }
 
 impl fmt::Debug for PostgresStore {

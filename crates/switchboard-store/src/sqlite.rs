@@ -117,7 +117,7 @@ pub struct SqliteStore {
     readers: Option<Arc<ReadPool>>,
     ring: Arc<KeyRing>,
     /// When the limit tables are next swept.
-    pub(crate) sweep: Arc<crate::limits::SweepClock>,
+    pub(crate) sweep: Arc<crate::limit_sweep::SweepClock>,
 }
 
 impl fmt::Debug for SqliteStore {
