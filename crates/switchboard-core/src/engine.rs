@@ -464,6 +464,7 @@ impl Engine {
         )
     }
 
+    #[inline(never)]
     fn call_span(&self, ctx: &InstallationContext, method_id: &str) -> tracing::Span {
         tracing::info_span!(
             "switchboard.call",

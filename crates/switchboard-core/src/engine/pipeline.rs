@@ -70,6 +70,12 @@ struct Lost {
 enum Attempt {
     /// A final, successful (non-error) response.
     Done(Received),
+    /// Anything else: the retry loop decides what follows.
+    Setback(Setback),
+}
+
+/// An attempt that did not succeed.
+enum Setback {
     /// 401 on a request that carried the credential.
     Refused {
         token: AccessToken,
@@ -84,6 +90,30 @@ enum Attempt {
         transport: Option<Lost>,
         redirected: bool,
     },
+}
+
+/// Where a call's attempts stand.
+struct Tries {
+    started: tokio::time::Instant,
+    attempt: u32,
+    retries: u32,
+    /// The token a 401 refused (and the claims it asked for): the next
+    /// attempt asks for a new one.
+    reauth: Option<(AccessToken, Option<String>)>,
+    reauthed: bool,
+}
+
+/// The span of one attempt (its own function: the macro's stack space is
+/// not part of the pipeline's).
+#[inline(never)]
+fn attempt_span(plan: &Plan, attempt: u32) -> tracing::Span {
+    tracing::debug_span!(
+        "switchboard.attempt",
+        method = %plan.label(),
+        attempt,
+        status = tracing::field::Empty,
+        wait_ms = tracing::field::Empty,
+    )
 }
 
 impl Engine {
@@ -189,134 +219,180 @@ impl Engine {
         outgoing: &Outgoing,
         headers: &mut RequestHeaders<'_>,
     ) -> Result<Received> {
-        let policy = &self.inner.retry;
-        let started = tokio::time::Instant::now();
-        let mut retries: u32 = 0;
-        let mut attempt: u32 = 0;
-        let mut reauth: Option<(AccessToken, Option<String>)> = None;
-        let mut reauthed = false;
+        let mut tries = Tries {
+            started: tokio::time::Instant::now(),
+            attempt: 0,
+            retries: 0,
+            reauth: None,
+            reauthed: false,
+        };
         loop {
-            attempt += 1;
-            let span = tracing::debug_span!(
-                "switchboard.attempt",
-                method = %plan.label(),
-                attempt,
-                status = tracing::field::Empty,
-                wait_ms = tracing::field::Empty,
-            );
+            tries.attempt += 1;
+            let span = attempt_span(plan, tries.attempt);
+            let reauth = tries.reauth.take();
             let outcome = self
-                .attempt(ctx, plan, outgoing, headers, reauth.take(), &span)
-                .instrument(span.clone())
+                .boxed_attempt(ctx, plan, outgoing, headers, reauth, &span)
                 .await?;
             match outcome {
                 Attempt::Done(response) => return Ok(response),
-                Attempt::Refused {
-                    token,
-                    claims,
-                    response,
-                } => {
-                    if reauthed {
-                        return Err(error_from_response(
-                            response,
-                            plan,
-                            Verdict::Unauthorized,
-                            None,
-                        )
-                        .await);
-                    }
-                    reauthed = true;
-                    span.in_scope(|| {
-                        tracing::debug!(
-                            claims_challenge = claims.is_some(),
-                            "credential refused; asking for a new token"
-                        )
-                    });
-                    reauth = Some((token, claims));
+                Attempt::Setback(setback) => {
+                    self.boxed_after_setback(ctx, plan, outgoing, setback, &mut tries, &span)
+                        .await?
                 }
-                Attempt::Failed {
-                    trouble,
-                    retry_after,
-                    response,
-                    transport,
-                    redirected,
-                } => {
-                    let repeat = if outgoing.resumable {
-                        Repeat::Resumable
-                    } else {
-                        Repeat::from(outgoing.idempotent)
-                    };
-                    if let (Trouble::Status(429), Some(wait)) = (trouble, retry_after.wait) {
-                        govern::hold(&self.inner.governor, outgoing.keys.as_ref(), wait).await;
-                    }
-                    let mut decision = decide(
-                        policy,
-                        trouble,
-                        repeat,
-                        retry_after,
-                        retries,
-                        started.elapsed(),
+            }
+        }
+    }
+
+    /// [`Engine::attempt`] in its span, built in a frame of its own and
+    /// boxed: the retry loop holds a pointer, not the attempt's state, and
+    /// no poll of the loop carries the attempt's future on its stack.
+    #[inline(never)]
+    fn boxed_attempt<'a>(
+        &'a self,
+        ctx: &'a InstallationContext,
+        plan: &'a Plan,
+        outgoing: &'a Outgoing,
+        headers: &'a mut RequestHeaders<'_>,
+        reauth: Option<(AccessToken, Option<String>)>,
+        span: &tracing::Span,
+    ) -> std::pin::Pin<Box<impl Future<Output = Result<Attempt>> + 'a>> {
+        let attempt = self.attempt(ctx, plan, outgoing, headers, reauth, span.clone());
+        Box::pin(attempt.instrument(span.clone()))
+    }
+
+    /// [`Engine::after_setback`], built in a frame of its own and boxed
+    /// (see [`Engine::boxed_attempt`]); only a call with a setback pays for
+    /// it.
+    #[inline(never)]
+    fn boxed_after_setback<'a>(
+        &'a self,
+        ctx: &'a InstallationContext,
+        plan: &'a Plan,
+        outgoing: &'a Outgoing,
+        setback: Setback,
+        tries: &'a mut Tries,
+        span: &'a tracing::Span,
+    ) -> std::pin::Pin<Box<impl Future<Output = Result<()>> + 'a>> {
+        Box::pin(self.after_setback(ctx, plan, outgoing, setback, tries, span))
+    }
+
+    /// After a setback: `Ok` to try again (after a
+    /// wait, or with a new token), the error to give up with.
+    async fn after_setback(
+        &self,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        setback: Setback,
+        tries: &mut Tries,
+        span: &tracing::Span,
+    ) -> Result<()> {
+        let policy = &self.inner.retry;
+        match setback {
+            Setback::Refused {
+                token,
+                claims,
+                response,
+            } => {
+                if tries.reauthed {
+                    return Err(
+                        error_from_response(response, plan, Verdict::Unauthorized, None).await,
                     );
-                    if redirected && !outgoing.idempotent {
-                        // The request may have had its effect before the redirect.
-                        if let Decision::Retry(_) = decision {
-                            decision = Decision::Stop(Stop::OutcomeUnknown);
-                        }
+                }
+                tries.reauthed = true;
+                span.in_scope(|| {
+                    tracing::debug!(
+                        claims_challenge = claims.is_some(),
+                        "credential refused; asking for a new token"
+                    )
+                });
+                tries.reauth = Some((token, claims));
+                Ok(())
+            }
+            Setback::Failed {
+                trouble,
+                retry_after,
+                response,
+                transport,
+                redirected,
+            } => {
+                let repeat = if outgoing.resumable {
+                    Repeat::Resumable
+                } else {
+                    Repeat::from(outgoing.idempotent)
+                };
+                if let (Trouble::Status(429), Some(wait)) = (trouble, retry_after.wait) {
+                    govern::hold(&self.inner.governor, outgoing.keys.as_ref(), wait).await;
+                }
+                let retries = tries.retries;
+                let mut decision = decide(
+                    policy,
+                    trouble,
+                    repeat,
+                    retry_after,
+                    retries,
+                    tries.started.elapsed(),
+                );
+                if redirected && !outgoing.idempotent {
+                    // The request may have had its effect before the redirect.
+                    if let Decision::Retry(_) = decision {
+                        decision = Decision::Stop(Stop::OutcomeUnknown);
                     }
-                    match decision {
-                        Decision::Retry(wait) => {
-                            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                            span.record("wait_ms", wait_ms);
-                            span.in_scope(|| {
-                                tracing::warn!(
-                                    reason = trouble_label(trouble),
-                                    wait_ms,
-                                    retry = retries + 1,
-                                    "retrying after a wait"
-                                )
-                            });
-                            drop(response);
-                            if let Some(observer) = &self.inner.on_retry_wait {
-                                observer.notify(&RetryWait::new(
-                                    plan.label(),
-                                    ctx.installation_id(),
-                                    retries + 1,
-                                    policy.max_retries,
-                                    wait,
-                                    trouble,
-                                    retry_after.wait.is_some(),
-                                ));
+                }
+                match decision {
+                    Decision::Retry(wait) => {
+                        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                        span.record("wait_ms", wait_ms);
+                        span.in_scope(|| {
+                            tracing::warn!(
+                                reason = trouble_label(trouble),
+                                wait_ms,
+                                retry = retries + 1,
+                                "retrying after a wait"
+                            )
+                        });
+                        drop(response);
+                        if let Some(observer) = &self.inner.on_retry_wait {
+                            observer.notify(&RetryWait::new(
+                                plan.label(),
+                                ctx.installation_id(),
+                                retries + 1,
+                                policy.max_retries,
+                                wait,
+                                trouble,
+                                retry_after.wait.is_some(),
+                            ));
+                        }
+                        tokio::time::sleep(wait).await;
+                        tries.retries += 1;
+                        Ok(())
+                    }
+                    Decision::Stop(stop) => {
+                        let (verdict, wait) = match stop {
+                            Stop::Final => (Verdict::Final, retry_after.wait),
+                            Stop::OutcomeUnknown => (Verdict::OutcomeUnknown, None),
+                            Stop::Exhausted { wait } => (Verdict::Exhausted { retries }, wait),
+                            Stop::WaitTooLong(wait) => (Verdict::WaitTooLong, Some(wait)),
+                        };
+                        span.in_scope(|| {
+                            tracing::debug!(reason = trouble_label(trouble), ?verdict, "giving up")
+                        });
+                        Err(match response {
+                            Some(response) => {
+                                error_from_response(response, plan, verdict, wait).await
                             }
-                            tokio::time::sleep(wait).await;
-                            retries += 1;
-                        }
-                        Decision::Stop(stop) => {
-                            let (verdict, wait) = match stop {
-                                Stop::Final => (Verdict::Final, retry_after.wait),
-                                Stop::OutcomeUnknown => (Verdict::OutcomeUnknown, None),
-                                Stop::Exhausted { wait } => (Verdict::Exhausted { retries }, wait),
-                                Stop::WaitTooLong(wait) => (Verdict::WaitTooLong, Some(wait)),
-                            };
-                            span.in_scope(|| {
-                                tracing::debug!(
-                                    reason = trouble_label(trouble),
-                                    ?verdict,
-                                    "giving up"
-                                )
-                            });
-                            return Err(match response {
-                                Some(response) => {
-                                    error_from_response(response, plan, verdict, wait).await
-                                }
-                                None => transport_error(plan, verdict, transport),
-                            });
-                        }
+                            None => transport_error(plan, verdict, transport),
+                        })
                     }
                 }
             }
         }
     }
 
-    /// One attempt: host check, token, send and follow redirects.
+    /// One attempt: host check, admission, token, then each hop in turn:
+    /// build its request, send it, judge the response (a redirect makes the
+    /// next hop). The building and the judging are plain functions, out of
+    /// line, so the attempt's own state and stack stay small.
     async fn attempt(
         &self,
         ctx: &InstallationContext,
@@ -324,7 +400,7 @@ impl Engine {
         outgoing: &Outgoing,
         request_headers: &mut RequestHeaders<'_>,
         reauth: Option<(AccessToken, Option<String>)>,
-        span: &tracing::Span,
+        span: tracing::Span,
     ) -> Result<Attempt> {
         if outgoing.credentialed {
             ctx.hosts().check_credentialed(&outgoing.url)?;
@@ -335,23 +411,15 @@ impl Engine {
         }
         // admit: wait for the governor's permits on the request's limit keys
         let upload_bytes = outgoing.body.as_ref().map_or(0, |b| b.len() as u64);
-        let mut permits = Some(
-            govern::admit(
-                &self.inner.governor,
-                outgoing.keys.as_ref(),
-                ctx,
-                upload_bytes,
-            )
-            .await?,
-        );
+        let permits = govern::admit(
+            &self.inner.governor,
+            outgoing.keys.as_ref(),
+            ctx,
+            upload_bytes,
+        )
+        .await?;
         let token = if outgoing.credentialed {
-            let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
-            if let Some((rejected, claims)) = reauth {
-                request = request.with_rejected(rejected);
-                if let Some(claims) = claims {
-                    request = request.with_claims(claims);
-                }
-            }
+            let request = token_request(ctx, plan, reauth);
             Some(ctx.credential().token(&request).await?)
         } else {
             None
@@ -359,142 +427,249 @@ impl Engine {
         // The clock starts once the token is in hand (a token request has
         // its own deadline) and covers every hop of the attempt.
         let mut clock = AttemptClock::start(self.inner.attempt_deadline, self.inner.read_timeout);
-        // Built for the first hop; a redirect hop that keeps the credential
-        // builds its own.
-        let slot = plan.credential_slot();
-        slot.usable()?;
-
-        let follow_cross_origin = plan.method().follow_cross_origin_redirects;
-        // Redirect hops replace these; the first hop uses the outgoing request's.
-        let mut hop_url: Option<Url> = None;
-        let mut method = outgoing.method.clone();
-        let mut body = outgoing.body.clone();
-        let mut credentialed = token.is_some();
-        let mut redirected = false;
-        for hop in 0..=MAX_REDIRECTS {
-            let url = hop_url.as_ref().unwrap_or(&outgoing.url);
-            let mut headers = request_headers.next()?;
-            let mut sent_url = None;
-            if credentialed && let Some(token) = &token {
-                slot.write_header(&mut headers, token)?;
-                sent_url = slot.url_to_send(url, token);
-            } else {
-                strip_credentials(&mut headers);
-                if let Some(name) = slot.header_name() {
-                    headers.remove(name);
+        plan.credential_slot().usable()?;
+        let mut hop = Hop::first(outgoing, token.is_some());
+        loop {
+            let request = hop.request(outgoing, request_headers.next()?, plan, token.as_ref())?;
+            let sent = clock
+                .run(async {
+                    self.inner
+                        .client
+                        .execute(request)
+                        .await
+                        .map_err(WireError::from_reqwest)
+                })
+                .await;
+            match hop.judge(sent, ctx, plan, outgoing, &span)? {
+                Judged::Redirected => continue,
+                Judged::Lost(failed) => return Ok(Attempt::Setback(failed)),
+                Judged::Final(response) => {
+                    let received = Received {
+                        response,
+                        clock,
+                        permits,
+                    };
+                    return Ok(final_outcome(received, token, &hop, outgoing));
                 }
             }
-            if redirected && body.is_none() {
-                headers.remove(CONTENT_TYPE);
-                headers.remove(CONTENT_LENGTH);
-            }
-            let mut request =
-                reqwest::Request::new(method.clone(), sent_url.unwrap_or_else(|| url.clone()));
-            *request.headers_mut() = headers;
-            if let Some(body) = &body {
-                *request.body_mut() = Some(body.clone().into());
-            }
-            let sent = clock.run(async {
-                self.inner
-                    .client
-                    .execute(request)
-                    .await
-                    .map_err(WireError::from_reqwest)
-            });
-            let response = match sent.await {
-                Ok(response) => response,
-                Err(error) => {
-                    let trouble = trouble_of(error.failure);
-                    span.in_scope(|| {
-                        tracing::debug!(reason = trouble_label(trouble), "request failed")
-                    });
-                    return Ok(Attempt::Failed {
-                        trouble,
-                        retry_after: RetryAfterHeader::default(),
-                        response: None,
-                        transport: Some(Lost {
-                            error,
-                            host: host_label(url),
-                        }),
-                        redirected,
-                    });
-                }
-            };
-            let status = response.status().as_u16();
-            span.record("status", status);
-            if is_redirect(status)
-                && let Some(location) = response.headers().get(LOCATION)
-            {
-                if hop == MAX_REDIRECTS {
-                    return Err(Error::new(
-                        ErrorKind::Remote,
-                        format!(
-                            "`{}` was redirected more than {MAX_REDIRECTS} times; stopped",
-                            plan.label()
-                        ),
-                    )
-                    .with_remote(crate::error::RemoteDetails::status(status)));
-                }
-                let target = resolve_location(url, location)?;
-                let keep_credential =
-                    plan_hop(ctx.hosts(), url, &target, credentialed, follow_cross_origin)?;
-                span.in_scope(|| {
-                    tracing::debug!(
-                        status,
-                        hop = hop + 1,
-                        credentials = keep_credential,
-                        host = target.host_str().unwrap_or_default(),
-                        "following redirect"
-                    )
-                });
-                let (next, keep_body) = next_method(status, &method);
-                method = next;
-                if !keep_body {
-                    body = None;
-                }
-                credentialed = keep_credential;
-                redirected = true;
-                hop_url = Some(target);
-                continue;
-            }
-            // the final response of the attempt holds the permits until it is read
-            let response = Received {
-                response,
-                clock,
-                permits: permits.take().unwrap_or_default(),
-            };
-            if status == 401
-                && credentialed
-                && let Some(token) = token
-            {
-                let claims = response
-                    .response
-                    .headers()
-                    .get_all(WWW_AUTHENTICATE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(insufficient_claims);
-                return Ok(Attempt::Refused {
-                    token,
-                    claims,
-                    response,
-                });
-            }
-            if status < 400 || (outgoing.batch && status == 424) {
-                return Ok(Attempt::Done(response));
-            }
-            let retry_after = retry_after_of(response.response.headers());
-            return Ok(Attempt::Failed {
-                trouble: Trouble::Status(status),
-                retry_after,
-                response: Some(response),
-                transport: None,
-                redirected,
-            });
         }
-        // The loop returns on every path; this is only reached if MAX_REDIRECTS were negative.
-        Err(Error::new(ErrorKind::Remote, "too many redirects"))
     }
+}
+
+/// What a token request for an attempt asks: the plan's scopes, and after
+/// a 401 a token other than the refused one (with the claims asked for).
+fn token_request(
+    ctx: &InstallationContext,
+    plan: &Plan,
+    reauth: Option<(AccessToken, Option<String>)>,
+) -> TokenRequest {
+    let mut request = TokenRequest::new(ctx.installation_id(), Arc::clone(plan.scopes()));
+    if let Some((rejected, claims)) = reauth {
+        request = request.with_rejected(rejected);
+        if let Some(claims) = claims {
+            request = request.with_claims(claims);
+        }
+    }
+    request
+}
+
+/// One hop of an attempt: the first goes where the call goes; a redirect
+/// makes the next, with its method, body and whether the credential goes
+/// along.
+struct Hop {
+    /// How many redirects were followed to get here.
+    number: usize,
+    /// `None`: the outgoing request's URL.
+    url: Option<Url>,
+    method: reqwest::Method,
+    body: Option<Bytes>,
+    credentialed: bool,
+    redirected: bool,
+}
+
+/// How a hop ended.
+enum Judged {
+    /// A redirect was followed: the hop is the next one.
+    Redirected,
+    /// The response that ends the attempt.
+    Final(reqwest::Response),
+    /// The request failed on the way: the attempt's outcome.
+    Lost(Setback),
+}
+
+impl Hop {
+    fn first(outgoing: &Outgoing, credentialed: bool) -> Hop {
+        Hop {
+            number: 0,
+            url: None,
+            method: outgoing.method.clone(),
+            body: outgoing.body.clone(),
+            credentialed,
+            redirected: false,
+        }
+    }
+
+    fn url<'a>(&'a self, outgoing: &'a Outgoing) -> &'a Url {
+        self.url.as_ref().unwrap_or(&outgoing.url)
+    }
+
+    /// The hop's request: `headers` with the credential written in where
+    /// it goes along (and every credential taken out where it does not).
+    #[inline(never)]
+    fn request(
+        &self,
+        outgoing: &Outgoing,
+        mut headers: HeaderMap,
+        plan: &Plan,
+        token: Option<&AccessToken>,
+    ) -> Result<reqwest::Request> {
+        let url = self.url(outgoing);
+        let slot = plan.credential_slot();
+        let mut sent_url = None;
+        if self.credentialed
+            && let Some(token) = token
+        {
+            slot.write_header(&mut headers, token)?;
+            sent_url = slot.url_to_send(url, token);
+        } else {
+            strip_credentials(&mut headers);
+            if let Some(name) = slot.header_name() {
+                headers.remove(name);
+            }
+        }
+        if self.redirected && self.body.is_none() {
+            headers.remove(CONTENT_TYPE);
+            headers.remove(CONTENT_LENGTH);
+        }
+        let mut request =
+            reqwest::Request::new(self.method.clone(), sent_url.unwrap_or_else(|| url.clone()));
+        *request.headers_mut() = headers;
+        if let Some(body) = &self.body {
+            *request.body_mut() = Some(body.clone().into());
+        }
+        Ok(request)
+    }
+
+    /// What the hop's response (or failure) means: a redirect to follow
+    /// (this hop becomes the next), the response that ends the attempt,
+    /// or a failure.
+    #[inline(never)]
+    fn judge(
+        &mut self,
+        sent: std::result::Result<reqwest::Response, WireError>,
+        ctx: &InstallationContext,
+        plan: &Plan,
+        outgoing: &Outgoing,
+        span: &tracing::Span,
+    ) -> Result<Judged> {
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                let trouble = trouble_of(error.failure);
+                span.in_scope(|| {
+                    tracing::debug!(reason = trouble_label(trouble), "request failed")
+                });
+                return Ok(Judged::Lost(Setback::Failed {
+                    trouble,
+                    retry_after: RetryAfterHeader::default(),
+                    response: None,
+                    transport: Some(Lost {
+                        host: host_label(self.url(outgoing)),
+                        error,
+                    }),
+                    redirected: self.redirected,
+                }));
+            }
+        };
+        let status = response.status().as_u16();
+        span.record("status", status);
+        let Some(location) = response
+            .headers()
+            .get(LOCATION)
+            .filter(|_| is_redirect(status))
+        else {
+            return Ok(Judged::Final(response));
+        };
+        if self.number == MAX_REDIRECTS {
+            return Err(Error::new(
+                ErrorKind::Remote,
+                format!(
+                    "`{}` was redirected more than {MAX_REDIRECTS} times; stopped",
+                    plan.label()
+                ),
+            )
+            .with_remote(crate::error::RemoteDetails::status(status)));
+        }
+        // the hop's own URL: the one sent may carry the credential
+        let url = self.url(outgoing);
+        let target = resolve_location(url, location)?;
+        let keep_credential = plan_hop(
+            ctx.hosts(),
+            url,
+            &target,
+            self.credentialed,
+            plan.method().follow_cross_origin_redirects,
+        )?;
+        span.in_scope(|| {
+            tracing::debug!(
+                status,
+                hop = self.number + 1,
+                credentials = keep_credential,
+                host = target.host_str().unwrap_or_default(),
+                "following redirect"
+            )
+        });
+        let (next, keep_body) = next_method(status, &self.method);
+        self.method = next;
+        if !keep_body {
+            self.body = None;
+        }
+        self.number += 1;
+        self.credentialed = keep_credential;
+        self.redirected = true;
+        self.url = Some(target);
+        Ok(Judged::Redirected)
+    }
+}
+
+/// The outcome of an attempt whose final response came: done, refused (a
+/// 401 to a request that carried the credential), or failed by status.
+#[inline(never)]
+fn final_outcome(
+    response: Received,
+    token: Option<AccessToken>,
+    hop: &Hop,
+    outgoing: &Outgoing,
+) -> Attempt {
+    let status = response.response.status().as_u16();
+    if status == 401
+        && hop.credentialed
+        && let Some(token) = token
+    {
+        let claims = response
+            .response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(insufficient_claims);
+        return Attempt::Setback(Setback::Refused {
+            token,
+            claims,
+            response,
+        });
+    }
+    if status < 400 || (outgoing.batch && status == 424) {
+        return Attempt::Done(response);
+    }
+    let retry_after = retry_after_of(response.response.headers());
+    Attempt::Setback(Setback::Failed {
+        trouble: Trouble::Status(status),
+        retry_after,
+        response: Some(response),
+        transport: None,
+        redirected: hop.redirected,
+    })
 }
 
 fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {
