@@ -162,7 +162,19 @@ pub(crate) struct Permits {
     _rest: Vec<Permit>,
 }
 
-/// Wait for a permit on every key, in key order.
+impl Permits {
+    fn push(&mut self, permit: Permit) {
+        if self._first.is_none() {
+            self._first = Some(permit);
+        } else {
+            self._rest.push(permit);
+        }
+    }
+}
+
+/// A permit on every key, in key order: at once when every key has room
+/// (the common case: no wait's state is built), else by waiting, in a
+/// boxed future only a call that waits builds.
 pub(crate) async fn admit(
     governor: &Governor,
     keys: Option<&CallKeys>,
@@ -171,16 +183,33 @@ pub(crate) async fn admit(
 ) -> Result<Permits> {
     let mut permits = Permits::default();
     let demand = Demand::request(upload_bytes);
-    for key in keys.map_or(&[][..], CallKeys::as_slice) {
+    let keys = keys.map_or(&[][..], CallKeys::as_slice);
+    for (at, key) in keys.iter().enumerate() {
+        match key.admit_now(governor, demand) {
+            Some(permit) => permits.push(permit),
+            None => {
+                let waiting = admit_waiting(governor, &keys[at..], ctx, demand, permits);
+                return Box::pin(waiting).await;
+            }
+        }
+    }
+    Ok(permits)
+}
+
+/// The rest of [`admit`] from the first key without room: wait for each.
+async fn admit_waiting(
+    governor: &Governor,
+    keys: &[GovernedKey],
+    ctx: &InstallationContext,
+    demand: Demand,
+    mut permits: Permits,
+) -> Result<Permits> {
+    for key in keys {
         let permit = match key.admit_now(governor, demand) {
             Some(permit) => permit,
             None => key.admit(governor, ctx.installation_text(), demand).await?,
         };
-        if permits._first.is_none() {
-            permits._first = Some(permit);
-        } else {
-            permits._rest.push(permit);
-        }
+        permits.push(permit);
     }
     Ok(permits)
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::TryFutureExt;
 use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::Value;
@@ -431,15 +432,10 @@ impl Engine {
         let mut hop = Hop::first(outgoing, token.is_some());
         loop {
             let request = hop.request(outgoing, request_headers.next()?, plan, token.as_ref())?;
-            let sent = clock
-                .run(async {
-                    self.inner
-                        .client
-                        .execute(request)
-                        .await
-                        .map_err(WireError::from_reqwest)
-                })
-                .await;
+            // reqwest's own future (its state boxed inside), not a block
+            // holding the request: the clock's future stays small
+            let sending = self.inner.client.execute(request);
+            let sent = clock.run(sending.map_err(WireError::from_reqwest)).await;
             match hop.judge(sent, ctx, plan, outgoing, &span)? {
                 Judged::Redirected => continue,
                 Judged::Lost(failed) => return Ok(Attempt::Setback(failed)),
