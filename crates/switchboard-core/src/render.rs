@@ -127,6 +127,10 @@ pub fn render(ctx: &RenderContext<'_>, args: &Arguments) -> Result<RenderedReque
     )
 }
 
+/// How many parameters a method may have before the arguments' slots of a
+/// call are allocated rather than kept on the stack.
+const INLINE_PARAMETERS: usize = 32;
+
 /// One method for one variant, with everything that does not depend on the
 /// arguments done once: the principal resolved, the parameters in effect
 /// with their patterns compiled, the path template parsed, the connector's
@@ -211,19 +215,29 @@ impl MethodTemplate {
         base_url: &Url,
         args: &Arguments,
     ) -> Result<RenderedRequest> {
-        self.check_names(method, args)?;
+        // Each argument looked up once, by name, into its parameter's slot.
+        let mut inline = [None; INLINE_PARAMETERS];
+        let mut spilled;
+        let given: &mut [Option<&Value>] = if self.params.len() <= INLINE_PARAMETERS {
+            &mut inline[..self.params.len()]
+        } else {
+            spilled = vec![None; self.params.len()];
+            &mut spilled
+        };
+        self.place_arguments(method, args, given)?;
+        let given: &[Option<&Value>] = given;
 
         // Every argument is checked before anything is written.
         let mut payload: Option<RequestBody> = None;
         let mut binary_declared = false;
-        for param in &self.params {
+        for (param, value) in self.params.iter().zip(given) {
             let def = &param.def;
             if def.kind == ParameterType::Binary {
                 binary_declared = true;
                 payload = binary_payload(&method.id, def, args)?.or(payload);
                 continue;
             }
-            let Some(value) = argument(param, args)? else {
+            let Some(value) = argument(param, *value)? else {
                 continue;
             };
             match def.location {
@@ -241,8 +255,8 @@ impl MethodTemplate {
             ));
         }
 
-        let url = self.url(base_url, args)?;
-        let headers = self.headers(args)?;
+        let url = self.url(base_url, given)?;
+        let headers = self.headers(given)?;
         let body = match (self.body_fields, payload) {
             (true, Some(_)) => {
                 return Err(Error::new(
@@ -253,7 +267,7 @@ impl MethodTemplate {
                     ),
                 ));
             }
-            (true, None) => RequestBody::Json(Value::Object(self.body(args))),
+            (true, None) => RequestBody::Json(Value::Object(self.body(given))),
             (false, Some(payload)) => payload,
             (false, None) => RequestBody::Empty,
         };
@@ -265,46 +279,67 @@ impl MethodTemplate {
         })
     }
 
-    /// Refuse argument names the method does not declare.
-    fn check_names(&self, method: &MethodDefinition, args: &Arguments) -> Result<()> {
-        for name in args.values().keys() {
-            let declared = self
-                .by_name
-                .binary_search_by(|&i| self.params[i].def.name.as_str().cmp(name))
-                .is_ok();
+    /// Put each argument in the slot of the parameter of its name (`given`
+    /// is indexed like `params`); refuse a name the method does not
+    /// declare.
+    fn place_arguments<'a>(
+        &self,
+        method: &MethodDefinition,
+        args: &'a Arguments,
+        given: &mut [Option<&'a Value>],
+    ) -> Result<()> {
+        for (name, value) in args.values() {
+            let name_of = |i: &usize| self.params[*i].def.name.as_str();
+            let first = self.by_name.partition_point(|i| name_of(i) < name.as_str());
+            let named = self.by_name[first..]
+                .iter()
+                .take_while(|i| name_of(i) == name.as_str());
+            let mut declared = false;
+            for &i in named {
+                given[i] = Some(value);
+                declared = true;
+            }
             if !declared {
-                let known: Vec<&str> = self.params.iter().map(|p| p.def.name.as_str()).collect();
-                let allowed = if known.is_empty() {
-                    format!("method `{}` takes no arguments", method.id)
-                } else {
-                    format!(
-                        "is not a parameter of method `{}`; its parameters are: {}",
-                        method.id,
-                        known.join(", ")
-                    )
-                };
-                return Err(Error::invalid_argument(name.clone(), allowed));
+                return Err(self.undeclared(method, name));
             }
         }
         Ok(())
     }
 
-    /// The parameters of one location that have a value (checked already).
+    /// The error for an argument name the method does not declare.
+    #[cold]
+    fn undeclared(&self, method: &MethodDefinition, name: &str) -> Error {
+        let known: Vec<&str> = self.params.iter().map(|p| p.def.name.as_str()).collect();
+        let allowed = if known.is_empty() {
+            format!("method `{}` takes no arguments", method.id)
+        } else {
+            format!(
+                "is not a parameter of method `{}`; its parameters are: {}",
+                method.id,
+                known.join(", ")
+            )
+        };
+        Error::invalid_argument(name.to_owned(), allowed)
+    }
+
+    /// The parameters of one location that have a value (checked already),
+    /// from `given` (indexed like `params`).
     fn given<'a>(
         &'a self,
         location: ParameterLocation,
-        args: &'a Arguments,
+        given: &'a [Option<&'a Value>],
     ) -> impl Iterator<Item = (&'a ParameterDefinition, &'a Value)> + 'a {
         self.params
             .iter()
-            .map(|p| &p.def)
-            .filter(move |def| def.location == location && def.kind != ParameterType::Binary)
-            .filter_map(move |def| given_value(def, args).map(|value| (def, value)))
+            .zip(given)
+            .map(|(p, value)| (&p.def, *value))
+            .filter(move |(def, _)| def.location == location && def.kind != ParameterType::Binary)
+            .filter_map(|(def, value)| resolve(def, value).map(|value| (def, value)))
     }
 
     /// The base URL with the method path appended to its own path (written
     /// once, parsed once by `set_path`), and the query.
-    fn url(&self, base: &Url, args: &Arguments) -> Result<Url> {
+    fn url(&self, base: &Url, given: &[Option<&Value>]) -> Result<Url> {
         let template = self
             .path
             .as_ref()
@@ -314,7 +349,7 @@ impl MethodTemplate {
         path.push_str(base_path);
         template.render_into(&mut path, |index| {
             let def = &self.params[index].def;
-            let value = given_value(def, args).ok_or_else(|| {
+            let value = resolve(def, given.get(index).copied().flatten()).ok_or_else(|| {
                 Error::invalid_argument(def.name.clone(), "is required but was not given")
             })?;
             Ok(PathValue {
@@ -327,7 +362,7 @@ impl MethodTemplate {
         let mut url = base.clone();
         url.set_path(&path);
         url.set_fragment(None);
-        let mut query = self.given(ParameterLocation::Query, args).peekable();
+        let mut query = self.given(ParameterLocation::Query, given).peekable();
         if query.peek().is_some() {
             let mut pairs = url.query_pairs_mut();
             for (def, value) in query {
@@ -343,14 +378,14 @@ impl MethodTemplate {
     /// parameters; a parameter replaces a default or fixed header of the
     /// same name, and parameters sharing a name are each sent as their own
     /// line.
-    fn headers(&self, args: &Arguments) -> Result<HeaderMap> {
+    fn headers(&self, given: &[Option<&Value>]) -> Result<HeaderMap> {
         let mut headers = self
             .headers
             .as_ref()
             .map_err(|message| Error::new(ErrorKind::InvalidDefinition, message.clone()))?
             .clone();
         let mut replaced: Vec<HeaderName> = Vec::new();
-        for (def, value) in self.given(ParameterLocation::Header, args) {
+        for (def, value) in self.given(ParameterLocation::Header, given) {
             let name = header_name(def.wire_name())?;
             if !replaced.contains(&name) {
                 headers.remove(&name);
@@ -375,8 +410,8 @@ impl MethodTemplate {
     }
 
     /// The body fields given, by wire name.
-    fn body(&self, args: &Arguments) -> Map<String, Value> {
-        self.given(ParameterLocation::Body, args)
+    fn body(&self, given: &[Option<&Value>]) -> Map<String, Value> {
+        self.given(ParameterLocation::Body, given)
             .map(|(def, value)| (def.wire_name().to_owned(), value.clone()))
             .collect()
     }
@@ -414,13 +449,9 @@ fn null_is_sent(def: &ParameterDefinition) -> bool {
     def.location == ParameterLocation::Body && !def.is_required()
 }
 
-/// The value of one parameter: the argument, else the default. `null`
-/// counts as not given, except for optional body fields ([`null_is_sent`]).
-fn given_value<'a>(def: &'a ParameterDefinition, args: &'a Arguments) -> Option<&'a Value> {
-    resolve(def, args.get(&def.name))
-}
-
-/// [`given_value`] of the argument `given` (looked up once).
+/// The value of one parameter: its argument `given`, else the default.
+/// `null` counts as not given, except for optional body fields
+/// ([`null_is_sent`]).
 fn resolve<'a>(def: &'a ParameterDefinition, given: Option<&'a Value>) -> Option<&'a Value> {
     match given {
         Some(Value::Null) if null_is_sent(def) => given,
@@ -429,11 +460,13 @@ fn resolve<'a>(def: &'a ParameterDefinition, given: Option<&'a Value>) -> Option
     }
 }
 
-/// The checked value of one parameter ([`given_value`]); an error when a
-/// required one is missing.
-fn argument<'a>(param: &'a TemplateParameter, args: &'a Arguments) -> Result<Option<&'a Value>> {
+/// The checked value of one parameter, from its argument `given`
+/// ([`resolve`]); an error when a required one is missing.
+fn argument<'a>(
+    param: &'a TemplateParameter,
+    given: Option<&'a Value>,
+) -> Result<Option<&'a Value>> {
     let def = &param.def;
-    let given = args.get(&def.name);
     if null_is_sent(def) && matches!(given, Some(Value::Null)) {
         return Ok(given);
     }

@@ -1005,3 +1005,40 @@ fn optional_body_fields_alone_still_send_an_object() {
     .unwrap();
     assert_eq!(req.body, RequestBody::Json(json!({})));
 }
+
+#[test]
+fn a_method_with_more_parameters_than_kept_on_the_stack_renders_each_in_place() {
+    // 40 query parameters (more than the 32 slots a call keeps on the stack),
+    // declared in reverse name order, plus body fields
+    let mut def = connector();
+    let mut method = def.method("mail.list_messages").unwrap().clone();
+    method.id = "mail.many".into();
+    let mut parameters: Vec<Value> = (0..40)
+        .rev()
+        .map(|i| json!({"name": format!("q{i:02}"), "in": "query", "type": "integer"}))
+        .collect();
+    parameters.push(json!({"name": "note", "in": "body", "type": "string"}));
+    method.parameters = serde_json::from_value(Value::Array(parameters)).unwrap();
+    method.http_method = serde_json::from_value(json!("POST")).unwrap();
+    def.methods.push(method);
+    let render = |a: Arguments| {
+        let base = def.base_url.clone();
+        try_render_with_base(&def, &base, "mail.many", "delegated", &a)
+    };
+    let req = render(
+        Arguments::new()
+            .set("q00", 1)
+            .set("q31", 31)
+            .set("q32", 32)
+            .set("q39", 39)
+            .set("note", "hi"),
+    )
+    .unwrap();
+    assert_eq!(
+        req.url.as_str(),
+        "https://graph.microsoft.com/v1.0/me/messages?q39=39&q32=32&q31=31&q00=1"
+    );
+    assert_eq!(req.body, RequestBody::Json(json!({"note": "hi"})));
+    let e = render(Arguments::new().set("q40", 1)).unwrap_err();
+    assert_eq!(e.field(), Some("q40"));
+}
