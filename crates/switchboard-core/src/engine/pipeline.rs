@@ -277,8 +277,8 @@ impl Engine {
         Box::pin(self.after_setback(ctx, plan, outgoing, setback, tries, span))
     }
 
-    /// After a setback: `Ok` to try again (after a
-    /// wait, or with a new token), the error to give up with.
+    /// After a setback: `Ok` to try again (after a wait, or with a new
+    /// token), the error to give up with.
     async fn after_setback(
         &self,
         ctx: &InstallationContext,
@@ -440,6 +440,7 @@ impl Engine {
                 Judged::Redirected => continue,
                 Judged::Lost(failed) => return Ok(Attempt::Setback(failed)),
                 Judged::Final(response) => {
+                    // the attempt's final response holds the permits until it is read
                     let received = Received {
                         response,
                         clock,
@@ -505,6 +506,7 @@ impl Hop {
         }
     }
 
+    /// Where the hop goes (without the credential a slot may add to it).
     fn url<'a>(&'a self, outgoing: &'a Outgoing) -> &'a Url {
         self.url.as_ref().unwrap_or(&outgoing.url)
     }
