@@ -15,11 +15,12 @@
 //! On PostgreSQL the sweep skips rows another transaction has locked, so it
 //! never waits on (or deadlocks with) a key's own operation.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use switchboard_core::Result;
 use switchboard_core::definition::limits::MAX_WINDOW_SECS;
+use switchboard_core::governor::store::duration_millis;
 
 /// The most rows a sweep deletes from each table.
 pub(crate) const SWEEP_BATCH: i64 = 1_000;
@@ -60,21 +61,21 @@ pub(crate) fn statements(row: &str, now: &str, batch: &str, lock: &str) -> [Stri
 pub(crate) struct SweepClock {
     started: Instant,
     /// Milliseconds after `started` when the next sweep is due.
-    next_ms: AtomicU64,
+    next_ms: AtomicI64,
 }
 
 impl Default for SweepClock {
     fn default() -> Self {
         SweepClock {
             started: Instant::now(),
-            next_ms: AtomicU64::new(0),
+            next_ms: AtomicI64::new(0),
         }
     }
 }
 
 impl SweepClock {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn now_ms(&self) -> i64 {
+        duration_millis(self.started.elapsed())
     }
 
     /// Whether a sweep is due; if so, the caller runs it (the next one is
@@ -82,7 +83,7 @@ impl SweepClock {
     pub(crate) fn claim(&self) -> bool {
         let now = self.now_ms();
         let next = self.next_ms.load(Ordering::Relaxed);
-        let later = now.saturating_add(duration_ms(SWEEP_EVERY));
+        let later = now.saturating_add(duration_millis(SWEEP_EVERY));
         now >= next
             && self
                 .next_ms
@@ -107,10 +108,6 @@ impl SweepClock {
             self.next_ms.store(0, Ordering::Relaxed);
         }
     }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

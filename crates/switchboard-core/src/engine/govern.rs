@@ -188,7 +188,7 @@ pub(crate) async fn admit(
         match key.admit_now(governor, demand) {
             Some(permit) => permits.push(permit),
             None => {
-                let waiting = admit_waiting(governor, &keys[at..], ctx, demand, permits);
+                let waiting = admit_waiting(governor, key, &keys[at + 1..], ctx, demand, permits);
                 return Box::pin(waiting).await;
             }
         }
@@ -196,18 +196,22 @@ pub(crate) async fn admit(
     Ok(permits)
 }
 
-/// The rest of [`admit`] from the first key without room: wait for each.
+/// The rest of [`admit`]: wait on `waiting`, the first key without room,
+/// then take a permit on each of the `rest`, waiting where one has none.
 async fn admit_waiting(
     governor: &Governor,
-    keys: &[GovernedKey],
+    waiting: &GovernedKey,
+    rest: &[GovernedKey],
     ctx: &InstallationContext,
     demand: Demand,
     mut permits: Permits,
 ) -> Result<Permits> {
-    for key in keys {
+    let installation = ctx.installation_text();
+    permits.push(waiting.admit(governor, installation, demand).await?);
+    for key in rest {
         let permit = match key.admit_now(governor, demand) {
             Some(permit) => permit,
-            None => key.admit(governor, ctx.installation_text(), demand).await?,
+            None => key.admit(governor, installation, demand).await?,
         };
         permits.push(permit);
     }

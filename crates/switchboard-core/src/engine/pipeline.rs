@@ -255,9 +255,9 @@ impl Engine {
         outgoing: &'a Outgoing,
         headers: &'a mut RequestHeaders<'_>,
         reauth: Option<(AccessToken, Option<String>)>,
-        span: &tracing::Span,
+        span: &'a tracing::Span,
     ) -> std::pin::Pin<Box<impl Future<Output = Result<Attempt>> + 'a>> {
-        let attempt = self.attempt(ctx, plan, outgoing, headers, reauth, span.clone());
+        let attempt = self.attempt(ctx, plan, outgoing, headers, reauth, span);
         Box::pin(attempt.instrument(span.clone()))
     }
 
@@ -401,7 +401,7 @@ impl Engine {
         outgoing: &Outgoing,
         request_headers: &mut RequestHeaders<'_>,
         reauth: Option<(AccessToken, Option<String>)>,
-        span: tracing::Span,
+        span: &tracing::Span,
     ) -> Result<Attempt> {
         if outgoing.credentialed {
             ctx.hosts().check_credentialed(&outgoing.url)?;
@@ -436,7 +436,7 @@ impl Engine {
             // holding the request: the clock's future stays small
             let sending = self.inner.client.execute(request);
             let sent = clock.run(sending.map_err(WireError::from_reqwest)).await;
-            match hop.judge(sent, ctx, plan, outgoing, &span)? {
+            match hop.judge(sent, ctx, plan, outgoing, span)? {
                 Judged::Redirected => continue,
                 Judged::Lost(failed) => return Ok(Attempt::Setback(failed)),
                 Judged::Final(response) => {
