@@ -893,6 +893,20 @@ fn concurrent(origin: &str, rounds: usize, batches: usize) {
         println!(
             "{CONCURRENT} concurrent users.get_user, 2 worker threads ({rounds} alternating rounds of {batches} batches)"
         );
+        // Graph's global limit governs every call: say whether any call had
+        // to wait for it (a line behind a store take costs milliseconds)
+        let (admitted, waited, time_waited) = contenders
+            .engine
+            .governor()
+            .metrics()
+            .iter()
+            .fold((0, 0, Duration::ZERO), |(a, w, t), m| {
+                (a + m.admitted, w + m.waited, t + m.time_waited)
+            });
+        println!(
+            "  governor: {waited} of {admitted} switchboard calls waited, {:.1} ms in all",
+            time_waited.as_secs_f64() * 1e3
+        );
         println!(
             "  best batch: raw {:.2} ms, switchboard {:.2} ms; median round ratio {:.3}, best ratio {:.3} (target <= 1.05)",
             times.best(Side::Raw).as_secs_f64() * 1e3,

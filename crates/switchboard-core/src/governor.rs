@@ -339,6 +339,7 @@ impl KeyCell {
             && !state.renewing
             && (!shared || state.slots == 0)
             && state.held_until.is_none_or(|t| t <= now)
+            && !state.topping_up
             && !self.express.usable(now)
             && state.requests.available(now) == 0
             && state.bytes.available(now) == 0
@@ -371,6 +372,9 @@ struct KeyState {
     idle_ticks: u32,
     /// Requests put in the express lane since it was last emptied.
     express_granted: u64,
+    /// The next request block is being taken from the store ahead of need
+    /// ([`Governor::top_up`]): the head waits for it rather than ask too.
+    topping_up: bool,
     admitted: u64,
     waited: u64,
     time_waited: Duration,
@@ -404,8 +408,9 @@ impl KeyState {
     }
 
     /// After an admission with nobody waiting and no hold: move the rest
-    /// of the first usable block into `cell`'s (empty) express lane.
-    fn fill_express(&mut self, cell: &KeyCell, now: Instant) {
+    /// of the first usable block, at most `most` requests, into `cell`'s
+    /// (empty) express lane.
+    fn fill_express(&mut self, cell: &KeyCell, now: Instant, most: u64) {
         if self.queue.len() > 0 || self.held_until.is_some() {
             return;
         }
@@ -415,7 +420,7 @@ impl KeyState {
             .iter_mut()
             .find(|(until, left)| *until > now && *left > 0)
         {
-            let moved = cell.express.fill(*left, *until);
+            let moved = cell.express.fill((*left).min(most), *until);
             *left -= moved;
             self.express_granted = moved;
         }
@@ -431,6 +436,10 @@ struct Blocks {
     /// last one was taken.
     next: u64,
     last_take: Option<Instant>,
+    /// The last block was taken within the use-by time of the one before:
+    /// the node uses this key steadily, and takes its next block ahead of
+    /// need ([`Governor::top_up`]). A key called once never is.
+    busy: bool,
 }
 
 impl Blocks {
@@ -461,11 +470,13 @@ impl Blocks {
         }
         let use_by = use_by(Duration::from_secs(budget.window_secs));
         let current = self.next_block(budget, first);
-        self.next = match self.last_take.map(|at| now.saturating_duration_since(at)) {
+        let since = self.last_take.map(|at| now.saturating_duration_since(at));
+        self.next = match since {
             Some(since) if since < use_by / 4 => current.saturating_mul(2),
             Some(since) if since > use_by => current / 2,
             _ => current,
         };
+        self.busy = since.is_some_and(|since| since <= use_by);
         self.last_take = Some(now);
     }
 
@@ -565,6 +576,20 @@ impl Drop for Permit {
             state.in_flight = state.in_flight.saturating_sub(*slots);
             state.queue.wake_head();
         }
+    }
+}
+
+/// Ends a top-up however its task ends (cancelled too): clears the flag
+/// and wakes the head, which may have waited for it.
+struct ToppingUp<'a> {
+    cell: &'a KeyCell,
+}
+
+impl Drop for ToppingUp<'_> {
+    fn drop(&mut self) {
+        let mut state = KeyState::lock(self.cell);
+        state.topping_up = false;
+        state.queue.wake_head();
     }
 }
 
@@ -868,7 +893,7 @@ impl Governor {
     /// the store (otherwise `Wait`, and it joins the line).
     fn step(
         &self,
-        cell: &KeyCell,
+        cell: &Arc<KeyCell>,
         ticket: Option<u64>,
         demand: Demand,
         waiting_since: Option<Instant>,
@@ -941,8 +966,21 @@ impl Governor {
             if ticket.is_some() {
                 state.queue.pop_head();
             }
-            if cell.express_fits(demand) {
-                state.fill_express(cell, now);
+            if let Some(budget) = rules.requests {
+                // half a block goes to the lane at a time; once no more
+                // than that is left, the next block is taken in the
+                // background, so a busy key's calls never line up behind
+                // the store
+                let half = (state.requests.next_block(budget, FIRST_REQUEST_BLOCK) / 2).max(1);
+                if state.requests.busy
+                    && state.requests.available(now) <= half
+                    && state.retry_at.is_none_or(|at| at <= now)
+                {
+                    self.top_up(cell, &mut state, budget);
+                }
+                if cell.express_fits(demand) {
+                    state.fill_express(cell, now, half);
+                }
             }
             return Step::Admitted;
         }
@@ -950,8 +988,11 @@ impl Governor {
             // not in line: join it before waiting or asking the store
             return Step::Wait(None);
         }
-        if (blocked_locally && need.requests == 0 && need.bytes == 0) || state.renewing {
-            // woken when a permit comes back or the renewal ends
+        if (blocked_locally && need.requests == 0 && need.bytes == 0)
+            || state.renewing
+            || state.topping_up
+        {
+            // woken when a permit comes back, the renewal or the top-up ends
             return Step::Wait(None);
         }
         if let Some(at) = state.retry_at {
@@ -978,6 +1019,34 @@ impl Governor {
         };
         let target = if self.inner.shared { wanted } else { cap };
         target.min(share).max(state.in_flight)
+    }
+
+    /// Take `cell`'s next request block from the store on a task of its
+    /// own (the lock held by the caller; nothing when a take is under way
+    /// or there is no runtime). The calls go on meanwhile on what is left;
+    /// one that finds nothing left waits for this take instead of asking
+    /// too, and is woken when it ends.
+    fn top_up(&self, cell: &Arc<KeyCell>, state: &mut KeyState, budget: Budget) {
+        if state.topping_up || state.leasing {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        state.topping_up = true;
+        let need = Need {
+            requests: state.requests.next_block(budget, FIRST_REQUEST_BLOCK),
+            ..Need::default()
+        };
+        let (governor, cell) = (self.clone(), Arc::clone(cell));
+        runtime.spawn(async move {
+            let _ending = ToppingUp { cell: &cell };
+            if let Err(error) = governor.ask(&cell, need).await {
+                // the next call that finds nothing left asks itself and
+                // gets the error
+                tracing::debug!(key = %cell.key, %error, "governor could not take a request block ahead of need");
+            }
+        });
     }
 
     /// Ask the store for what the head needs (no lock held meanwhile).
@@ -1345,11 +1414,13 @@ mod tests {
         assert_eq!(g.metrics()[0].waited, 1);
     }
 
-    /// A memory store that records every `take` amount.
+    /// A memory store that records every `take` amount, each answered
+    /// after `delay` (a store's round trip).
     #[derive(Debug, Default)]
     struct CountingStore {
         inner: MemoryLimitStore,
         takes: Mutex<Vec<u64>>,
+        delay: Duration,
     }
 
     #[async_trait::async_trait]
@@ -1359,6 +1430,7 @@ mod tests {
         }
         async fn take(&self, request: &TakeRequest) -> Result<store::TakeGrant> {
             self.takes.lock().unwrap().push(request.amount);
+            tokio::time::sleep(self.delay).await;
             self.inner.take(request).await
         }
         async fn hold(&self, key: &str, until: SystemTime) -> Result<()> {
@@ -1422,11 +1494,15 @@ mod tests {
         let rules = budget(1_000, 10);
         drop(g.admit("k", &rules, "a", 0).await.unwrap());
         let cell = g.cell("k", &rules);
-        assert_eq!(cell.express.left(), 19, "the block's rest is in the lane");
+        assert_eq!(
+            cell.express.left(),
+            10,
+            "half a block is in the lane, the rest (9) kept back"
+        );
         for _ in 0..10 {
             drop(g.admit("k", &rules, "a", 0).await.unwrap());
         }
-        assert_eq!(cell.express.left(), 9);
+        assert_eq!(cell.express.left(), 0);
         assert_eq!(g.metrics()[0].admitted, 11);
         assert_eq!(store.takes.lock().unwrap().len(), 1);
         // past the block's use-by time the lane admits nothing: the next
@@ -1445,11 +1521,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_busy_key_takes_its_next_block_ahead_so_no_call_waits_for_the_store() {
+        // every take costs 5 ms; a call every millisecond
+        let store = Arc::new(CountingStore {
+            delay: Duration::from_millis(5),
+            ..CountingStore::default()
+        });
+        let g = Governor::builder().store(store.clone()).build();
+        // 1,000 per 10 s: blocks of 20, half of one (10 calls, 10 ms) in
+        // the lane at a time
+        let rules = budget(1_000, 10);
+        let mut slow = Vec::new();
+        for call in 0..200 {
+            let start = Instant::now();
+            drop(g.admit("k", &rules, "a", 0).await.unwrap());
+            if start.elapsed() > Duration::ZERO {
+                slow.push(call);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // the first two blocks are asked for by the calls that need them
+        // (a key called once takes no second block); from the third on,
+        // each is taken while half a block is still left
+        assert_eq!(slow, [0, 20], "calls that waited for the store");
+        let takes = store.takes.lock().unwrap().clone();
+        assert!(takes.iter().all(|&t| t == 20), "{takes:?}");
+        assert_eq!(takes.len(), 11, "200 calls, one block ahead: {takes:?}");
+        let metrics = &g.metrics()[0];
+        assert_eq!((metrics.admitted, metrics.waited), (200, 0));
+        // a key called once takes one block
+        drop(g.admit("once", &rules, "a", 0).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.takes.lock().unwrap().len(), 12);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_hold_empties_the_express_lane_and_nobody_passes_the_line() {
         let g = Governor::new();
         let rules = budget(1_000, 10);
         drop(g.admit("k", &rules, "a", 0).await.unwrap());
-        assert_eq!(g.cell("k", &rules).express.left(), 19);
+        assert_eq!(g.cell("k", &rules).express.left(), 10);
         g.hold("k", Duration::from_secs(5)).await.unwrap();
         assert_eq!(g.cell("k", &rules).express.left(), 0);
         let order = Arc::new(Mutex::new(Vec::new()));

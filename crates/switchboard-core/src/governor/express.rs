@@ -6,8 +6,9 @@
 //! against the node's blocks. For a key that every call of an app falls
 //! under (Graph's global limit), that one lock is shared by every thread of
 //! the runtime. While nobody waits in the key's line and no hold is set,
-//! the governor moves the rest of a budget block into the lane, and a call
-//! takes its request from it with one atomic compare-and-swap.
+//! the governor moves the rest of a budget block (at most half a block) into
+//! the lane, and a call takes its request from it with one atomic
+//! compare-and-swap.
 //!
 //! The lane is one `u64`: the credit (low [`CREDIT_BITS`] bits) and the
 //! use-by time of the block it came from, in whole milliseconds after the
