@@ -971,12 +971,13 @@ impl Governor {
                 // than that is left, the next block is taken in the
                 // background, so a busy key's calls never line up behind
                 // the store
-                let half = (state.requests.next_block(budget, FIRST_REQUEST_BLOCK) / 2).max(1);
+                let block = state.requests.next_block(budget, FIRST_REQUEST_BLOCK);
+                let half = (block / 2).max(1);
                 if state.requests.busy
                     && state.requests.available(now) <= half
                     && state.retry_at.is_none_or(|at| at <= now)
                 {
-                    self.top_up(cell, &mut state, budget);
+                    self.top_up(cell, &mut state, block);
                 }
                 if cell.express_fits(demand) {
                     state.fill_express(cell, now, half);
@@ -1021,12 +1022,12 @@ impl Governor {
         target.min(share).max(state.in_flight)
     }
 
-    /// Take `cell`'s next request block from the store on a task of its
-    /// own (the lock held by the caller; nothing when a take is under way
-    /// or there is no runtime). The calls go on meanwhile on what is left;
+    /// Take `cell`'s next request block (`block` requests) from the store
+    /// on a task of its own (the lock held by the caller; nothing when a
+    /// take is under way or there is no runtime). The calls go on meanwhile on what is left;
     /// one that finds nothing left waits for this take instead of asking
     /// too, and is woken when it ends.
-    fn top_up(&self, cell: &Arc<KeyCell>, state: &mut KeyState, budget: Budget) {
+    fn top_up(&self, cell: &Arc<KeyCell>, state: &mut KeyState, block: u64) {
         if state.topping_up || state.leasing {
             return;
         }
@@ -1035,7 +1036,7 @@ impl Governor {
         };
         state.topping_up = true;
         let need = Need {
-            requests: state.requests.next_block(budget, FIRST_REQUEST_BLOCK),
+            requests: block,
             ..Need::default()
         };
         let (governor, cell) = (self.clone(), Arc::clone(cell));
