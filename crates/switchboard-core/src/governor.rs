@@ -1024,9 +1024,9 @@ impl Governor {
 
     /// Take `cell`'s next request block (`block` requests) from the store
     /// on a task of its own (the lock held by the caller; nothing when a
-    /// take is under way or there is no runtime). The calls go on meanwhile on what is left;
-    /// one that finds nothing left waits for this take instead of asking
-    /// too, and is woken when it ends.
+    /// take is under way or there is no runtime). The calls go on
+    /// meanwhile on what is left; one that finds nothing left waits for
+    /// this take instead of asking too, and is woken when it ends.
     fn top_up(&self, cell: &Arc<KeyCell>, state: &mut KeyState, block: u64) {
         if state.topping_up || state.leasing {
             return;
