@@ -204,7 +204,40 @@ async fn local_mistakes_fail_before_anything_is_sent() {
     assert_eq!(err.field(), Some("connector"));
     assert!(err.to_string().contains("testsvc"), "{err}");
 
-    assert_eq!(cred.calls(), 0);
+    // `users.get_me` declares permissions for the delegated variant only.
+    let err = engine
+        .call(
+            &app_ctx(&server, cred.clone()),
+            "users.get_me",
+            Arguments::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(err.field(), Some("method"));
+    assert!(
+        err.to_string().contains(
+            "`users.get_me` is not available to installations using the `application` variant"
+        ),
+        "{err}"
+    );
+    // ...and the same method on the delegated variant is sent.
+    Mock::given(path("/v1.0/me"))
+        .respond_with(json(200, json!({"id": "adele"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let me = engine
+        .call(&ctx, "users.get_me", Arguments::new())
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    assert_eq!(cred.calls(), 1, "only the delegated call asked for a token");
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        1
+    );
 }
 
 #[tokio::test]

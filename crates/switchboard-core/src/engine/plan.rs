@@ -171,7 +171,7 @@ impl Engine {
                 ),
             ));
         };
-        if !def.methods[method_index].supports(ctx.variant_id(), &def.auth_variants) {
+        if !prepared.methods[method_index].supported[variant_index] {
             return Err(Error::invalid_argument(
                 "method",
                 format!(

@@ -32,6 +32,9 @@ pub(crate) struct PreparedMethod {
     /// when the variant cannot call it: the call prepares it again, which
     /// reports why.
     pub(crate) templates: Vec<Option<MethodTemplate>>,
+    /// Whether each variant, by index, may call the method
+    /// ([`MethodDefinition::supports`], asked once here, not per call).
+    pub(crate) supported: Box<[bool]>,
     /// The connector's limits that govern the method (empty: none, and
     /// the admit stage costs nothing).
     pub(crate) limits: Box<[PreparedLimit]>,
@@ -81,6 +84,11 @@ fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> Prepa
             .auth_variants
             .iter()
             .map(|variant| MethodTemplate::new(def, method, variant).ok())
+            .collect(),
+        supported: def
+            .auth_variants
+            .iter()
+            .map(|variant| method.supports(&variant.id, &def.auth_variants))
             .collect(),
         limits: prepare_limits(def, method),
     }
