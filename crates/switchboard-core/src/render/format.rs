@@ -47,15 +47,10 @@ pub fn describe(format: Format) -> &'static str {
     }
 }
 
-/// `8-4-4-4-12` hexadecimal digits: the hyphenated form only (`uuid` also
-/// reads braced, URN and plain-hex forms). Checked byte by byte, without
-/// the parser's lookup tables: it runs on every call with a user id.
+/// `8-4-4-4-12` hexadecimal digits: the hyphenated form only (the one form
+/// 36 characters long; `uuid` also reads braced, URN and plain-hex forms).
 pub(crate) fn is_guid(value: &str) -> bool {
-    value.len() == 36
-        && value.bytes().enumerate().all(|(at, byte)| match at {
-            8 | 13 | 18 | 23 => byte == b'-',
-            _ => byte.is_ascii_hexdigit(),
-        })
+    value.len() == 36 && uuid::Uuid::try_parse(value).is_ok()
 }
 
 /// A DNS host name: dot-separated labels of letters, digits and inner
@@ -142,17 +137,6 @@ mod tests {
         assert!(!is_guid("6e7b768e+07e2-4810-8459-485f84f8f204"));
         assert!(!is_guid("6e7b768e-07e2-4810-8459-485f84f8f20é"));
         assert!(!is_guid(""));
-    }
-
-    proptest::proptest! {
-        /// The byte check accepts exactly what `uuid` parses among strings
-        /// of its length: hex digits of either case, hyphens or not, and
-        /// a multi-byte character now and then.
-        #[test]
-        fn guid_check_agrees_with_uuid(value in "[0-9a-fA-Fg-]{36}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9A-F]{4}-[0-9a-f-]{4}-[0-9a-fé]{12}") {
-            let parsed = value.len() == 36 && uuid::Uuid::try_parse(&value).is_ok();
-            proptest::prop_assert_eq!(is_guid(&value), parsed, "{}", value);
-        }
     }
 
     #[test]
