@@ -384,6 +384,64 @@ async fn a_buffered_body_above_the_cap_is_refused_naming_the_limit_and_the_host(
     assert_eq!(ok.json().unwrap()["id"].as_str().unwrap().len(), 1024 - 9);
 }
 
+/// A chunked answer (no length announced) of `body`, in two HTTP chunks;
+/// with the length of its head, which a trickling server sends at once.
+fn chunked_answer(body: &str) -> (Vec<u8>, usize) {
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    let (a, b) = body.split_at(body.len() / 2);
+    let answer = format!(
+        "{head}{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    (answer.into_bytes(), head.len())
+}
+
+/// A body that arrives a byte at a time, with no length announced, is put
+/// together from its pieces in order when it is exactly the cap, and
+/// refused once the piece that passes the cap arrives.
+#[tokio::test(start_paused = true)]
+async fn a_body_arriving_in_pieces_is_read_whole_up_to_the_cap() {
+    let engine = Engine::builder(registry())
+        .retry_policy(policy())
+        .max_response_bytes(16)
+        .build()
+        .unwrap();
+    let at_cap = json_of_len(16);
+    let (answer, head) = chunked_answer(&at_cap);
+    let server = RawServer::trickling(answer, head, Duration::from_secs(1)).await;
+    let ctx = ctx_at(&server.base(), RecordingCredential::new());
+    let response = engine
+        .call(&ctx, "users.get_user", get_user())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.into_json().unwrap(),
+        serde_json::from_str::<serde_json::Value>(&at_cap).unwrap()
+    );
+    assert_eq!(
+        server.request_lines(),
+        vec!["GET /v1.0/users/adele HTTP/1.1"]
+    );
+
+    let over = json_of_len(17);
+    let (answer, head) = chunked_answer(&over);
+    let server = RawServer::trickling(answer, head, Duration::from_secs(1)).await;
+    let ctx = ctx_at(&server.base(), RecordingCredential::new());
+    let err = engine
+        .call(&ctx, "users.get_user", get_user())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert_eq!(err.field(), Some("max_response_bytes"));
+    assert!(err.message().contains("larger than 16 bytes"), "{err}");
+    assert_eq!(
+        server.request_lines(),
+        vec!["GET /v1.0/users/adele HTTP/1.1"]
+    );
+}
+
 #[tokio::test]
 async fn a_methods_own_cap_replaces_the_engines() {
     let server = server().await;

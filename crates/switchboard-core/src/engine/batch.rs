@@ -345,11 +345,13 @@ impl Engine {
             batch: true,
         };
         let plan = batch_plan(&members, &first.plan);
-        let received = match self.execute(ctx, &plan, &outgoing).await {
+        let mut received = match self.execute(ctx, &plan, &outgoing).await {
             Ok(r) => r,
             Err(e) => return fail_all(&e),
         };
-        let bytes = match read_body(received, "$batch", self.inner.max_response_bytes).await {
+        let read = read_body(&mut received, "$batch", self.inner.max_response_bytes).await;
+        drop(received);
+        let bytes = match read {
             Ok(b) => b,
             Err(e) => return fail_all(&e),
         };

@@ -156,9 +156,10 @@ impl Engine {
         let span = self.call_span(ctx, plan.label());
         async {
             let mut received = self.execute(ctx, &plan, &outgoing).await?;
+            let bytes = read_body(&mut received, plan.label(), self.response_cap(&plan)).await?;
             let status = received.response.status().as_u16();
             let headers = std::mem::take(received.response.headers_mut());
-            let bytes = read_body(received, plan.label(), self.response_cap(&plan)).await?;
+            drop(received);
             let body = if bytes.is_empty() {
                 ResponseBody::Empty
             } else {

@@ -131,10 +131,12 @@ impl Engine {
         async {
             let plan = self.plan(ctx, method_id)?;
             let mut received = self.prepare_and_execute(ctx, &plan, &args).await?;
+            let bytes =
+                read_body(&mut received, &plan.method().id, self.response_cap(&plan)).await?;
             let status = received.response.status().as_u16();
             // Moved, not copied: the response shows only the selected ones.
             let headers = std::mem::take(received.response.headers_mut());
-            let bytes = read_body(received, &plan.method().id, self.response_cap(&plan)).await?;
+            drop(received);
             let body = if bytes.is_empty() {
                 ResponseBody::Empty
             } else {
@@ -231,16 +233,18 @@ impl Engine {
             tries.attempt += 1;
             let span = attempt_span(plan, tries.attempt);
             let reauth = tries.reauth.take();
-            let outcome = self
+            // The outcome is matched, not kept: what the loop holds across
+            // the wait after a setback is the boxed future, not the setback.
+            let after = match self
                 .boxed_attempt(ctx, plan, outgoing, headers, reauth, &span)
-                .await?;
-            match outcome {
+                .await?
+            {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Setback(setback) => {
                     self.boxed_after_setback(ctx, plan, outgoing, setback, &mut tries, &span)
-                        .await?
                 }
-            }
+            };
+            after.await?;
         }
     }
 
@@ -771,14 +775,14 @@ fn transport_error(plan: &Plan, verdict: Verdict, lost: Option<Lost>) -> Error {
 }
 
 /// The whole body of a response held in memory: at most `cap` bytes after
-/// decompression, under the attempt's clock.
-pub(super) async fn read_body(received: Received, method_id: &str, cap: u64) -> Result<Bytes> {
+/// decompression, under the attempt's clock. Borrowed, not taken: the
+/// reading future holds a reference, not a second copy of the response; the
+/// caller drops `received` (and its permits) once the body is read.
+pub(super) async fn read_body(received: &mut Received, method_id: &str, cap: u64) -> Result<Bytes> {
     let Received {
-        mut response,
-        mut clock,
-        permits: _permits,
+        response, clock, ..
     } = received;
-    read_capped(&mut response, cap, &mut clock)
+    read_capped(response, cap, clock)
         .await
         .map_err(|e| {
             // named only on failure: no allocation on the way to success

@@ -108,12 +108,13 @@ impl Engine {
         plan: &Plan,
         outgoing: &Outgoing,
     ) -> Result<(Value, Option<String>)> {
-        let received = self.execute(ctx, plan, outgoing).await?;
+        let mut received = self.execute(ctx, plan, outgoing).await?;
         let next = match plan.method().pagination {
             Pagination::LinkHeader => crate::headers::link::next_link(received.response.headers()),
             _ => None,
         };
-        let bytes = read_body(received, &plan.method().id, self.response_cap(plan)).await?;
+        let bytes = read_body(&mut received, &plan.method().id, self.response_cap(plan)).await?;
+        drop(received);
         if bytes.is_empty() {
             return Ok((Value::Null, next));
         }

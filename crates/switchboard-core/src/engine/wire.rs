@@ -392,34 +392,32 @@ pub async fn read_capped(
     if response.content_length().is_some_and(|n| n > cap) {
         return Err(WireError::bare(Failure::TooLarge(cap)));
     }
-    // One chunk is the usual case: kept as it is, no copy.
-    let Some(first) = clock.next_chunk(response).await? else {
-        return Ok(Bytes::new());
-    };
-    if first.len() as u64 > cap {
-        return Err(WireError::bare(Failure::TooLarge(cap)));
-    }
-    let Some(second) = clock.next_chunk(response).await? else {
-        return Ok(first);
-    };
-    // The announced length (bounded by the cap) sizes the buffer.
-    let hint = response
-        .content_length()
-        .unwrap_or(0)
-        .min(cap)
-        .max((first.len() + second.len()) as u64);
-    let mut body = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
-    let mut chunk = Some(second);
-    body.extend_from_slice(&first);
-    drop(first);
-    while let Some(next) = chunk {
-        if (body.len() as u64).saturating_add(next.len() as u64) > cap {
+    // One chunk is the usual case: kept as it is, no copy. A second one
+    // starts a buffer sized by the announced length (bounded by the cap).
+    // One wait in the loop, so the reading future holds one chunk future.
+    let mut first: Option<Bytes> = None;
+    let mut body = BytesMut::new();
+    while let Some(chunk) = clock.next_chunk(response).await? {
+        let held = first.as_ref().map_or(body.len(), Bytes::len);
+        if (held as u64).saturating_add(chunk.len() as u64) > cap {
             return Err(WireError::bare(Failure::TooLarge(cap)));
         }
-        body.extend_from_slice(&next);
-        chunk = clock.next_chunk(response).await?;
+        match first.take() {
+            None if body.is_empty() => first = Some(chunk),
+            None => body.extend_from_slice(&chunk),
+            Some(only) => {
+                let hint = response
+                    .content_length()
+                    .unwrap_or(0)
+                    .min(cap)
+                    .max((only.len() + chunk.len()) as u64);
+                body.reserve(usize::try_from(hint).unwrap_or(0));
+                body.extend_from_slice(&only);
+                body.extend_from_slice(&chunk);
+            }
+        }
     }
-    Ok(body.freeze())
+    Ok(first.unwrap_or_else(|| body.freeze()))
 }
 
 /// The first `max` bytes of a body (an error body, read for its details),
