@@ -19,7 +19,7 @@ use super::context::InstallationContext;
 use super::govern::{PreparedLimit, keys_of};
 use super::limit_key::CallKeys;
 use super::placement::CredentialSlot;
-use super::prepared::{PreparedConnector, PreparedMethod};
+use super::prepared::{PreparedConnector, PreparedMethod, PreparedVariant};
 
 /// A resolved method call: which connector, method and variant.
 #[derive(Clone)]
@@ -44,6 +44,11 @@ impl Plan {
         &self.prepared.methods[self.method_index]
     }
 
+    /// The method prepared for the installation's variant.
+    fn prepared_variant(&self) -> &PreparedVariant {
+        &self.prepared_method().variants[self.variant_index]
+    }
+
     pub(crate) fn definition(&self) -> &ConnectorDefinition {
         self.connector().definition()
     }
@@ -60,7 +65,7 @@ impl Plan {
     pub(crate) fn scopes(&self) -> &Arc<[String]> {
         self.scopes
             .as_ref()
-            .unwrap_or(&self.prepared_method().scopes[self.variant_index])
+            .unwrap_or(&self.prepared_variant().scopes)
     }
 
     /// The same plan, asking for these permissions instead of the method's.
@@ -171,7 +176,7 @@ impl Engine {
                 ),
             ));
         };
-        if !prepared.methods[method_index].supported[variant_index] {
+        if !prepared.methods[method_index].variants[variant_index].supported {
             return Err(Error::invalid_argument(
                 "method",
                 format!(
@@ -198,7 +203,7 @@ impl Engine {
     ) -> Result<Outgoing> {
         let base_url = &ctx.endpoints().base_url;
         let mut rendered =
-            match &plan.prepared_method().templates[plan.variant_index] {
+            match &plan.prepared_variant().template {
                 Some(template) => template.render(plan.method(), base_url, args)?,
                 None => MethodTemplate::new(plan.definition(), plan.method(), plan.variant())?
                     .render(plan.method(), base_url, args)?,

@@ -1,7 +1,7 @@
 //! Per-method work done once, when the engine is built, instead of on
-//! every call: the scopes each variant asks for, and each variant's
-//! [`MethodTemplate`] (principal resolved, path template parsed, patterns
-//! compiled, default and fixed headers parsed).
+//! every call: for each variant, whether it may call the method, the scopes
+//! it asks for and its [`MethodTemplate`] (principal resolved, path template
+//! parsed, patterns compiled, default and fixed headers parsed).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,19 +25,25 @@ pub(crate) struct PreparedConnector {
 
 /// One method, prepared.
 pub(crate) struct PreparedMethod {
-    /// The method's permissions for each variant, by the variant's index in
-    /// the definition: shared with every `TokenRequest` without copying.
-    pub(crate) scopes: Vec<Arc<[String]>>,
-    /// The method prepared for each variant, by the variant's index. `None`
-    /// when the variant cannot call it: the call prepares it again, which
-    /// reports why.
-    pub(crate) templates: Vec<Option<MethodTemplate>>,
-    /// Whether each variant, by index, may call the method
-    /// ([`MethodDefinition::supports`], asked once here, not per call).
-    pub(crate) supported: Box<[bool]>,
+    /// The method for each variant, by the variant's index in the
+    /// definition: what one call reads of it, side by side.
+    pub(crate) variants: Box<[PreparedVariant]>,
     /// The connector's limits that govern the method (empty: none, and
     /// the admit stage costs nothing).
     pub(crate) limits: Box<[PreparedLimit]>,
+}
+
+/// One method for one variant, prepared.
+pub(crate) struct PreparedVariant {
+    /// Whether the variant may call the method
+    /// ([`MethodDefinition::supports`], asked once here, not per call).
+    pub(crate) supported: bool,
+    /// The method's permissions for the variant: shared with every
+    /// `TokenRequest` without copying.
+    pub(crate) scopes: Arc<[String]>,
+    /// The method's request for the variant. `None` when the variant
+    /// cannot call it: the call prepares it again, which reports why.
+    pub(crate) template: Option<MethodTemplate>,
 }
 
 /// Prepare every connector of the registry, by connector id.
@@ -75,20 +81,14 @@ pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<Prep
 
 fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> PreparedMethod {
     PreparedMethod {
-        scopes: def
+        variants: def
             .auth_variants
             .iter()
-            .map(|variant| Arc::from(method.permissions_for(&variant.id)))
-            .collect(),
-        templates: def
-            .auth_variants
-            .iter()
-            .map(|variant| MethodTemplate::new(def, method, variant).ok())
-            .collect(),
-        supported: def
-            .auth_variants
-            .iter()
-            .map(|variant| method.supports(&variant.id, &def.auth_variants))
+            .map(|variant| PreparedVariant {
+                supported: method.supports(&variant.id, &def.auth_variants),
+                scopes: Arc::from(method.permissions_for(&variant.id)),
+                template: MethodTemplate::new(def, method, variant).ok(),
+            })
             .collect(),
         limits: prepare_limits(def, method),
     }
