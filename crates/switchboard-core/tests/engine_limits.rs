@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::*;
 use switchboard_core::connector::{DefinitionConnector, Endpoints, Registry};
+use switchboard_core::engine::response::Response;
 use switchboard_core::engine::retry::RetryPolicy;
 use switchboard_core::engine::{Engine, InstallationContext};
 use switchboard_core::{Arguments, ErrorKind};
@@ -384,9 +385,13 @@ async fn a_buffered_body_above_the_cap_is_refused_naming_the_limit_and_the_host(
     assert_eq!(ok.json().unwrap()["id"].as_str().unwrap().len(), 1024 - 9);
 }
 
-/// A chunked answer (no length announced) of `body`, in two HTTP chunks;
-/// with the length of its head, which a trickling server sends at once.
-fn chunked_answer(body: &str) -> (Vec<u8>, usize) {
+/// Call `users.get_user` on a server that answers `body` chunked (no
+/// length announced, in two HTTP chunks), its head at once and then a byte
+/// a second; the result and the request lines the server read.
+async fn call_answered_in_pieces(
+    engine: &Engine,
+    body: &str,
+) -> (switchboard_core::Result<Response>, Vec<String>) {
     let head =
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
     let (a, b) = body.split_at(body.len() / 2);
@@ -395,7 +400,11 @@ fn chunked_answer(body: &str) -> (Vec<u8>, usize) {
         a.len(),
         b.len()
     );
-    (answer.into_bytes(), head.len())
+    let server =
+        RawServer::trickling(answer.into_bytes(), head.len(), Duration::from_secs(1)).await;
+    let ctx = ctx_at(&server.base(), RecordingCredential::new());
+    let result = engine.call(&ctx, "users.get_user", get_user()).await;
+    (result, server.request_lines())
 }
 
 /// A body that arrives a byte at a time, with no length announced, is put
@@ -409,37 +418,19 @@ async fn a_body_arriving_in_pieces_is_read_whole_up_to_the_cap() {
         .build()
         .unwrap();
     let at_cap = json_of_len(16);
-    let (answer, head) = chunked_answer(&at_cap);
-    let server = RawServer::trickling(answer, head, Duration::from_secs(1)).await;
-    let ctx = ctx_at(&server.base(), RecordingCredential::new());
-    let response = engine
-        .call(&ctx, "users.get_user", get_user())
-        .await
-        .unwrap();
+    let (result, requests) = call_answered_in_pieces(&engine, &at_cap).await;
     assert_eq!(
-        response.into_json().unwrap(),
+        result.unwrap().into_json().unwrap(),
         serde_json::from_str::<serde_json::Value>(&at_cap).unwrap()
     );
-    assert_eq!(
-        server.request_lines(),
-        vec!["GET /v1.0/users/adele HTTP/1.1"]
-    );
+    assert_eq!(requests, vec!["GET /v1.0/users/adele HTTP/1.1"]);
 
-    let over = json_of_len(17);
-    let (answer, head) = chunked_answer(&over);
-    let server = RawServer::trickling(answer, head, Duration::from_secs(1)).await;
-    let ctx = ctx_at(&server.base(), RecordingCredential::new());
-    let err = engine
-        .call(&ctx, "users.get_user", get_user())
-        .await
-        .unwrap_err();
+    let (result, requests) = call_answered_in_pieces(&engine, &json_of_len(17)).await;
+    let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     assert_eq!(err.field(), Some("max_response_bytes"));
     assert!(err.message().contains("larger than 16 bytes"), "{err}");
-    assert_eq!(
-        server.request_lines(),
-        vec!["GET /v1.0/users/adele HTTP/1.1"]
-    );
+    assert_eq!(requests, vec!["GET /v1.0/users/adele HTTP/1.1"]);
 }
 
 #[tokio::test]
