@@ -82,9 +82,9 @@ pub use context::InstallationContext;
 pub use link::LinkRequest;
 pub use stream::{PageStream, RecordStream};
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::connector::{Connector, Registry, Settings};
@@ -101,7 +101,7 @@ use crate::paging::DEFAULT_MAX_PAGES;
 use crate::untrusted_text::sanitize_identifier;
 
 use plan::Plan;
-use prepared::{PreparedConnector, prepare_registry};
+use prepared::{PreparedRegistry, prepare_registry};
 
 /// Settings for an [`Engine`].
 ///
@@ -249,6 +249,7 @@ impl EngineBuilder {
         })?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
+                id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
                 client,
                 prepared: prepare_registry(&self.registry),
                 registry: self.registry,
@@ -271,11 +272,17 @@ pub struct Engine {
     inner: Arc<EngineInner>,
 }
 
+/// The next engine's id.
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+
 struct EngineInner {
+    /// Unique among the process's engines (its clones share it): the
+    /// installation contexts' bindings name it.
+    id: u64,
     client: reqwest::Client,
     registry: Registry,
     /// The registry's connectors with per-method work done once.
-    prepared: BTreeMap<String, Arc<PreparedConnector>>,
+    prepared: PreparedRegistry,
     retry: RetryPolicy,
     attempt_deadline: Option<Duration>,
     read_timeout: Option<Duration>,

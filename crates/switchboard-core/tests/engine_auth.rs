@@ -58,6 +58,52 @@ async fn scopes_are_the_method_permissions_for_the_variant_and_the_token_is_sent
     assert_eq!(*application.requests()[0].scopes, vec!["User.Read.All"]);
 }
 
+/// A context keeps where its connector and variant are in the first
+/// engine it calls through; another engine, whose registry has them
+/// elsewhere (another connector before it, the variants in the other
+/// order), must find them itself: the delegated variant's scopes every
+/// time, in either engine, in any order.
+#[tokio::test]
+async fn a_context_used_with_two_engines_finds_its_variant_in_each() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users/adele"))
+        .respond_with(json(200, json!({"id": "adele"})))
+        .expect(4)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let first = engine();
+    let mut reordered = definition();
+    reordered.auth_variants.reverse();
+    let mut before = reordered.clone();
+    before.id = "another".into();
+    let mut registry = switchboard_core::connector::Registry::new();
+    for def in [before, reordered] {
+        registry
+            .register(std::sync::Arc::new(
+                switchboard_core::connector::DefinitionConnector::new(def),
+            ))
+            .unwrap();
+    }
+    let second = engine_of_registry(registry);
+
+    let credential = RecordingCredential::new();
+    let ctx = ctx(&server, credential.clone());
+    for engine in [&first, &second, &first, &second] {
+        engine
+            .call(&ctx, "users.get_user", get_user())
+            .await
+            .unwrap();
+    }
+    let scopes: Vec<Vec<String>> = credential
+        .requests()
+        .iter()
+        .map(|r| r.scopes.to_vec())
+        .collect();
+    assert_eq!(scopes, vec![vec!["User.Read", "User.ReadBasic.All"]; 4]);
+}
+
 #[tokio::test]
 async fn a_401_refreshes_the_token_once_and_retries_once() {
     let server = server().await;

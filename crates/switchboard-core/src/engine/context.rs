@@ -1,5 +1,5 @@
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::connector::{Endpoints, Settings};
 use crate::credential::Credential;
@@ -31,6 +31,43 @@ struct ContextInner {
     /// Limit keys of the installation, built on its first governed call
     /// (a changed copy starts empty).
     limit_keys: InstallationKeys,
+    /// Where the connector and variant are in the engine of the first call.
+    binding: Binding,
+}
+
+/// Where a context's connector and variant sit in the engine that first
+/// called with it, kept so that engine's later calls skip looking them up
+/// by name. Another engine looks them up itself on every call; a copy of
+/// the context starts unbound.
+#[derive(Debug, Default)]
+pub(crate) struct Binding(OnceLock<Bound>);
+
+/// A context's place in one engine: its connector's and variant's indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bound {
+    /// The engine's [`super::Engine`] id.
+    pub(crate) engine: u64,
+    pub(crate) connector: usize,
+    pub(crate) variant: usize,
+}
+
+impl Clone for Binding {
+    fn clone(&self) -> Self {
+        Binding::default()
+    }
+}
+
+impl Binding {
+    /// The context's place in `engine`, if it was bound there.
+    pub(crate) fn get(&self, engine: u64) -> Option<Bound> {
+        self.0.get().copied().filter(|bound| bound.engine == engine)
+    }
+
+    /// Bind the context, unless it is bound already (to this engine or
+    /// the first other one).
+    pub(crate) fn bind(&self, bound: Bound) {
+        let _ = self.0.set(bound);
+    }
 }
 
 impl InstallationContext {
@@ -57,6 +94,7 @@ impl InstallationContext {
                 limit_app: None,
                 installation_text: Arc::from(installation_id.to_string()),
                 limit_keys: InstallationKeys::default(),
+                binding: Binding::default(),
             }),
         }
     }
@@ -144,6 +182,11 @@ impl InstallationContext {
     /// The limit keys this installation's calls share.
     pub(crate) fn limit_keys(&self) -> &InstallationKeys {
         &self.inner.limit_keys
+    }
+
+    /// Where the connector and variant are in the engine of the first call.
+    pub(crate) fn binding(&self) -> &Binding {
+        &self.inner.binding
     }
 }
 

@@ -15,7 +15,7 @@ use crate::render::{MethodTemplate, RequestBody};
 use crate::untrusted_text::sanitize_identifier;
 
 use super::Engine;
-use super::context::InstallationContext;
+use super::context::{Bound, InstallationContext};
 use super::govern::{PreparedLimit, keys_of};
 use super::limit_key::CallKeys;
 use super::placement::CredentialSlot;
@@ -143,7 +143,11 @@ impl fmt::Debug for Outgoing {
 impl Engine {
     /// Resolve connector, method and variant for a call.
     pub(crate) fn plan(&self, ctx: &InstallationContext, method_id: &str) -> Result<Plan> {
-        let Some(prepared) = self.inner.prepared.get(ctx.connector_id()) else {
+        let bound = match ctx.binding().get(self.inner.id) {
+            Some(bound) => bound,
+            None => self.bind(ctx)?,
+        };
+        let Some(prepared) = self.inner.prepared.get(bound.connector) else {
             return Err(self.unknown_connector(ctx.connector_id()));
         };
         let prepared = Arc::clone(prepared);
@@ -162,20 +166,7 @@ impl Engine {
                 ),
             ));
         };
-        let Some(variant_index) = def
-            .auth_variants
-            .iter()
-            .position(|v| v.id == ctx.variant_id())
-        else {
-            return Err(Error::invalid_argument(
-                "variant",
-                format!(
-                    "connector `{}` has no variant `{}`",
-                    def.id,
-                    sanitize_identifier(ctx.variant_id())
-                ),
-            ));
-        };
+        let variant_index = bound.variant;
         if !prepared.methods[method_index].variants[variant_index].supported {
             return Err(Error::invalid_argument(
                 "method",
@@ -192,6 +183,37 @@ impl Engine {
             label: None,
             scopes: None,
         })
+    }
+
+    /// Find the context's connector and variant by name and bind the
+    /// context to where they are, for its later calls.
+    #[inline(never)]
+    fn bind(&self, ctx: &InstallationContext) -> Result<Bound> {
+        let Some((connector, prepared)) = self.inner.prepared.find(ctx.connector_id()) else {
+            return Err(self.unknown_connector(ctx.connector_id()));
+        };
+        let def = prepared.connector.definition();
+        let Some(variant) = def
+            .auth_variants
+            .iter()
+            .position(|v| v.id == ctx.variant_id())
+        else {
+            return Err(Error::invalid_argument(
+                "variant",
+                format!(
+                    "connector `{}` has no variant `{}`",
+                    def.id,
+                    sanitize_identifier(ctx.variant_id())
+                ),
+            ));
+        };
+        let bound = Bound {
+            engine: self.inner.id,
+            connector,
+            variant,
+        };
+        ctx.binding().bind(bound);
+        Ok(bound)
     }
 
     /// Validate and render the arguments, then let the connector adjust the request.

@@ -46,9 +46,29 @@ pub(crate) struct PreparedVariant {
     pub(crate) template: Option<MethodTemplate>,
 }
 
-/// Prepare every connector of the registry, by connector id.
-pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<PreparedConnector>> {
-    registry
+/// The registry's connectors, prepared: found by id, or by index once a
+/// context has bound to one ([`super::context::Binding`]).
+pub(crate) struct PreparedRegistry {
+    connectors: Vec<Arc<PreparedConnector>>,
+    by_id: BTreeMap<String, usize>,
+}
+
+impl PreparedRegistry {
+    /// The connector of this id and its index.
+    pub(crate) fn find(&self, connector_id: &str) -> Option<(usize, &Arc<PreparedConnector>)> {
+        let index = *self.by_id.get(connector_id)?;
+        Some((index, self.connectors.get(index)?))
+    }
+
+    /// The connector at an index [`PreparedRegistry::find`] gave.
+    pub(crate) fn get(&self, index: usize) -> Option<&Arc<PreparedConnector>> {
+        self.connectors.get(index)
+    }
+}
+
+/// Prepare every connector of the registry.
+pub(crate) fn prepare_registry(registry: &Registry) -> PreparedRegistry {
+    let connectors: Vec<Arc<PreparedConnector>> = registry
         .iter()
         .map(|connector| {
             let def = connector.definition();
@@ -62,21 +82,25 @@ pub(crate) fn prepare_registry(registry: &Registry) -> BTreeMap<String, Arc<Prep
             for (index, method) in def.methods.iter().enumerate() {
                 method_index.entry(method.id.clone()).or_insert(index);
             }
-            (
-                connector.id().to_string(),
-                Arc::new(PreparedConnector {
-                    connector: Arc::clone(connector),
-                    methods,
-                    method_index,
-                    slots: def
-                        .auth_variants
-                        .iter()
-                        .map(|v| CredentialSlot::new(&v.placement()))
-                        .collect(),
-                }),
-            )
+            Arc::new(PreparedConnector {
+                connector: Arc::clone(connector),
+                methods,
+                method_index,
+                slots: def
+                    .auth_variants
+                    .iter()
+                    .map(|v| CredentialSlot::new(&v.placement()))
+                    .collect(),
+            })
         })
-        .collect()
+        .collect();
+    // Ids are unique: the registry refuses a second connector with one.
+    let by_id = connectors
+        .iter()
+        .enumerate()
+        .map(|(index, prepared)| (prepared.connector.id().to_string(), index))
+        .collect();
+    PreparedRegistry { connectors, by_id }
 }
 
 fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> PreparedMethod {

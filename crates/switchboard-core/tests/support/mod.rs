@@ -143,6 +143,12 @@ pub fn engine_for(definition: ConnectorDefinition) -> Engine {
     engine_of(registry, policy())
 }
 
+/// An engine for these connectors, with deterministic retries and no
+/// client timers (see [`engine`]).
+pub fn engine_of_registry(registry: Registry) -> Engine {
+    engine_of(registry, policy())
+}
+
 fn engine_of(registry: Registry, policy: RetryPolicy) -> Engine {
     Engine::builder(registry)
         .retry_policy(policy)
