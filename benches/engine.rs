@@ -519,6 +519,18 @@ impl Contenders {
         }
     }
 
+    /// The same contenders, Switchboard calling as another app
+    /// ([`InstallationContext::with_limit_app`]): its calls count against
+    /// that app's limits, a budget of their own.
+    fn as_app(&self, app: &str) -> Contenders {
+        Contenders {
+            engine: self.engine.clone(),
+            ctx: self.ctx.clone().with_limit_app(app),
+            raw: self.raw.clone(),
+            base: self.base.clone(),
+        }
+    }
+
     async fn run(&self, side: Side, call: Call) -> (u16, Value) {
         match side {
             Side::Switchboard => self.switchboard(call).await,
@@ -1168,9 +1180,10 @@ fn main() {
     let contenders = Contenders::new(&origin);
     check_same_requests(&rt, &contenders, &server);
     // Switchboard's creates all go to one mailbox, whose declared Outlook
-    // limit is 10,000 requests per 10 minutes: warm-up (300), the rounds
-    // (60 x 150) and the allocation count (500) stay under it, so the
-    // governor never holds the run (it would, rightly, for minutes).
+    // limit is 10,000 requests per 10 minutes: warm-up (300) and the rounds
+    // (60 x 150) stay under it, with room for a block or two of the budget
+    // spent unused, so the governor never holds the timed part (it would,
+    // rightly, for minutes). The allocation count calls as another app.
     for call in Call::ALL {
         rt.block_on(async {
             for _ in 0..300 {
@@ -1199,9 +1212,17 @@ fn main() {
     }
 
     println!("allocations per call (client thread; target for users.get_user: <= raw + 4)");
+    // Counted as another app: the timed rounds used most of the mailbox's
+    // budget, and the governor counts a block of it as used once the
+    // block's use-by time passes (up to 200 requests each time the
+    // creates pause for 5 s), so 500 more creates in the same budget are
+    // held for minutes on a slow machine. Its keys are built by one call
+    // before counting.
+    let counted = contenders.as_app("bench-allocations");
     for call in Call::ALL {
-        let [raw, sb] = [Side::Raw, Side::Switchboard]
-            .map(|side| allocations(&rt, &contenders, side, call, 500));
+        rt.block_on(counted.run(Side::Switchboard, call));
+        let [raw, sb] =
+            [Side::Raw, Side::Switchboard].map(|side| allocations(&rt, &counted, side, call, 500));
         println!(
             "  {:<22} raw {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   switchboard {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   (+{:.1} allocs)",
             call.method_id(),
