@@ -66,6 +66,7 @@ mod govern;
 pub mod hosts;
 mod limit_key;
 mod link;
+mod once_per_copy;
 mod pipeline;
 mod placement;
 mod plan;

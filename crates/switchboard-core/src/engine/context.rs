@@ -1,10 +1,11 @@
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::connector::{Endpoints, Settings};
 use crate::credential::Credential;
 use crate::engine::hosts::HostPolicy;
 use crate::engine::limit_key::InstallationKeys;
+use crate::engine::once_per_copy::OncePerCopy;
 use crate::installation_id::InstallationId;
 
 /// For whom a call is made: one installation of one connector variant.
@@ -39,8 +40,8 @@ struct ContextInner {
 /// called with it, kept so that engine's later calls skip looking them up
 /// by name. Another engine looks them up itself on every call; a copy of
 /// the context starts unbound.
-#[derive(Debug, Default)]
-pub(crate) struct Binding(OnceLock<Bound>);
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Binding(OncePerCopy<Bound>);
 
 /// A context's place in one engine: its connector's and variant's indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +50,6 @@ pub(crate) struct Bound {
     pub(crate) engine: u64,
     pub(crate) connector: usize,
     pub(crate) variant: usize,
-}
-
-impl Clone for Binding {
-    fn clone(&self) -> Self {
-        Binding::default()
-    }
 }
 
 impl Binding {
@@ -66,7 +61,7 @@ impl Binding {
     /// Bind the context, unless it is bound already (to this engine or
     /// the first other one).
     pub(crate) fn bind(&self, bound: Bound) {
-        let _ = self.0.set(bound);
+        self.0.set(bound);
     }
 }
 

@@ -15,6 +15,8 @@ use crate::definition::limits::LimitScope;
 use crate::error::Result;
 use crate::governor::{Demand, Governor, KeyHandle, Permit, Rules};
 
+use super::once_per_copy::OncePerCopy;
+
 /// One key a call falls under: its name, rules and scope, and its cell in
 /// the governor once looked up.
 #[derive(Debug)]
@@ -92,10 +94,7 @@ impl CallKeys {
 /// first use. A context changed after its first call (other settings,
 /// another app) starts again empty, so it never keeps keys built from the
 /// old settings.
-#[derive(Debug, Default)]
-pub(crate) struct InstallationKeys {
-    keys: OnceLock<Box<[Option<InstallationKey>]>>,
-}
+pub(crate) type InstallationKeys = OncePerCopy<Box<[Option<InstallationKey>]>>;
 
 /// A key of the installation and the limit it was built for.
 #[derive(Debug)]
@@ -104,20 +103,4 @@ pub(crate) struct InstallationKey {
     /// version of the definition never takes a key of another limit.
     pub(crate) limit_id: String,
     pub(crate) key: GovernedKey,
-}
-
-impl Clone for InstallationKeys {
-    fn clone(&self) -> Self {
-        InstallationKeys::default()
-    }
-}
-
-impl InstallationKeys {
-    /// The keys, built by `build` the first time.
-    pub(crate) fn get_or_init(
-        &self,
-        build: impl FnOnce() -> Box<[Option<InstallationKey>]>,
-    ) -> &[Option<InstallationKey>] {
-        self.keys.get_or_init(build)
-    }
 }
