@@ -146,8 +146,8 @@ mod tests {
 
     proptest::proptest! {
         /// The shape check agrees with the `uuid` crate's parser on its
-        /// hyphenated form: GUID-like strings with any byte changed or
-        /// moved, mostly, and arbitrary text.
+        /// hyphenated form, for GUIDs, for strings of 34 to 38 hex digits,
+        /// hyphens and a few other characters, and for any text.
         #[test]
         fn guid_agrees_with_uuid_on_the_hyphenated_form(
             value in proptest::prop_oneof![
