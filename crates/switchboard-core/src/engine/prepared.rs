@@ -3,7 +3,7 @@
 //! it asks for and its [`MethodTemplate`] (principal resolved, path template
 //! parsed, patterns compiled, default and fixed headers parsed).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connector::{Connector, Registry};
@@ -49,14 +49,17 @@ pub(crate) struct PreparedVariant {
 /// The registry's connectors, prepared: found by id, or by index once a
 /// context has bound to one ([`super::context::Binding`]).
 pub(crate) struct PreparedRegistry {
+    /// Ordered by id, as [`Registry::iter`] gives them.
     connectors: Vec<Arc<PreparedConnector>>,
-    by_id: BTreeMap<String, usize>,
 }
 
 impl PreparedRegistry {
     /// The connector of this id and its index.
     pub(crate) fn find(&self, connector_id: &str) -> Option<(usize, &Arc<PreparedConnector>)> {
-        let index = *self.by_id.get(connector_id)?;
+        let index = self
+            .connectors
+            .binary_search_by(|prepared| prepared.connector.id().cmp(connector_id))
+            .ok()?;
         Some((index, self.connectors.get(index)?))
     }
 
@@ -94,13 +97,7 @@ pub(crate) fn prepare_registry(registry: &Registry) -> PreparedRegistry {
             })
         })
         .collect();
-    // Ids are unique: the registry refuses a second connector with one.
-    let by_id = connectors
-        .iter()
-        .enumerate()
-        .map(|(index, prepared)| (prepared.connector.id().to_string(), index))
-        .collect();
-    PreparedRegistry { connectors, by_id }
+    PreparedRegistry { connectors }
 }
 
 fn prepare_method(def: &ConnectorDefinition, method: &MethodDefinition) -> PreparedMethod {
