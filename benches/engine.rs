@@ -907,18 +907,7 @@ fn concurrent(origin: &str, rounds: usize, batches: usize) {
         );
         // Graph's global limit governs every call: say whether any call had
         // to wait for it (a line behind a store take costs milliseconds)
-        let (admitted, waited, time_waited) = contenders
-            .engine
-            .governor()
-            .metrics()
-            .iter()
-            .fold((0, 0, Duration::ZERO), |(a, w, t), m| {
-                (a + m.admitted, w + m.waited, t + m.time_waited)
-            });
-        println!(
-            "  governor: {waited} of {admitted} switchboard calls waited, {:.1} ms in all",
-            time_waited.as_secs_f64() * 1e3
-        );
+        println!("  {}", GovernorWaits::of(&contenders.engine).describe());
         println!(
             "  best batch: raw {:.2} ms, switchboard {:.2} ms; median round ratio {:.3}, best ratio {:.3} (target <= 1.05)",
             times.best(Side::Raw).as_secs_f64() * 1e3,
@@ -927,6 +916,49 @@ fn concurrent(origin: &str, rounds: usize, batches: usize) {
             times.best_ratio()
         );
     });
+}
+
+/// The governor's admissions and waits so far, over all its keys.
+#[derive(Clone, Copy)]
+struct GovernorWaits {
+    admitted: u64,
+    waited: u64,
+    time_waited: Duration,
+}
+
+impl GovernorWaits {
+    fn of(engine: &Engine) -> GovernorWaits {
+        engine.governor().metrics().iter().fold(
+            GovernorWaits {
+                admitted: 0,
+                waited: 0,
+                time_waited: Duration::ZERO,
+            },
+            |sum, m| GovernorWaits {
+                admitted: sum.admitted + m.admitted,
+                waited: sum.waited + m.waited,
+                time_waited: sum.time_waited + m.time_waited,
+            },
+        )
+    }
+
+    /// What happened between `before` and this.
+    fn since(self, before: GovernorWaits) -> GovernorWaits {
+        GovernorWaits {
+            admitted: self.admitted - before.admitted,
+            waited: self.waited - before.waited,
+            time_waited: self.time_waited.saturating_sub(before.time_waited),
+        }
+    }
+
+    fn describe(self) -> String {
+        format!(
+            "governor: {} of {} switchboard calls waited, {:.1} ms in all",
+            self.waited,
+            self.admitted,
+            self.time_waited.as_secs_f64() * 1e3
+        )
+    }
 }
 
 fn multi_thread_runtime() -> Runtime {
@@ -1003,6 +1035,7 @@ fn paging(rt: &Runtime, contenders: &Contenders, runs: usize) {
     rt.block_on(async {
         assert_eq!(raw_stream(contenders).await, total);
         assert_eq!(engine_stream(contenders).await, total);
+        let before = GovernorWaits::of(&contenders.engine);
         let mut times = Rounds::default();
         for run in 0..runs {
             for side in order(run) {
@@ -1024,6 +1057,11 @@ fn paging(rt: &Runtime, contenders: &Contenders, runs: usize) {
             total as f64 / best.as_secs_f64(),
             1.0 / times.best_ratio(),
             1.0 / times.median_ratio()
+        );
+        // Graph's global limit governs every page too
+        println!(
+            "  {}",
+            GovernorWaits::of(&contenders.engine).since(before).describe()
         );
     });
 }

@@ -15,8 +15,9 @@
 #
 # Prints, per call: instructions per call for each side and their ratio; the
 # L1 instruction- and data-cache misses per call from callgrind's cache
-# simulation (--cache-sim=yes; the simulated caches take this machine's sizes);
-# then,
+# simulation (--cache-sim=yes; the simulated caches take this machine's sizes)
+# and the 64-byte lines of machine code a call runs (its code working set,
+# fetched again after the host has run something else on the core); then,
 # for the first call named, switchboard's own functions by inclusive
 # instructions per call, and the functions where switchboard spends more than
 # the raw call (self instructions per call, switchboard minus raw).
@@ -66,10 +67,10 @@ done
 url="$(head -1 "$out/server.url")"
 [ -n "$url" ] || { echo "bench-instructions: the server did not start" >&2; exit 1; }
 
-count() { # count SIDE CALL -> "instructions I1-misses D1-misses" per call
-  local file="$out/callgrind.$1.$2.out" per_call
+count() { # count SIDE CALL -> "instructions I1-misses D1-misses code-lines" per call
+  local file="$out/callgrind.$1.$2.out" per_call lines
   valgrind --tool=callgrind --cache-sim=yes ${D1:+--D1="$D1",8,64} --callgrind-out-file="$file" \
-    --toggle-collect='*callgrind_measured_calls*' \
+    --dump-instr=yes --compress-pos=no --toggle-collect='*callgrind_measured_calls*' \
     "$bin" --server "$url" --instructions "$1" "$2" "$N" >"$out/$1.$2.log" 2>&1 ||
     { cat "$out/$1.$2.log" >&2; exit 1; }
   # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw (--cache-sim=yes)
@@ -78,7 +79,27 @@ count() { # count SIDE CALL -> "instructions I1-misses D1-misses" per call
     /^summary:/ { printf "%d %d %d", $(at["Ir"] + 1) / n, $(at["I1mr"] + 1) / n, ($(at["D1mr"] + 1) + $(at["D1mw"] + 1)) / n }
   ' "$file")"
   [ "${per_call%% *}" -gt 0 ] 2>/dev/null || { echo "bench-instructions: nothing collected for $1 $2" >&2; exit 1; }
-  echo "$per_call"
+  # The 64-byte lines of machine code a call runs: lines holding an
+  # instruction run at least once per call on average (--dump-instr gives
+  # each instruction's count; the cost line after `calls=` is the callee's,
+  # skipped). The code a call needs in cache, all of it fetched again when
+  # the host has run something else on the core meanwhile.
+  lines="$(python3 - "$file" "$N" <<'PY'
+import re, sys
+position = re.compile(r"^0x([0-9a-f]+) \d+ (\d+)")
+lines, callee = set(), False
+for text in open(sys.argv[1]):
+    if text.startswith("calls="):
+        callee = True
+        continue
+    m = position.match(text)
+    if m and not callee and int(m.group(2)) >= int(sys.argv[2]):
+        lines.add(int(m.group(1), 16) >> 6)
+    callee = False
+print(len(lines))
+PY
+)"
+  echo "$per_call $lines"
 }
 
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
@@ -90,14 +111,15 @@ for call in "${calls[@]}"; do
   # assigned first: set -e stops the script when a count fails
   raw_counts="$(count raw "$call")"
   sb_counts="$(count switchboard "$call")"
-  read -r raw raw_i1 raw_d1 <<<"$raw_counts"
-  read -r sb sb_i1 sb_d1 <<<"$sb_counts"
+  read -r raw raw_i1 raw_d1 raw_lines <<<"$raw_counts"
+  read -r sb sb_i1 sb_d1 sb_lines <<<"$sb_counts"
   printf '  %-8s %12d %12d %8s %10d\n' "$call" "$raw" "$sb" "$(ratio "$sb" "$raw")" $((sb - raw))
-  misses+=("$(printf '  %-8s %8d %8d %8s   %8d %8d %8s' "$call" \
-    "$raw_i1" "$sb_i1" "$(ratio "$sb_i1" "$raw_i1")" "$raw_d1" "$sb_d1" "$(ratio "$sb_d1" "$raw_d1")")")
+  misses+=("$(printf '  %-8s %8d %8d %8s   %8d %8d %8s   %8d %8d %8s' "$call" \
+    "$raw_i1" "$sb_i1" "$(ratio "$sb_i1" "$raw_i1")" "$raw_d1" "$sb_d1" "$(ratio "$sb_d1" "$raw_d1")" \
+    "$raw_lines" "$sb_lines" "$(ratio "$sb_lines" "$raw_lines")")")
 done
-echo "L1 cache misses per call (callgrind's cache simulation: this machine's caches${D1:+, L1 data cache $D1 bytes})"
-printf '  %-8s %8s %8s %8s   %8s %8s %8s\n' call "raw I1" "sb I1" ratio "raw D1" "sb D1" ratio
+echo "L1 cache misses per call (callgrind's cache simulation: this machine's caches${D1:+, L1 data cache $D1 bytes}); code: the 64-byte lines of machine code a call runs"
+printf '  %-8s %8s %8s %8s   %8s %8s %8s   %8s %8s %8s\n' call "raw I1" "sb I1" ratio "raw D1" "sb D1" ratio "raw code" "sb code" ratio
 printf '%s\n' "${misses[@]}"
 
 first="${calls[0]}"
