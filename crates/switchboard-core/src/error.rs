@@ -162,11 +162,21 @@ impl RemoteDetails {
 
 /// switchboard's error: a kind, a message that says what happened and what
 /// to do, and optional remote details and source.
+///
+/// One pointer wide: what it says is boxed, so a `Result` that succeeds
+/// carries no room for an error. Every call's results pass through a
+/// dozen `?`s and async states, and an error kept inline (120 bytes) made
+/// each of them move and reserve that much.
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+/// What an [`Error`] says.
+struct Inner {
     kind: ErrorKind,
     message: String,
     field: Option<String>,
-    remote: Option<Box<RemoteDetails>>,
+    remote: Option<RemoteDetails>,
     retry_after: Option<Duration>,
     permissions: Vec<String>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
@@ -176,13 +186,15 @@ impl Error {
     /// An error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            message: message.into(),
-            field: None,
-            remote: None,
-            retry_after: None,
-            permissions: Vec::new(),
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                field: None,
+                remote: None,
+                retry_after: None,
+                permissions: Vec::new(),
+                source: None,
+            }),
         }
     }
 
@@ -198,87 +210,90 @@ impl Error {
             ErrorKind::InvalidArgument,
             format!("invalid argument `{field}`: {}", allowed.into()),
         );
-        err.field = Some(field);
+        err.inner.field = Some(field);
         err
     }
 
     /// Attach remote details (status, code, request id), made safe to
     /// show first ([`RemoteDetails::sanitized`]).
     pub fn with_remote(mut self, remote: RemoteDetails) -> Self {
-        self.remote = Some(Box::new(remote.sanitized()));
+        self.inner.remote = Some(remote.sanitized());
         self
     }
 
     /// Attach how long the service asked us to wait.
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = Some(wait);
+        self.inner.retry_after = Some(wait);
         self
     }
 
     /// Attach the permissions the failed method declares (for 403s).
     pub fn with_permissions(mut self, permissions: Vec<String>) -> Self {
-        self.permissions = permissions;
+        self.inner.permissions = permissions;
         self
     }
 
     /// Attach the field the error is about.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.inner.field = Some(field.into());
         self
     }
 
     /// Attach an underlying cause. The cause must not carry secrets in its
     /// Display or Debug.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.inner.source = Some(Box::new(source));
         self
     }
 
     /// The class of the error.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The message without remote details.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The argument, setting or definition field the error is about.
     pub fn field(&self) -> Option<&str> {
-        self.field.as_deref()
+        self.inner.field.as_deref()
     }
 
     /// What the remote service said.
     pub fn remote(&self) -> Option<&RemoteDetails> {
-        self.remote.as_deref()
+        self.inner.remote.as_ref()
     }
 
     /// The HTTP status, when the error came from a response.
     pub fn status(&self) -> Option<u16> {
-        self.remote.as_ref().and_then(|r| r.status)
+        self.inner.remote.as_ref().and_then(|r| r.status)
     }
 
     /// How long the service asked to wait (throttling).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.inner.retry_after
     }
 
     /// The permissions the method declares for the variant (on Forbidden).
     pub fn permissions(&self) -> &[String] {
-        &self.permissions
+        &self.inner.permissions
     }
 
     /// Whether a person must re-authenticate the installation.
     pub fn needs_reauth(&self) -> bool {
-        matches!(self.kind, ErrorKind::NeedsReauth | ErrorKind::Unauthorized)
+        matches!(
+            self.inner.kind,
+            ErrorKind::NeedsReauth | ErrorKind::Unauthorized
+        )
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(remote) = &self.remote {
+        f.write_str(&self.inner.message)?;
+        if let Some(remote) = &self.inner.remote {
             let mut parts = Vec::new();
             if let Some(status) = remote.status {
                 parts.push(format!("HTTP {status}"));
@@ -305,14 +320,14 @@ impl fmt::Display for Error {
                 write!(f, " ({})", parts.join(", "))?;
             }
         }
-        if let Some(wait) = self.retry_after {
+        if let Some(wait) = self.inner.retry_after {
             write!(f, "; retry after {}s", wait.as_secs_f64().ceil() as u64)?;
         }
-        if !self.permissions.is_empty() {
+        if !self.inner.permissions.is_empty() {
             write!(
                 f,
                 "; the method needs one of these permissions granted: {}",
-                self.permissions.join(", ")
+                self.inner.permissions.join(", ")
             )?;
         }
         Ok(())
@@ -322,20 +337,21 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(field) = &self.field {
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(field) = &self.inner.field {
             d.field("field", field);
         }
-        if let Some(remote) = &self.remote {
+        if let Some(remote) = &self.inner.remote {
             d.field("remote", remote);
         }
-        if let Some(wait) = &self.retry_after {
+        if let Some(wait) = &self.inner.retry_after {
             d.field("retry_after", wait);
         }
-        if !self.permissions.is_empty() {
-            d.field("permissions", &self.permissions);
+        if !self.inner.permissions.is_empty() {
+            d.field("permissions", &self.inner.permissions);
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.inner.source {
             d.field("source", &source.to_string());
         }
         d.finish()
@@ -344,7 +360,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_ref()
             .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
     }
@@ -371,6 +388,13 @@ mod tests {
             "the call was refused (HTTP 403, code Authorization_RequestDenied, \"Insufficient privileges\", request-id abc-123); the method needs one of these permissions granted: User.Read.All"
         );
         assert_eq!(err.status(), Some(403));
+    }
+
+    #[test]
+    fn an_error_is_one_pointer_wide() {
+        // a `Result` that succeeds must not carry room for the error
+        assert_eq!(size_of::<Error>(), size_of::<usize>());
+        assert_eq!(size_of::<Result<()>>(), size_of::<usize>());
     }
 
     #[test]
