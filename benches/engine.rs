@@ -942,11 +942,12 @@ impl GovernorWaits {
         )
     }
 
-    /// What happened between `before` and this.
+    /// What happened between `before` and this (the totals are sums over
+    /// the governor's keys at the time: never a negative difference).
     fn since(self, before: GovernorWaits) -> GovernorWaits {
         GovernorWaits {
-            admitted: self.admitted - before.admitted,
-            waited: self.waited - before.waited,
+            admitted: self.admitted.saturating_sub(before.admitted),
+            waited: self.waited.saturating_sub(before.waited),
             time_waited: self.time_waited.saturating_sub(before.time_waited),
         }
     }
