@@ -230,18 +230,32 @@ impl EngineBuilder {
         self
     }
 
-    /// Build the engine and its HTTP client.
-    pub fn build(self) -> Result<Engine> {
-        let mut client = reqwest::Client::builder()
+    /// The engine's HTTP client settings. reqwest's own redirects and
+    /// retries are off: the engine follows redirects itself (with its host
+    /// checks) and retries by its one policy, so every request sent is one
+    /// the governor admitted, the retry observer and the traces see. Off
+    /// entirely, not merely never taken: reqwest's retry layer otherwise
+    /// copies every request (headers, URI) in case it resends it. The
+    /// failures reqwest's default would have resent (an HTTP/2 stream the
+    /// server refused, a graceful shutdown) are [`wire::Failure::Declined`],
+    /// which the engine's policy resends for any method.
+    pub(crate) fn client_builder(&self) -> reqwest::ClientBuilder {
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .gzip(true)
-            .user_agent(self.user_agent)
+            .user_agent(self.user_agent.as_str())
             .pool_idle_timeout(self.pool_idle_timeout)
             .referer(false);
-        if let Some(t) = self.connect_timeout {
-            client = client.connect_timeout(t);
+        match self.connect_timeout {
+            Some(t) => client.connect_timeout(t),
+            None => client,
         }
-        let client = client.build().map_err(|e| {
+    }
+
+    /// Build the engine and its HTTP client.
+    pub fn build(self) -> Result<Engine> {
+        let client = self.client_builder().build().map_err(|e| {
             Error::new(
                 ErrorKind::Configuration,
                 "the HTTP client could not be built (TLS roots or settings)",
@@ -481,5 +495,61 @@ impl Engine {
             connector = %ctx.connector_id(),
             variant = %ctx.variant_id(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_hostile::h2_server::H2Server;
+
+    use super::*;
+    use crate::engine::wire::Failure;
+
+    /// What one POST through `client` to a server resetting every stream
+    /// with `reason` fails with, and how many streams the server was sent.
+    async fn post(client: reqwest::Client, reason: h2::Reason) -> (Failure, usize) {
+        let server = H2Server::resetting(reason, usize::MAX, 200, "{}").await;
+        let error = client
+            .post(format!("{}/v1.0/me/sendMail", server.base()))
+            .body("{}")
+            .send()
+            .await
+            .expect_err("every stream is reset");
+        (Failure::of(&error), server.streams())
+    }
+
+    fn engine_client() -> reqwest::Client {
+        Engine::builder(Registry::new())
+            .client_builder()
+            .http2_prior_knowledge()
+            .build()
+            .expect("client")
+    }
+
+    #[tokio::test]
+    async fn a_refused_stream_is_declined_and_the_client_does_not_resend_it_itself() {
+        let (failure, streams) = post(engine_client(), h2::Reason::REFUSED_STREAM).await;
+        assert_eq!(failure, Failure::Declined);
+        assert!(failure.nothing_sent(), "any method may be resent");
+        // one stream: the resend is the engine's retry policy's to make
+        assert_eq!(streams, 1);
+
+        // reqwest's default client resends a refused stream itself, twice:
+        // requests the engine's governor and retry observer would not see
+        let default = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .expect("client");
+        let (failure, streams) = post(default, h2::Reason::REFUSED_STREAM).await;
+        assert_eq!(failure, Failure::Declined);
+        assert_eq!(streams, 3);
+    }
+
+    #[tokio::test]
+    async fn another_reset_is_a_broken_request_that_may_have_had_its_effect() {
+        let (failure, streams) = post(engine_client(), h2::Reason::INTERNAL_ERROR).await;
+        assert_eq!(failure, Failure::Broken);
+        assert!(!failure.nothing_sent());
+        assert_eq!(streams, 1);
     }
 }

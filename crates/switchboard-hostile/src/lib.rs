@@ -17,6 +17,8 @@
 //!   replace, retype, move a subtree elsewhere, nest deeply);
 //! * [`http`]: HTTP dates from the year 0 to 99999, in every format and
 //!   malformed;
+//! * [`h2_server`]: an HTTP/2 server that resets streams (a refused
+//!   stream, an internal error);
 //! * [`check`]: what must hold of an error built from hostile input
 //!   (short, no control or bidi characters, no planted secret).
 //!
@@ -40,6 +42,7 @@
 
 pub mod bomb;
 pub mod check;
+pub mod h2_server;
 pub mod http;
 pub mod json;
 pub mod mutate;

@@ -16,7 +16,9 @@
 //! (default [`DEFAULT_TOKEN_DEADLINE`], 30 s; [`OAuthHttpClient::with_deadline`],
 //! or `EngineBuilder::token_deadline` through `Engine::oauth_http`), and an
 //! answer is read to at most 1 MiB after decompression. A failure names the
-//! token endpoint's host, never its path.
+//! token endpoint's host, never its path. A request the endpoint declines
+//! unprocessed (a refused HTTP/2 stream) is sent again at once, twice at
+//! most.
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,6 +48,14 @@ use switchboard_core::Engine;
 
 /// Token responses larger than this are refused (they are a few KiB).
 const MAX_BODY: u64 = 1 << 20;
+
+/// How often a token request the endpoint declined unprocessed (an HTTP/2
+/// stream it refused, [`Failure::Declined`]) is sent again at once, under
+/// the same deadline. The engine's client has reqwest's own retries off
+/// (the engine's policy resends method calls); token requests have no such
+/// policy for transport failures, so this keeps the two resends reqwest's
+/// default would have made.
+const DECLINED_RESENDS: u32 = 2;
 
 /// An [`oauth2::AsyncHttpClient`] over a shared [`reqwest::Client`].
 #[derive(Debug, Clone)]
@@ -170,20 +180,38 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttpClient {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request)
+            let mut request = reqwest::Request::try_from(request)
                 .map_err(|e| HttpError::Transport(e.without_url().to_string()))?;
             let host = host_label(request.url());
             let mut clock = AttemptClock::start(self.deadline, self.read_timeout);
             let lost = |e: WireError| HttpError::Transport(e.failure.describe(&host));
-            let mut response = clock
-                .run(async {
-                    self.client
-                        .execute(request)
-                        .await
-                        .map_err(WireError::from_reqwest)
-                })
-                .await
-                .map_err(lost)?;
+            let mut resends = 0;
+            let mut response = loop {
+                // a copy to resend, while a resend is left (a form body clones)
+                let spare = (resends < DECLINED_RESENDS)
+                    .then(|| request.try_clone())
+                    .flatten();
+                let sent = clock
+                    .run(async {
+                        self.client
+                            .execute(request)
+                            .await
+                            .map_err(WireError::from_reqwest)
+                    })
+                    .await;
+                match (sent, spare) {
+                    (Ok(response), _) => break response,
+                    (Err(e), Some(spare)) if e.failure == Failure::Declined => {
+                        resends += 1;
+                        tracing::debug!(
+                            resends,
+                            "token endpoint declined the request unprocessed; resending"
+                        );
+                        request = spare;
+                    }
+                    (Err(e), _) => return Err(lost(e)),
+                }
+            };
             let status = response.status();
             if !matches!(status.as_u16(), 200 | 400 | 401) {
                 return Err(HttpError::Status {

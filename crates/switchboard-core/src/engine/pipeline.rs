@@ -693,7 +693,7 @@ fn retry_after_of(headers: &HeaderMap) -> RetryAfterHeader {
 fn trouble_of(failure: Failure) -> Trouble {
     match failure {
         Failure::Resolve => Trouble::Resolve,
-        Failure::Refused | Failure::Connect => Trouble::Connect,
+        Failure::Refused | Failure::Connect | Failure::Declined => Trouble::Connect,
         Failure::Timeout | Failure::Deadline(_) => Trouble::Timeout,
         _ => Trouble::Transport,
     }
@@ -821,4 +821,38 @@ pub(super) fn decode_json(bytes: &[u8], method_id: &str) -> Result<Value> {
         )
         .with_source(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::retry::RetryPolicy;
+
+    #[test]
+    fn a_declined_request_is_resent_even_when_it_is_not_idempotent() {
+        let trouble = trouble_of(Failure::Declined);
+        assert_eq!(trouble, Trouble::Connect);
+        let decision = decide(
+            &RetryPolicy::default(),
+            trouble,
+            Repeat::Unsafe,
+            RetryAfterHeader::default(),
+            0,
+            Duration::ZERO,
+        );
+        assert!(matches!(decision, Decision::Retry(_)), "{decision:?}");
+        // a connection broken in flight is not: the POST may have had its effect
+        let decision = decide(
+            &RetryPolicy::default(),
+            trouble_of(Failure::Broken),
+            Repeat::Unsafe,
+            RetryAfterHeader::default(),
+            0,
+            Duration::ZERO,
+        );
+        assert!(
+            matches!(decision, Decision::Stop(Stop::OutcomeUnknown)),
+            "{decision:?}"
+        );
+    }
 }

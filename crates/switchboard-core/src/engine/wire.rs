@@ -22,7 +22,9 @@
 //! Transport failures are classified by [`Failure::of`]: a host name that
 //! does not resolve ([`Failure::Resolve`]) is a configuration or DNS
 //! problem, not retried; a refused or failed connection sent nothing and is
-//! retried by the engine's policy; a timeout may have reached the service.
+//! retried by the engine's policy, as is a request the service declined
+//! unprocessed ([`Failure::Declined`], a refused HTTP/2 stream); a timeout
+//! may have reached the service.
 //!
 //! ```
 //! use switchboard_core::engine::wire::{DEFAULT_ATTEMPT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES};
@@ -96,12 +98,20 @@ pub enum Failure {
     TooLarge(u64),
     /// The connection broke while the request or response was in flight.
     Broken,
+    /// The service declined the request before processing it, at the
+    /// HTTP/2 level: it refused the stream (`REFUSED_STREAM`) or was
+    /// shutting the connection down gracefully (`GOAWAY` with `NO_ERROR`).
+    /// RFC 9113, section 8.7: such a request was not processed and may be
+    /// sent again, whatever its method.
+    Declined,
 }
 
 impl Failure {
     /// Classify a reqwest error.
     pub fn of(err: &reqwest::Error) -> Failure {
-        if err.is_dns() {
+        if declined(err) {
+            Failure::Declined
+        } else if err.is_dns() {
             Failure::Resolve
         } else if err.is_connect() {
             if refused(err) {
@@ -116,9 +126,20 @@ impl Failure {
         }
     }
 
-    /// Whether nothing reached the service (so any request may be resent).
+    /// Whether the service did nothing with the request: it never reached
+    /// the service, or the service declined it unprocessed (so any request
+    /// may be resent).
+    ///
+    /// ```
+    /// use switchboard_core::engine::wire::Failure;
+    /// assert!(Failure::Declined.nothing_sent());
+    /// assert!(!Failure::Broken.nothing_sent());
+    /// ```
     pub fn nothing_sent(self) -> bool {
-        matches!(self, Failure::Resolve | Failure::Refused | Failure::Connect)
+        matches!(
+            self,
+            Failure::Resolve | Failure::Refused | Failure::Connect | Failure::Declined
+        )
     }
 
     /// What happened, naming `host` (see [`host_label`]).
@@ -150,11 +171,30 @@ impl Failure {
                 bytes_label(cap)
             ),
             Failure::Broken => format!("the connection to `{host}` broke in flight"),
+            Failure::Declined => format!(
+                "`{host}` declined the request unprocessed (HTTP/2 refused stream or graceful shutdown)"
+            ),
         }
     }
 }
 
 /// Whether a `ConnectionRefused` I/O error is in the error's chain.
+/// Whether the error chain holds an HTTP/2 error by which the server
+/// declined the request unprocessed (see [`Failure::Declined`]).
+fn declined(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            let reason = h2.reason();
+            return h2.is_remote()
+                && ((h2.is_reset() && reason == Some(h2::Reason::REFUSED_STREAM))
+                    || (h2.is_go_away() && reason == Some(h2::Reason::NO_ERROR)));
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn refused(err: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
