@@ -501,6 +501,11 @@ impl Contenders {
         // defaults), and its 60 s read timeout, which the engine keeps
         // itself (wire::AttemptClock) and a hand-written call gets from
         // reqwest. No attempt deadline: the engine's is extra work it does.
+        // reqwest's retry layer stays at its default: the engine turns it
+        // off because it retries by its own policy (and resends what that
+        // layer would, wire::Failure::Declined), while a hand-written call
+        // has no policy of its own and keeps reqwest's, which resends
+        // refused HTTP/2 streams (and copies every request to be able to).
         let raw = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
@@ -1267,7 +1272,7 @@ fn main() {
         let [raw, sb] =
             [Side::Raw, Side::Switchboard].map(|side| allocations(&rt, &counted, side, call, 500));
         println!(
-            "  {:<22} raw {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   switchboard {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   (+{:.1} allocs)",
+            "  {:<22} raw {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   switchboard {:>6.1} allocs {:>4.1} reallocs {:>7.0} B   ({:+.1} allocs)",
             call.method_id(),
             raw[0],
             raw[1],
