@@ -354,10 +354,13 @@ impl Engine {
         &self.inner.governor
     }
 
-    /// The shared HTTP client (automatic redirects off, the connect
-    /// timeout set; the read timeout and the deadlines are the engine's,
-    /// not the client's). OAuth token requests go through it too, so one
-    /// connection pool serves everything.
+    /// The shared HTTP client (automatic redirects and reqwest's own
+    /// retries off, the connect timeout set; the read timeout, the
+    /// deadlines and the retries are the engine's, not the client's). OAuth
+    /// token requests go through it too, so one connection pool serves
+    /// everything. A request sent through it directly is sent once: a
+    /// refused HTTP/2 stream comes back as an error
+    /// ([`wire::Failure::Declined`]), not resent.
     pub fn http_client(&self) -> &reqwest::Client {
         &self.inner.client
     }

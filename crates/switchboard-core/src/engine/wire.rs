@@ -178,7 +178,6 @@ impl Failure {
     }
 }
 
-/// Whether a `ConnectionRefused` I/O error is in the error's chain.
 /// Whether the error chain holds an HTTP/2 error by which the server
 /// declined the request unprocessed (see [`Failure::Declined`]).
 fn declined(err: &reqwest::Error) -> bool {
@@ -195,6 +194,7 @@ fn declined(err: &reqwest::Error) -> bool {
     false
 }
 
+/// Whether a `ConnectionRefused` I/O error is in the error's chain.
 fn refused(err: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
