@@ -337,14 +337,15 @@ impl SqliteStore {
             let mut conn = Connection::open(&open_path).map_err(|e| storage(&open_path, e))?;
             conn.busy_timeout(options.busy_timeout)
                 .map_err(|e| storage(&open_path, e))?;
-            conn.pragma_update(None, "journal_mode", "WAL")
+            let busy = options.busy_timeout;
+            retry_busy(busy, || conn.pragma_update(None, "journal_mode", "WAL"))
                 .map_err(|e| storage(&open_path, e))?;
             conn.pragma_update(None, "synchronous", "FULL")
                 .map_err(|e| storage(&open_path, e))?;
             // overwrite deleted content, so replaced ciphertexts (old keys) do not linger in free pages
             conn.pragma_update(None, "secure_delete", "ON")
                 .map_err(|e| storage(&open_path, e))?;
-            migrate(&mut conn).map_err(|e| storage(&open_path, e))?;
+            retry_busy(busy, || migrate(&mut conn)).map_err(|e| storage(&open_path, e))?;
             Ok(conn)
         })
         .await
@@ -695,6 +696,32 @@ fn require_installation(conn: &Connection, path: &Path, id: InstallationId) -> R
     match exists {
         Some(_) => Ok(()),
         None => Err(not_found(id)),
+    }
+}
+
+/// Run `op` again while SQLite answers busy or locked, until `timeout`
+/// has passed. Stores opening one fresh file together meet this: switching
+/// it to WAL and starting the migration's write transaction can be refused
+/// at once, without SQLite's busy handler waiting (while another connection
+/// is switching the journal mode or recovering the WAL index). A refused
+/// migration rolled back whole, so running it again is safe.
+fn retry_busy<T>(
+    timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < timeout =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
