@@ -178,34 +178,31 @@ impl Failure {
     }
 }
 
+/// The error and the causes under it, outermost first.
+fn chain(err: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+}
+
 /// Whether the error chain holds an HTTP/2 error by which the server
 /// declined the request unprocessed (see [`Failure::Declined`]).
 fn declined(err: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+    chain(err)
+        .find_map(|e| e.downcast_ref::<h2::Error>())
+        .is_some_and(|h2| {
             let reason = h2.reason();
-            return h2.is_remote()
+            h2.is_remote()
                 && ((h2.is_reset() && reason == Some(h2::Reason::REFUSED_STREAM))
-                    || (h2.is_go_away() && reason == Some(h2::Reason::NO_ERROR)));
-        }
-        source = e.source();
-    }
-    false
+                    || (h2.is_go_away() && reason == Some(h2::Reason::NO_ERROR)))
+        })
 }
 
 /// Whether a `ConnectionRefused` I/O error is in the error's chain.
 fn refused(err: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    chain(err)
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// `100s`, `1.5s`, `250ms`.
